@@ -2,6 +2,8 @@
 // command, environment and srun argv. It is pure: no processes, no files, no clocks.
 package roles
 
+import "path"
+
 // Kind is the kind of a role. Its string form is part of the plan JSON schema.
 type Kind string
 
@@ -27,6 +29,12 @@ type Plan struct {
 	// TaskBinary is where the supervisor puts its own static binary so that `task` can run inside the
 	// steps (containers included); every role's srun argv ends with it.
 	TaskBinary string `json:"task_binary"`
+	// CoordDir is where the steps of this attempt exchange files (addresses, barriers, status);
+	// it is named by the run token so that attempts never mix.
+	CoordDir string `json:"coord_dir"`
+	// SrunArgs are the user's extra srun arguments, already part of every step's argv; kept so
+	// that the supervisor can run further steps (a precheck) the same way.
+	SrunArgs []string `json:"srun_args,omitempty"`
 	// Install is the install step over the whole allocation; nil when no install script is given.
 	Install *Step  `json:"install,omitempty"`
 	Roles   []Role `json:"roles"`
@@ -68,3 +76,9 @@ type Probe struct {
 
 // IsWorker reports whether the role is a multi-rank GEN or CTX server.
 func (r Role) IsWorker() bool { return r.Kind == KindGen || r.Kind == KindCtx }
+
+// TaskBinaryPath is where the supervisor puts its own binary under a workspace, for `task` and for
+// commands that call the binary from inside a step.
+func TaskBinaryPath(workspace string) string {
+	return path.Join(workspace, ".disagg-supervisor", "bin", "disagg-supervisor")
+}

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/disagg-supervisor/disagg-supervisor/roles"
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+	"github.com/disagg-supervisor/disagg-supervisor/task"
+)
+
+const description = `Plans, launches and watches the roles of a disaggregated LLM-serving job (GEN and CTX
+workers, the DISAGG_SERVER router, the BENCHMARK client) inside one Slurm allocation: one srun step per
+role, fail fast on the first failure, one exit code, and a readable story of the run.
+
+Inputs come from flags, then the environment (the names today's generator exports), then --config.
+Run "disagg-supervisor demo" to see a whole run on this machine, without Slurm.`
+
+// exitError carries an exit code from a command to the process.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+// cli is the command line. Each command's Run does the work; kong binds flags to fields.
+type cli struct {
+	Plan   planCmd   `cmd:"" help:"Print what would be launched: roles, nodes, tasks, commands, srun argv."`
+	Run    runCmd    `cmd:"" help:"Launch and supervise the plan (inside an sbatch job, or --local with a fake srun)."`
+	Demo   demoCmd   `cmd:"" help:"Run a toy disaggregated stack in local mode: the whole flow in under 30 s."`
+	Status statusCmd `cmd:"" help:"Show the state of a run (finished or in progress) from its workspace."`
+	Task   passCmd   `cmd:"" passthrough:"" help:"Per-rank runner that srun starts on every task (install gate, environment, exec of the role command). See 'task --help'."`
+	Srun   passCmd   `cmd:"" passthrough:"" help:"Fake srun: runs a step's tasks as local processes, as srun would."`
+	Toy    passCmd   `cmd:"" passthrough:"" hidden:"" help:"One rank of the toy stack used by the demo and the tests."`
+}
+
+// env is what commands need from the process, so tests can run them in-process.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// run parses args and runs the command; it returns the process's exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	// Invoked as "srun" (a symlink or copy named srun), the binary is the fake srun.
+	if filepath.Base(args[0]) == "srun" {
+		return slurm.FakeSrunMain(args[1:])
+	}
+	var c cli
+	exitCode := -1
+	parser, err := kong.New(&c,
+		kong.Name("disagg-supervisor"),
+		kong.Description(description),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { exitCode = code }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, WrapUpperBound: 110}),
+		kong.Bind(env{stdout: stdout, stderr: stderr, getenv: os.Getenv}),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "disagg-supervisor: %v\n", err)
+		return 1
+	}
+	ctx, err := parser.Parse(args[1:])
+	if exitCode >= 0 {
+		// --help printed the usage and asked to exit.
+		return exitCode
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "disagg-supervisor: %s\n", oneLine(err.Error()))
+		return supervisor.ExitBadInput
+	}
+	if err := ctx.Run(); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			if ee.err != nil {
+				fmt.Fprintf(stderr, "disagg-supervisor: %s\n", oneLine(ee.err.Error()))
+			}
+			return ee.code
+		}
+		fmt.Fprintf(stderr, "disagg-supervisor: %s\n", oneLine(err.Error()))
+		return 1
+	}
+	return 0
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// badInput turns a planning error into exit code 2.
+func badInput(err error) error {
+	return &exitError{code: supervisor.ExitBadInput, err: err}
+}
+
+type planCmd struct {
+	roles.Flags
+	JSON bool `name:"json" help:"Print the plan as one JSON object (schema in the README)."`
+}
+
+func (p *planCmd) Run(e env) error {
+	plan, err := roles.Build(roles.Sources{Flags: p.Flags, Getenv: e.getenv, ReadFile: os.ReadFile,
+		Unique: strconv.Itoa(os.Getpid())})
+	if err != nil {
+		return badInput(err)
+	}
+	if p.JSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(plan.Redacted())
+	}
+	return roles.WriteTable(e.stdout, plan.Redacted())
+}
+
+// superviseFlags are the run loop's own settings.
+type superviseFlags struct {
+	Grace             time.Duration `default:"10s" help:"Time between SIGTERM and SIGKILL when steps are stopped."`
+	LaunchGate        string        `default:"auto" enum:"auto,always,never" help:"Serialise launches of steps that share a node until the earlier one has all tasks started: auto (when srun args use containers), always, never."`
+	LaunchGateTimeout time.Duration `default:"60s" help:"Longest wait at the launch gate before launching anyway."`
+	DrainSignal       string        `default:"USR1" help:"Pre-timeout signal (sbatch --signal=B:USR1@N) that drains the run gracefully."`
+	TailLines         int           `default:"30" help:"Lines of the failing role's log shown in the root-cause report."`
+}
+
+type localFlags struct {
+	Local bool `help:"Run without Slurm: a fake allocation of --nodes nodes and the built-in fake srun."`
+	Nodes int  `default:"4" help:"Nodes of the fake allocation (with --local)."`
+}
+
+type runCmd struct {
+	roles.Flags
+	superviseFlags
+	localFlags
+}
+
+func (r *runCmd) Run(e env) error {
+	return supervise(e, r.Flags, r.superviseFlags, r.localFlags)
+}
+
+// supervise builds the plan and runs it; local mode fakes the allocation and srun.
+func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error {
+	drain, err := parseSignal(sf.DrainSignal)
+	if err != nil {
+		return badInput(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return &exitError{code: supervisor.ExitInternal, err: fmt.Errorf("find own binary: %w", err)}
+	}
+	getenv := e.getenv
+	baseEnv := os.Environ()
+	launcher := []string{"srun"}
+	if lf.Local {
+		if lf.Nodes <= 0 {
+			return badInput(fmt.Errorf("--nodes: %d is not a positive integer", lf.Nodes))
+		}
+		if flags.Nodelist == "" {
+			flags.Nodelist = fmt.Sprintf("node[1-%d]", lf.Nodes)
+		}
+		if flags.JobID == "" {
+			flags.JobID = strconv.Itoa(os.Getpid())
+		}
+		if flags.GPUsPerNode == nil {
+			four := 4
+			flags.GPUsPerNode = &four
+		}
+		// The real allocation's variables, if any, do not describe the fake one.
+		getenv = func(name string) string {
+			if strings.HasPrefix(name, "SLURM_") {
+				return ""
+			}
+			return e.getenv(name)
+		}
+		launcher = []string{self, "srun"}
+	}
+	plan, err := roles.Build(roles.Sources{Flags: flags, Getenv: getenv, ReadFile: os.ReadFile,
+		Unique: strconv.Itoa(os.Getpid())})
+	if err != nil {
+		return badInput(err)
+	}
+	if lf.Local {
+		baseEnv = slurm.FakeAllocationEnv(baseEnv, plan.JobID, plan.Nodes, plan.GPUsPerNode,
+			filepath.Join(plan.Workspace, ".disagg-supervisor", "fake-slurm", plan.JobID))
+	}
+	result := supervisor.Run(context.Background(), supervisor.Config{
+		Plan:              plan,
+		Launcher:          launcher,
+		Env:               baseEnv,
+		Executable:        self,
+		Grace:             sf.Grace,
+		LaunchGate:        sf.LaunchGate,
+		LaunchGateTimeout: sf.LaunchGateTimeout,
+		DrainSignal:       drain,
+		Console:           e.stderr,
+		TailLines:         sf.TailLines,
+	})
+	if result.Code != 0 {
+		return &exitError{code: result.Code}
+	}
+	return nil
+}
+
+func parseSignal(name string) (syscall.Signal, error) {
+	n := strings.TrimPrefix(strings.ToUpper(name), "SIG")
+	signals := map[string]syscall.Signal{"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "TERM": syscall.SIGTERM,
+		"INT": syscall.SIGINT, "HUP": syscall.SIGHUP, "QUIT": syscall.SIGQUIT, "URG": syscall.SIGURG}
+	if sig, ok := signals[n]; ok {
+		return sig, nil
+	}
+	if num, err := strconv.Atoi(name); err == nil && num > 0 && num < 65 {
+		return syscall.Signal(num), nil
+	}
+	return 0, fmt.Errorf("--drain-signal: %q is not a signal name like USR1", name)
+}
+
+type statusCmd struct {
+	Dir string `arg:"" help:"The run's workspace (where summary.json is)."`
+}
+
+func (s *statusCmd) Run(e env) error {
+	summary, err := supervisor.ReadSummary(s.Dir)
+	if err != nil {
+		return badInput(fmt.Errorf("status %s: %w", s.Dir, err))
+	}
+	supervisor.WriteStatus(e.stdout, summary)
+	return nil
+}
+
+// passCmd hands its arguments, unparsed, to a command with flags of its own.
+type passCmd struct {
+	Args []string `arg:"" optional:""`
+}
+
+func (p *passCmd) Run(ctx *kong.Context, e env) error {
+	var code int
+	switch ctx.Command() {
+	case "task <args>", "task":
+		code = task.Main(p.Args)
+	case "srun <args>", "srun":
+		code = slurm.FakeSrunMain(p.Args)
+	default:
+		code = toyMain(p.Args, e)
+	}
+	if code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}

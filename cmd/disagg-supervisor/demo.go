@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/disagg-supervisor/disagg-supervisor/roles"
+	"github.com/disagg-supervisor/disagg-supervisor/toy"
+)
+
+type demoCmd struct {
+	Workspace   string        `help:"Where the run writes everything (default: a new directory under the system temp dir)."`
+	Fail        string        `help:"Inject a failure: ROLE[:RANK[:CODE[:DELAY]]], e.g. GEN_0:1:3:2s, CTX_0:0:kill:2s, DISAGG_SERVER:0:0:1s, BENCHMARK:0:7. CODE kill means SIGKILL."`
+	Requests    int           `default:"200" help:"Requests the toy benchmark sends."`
+	Concurrency int           `default:"8" help:"Concurrent requests of the toy benchmark."`
+	Grace       time.Duration `default:"2s" help:"Time between SIGTERM and SIGKILL when steps are stopped."`
+}
+
+// Run runs the toy stack under the real supervisor code path: a fake 4-node allocation with 2 GPUs per
+// node, 2 GEN servers and 1 CTX server of 1 node x 2 tasks, the router and the benchmark, with file
+// probes on the addresses the toy roles publish.
+func (d *demoCmd) Run(e env) error {
+	ws := d.Workspace
+	if ws == "" {
+		dir, err := os.MkdirTemp("", "disagg-demo-")
+		if err != nil {
+			return &exitError{code: 1, err: err}
+		}
+		ws = dir
+	}
+	ws, err := filepath.Abs(ws)
+	if err != nil {
+		return badInput(fmt.Errorf("--workspace: %w", err))
+	}
+	command := []string{roles.TaskBinaryPath(ws), "toy", "--requests", strconv.Itoa(d.Requests),
+		"--concurrency", strconv.Itoa(d.Concurrency)}
+	if d.Fail != "" {
+		command = append(command, "--fail", d.Fail)
+	}
+	quoted, err := quoteWords(command)
+	if err != nil {
+		return badInput(err)
+	}
+	two, one := 2, 1
+	flags := roles.Flags{
+		GPUsPerNode:       &two,
+		NumGen:            &two,
+		NumCtx:            &one,
+		NodesPerGen:       &one,
+		NodesPerCtx:       &one,
+		GPUsPerNodePerGen: &two,
+		GPUsPerNodePerCtx: &two,
+		Command:           quoted,
+		Workspace:         ws,
+		Probes: []string{
+			"GEN_*=file:{out}/hostnames-{job}/{role}.txt",
+			"CTX_*=file:{out}/hostnames-{job}/{role}.txt",
+			"DISAGG_SERVER=file:{out}/hostnames-{job}/DISAGG_SERVER.txt",
+		},
+		ProbeTimeout: 20 * time.Second,
+	}
+	fmt.Fprintf(e.stderr, "demo: workspace %s\n", ws)
+	err = supervise(e, flags,
+		superviseFlags{Grace: d.Grace, LaunchGate: "never", LaunchGateTimeout: time.Minute, DrainSignal: "USR1", TailLines: 15},
+		localFlags{Local: true, Nodes: 4})
+	fmt.Fprintf(e.stderr, "demo: see %s/summary.json, or run: disagg-supervisor status %s\n", ws, ws)
+	return err
+}
+
+// quoteWords joins words into a shell command that splits back into exactly them.
+func quoteWords(words []string) (string, error) {
+	out := ""
+	for i, w := range words {
+		q, err := syntax.Quote(w, syntax.LangBash)
+		if err != nil {
+			return "", fmt.Errorf("cannot quote %q for the shell: %w", w, err)
+		}
+		if i > 0 {
+			out += " "
+		}
+		out += q
+	}
+	return out, nil
+}
+
+// toyMain runs one toy rank; SIGTERM and SIGINT cancel it, as the supervisor's teardown expects.
+func toyMain(args []string, e env) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return toy.Main(ctx, args, os.Getenv, e.stdout, e.stderr)
+}

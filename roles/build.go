@@ -1,0 +1,824 @@
+package roles
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+)
+
+// Build makes the plan for one job attempt from its sources, or returns an *InputError that names
+// the first bad input. It checks everything a launch would trip over later (layout arithmetic,
+// node counts, shell syntax of every command, srun arguments, probes), so that a bad input costs
+// seconds of an allocation instead of a failed bring-up on all of its GPUs.
+func Build(src Sources) (Plan, error) {
+	b := &builder{f: src.Flags, getenv: src.Getenv, read: src.ReadFile}
+	if b.getenv == nil {
+		b.getenv = func(string) string { return "" }
+	}
+	if b.read == nil {
+		b.read = func(name string) ([]byte, error) {
+			return nil, errors.New("no file reader given")
+		}
+	}
+	p, err := b.build(src.Unique)
+	if err != nil {
+		return Plan{}, err
+	}
+	return p, nil
+}
+
+// builder holds the inputs while Build resolves them, so that each step reads as one decision.
+type builder struct {
+	f      Flags
+	getenv func(string) string
+	read   func(string) ([]byte, error)
+	cfg    *config // nil without --config
+}
+
+// env returns the trimmed value of an environment variable; blank counts as unset.
+func (b *builder) env(name string) string {
+	return strings.TrimSpace(b.getenv(name))
+}
+
+// layout is the resolved shape of the job.
+type layout struct {
+	gpusPerNode int
+	genOnly     bool
+	genOnlyFrom string // the input that decided gen-only, for messages
+	gen, ctx    servers
+}
+
+// servers is the layout of the GEN or the CTX servers.
+type servers struct {
+	count       int // servers
+	nodes       int // nodes of each server
+	gpusPerNode int // ranks (GPUs) on each of those nodes
+}
+
+func (s servers) totalNodes() int { return s.count * s.nodes }
+
+func (b *builder) build(unique string) (Plan, error) {
+	topo, err := b.topology()
+	if err != nil {
+		return Plan{}, err
+	}
+	if b.f.Config != "" {
+		data, err := b.read(b.f.Config)
+		if err != nil {
+			return Plan{}, inputErrorf("--config", "cannot read it: %v", err)
+		}
+		if b.cfg, err = parseConfig(b.f.Config, data); err != nil {
+			return Plan{}, err
+		}
+	}
+	lay, err := b.layout(topo)
+	if err != nil {
+		return Plan{}, err
+	}
+	needed := lay.gen.totalNodes() + lay.ctx.totalNodes()
+	if needed > len(topo.Nodes) {
+		return Plan{}, inputErrorf("layout", "needs %d nodes (%s), allocation has %d", needed, describeLayout(lay), len(topo.Nodes))
+	}
+	if err := b.checkTotals(lay, needed); err != nil {
+		return Plan{}, err
+	}
+
+	p := Plan{
+		JobID:        topo.JobID,
+		RestartCount: topo.RestartCount,
+		Nodes:        topo.Nodes,
+		GPUsPerNode:  lay.gpusPerNode,
+		GenOnly:      lay.genOnly,
+	}
+	if unique == "" {
+		unique = "0"
+	}
+	if err := checkPathPart("run token", unique); err != nil {
+		return Plan{}, err
+	}
+	p.RunToken = fmt.Sprintf("%s.%d.%s", p.JobID, p.RestartCount, unique)
+	if err := b.paths(&p); err != nil {
+		return Plan{}, err
+	}
+
+	st, err := b.srunSettings(p.Nodes)
+	if err != nil {
+		return Plan{}, err
+	}
+	p.SrunArgs = st.userArgs
+
+	cmds, err := b.commands(lay)
+	if err != nil {
+		return Plan{}, err
+	}
+	task, err := b.taskFlags()
+	if err != nil {
+		return Plan{}, err
+	}
+	vars := b.roleVars(lay)
+	if p.Install, err = b.installStep(&p, st); err != nil {
+		return Plan{}, err
+	}
+	p.Roles = assembleRoles(&p, lay, cmds, st, task, vars)
+
+	probes, err := b.probeSpecs()
+	if err != nil {
+		return Plan{}, err
+	}
+	if err := applyProbes(&p, probes); err != nil {
+		return Plan{}, err
+	}
+	return p, nil
+}
+
+// topology reads the allocation from Slurm's environment and applies the flag overrides. Variables
+// a flag overrides are hidden from the slurm package, so that a broken value the user is working
+// around with a flag does not stop the plan.
+func (b *builder) topology() (slurm.Topology, error) {
+	f := b.f
+	hidden := func(name string) bool {
+		switch name {
+		case "SLURM_JOB_NODELIST", "SLURM_NODELIST", "SLURM_JOB_NUM_NODES":
+			return f.Nodelist != ""
+		case "SLURM_GPUS_ON_NODE", "SLURM_GPUS_PER_NODE", "gpusPerNode":
+			return f.GPUsPerNode != nil
+		case "SLURM_RESTART_COUNT":
+			return f.RestartCount != nil
+		case "SLURM_JOB_ID":
+			return f.JobID != ""
+		}
+		return false
+	}
+	topo, err := slurm.TopologyFromEnv(func(name string) string {
+		if hidden(name) {
+			return ""
+		}
+		return b.getenv(name)
+	})
+	if err != nil {
+		return topo, &InputError{Input: "environment", Problem: strings.ReplaceAll(err.Error(), "\n", "; ")}
+	}
+
+	nodesFrom := "SLURM_JOB_NODELIST"
+	if f.Nodelist != "" {
+		nodesFrom = "--nodelist"
+		nodes, err := slurm.ExpandHostlist(f.Nodelist)
+		if err != nil {
+			return topo, &InputError{Input: "--nodelist", Problem: err.Error()}
+		}
+		if len(nodes) == 0 {
+			return topo, inputErrorf("--nodelist", "no nodes in %s", quote(f.Nodelist))
+		}
+		topo.Nodes = nodes
+	}
+	if len(topo.Nodes) == 0 {
+		return topo, inputErrorf("nodelist", "no node list: set SLURM_JOB_NODELIST or --nodelist")
+	}
+	// Two slices holding one node would make srun fail after the earlier roles have started.
+	seen := make(map[string]bool, len(topo.Nodes))
+	for _, n := range topo.Nodes {
+		if seen[n] {
+			return topo, inputErrorf(nodesFrom, "node %s is listed twice", quote(n))
+		}
+		seen[n] = true
+	}
+
+	if f.GPUsPerNode != nil {
+		if err := checkRange("--gpus-per-node", *f.GPUsPerNode, 1); err != nil {
+			return topo, err
+		}
+		topo.GPUsPerNode = *f.GPUsPerNode
+	}
+
+	jobFrom := "SLURM_JOB_ID"
+	switch {
+	case f.JobID != "":
+		topo.JobID, jobFrom = strings.TrimSpace(f.JobID), "--job-id"
+	case topo.JobID == "":
+		topo.JobID = DefaultJobID
+	}
+	if err := checkPathPart(jobFrom, topo.JobID); err != nil {
+		return topo, err
+	}
+
+	if f.RestartCount != nil {
+		if err := checkRange("--restart-count", *f.RestartCount, 0); err != nil {
+			return topo, err
+		}
+		topo.RestartCount = *f.RestartCount
+	}
+	return topo, nil
+}
+
+// checkPathPart rejects a value that cannot be one part of a file name, since the job id and
+// the run token name the coordination directory.
+func checkPathPart(input, v string) error {
+	switch {
+	case v == "" || v == "." || v == "..":
+		return inputErrorf(input, "%s cannot be part of a path", quote(v))
+	case strings.ContainsAny(v, "/ \t\n\r\x00"):
+		return inputErrorf(input, "%s cannot be part of a path: it holds a slash or a blank", quote(v))
+	}
+	return nil
+}
+
+// checkRange checks a count against its lower bound (0 or 1) and maxCount.
+func checkRange(input string, v, lowest int) error {
+	switch {
+	case v < lowest && lowest == 0:
+		return inputErrorf(input, "want a non-negative integer, got %d", v)
+	case v < lowest:
+		return inputErrorf(input, "want a positive integer, got %d", v)
+	case v > maxCount:
+		return inputErrorf(input, "want at most %d, got %d", maxCount, v)
+	}
+	return nil
+}
+
+// intInput is an integer input with the name of the input that gave it.
+type intInput struct {
+	v    int
+	from string
+	set  bool
+}
+
+// intFrom returns the first given value among the flag, the environment variables in order, and
+// the config key.
+func (b *builder) intFrom(flag *int, flagName string, envNames []string, c cfgInt) (intInput, error) {
+	if flag != nil {
+		return intInput{v: *flag, from: flagName, set: true}, nil
+	}
+	for _, name := range envNames {
+		v := b.env(name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return intInput{}, inputErrorf(name, "want an integer, got %s", quote(v))
+		}
+		return intInput{v: n, from: name, set: true}, nil
+	}
+	if c.set {
+		return intInput{v: c.v, from: b.cfg.path + ": " + c.key, set: true}, nil
+	}
+	return intInput{}, nil
+}
+
+// cfgInts returns the config's values, or zero values without a config.
+func (b *builder) cfgInt(get func(*config) cfgInt) cfgInt {
+	if b.cfg == nil {
+		return cfgInt{}
+	}
+	return get(b.cfg)
+}
+
+// layout resolves GPUs per node, gen-only mode and the GEN and CTX server shapes.
+func (b *builder) layout(topo slurm.Topology) (layout, error) {
+	var lay layout
+	lay.gpusPerNode = topo.GPUsPerNode
+	if lay.gpusPerNode == 0 {
+		c := b.cfgInt(func(c *config) cfgInt { return c.gpusPerNode })
+		if !c.set {
+			return lay, inputErrorf("gpusPerNode / --gpus-per-node", "unknown GPUs per node: run under Slurm with GPUs, or set gpusPerNode, --gpus-per-node or hardware.gpus_per_node in --config")
+		}
+		if err := checkRange(b.cfg.path+": "+c.key, c.v, 1); err != nil {
+			return lay, err
+		}
+		lay.gpusPerNode = c.v
+	}
+
+	var err error
+	if lay.genOnly, lay.genOnlyFrom, err = b.genOnly(); err != nil {
+		return lay, err
+	}
+
+	numGen, err := b.intFrom(b.f.NumGen, "--num-gen", []string{"numGenServers"}, b.cfgInt(func(c *config) cfgInt { return c.numGen }))
+	if err != nil {
+		return lay, err
+	}
+	if !numGen.set {
+		return lay, inputErrorf("numGenServers / --num-gen", "not set: set numGenServers, --num-gen or hardware.num_gen_servers in --config")
+	}
+	if numGen.v < 1 {
+		return lay, inputErrorf(numGen.from, "want at least 1 GEN server, got %d", numGen.v)
+	}
+	if err := checkRange(numGen.from, numGen.v, 1); err != nil {
+		return lay, err
+	}
+
+	numCtx, err := b.intFrom(b.f.NumCtx, "--num-ctx", []string{"numCtxServers"}, b.cfgInt(func(c *config) cfgInt { return c.numCtx }))
+	if err != nil {
+		return lay, err
+	}
+	if err := checkRange(numCtx.from, numCtx.v, 0); err != nil {
+		return lay, err
+	}
+	if lay.genOnly {
+		// Only an explicit flag contradicts gen-only: values from the environment or the config
+		// describe the non-gen-only variant of the same test, which today's launch skips too.
+		if b.f.NumCtx != nil && *b.f.NumCtx > 0 {
+			return lay, inputErrorf("--num-ctx", "%d CTX servers conflict with gen-only mode (from %s), which runs none", *b.f.NumCtx, lay.genOnlyFrom)
+		}
+		numCtx.v = 0
+	}
+
+	var gpusGen, gpusCtx int
+	if b.cfg != nil {
+		gpusGen, gpusCtx = b.cfg.gpusPerGen, b.cfg.gpusPerCtx
+	}
+	lay.gen, err = b.servers(lay.gpusPerNode, numGen.v, serverInputs{
+		kind: "GEN", gpus: gpusGen, gpusEnv: "gpusPerGenServer",
+		nodesFlag: b.f.NodesPerGen, nodesFlagName: "--nodes-per-gen", nodesEnv: "nodesPerGenServer",
+		gpnFlag: b.f.GPUsPerNodePerGen, gpnFlagName: "--gpus-per-node-per-gen",
+		gpnEnv: []string{"gpusPerNodePerGenServer", "gpusPerfNodePerfGenServer"},
+	})
+	if err != nil {
+		return lay, err
+	}
+	lay.ctx, err = b.servers(lay.gpusPerNode, numCtx.v, serverInputs{
+		kind: "CTX", gpus: gpusCtx, gpusEnv: "gpusPerCtxServer",
+		nodesFlag: b.f.NodesPerCtx, nodesFlagName: "--nodes-per-ctx", nodesEnv: "nodesPerCtxServer",
+		gpnFlag: b.f.GPUsPerNodePerCtx, gpnFlagName: "--gpus-per-node-per-ctx",
+		gpnEnv: []string{"gpusPerNodePerCtxServer", "gpusPerfNodePerfCtxServer"},
+	})
+	return lay, err
+}
+
+// genOnly resolves gen-only mode and names the input that decided it.
+func (b *builder) genOnly() (bool, string, error) {
+	if b.f.GenOnly != nil {
+		if *b.f.GenOnly {
+			return true, "--gen-only", nil
+		}
+		return false, "--no-gen-only", nil
+	}
+	const name = "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"
+	if v := b.env(name); v != "" {
+		switch strings.ToLower(v) {
+		case "1", "true", "yes", "on":
+			return true, name, nil
+		case "0", "false", "no", "off":
+			return false, name, nil
+		}
+		return false, "", inputErrorf(name, "want 1 or 0, got %s", quote(v))
+	}
+	if b.cfg.genOnly() {
+		return true, b.cfg.path + ": " + b.cfg.mode.key, nil
+	}
+	return false, "", nil
+}
+
+// serverInputs names where the shape of one kind of server can come from.
+type serverInputs struct {
+	kind          string
+	gpus          int    // GPUs per server from the config; 0 without one
+	gpusEnv       string // gpusPer<Kind>Server
+	nodesFlag     *int
+	nodesFlagName string
+	nodesEnv      string
+	gpnFlag       *int
+	gpnFlagName   string
+	gpnEnv        []string // the contract's name first, then the spelling one generator version wrote
+}
+
+// servers resolves nodes and ranks per node of count servers of one kind, the way today's generator
+// derives them from GPUs per server when they are not given: nodes = ceil(gpus / gpus per node),
+// ranks per node = min(gpus, gpus per node).
+func (b *builder) servers(gpn, count int, in serverInputs) (servers, error) {
+	s := servers{count: count}
+	if count == 0 {
+		return s, nil
+	}
+	gpus := in.gpus
+	if v := b.env(in.gpusEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return s, inputErrorf(in.gpusEnv, "want an integer, got %s", quote(v))
+		}
+		if err := checkRange(in.gpusEnv, n, 1); err != nil {
+			return s, err
+		}
+		gpus = n
+	}
+
+	nodes, err := b.intFrom(in.nodesFlag, in.nodesFlagName, []string{in.nodesEnv}, cfgInt{})
+	if err != nil {
+		return s, err
+	}
+	switch {
+	case nodes.set:
+		if err := checkRange(nodes.from, nodes.v, 1); err != nil {
+			return s, err
+		}
+		s.nodes = nodes.v
+	case gpus > 0:
+		s.nodes = (gpus + gpn - 1) / gpn
+	default:
+		return s, inputErrorf(in.nodesEnv+" / "+in.nodesFlagName, "not set: set %s, %s, %s or --config", in.nodesEnv, in.nodesFlagName, in.gpusEnv)
+	}
+
+	perNode, err := b.intFrom(in.gpnFlag, in.gpnFlagName, in.gpnEnv, cfgInt{})
+	if err != nil {
+		return s, err
+	}
+	switch {
+	case perNode.set:
+		if err := checkRange(perNode.from, perNode.v, 1); err != nil {
+			return s, err
+		}
+		if perNode.v > gpn {
+			return s, inputErrorf(perNode.from, "%d GPUs per node for each %s server, but nodes have %d", perNode.v, in.kind, gpn)
+		}
+		s.gpusPerNode = perNode.v
+	case gpus > 0:
+		s.gpusPerNode = min(gpus, gpn)
+	default:
+		// Only the node count is known: a server spread over whole nodes uses all their GPUs.
+		s.gpusPerNode = gpn
+	}
+	if s.count*s.nodes > maxCount {
+		return s, inputErrorf("layout", "%d %s servers x %d nodes is more than %d nodes", s.count, in.kind, s.nodes, maxCount)
+	}
+	return s, nil
+}
+
+// describeLayout explains a node count, e.g. "2 GEN x 2 + 1 CTX x 1".
+func describeLayout(lay layout) string {
+	s := fmt.Sprintf("%d GEN x %d", lay.gen.count, lay.gen.nodes)
+	if lay.ctx.count > 0 {
+		s += fmt.Sprintf(" + %d CTX x %d", lay.ctx.count, lay.ctx.nodes)
+	}
+	return s
+}
+
+// checkTotals compares the generator's totalNodes and totalGpus with the layout. They are
+// redundant, so a mismatch means the exports come from different layouts. When a layout flag is
+// given the user is deliberately changing the layout and the totals are stale by design.
+func (b *builder) checkTotals(lay layout, needed int) error {
+	f := b.f
+	if f.GPUsPerNode != nil || f.NumGen != nil || f.NumCtx != nil || f.NodesPerGen != nil || f.NodesPerCtx != nil ||
+		f.GPUsPerNodePerGen != nil || f.GPUsPerNodePerCtx != nil || f.GenOnly != nil {
+		return nil
+	}
+	if v := b.env("totalNodes"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return inputErrorf("totalNodes", "want an integer, got %s", quote(v))
+		}
+		if n != needed {
+			return inputErrorf("totalNodes", "%d conflicts with the layout, which needs %d nodes (%s)", n, needed, describeLayout(lay))
+		}
+	}
+	if v := b.env("totalGpus"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return inputErrorf("totalGpus", "want an integer, got %s", quote(v))
+		}
+		// The generator counts whole nodes: total_nodes * gpus_per_node.
+		if want := needed * lay.gpusPerNode; n != want {
+			return inputErrorf("totalGpus", "%d conflicts with the layout, which needs %d nodes x %d GPUs = %d", n, needed, lay.gpusPerNode, want)
+		}
+	}
+	return nil
+}
+
+// paths resolves the workspace, output directory and the supervisor's own paths in it.
+func (b *builder) paths(p *Plan) error {
+	ws, wsFrom := b.f.Workspace, "--workspace"
+	if ws == "" {
+		ws, wsFrom = b.env("jobWorkspace"), "jobWorkspace"
+	}
+	if ws == "" {
+		return inputErrorf("jobWorkspace / --workspace", "no workspace: set jobWorkspace or --workspace")
+	}
+	// Steps may start in another directory (a container's workdir), so a relative path would
+	// name a different place there.
+	if !path.IsAbs(ws) {
+		return inputErrorf(wsFrom, "%s is not an absolute path", quote(ws))
+	}
+	p.Workspace = path.Clean(ws)
+
+	out, outFrom := b.f.OutputDir, "--output-dir"
+	if out == "" {
+		out, outFrom = b.env("testOutputDir"), "testOutputDir"
+	}
+	if out == "" {
+		out = p.Workspace
+	}
+	if !path.IsAbs(out) {
+		return inputErrorf(outFrom, "%s is not an absolute path", quote(out))
+	}
+	p.OutputDir = path.Clean(out)
+
+	own := path.Join(p.Workspace, ".disagg-supervisor")
+	p.TaskBinary = path.Join(own, "bin", "disagg-supervisor")
+	p.CoordDir = path.Join(own, "runs", p.RunToken)
+	return nil
+}
+
+// srunSettings are the srun choices shared by all steps.
+type srunSettings struct {
+	userArgs     []string
+	mpi          string // "" for no --mpi
+	pin          string
+	forwardEnv   bool
+	forwardSetBy string
+}
+
+func (b *builder) srunSettings(nodes []string) (srunSettings, error) {
+	var st srunSettings
+	if name := b.f.SrunArgsFile; name != "" {
+		input := "--srun-args-file " + name
+		data, err := b.read(name)
+		if err != nil {
+			return st, inputErrorf("--srun-args-file", "cannot read it: %v", err)
+		}
+		words, err := splitWords(string(data))
+		if err != nil {
+			return st, &InputError{Input: input, Problem: err.Error()}
+		}
+		if err := checkUserArgs(input, words); err != nil {
+			return st, err
+		}
+		st.userArgs = words
+	}
+	if err := checkUserArgs("--srun-arg", b.f.SrunArgs); err != nil {
+		return st, err
+	}
+	st.userArgs = append(st.userArgs, b.f.SrunArgs...)
+
+	switch b.f.MPI {
+	case "":
+		st.mpi = DefaultMPI
+	case "none":
+	default:
+		if strings.ContainsAny(b.f.MPI, " \t\n=") {
+			return st, inputErrorf("--mpi", "%s is not an MPI type", quote(b.f.MPI))
+		}
+		st.mpi = b.f.MPI
+	}
+
+	st.pin = nodes[0]
+	if b.f.PinNode != "" {
+		if !slices.Contains(nodes, b.f.PinNode) {
+			return st, inputErrorf("--pin-node", "%s is not in the allocation (%s)", quote(b.f.PinNode), clip(slurm.CompressHostlist(nodes)))
+		}
+		st.pin = b.f.PinNode
+	}
+
+	switch b.f.ForwardContainerEnv {
+	case "", "auto":
+		// pyxis needs --container-env to let the plan's values through; plain Slurm rejects it.
+		st.forwardEnv = slices.ContainsFunc(st.userArgs, func(a string) bool { return strings.HasPrefix(a, "--container-") })
+	case "always":
+		st.forwardEnv = true
+	case "never":
+	default:
+		return st, inputErrorf("--forward-container-env", "want auto, always or never, got %s", quote(b.f.ForwardContainerEnv))
+	}
+	return st, nil
+}
+
+// checkUserArgs rejects the srun options every step of the plan sets itself: a user's copy would
+// silently reshape the steps.
+func checkUserArgs(input string, args []string) error {
+	for _, a := range args {
+		if opt, ok := plannedOption(a); ok {
+			return inputErrorf(input, "%s sets %s, which the plan sets for every step (-N, -w, --ntasks, --ntasks-per-node)", quote(a), opt)
+		}
+	}
+	return nil
+}
+
+// plannedOption reports whether the srun argument a is one of the options the plan sets.
+func plannedOption(a string) (string, bool) {
+	if strings.HasPrefix(a, "--") {
+		name, _, _ := strings.Cut(a[2:], "=")
+		switch name {
+		case "nodes", "nodelist", "ntasks", "ntasks-per-node":
+			return "--" + name, true
+		}
+		return "", false
+	}
+	if len(a) >= 2 && a[0] == '-' {
+		switch a[1] {
+		case 'N', 'w', 'n':
+			return a[:2], true
+		}
+	}
+	return "", false
+}
+
+// taskFlags renders the task runner options that differ from the task's defaults, so that the
+// srun argv shows only choices someone made.
+func (b *builder) taskFlags() ([]string, error) {
+	f := b.f
+	for _, d := range []struct {
+		input string
+		v     time.Duration
+	}{
+		{"--task-install-timeout", f.TaskInstallTimeout},
+		{"--task-barrier-timeout", f.TaskBarrierTimeout},
+		{"--probe-timeout", f.ProbeTimeout},
+	} {
+		if d.v < 0 {
+			return nil, inputErrorf(d.input, "want a positive duration, got %s", d.v)
+		}
+	}
+	var out []string
+	if f.TaskInstall != "" {
+		if err := checkShell(f.TaskInstall); err != nil {
+			return nil, inputErrorf("--task-install", "not valid shell: %v", err)
+		}
+		out = append(out, "--install-command", f.TaskInstall)
+	}
+	if v := f.TaskInstallTimeout; v != 0 && v != DefaultTaskInstallTimeout {
+		out = append(out, "--install-timeout", v.String())
+	}
+	if f.TaskBarrier {
+		out = append(out, "--barrier")
+	}
+	if v := f.TaskBarrierTimeout; v != 0 && v != DefaultTaskBarrierTimeout {
+		out = append(out, "--barrier-timeout", v.String())
+	}
+	switch f.UnsetSlurm {
+	case "", "auto":
+	case "always", "never":
+		out = append(out, "--unset-slurm", f.UnsetSlurm)
+	default:
+		return nil, inputErrorf("--task-unset-slurm", "want auto, always or never, got %s", quote(f.UnsetSlurm))
+	}
+	if f.EnvDump != nil && !*f.EnvDump {
+		out = append(out, "--env-dump=false")
+	}
+	if f.LLMSrcSetup != nil && !*f.LLMSrcSetup {
+		out = append(out, "--llmsrc-setup=false")
+	}
+	if f.LDLibraryPath != nil && !*f.LDLibraryPath {
+		out = append(out, "--ld-library-path=false")
+	}
+	return out, nil
+}
+
+// sharedVars are the values every role's environment carries.
+type sharedVars struct {
+	imex, visible, llmSrc string
+}
+
+func (b *builder) roleVars(lay layout) sharedVars {
+	v := sharedVars{imex: b.f.ImexChannels, visible: b.f.VisibleDevices, llmSrc: b.f.LLMSrc}
+	if v.imex == "" {
+		v.imex = b.env("NVIDIA_IMEX_CHANNELS")
+	}
+	if v.imex == "" {
+		v.imex = "0"
+	}
+	if v.visible == "" {
+		v.visible = b.env("NVIDIA_VISIBLE_DEVICES")
+	}
+	if v.visible == "" {
+		ids := make([]string, lay.gpusPerNode)
+		for i := range ids {
+			ids[i] = strconv.Itoa(i)
+		}
+		v.visible = strings.Join(ids, ",")
+	}
+	if v.llmSrc == "" {
+		v.llmSrc = b.env("llmSrcNode")
+	}
+	return v
+}
+
+// installStep plans the install script over the whole allocation, one task per node.
+func (b *builder) installStep(p *Plan, st srunSettings) (*Step, error) {
+	script, from := b.f.InstallScript, "--install-script"
+	if script == "" {
+		script, from = b.env("installScript"), "installScript"
+	}
+	if script == "" {
+		return nil, nil
+	}
+	argv, err := splitWords(script)
+	if err != nil {
+		return nil, &InputError{Input: from, Problem: err.Error()}
+	}
+	if len(argv) == 0 {
+		return nil, inputErrorf(from, "no command in %s", quote(script))
+	}
+	spec := slurm.StepSpec{
+		Srun:          "srun",
+		UserArgs:      st.userArgs,
+		Nodes:         p.Nodes,
+		NTasks:        len(p.Nodes),
+		NTasksPerNode: 1,
+		Command:       argv,
+	}
+	return &Step{Command: script, Srun: spec.Argv(), Log: path.Join(p.OutputDir, "install.log")}, nil
+}
+
+// assembleRoles lays the roles out on the nodes: GEN slices from the start of the node list, then
+// CTX slices, then DISAGG_SERVER and BENCHMARK overlapping the pinned node.
+func assembleRoles(p *Plan, lay layout, cmds roleCommands, st srunSettings, task []string, vars sharedVars) []Role {
+	roles := make([]Role, 0, lay.gen.count+lay.ctx.count+2)
+	next := 0
+	for _, w := range []struct {
+		s    servers
+		kind Kind
+		name string
+		log  string
+		cmd  string
+	}{
+		{lay.gen, KindGen, "GEN", "gen_server", cmds.gen},
+		{lay.ctx, KindCtx, "CTX", "ctx_server", cmds.ctx},
+	} {
+		for i := 0; i < w.s.count; i++ {
+			r := Role{
+				Name:          fmt.Sprintf("%s_%d", w.name, i),
+				Kind:          w.kind,
+				Index:         i,
+				Nodes:         slices.Clone(p.Nodes[next : next+w.s.nodes]),
+				NTasks:        w.s.nodes * w.s.gpusPerNode,
+				NTasksPerNode: w.s.gpusPerNode,
+				Command:       w.cmd,
+				Log:           path.Join(p.OutputDir, fmt.Sprintf("%s_%d.log", w.log, i)),
+			}
+			next += w.s.nodes
+			roles = append(roles, finishRole(p, r, lay, st, task, vars, st.mpi))
+		}
+	}
+	for _, s := range []struct {
+		kind Kind
+		name string
+		log  string
+		cmd  string
+	}{
+		{KindServer, "DISAGG_SERVER", "disagg_server.log", cmds.server},
+		{KindBenchmark, "BENCHMARK", "benchmark.log", cmds.benchmark},
+	} {
+		r := Role{
+			Name:          s.name,
+			Kind:          s.kind,
+			Nodes:         []string{st.pin},
+			NTasks:        1,
+			NTasksPerNode: 1,
+			Command:       s.cmd,
+			Log:           path.Join(p.OutputDir, s.log),
+		}
+		roles = append(roles, finishRole(p, r, lay, st, task, vars, ""))
+	}
+	return roles
+}
+
+// finishRole fills a role's environment and srun argv.
+func finishRole(p *Plan, r Role, lay layout, st srunSettings, task []string, vars sharedVars, mpi string) Role {
+	r.Env = map[string]string{
+		"DISAGG_SERVING_TYPE":    r.Name,
+		"pytestCommand":          r.Command,
+		"NVIDIA_IMEX_CHANNELS":   vars.imex,
+		"NVIDIA_VISIBLE_DEVICES": vars.visible,
+		"TRTLLM_PERF_RUN_TOKEN":  p.RunToken,
+		"jobWorkspace":           p.Workspace,
+		"testOutputDir":          p.OutputDir,
+		// The layout may come from a config file; harnesses read it from here.
+		"numGenServers": strconv.Itoa(lay.gen.count),
+		"numCtxServers": strconv.Itoa(lay.ctx.count),
+	}
+	if vars.llmSrc != "" {
+		r.Env["llmSrcNode"] = vars.llmSrc
+	}
+	if lay.genOnly && (r.Kind == KindGen || r.Kind == KindServer) {
+		r.Env["TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"] = "1"
+	}
+	var forward []string
+	if st.forwardEnv {
+		// Argv sorts them, so that map order never reaches the argv.
+		forward = make([]string, 0, len(r.Env))
+		for name := range r.Env {
+			forward = append(forward, name)
+		}
+	}
+	cmd := make([]string, 0, 8+len(task))
+	cmd = append(cmd, p.TaskBinary, "task", "--role", r.Name, "--kind", string(r.Kind), "--coord-dir", p.CoordDir)
+	cmd = append(cmd, task...)
+	spec := slurm.StepSpec{
+		Srun:          "srun",
+		UserArgs:      st.userArgs,
+		MPI:           mpi,
+		KillOnBadExit: true,
+		Overlap:       !r.IsWorker(),
+		Nodes:         r.Nodes,
+		NTasks:        r.NTasks,
+		NTasksPerNode: r.NTasksPerNode,
+		ContainerEnv:  forward,
+		Command:       cmd,
+	}
+	r.Srun = spec.Argv()
+	return r
+}

@@ -1,0 +1,295 @@
+package roles
+
+import (
+	"strconv"
+	"strings"
+
+	"mvdan.cc/sh/v3/syntax"
+)
+
+// roleCommands are the shell commands of the four kinds of role.
+type roleCommands struct {
+	gen, ctx, server, benchmark string
+}
+
+// commandSource is a command or env string with the input it came from.
+type commandSource struct {
+	v    string
+	from string
+}
+
+// derivation holds what role commands are derived from when they are not given, following
+// today's generator:
+//
+//	worker:        unset <list> && [gen-only extras] <worker env> <base>
+//	DISAGG_SERVER: [TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1] <server env> <base without the wrapper>
+//	BENCHMARK:     <benchmark env> <base without the wrapper>
+type derivation struct {
+	base      commandSource // the test command; may keep the wrapper, which workers need
+	noWrapper commandSource // the base without the wrapper when given ready-made
+	wrapper   string
+	unset     []string
+	genEnv    commandSource
+	ctxEnv    commandSource
+	serverEnv commandSource
+	benchEnv  commandSource
+	genOnly   bool
+	queueSize int // TLLM_BENCHMARK_REQ_QUEUES_SIZE for gen-only GEN workers; 0 leaves it out
+}
+
+// commands resolves the command of every kind of role the layout has. A role command is used as
+// given from its flag, else from its environment variable, else derived. The environment's role
+// commands were derived by the generator from the environment's inputs, so a flag that changes
+// one of those inputs (--command, --wrapper, --unset, an env string) makes Build derive the
+// command again rather than run a stale one.
+func (b *builder) commands(lay layout) (roleCommands, error) {
+	f := b.f
+	d, err := b.derivation(lay)
+	if err != nil {
+		return roleCommands{}, err
+	}
+	workerFlags := f.Command != "" || f.Unset != nil || f.WorkerEnv != ""
+	plainFlags := f.Command != "" || f.Wrapper != ""
+	type role struct {
+		name    string
+		flag    commandSource
+		envs    []string
+		flagged bool // a flag changed what the env command was derived from
+		derive  func(derivation) string
+		out     *string
+	}
+	var cmds roleCommands
+	list := []role{{
+		name: "GEN", flag: commandSource{f.GenCommand, "--gen-command"},
+		envs:    []string{"pytestCommandGENWorker", "pytestCommandWorker"},
+		flagged: workerFlags || f.GenEnv != "", derive: deriveGen, out: &cmds.gen,
+	}}
+	if lay.ctx.count > 0 {
+		list = append(list, role{
+			name: "CTX", flag: commandSource{f.CtxCommand, "--ctx-command"},
+			envs:    []string{"pytestCommandCTXWorker", "pytestCommandWorker"},
+			flagged: workerFlags || f.CtxEnv != "", derive: deriveCtx, out: &cmds.ctx,
+		})
+	}
+	list = append(list, role{
+		name: "DISAGG_SERVER", flag: commandSource{f.ServerCommand, "--server-command"},
+		envs:    []string{"pytestCommandDisaggServer"},
+		flagged: plainFlags || f.ServerEnv != "", derive: deriveServer, out: &cmds.server,
+	}, role{
+		name: "BENCHMARK", flag: commandSource{f.BenchmarkCommand, "--benchmark-command"},
+		envs:    []string{"pytestCommandBenchmark"},
+		flagged: plainFlags || f.BenchmarkEnv != "", derive: deriveBenchmark, out: &cmds.benchmark,
+	})
+
+	var toDerive []role
+	for _, r := range list {
+		given := r.flag
+		if given.v == "" && !r.flagged {
+			for _, name := range r.envs {
+				if v := b.getenv(name); strings.TrimSpace(v) != "" {
+					given = commandSource{v, name}
+					break
+				}
+			}
+		}
+		if given.v == "" {
+			toDerive = append(toDerive, r)
+			continue
+		}
+		cmd := trimBlanks(given.v)
+		if err := checkCommand(given.from, cmd); err != nil {
+			return cmds, err
+		}
+		*r.out = cmd
+	}
+	if len(toDerive) == 0 {
+		return cmds, nil
+	}
+
+	if d.base.v == "" {
+		names := make([]string, len(toDerive))
+		for i, r := range toDerive {
+			names[i] = r.name
+		}
+		return cmds, inputErrorf("pytestCommand / --command", "no base command to derive the %s command from: set pytestCommand or --command, or give the role commands", strings.Join(names, ", "))
+	}
+	if err := checkCommand(d.base.from, d.base.v); err != nil {
+		return cmds, err
+	}
+	for _, r := range toDerive {
+		if (r.out == &cmds.server || r.out == &cmds.benchmark) && d.noWrapper.v == "" {
+			v, err := removeWrapper(d.base.v, d.wrapper)
+			if err != nil {
+				return cmds, inputErrorf(d.base.from, "cannot remove %s from it: %v", d.wrapper, err)
+			}
+			d.noWrapper = commandSource{v, d.base.from + " without " + d.wrapper}
+		}
+		cmd := r.derive(d)
+		if err := checkShell(cmd); err != nil {
+			return cmds, inputErrorf(r.name+" command derived from "+d.base.from, "not valid shell: %v", err)
+		}
+		*r.out = cmd
+	}
+	return cmds, nil
+}
+
+// checkCommand rejects a command that is not valid shell or that runs nothing. The second is how
+// today's wrapper-removal defect shows: the server command becomes its env string alone.
+func checkCommand(input, cmd string) error {
+	f, err := parseShell(cmd)
+	if err != nil {
+		return inputErrorf(input, "not valid shell: %v", err)
+	}
+	if runsNothing(f) {
+		return inputErrorf(input, "%s runs no command, only assignments (is the variable it was built from empty?)", quote(cmd))
+	}
+	return nil
+}
+
+// runsNothing reports whether every statement of f is a bare assignment.
+func runsNothing(f *syntax.File) bool {
+	for _, st := range f.Stmts {
+		call, ok := st.Cmd.(*syntax.CallExpr)
+		if !ok || len(call.Args) > 0 || len(st.Redirs) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// derivation collects the derivation inputs, checking each on its own so that an error names it.
+func (b *builder) derivation(lay layout) (derivation, error) {
+	f := b.f
+	d := derivation{genOnly: lay.genOnly}
+
+	d.base = commandSource{f.Command, "--command"}
+	if d.base.v == "" {
+		d.base = commandSource{b.getenv("pytestCommand"), "pytestCommand"}
+	}
+	d.base.v = trimBlanks(d.base.v)
+	// The generator's ready-made base without the wrapper describes the environment's
+	// pytestCommand and wrapper; a flag that changes either makes it stale.
+	if f.Command == "" && f.Wrapper == "" {
+		if v := trimBlanks(b.getenv("pytestCommandNoLLMAPILaunch")); v != "" {
+			if err := checkCommand("pytestCommandNoLLMAPILaunch", v); err != nil {
+				return d, err
+			}
+			d.noWrapper = commandSource{v, "pytestCommandNoLLMAPILaunch"}
+		}
+	}
+
+	d.wrapper = DefaultWrapper
+	if f.Wrapper != "" {
+		if strings.ContainsAny(f.Wrapper, " \t\n") || strings.HasSuffix(f.Wrapper, "/") {
+			return d, inputErrorf("--wrapper", "%s is not a command name", quote(f.Wrapper))
+		}
+		d.wrapper = f.Wrapper
+	}
+
+	unset := DefaultUnset
+	if f.Unset != nil {
+		unset = *f.Unset
+	}
+	d.unset = strings.Fields(unset)
+	for _, name := range d.unset {
+		if !isName(name) {
+			return d, inputErrorf("--unset", "%s is not a variable name", quote(name))
+		}
+	}
+
+	worker := b.envString(f.WorkerEnv, "--worker-env", func(c *config) cfgString { return c.workerEnv })
+	var err error
+	if d.genEnv, err = b.roleEnv(f.GenEnv, "--gen-env", func(c *config) cfgString { return c.genEnv }, worker); err != nil {
+		return d, err
+	}
+	if d.ctxEnv, err = b.roleEnv(f.CtxEnv, "--ctx-env", func(c *config) cfgString { return c.ctxEnv }, worker); err != nil {
+		return d, err
+	}
+	if d.serverEnv, err = b.roleEnv(f.ServerEnv, "--server-env", func(c *config) cfgString { return c.serverEnv }, commandSource{}); err != nil {
+		return d, err
+	}
+	if d.benchEnv, err = b.roleEnv(f.BenchmarkEnv, "--benchmark-env", func(c *config) cfgString { return c.benchmarkEnv }, commandSource{}); err != nil {
+		return d, err
+	}
+
+	// Without a config the benchmark's concurrency is unknown; the worker then keeps its own
+	// default queue size rather than one we would have to guess.
+	if lay.genOnly && b.cfg != nil {
+		d.queueSize = b.cfg.queueSize()
+	}
+	return d, nil
+}
+
+// envString resolves an env string: the flag, else the config key.
+func (b *builder) envString(flag, flagName string, get func(*config) cfgString) commandSource {
+	if flag != "" {
+		return commandSource{flag, flagName}
+	}
+	if b.cfg != nil {
+		if c := get(b.cfg); c.set {
+			return commandSource{c.v, b.cfg.path + ": " + c.key}
+		}
+	}
+	return commandSource{}
+}
+
+// roleEnv resolves a role's env string, falling back to the shared one when blank, and checks
+// that it is valid shell on its own.
+func (b *builder) roleEnv(flag, flagName string, get func(*config) cfgString, fallback commandSource) (commandSource, error) {
+	s := b.envString(flag, flagName, get)
+	if strings.TrimSpace(s.v) == "" {
+		s = fallback
+	}
+	if s.v != "" {
+		if err := checkShell(s.v); err != nil {
+			return s, inputErrorf(s.from, "not valid shell: %v", err)
+		}
+	}
+	return s, nil
+}
+
+// isName reports whether s is a shell variable name.
+func isName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9' {
+			continue
+		}
+		return false
+	}
+	return s != ""
+}
+
+func unsetPrefix(d derivation) string {
+	if len(d.unset) == 0 {
+		return ""
+	}
+	return "unset " + strings.Join(d.unset, " ") + " &&"
+}
+
+func deriveGen(d derivation) string {
+	var extras string
+	if d.genOnly {
+		extras = "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 TRTLLM_DISABLE_KV_CACHE_TRANSFER_OVERLAP=1"
+		if d.queueSize > 0 {
+			extras += " TLLM_BENCHMARK_REQ_QUEUES_SIZE=" + strconv.Itoa(d.queueSize)
+		}
+	}
+	return joinCommand(unsetPrefix(d), extras, d.genEnv.v, d.base.v)
+}
+
+func deriveCtx(d derivation) string {
+	return joinCommand(unsetPrefix(d), d.ctxEnv.v, d.base.v)
+}
+
+func deriveServer(d derivation) string {
+	var extras string
+	if d.genOnly {
+		extras = "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1"
+	}
+	return joinCommand(extras, d.serverEnv.v, d.noWrapper.v)
+}
+
+func deriveBenchmark(d derivation) string {
+	return joinCommand(d.benchEnv.v, d.noWrapper.v)
+}

@@ -1,0 +1,317 @@
+package roles
+
+import (
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// maxCount bounds every count and size of a layout. Real layouts are far smaller; the bound keeps
+// products such as tp*pp*cp or servers*nodes from overflowing into nonsense.
+const maxCount = 1 << 20
+
+// config is what a TensorRT-LLM disaggregated test config contributes to a plan. Only the keys
+// today's generator reads are looked at; everything else in the file is ignored.
+type config struct {
+	path string // as given to --config, for error messages
+
+	gpusPerNode, numGen, numCtx cfgInt
+	// gpusPerGen and gpusPerCtx are tp*pp*cp of worker_config.{gen,ctx}, a missing factor being 1
+	// as in the generator, so they are always known when a config is given.
+	gpusPerGen, gpusPerCtx int
+
+	workerEnv, genEnv, ctxEnv, serverEnv, benchmarkEnv cfgString
+	mode                                               cfgString
+	// concurrency is benchmark.concurrency_list; nil when absent.
+	concurrency []int
+}
+
+// cfgInt is an integer key of the config; key names it for error messages.
+type cfgInt struct {
+	v   int
+	set bool
+	key string
+}
+
+// cfgString is a string key of the config.
+type cfgString struct {
+	v   string
+	set bool
+	key string
+}
+
+// genOnly reports whether benchmark.mode asks for gen-only, as the generator decides it.
+func (c *config) genOnly() bool {
+	return c != nil && strings.Contains(c.mode.v, "gen_only")
+}
+
+// queueSize is the TLLM_BENCHMARK_REQ_QUEUES_SIZE of gen-only GEN workers: the largest
+// concurrency, because a queue sized for the largest level holds every smaller one, and 1 when the
+// config has no concurrency_list, as in today's generator.
+func (c *config) queueSize() int {
+	size := 1
+	for i, n := range c.concurrency {
+		if i == 0 || n > size {
+			size = n
+		}
+	}
+	return size
+}
+
+// parseConfig reads the config YAML in data. Errors name the file as given and, for a bad value,
+// the dotted key.
+func parseConfig(path string, data []byte) (*config, error) {
+	c := &config{path: path, gpusPerGen: 1, gpusPerCtx: 1}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, &InputError{Input: path, Problem: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return c, nil // an empty file: nothing to contribute
+	}
+	root := resolve(doc.Content[0])
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return c, nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, &InputError{Input: path, Problem: "want a mapping at the top level, got " + describe(root)}
+	}
+	p := configParser{path: path}
+
+	hardware := p.section(root, "hardware")
+	c.gpusPerNode = p.integer(hardware, "hardware", "gpus_per_node")
+	c.numGen = p.integer(hardware, "hardware", "num_gen_servers")
+	c.numCtx = p.integer(hardware, "hardware", "num_ctx_servers")
+
+	workers := p.section(root, "worker_config")
+	c.gpusPerGen = p.parallelism(p.section(workers, "worker_config.gen"), "worker_config.gen")
+	c.gpusPerCtx = p.parallelism(p.section(workers, "worker_config.ctx"), "worker_config.ctx")
+
+	env := p.section(root, "environment")
+	c.workerEnv = p.str(env, "environment", "worker_env_var")
+	c.genEnv = p.str(env, "environment", "gen_worker_env_var")
+	c.ctxEnv = p.str(env, "environment", "ctx_worker_env_var")
+	c.serverEnv = p.str(env, "environment", "server_env_var")
+	c.benchmarkEnv = p.str(env, "environment", "benchmark_env_var")
+
+	bench := p.section(root, "benchmark")
+	c.mode = p.str(bench, "benchmark", "mode")
+	c.concurrency = p.concurrency(bench)
+
+	if p.err != nil {
+		return nil, p.err
+	}
+	return c, nil
+}
+
+// configParser walks the YAML tree and keeps the first error, so that the parse reads as a list
+// of keys rather than a ladder of checks.
+type configParser struct {
+	path string
+	err  *InputError
+}
+
+func (p *configParser) fail(key, format string, args ...any) {
+	if p.err == nil {
+		p.err = inputErrorf(p.path+": "+key, format, args...)
+	}
+}
+
+// section returns the mapping named by the dotted name (its last part is the key in m), or nil
+// when it is absent or null.
+func (p *configParser) section(m *yaml.Node, name string) *yaml.Node {
+	n := lookup(m, name[strings.LastIndexByte(name, '.')+1:])
+	if n == nil {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		p.fail(name, "want a mapping, got %s", describe(n))
+		return nil
+	}
+	return n
+}
+
+// integer reads an integer key of section m (named parent).
+func (p *configParser) integer(m *yaml.Node, parent, key string) cfgInt {
+	name := parent + "." + key
+	n := lookup(m, key)
+	if n == nil {
+		return cfgInt{key: name}
+	}
+	v, ok := intValue(n)
+	if !ok {
+		p.fail(name, "want an integer, got %s", describe(n))
+		return cfgInt{key: name}
+	}
+	return cfgInt{v: v, set: true, key: name}
+}
+
+// str reads a scalar key as text, as the generator pastes it into commands.
+func (p *configParser) str(m *yaml.Node, parent, key string) cfgString {
+	name := parent + "." + key
+	n := lookup(m, key)
+	if n == nil {
+		return cfgString{key: name}
+	}
+	if n.Kind != yaml.ScalarNode {
+		p.fail(name, "want a string, got %s", describe(n))
+		return cfgString{key: name}
+	}
+	return cfgString{v: n.Value, set: true, key: name}
+}
+
+// parallelism returns tp*pp*cp of a worker_config section, a missing factor being 1.
+func (p *configParser) parallelism(m *yaml.Node, name string) int {
+	gpus := 1
+	for _, key := range []string{"tensor_parallel_size", "pipeline_parallel_size", "context_parallel_size"} {
+		f := p.integer(m, name, key)
+		if !f.set {
+			continue
+		}
+		if f.v < 1 || f.v > maxCount {
+			p.fail(f.key, "want a positive integer, got %d", f.v)
+			return 1
+		}
+		gpus *= f.v
+		if gpus > maxCount {
+			p.fail(name, "tensor x pipeline x context parallel size is more than %d GPUs", maxCount)
+			return 1
+		}
+	}
+	return gpus
+}
+
+// concurrency reads benchmark.concurrency_list: a list of integers, an integer, or a string of
+// integers separated by spaces (or commas).
+func (p *configParser) concurrency(bench *yaml.Node) []int {
+	const name = "benchmark.concurrency_list"
+	n := lookup(bench, "concurrency_list")
+	if n == nil {
+		return nil
+	}
+	var items []*yaml.Node
+	switch {
+	case n.Kind == yaml.SequenceNode:
+		items = n.Content
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!str":
+		var out []int
+		for _, f := range strings.FieldsFunc(n.Value, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+			v, err := strconv.Atoi(f)
+			if err != nil || v < 1 || v > maxCount {
+				p.fail(name, "want positive integers, got %s", quote(n.Value))
+				return nil
+			}
+			out = append(out, v)
+		}
+		return out
+	default:
+		items = []*yaml.Node{n}
+	}
+	var out []int
+	for _, item := range items {
+		item = resolve(item)
+		v, ok := intValue(item)
+		if !ok || v < 1 || v > maxCount {
+			p.fail(name, "want positive integers, got %s", describe(item))
+			return nil
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// lookup returns the value of key in mapping m, following aliases and "<<" merge keys as
+// PyYAML's safe_load does. The last occurrence of a key wins, as in PyYAML. A null value counts as
+// absent, since the generator's dict.get treats it so.
+func lookup(m *yaml.Node, key string) *yaml.Node {
+	return lookupDepth(m, key, 0)
+}
+
+func lookupDepth(m *yaml.Node, key string, depth int) *yaml.Node {
+	m = resolve(m)
+	// Merge chains deeper than this are hostile input, not configuration.
+	if m == nil || m.Kind != yaml.MappingNode || depth > 8 {
+		return nil
+	}
+	var found *yaml.Node
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k := resolve(m.Content[i])
+		if k == nil || k.Kind != yaml.ScalarNode {
+			continue
+		}
+		switch {
+		case k.Value == key:
+			found = m.Content[i+1]
+		case k.Tag == "!!merge":
+			merges = append(merges, m.Content[i+1])
+		}
+	}
+	if found == nil {
+		// Keys of the mapping itself win over merged ones; among merged mappings the first wins.
+		for _, merge := range merges {
+			merge = resolve(merge)
+			if merge == nil {
+				continue
+			}
+			sources := []*yaml.Node{merge}
+			if merge.Kind == yaml.SequenceNode {
+				sources = merge.Content
+			}
+			for _, src := range sources {
+				if v := lookupDepth(src, key, depth+1); v != nil {
+					found = v
+					break
+				}
+			}
+			if found != nil {
+				break
+			}
+		}
+	}
+	found = resolve(found)
+	if found == nil || (found.Kind == yaml.ScalarNode && found.Tag == "!!null") {
+		return nil
+	}
+	return found
+}
+
+// resolve follows aliases.
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 8; i++ {
+		n = n.Alias
+	}
+	if n != nil && n.Kind == yaml.AliasNode {
+		return nil
+	}
+	return n
+}
+
+// intValue decodes an integer scalar, in any notation YAML allows for one.
+func intValue(n *yaml.Node) (int, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+		return 0, false
+	}
+	var v int
+	if err := n.Decode(&v); err != nil {
+		return 0, false
+	}
+	return v, true
+}
+
+// describe shows a YAML value in an error message.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!str" {
+			return quote(n.Value)
+		}
+		return clip(n.Value)
+	}
+	return "an unknown node"
+}

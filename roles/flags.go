@@ -1,0 +1,101 @@
+package roles
+
+import "time"
+
+// Flags are the command-line inputs of a plan. The CLI binds them with kong, hence the struct tags.
+//
+// A zero field means "not given": Build then falls back to the environment, then to the config
+// file, then to the default named in the help text. Pointers mark the fields whose zero value is
+// also a meaningful choice (0 CTX servers, --no-gen-only, an empty unset list), so that the layers
+// below can still fill them when the flag is absent. Defaults that kong shows with `default:` tags
+// are the same ones Build applies to a zero field, so a Flags built in Go behaves like the CLI.
+type Flags struct {
+	// Topology overrides.
+
+	Nodelist     string `name:"nodelist" placeholder:"HOSTLIST" group:"Topology" help:"Nodes of the allocation as a Slurm hostlist, e.g. gpu[01-04] (default: SLURM_JOB_NODELIST)."`
+	GPUsPerNode  *int   `name:"gpus-per-node" placeholder:"N" group:"Topology" help:"GPUs on each node (default: SLURM_GPUS_ON_NODE, SLURM_GPUS_PER_NODE, gpusPerNode, then the config's hardware.gpus_per_node)."`
+	JobID        string `name:"job-id" placeholder:"ID" group:"Topology" help:"Job id for the run token and coordination directory (default: SLURM_JOB_ID, else nojob)."`
+	RestartCount *int   `name:"restart-count" placeholder:"N" group:"Topology" help:"Restart count for the run token (default: SLURM_RESTART_COUNT, else 0)."`
+
+	// Layout.
+
+	NumGen            *int  `name:"num-gen" placeholder:"N" group:"Layout" help:"Number of GEN servers (env numGenServers, config hardware.num_gen_servers)."`
+	NumCtx            *int  `name:"num-ctx" placeholder:"N" group:"Layout" help:"Number of CTX servers, 0 allowed (env numCtxServers, config hardware.num_ctx_servers; default 0)."`
+	NodesPerGen       *int  `name:"nodes-per-gen" placeholder:"N" group:"Layout" help:"Nodes of each GEN server (env nodesPerGenServer; else derived from gpusPerGenServer or the config)."`
+	NodesPerCtx       *int  `name:"nodes-per-ctx" placeholder:"N" group:"Layout" help:"Nodes of each CTX server (env nodesPerCtxServer; else derived from gpusPerCtxServer or the config)."`
+	GPUsPerNodePerGen *int  `name:"gpus-per-node-per-gen" placeholder:"N" group:"Layout" help:"Ranks (GPUs) per node of each GEN server (env gpusPerNodePerGenServer; else derived)."`
+	GPUsPerNodePerCtx *int  `name:"gpus-per-node-per-ctx" placeholder:"N" group:"Layout" help:"Ranks (GPUs) per node of each CTX server (env gpusPerNodePerCtxServer; else derived)."`
+	GenOnly           *bool `name:"gen-only" negatable:"" group:"Layout" help:"Benchmark GEN servers alone: no CTX servers (env TRTLLM_DISAGG_BENCHMARK_GEN_ONLY, config benchmark.mode containing gen_only)."`
+
+	// Commands.
+
+	Config           string  `name:"config" placeholder:"FILE" group:"Commands" help:"TensorRT-LLM disaggregated test config YAML: hardware, worker_config, environment and benchmark keys fill what flags and environment leave open."`
+	Command          string  `name:"command" placeholder:"CMD" group:"Commands" help:"Base test command, role commands are derived from it (env pytestCommand)."`
+	GenCommand       string  `name:"gen-command" placeholder:"CMD" group:"Commands" help:"GEN worker command, used as given (env pytestCommandGENWorker, then pytestCommandWorker)."`
+	CtxCommand       string  `name:"ctx-command" placeholder:"CMD" group:"Commands" help:"CTX worker command, used as given (env pytestCommandCTXWorker, then pytestCommandWorker)."`
+	ServerCommand    string  `name:"server-command" placeholder:"CMD" group:"Commands" help:"DISAGG_SERVER command, used as given (env pytestCommandDisaggServer)."`
+	BenchmarkCommand string  `name:"benchmark-command" placeholder:"CMD" group:"Commands" help:"BENCHMARK command, used as given (env pytestCommandBenchmark)."`
+	WorkerEnv        string  `name:"worker-env" placeholder:"A=1 B=2" group:"Commands" help:"Assignments put before derived worker commands (config environment.worker_env_var)."`
+	GenEnv           string  `name:"gen-env" placeholder:"A=1 B=2" group:"Commands" help:"Assignments for the derived GEN command instead of --worker-env (config environment.gen_worker_env_var)."`
+	CtxEnv           string  `name:"ctx-env" placeholder:"A=1 B=2" group:"Commands" help:"Assignments for the derived CTX command instead of --worker-env (config environment.ctx_worker_env_var)."`
+	ServerEnv        string  `name:"server-env" placeholder:"A=1 B=2" group:"Commands" help:"Assignments put before the derived DISAGG_SERVER command (config environment.server_env_var)."`
+	BenchmarkEnv     string  `name:"benchmark-env" placeholder:"A=1 B=2" group:"Commands" help:"Assignments put before the derived BENCHMARK command (config environment.benchmark_env_var)."`
+	Unset            *string `name:"unset" placeholder:"NAMES" group:"Commands" help:"Variables that derived worker commands unset first, separated by spaces; empty for none (default: UCX_TLS UCX_NET_DEVICES UCX_CUDA_IPC_ENABLE_MNNVL)."`
+	Wrapper          string  `name:"wrapper" placeholder:"NAME" group:"Commands" help:"Launcher that workers keep and the derived DISAGG_SERVER and BENCHMARK commands drop (default: trtllm-llmapi-launch)."`
+
+	// srun.
+
+	SrunArgsFile        string   `name:"srun-args-file" placeholder:"FILE" group:"srun" help:"File of extra srun arguments as shell words, as printf '%q\\n' writes them; quoting only, no expansions."`
+	SrunArgs            []string `name:"srun-arg" sep:"none" placeholder:"ARG" group:"srun" help:"One extra srun argument, after those of --srun-args-file; repeatable; write --srun-arg=--container-image=X."`
+	MPI                 string   `name:"mpi" default:"pmix" placeholder:"TYPE" group:"srun" help:"srun --mpi type of the worker steps; none leaves --mpi out."`
+	PinNode             string   `name:"pin-node" placeholder:"NODE" group:"srun" help:"Node of the DISAGG_SERVER and BENCHMARK steps (default: the first node)."`
+	ForwardContainerEnv string   `name:"forward-container-env" default:"auto" enum:"auto,always,never" group:"srun" help:"Pass the plan's variables with --container-env: always, never, or auto (when the srun arguments have a --container- option)."`
+
+	// Paths.
+
+	Workspace      string `name:"workspace" placeholder:"DIR" group:"Paths" help:"Job workspace, an absolute path (env jobWorkspace); required."`
+	OutputDir      string `name:"output-dir" placeholder:"DIR" group:"Paths" help:"Directory of the role logs (env testOutputDir; default: the workspace)."`
+	InstallScript  string `name:"install-script" placeholder:"CMD" group:"Paths" help:"Install step run once per node before the roles (env installScript)."`
+	LLMSrc         string `name:"llm-src" placeholder:"DIR" group:"Paths" help:"TensorRT-LLM source tree on the nodes (env llmSrcNode)."`
+	ImexChannels   string `name:"imex-channels" placeholder:"LIST" group:"Paths" help:"NVIDIA_IMEX_CHANNELS for every role (env NVIDIA_IMEX_CHANNELS; default 0)."`
+	VisibleDevices string `name:"visible-devices" placeholder:"LIST" group:"Paths" help:"NVIDIA_VISIBLE_DEVICES for every role (env NVIDIA_VISIBLE_DEVICES; default 0,...,GPUs per node - 1)."`
+
+	// Readiness.
+
+	Probes       []string      `name:"probe" sep:"none" placeholder:"ROLE=TYPE:TARGET[@TIMEOUT]" group:"Readiness" help:"Readiness probe of the roles matching ROLE (a name or a glob such as GEN_*); TYPE is http, tcp, file or log; TARGET may use {role} {node} {out} {workspace} {job}. Repeatable; env DISAGG_PROBES holds more, separated by ';' or lines."`
+	ProbeTimeout time.Duration `name:"probe-timeout" default:"30m" placeholder:"DURATION" group:"Readiness" help:"Timeout of probes that give none."`
+
+	// Task runner options: rendered into every role's srun argv, read by "disagg-supervisor task".
+
+	TaskInstall        string        `name:"task-install" placeholder:"CMD" group:"Task" help:"Install command that one task per node runs before the role, the others wait for it."`
+	TaskInstallTimeout time.Duration `name:"task-install-timeout" default:"30m" placeholder:"DURATION" group:"Task" help:"How long tasks wait for the per-node install."`
+	TaskBarrier        bool          `name:"task-barrier" group:"Task" help:"Make all tasks of a step wait for each other after install, so that ranks start together."`
+	TaskBarrierTimeout time.Duration `name:"task-barrier-timeout" default:"10m" placeholder:"DURATION" group:"Task" help:"How long tasks wait at the barrier."`
+	UnsetSlurm         string        `name:"task-unset-slurm" default:"auto" enum:"auto,always,never" group:"Task" help:"Unset PMI*, PMIX*, MPI*, OMPI*, SLURM* (but SLURM_PROCID) before the command: always, never, or auto (DISAGG_SERVER, BENCHMARK and single-node jobs)."`
+	EnvDump            *bool         `name:"task-env-dump" negatable:"" group:"Task" help:"Print the sorted, redacted environment before the command (default true)."`
+	LLMSrcSetup        *bool         `name:"task-llmsrc-setup" negatable:"" group:"Task" help:"Make the wrapper in llmSrcNode executable and cd to its tests/integration/defs (default true)."`
+	LDLibraryPath      *bool         `name:"task-ld-library-path" negatable:"" group:"Task" help:"Prepend the installed tensorrt_llm/libs to LD_LIBRARY_PATH (default true)."`
+}
+
+// Sources is where a plan's inputs come from. Precedence: flags > environment > config file.
+type Sources struct {
+	Flags Flags
+	// Getenv reads the environment (os.Getenv in production); nil means an empty environment.
+	Getenv func(string) string
+	// ReadFile reads the config and srun-args files (os.ReadFile in production).
+	ReadFile func(string) ([]byte, error)
+	// Unique is the last part of the run token, unique among attempts of one job on one restart
+	// count; the supervisor's pid, as today's launch script uses. Empty means "0".
+	Unique string
+}
+
+// Defaults that Build applies to zero fields.
+const (
+	DefaultWrapper            = "trtllm-llmapi-launch"
+	DefaultUnset              = "UCX_TLS UCX_NET_DEVICES UCX_CUDA_IPC_ENABLE_MNNVL"
+	DefaultMPI                = "pmix"
+	DefaultJobID              = "nojob"
+	DefaultProbeTimeout       = 30 * time.Minute
+	DefaultTaskInstallTimeout = 30 * time.Minute
+	DefaultTaskBarrierTimeout = 10 * time.Minute
+)

@@ -1,0 +1,154 @@
+package roles
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// probeSpec is one parsed ROLE=TYPE:TARGET[@TIMEOUT].
+type probeSpec struct {
+	input   string // how to name the spec in errors
+	pattern string // role name or path.Match glob
+	typ     string
+	target  string // with placeholders
+	timeout time.Duration
+}
+
+// probeSpecs collects the probe specs, DISAGG_PROBES first and then the --probe flags, so that a
+// flag overrides the environment for the same role (later specs win).
+func (b *builder) probeSpecs() ([]probeSpec, error) {
+	def := b.f.ProbeTimeout
+	if def == 0 {
+		def = DefaultProbeTimeout
+	}
+	var specs []probeSpec
+	for _, entry := range splitProbeList(b.getenv("DISAGG_PROBES")) {
+		s, err := parseProbe(entry, "DISAGG_PROBES entry "+quote(entry), def)
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, s)
+	}
+	for _, flag := range b.f.Probes {
+		s, err := parseProbe(flag, "--probe "+quote(flag), def)
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, s)
+	}
+	return specs, nil
+}
+
+// splitProbeList splits DISAGG_PROBES into entries: by lines when it has several lines, so that a
+// target may hold a ';' (a regular expression, a URL), else by ';'.
+func splitProbeList(v string) []string {
+	sep := ";"
+	if strings.Contains(strings.TrimSpace(v), "\n") {
+		sep = "\n"
+	}
+	var out []string
+	for _, e := range strings.Split(v, sep) {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// parseProbe parses ROLE=TYPE:TARGET[@TIMEOUT]. TIMEOUT is a Go duration with a unit ("90s",
+// "5m"); an '@' followed by anything else is part of the target, so that targets may hold '@'.
+func parseProbe(spec, input string, def time.Duration) (probeSpec, error) {
+	const form = "want ROLE=TYPE:TARGET[@TIMEOUT], e.g. GEN_*=http:http://{node}:8000/health@20m"
+	s := probeSpec{input: input, timeout: def}
+	pattern, rest, ok := strings.Cut(spec, "=")
+	s.pattern = strings.TrimSpace(pattern)
+	if !ok || s.pattern == "" {
+		return s, &InputError{Input: input, Problem: form}
+	}
+	if _, err := path.Match(s.pattern, ""); err != nil {
+		return s, inputErrorf(input, "role pattern %s: %v", quote(s.pattern), err)
+	}
+	typ, target, ok := strings.Cut(rest, ":")
+	if !ok {
+		return s, &InputError{Input: input, Problem: form}
+	}
+	s.typ = strings.TrimSpace(typ)
+	switch s.typ {
+	case "http", "tcp", "file", "log":
+	default:
+		return s, inputErrorf(input, "unknown probe type %s: want http, tcp, file or log", quote(s.typ))
+	}
+	if at := strings.LastIndexByte(target, '@'); at >= 0 {
+		if d, err := time.ParseDuration(target[at+1:]); err == nil {
+			if d <= 0 {
+				return s, inputErrorf(input, "want a positive timeout, got %s", d)
+			}
+			s.timeout, target = d, target[:at]
+		}
+	}
+	if s.target = target; strings.TrimSpace(target) == "" {
+		return s, inputErrorf(input, "empty %s target", s.typ)
+	}
+	return s, nil
+}
+
+// applyProbes attaches each spec to the roles its pattern matches, with placeholders expanded for
+// that role. A pattern that matches no role is an error: it is a typo or a probe for a role this
+// layout does not have, and either way the user expects a gate that would not exist.
+func applyProbes(p *Plan, specs []probeSpec) error {
+	for _, s := range specs {
+		matched := false
+		checked := map[string]bool{} // targets are often the same for many roles
+		for i := range p.Roles {
+			r := &p.Roles[i]
+			if ok, _ := path.Match(s.pattern, r.Name); !ok {
+				continue
+			}
+			matched = true
+			target := strings.NewReplacer(
+				"{role}", r.Name,
+				"{node}", r.Nodes[0],
+				"{out}", p.OutputDir,
+				"{workspace}", p.Workspace,
+				"{job}", p.JobID,
+			).Replace(s.target)
+			if !checked[target] {
+				if err := checkProbeTarget(s.typ, target); err != nil {
+					return inputErrorf(s.input, "%s", err)
+				}
+				checked[target] = true
+			}
+			r.Probe = &Probe{Type: s.typ, Target: target, TimeoutSeconds: s.timeout.Seconds()}
+		}
+		if !matched {
+			return inputErrorf(s.input, "role pattern %s matches no role of this plan", quote(s.pattern))
+		}
+	}
+	return nil
+}
+
+// checkProbeTarget checks what can be checked without touching the network or the files.
+func checkProbeTarget(typ, target string) error {
+	switch typ {
+	case "http":
+		u, err := url.Parse(target)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("http target %s is not an http:// or https:// URL", quote(target))
+		}
+	case "tcp":
+		host, port, err := net.SplitHostPort(target)
+		if err != nil || host == "" || port == "" {
+			return fmt.Errorf("tcp target %s is not host:port", quote(target))
+		}
+	case "log":
+		if _, err := regexp.Compile(target); err != nil {
+			return fmt.Errorf("log target is not a regular expression: %v", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,961 @@
+package slurm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// FakeKillWaitEnv names the variable that sets the fake srun's grace between the signal that ends a
+// step and SIGKILL, as a Go duration ("500ms") or in seconds ("2"). Slurm's KillWait plays this part
+// on a cluster; tests shorten it.
+const FakeKillWaitEnv = "DISAGG_FAKE_SRUN_KILL_WAIT"
+
+const (
+	// defaultFakeKillWait is shorter than Slurm's usual KillWait (30 s) because local runs are
+	// interactive and nothing there needs long to flush.
+	defaultFakeKillWait = 2 * time.Second
+	defaultFakeJobID    = "1"
+	defaultFakeNode     = "localhost"
+	// defaultTaskPath is where slurmstepd looks for the command when the task has no PATH, as with
+	// --export=NONE.
+	defaultTaskPath = "/usr/bin:/bin"
+	// maxStepIDs bounds the search for a free step id, so that an unwritable state directory fails
+	// rather than loops.
+	maxStepIDs = 1 << 20
+)
+
+// FakeSrun runs one step the way srun would, with every task a local process. It returns srun's exit
+// status.
+//
+// args are srun's arguments without the program name; env is srun's environment, which describes the
+// fake job (SLURM_JOB_ID, SLURM_JOB_NODELIST, SLURM_GPUS_ON_NODE, ...) and is what the tasks inherit
+// under --export=ALL. Task output goes to stdout and stderr, or to the files of -o/-e. srun's own
+// messages go to stderr and are worded as Slurm 22.05 words them, so that whatever reads a real srun's
+// log reads this one too. Signals received on signals end the step as they would end a real one
+// (SIGTERM, SIGINT, SIGHUP, SIGQUIT) or are passed on to the tasks (any other); cancelling ctx is a
+// SIGTERM.
+//
+// Each task runs in its own process group and receives SIGKILL if the thread that started it, or the
+// whole process, dies. When FakeSrun returns, every process of every task's process group is gone and
+// reaped: to be able to reap processes orphaned inside a task, FakeSrun makes the calling process a
+// child subreaper (PR_SET_CHILD_SUBREAPER), which stays set. A process that leaves its task's process
+// group (setsid) is not followed, as Slurm's cgroups would; avoid it in tasks.
+func FakeSrun(ctx context.Context, args []string, env []string, stdout, stderr io.Writer, signals <-chan os.Signal) int {
+	opts, err := parseSrunArgs(args)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if opts.help {
+		io.WriteString(stdout, fakeSrunUsage)
+		return 0
+	}
+	if len(opts.ignored) > 0 {
+		fmt.Fprintf(stderr, "srun: warning: fake srun ignores container options: %s\n", strings.Join(opts.ignored, ", "))
+	}
+	step, err := planFakeStep(opts, env, func(msg string) { fmt.Fprintln(stderr, "srun: warning: "+msg) })
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return runFakeStep(ctx, step, stdout, stderr, signals)
+}
+
+// FakeSrunMain is FakeSrun for the process: os.Args-style args (without the program name),
+// os.Environ, the process's stdio, and SIGTERM/SIGINT/SIGHUP from the OS forwarded.
+//
+// SIGQUIT, SIGUSR1 and SIGUSR2 are handled too, as real srun handles them: SIGQUIT ends the step,
+// the user signals are passed on to the tasks.
+func FakeSrunMain(args []string) int {
+	signals := make(chan os.Signal, 8)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(signals)
+	return FakeSrun(context.Background(), args, os.Environ(), os.Stdout, os.Stderr, signals)
+}
+
+const fakeSrunUsage = `Usage: srun [OPTIONS...] executable [args...]
+
+This is disagg-supervisor's fake srun: it runs every task of the step as a
+local process, as if each node of the fake job were this machine.
+
+  -N, --nodes=N               number of nodes of the step
+  -w, --nodelist=HOSTLIST     the step's nodes (a Slurm hostlist)
+  -n, --ntasks=N              number of tasks
+      --ntasks-per-node=N     tasks per node
+      --overlap               accepted (steps always share the machine)
+  -K, --kill-on-bad-exit[=0|1] end the step when a task exits non-zero
+      --mpi=TYPE              accepted; pmix sets PMIX_RANK
+      --gpus-per-node=[TYPE:]N GPUs per node (CUDA_VISIBLE_DEVICES=0..N-1)
+      --export=ALL|NONE|NAME[=VALUE][,...]
+                              environment passed to the tasks
+  -o, --output=PATTERN        task stdout (and stderr) file; %j %J %s %t %n %N %u %x %%
+  -e, --error=PATTERN         task stderr file
+      --open-mode=append|truncate
+  -l, --label                 prefix output lines with the task rank
+  -J, --job-name=NAME         accepted
+  -D, --chdir=DIR             the tasks' working directory
+  -u, --unbuffered            accepted (output is never buffered)
+      --container-*           accepted and ignored, with a warning
+  -h, --help                  this text
+
+Job: SLURM_JOB_ID, SLURM_JOB_NODELIST and SLURM_GPUS_ON_NODE from the environment.
+Step ids: claimed in $DISAGG_FAKE_SLURM_DIR. Grace before SIGKILL: $DISAGG_FAKE_SRUN_KILL_WAIT.
+`
+
+// srunOptions is what the fake srun understood of its command line.
+type srunOptions struct {
+	nodes         int // 0: not given
+	nodelist      string
+	ntasks        int // 0: not given
+	ntasksPerNode int // 0: not given
+	killOnBadExit bool
+	mpi           string
+	gpusPerNode   int
+	gpusSet       bool
+	export        string
+	exportSet     bool
+	output        string
+	errorOutput   string
+	appendOutput  bool
+	label         bool
+	jobName       string
+	chdir         string
+	help          bool
+	ignored       []string // container options, each named once, in order of appearance
+	argv          []string
+}
+
+type argKind int
+
+const (
+	noArg argKind = iota
+	requiredArg
+	optionalArg // only as --name=value or -Xvalue, as getopt_long does
+)
+
+// srunOption is one option the fake srun accepts. name is the long name, short its letter or 0.
+type srunOption struct {
+	name  string
+	short byte
+	arg   argKind
+	apply func(o *srunOptions, value string) error
+}
+
+// srunOptionTable lists the options the fake srun emulates. It is built per call so that the package
+// holds no mutable state.
+func srunOptionTable() []srunOption {
+	return []srunOption{
+		{"nodes", 'N', requiredArg, func(o *srunOptions, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				// Slurm's own wording for a bad -N.
+				return fmt.Errorf("srun: error: invalid node count `%s'", v)
+			}
+			o.nodes = n
+			return nil
+		}},
+		{"nodelist", 'w', requiredArg, func(o *srunOptions, v string) error { o.nodelist = v; return nil }},
+		{"ntasks", 'n', requiredArg, func(o *srunOptions, v string) (err error) {
+			o.ntasks, err = positiveOption("--ntasks", v)
+			return err
+		}},
+		{"ntasks-per-node", 0, requiredArg, func(o *srunOptions, v string) (err error) {
+			o.ntasksPerNode, err = positiveOption("--ntasks-per-node", v)
+			return err
+		}},
+		{"overlap", 0, noArg, func(*srunOptions, string) error { return nil }},
+		{"kill-on-bad-exit", 'K', optionalArg, func(o *srunOptions, v string) error {
+			if v == "" {
+				o.killOnBadExit = true
+				return nil
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("srun: error: Invalid numeric value %q for --kill-on-bad-exit.", v)
+			}
+			o.killOnBadExit = n != 0
+			return nil
+		}},
+		{"mpi", 0, requiredArg, func(o *srunOptions, v string) error { o.mpi = v; return nil }},
+		{"gpus-per-node", 0, requiredArg, func(o *srunOptions, v string) error {
+			n, err := ParseGPUCount(v)
+			if err != nil {
+				return fmt.Errorf("srun: error: Invalid --gpus-per-node specification: %v", err)
+			}
+			o.gpusPerNode, o.gpusSet = n, true
+			return nil
+		}},
+		{"export", 0, requiredArg, func(o *srunOptions, v string) error { o.export, o.exportSet = v, true; return nil }},
+		{"output", 'o', requiredArg, func(o *srunOptions, v string) error { o.output = v; return nil }},
+		{"error", 'e', requiredArg, func(o *srunOptions, v string) error { o.errorOutput = v; return nil }},
+		{"open-mode", 0, requiredArg, func(o *srunOptions, v string) error {
+			// Slurm reads only the first letter.
+			switch {
+			case strings.HasPrefix(v, "a") || strings.HasPrefix(v, "A"):
+				o.appendOutput = true
+			case strings.HasPrefix(v, "t") || strings.HasPrefix(v, "T"):
+				o.appendOutput = false
+			default:
+				return fmt.Errorf("srun: error: Invalid --open-mode argument: %s. Ignored", v)
+			}
+			return nil
+		}},
+		{"label", 'l', noArg, func(o *srunOptions, _ string) error { o.label = true; return nil }},
+		{"job-name", 'J', requiredArg, func(o *srunOptions, v string) error { o.jobName = v; return nil }},
+		{"chdir", 'D', requiredArg, func(o *srunOptions, v string) error { o.chdir = v; return nil }},
+		{"unbuffered", 'u', noArg, func(*srunOptions, string) error { return nil }},
+		{"help", 'h', noArg, func(o *srunOptions, _ string) error { o.help = true; return nil }},
+	}
+}
+
+// containerOptionArg tells how a container option takes its value: pyxis's options with a value
+// take it from the next word too ("--container-image IMG"), its switches never do. Slurm's own
+// --container takes a path. Options pyxis may add later are switches unless written with "=".
+func containerOptionArg(name string) (argKind, bool) {
+	switch name {
+	case "container", "container-image", "container-mounts", "container-workdir", "container-name",
+		"container-save", "container-env":
+		return requiredArg, true
+	}
+	if strings.HasPrefix(name, "container-") || strings.HasPrefix(name, "no-container-") {
+		return noArg, true
+	}
+	return noArg, false
+}
+
+func positiveOption(name, v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("srun: error: Invalid numeric value %q for %s.", v, name)
+	}
+	return n, nil
+}
+
+// usageError words a command line getopt_long rejects, followed by srun's hint.
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("srun: "+format+"\nTry \"srun --help\" for more information", args...)
+}
+
+// parseSrunArgs reads srun's command line as srun's getopt_long does: options stop at the first word
+// that is not one (srun's option string starts with "+"), or after "--"; short options may be
+// bundled ("-lK") and take their value attached or from the next word; long options take "=value",
+// or the next word when the value is required. Unlike getopt_long, abbreviated long options are not
+// accepted: a prefix that is unique here may be ambiguous to real srun.
+func parseSrunArgs(args []string) (*srunOptions, error) {
+	table := srunOptionTable()
+	byName := make(map[string]*srunOption, len(table))
+	byShort := make(map[byte]*srunOption, len(table))
+	for i := range table {
+		byName[table[i].name] = &table[i]
+		if table[i].short != 0 {
+			byShort[table[i].short] = &table[i]
+		}
+	}
+	o := &srunOptions{}
+	i := 0
+	for ; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			i++
+			break
+		}
+		if len(arg) < 2 || arg[0] != '-' {
+			break
+		}
+		if strings.HasPrefix(arg, "--") {
+			name, value, hasValue := strings.Cut(arg[2:], "=")
+			opt := byName[name]
+			kind := noArg
+			if opt != nil {
+				kind = opt.arg
+			} else if k, ok := containerOptionArg(name); ok {
+				kind = k
+				if hasValue {
+					kind = requiredArg
+				}
+			} else {
+				return nil, usageError("unrecognized option '%s'", arg)
+			}
+			switch kind {
+			case noArg:
+				if hasValue {
+					return nil, usageError("option '--%s' doesn't allow an argument", name)
+				}
+			case requiredArg:
+				if !hasValue {
+					if i+1 >= len(args) {
+						return nil, usageError("option '--%s' requires an argument", name)
+					}
+					i++
+					value = args[i]
+				}
+			}
+			if opt == nil {
+				o.ignoreContainerOption("--" + name)
+				continue
+			}
+			if err := opt.apply(o, value); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		for j := 1; j < len(arg); j++ {
+			opt := byShort[arg[j]]
+			if opt == nil {
+				return nil, usageError("invalid option -- '%c'", arg[j])
+			}
+			value := ""
+			switch opt.arg {
+			case requiredArg:
+				value = arg[j+1:]
+				if value == "" {
+					if i+1 >= len(args) {
+						return nil, usageError("option requires an argument -- '%c'", arg[j])
+					}
+					i++
+					value = args[i]
+				}
+				j = len(arg)
+			case optionalArg:
+				value = arg[j+1:]
+				j = len(arg)
+			}
+			if err := opt.apply(o, value); err != nil {
+				return nil, err
+			}
+		}
+	}
+	o.argv = args[i:]
+	if len(o.argv) == 0 && !o.help {
+		return nil, errors.New("srun: fatal: No command given to execute.")
+	}
+	return o, nil
+}
+
+func (o *srunOptions) ignoreContainerOption(name string) {
+	for _, seen := range o.ignored {
+		if seen == name {
+			return
+		}
+	}
+	o.ignored = append(o.ignored, name)
+}
+
+// fakeStep is one step worked out from srun's command line and environment, before anything runs.
+type fakeStep struct {
+	jobID     string
+	stepID    int // set by claimStep
+	stepFile  string
+	jobNodes  []string
+	nodes     []string // the step's nodes, in the job's order
+	tasks     []fakeTask
+	perNode   []int // tasks on each step node
+	gpus      int   // GPUs per node the tasks see; 0: none
+	mpi       string
+	killOnBad bool
+	label     bool
+	killWait  time.Duration
+	stateDir  string
+	argv      []string
+	dir       string   // the tasks' working directory; "" is srun's
+	env       []string // the step's environment, from --export, before the per-task variables
+	output    ioSpec
+	errors    ioSpec
+	appendOut bool
+	jobName   string
+}
+
+// fakeTask is one task of a step.
+type fakeTask struct {
+	rank    int // SLURM_PROCID
+	localID int // SLURM_LOCALID
+	nodeID  int // SLURM_NODEID: the index of its node in the step
+	node    string
+}
+
+// envLookup returns a getenv over env in which the last of repeated names wins, as it does for exec.
+func envLookup(env []string) func(string) string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return func(name string) string { return m[name] }
+}
+
+// planFakeStep lays out the step: its nodes, its tasks on them, their environment and output. warn
+// receives srun's warnings, worded as srun words them.
+func planFakeStep(o *srunOptions, env []string, warn func(string)) (*fakeStep, error) {
+	getenv := envLookup(env)
+	topo, err := TopologyFromEnv(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("srun: error: fake srun: cannot read the job from the environment: %w", err)
+	}
+	st := &fakeStep{
+		jobID:     topo.JobID,
+		mpi:       o.mpi,
+		killOnBad: o.killOnBadExit,
+		label:     o.label,
+		argv:      o.argv,
+		appendOut: o.appendOutput,
+	}
+	if st.jobID == "" {
+		st.jobID = defaultFakeJobID
+	}
+	unavailable := func(why string) error {
+		return fmt.Errorf("srun: error: Unable to create step for job %s: %s", st.jobID, why)
+	}
+
+	var wanted []string
+	if o.nodelist != "" {
+		hosts, err := ExpandHostlist(o.nodelist)
+		if err != nil {
+			return nil, fmt.Errorf("srun: error: Invalid node name specified: %w", err)
+		}
+		wanted = dedupe(hosts)
+		if len(wanted) == 0 {
+			return nil, fmt.Errorf("srun: error: Invalid node name specified: --nodelist=%q names no node", o.nodelist)
+		}
+	}
+	st.jobNodes = topo.Nodes
+	switch {
+	case len(st.jobNodes) > 0:
+	case wanted != nil:
+		st.jobNodes = wanted
+	default:
+		st.jobNodes = []string{defaultFakeNode}
+	}
+
+	if wanted != nil {
+		// A step's nodes are always in the allocation, and in its order whatever the order of -w.
+		index := make(map[string]int, len(st.jobNodes))
+		for i, n := range st.jobNodes {
+			if _, ok := index[n]; !ok {
+				index[n] = i
+			}
+		}
+		taken := make([]bool, len(st.jobNodes))
+		for _, n := range wanted {
+			i, ok := index[n]
+			if !ok {
+				return nil, unavailable("Requested node configuration is not available")
+			}
+			taken[i] = true
+		}
+		for i, n := range st.jobNodes {
+			if taken[i] {
+				st.nodes = append(st.nodes, n)
+			}
+		}
+		switch {
+		case o.nodes > 0 && o.nodes < len(st.nodes):
+			// Real srun goes on to drop nodes from -w; a plan that disagrees with itself is a bug worth
+			// stopping for locally.
+			return nil, fmt.Errorf("srun: error: Required nodelist includes more nodes than permitted by max-node count (%d > %d). "+
+				"The fake srun does not eliminate nodes: make -N match --nodelist", len(st.nodes), o.nodes)
+		case o.nodes > len(st.nodes):
+			return nil, fmt.Errorf("srun: error: fake srun: -N %d asks for more nodes than --nodelist=%s names (%d); "+
+				"it does not add nodes to a nodelist", o.nodes, o.nodelist, len(st.nodes))
+		}
+	} else {
+		n := o.nodes
+		if n == 0 {
+			n = len(st.jobNodes)
+			if o.ntasks > 0 && o.ntasks < n && o.ntasksPerNode == 0 {
+				n = o.ntasks
+			}
+		}
+		if n > len(st.jobNodes) {
+			return nil, unavailable("Requested node configuration is not available")
+		}
+		st.nodes = st.jobNodes[:n]
+	}
+
+	nodes := len(st.nodes)
+	ntasks, perNode := o.ntasks, o.ntasksPerNode
+	if perNode > 0 {
+		switch {
+		case ntasks == 0:
+			ntasks = nodes * perNode
+		case ntasks != nodes*perNode:
+			warn(fmt.Sprintf("can't honor --ntasks-per-node set to %d which doesn't match the requested tasks %d "+
+				"with the number of requested nodes %d. Ignoring --ntasks-per-node.", perNode, ntasks, nodes))
+			perNode = 0
+		}
+	}
+	if ntasks == 0 {
+		ntasks = nodes
+	}
+	if ntasks < nodes {
+		if wanted != nil {
+			return nil, fmt.Errorf("srun: error: fake srun: %d tasks cannot cover the %d nodes of --nodelist=%s",
+				ntasks, nodes, o.nodelist)
+		}
+		warn(fmt.Sprintf("can't run %d processes on %d nodes, setting nnodes to %d", ntasks, nodes, ntasks))
+		st.nodes = st.nodes[:ntasks]
+		nodes = ntasks
+	}
+	// Slurm's block layout: counts dealt round-robin (so the first nodes get one more when the tasks
+	// do not divide evenly), then consecutive ranks per node.
+	st.perNode = make([]int, nodes)
+	for i := range st.perNode {
+		st.perNode[i] = ntasks / nodes
+		if i < ntasks%nodes {
+			st.perNode[i]++
+		}
+	}
+	rank := 0
+	for nodeID, count := range st.perNode {
+		for local := 0; local < count; local++ {
+			st.tasks = append(st.tasks, fakeTask{rank: rank, localID: local, nodeID: nodeID, node: st.nodes[nodeID]})
+			rank++
+		}
+	}
+
+	st.gpus = topo.GPUsPerNode
+	if o.gpusSet {
+		if topo.GPUsPerNode > 0 && o.gpusPerNode > topo.GPUsPerNode {
+			return nil, unavailable("Invalid generic resource (gres) specification")
+		}
+		st.gpus = o.gpusPerNode
+	}
+
+	if st.killWait, err = fakeKillWait(getenv(FakeKillWaitEnv)); err != nil {
+		return nil, err
+	}
+	st.stateDir = getenv(FakeStateDirEnv)
+	if st.stateDir == "" {
+		st.stateDir = filepath.Join(os.TempDir(), "disagg-fake-slurm-"+safeFileName(st.jobID))
+	}
+
+	if o.chdir != "" {
+		dir, err := filepath.Abs(o.chdir)
+		if err == nil {
+			var info os.FileInfo
+			if info, err = os.Stat(dir); err == nil && !info.IsDir() {
+				err = syscall.ENOTDIR
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("srun: error: fake srun: --chdir=%s: %v", o.chdir, err)
+		}
+		st.dir = dir
+	}
+
+	export := o.export
+	if !o.exportSet {
+		// srun's default comes from this variable, which sbatch --export sets for the job's steps.
+		export = getenv("SLURM_EXPORT_ENV")
+	}
+	st.env = exportEnv(export, env)
+
+	st.output = parseIOSpec(o.output, len(st.tasks))
+	st.errors = st.output
+	if o.errorOutput != "" {
+		st.errors = parseIOSpec(o.errorOutput, len(st.tasks))
+	}
+	st.jobName = o.jobName
+	if st.jobName == "" {
+		st.jobName = getenv("SLURM_JOB_NAME")
+	}
+	if st.jobName == "" {
+		st.jobName = filepath.Base(o.argv[0])
+	}
+	return st, nil
+}
+
+func dedupe(names []string) []string {
+	seen := make(map[string]bool, len(names))
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// safeFileName keeps a job id usable inside a file name whatever the environment says.
+func safeFileName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == 0 {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+func fakeKillWait(v string) (time.Duration, error) {
+	if v == "" {
+		return defaultFakeKillWait, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		secs, ferr := strconv.ParseFloat(v, 64)
+		if ferr != nil {
+			return 0, fmt.Errorf("srun: error: fake srun: %s=%q is neither a duration nor seconds", FakeKillWaitEnv, v)
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("srun: error: fake srun: %s=%q is negative", FakeKillWaitEnv, v)
+	}
+	return d, nil
+}
+
+// exportEnv is the step's environment for an --export value, as srun builds it: the named variables
+// (with their value in env, or the value given), then, under ALL (the default), all of env, which
+// overwrites the named ones; otherwise only env's SLURM* variables. Slurm documents that under ALL
+// the caller's environment takes precedence over explicit values, and the fake keeps that, so that
+// a plan relying on "--export=ALL,X=y" to change an X it already has fails here too.
+func exportEnv(export string, env []string) []string {
+	all := export == ""
+	var named []string
+	for _, tok := range splitExport(export) {
+		if strings.EqualFold(tok, "ALL") {
+			all = true
+			continue
+		}
+		if strings.EqualFold(tok, "NONE") {
+			break
+		}
+		if name, _, ok := strings.Cut(tok, "="); ok {
+			named = setEnv(named, name, tok[len(name)+1:])
+		} else if v, ok := lookupEnv(env, tok); ok {
+			named = setEnv(named, tok, v)
+		}
+	}
+	out := named
+	for _, kv := range env {
+		name, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		if all || strings.HasPrefix(name, "SLURM") {
+			out = setEnv(out, name, v)
+		}
+	}
+	return out
+}
+
+func lookupEnv(env []string, name string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// splitExport splits an --export value at commas outside quotes, and drops quotes around a whole
+// item, as srun does; so "A='x,y'" keeps its quotes and comma, while "'A=x,y'" becomes A=x,y.
+func splitExport(s string) []string {
+	var items []string
+	var single, double bool
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) {
+			switch s[i] {
+			case '\'':
+				if !double {
+					single = !single
+				}
+				continue
+			case '"':
+				if !single {
+					double = !double
+				}
+				continue
+			case ',':
+				if single || double {
+					continue
+				}
+			default:
+				continue
+			}
+		}
+		item := s[start:i]
+		if len(item) >= 2 && (item[0] == '\'' || item[0] == '"') && item[len(item)-1] == item[0] {
+			item = item[1 : len(item)-1]
+		}
+		if item != "" {
+			items = append(items, item)
+		}
+		start = i + 1
+	}
+	return items
+}
+
+// setEnv sets name in env, replacing an earlier value in place so that the order stays stable.
+func setEnv(env []string, name, value string) []string {
+	prefix := name + "="
+	for i, kv := range env {
+		if strings.HasPrefix(kv, prefix) {
+			env[i] = prefix + value
+			return env
+		}
+	}
+	return append(env, prefix+value)
+}
+
+// taskEnv is the environment of one task: the step's, plus what slurmstepd sets for the task.
+func (st *fakeStep) taskEnv(t fakeTask) []string {
+	env := make([]string, len(st.env), len(st.env)+32)
+	copy(env, st.env)
+	jobID, stepID := st.jobID, strconv.Itoa(st.stepID)
+	stepNodes := CompressHostlist(st.nodes)
+	nnodes, ntasks := strconv.Itoa(len(st.nodes)), strconv.Itoa(len(st.tasks))
+	perNode := tasksPerNodeString(st.perNode)
+	for _, kv := range [][2]string{
+		{"SLURM_JOB_ID", jobID},
+		{"SLURM_JOBID", jobID},
+		{"SLURM_JOB_NODELIST", CompressHostlist(st.jobNodes)},
+		{"SLURM_JOB_NUM_NODES", strconv.Itoa(len(st.jobNodes))},
+		{"SLURM_STEP_ID", stepID},
+		{"SLURM_STEPID", stepID},
+		{"SLURM_STEP_NODELIST", stepNodes},
+		{"SLURM_NODELIST", stepNodes},
+		{"SLURM_STEP_NUM_NODES", nnodes},
+		{"SLURM_NNODES", nnodes},
+		{"SLURM_STEP_NUM_TASKS", ntasks},
+		{"SLURM_NTASKS", ntasks},
+		{"SLURM_NPROCS", ntasks},
+		{"SLURM_STEP_TASKS_PER_NODE", perNode},
+		{"SLURM_TASKS_PER_NODE", perNode},
+		{"SLURM_PROCID", strconv.Itoa(t.rank)},
+		{"SLURM_LOCALID", strconv.Itoa(t.localID)},
+		{"SLURM_NODEID", strconv.Itoa(t.nodeID)},
+		{"SLURMD_NODENAME", t.node},
+	} {
+		env = setEnv(env, kv[0], kv[1])
+	}
+	if st.gpus > 0 {
+		ids := make([]string, st.gpus)
+		for i := range ids {
+			ids[i] = strconv.Itoa(i)
+		}
+		list := strings.Join(ids, ",")
+		env = setEnv(env, "SLURM_GPUS_ON_NODE", strconv.Itoa(st.gpus))
+		env = setEnv(env, "SLURM_STEP_GPUS", list)
+		env = setEnv(env, "CUDA_VISIBLE_DEVICES", list)
+	}
+	if st.mpi != "" {
+		env = setEnv(env, "SLURM_MPI_TYPE", st.mpi)
+		if strings.HasPrefix(st.mpi, "pmix") {
+			// The PMIx server is not emulated; the rank is there so that tasks looking for it find it.
+			env = setEnv(env, "PMIX_RANK", strconv.Itoa(t.rank))
+		}
+	}
+	return env
+}
+
+// tasksPerNodeString writes task counts per node as Slurm does in SLURM_TASKS_PER_NODE: runs of equal
+// counts as "count(xN)", e.g. "2(x3),1".
+func tasksPerNodeString(counts []int) string {
+	var b strings.Builder
+	for i := 0; i < len(counts); {
+		j := i + 1
+		for j < len(counts) && counts[j] == counts[i] {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(counts[i]))
+		if j-i > 1 {
+			fmt.Fprintf(&b, "(x%d)", j-i)
+		}
+		i = j
+	}
+	return b.String()
+}
+
+// ioMode is where one output stream of the tasks goes.
+type ioMode int
+
+const (
+	ioInherit ioMode = iota // srun's own stdout/stderr
+	ioNull                  // "none": discarded
+	ioOneTask               // a task number: only that task's output reaches srun's stream
+	ioFile                  // a file name pattern
+)
+
+// ioSpec is a parsed -o/-e value.
+type ioSpec struct {
+	mode    ioMode
+	task    int    // for ioOneTask
+	pattern string // for ioFile
+	literal bool   // backslashes were present: taken as is, without expansion
+	perTask bool   // the pattern names a task, node or user, so each task may get its own file
+}
+
+// parseIOSpec reads -o/-e as srun's fname_create does: "all" or "-..." is the default, "none" discards,
+// a number below the task count selects one task, anything else is a file name pattern.
+func parseIOSpec(s string, ntasks int) ioSpec {
+	switch {
+	case s == "" || strings.HasPrefix(strings.ToLower(s), "all") || strings.HasPrefix(s, "-"):
+		return ioSpec{mode: ioInherit}
+	case strings.EqualFold(s, "none"):
+		return ioSpec{mode: ioNull}
+	}
+	if n, err := strconv.Atoi(s); err == nil && n >= 0 && n < ntasks && allDigits(s) {
+		return ioSpec{mode: ioOneTask, task: n}
+	}
+	if strings.Contains(s, `\`) {
+		return ioSpec{mode: ioFile, pattern: strings.ReplaceAll(s, `\`, ""), literal: true}
+	}
+	spec := ioSpec{mode: ioFile, pattern: s}
+	spec.perTask = expandsPerTask(s)
+	return spec
+}
+
+// expandsPerTask tells whether a pattern holds %t, %n, %N or %u, for which srun leaves the opening
+// of the file to each task.
+func expandsPerTask(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if p[i] != '%' {
+			continue
+		}
+		j := i + 1
+		for j < len(p) && isDigit(p[j]) {
+			j++
+		}
+		if j < len(p) {
+			switch p[j] {
+			case '%':
+				if j == i+1 {
+					i = j
+				}
+			case 't', 'n', 'N', 'u':
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fileName expands a file pattern for task t: %j job id, %J job.step, %s step id, %t task id, %n node
+// id within the step, %N node name, %u user name, %x job name, %% a percent sign. A number after "%"
+// zero-pads numeric fields to that width (at most 10, as in Slurm). Other sequences stay as written.
+func (st *fakeStep) fileName(spec ioSpec, t fakeTask) string {
+	if spec.literal {
+		return spec.pattern
+	}
+	p := spec.pattern
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] != '%' {
+			b.WriteByte(p[i])
+			continue
+		}
+		j := i + 1
+		for j < len(p) && isDigit(p[j]) {
+			j++
+		}
+		if j >= len(p) {
+			b.WriteString(p[i:])
+			break
+		}
+		width := 0
+		if j > i+1 {
+			width, _ = strconv.Atoi(p[i+1 : j])
+			width = min(width, 10)
+		}
+		pad := func(s string) string {
+			if _, err := strconv.Atoi(s); err != nil || len(s) >= width {
+				return s
+			}
+			return strings.Repeat("0", width-len(s)) + s
+		}
+		switch p[j] {
+		case '%':
+			if j == i+1 {
+				b.WriteByte('%')
+			} else {
+				b.WriteString(p[i : j+1])
+			}
+		case 'j':
+			b.WriteString(pad(st.jobID))
+		case 'J':
+			b.WriteString(pad(st.jobID) + "." + strconv.Itoa(st.stepID))
+		case 's':
+			b.WriteString(pad(strconv.Itoa(st.stepID)))
+		case 't':
+			b.WriteString(pad(strconv.Itoa(t.rank)))
+		case 'n':
+			b.WriteString(pad(strconv.Itoa(t.nodeID)))
+		case 'N':
+			b.WriteString(t.node)
+		case 'u':
+			b.WriteString(userName())
+		case 'x':
+			b.WriteString(st.jobName)
+		default:
+			b.WriteString(p[i : j+1])
+		}
+		i = j
+	}
+	return b.String()
+}
+
+func userName() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
+}
+
+// claimStep takes the next free step id of the fake job: step files are created with O_EXCL in the
+// job's state directory, so concurrent fake sruns of one job never share an id, as Slurm's
+// controller guarantees for real steps.
+func (st *fakeStep) claimStep() error {
+	if err := os.MkdirAll(st.stateDir, 0o755); err != nil {
+		return fmt.Errorf("srun: error: fake srun: step directory: %w", err)
+	}
+	for id := 0; id < maxStepIDs; id++ {
+		name := filepath.Join(st.stateDir, "step-"+strconv.Itoa(id))
+		f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("srun: error: fake srun: claim step %d: %w", id, err)
+		}
+		st.stepID, st.stepFile = id, name
+		// What ran as this step, for whoever debugs a local run.
+		fmt.Fprintf(f, "StepId=%s.%d pid=%d nodes=%s tasks=%d argv=%q\n",
+			st.jobID, id, os.Getpid(), CompressHostlist(st.nodes), len(st.tasks), st.argv)
+		return f.Close()
+	}
+	return fmt.Errorf("srun: error: fake srun: no free step id in %s", st.stateDir)
+}
+
+// recordExit appends srun's status to the step file.
+func (st *fakeStep) recordExit(status int) {
+	if st.stepFile == "" {
+		return
+	}
+	f, err := os.OpenFile(st.stepFile, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(f, "exit=%d\n", status)
+	f.Close()
+}
+
+// stepName is the step as srun names it in its messages.
+func (st *fakeStep) stepName() string {
+	return fmt.Sprintf("StepId=%s.%d", st.jobID, st.stepID)
+}

@@ -1,0 +1,97 @@
+package supervisor
+
+import (
+	"io"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// The names of the events in supervisor.events.jsonl. They are part of the event log's schema.
+const (
+	EventPlan     = "plan"
+	EventLaunch   = "launch"
+	EventRunning  = "running"
+	EventReady    = "ready"
+	EventExit     = "exit"
+	EventSignal   = "signal"
+	EventTeardown = "teardown"
+	EventStopped  = "stopped"
+	EventWarning  = "warning"
+	EventResult   = "result"
+)
+
+// Event is one thing that happened during a run. Every event goes to the JSON event log and, as one
+// readable line, to the console; nothing else in the package writes log lines.
+type Event struct {
+	Name    string
+	Time    time.Time
+	Role    string
+	Nodes   string
+	PID     int
+	Code    *int
+	Signal  string
+	Elapsed time.Duration // since the run started
+	// Duration is the length of the phase the event ends (launch to ready, launch to exit, teardown).
+	Duration time.Duration
+	Message  string
+}
+
+// eventLog writes events to the JSON log and the console at once.
+type eventLog struct {
+	logger zerolog.Logger
+}
+
+func newEventLog(jsonOut, console io.Writer) eventLog {
+	writers := []io.Writer{}
+	if jsonOut != nil {
+		writers = append(writers, jsonOut)
+	}
+	if console != nil {
+		writers = append(writers, zerolog.ConsoleWriter{
+			Out:        console,
+			NoColor:    true,
+			TimeFormat: "15:04:05.000",
+			PartsOrder: []string{zerolog.TimestampFieldName, "event", "role", zerolog.MessageFieldName},
+			FieldsExclude: []string{
+				"event", "role", zerolog.LevelFieldName,
+			},
+		})
+	}
+	logger := zerolog.New(zerolog.MultiLevelWriter(writers...))
+	return eventLog{logger: logger}
+}
+
+func (l eventLog) emit(ev Event) {
+	var entry *zerolog.Event
+	if ev.Name == EventWarning {
+		entry = l.logger.Warn()
+	} else {
+		entry = l.logger.Info()
+	}
+	// Our own timestamp field: zerolog's Timestamp() formats with a package-level setting, which
+	// has second precision by default and is not ours to change.
+	entry = entry.Str(zerolog.TimestampFieldName, ev.Time.UTC().Format(time.RFC3339Nano)).Str("event", ev.Name)
+	if ev.Role != "" {
+		entry = entry.Str("role", ev.Role)
+	}
+	if ev.Nodes != "" {
+		entry = entry.Str("nodes", ev.Nodes)
+	}
+	if ev.PID != 0 {
+		entry = entry.Int("step", ev.PID)
+	}
+	if ev.Code != nil {
+		entry = entry.Int("code", *ev.Code)
+	}
+	if ev.Signal != "" {
+		entry = entry.Str("signal", ev.Signal)
+	}
+	entry = entry.Float64("elapsed_s", ev.Elapsed.Seconds())
+	if ev.Duration != 0 {
+		entry = entry.Float64("duration_s", ev.Duration.Seconds())
+	}
+	entry.Msg(ev.Message)
+}
+
+func intPtr(v int) *int { return &v }

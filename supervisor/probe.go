@@ -1,0 +1,133 @@
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/roles"
+)
+
+// probeInterval is how often a readiness probe is retried. Probes poll by nature (a server that is not
+// up yet cannot tell us when it will be); failure detection does not depend on them.
+const probeInterval = 100 * time.Millisecond
+
+// errProbeTimeout marks a probe that did not pass in time.
+var errProbeTimeout = errors.New("readiness probe timed out")
+
+// waitProbe retries the probe until it passes, its timeout passes, or ctx ends.
+func waitProbe(ctx context.Context, probe roles.Probe, logPath string, logStart int64) error {
+	timeout := time.Duration(probe.TimeoutSeconds * float64(time.Second))
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	ticker := time.NewTicker(probeInterval)
+	defer ticker.Stop()
+	check, err := newProbeCheck(probe, logPath, logStart)
+	if err != nil {
+		return err
+	}
+	var last error
+	for {
+		if last = check(ctx); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return fmt.Errorf("%w after %s: %s %s: %v", errProbeTimeout, timeout, probe.Type, probe.Target, last)
+		case <-ticker.C:
+		}
+	}
+}
+
+// newProbeCheck returns one attempt of the probe.
+func newProbeCheck(probe roles.Probe, logPath string, logStart int64) (func(context.Context) error, error) {
+	switch probe.Type {
+	case "http":
+		client := &http.Client{Timeout: 2 * time.Second}
+		return func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, probe.Target, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode < 200 || resp.StatusCode > 299 {
+				return fmt.Errorf("status %s", resp.Status)
+			}
+			return nil
+		}, nil
+	case "tcp":
+		dialer := net.Dialer{Timeout: 2 * time.Second}
+		return func(ctx context.Context) error {
+			conn, err := dialer.DialContext(ctx, "tcp", probe.Target)
+			if err != nil {
+				return err
+			}
+			return conn.Close()
+		}, nil
+	case "file":
+		return func(context.Context) error {
+			_, err := os.Stat(probe.Target)
+			return err
+		}, nil
+	case "log":
+		re, err := regexp.Compile(probe.Target)
+		if err != nil {
+			return nil, fmt.Errorf("log probe %q: %w", probe.Target, err)
+		}
+		scanner := logScanner{path: logPath, offset: logStart, re: re}
+		return scanner.check, nil
+	}
+	return nil, fmt.Errorf("unknown probe type %q", probe.Type)
+}
+
+// logScanner looks for a regular expression in the lines a log gains, reading each byte once.
+type logScanner struct {
+	path    string
+	offset  int64
+	partial string
+	re      *regexp.Regexp
+}
+
+func (l *logScanner) check(context.Context) error {
+	f, err := os.Open(l.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Seek(l.offset, io.SeekStart); err != nil {
+		return err
+	}
+	reader := bufio.NewReader(f)
+	for {
+		chunk, err := reader.ReadString('\n')
+		l.offset += int64(len(chunk))
+		line := l.partial + chunk
+		if err != nil {
+			// An unfinished line is kept and matched once the rest of it arrives.
+			l.partial = line
+			break
+		}
+		l.partial = ""
+		if l.re.MatchString(line) {
+			return nil
+		}
+	}
+	if l.partial != "" && l.re.MatchString(l.partial) {
+		return nil
+	}
+	return fmt.Errorf("no line of %s matches %q yet", l.path, l.re)
+}

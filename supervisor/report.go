@@ -1,0 +1,417 @@
+package supervisor
+
+import (
+	"debug/elf"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+)
+
+// Failure is the root cause of a failed run: which role, where, what code, and the end of its log.
+// It is an error so that it can head the run's list of errors.
+type Failure struct {
+	Role  string   `json:"role,omitempty"`
+	Kind  string   `json:"kind,omitempty"`
+	Nodes []string `json:"nodes,omitempty"`
+	// Node and Ranks come from srun's "srun: error: NODE: task(s) RANKS: ..." line, when it printed one.
+	Node     string   `json:"node,omitempty"`
+	Ranks    []int    `json:"ranks,omitempty"`
+	Code     int      `json:"code"`
+	Reason   string   `json:"reason"`
+	SrunLine string   `json:"srun_line,omitempty"`
+	Log      string   `json:"log,omitempty"`
+	LogTail  []string `json:"log_tail,omitempty"`
+}
+
+// Error describes the failure in one line.
+func (f *Failure) Error() string {
+	var b strings.Builder
+	if f.Role != "" {
+		fmt.Fprintf(&b, "role %s", f.Role)
+		if f.Node != "" {
+			fmt.Fprintf(&b, " on node %s", f.Node)
+		} else if len(f.Nodes) > 0 {
+			fmt.Fprintf(&b, " on nodes %s", slurm.CompressHostlist(f.Nodes))
+		}
+		if len(f.Ranks) > 0 {
+			fmt.Fprintf(&b, " rank %s", slurm.CompressRanks(f.Ranks))
+		}
+		b.WriteString(": ")
+	}
+	fmt.Fprintf(&b, "%s (exit code %d)", f.Reason, f.Code)
+	return b.String()
+}
+
+func (r *run) failureOf(s *step, code int, reason string) *Failure {
+	f := &Failure{Role: s.name, Kind: string(s.kind), Nodes: s.nodes, Code: code, Reason: reason, Log: s.log}
+	if tf := s.taskFailure; tf != nil {
+		f.Node, f.Ranks, f.SrunLine = tf.Node, tf.Ranks, r.redactor.String(strings.TrimSpace(tf.Line))
+	}
+	if tail, err := readTail(s.log, s.logStart, 64<<10); err == nil {
+		for _, line := range lastLines(tail, r.cfg.TailLines) {
+			f.LogTail = append(f.LogTail, r.redactor.String(line))
+		}
+	}
+	return f
+}
+
+// Summary is summary.json: the whole run at a glance, rewritten at every change so that `status` can
+// show a run in progress. Its schema is documented in the README.
+type Summary struct {
+	JobID           string        `json:"job_id"`
+	RunToken        string        `json:"run_token"`
+	Workspace       string        `json:"workspace"`
+	OutputDir       string        `json:"output_dir"`
+	State           string        `json:"state"` // running, succeeded, failed, interrupted
+	ExitCode        *int          `json:"exit_code"`
+	StartedAt       time.Time     `json:"started_at"`
+	EndedAt         *time.Time    `json:"ended_at,omitempty"`
+	DurationSeconds float64       `json:"duration_seconds"`
+	Roles           []RoleSummary `json:"roles"`
+	Failure         *Failure      `json:"failure,omitempty"`
+	IgnoredSIGTERM  []string      `json:"ignored_sigterm,omitempty"`
+	Errors          []string      `json:"errors,omitempty"`
+}
+
+// RoleSummary is one step in summary.json.
+type RoleSummary struct {
+	Name       string     `json:"name"`
+	Kind       string     `json:"kind"`
+	Nodes      []string   `json:"nodes"`
+	NTasks     int        `json:"ntasks"`
+	State      string     `json:"state"`
+	PID        int        `json:"pid,omitempty"`
+	LaunchedAt *time.Time `json:"launched_at,omitempty"`
+	RunningAt  *time.Time `json:"running_at,omitempty"`
+	ReadyAt    *time.Time `json:"ready_at,omitempty"`
+	EndedAt    *time.Time `json:"ended_at,omitempty"`
+	// ExitCode is the root cause's code: the first failing task's own status when srun named one,
+	// else srun's status. SrunStatus is what srun itself returned.
+	ExitCode   *int   `json:"exit_code,omitempty"`
+	SrunStatus *int   `json:"srun_status,omitempty"`
+	Signal     string `json:"signal,omitempty"`
+	Log        string `json:"log"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+func (r *run) summary(final bool) Summary {
+	s := Summary{
+		JobID: r.plan.JobID, RunToken: r.plan.RunToken, Workspace: r.plan.Workspace, OutputDir: r.plan.OutputDir,
+		State: "running", StartedAt: r.start.UTC(), Failure: r.failure, IgnoredSIGTERM: r.ignoredSIGTERM,
+	}
+	now := r.cfg.Now()
+	s.DurationSeconds = now.Sub(r.start).Seconds()
+	if final {
+		s.EndedAt = timePtr(now)
+		s.ExitCode = intPtr(r.code)
+		switch {
+		case r.interrupted != "":
+			s.State = "interrupted"
+		case r.code == 0:
+			s.State = "succeeded"
+		default:
+			s.State = "failed"
+		}
+		if merr, ok := r.errs.ErrorOrNil().(*multierror.Error); ok {
+			for _, err := range merr.Errors {
+				s.Errors = append(s.Errors, r.redactor.String(err.Error()))
+			}
+		}
+	}
+	for _, st := range r.steps {
+		rs := RoleSummary{Name: st.name, Kind: string(st.kind), Nodes: st.nodes, NTasks: st.ntasks, State: st.state(),
+			LaunchedAt: timePtr(st.launchedAt), RunningAt: timePtr(st.runningAt), ReadyAt: timePtr(st.readyAt),
+			EndedAt: timePtr(st.endedAt), Signal: st.signal, Log: st.log}
+		if st.cmd != nil {
+			rs.PID = st.cmd.Process.Pid
+		}
+		if st.exited {
+			rs.ExitCode, rs.SrunStatus = intPtr(st.code), intPtr(st.status)
+		}
+		s.Roles = append(s.Roles, rs)
+	}
+	return s
+}
+
+func (r *run) writeSummary() {
+	if err := writeJSONFile(r.summaryPath, r.summary(false)); err != nil {
+		r.errs = multierror.Append(r.errs, err)
+	}
+}
+
+// finishRun writes the final summary, the JUnit verdict and the console report.
+func (r *run) finishRun() Result {
+	summary := r.summary(true)
+	if err := writeJSONFile(r.summaryPath, summary); err != nil {
+		r.errs = multierror.Append(r.errs, err)
+	}
+	if err := writeJUnit(filepath.Join(r.plan.Workspace, JUnitFile), summary); err != nil {
+		r.errs = multierror.Append(r.errs, err)
+	}
+	r.emit(Event{Name: EventResult, Code: intPtr(r.code), Duration: r.cfg.Now().Sub(r.start),
+		Message: resultLine(summary)})
+	console := r.cfg.Console
+	if console != nil {
+		fmt.Fprintln(console)
+		WriteTable(console, summary)
+		if summary.Failure != nil {
+			WriteRootCause(console, summary.Failure)
+		}
+		for _, name := range summary.IgnoredSIGTERM {
+			fmt.Fprintf(console, "warning: %s ignored SIGTERM and was killed after the grace period\n", name)
+		}
+		fmt.Fprintln(console, resultLine(summary))
+	}
+	return Result{Code: r.code, Err: r.errs.ErrorOrNil()}
+}
+
+func resultLine(s Summary) string {
+	code := 0
+	if s.ExitCode != nil {
+		code = *s.ExitCode
+	}
+	if s.Failure != nil {
+		return fmt.Sprintf("result: %s, exit code %d: %s", s.State, code, s.Failure.Error())
+	}
+	return fmt.Sprintf("result: %s, exit code %d", s.State, code)
+}
+
+// WriteTable prints the roles of a summary as a table.
+func WriteTable(w io.Writer, s Summary) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROLE\tNODES\tTASKS\tSTATE\tEXIT\tREADY\tENDED\tLOG")
+	for _, role := range s.Roles {
+		exit := "-"
+		if role.ExitCode != nil {
+			exit = fmt.Sprint(*role.ExitCode)
+			if role.SrunStatus != nil && *role.SrunStatus != *role.ExitCode {
+				exit += fmt.Sprintf(" (srun %d)", *role.SrunStatus)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", role.Name, slurm.CompressHostlist(role.Nodes), role.NTasks,
+			role.State, exit, sinceStart(s.StartedAt, role.ReadyAt), sinceStart(s.StartedAt, role.EndedAt), role.Log)
+	}
+	tw.Flush()
+}
+
+func sinceStart(start time.Time, t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return fmt.Sprintf("+%.2fs", t.Sub(start).Seconds())
+}
+
+// WriteRootCause prints the root-cause block: role, node, rank, code and the tail of its log.
+func WriteRootCause(w io.Writer, f *Failure) {
+	fmt.Fprintln(w, "\nROOT CAUSE")
+	if f.Role != "" {
+		fmt.Fprintf(w, "  role:   %s (%s)\n", f.Role, f.Kind)
+		node := f.Node
+		if node == "" {
+			node = slurm.CompressHostlist(f.Nodes)
+		}
+		fmt.Fprintf(w, "  node:   %s\n", node)
+		if len(f.Ranks) > 0 {
+			fmt.Fprintf(w, "  rank:   %s\n", slurm.CompressRanks(f.Ranks))
+		}
+	}
+	fmt.Fprintf(w, "  code:   %d\n", f.Code)
+	fmt.Fprintf(w, "  reason: %s\n", f.Reason)
+	if f.SrunLine != "" {
+		fmt.Fprintf(w, "  srun:   %s\n", f.SrunLine)
+	}
+	if f.Log != "" {
+		fmt.Fprintf(w, "  log:    %s (last %d lines)\n", f.Log, len(f.LogTail))
+		for _, line := range f.LogTail {
+			fmt.Fprintf(w, "    | %s\n", line)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// writeJSONFile writes v atomically: a reader never sees half a file.
+func writeJSONFile(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(data, '\n'))
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+type junitSuites struct {
+	XMLName xml.Name   `xml:"testsuites"`
+	Suites  []junitSet `xml:"testsuite"`
+}
+
+type junitSet struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Time     float64     `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	ClassName string        `xml:"classname,attr"`
+	Time      float64       `xml:"time,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// writeJUnit writes the supervisor's own verdict as one test case. A failing benchmark is the test's
+// own result, reported by the harness; anything that failed before or outside it is an infrastructure
+// failure, and this case fails with the root cause so CI dashboards show it.
+func writeJUnit(path string, s Summary) error {
+	c := junitCase{Name: "supervisor", ClassName: "disagg-supervisor." + s.JobID, Time: s.DurationSeconds}
+	if f := s.Failure; f != nil && f.Kind != "benchmark" {
+		var text strings.Builder
+		WriteRootCause(&text, f)
+		c.Failure = &junitFailure{Message: f.Error(), Type: "infrastructure", Text: text.String()}
+	}
+	set := junitSet{Name: "disagg-supervisor", Tests: 1, Time: s.DurationSeconds, Cases: []junitCase{c}}
+	if c.Failure != nil {
+		set.Failures = 1
+	}
+	data, err := xml.MarshalIndent(junitSuites{Suites: []junitSet{set}}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append([]byte(xml.Header), append(data, '\n')...))
+}
+
+// prepareTaskBinary copies the supervisor's own binary to where every step's argv expects it.
+func (r *run) prepareTaskBinary() error {
+	src, dst := r.cfg.Executable, r.plan.TaskBinary
+	if src == "" || dst == "" {
+		return nil
+	}
+	if same, _ := sameFile(src, dst); same {
+		return nil
+	}
+	if dynamic, err := isDynamic(src); err == nil && dynamic {
+		r.emit(Event{Name: EventWarning, Message: fmt.Sprintf(
+			"%s is dynamically linked and may not start inside containers; build it with CGO_ENABLED=0", src)})
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("copy task binary: %w", err)
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".task-binary.*")
+	if err != nil {
+		return fmt.Errorf("copy task binary: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return fmt.Errorf("copy task binary to %s: %w", dst, err)
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return fmt.Errorf("copy task binary to %s: %w", dst, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("copy task binary to %s: %w", dst, err)
+	}
+	// Rename, so a step of an earlier attempt still running the old file is not disturbed.
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return fmt.Errorf("copy task binary to %s: %w", dst, err)
+	}
+	r.emit(Event{Name: EventPlan, Message: "task binary copied to " + dst})
+	return nil
+}
+
+func sameFile(a, b string) (bool, error) {
+	ia, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	ib, err := os.Stat(b)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(ia, ib), nil
+}
+
+// isDynamic reports whether an ELF binary asks for a dynamic loader.
+func isDynamic(path string) (bool, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	for _, prog := range f.Progs {
+		if prog.Type == elf.PT_INTERP {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// ReadSummary reads the summary.json of a run directory (finished or in progress).
+func ReadSummary(dir string) (Summary, error) {
+	var s Summary
+	data, err := os.ReadFile(filepath.Join(dir, SummaryFile))
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("%s: %w", filepath.Join(dir, SummaryFile), err)
+	}
+	return s, nil
+}
+
+// WriteStatus renders a run directory's summary as the run's own final report looks.
+func WriteStatus(w io.Writer, s Summary) {
+	fmt.Fprintf(w, "job %s, run token %s, state %s", s.JobID, s.RunToken, s.State)
+	if s.ExitCode != nil {
+		fmt.Fprintf(w, ", exit code %d", *s.ExitCode)
+	}
+	fmt.Fprintf(w, ", %.1fs\n\n", s.DurationSeconds)
+	WriteTable(w, s)
+	if s.Failure != nil {
+		WriteRootCause(w, s.Failure)
+	}
+	for _, name := range s.IgnoredSIGTERM {
+		fmt.Fprintf(w, "warning: %s ignored SIGTERM and was killed after the grace period\n", name)
+	}
+}

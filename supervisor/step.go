@@ -1,0 +1,233 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/roles"
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+)
+
+// kindInstall marks the install step, which runs before the roles and is not one of them.
+const kindInstall roles.Kind = "install"
+
+// logTailBytes bounds how much of a log is read after a step ends: srun writes its task-failure lines
+// last, and a multi-gigabyte worker log must not be read whole.
+const logTailBytes = 256 << 10
+
+// step is one srun step of the run and everything the supervisor learns about it.
+type step struct {
+	name   string
+	kind   roles.Kind
+	nodes  []string
+	ntasks int
+	argv   []string
+	env    map[string]string
+	log    string
+	probe  *roles.Probe
+
+	cmd     *exec.Cmd
+	logFile *os.File
+	// logStart is where this attempt's output starts in the log: logs are appended to, so an earlier
+	// attempt's output is kept, and only this attempt's part is searched for the root cause.
+	logStart int64
+	// stop ends the step's watchers (tasks-running watcher, probe).
+	stop context.CancelFunc
+
+	launchedAt, runningAt, readyAt, endedAt time.Time
+	exited                                  bool
+	stopping                                bool // the supervisor asked it to stop
+	killed                                  bool // it outlived the grace period and got SIGKILL
+	status                                  int  // srun's own exit status, 128+signal when signalled
+	signal                                  string
+	code                                    int // the root cause's code: a failing task's own status
+	taskFailure                             *slurm.TaskFailure
+	launchErr                               error
+}
+
+func (s *step) launched() bool { return !s.launchedAt.IsZero() }
+func (s *step) running() bool  { return !s.runningAt.IsZero() }
+func (s *step) ready() bool    { return !s.readyAt.IsZero() }
+func (s *step) alive() bool    { return s.cmd != nil && !s.exited }
+
+// state is the step's state as the summary shows it.
+func (s *step) state() string {
+	switch {
+	case s.launchErr != nil:
+		return "launch-failed"
+	case s.exited && s.stopping:
+		return "stopped"
+	case s.exited:
+		return "exited"
+	case s.stopping:
+		return "stopping"
+	case s.ready():
+		return "ready"
+	case s.running():
+		return "running"
+	case s.launched():
+		return "launched"
+	}
+	return "pending"
+}
+
+// start launches the step: srun's stdout and stderr go straight to the role's log file, as today's
+// `srun ... &> log` does, so no output passes through the supervisor.
+func (s *step) start(launcher []string, baseEnv []string, header string) error {
+	f, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("role %s: open log: %w", s.name, err)
+	}
+	if _, err := io.WriteString(f, header); err != nil {
+		f.Close()
+		return fmt.Errorf("role %s: write log %s: %w", s.name, s.log, err)
+	}
+	if off, err := f.Seek(0, io.SeekCurrent); err == nil {
+		s.logStart = off
+	}
+	argv := append(append([]string{}, launcher...), s.argv[1:]...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = mergeEnv(baseEnv, s.env)
+	cmd.Stdout = f
+	cmd.Stderr = f
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// Its own process group, so a terminal's Ctrl-C reaches only the supervisor, which then stops
+		// every step in order; and stopping a step reaches srun and any helper it forked.
+		Setpgid: true,
+		// If the supervisor itself is killed, no srun outlives it.
+		Pdeathsig: syscall.SIGKILL,
+	}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("role %s: start %s: %w", s.name, argv[0], err)
+	}
+	s.cmd = cmd
+	s.logFile = f
+	return nil
+}
+
+// signalGroup sends sig to the step's process group.
+func (s *step) signalGroup(sig syscall.Signal) error {
+	if !s.alive() {
+		return nil
+	}
+	err := syscall.Kill(-s.cmd.Process.Pid, sig)
+	if errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("role %s: send %s to step %d: %w", s.name, signalName(sig), s.cmd.Process.Pid, err)
+	}
+	return nil
+}
+
+// finish records how the step ended and works out its root-cause code from srun's messages.
+func (s *step) finish(state *os.ProcessState, at time.Time) {
+	s.exited = true
+	s.endedAt = at
+	if s.logFile != nil {
+		s.logFile.Close()
+	}
+	s.status, s.signal = exitStatus(state)
+	s.code = s.status
+	if tail, err := readTail(s.log, s.logStart, logTailBytes); err == nil {
+		if rc, ok := slurm.RootCause(slurm.ParseTaskFailures(tail)); ok {
+			s.taskFailure = &rc
+			s.code = rc.Code
+		}
+	}
+}
+
+// exitStatus is the status a shell would report: the exit code, or 128+signal.
+func exitStatus(state *os.ProcessState) (int, string) {
+	if state == nil {
+		return 1, ""
+	}
+	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), signalName(ws.Signal())
+	}
+	return state.ExitCode(), ""
+}
+
+func signalName(sig os.Signal) string {
+	if s, ok := sig.(syscall.Signal); ok {
+		for name, candidate := range map[string]syscall.Signal{
+			"SIGTERM": syscall.SIGTERM, "SIGINT": syscall.SIGINT, "SIGHUP": syscall.SIGHUP,
+			"SIGKILL": syscall.SIGKILL, "SIGUSR1": syscall.SIGUSR1, "SIGUSR2": syscall.SIGUSR2,
+			"SIGQUIT": syscall.SIGQUIT, "SIGSEGV": syscall.SIGSEGV, "SIGABRT": syscall.SIGABRT,
+		} {
+			if candidate == s {
+				return name
+			}
+		}
+		return fmt.Sprintf("signal %d", int(s))
+	}
+	return sig.String()
+}
+
+func signalNumber(sig os.Signal) int {
+	if s, ok := sig.(syscall.Signal); ok {
+		return int(s)
+	}
+	return int(syscall.SIGTERM)
+}
+
+// readTail returns at most limit bytes from the end of the file, not before offset start.
+func readTail(path string, start, limit int64) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	from := max(start, info.Size()-limit, 0)
+	buf := make([]byte, info.Size()-from)
+	n, err := f.ReadAt(buf, from)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
+
+// lastLines returns the last n lines of text.
+func lastLines(text string, n int) []string {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	if len(lines) == 1 && lines[0] == "" {
+		return nil
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines
+}
+
+// mergeEnv returns base with the variables of extra set, replacing any earlier value, sorted by name
+// for a stable environment.
+func mergeEnv(base []string, extra map[string]string) []string {
+	merged := make(map[string]string, len(base)+len(extra))
+	for _, kv := range base {
+		if name, value, ok := strings.Cut(kv, "="); ok {
+			merged[name] = value
+		}
+	}
+	for name, value := range extra {
+		merged[name] = value
+	}
+	out := make([]string, 0, len(merged))
+	for name, value := range merged {
+		out = append(out, name+"="+value)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,645 @@
+// Package supervisor runs a plan: it launches one srun step per role, watches them, tears everything
+// down on the first failure, and writes the story of the run (event log, summary, JUnit).
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/disagg-supervisor/disagg-supervisor/redact"
+	"github.com/disagg-supervisor/disagg-supervisor/roles"
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+)
+
+// Exit codes of a run besides a failing role's own code. They are documented in the README.
+const (
+	ExitOK          = 0
+	ExitInternal    = 1 // the supervisor could not do its job (workspace, srun missing, ...)
+	ExitBadInput    = 2
+	ExitEarlyExit   = 3 // a role other than BENCHMARK ended with status 0 before the benchmark
+	ExitProbeTimout = 4
+)
+
+// Launch-gate modes: whether launches of steps that share a node are serialised.
+const (
+	GateAuto   = "auto" // only when the user's srun arguments use containers (pyxis)
+	GateAlways = "always"
+	GateNever  = "never"
+)
+
+// Files the run writes under the workspace.
+const (
+	EventsFile  = "supervisor.events.jsonl"
+	SummaryFile = "summary.json"
+	JUnitFile   = "supervisor.junit.xml"
+)
+
+// Config is what a run needs besides the plan.
+type Config struct {
+	Plan roles.Plan
+	// Launcher replaces argv[0] ("srun") of every step: {"srun"} on a cluster, the supervisor's own
+	// binary and "srun" in local mode.
+	Launcher []string
+	// Env is the environment every step starts from; each role's own variables are set on top.
+	Env []string
+	// Executable is the supervisor's own binary, copied to Plan.TaskBinary so `task` can run inside
+	// every step; empty skips the copy.
+	Executable string
+	// Grace is how long stopped steps get between SIGTERM and SIGKILL.
+	Grace time.Duration
+	// LaunchGate is GateAuto, GateAlways or GateNever; LaunchGateTimeout bounds each wait.
+	LaunchGate        string
+	LaunchGateTimeout time.Duration
+	// DrainSignal is the pre-timeout signal (sbatch --signal=B:USR1@N): a graceful stop like SIGTERM.
+	DrainSignal syscall.Signal
+	// Signals, when set, replaces the process's signals (tests inject them).
+	Signals <-chan os.Signal
+	// Console receives one readable line per event and the final report; nil discards them.
+	Console io.Writer
+	// TailLines is how many lines of the failing role's log the report shows.
+	TailLines int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Result is how a run ended.
+type Result struct {
+	Code int
+	// Err gathers every error of the run: the first failure, then teardown problems. Nil on success.
+	Err error
+}
+
+// message is something a watcher goroutine tells the run loop; only the loop changes run state.
+type message interface{}
+
+type (
+	stepExited struct {
+		name  string
+		state *os.ProcessState
+	}
+	stepRunning struct{ name string }
+	probeDone   struct {
+		name string
+		err  error
+	}
+	gateExpired struct{ name string }
+)
+
+// run is the state of one run; it is owned by the loop goroutine.
+type run struct {
+	cfg      Config
+	plan     roles.Plan
+	events   eventLog
+	redactor *redact.Text
+	start    time.Time
+	steps    []*step
+	byName   map[string]*step
+	msgs     chan message
+	group    *errgroup.Group
+	groupCtx context.Context
+	gating   bool
+	// gateSince is when a role started to wait for the launch gate, to bound the wait.
+	gateSince map[string]time.Time
+	gateOpen  map[string]bool
+
+	decided        bool
+	code           int
+	failure        *Failure
+	interrupted    string
+	errs           *multierror.Error
+	teardownAt     time.Time
+	killTimer      <-chan time.Time
+	giveUpTimer    <-chan time.Time
+	ignoredSIGTERM []string
+	summaryPath    string
+}
+
+// Run carries out the plan and returns the run's exit code. It returns when every step it started has
+// ended (or, as a last resort, a bounded time after SIGKILL).
+func Run(ctx context.Context, cfg Config) Result {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 10 * time.Second
+	}
+	if cfg.LaunchGateTimeout <= 0 {
+		cfg.LaunchGateTimeout = 60 * time.Second
+	}
+	if cfg.TailLines <= 0 {
+		cfg.TailLines = 30
+	}
+	if cfg.DrainSignal == 0 {
+		cfg.DrainSignal = syscall.SIGUSR1
+	}
+	if len(cfg.Launcher) == 0 {
+		cfg.Launcher = []string{"srun"}
+	}
+	console := cfg.Console
+	if console == nil {
+		console = io.Discard
+	}
+	plan := cfg.Plan
+	r := &run{
+		cfg:       cfg,
+		plan:      plan,
+		start:     cfg.Now(),
+		byName:    map[string]*step{},
+		msgs:      make(chan message, 64),
+		gateSince: map[string]time.Time{},
+		gateOpen:  map[string]bool{},
+		redactor:  redact.NewText(envWithRoles(cfg.Env, plan)),
+	}
+	r.gating = cfg.LaunchGate == GateAlways || (cfg.LaunchGate != GateNever && usesContainers(plan))
+
+	if err := prepareDirs(plan); err != nil {
+		fmt.Fprintf(console, "disagg-supervisor: %v\n", err)
+		return Result{Code: ExitInternal, Err: err}
+	}
+	eventsFile, err := os.OpenFile(filepath.Join(plan.Workspace, EventsFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		fmt.Fprintf(console, "disagg-supervisor: %v\n", err)
+		return Result{Code: ExitInternal, Err: err}
+	}
+	defer eventsFile.Close()
+	r.events = newEventLog(eventsFile, console)
+	r.summaryPath = filepath.Join(plan.Workspace, SummaryFile)
+
+	r.buildSteps()
+	r.emit(Event{Name: EventPlan, Message: fmt.Sprintf("job %s, %d nodes, %d roles, run token %s",
+		plan.JobID, len(plan.Nodes), len(plan.Roles), plan.RunToken)})
+	if err := r.prepareTaskBinary(); err != nil {
+		r.decide(ExitInternal, &Failure{Reason: err.Error(), Code: ExitInternal})
+		r.errs = multierror.Append(r.errs, err)
+	}
+
+	signals := cfg.Signals
+	if signals == nil {
+		ch := make(chan os.Signal, 4)
+		signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, cfg.DrainSignal)
+		defer signal.Stop(ch)
+		signals = ch
+	}
+
+	groupCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.group, r.groupCtx = errgroup.WithContext(groupCtx)
+	r.loop(ctx, signals)
+	cancel()
+	if r.giveUpTimer == nil || r.allReaped() {
+		_ = r.group.Wait()
+	}
+	return r.finishRun()
+}
+
+// buildSteps turns the plan into steps, the install step first.
+func (r *run) buildSteps() {
+	add := func(s *step) {
+		r.steps = append(r.steps, s)
+		r.byName[s.name] = s
+	}
+	if in := r.plan.Install; in != nil {
+		add(&step{name: "INSTALL", kind: kindInstall, nodes: r.plan.Nodes, ntasks: len(r.plan.Nodes),
+			argv: in.Srun, env: map[string]string{}, log: in.Log})
+	}
+	for _, role := range r.plan.Roles {
+		add(&step{name: role.Name, kind: role.Kind, nodes: role.Nodes, ntasks: role.NTasks,
+			argv: role.Srun, env: role.Env, log: role.Log, probe: role.Probe})
+	}
+}
+
+func (r *run) loop(ctx context.Context, signals <-chan os.Signal) {
+	r.launchWhatIsDue()
+	r.writeSummary()
+	done := ctx.Done()
+	for !r.over() {
+		select {
+		case msg := <-r.msgs:
+			r.handle(msg)
+		case sig := <-signals:
+			r.onSignal(sig)
+		case <-done:
+			done = nil
+			r.onSignal(syscall.SIGTERM)
+		case <-r.killTimer:
+			r.killTimer = nil
+			r.killRemaining()
+		case <-r.giveUpTimer:
+			for _, s := range r.steps {
+				if s.alive() {
+					r.errs = multierror.Append(r.errs, fmt.Errorf("role %s: step %d did not end after SIGKILL", s.name, s.cmd.Process.Pid))
+				}
+			}
+			return
+		}
+		r.writeSummary()
+	}
+}
+
+// over reports whether the run has decided its result and every step has ended.
+func (r *run) over() bool {
+	return r.decided && r.allReaped()
+}
+
+func (r *run) allReaped() bool {
+	for _, s := range r.steps {
+		if s.alive() {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *run) handle(msg message) {
+	now := r.cfg.Now()
+	switch m := msg.(type) {
+	case stepExited:
+		r.onExit(r.byName[m.name], m.state, now)
+	case stepRunning:
+		s := r.byName[m.name]
+		if s.running() || s.exited {
+			return
+		}
+		s.runningAt = now
+		r.emit(Event{Name: EventRunning, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.cmd.Process.Pid,
+			Duration: now.Sub(s.launchedAt), Message: fmt.Sprintf("all %d tasks started", s.ntasks)})
+		r.launchWhatIsDue()
+	case probeDone:
+		s := r.byName[m.name]
+		if r.decided || s.exited {
+			return
+		}
+		if m.err != nil {
+			r.emit(Event{Name: EventWarning, Role: s.name, Message: m.err.Error()})
+			r.decide(ExitProbeTimout, r.failureOf(s, ExitProbeTimout, m.err.Error()))
+			return
+		}
+		s.readyAt = now
+		r.emit(Event{Name: EventReady, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes),
+			Duration: now.Sub(s.launchedAt), Message: fmt.Sprintf("%s probe passed", s.probe.Type)})
+		r.launchWhatIsDue()
+	case gateExpired:
+		if !r.gateOpen[m.name] {
+			r.gateOpen[m.name] = true
+			r.emit(Event{Name: EventWarning, Role: m.name, Message: fmt.Sprintf(
+				"launch gate: steps sharing its nodes did not report all tasks started within %s; launching anyway", r.cfg.LaunchGateTimeout)})
+			r.launchWhatIsDue()
+		}
+	}
+}
+
+func (r *run) onExit(s *step, state *os.ProcessState, now time.Time) {
+	s.finish(state, now)
+	if s.stop != nil {
+		s.stop()
+	}
+	ev := Event{Name: EventExit, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.cmd.Process.Pid,
+		Code: intPtr(s.code), Signal: s.signal, Duration: now.Sub(s.launchedAt)}
+	if s.taskFailure != nil {
+		ev.Message = fmt.Sprintf("srun status %d; %s", s.status, s.taskFailure.Line)
+	} else {
+		ev.Message = fmt.Sprintf("srun status %d", s.status)
+	}
+	if s.stopping {
+		ev.Name = EventStopped
+	}
+	r.emit(ev)
+	if s.kind == roles.KindGen {
+		r.touchDone(s)
+	}
+	if r.decided {
+		return
+	}
+	switch {
+	case s.kind == kindInstall && s.code == 0:
+		s.readyAt = now
+		r.launchWhatIsDue()
+	case s.kind == kindInstall:
+		r.decide(s.code, r.failureOf(s, s.code, fmt.Sprintf("install step failed with exit code %d", s.code)))
+	case s.kind == roles.KindBenchmark && s.code == 0:
+		r.decide(ExitOK, nil)
+	case s.kind == roles.KindBenchmark:
+		r.decide(s.code, r.failureOf(s, s.code, fmt.Sprintf("benchmark failed with exit code %d", s.code)))
+	case s.code == 0:
+		r.decide(ExitEarlyExit, r.failureOf(s, ExitEarlyExit,
+			"ended with status 0 before the benchmark finished; a server must run until the supervisor stops it"))
+	default:
+		r.decide(s.code, r.failureOf(s, s.code, fmt.Sprintf("ended with exit code %d before the benchmark finished", s.code)))
+	}
+}
+
+func (r *run) onSignal(sig os.Signal) {
+	name := signalName(sig)
+	if r.decided {
+		if !r.teardownAt.IsZero() && r.killTimer != nil {
+			r.emit(Event{Name: EventSignal, Signal: name, Message: "second signal during teardown: killing every step now"})
+			r.killTimer = nil
+			r.killRemaining()
+		}
+		return
+	}
+	code := 128 + signalNumber(sig)
+	msg := "stopping every step"
+	if sig == r.cfg.DrainSignal {
+		msg = "pre-timeout signal: draining before the time limit"
+	}
+	r.emit(Event{Name: EventSignal, Signal: name, Code: intPtr(code), Message: msg})
+	r.interrupted = name
+	r.decide(code, &Failure{Code: code, Reason: fmt.Sprintf("the supervisor received %s", name)})
+}
+
+// decide fixes the run's result once and starts the teardown.
+func (r *run) decide(code int, failure *Failure) {
+	if r.decided {
+		return
+	}
+	r.decided = true
+	r.code = code
+	r.failure = failure
+	if failure != nil {
+		r.errs = multierror.Append(r.errs, failure)
+	}
+	r.teardown()
+}
+
+// teardown asks every live step to stop (SIGTERM to its process group; srun forwards it to the tasks),
+// then gives them the grace period before SIGKILL. It is idempotent.
+func (r *run) teardown() {
+	if !r.teardownAt.IsZero() {
+		return
+	}
+	r.teardownAt = r.cfg.Now()
+	var live []string
+	for _, s := range r.steps {
+		if s.alive() {
+			live = append(live, s.name)
+			s.stopping = true
+			if err := s.signalGroup(syscall.SIGTERM); err != nil {
+				r.errs = multierror.Append(r.errs, err)
+			}
+		}
+	}
+	r.emit(Event{Name: EventTeardown, Message: fmt.Sprintf("SIGTERM sent to %d steps %v; SIGKILL after %s", len(live), live, r.cfg.Grace)})
+	if len(live) > 0 {
+		r.killTimer = time.After(r.cfg.Grace)
+	}
+}
+
+// killRemaining sends SIGKILL to every step that outlived the grace period and reports it.
+func (r *run) killRemaining() {
+	for _, s := range r.steps {
+		if !s.alive() {
+			continue
+		}
+		s.killed = true
+		r.ignoredSIGTERM = append(r.ignoredSIGTERM, s.name)
+		err := fmt.Errorf("role %s: step %d was still running %s after SIGTERM; sent SIGKILL", s.name, s.cmd.Process.Pid, r.cfg.Grace)
+		r.errs = multierror.Append(r.errs, err)
+		r.emit(Event{Name: EventWarning, Role: s.name, PID: s.cmd.Process.Pid, Signal: "SIGKILL", Message: err.Error()})
+		if err := s.signalGroup(syscall.SIGKILL); err != nil {
+			r.errs = multierror.Append(r.errs, err)
+		}
+	}
+	r.giveUpTimer = time.After(10 * time.Second)
+}
+
+// launchWhatIsDue launches every pending step whose dependencies are ready and whose launch gate is open.
+func (r *run) launchWhatIsDue() {
+	if r.decided {
+		return
+	}
+	for _, s := range r.steps {
+		if s.launched() || s.launchErr != nil || !r.dependenciesReady(s) || !r.gatePasses(s) {
+			continue
+		}
+		r.launch(s)
+		if r.decided {
+			return
+		}
+	}
+}
+
+// dependenciesReady: workers after the install step, the server after every worker, the benchmark
+// after the server.
+func (r *run) dependenciesReady(s *step) bool {
+	var needs []roles.Kind
+	switch s.kind {
+	case kindInstall:
+		return true
+	case roles.KindGen, roles.KindCtx:
+		needs = []roles.Kind{kindInstall}
+	case roles.KindServer:
+		needs = []roles.Kind{kindInstall, roles.KindGen, roles.KindCtx}
+	case roles.KindBenchmark:
+		needs = []roles.Kind{kindInstall, roles.KindServer}
+	}
+	for _, other := range r.steps {
+		if slices.Contains(needs, other.kind) && !other.ready() {
+			return false
+		}
+	}
+	return true
+}
+
+// gatePasses, when launches are gated, holds a step back until every live step that shares one of its
+// nodes has all its tasks started (pyxis sets up containers on a node one step at a time), or until the
+// gate timeout.
+func (r *run) gatePasses(s *step) bool {
+	if !r.gating || r.gateOpen[s.name] {
+		return true
+	}
+	for _, other := range r.steps {
+		if other == s || other.kind == kindInstall || !other.launched() || other.exited || other.running() {
+			continue
+		}
+		if sharesNode(s.nodes, other.nodes) {
+			if _, waiting := r.gateSince[s.name]; !waiting {
+				r.gateSince[s.name] = r.cfg.Now()
+				name := s.name
+				time.AfterFunc(r.cfg.LaunchGateTimeout, func() { r.send(gateExpired{name: name}) })
+			}
+			return false
+		}
+	}
+	return true
+}
+
+func (r *run) launch(s *step) {
+	header := fmt.Sprintf("=== disagg-supervisor: %s attempt %s launched at %s ===\n",
+		s.name, r.plan.RunToken, r.cfg.Now().UTC().Format(time.RFC3339Nano))
+	now := r.cfg.Now()
+	if err := s.start(r.cfg.Launcher, r.cfg.Env, header); err != nil {
+		s.launchErr = err
+		r.emit(Event{Name: EventWarning, Role: s.name, Message: err.Error()})
+		r.decide(ExitInternal, r.failureOf(s, ExitInternal, err.Error()))
+		return
+	}
+	s.launchedAt = now
+	r.emit(Event{Name: EventLaunch, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.cmd.Process.Pid,
+		Message: fmt.Sprintf("%d tasks, log %s", s.ntasks, s.log)})
+	ctx, stop := context.WithCancel(r.groupCtx)
+	s.stop = stop
+	cmd, name := s.cmd, s.name
+	r.group.Go(func() error {
+		// Wait returns when srun ends; the loop hears of it at once: no polling of processes.
+		_ = cmd.Wait()
+		r.send(stepExited{name: name, state: cmd.ProcessState})
+		return nil
+	})
+	if s.kind != kindInstall {
+		markers := filepath.Join(r.coordDir(), "started", s.name)
+		ntasks := s.ntasks
+		r.group.Go(func() error {
+			if waitMarkers(ctx, markers, ntasks) {
+				r.send(stepRunning{name: name})
+			}
+			return nil
+		})
+	}
+	switch {
+	case s.kind == kindInstall:
+		// Ready when it has ended with status 0.
+	case s.probe != nil:
+		probe, logPath, logStart := *s.probe, s.log, s.logStart
+		r.group.Go(func() error {
+			err := waitProbe(ctx, probe, logPath, logStart)
+			if ctx.Err() == nil {
+				r.send(probeDone{name: name, err: err})
+			}
+			return nil
+		})
+	default:
+		// Without a probe a role counts as ready once launched, so nothing waits on it needlessly.
+		s.readyAt = now
+	}
+}
+
+// send hands a message to the loop unless the run is over.
+func (r *run) send(msg message) {
+	select {
+	case r.msgs <- msg:
+	case <-r.groupCtx.Done():
+		// The loop has stopped listening, except for exits, which it must always hear.
+		if _, ok := msg.(stepExited); ok {
+			r.msgs <- msg
+		}
+	}
+}
+
+func (r *run) coordDir() string {
+	return filepath.Join(r.plan.Workspace, ".disagg-supervisor", "runs", r.plan.RunToken)
+}
+
+// waitMarkers waits until dir holds n start markers (one per task, written by `task`). The markers live
+// on the shared file system, where file events do not cross nodes, so it looks every few milliseconds;
+// only the "all tasks started" event depends on it, never failure detection.
+func waitMarkers(ctx context.Context, dir string, n int) bool {
+	ticker := time.NewTicker(25 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		if entries, err := os.ReadDir(dir); err == nil && countMarkers(entries) >= n {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-ticker.C:
+		}
+	}
+}
+
+func countMarkers(entries []os.DirEntry) int {
+	n := 0
+	for _, e := range entries {
+		if !e.IsDir() && !isTempName(e.Name()) {
+			n++
+		}
+	}
+	return n
+}
+
+func isTempName(name string) bool { return len(name) > 0 && name[0] == '.' }
+
+func sharesNode(a, b []string) bool {
+	for _, n := range a {
+		if slices.Contains(b, n) {
+			return true
+		}
+	}
+	return false
+}
+
+func usesContainers(p roles.Plan) bool {
+	for _, role := range p.Roles {
+		for _, arg := range role.Srun {
+			if strings.HasPrefix(arg, "--container-") && !strings.HasPrefix(arg, "--container-env=") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// touchDone writes gen_server_<i>.done once a GEN step has been reaped, as today's launcher does: the
+// harness waits for it before parsing the GEN log.
+func (r *run) touchDone(s *step) {
+	path := doneFile(r.plan.OutputDir, s)
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		r.errs = multierror.Append(r.errs, fmt.Errorf("role %s: %w", s.name, err))
+	}
+}
+
+func doneFile(outputDir string, s *step) string {
+	base := filepath.Base(s.log)
+	return filepath.Join(outputDir, base[:len(base)-len(filepath.Ext(base))]+".done")
+}
+
+func (r *run) emit(ev Event) {
+	now := r.cfg.Now()
+	ev.Time = now
+	ev.Elapsed = now.Sub(r.start)
+	ev.Message = r.redactor.String(ev.Message)
+	r.events.emit(ev)
+}
+
+// prepareDirs makes the workspace, output and coordination directories.
+func prepareDirs(p roles.Plan) error {
+	for _, dir := range []string{p.Workspace, p.OutputDir, filepath.Dir(p.TaskBinary),
+		filepath.Join(p.Workspace, ".disagg-supervisor", "runs", p.RunToken)} {
+		if dir == "" || dir == "." {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("make directory: %w", err)
+		}
+	}
+	// A stale .done file from an earlier attempt would tell the harness a GEN server had ended.
+	for _, role := range p.Roles {
+		if role.Kind == roles.KindGen {
+			_ = os.Remove(doneFile(p.OutputDir, &step{log: role.Log}))
+		}
+	}
+	return nil
+}
+
+// envWithRoles is every variable a step can see, for finding the secret values to mask in log tails.
+func envWithRoles(base []string, p roles.Plan) []string {
+	env := append([]string{}, base...)
+	for _, role := range p.Roles {
+		for name, value := range role.Env {
+			env = append(env, name+"="+value)
+		}
+	}
+	return env
+}

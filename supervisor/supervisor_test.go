@@ -1,0 +1,394 @@
+package supervisor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/disagg-supervisor/disagg-supervisor/roles"
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+)
+
+// binary is the disagg-supervisor binary built for the tests: the steps run its fake srun, its task
+// runner and its toy stack, as in a real local run.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "supervisor-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "disagg-supervisor")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/disagg-supervisor")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build disagg-supervisor: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := 0
+	func() {
+		defer os.RemoveAll(dir)
+		// goleak checks that no watcher goroutine outlives a run.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+		code = m.Run()
+		if code == 0 {
+			if err := goleak.Find(); err != nil {
+				fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+				code = 1
+			}
+		}
+	}()
+	os.Exit(code)
+}
+
+// scenario is one local run of the toy stack.
+type scenario struct {
+	fail        string        // the toy's --fail spec
+	ignoreTerm  string        // the toy's --ignore-term role
+	probes      []string      // --probe specs; nil: the toy's address files
+	taskInstall string        // per-node install command in the task gate
+	barrier     bool          // all-ranks barrier after install
+	signal      os.Signal     // sent to the supervisor once every role is ready
+	grace       time.Duration // default 1s
+	requests    int
+}
+
+type outcome struct {
+	result  supervisor.Result
+	summary supervisor.Summary
+	console string
+	ws      string
+	elapsed time.Duration
+	ended   time.Time
+}
+
+func runScenario(t *testing.T, sc scenario) outcome {
+	t.Helper()
+	ws := t.TempDir()
+	requests := sc.requests
+	if requests == 0 {
+		requests = 100
+	}
+	command := fmt.Sprintf("%s toy --requests %d --concurrency 4", roles.TaskBinaryPath(ws), requests)
+	if sc.fail != "" {
+		command += " --fail " + sc.fail
+	}
+	if sc.ignoreTerm != "" {
+		command += " --ignore-term " + sc.ignoreTerm
+	}
+	probes := sc.probes
+	if probes == nil {
+		probes = []string{
+			"GEN_*=file:{out}/hostnames-{job}/{role}.txt",
+			"CTX_*=file:{out}/hostnames-{job}/{role}.txt",
+			"DISAGG_SERVER=file:{out}/hostnames-{job}/DISAGG_SERVER.txt",
+		}
+	}
+	two, one := 2, 1
+	jobID := strconv.Itoa(100000 + int(time.Now().UnixNano()%800000))
+	flags := roles.Flags{
+		Nodelist: "node[1-4]", GPUsPerNode: &two, JobID: jobID,
+		NumGen: &two, NumCtx: &one, NodesPerGen: &one, NodesPerCtx: &one,
+		GPUsPerNodePerGen: &two, GPUsPerNodePerCtx: &two,
+		Command: command, Workspace: ws, Probes: probes, ProbeTimeout: 20 * time.Second,
+		TaskInstall: sc.taskInstall, TaskInstallTimeout: 30 * time.Second,
+		TaskBarrier: sc.barrier, TaskBarrierTimeout: 30 * time.Second,
+	}
+	plan, err := roles.Build(roles.Sources{Flags: flags, Getenv: func(string) string { return "" },
+		ReadFile: os.ReadFile, Unique: "t" + jobID})
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	grace := sc.grace
+	if grace == 0 {
+		grace = time.Second
+	}
+	signals := make(chan os.Signal, 1)
+	var console bytes.Buffer
+	env := slurm.FakeAllocationEnv(append(os.Environ(), "HF_TOKEN=hf_supersecretvalue"), plan.JobID, plan.Nodes,
+		plan.GPUsPerNode, filepath.Join(ws, "fake-slurm"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if sc.signal != nil {
+		go func() {
+			// Signal once the router is up, i.e. mid-run.
+			waitFile(ctx, filepath.Join(plan.OutputDir, "hostnames-"+plan.JobID, "DISAGG_SERVER.txt"))
+			signals <- sc.signal
+		}()
+	}
+	start := time.Now()
+	result := supervisor.Run(ctx, supervisor.Config{
+		Plan: plan, Launcher: []string{binary, "srun"}, Env: env, Executable: binary,
+		Grace: grace, LaunchGate: supervisor.GateNever, Signals: signals, Console: &console,
+	})
+	ended := time.Now()
+	t.Logf("console:\n%s", console.String())
+	summary, err := supervisor.ReadSummary(ws)
+	if err != nil {
+		t.Fatalf("summary: %v", err)
+	}
+	assertNothingLeft(t, plan.RunToken)
+	return outcome{result: result, summary: summary, console: console.String(), ws: ws,
+		elapsed: ended.Sub(start), ended: ended}
+}
+
+func waitFile(ctx context.Context, path string) {
+	for ctx.Err() == nil {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// assertNothingLeft fails when any process still carries the run's token in its environment: every
+// step, task and toy rank of the run has it.
+func assertNothingLeft(t *testing.T, token string) {
+	t.Helper()
+	needle := []byte("TRTLLM_PERF_RUN_TOKEN=" + token + "\x00")
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		var left []string
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+			if err != nil || !bytes.Contains(data, needle) {
+				continue
+			}
+			stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+			if strings.Contains(string(stat), ") Z ") {
+				continue // a zombie holds no resources; its parent is gone or reaping
+			}
+			cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			left = append(left, fmt.Sprintf("%d %s", pid, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})))
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes of the run are still alive: %v", left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func roleState(s supervisor.Summary, name string) supervisor.RoleSummary {
+	for _, r := range s.Roles {
+		if r.Name == name {
+			return r
+		}
+	}
+	return supervisor.RoleSummary{}
+}
+
+func TestSuccess(t *testing.T) {
+	out := runScenario(t, scenario{})
+	if out.result.Code != 0 {
+		t.Fatalf("exit code %d, want 0; errors: %v", out.result.Code, out.result.Err)
+	}
+	if out.summary.State != "succeeded" || out.summary.Failure != nil {
+		t.Errorf("summary state %q failure %+v, want succeeded without failure", out.summary.State, out.summary.Failure)
+	}
+	for _, name := range []string{"GEN_0", "GEN_1", "CTX_0", "DISAGG_SERVER", "BENCHMARK"} {
+		r := roleState(out.summary, name)
+		if r.LaunchedAt == nil || r.EndedAt == nil {
+			t.Errorf("%s: launched %v ended %v, want both", name, r.LaunchedAt, r.EndedAt)
+		}
+	}
+	if r := roleState(out.summary, "BENCHMARK"); r.ExitCode == nil || *r.ExitCode != 0 || r.State != "exited" {
+		t.Errorf("BENCHMARK: %+v, want exited with 0", r)
+	}
+	if r := roleState(out.summary, "GEN_0"); r.State != "stopped" || r.ReadyAt == nil {
+		t.Errorf("GEN_0: %+v, want ready, then stopped by the supervisor", r)
+	}
+	for _, done := range []string{"gen_server_0.done", "gen_server_1.done"} {
+		if _, err := os.Stat(filepath.Join(out.ws, done)); err != nil {
+			t.Errorf("%s: %v", done, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out.ws, "toy_benchmark_results.json")); err != nil {
+		t.Errorf("benchmark results: %v", err)
+	}
+	events := readEvents(t, out.ws)
+	for _, want := range []string{"plan", "launch", "running", "ready", "exit", "teardown", "stopped", "result"} {
+		if events[want] == 0 {
+			t.Errorf("event log has no %q event; counts %v", want, events)
+		}
+	}
+	junit, err := os.ReadFile(filepath.Join(out.ws, supervisor.JUnitFile))
+	if err != nil || !strings.Contains(string(junit), `failures="0"`) {
+		t.Errorf("JUnit: %v\n%s", err, junit)
+	}
+}
+
+func readEvents(t *testing.T, ws string) map[string]int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(ws, supervisor.EventsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var ev struct {
+			Event string `json:"event"`
+			Time  string `json:"time"`
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("event log line %q: %v", line, err)
+		}
+		if ev.Time == "" {
+			t.Errorf("event without time: %s", line)
+		}
+		counts[ev.Event]++
+	}
+	return counts
+}
+
+// TestFailures: whichever role fails, the run ends with that failure's own code, names the role, node
+// and rank, and tears everything down quickly.
+func TestFailures(t *testing.T) {
+	tests := []struct {
+		name     string
+		fail     string
+		wantCode int
+		wantRole string
+		wantNode string
+		wantRank []int
+	}{
+		{"GEN rank exits 3", "GEN_0:1:3:1s", 3, "GEN_0", "node1", []int{1}},
+		{"CTX rank killed", "CTX_0:1:kill:1s", 137, "CTX_0", "node3", []int{1}},
+		{"server exits 5", "DISAGG_SERVER:0:5:1s", 5, "DISAGG_SERVER", "node1", []int{0}},
+		{"server exits 0 early", "DISAGG_SERVER:0:0:1s", 3, "DISAGG_SERVER", "", nil},
+		{"benchmark exits 7", "BENCHMARK:0:7", 7, "BENCHMARK", "node1", []int{0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := runScenario(t, scenario{fail: tt.fail, requests: 2000})
+			if out.result.Code != tt.wantCode {
+				t.Fatalf("exit code %d, want %d; errors: %v", out.result.Code, tt.wantCode, out.result.Err)
+			}
+			f := out.summary.Failure
+			if f == nil {
+				t.Fatal("summary has no failure")
+			}
+			if f.Role != tt.wantRole || f.Node != tt.wantNode || fmt.Sprint(f.Ranks) != fmt.Sprint(tt.wantRank) || f.Code != tt.wantCode {
+				t.Errorf("failure %s on %q ranks %v code %d, want %s on %q ranks %v code %d",
+					f.Role, f.Node, f.Ranks, f.Code, tt.wantRole, tt.wantNode, tt.wantRank, tt.wantCode)
+			}
+			if len(f.LogTail) == 0 || !strings.Contains(strings.Join(f.LogTail, "\n"), "toy:") {
+				t.Errorf("failure has no useful log tail: %q", f.LogTail)
+			}
+			if !strings.Contains(out.console, "ROOT CAUSE") || !strings.Contains(out.console, tt.wantRole) {
+				t.Errorf("console has no root-cause block naming %s", tt.wantRole)
+			}
+			if strings.Contains(out.console, "hf_supersecretvalue") {
+				t.Error("console shows the value of HF_TOKEN")
+			}
+			junit, _ := os.ReadFile(filepath.Join(out.ws, supervisor.JUnitFile))
+			wantJUnitFailure := tt.wantRole != "BENCHMARK"
+			if got := strings.Contains(string(junit), "<failure"); got != wantJUnitFailure {
+				t.Errorf("JUnit failure present %v, want %v:\n%s", got, wantJUnitFailure, junit)
+			}
+			if tt.wantRole == "BENCHMARK" {
+				return
+			}
+			// Detection and teardown: from the injected failure to the supervisor's return.
+			stamp, err := os.ReadFile(filepath.Join(out.ws, fmt.Sprintf("fault-%s-%d.time", tt.wantRole, rankOf(tt.fail))))
+			if err != nil {
+				t.Fatalf("fault time file: %v", err)
+			}
+			ns, _ := strconv.ParseInt(strings.TrimSpace(string(stamp)), 10, 64)
+			took := out.ended.Sub(time.Unix(0, ns))
+			if limit := time.Second + time.Second; took > limit {
+				t.Errorf("run ended %s after the failure, want under %s (1 s plus the grace period)", took, limit)
+			}
+			t.Logf("failure to supervisor exit: %s", took)
+		})
+	}
+}
+
+func rankOf(spec string) int {
+	parts := strings.Split(spec, ":")
+	n, _ := strconv.Atoi(parts[1])
+	return n
+}
+
+func TestSignals(t *testing.T) {
+	for _, tt := range []struct {
+		sig  syscall.Signal
+		code int
+	}{{syscall.SIGTERM, 143}, {syscall.SIGUSR1, 138}} {
+		t.Run(tt.sig.String(), func(t *testing.T) {
+			out := runScenario(t, scenario{signal: tt.sig, requests: 100000})
+			if out.result.Code != tt.code {
+				t.Fatalf("exit code %d, want %d", out.result.Code, tt.code)
+			}
+			if out.summary.State != "interrupted" || out.summary.EndedAt == nil {
+				t.Errorf("summary state %q ended %v, want a complete interrupted summary", out.summary.State, out.summary.EndedAt)
+			}
+			for _, r := range out.summary.Roles {
+				if r.State != "stopped" {
+					t.Errorf("%s is %q, want stopped", r.Name, r.State)
+				}
+			}
+		})
+	}
+}
+
+func TestIgnoredSIGTERMIsReported(t *testing.T) {
+	out := runScenario(t, scenario{fail: "GEN_0:0:3:1s", ignoreTerm: "CTX_0", grace: 500 * time.Millisecond, requests: 100000})
+	if out.result.Code != 3 {
+		t.Fatalf("exit code %d, want 3", out.result.Code)
+	}
+	if fmt.Sprint(out.summary.IgnoredSIGTERM) != "[CTX_0]" {
+		t.Errorf("ignored_sigterm %v, want [CTX_0]", out.summary.IgnoredSIGTERM)
+	}
+}
+
+func TestProbeTimeout(t *testing.T) {
+	out := runScenario(t, scenario{probes: []string{"CTX_*=file:{out}/never-written@1s"}})
+	if out.result.Code != supervisor.ExitProbeTimout {
+		t.Fatalf("exit code %d, want %d", out.result.Code, supervisor.ExitProbeTimout)
+	}
+	if f := out.summary.Failure; f == nil || f.Role != "CTX_0" || !strings.Contains(f.Reason, "timed out") {
+		t.Errorf("failure %+v, want CTX_0 probe timeout", out.summary.Failure)
+	}
+	if r := roleState(out.summary, "DISAGG_SERVER"); r.LaunchedAt != nil {
+		t.Errorf("DISAGG_SERVER was launched although CTX_0 never became ready")
+	}
+}
+
+// TestInstallFailureFailsFast: the install fails on node1 only; ranks on node1 fail at once with the
+// installer's code, and ranks on the other nodes leave the barrier at once instead of waiting.
+func TestInstallFailureFailsFast(t *testing.T) {
+	start := time.Now()
+	out := runScenario(t, scenario{
+		taskInstall: `if [ "$SLURMD_NODENAME" = node1 ]; then sleep 0.3; exit 5; fi`,
+		barrier:     true,
+	})
+	if out.result.Code != 5 {
+		t.Fatalf("exit code %d, want 5", out.result.Code)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("run took %s, want well under the 30 s install and barrier timeouts", took)
+	}
+}

@@ -1,0 +1,105 @@
+package task
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// barrier waits until every rank of this step has reached it. Nodes that finish their install at
+// different times otherwise start the MPI world skewed, and PMIx fences time out; waiting here
+// costs the spread of install times once, before any model is loaded.
+func (r *runner) barrier(ctx context.Context) error {
+	dir := filepath.Join(r.opts.CoordDir, barrierDir, fileName(r.id.role))
+	installs := filepath.Join(r.opts.CoordDir, installDir)
+	mine := filepath.Join(dir, fmt.Sprint(r.id.rank))
+	if err := writeFileAtomic(mine, r.id.markerText(time.Now())); err != nil {
+		return fail(exitFailure, "barrier of %s: write %s: %w", r.id.role, mine, err)
+	}
+	r.logf("barrier of %s: rank %d arrived; waiting for %d ranks, up to %s", r.id.role, r.id.rank, r.id.ntasks, r.opts.BarrierTimeout)
+
+	var missing []int
+	check := func(elapsed time.Duration) (bool, error) {
+		// A failed install anywhere means some rank will never arrive.
+		failed, err := failedInstalls(installs)
+		if err != nil {
+			return false, fail(exitFailure, "barrier of %s: list %s: %w", r.id.role, installs, err)
+		}
+		if len(failed) > 0 {
+			return false, fail(failed[0].code, "install failed on %s; leaving the barrier of %s", describeFailed(failed), r.id.role)
+		}
+		arrived, err := rankFiles(dir)
+		if err != nil {
+			return false, fail(exitFailure, "barrier of %s: list %s: %w", r.id.role, dir, err)
+		}
+		missing = missing[:0]
+		for rank := 0; rank < r.id.ntasks; rank++ {
+			if !arrived[rank] {
+				missing = append(missing, rank)
+			}
+		}
+		if len(missing) == 0 {
+			r.logf("barrier of %s: all %d ranks arrived; waited %s", r.id.role, r.id.ntasks, elapsed.Round(time.Millisecond))
+			return true, nil
+		}
+		if elapsed >= r.opts.BarrierTimeout {
+			return false, fail(exitTimeout, "%s of %s did not arrive within %s%s", rankList(missing), r.id.role, r.opts.BarrierTimeout, r.whereMissing(missing))
+		}
+		return false, nil
+	}
+	progress := func(elapsed time.Duration) {
+		r.logf("barrier of %s: still waiting for %s after %s of %s", r.id.role, rankList(missing), elapsed, r.opts.BarrierTimeout)
+	}
+	return r.wait(ctx, "at the barrier of "+r.id.role, check, progress)
+}
+
+// rankList is "rank 5" or "ranks 2-3,5".
+func rankList(ranks []int) string {
+	if len(ranks) == 1 {
+		return fmt.Sprintf("rank %d", ranks[0])
+	}
+	return "ranks " + compressRanks(ranks)
+}
+
+// whereMissing tells, from the start markers, which missing ranks are running (and on which node:
+// most likely still in their node's install) and which never started at all.
+func (r *runner) whereMissing(missing []int) string {
+	started := filepath.Join(r.opts.CoordDir, startedDir, fileName(r.id.role))
+	byNode := map[string][]int{}
+	var notStarted []int
+	for _, rank := range missing {
+		fields := readMarker(filepath.Join(started, fmt.Sprint(rank)))
+		if fields == nil {
+			notStarted = append(notStarted, rank)
+			continue
+		}
+		node := fields["node"]
+		if node == "" {
+			node = "unknown node"
+		}
+		byNode[node] = append(byNode[node], rank)
+	}
+	var parts []string
+	if len(byNode) > 0 {
+		nodes := make([]string, 0, len(byNode))
+		for n := range byNode {
+			nodes = append(nodes, n)
+		}
+		sort.Strings(nodes)
+		where := make([]string, len(nodes))
+		for i, n := range nodes {
+			where[i] = compressRanks(byNode[n]) + " on " + n
+		}
+		parts = append(parts, "started but not at the barrier: "+strings.Join(where, ", "))
+	}
+	if len(notStarted) > 0 {
+		parts = append(parts, "never started: "+compressRanks(notStarted))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
+}

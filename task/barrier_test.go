@@ -1,0 +1,148 @@
+package task
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBarrierAllArrive(t *testing.T) {
+	coord := t.TempDir()
+	var opts []Options
+	var envs [][]string
+	for rank := range 4 {
+		o := baseOpts(coord)
+		o.Barrier = true
+		o.InstallCommand = "sleep 0.1"
+		opts = append(opts, o)
+		// Two nodes, so ranks leave their installs at different times.
+		envs = append(envs, slurmEnv(rank, rank%2, 4, []string{"node1", "node2"}[rank/2]))
+	}
+	for i, res := range runAll(t.Context(), opts, envs) {
+		if res.code != 0 || res.exec == nil {
+			t.Errorf("rank %d: code %d, exec %v; stderr:\n%s", i, res.code, res.exec != nil, res.stderr)
+		}
+		if !strings.Contains(res.stderr, "task: barrier of GEN_0: all 4 ranks arrived; waited ") {
+			t.Errorf("rank %d: stderr:\n%s", i, res.stderr)
+		}
+	}
+	for rank := range 4 {
+		if !exists(filepath.Join(coord, "barrier", "GEN_0", string(rune('0'+rank)))) {
+			t.Errorf("no barrier file for rank %d", rank)
+		}
+	}
+}
+
+// TestBarrierTimeoutNamesMissingRanks: of six ranks, 1 and 4 are already at the barrier when rank 0
+// arrives; rank 2 started on node2 (stuck before the barrier), ranks 3 and 5 never started. The other
+// ranks' files are written beforehand so that a slow machine cannot change which ranks are missing.
+func TestBarrierTimeoutNamesMissingRanks(t *testing.T) {
+	coord := t.TempDir()
+	stuck := identity{role: "GEN_0", rank: 2, node: "node2", pid: 4242}
+	if err := writeFileAtomic(filepath.Join(coord, "started", "GEN_0", "2"), stuck.markerText(time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	for _, rank := range []string{"1", "4"} {
+		if err := writeFileAtomic(filepath.Join(coord, "barrier", "GEN_0", rank), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := baseOpts(coord)
+	opts.Barrier = true
+	opts.BarrierTimeout = 300 * time.Millisecond
+	res := runTask(t.Context(), opts, slurmEnv(0, 0, 6, "node1"))
+	if res.code != 124 || res.exec != nil {
+		t.Errorf("code %d, exec %v; want 124; stderr:\n%s", res.code, res.exec != nil, res.stderr)
+	}
+	want := "task: role GEN_0 rank 0 on node1: ranks 2-3,5 of GEN_0 did not arrive within 300ms (started but not at the barrier: 2 on node2; never started: 3,5)\n"
+	if !strings.HasSuffix(res.stderr, want) {
+		t.Errorf("stderr ends\n%s\nwant it to end\n%s", res.stderr, want)
+	}
+}
+
+func TestBarrierFailsFastOnFailedInstall(t *testing.T) {
+	tests := []struct {
+		name string
+		// lockOwnNode makes the task a waiter for its own node's install when it arrives.
+		lockOwnNode bool
+		barrier     bool
+		code        int
+		stderr      string
+	}{
+		{
+			name:    "at the barrier",
+			barrier: true,
+			code:    3,
+			stderr:  "task: role GEN_0 rank 0 on node1: install failed on node9 (exit code 3); leaving the barrier of GEN_0\n",
+		},
+		{
+			name:        "waiting for own install",
+			lockOwnNode: true,
+			barrier:     true,
+			code:        3,
+			stderr:      "task: role GEN_0 rank 0 on node1: install failed on node9 (exit code 3); not waiting for the install on node1, the barrier cannot complete\n",
+		},
+		{
+			// Without a barrier another node's install is none of this task's business.
+			name:        "no barrier",
+			lockOwnNode: true,
+			code:        124,
+			stderr:      "install on node1 did not finish within 300ms",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			coord := t.TempDir()
+			if err := writeFileAtomic(filepath.Join(coord, "install", "node9.failed"), []byte("3\n")); err != nil {
+				t.Fatal(err)
+			}
+			if tt.lockOwnNode {
+				if err := os.WriteFile(filepath.Join(coord, "install", "node1.lock"), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			opts := baseOpts(coord)
+			opts.Barrier = tt.barrier
+			opts.InstallCommand = "true"
+			opts.InstallTimeout = 300 * time.Millisecond
+			opts.BarrierTimeout = time.Minute
+			res := runTask(t.Context(), opts, slurmEnv(0, 0, 2, "node1"))
+			if res.code != tt.code || res.exec != nil {
+				t.Fatalf("code %d, exec %v; want %d; stderr:\n%s", res.code, res.exec != nil, tt.code, res.stderr)
+			}
+			if res.elapsed > 5*time.Second {
+				t.Errorf("took %s", res.elapsed)
+			}
+			if !strings.Contains(res.stderr, tt.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.stderr, res.stderr)
+			}
+		})
+	}
+}
+
+func TestCompressRanks(t *testing.T) {
+	tests := []struct {
+		ranks []int
+		want  string
+	}{
+		{nil, ""},
+		{[]int{5}, "5"},
+		{[]int{2, 3, 5}, "2-3,5"},
+		{[]int{0, 1, 2, 3}, "0-3"},
+		{[]int{1, 3, 5}, "1,3,5"},
+		{[]int{0, 2, 3, 4, 7, 8, 10}, "0,2-4,7-8,10"},
+	}
+	for _, tt := range tests {
+		if got := compressRanks(tt.ranks); got != tt.want {
+			t.Errorf("compressRanks(%v) = %q, want %q", tt.ranks, got, tt.want)
+		}
+	}
+	if got := rankList([]int{5}); got != "rank 5" {
+		t.Errorf("rankList([5]) = %q", got)
+	}
+	if got := rankList([]int{2, 3, 5}); got != "ranks 2-3,5" {
+		t.Errorf("rankList([2 3 5]) = %q", got)
+	}
+}

@@ -1,0 +1,422 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+)
+
+// mainEnv makes the test binary act as the task binary: TestMain hands the arguments to Main, so the
+// end-to-end tests exercise flag parsing, signals and the real syscall.Exec.
+const mainEnv = "DISAGG_TASK_TEST_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) == "1" {
+		os.Exit(Main(os.Args[1:]))
+	}
+	// Installers, waiters and output copiers are goroutines and child processes; none may outlive
+	// its task.
+	goleak.VerifyTestMain(m)
+}
+
+func TestParseArgs(t *testing.T) {
+	defaults := Options{
+		InstallTimeout: 30 * time.Minute,
+		BarrierTimeout: 10 * time.Minute,
+		UnsetSlurm:     "auto",
+		EnvDump:        true,
+		LLMSrcSetup:    true,
+		LDLibraryPath:  true,
+		CommandVar:     "pytestCommand",
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		want    func(o *Options)
+		wantErr string
+	}{
+		{name: "defaults", args: nil, want: func(*Options) {}},
+		{
+			name: "all flags",
+			args: []string{
+				"--role=CTX_1", "--kind", "ctx", "--coord-dir=/shared/coord/42.0.7",
+				"--install-command", "pip install -e .", "--install-timeout=5m",
+				"--barrier", "--barrier-timeout=90s", "--unset-slurm=always",
+				"--env-dump=false", "--llmsrc-setup=false", "--ld-library-path=false",
+				"--command-var=pytestCommandWorker",
+			},
+			want: func(o *Options) {
+				*o = Options{
+					Role: "CTX_1", Kind: "ctx", CoordDir: "/shared/coord/42.0.7",
+					InstallCommand: "pip install -e .", InstallTimeout: 5 * time.Minute,
+					Barrier: true, BarrierTimeout: 90 * time.Second, UnsetSlurm: "always",
+					CommandVar: "pytestCommandWorker",
+				}
+			},
+		},
+		{name: "bad kind", args: []string{"--kind=worker"}, wantErr: "-kind"},
+		{name: "bad unset mode", args: []string{"--unset-slurm=sometimes"}, wantErr: "-unset-slurm"},
+		{name: "bad duration", args: []string{"--install-timeout=soon"}, wantErr: "-install-timeout"},
+		{name: "zero timeout", args: []string{"--barrier-timeout=0s"}, wantErr: "-barrier-timeout"},
+		{name: "negative timeout", args: []string{"--install-timeout=-1m"}, wantErr: "-install-timeout"},
+		{name: "unknown flag", args: []string{"--retries=3"}, wantErr: "-retries"},
+		{name: "empty command var", args: []string{"--command-var="}, wantErr: "--command-var"},
+		{name: "positional argument", args: []string{"--role=GEN_0", "pytest"}, wantErr: `unexpected argument "pytest"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseArgs(tt.args)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseArgs(%q) error = %v, want one naming %q", tt.args, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseArgs(%q): %v", tt.args, err)
+			}
+			want := defaults
+			tt.want(&want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("ParseArgs(%q) mismatch (-want +got):\n%s", tt.args, diff)
+			}
+		})
+	}
+	if _, err := ParseArgs([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("ParseArgs(-h) = %v, want flag.ErrHelp", err)
+	}
+}
+
+func TestIdentityAndStartMarker(t *testing.T) {
+	tests := []struct {
+		name   string
+		opts   func(o *Options)
+		env    []string
+		code   int
+		stderr []string // substrings
+		marker string   // path under coord; "" when none must be written
+	}{
+		{
+			name:   "from slurm",
+			env:    slurmEnv(3, 1, 8, "node2"),
+			stderr: []string{"task: role=GEN_0 kind=gen rank=3 localid=1 ntasks=8 node=node2 pid=", " job=42 step=3 coord="},
+			marker: "started/GEN_0/3",
+		},
+		{
+			name:   "step task count wins over the job's",
+			env:    slurmEnv(5, 1, 2, "node2", "SLURM_STEP_NUM_TASKS=8"),
+			stderr: []string{"rank=5 localid=1 ntasks=8 node=node2"},
+			marker: "started/GEN_0/5",
+		},
+		{
+			name:   "node from host name",
+			env:    []string{"SLURM_PROCID=0", "SLURM_LOCALID=0", "SLURM_NTASKS=1", "pytestCommand=true", "PATH=" + testPath},
+			stderr: []string{"node=testhost", "(node from host name)"},
+			marker: "started/GEN_0/0",
+		},
+		{
+			name:   "outside slurm",
+			env:    []string{"pytestCommand=true", "PATH=" + testPath},
+			stderr: []string{"rank=0 localid=0 ntasks=1", "SLURM_PROCID unset, assumed 0", "SLURM_NTASKS unset, assumed 1"},
+			marker: "started/GEN_0/0",
+		},
+		{
+			name:   "role and kind from DISAGG_SERVING_TYPE",
+			opts:   func(o *Options) { o.Role = "" },
+			env:    slurmEnv(0, 0, 1, "node4", "DISAGG_SERVING_TYPE=DISAGG_SERVER"),
+			stderr: []string{"task: role=DISAGG_SERVER kind=server rank=0"},
+			marker: "started/DISAGG_SERVER/0",
+		},
+		{
+			name:   "no role",
+			opts:   func(o *Options) { o.Role = "" },
+			env:    slurmEnv(0, 0, 1, "node1"),
+			code:   2,
+			stderr: []string{"task: no role: set --role or DISAGG_SERVING_TYPE"},
+		},
+		{
+			name:   "role disagrees with the environment",
+			env:    slurmEnv(0, 0, 1, "node1", "DISAGG_SERVING_TYPE=CTX_0"),
+			code:   2,
+			stderr: []string{"--role GEN_0 disagrees with DISAGG_SERVING_TYPE=CTX_0"},
+		},
+		{
+			name:   "unknown role needs a kind",
+			opts:   func(o *Options) { o.Role = "ROUTER" },
+			env:    slurmEnv(0, 0, 1, "node1"),
+			code:   2,
+			stderr: []string{"role ROUTER: --kind is required"},
+		},
+		{
+			name:   "bad rank",
+			env:    slurmEnv(0, 0, 4, "node1", "SLURM_PROCID=x"),
+			code:   2,
+			stderr: []string{`role GEN_0: SLURM_PROCID="x" is not a non-negative integer`},
+		},
+		{
+			name:   "rank beyond the step",
+			env:    slurmEnv(4, 0, 4, "node1"),
+			code:   2,
+			stderr: []string{"SLURM_PROCID=4 is not below SLURM_NTASKS=4"},
+		},
+		{
+			name:   "no coordination directory",
+			opts:   func(o *Options) { o.CoordDir = "" },
+			env:    slurmEnv(0, 0, 1, "node1"),
+			code:   2,
+			stderr: []string{"role GEN_0: --coord-dir is required"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			coord := t.TempDir()
+			opts := baseOpts(coord)
+			if tt.opts != nil {
+				tt.opts(&opts)
+			}
+			res := runTask(t.Context(), opts, tt.env)
+			if res.code != tt.code {
+				t.Fatalf("code = %d, want %d; stderr:\n%s", res.code, tt.code, res.stderr)
+			}
+			for _, s := range tt.stderr {
+				if !strings.Contains(res.stderr, s) {
+					t.Errorf("stderr lacks %q:\n%s", s, res.stderr)
+				}
+			}
+			if tt.marker == "" {
+				if entries, _ := os.ReadDir(filepath.Join(coord, startedDir)); len(entries) > 0 {
+					t.Errorf("a task that failed its configuration wrote start markers")
+				}
+				return
+			}
+			marker := readFile(t, filepath.Join(coord, tt.marker))
+			if !strings.Contains(marker, "pid="+strconv.Itoa(os.Getpid())) {
+				t.Errorf("start marker %q does not name the task", marker)
+			}
+			if tmp := tempFiles(t, coord); len(tmp) > 0 {
+				t.Errorf("temporary files left: %v", tmp)
+			}
+		})
+	}
+}
+
+func TestRoleIsExportedToTheCommand(t *testing.T) {
+	res := runTask(t.Context(), baseOpts(t.TempDir()), slurmEnv(0, 0, 1, "node1"))
+	if v, _ := res.envValue("DISAGG_SERVING_TYPE"); v != "GEN_0" {
+		t.Errorf("DISAGG_SERVING_TYPE = %q, want GEN_0 (the command reads its role from it)", v)
+	}
+}
+
+func TestExecCommand(t *testing.T) {
+	bash, err := lookPath("bash", newEnviron([]string{"PATH=" + testPath}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		commandVar string
+		env        []string
+		execErr    error
+		code       int
+		argv       []string
+		stderr     string
+	}{
+		{
+			name: "default variable",
+			env:  slurmEnv(0, 0, 1, "node1"),
+			argv: []string{"bash", "-c", "pytest perf/test_perf_sanity.py::test_e2e -vv"},
+		},
+		{
+			name:       "worker variable",
+			commandVar: "pytestCommandWorker",
+			env:        slurmEnv(0, 0, 1, "node1", "pytestCommandWorker=unset UCX_TLS && $pytestCommand"),
+			argv:       []string{"bash", "-c", "unset UCX_TLS && $pytestCommand"},
+		},
+		{
+			name:   "empty",
+			env:    slurmEnv(0, 0, 1, "node1", "pytestCommand="),
+			code:   2,
+			stderr: "task: role GEN_0 rank 0 on node1: $pytestCommand is empty\n",
+		},
+		{
+			name:   "blank",
+			env:    slurmEnv(0, 0, 1, "node1", "pytestCommand=  "),
+			code:   2,
+			stderr: "task: role GEN_0 rank 0 on node1: $pytestCommand is empty\n",
+		},
+		{
+			name:       "unset",
+			commandVar: "pytestCommandBenchmark",
+			env:        slurmEnv(0, 0, 1, "node1"),
+			code:       2,
+			stderr:     "task: role GEN_0 rank 0 on node1: $pytestCommandBenchmark is empty\n",
+		},
+		{
+			name:    "exec fails",
+			env:     slurmEnv(0, 0, 1, "node1"),
+			execErr: syscall.ENOEXEC,
+			code:    127,
+			argv:    []string{"bash", "-c", "pytest perf/test_perf_sanity.py::test_e2e -vv"},
+			stderr:  "task: role GEN_0 rank 0 on node1: exec " + bash + ": exec format error\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := baseOpts(t.TempDir())
+			opts.CommandVar = tt.commandVar
+			res := runTaskWith(t.Context(), opts, tt.env, testSeams(), tt.execErr, &lockedBuffer{})
+			if res.code != tt.code {
+				t.Fatalf("code = %d, want %d; stderr:\n%s", res.code, tt.code, res.stderr)
+			}
+			if tt.stderr != "" && !strings.HasSuffix(res.stderr, tt.stderr) {
+				t.Errorf("stderr ends\n%s\nwant it to end\n%s", res.stderr, tt.stderr)
+			}
+			if tt.argv == nil {
+				if res.exec != nil {
+					t.Errorf("exec called with %q", res.exec.argv)
+				}
+				return
+			}
+			if res.exec == nil {
+				t.Fatalf("exec not called; stderr:\n%s", res.stderr)
+			}
+			if res.exec.argv0 != bash {
+				t.Errorf("argv0 = %q, want %q", res.exec.argv0, bash)
+			}
+			if diff := cmp.Diff(tt.argv, res.exec.argv); diff != "" {
+				t.Errorf("argv mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestInterruptedBeforeExec(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(t.Context())
+	cancel(signalError{syscall.SIGTERM})
+	res := runTask(ctx, baseOpts(t.TempDir()), slurmEnv(0, 0, 1, "node1"))
+	if res.code != 143 || res.exec != nil {
+		t.Fatalf("code = %d, exec = %v; want 143 and no exec; stderr:\n%s", res.code, res.exec, res.stderr)
+	}
+	if !strings.Contains(res.stderr, "interrupted before starting the role command: received signal terminated") {
+		t.Errorf("stderr:\n%s", res.stderr)
+	}
+}
+
+// mainProcess prepares the test binary to run Main with args in env.
+func mainProcess(t *testing.T, args []string, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append([]string{mainEnv + "=1", "PATH=" + testPath}, env...)
+	return cmd
+}
+
+// TestMainExecReplacesTheProcess proves the real path: Main execs bash in place of the task, so the
+// command has the task's pid, starts in the prepared directory, and its exit code is the task's.
+func TestMainExecReplacesTheProcess(t *testing.T) {
+	coord := t.TempDir()
+	src := t.TempDir()
+	defs := filepath.Join(src, testDefsPath)
+	if err := os.MkdirAll(defs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := mainProcess(t,
+		[]string{"--role=BENCHMARK", "--coord-dir=" + coord, "--install-command=echo installing", "--ld-library-path=false"},
+		"SLURM_PROCID=0", "SLURM_NTASKS=1", "SLURMD_NODENAME=node1", "SLURM_JOB_NUM_NODES=2",
+		"llmSrcNode="+src, "HF_TOKEN=abc123secret",
+		`pytestCommand=echo "pid=$$ pwd=$(pwd) procid=${SLURM_PROCID-} node=${SLURMD_NODENAME-unset}"; exit 7`,
+	)
+	var stdout, stderr lockedBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 7 {
+		t.Fatalf("exit = %v, want exit code 7; stderr:\n%s", err, stderr.String())
+	}
+	want := "pid=" + strconv.Itoa(cmd.Process.Pid) + " pwd=" + defs + " procid=0 node=unset\n"
+	if !strings.HasSuffix(stdout.String(), want) {
+		t.Errorf("stdout ends\n%s\nwant it to end %q", stdout.String(), want)
+	}
+	for _, s := range []string{"installing\n", "task: environment begin\n", "HF_TOKEN=<redacted>\n"} {
+		if !strings.Contains(stdout.String(), s) {
+			t.Errorf("stdout lacks %q:\n%s", s, stdout.String())
+		}
+	}
+	if strings.Contains(stdout.String()+stderr.String(), "abc123secret") {
+		t.Errorf("the secret was printed")
+	}
+	if !exists(filepath.Join(coord, "install", "node1.ok")) || !exists(filepath.Join(coord, "started", "BENCHMARK", "0")) {
+		t.Errorf("coordination files missing under %s", coord)
+	}
+}
+
+func TestMainUsageErrors(t *testing.T) {
+	tests := []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{args: []string{"--kind=router"}, code: 2, stderr: `task: invalid value "router" for flag -kind: must be one of gen, ctx, server, benchmark`},
+		{args: []string{"-h"}, code: 0, stderr: "-install-timeout value"},
+	}
+	for _, tt := range tests {
+		cmd := mainProcess(t, tt.args)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			code = exitErr.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != tt.code || !strings.Contains(string(out), tt.stderr) {
+			t.Errorf("Main(%q) = %d, output\n%s\nwant %d and %q", tt.args, code, out, tt.code, tt.stderr)
+		}
+	}
+}
+
+// TestMainSignalDuringInstall: srun stops a step with SIGTERM. An installer that gets it must stop its
+// install and publish the failure, so tasks of other steps on the node do not wait for it in vain.
+func TestMainSignalDuringInstall(t *testing.T) {
+	coord := t.TempDir()
+	began := filepath.Join(t.TempDir(), "began")
+	cmd := mainProcess(t,
+		[]string{"--role=GEN_0", "--coord-dir=" + coord, "--install-command=touch " + began + "; sleep 30; echo not reached", "--env-dump=false", "--ld-library-path=false"},
+		"SLURM_PROCID=0", "SLURM_NTASKS=1", "SLURMD_NODENAME=node1", "pytestCommand=true",
+	)
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, began)
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 143 {
+		t.Fatalf("exit = %v, want 143; stderr:\n%s", err, stderr.String())
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %s to stop after SIGTERM", took)
+	}
+	if got := readFile(t, filepath.Join(coord, "install", "node1.failed")); got != "143\n" {
+		t.Errorf("failed marker = %q, want 143", got)
+	}
+	if !strings.Contains(stderr.String(), "task: role GEN_0 rank 0 on node1: install on node1 failed with exit code 143") ||
+		!strings.Contains(stderr.String(), "interrupted during install: received signal terminated") {
+		t.Errorf("stderr:\n%s", stderr.String())
+	}
+}

@@ -1,0 +1,233 @@
+package toy
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Role names that are not indexed. GEN_i and CTX_i are built with genRole and ctxRole.
+const (
+	roleServer    = "DISAGG_SERVER"
+	roleBenchmark = "BENCHMARK"
+)
+
+// Environment variables the toy reads. They are the ones the real harness reads, so the supervisor
+// exercises the same launch environment with the toy as with pytest.
+const (
+	envServingType = "DISAGG_SERVING_TYPE"
+	envProcID      = "SLURM_PROCID"
+	envNodeName    = "SLURMD_NODENAME"
+	envJobID       = "SLURM_JOB_ID"
+	envOutputDir   = "testOutputDir"
+	envNumGen      = "numGenServers"
+	envNumCtx      = "numCtxServers"
+	envGenOnly     = "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"
+	envCUDA        = "CUDA_VISIBLE_DEVICES"
+	envWorkspace   = "jobWorkspace"
+	envFail        = "TOY_FAIL"
+	envIgnoreTerm  = "TOY_IGNORE_TERM"
+)
+
+// errUsage marks errors in flags or environment: the invocation is wrong, not the run.
+var errUsage = errors.New("usage")
+
+// config is everything one rank needs, read once from flags and environment.
+type config struct {
+	role        string
+	rank        int
+	node        string
+	jobID       string
+	outputDir   string
+	workspace   string
+	cuda        string
+	numGen      int
+	numCtx      int
+	genOnly     bool
+	requests    int
+	concurrency int
+	work        time.Duration
+	waitTimeout time.Duration
+	// fault is the --fail spec for this role and rank, nil when none applies.
+	fault *fault
+	// ignoreTerm is set when this rank must keep running after its context is cancelled.
+	ignoreTerm bool
+}
+
+// parseConfig reads flags and environment. An error wraps errUsage and is one line naming the input.
+// A nil config with a nil error means -h was asked for and usage has been written to stdout.
+func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("toy", flag.ContinueOnError)
+	// The flag package would print its own error followed by the whole usage text; the caller wants
+	// one line naming the bad flag, so errors are reported by the caller and usage only on -h.
+	fs.SetOutput(io.Discard)
+	requests := fs.Int("requests", 200, "number of POST /generate requests the BENCHMARK sends")
+	concurrency := fs.Int("concurrency", 8, "number of requests the BENCHMARK keeps in flight")
+	work := fs.Duration("work", 2*time.Millisecond, "simulated work per request in each worker")
+	waitTimeout := fs.Duration("wait-timeout", 60*time.Second, "bound on waiting for peers and on each call to a peer")
+	failSpec := fs.String("fail", "", "fault injection ROLE[:RANK[:CODE[:DELAY]]],... (default from $"+envFail+")")
+	ignoreTerm := fs.String("ignore-term", "", "ROLE whose ranks keep running after SIGTERM (default from $"+envIgnoreTerm+")")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, "usage: toy [flags]  (role from $"+envServingType+")")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%w: unexpected argument %q: the toy takes flags only", errUsage, fs.Arg(0))
+	}
+	switch {
+	case *requests < 1:
+		return nil, fmt.Errorf("%w: -requests %d: must be at least 1", errUsage, *requests)
+	case *concurrency < 1:
+		return nil, fmt.Errorf("%w: -concurrency %d: must be at least 1", errUsage, *concurrency)
+	case *work < 0:
+		return nil, fmt.Errorf("%w: -work %v: must not be negative", errUsage, *work)
+	case *waitTimeout <= 0:
+		return nil, fmt.Errorf("%w: -wait-timeout %v: must be positive", errUsage, *waitTimeout)
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+
+	c := &config{
+		requests:    *requests,
+		concurrency: *concurrency,
+		work:        *work,
+		waitTimeout: *waitTimeout,
+		jobID:       getenv(envJobID),
+		outputDir:   getenv(envOutputDir),
+		workspace:   getenv(envWorkspace),
+		cuda:        getenv(envCUDA),
+		node:        getenv(envNodeName),
+		genOnly:     getenv(envGenOnly) == "1",
+	}
+
+	servingType := getenv(envServingType)
+	if servingType == "" {
+		return nil, fmt.Errorf("%w: %s is not set: it names the role of this rank (GEN_i, CTX_i, %s or %s)",
+			errUsage, envServingType, roleServer, roleBenchmark)
+	}
+	if err := checkRole(servingType); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", errUsage, envServingType, err)
+	}
+	c.role = servingType
+
+	if s := getenv(envProcID); s != "" {
+		rank, err := nonNegative(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s=%q: %v", errUsage, envProcID, s, err)
+		}
+		c.rank = rank
+	}
+	if c.jobID == "" {
+		return nil, fmt.Errorf("%w: %s is not set: it names the hostnames directory the roles share", errUsage, envJobID)
+	}
+	if c.outputDir == "" {
+		return nil, fmt.Errorf("%w: %s is not set: it is where the roles publish their addresses", errUsage, envOutputDir)
+	}
+	if c.workspace == "" {
+		c.workspace = c.outputDir
+	}
+	if c.node == "" {
+		// Outside Slurm (the local demo) there is no SLURMD_NODENAME; the host name still tells where
+		// the rank ran.
+		if h, err := os.Hostname(); err == nil {
+			c.node = h
+		}
+	}
+
+	// Only the router needs the server counts; workers and the benchmark do not look at them, so a
+	// missing count must not stop them.
+	if c.role == roleServer {
+		s := getenv(envNumGen)
+		if s == "" {
+			return nil, fmt.Errorf("%w: %s is not set: %s needs to know how many GEN servers to wait for",
+				errUsage, envNumGen, roleServer)
+		}
+		n, err := nonNegative(s)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%w: %s=%q: must be a positive integer", errUsage, envNumGen, s)
+		}
+		c.numGen = n
+		if s := getenv(envNumCtx); s != "" {
+			n, err := nonNegative(s)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s=%q: %v", errUsage, envNumCtx, s, err)
+			}
+			c.numCtx = n
+		}
+		if c.genOnly {
+			// Gen-only runs launch no CTX servers even when the count is left over from the config.
+			c.numCtx = 0
+		}
+	}
+
+	spec, source := *failSpec, "-fail"
+	if !given["fail"] {
+		spec, source = getenv(envFail), envFail
+	}
+	faults, err := parseFaults(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s %q: %v", errUsage, source, spec, err)
+	}
+	c.fault = faultFor(faults, c.role, c.rank)
+
+	ignore, source := *ignoreTerm, "-ignore-term"
+	if !given["ignore-term"] {
+		ignore, source = getenv(envIgnoreTerm), envIgnoreTerm
+	}
+	if ignore != "" {
+		if err := checkRole(ignore); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", errUsage, source, err)
+		}
+		c.ignoreTerm = ignore == c.role
+	}
+	return c, nil
+}
+
+// checkRole accepts the role names the harness uses: GEN_i, CTX_i, DISAGG_SERVER and BENCHMARK.
+func checkRole(role string) error {
+	if role == roleServer || role == roleBenchmark {
+		return nil
+	}
+	for _, prefix := range []string{"GEN_", "CTX_"} {
+		if idx, ok := strings.CutPrefix(role, prefix); ok {
+			if _, err := nonNegative(idx); err != nil {
+				return fmt.Errorf("role %q: index %q: %v", role, idx, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown role %q: want GEN_i, CTX_i, %s or %s", role, roleServer, roleBenchmark)
+}
+
+// nonNegative parses a plain decimal number. strconv.Atoi alone would also take "+1" and "-0", which
+// no launcher writes and which would name a different file than the one peers look for.
+func nonNegative(s string) (int, error) {
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, fmt.Errorf("%q is not a non-negative integer", s)
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is out of range", s)
+	}
+	return n, nil
+}
+
+func isWorker(role string) bool {
+	return strings.HasPrefix(role, "GEN_") || strings.HasPrefix(role, "CTX_")
+}
+
+func isCtx(role string) bool { return strings.HasPrefix(role, "CTX_") }
+
+func genRole(i int) string { return "GEN_" + strconv.Itoa(i) }
+
+func ctxRole(i int) string { return "CTX_" + strconv.Itoa(i) }

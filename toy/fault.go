@@ -1,0 +1,150 @@
+package toy
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// defaultFaultDelay is how long after its start a rank fails when the spec gives no delay. It is long
+// enough for the stack to come up, so the supervisor sees a failure of a running role, not of a launch.
+const defaultFaultDelay = time.Second
+
+// fault is one item of a --fail spec: ROLE[:RANK[:CODE[:DELAY]]].
+type fault struct {
+	Role string
+	Rank int
+	// Code is the exit code, used unless Kill is set.
+	Code int
+	// Kill makes the rank send itself SIGKILL instead of exiting, as a crash or the OOM killer would.
+	Kill bool
+	// Delay counts from the start of the rank. DelaySet tells an explicit 0s from an absent delay,
+	// which means defaultFaultDelay for most roles but "at the end of the run" for BENCHMARK.
+	Delay    time.Duration
+	DelaySet bool
+}
+
+// String gives the spec back in its canonical form, for messages.
+func (f fault) String() string {
+	code := strconv.Itoa(f.Code)
+	if f.Kill {
+		code = "kill"
+	}
+	s := fmt.Sprintf("%s:%d:%s", f.Role, f.Rank, code)
+	if f.DelaySet {
+		s += ":" + f.Delay.String()
+	}
+	return s
+}
+
+// parseFaults parses a comma-separated list of fault specs. Empty fields take their defaults (rank 0,
+// code 1), so "BENCHMARK::7" is rank 0 exiting 7. Two specs for the same role and rank are refused:
+// which of them would fire is not obvious to the reader of a test.
+func parseFaults(spec string) ([]fault, error) {
+	if strings.TrimSpace(spec) == "" {
+		return nil, nil
+	}
+	var faults []fault
+	seen := map[string]bool{}
+	for item := range strings.SplitSeq(spec, ",") {
+		item = strings.TrimSpace(item)
+		f, err := parseFault(item)
+		if err != nil {
+			return nil, err
+		}
+		key := f.Role + ":" + strconv.Itoa(f.Rank)
+		if seen[key] {
+			return nil, fmt.Errorf("item %q: a second fault for %s rank %d", item, f.Role, f.Rank)
+		}
+		seen[key] = true
+		faults = append(faults, f)
+	}
+	return faults, nil
+}
+
+func parseFault(item string) (fault, error) {
+	if item == "" {
+		return fault{}, fmt.Errorf("empty item: want ROLE[:RANK[:CODE[:DELAY]]]")
+	}
+	fields := strings.Split(item, ":")
+	if len(fields) > 4 {
+		return fault{}, fmt.Errorf("item %q: too many fields: want ROLE[:RANK[:CODE[:DELAY]]]", item)
+	}
+	for len(fields) < 4 {
+		fields = append(fields, "")
+	}
+	f := fault{Role: fields[0], Code: 1, Delay: defaultFaultDelay}
+	if err := checkRole(f.Role); err != nil {
+		return fault{}, fmt.Errorf("item %q: %v", item, err)
+	}
+	if s := fields[1]; s != "" {
+		rank, err := nonNegative(s)
+		if err != nil {
+			return fault{}, fmt.Errorf("item %q: rank: %v", item, err)
+		}
+		f.Rank = rank
+	}
+	switch s := fields[2]; s {
+	case "":
+	case "kill":
+		f.Kill = true
+		f.Code = 128 + int(syscall.SIGKILL)
+	default:
+		code, err := nonNegative(s)
+		if err != nil || code > 255 {
+			return fault{}, fmt.Errorf("item %q: code %q: want kill or a number from 0 to 255", item, s)
+		}
+		f.Code = code
+	}
+	if s := fields[3]; s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return fault{}, fmt.Errorf("item %q: delay %q: want a non-negative duration such as 2s or 150ms", item, s)
+		}
+		f.Delay, f.DelaySet = d, true
+	}
+	return f, nil
+}
+
+// faultFor picks the fault of this role and rank, if any.
+func faultFor(faults []fault, role string, rank int) *fault {
+	for i := range faults {
+		if faults[i].Role == role && faults[i].Rank == rank {
+			return &faults[i]
+		}
+	}
+	return nil
+}
+
+// faultExit is the error a rank returns when its injected fault fires; Main turns it into the code.
+type faultExit struct{ code int }
+
+func (e *faultExit) Error() string { return fmt.Sprintf("injected failure, exit code %d", e.code) }
+
+// inject records the moment of the fault and then fails the way the spec says. The time file is
+// written before anything else so that latency measurements ("fault to detection") start at the
+// failure, not at whatever unwinding follows it. With kill it does not return.
+func (r *rank) inject() *faultExit {
+	f := r.cfg.fault
+	now := time.Now()
+	path := filepath.Join(r.cfg.outputDir, fmt.Sprintf("fault-%s-%d.time", r.cfg.role, r.cfg.rank))
+	if err := writeFileAtomic(path, strconv.FormatInt(now.UnixNano(), 10)); err != nil {
+		// The failure itself matters more than its timestamp: say so and fail anyway.
+		r.printf(r.stderr, "toy: %s rank %d: cannot write fault time: %v", r.cfg.role, r.cfg.rank, err)
+	}
+	r.printf(r.stderr, "toy: injected failure role=%s rank=%d spec=%s after=%v",
+		r.cfg.role, r.cfg.rank, f, now.Sub(r.start).Round(time.Millisecond))
+	if f.Kill {
+		// SIGKILL cannot be caught, so the parent sees exactly what it sees when a real rank is
+		// killed: no exit code, no cleanup, no final output.
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
+	return &faultExit{code: f.Code}
+}

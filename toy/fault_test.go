@@ -1,0 +1,141 @@
+package toy
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseFaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		spec    string
+		want    []fault
+		wantErr string
+	}{
+		{spec: "", want: nil},
+		{spec: "  ", want: nil},
+		{spec: "GEN_0", want: []fault{{Role: "GEN_0", Code: 1, Delay: time.Second}}},
+		{spec: "GEN_0:1:3:2s", want: []fault{{Role: "GEN_0", Rank: 1, Code: 3, Delay: 2 * time.Second, DelaySet: true}}},
+		{spec: "CTX_1:2", want: []fault{{Role: "CTX_1", Rank: 2, Code: 1, Delay: time.Second}}},
+		{spec: "BENCHMARK::7", want: []fault{{Role: "BENCHMARK", Code: 7, Delay: time.Second}}},
+		{spec: "BENCHMARK:0:7", want: []fault{{Role: "BENCHMARK", Code: 7, Delay: time.Second}}},
+		{spec: "DISAGG_SERVER:0:0:0s", want: []fault{{Role: "DISAGG_SERVER", Code: 0, DelaySet: true}}},
+		{spec: "GEN_0::kill:150ms", want: []fault{{Role: "GEN_0", Code: 137, Kill: true, Delay: 150 * time.Millisecond, DelaySet: true}}},
+		{spec: "CTX_0:::3s", want: []fault{{Role: "CTX_0", Code: 1, Delay: 3 * time.Second, DelaySet: true}}},
+		{spec: "GEN_0:1:255", want: []fault{{Role: "GEN_0", Rank: 1, Code: 255, Delay: time.Second}}},
+		{
+			spec: "GEN_0:1:3:2s, CTX_0::kill",
+			want: []fault{
+				{Role: "GEN_0", Rank: 1, Code: 3, Delay: 2 * time.Second, DelaySet: true},
+				{Role: "CTX_0", Code: 137, Kill: true, Delay: time.Second},
+			},
+		},
+		{spec: "GEN_0:0:3,GEN_0:1:4", want: []fault{
+			{Role: "GEN_0", Code: 3, Delay: time.Second},
+			{Role: "GEN_0", Rank: 1, Code: 4, Delay: time.Second},
+		}},
+		{spec: "WORKER", wantErr: `item "WORKER": unknown role "WORKER"`},
+		{spec: "GEN_x", wantErr: `role "GEN_x": index "x"`},
+		{spec: "gen_0", wantErr: `unknown role "gen_0"`},
+		{spec: "GEN_0:-1", wantErr: `item "GEN_0:-1": rank: "-1" is not a non-negative integer`},
+		{spec: "GEN_0:a", wantErr: `rank: "a"`},
+		{spec: "GEN_0:0:256", wantErr: `code "256": want kill or a number from 0 to 255`},
+		{spec: "GEN_0:0:segv", wantErr: `code "segv"`},
+		{spec: "GEN_0:0:1:soon", wantErr: `delay "soon"`},
+		{spec: "GEN_0:0:1:-1s", wantErr: `delay "-1s"`},
+		{spec: "GEN_0:0:1:1s:extra", wantErr: "too many fields"},
+		{spec: "GEN_0,,CTX_0", wantErr: "empty item"},
+		{spec: "GEN_0:0:3,GEN_0::4", wantErr: `item "GEN_0::4": a second fault for GEN_0 rank 0`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.spec, func(t *testing.T) {
+			got, err := parseFaults(tc.spec)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("parseFaults(%q) error = %v, want one containing %q", tc.spec, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseFaults(%q): %v", tc.spec, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("parseFaults(%q) (-want +got):\n%s", tc.spec, diff)
+			}
+		})
+	}
+}
+
+// TestInjectedFailure runs single ranks with a short fault: each must fail with the asked code, write
+// the fault time just before, and say so on stderr.
+func TestInjectedFailure(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		role     string
+		rank     int
+		env      fakeEnv
+		args     []string
+		wantCode int
+	}{
+		{name: "worker rank 1 exits 3", role: "GEN_0", rank: 1, args: []string{"--fail", "GEN_0:1:3:50ms"}, wantCode: 3},
+		{name: "serving rank exits 0 early", role: "CTX_0", env: fakeEnv{envFail: "CTX_0::0:50ms"}, wantCode: 0},
+		{name: "router fails while waiting", role: roleServer, env: fakeEnv{envNumGen: "1", envFail: "DISAGG_SERVER:0:5:50ms"}, wantCode: 5},
+		{name: "benchmark delay fires mid-wait", role: roleBenchmark, args: []string{"--fail", "BENCHMARK::9:50ms"}, wantCode: 9},
+		{name: "flag wins over TOY_FAIL", role: "GEN_0", env: fakeEnv{envFail: "GEN_0::4:1h"}, args: []string{"--fail", "GEN_0::6:50ms"}, wantCode: 6},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			env := roleEnv(dir, tc.role, tc.rank)
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			before := time.Now()
+			r := start(context.Background(), tc.name, env, append([]string{"--wait-timeout", "5s"}, tc.args...)...)
+			code := r.wait(t, 3*time.Second)
+			after := time.Now()
+			if code != tc.wantCode {
+				t.Errorf("exit code = %d, want %d; stderr:\n%s", code, tc.wantCode, r.stderr)
+			}
+			wantMsg := "toy: injected failure role=" + tc.role + " rank=" + strconv.Itoa(tc.rank)
+			if !strings.Contains(r.stderr.String(), wantMsg) {
+				t.Errorf("stderr lacks %q:\n%s", wantMsg, r.stderr)
+			}
+			path := filepath.Join(dir, "fault-"+tc.role+"-"+strconv.Itoa(tc.rank)+".time")
+			ns, err := strconv.ParseInt(readFile(t, path), 10, 64)
+			if err != nil {
+				t.Fatalf("fault time file: %v", err)
+			}
+			if at := time.Unix(0, ns); at.Before(before.Add(50*time.Millisecond)) || at.After(after) {
+				t.Errorf("fault time %v not within [start+50ms, end] = [%v, %v]", at, before.Add(50*time.Millisecond), after)
+			}
+		})
+	}
+}
+
+// TestFaultForOtherRank checks that a fault aimed at another rank of the same role leaves this one alone.
+func TestFaultForOtherRank(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := start(ctx, "GEN_0 rank 0", roleEnv(dir, "GEN_0", 0), "--fail", "GEN_0:1:3:10ms")
+	time.Sleep(150 * time.Millisecond)
+	if r.exited() {
+		t.Errorf("rank 0 exited on rank 1's fault; stderr:\n%s", r.stderr)
+	}
+	cancel()
+	if code := r.wait(t, 3*time.Second); code != ExitTerminated {
+		t.Errorf("exit code = %d, want %d", code, ExitTerminated)
+	}
+	if fileExists(filepath.Join(dir, "fault-GEN_0-0.time")) || fileExists(filepath.Join(dir, "fault-GEN_0-1.time")) {
+		t.Error("a fault time file was written though no fault fired")
+	}
+}

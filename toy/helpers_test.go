@@ -1,0 +1,149 @@
+package toy
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// helperEnv makes the test binary act as the toy command, so the process tests can run real ranks
+// and deliver real signals without building the CLI.
+const helperEnv = "TOY_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "1" {
+		// What the CLI does: SIGTERM and SIGINT cancel the context. stop is never called, so a
+		// rank that ignores termination keeps catching SIGTERM instead of dying of it.
+		ctx, _ := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		os.Exit(Main(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	}
+	// Every rank run in-process must leave nothing behind when Main returns.
+	goleak.VerifyTestMain(m)
+}
+
+// fakeEnv is a getenv backed by a map.
+type fakeEnv map[string]string
+
+func (e fakeEnv) get(name string) string { return e[name] }
+
+// with returns a copy of e with more variables set.
+func (e fakeEnv) with(kv ...string) fakeEnv {
+	out := make(fakeEnv, len(e)+len(kv)/2)
+	for k, v := range e {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+// jobEnv is the environment every rank of a test job shares.
+func jobEnv(dir string) fakeEnv {
+	return fakeEnv{
+		envJobID:     "4242",
+		envOutputDir: dir,
+		envNodeName:  "node1",
+	}
+}
+
+// roleEnv is jobEnv plus the role and rank.
+func roleEnv(dir, role string, rank int) fakeEnv {
+	return jobEnv(dir).with(envServingType, role, envProcID, strconv.Itoa(rank))
+}
+
+// syncBuffer is a bytes.Buffer the test can read while a rank writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// running is a rank started in a goroutine.
+type running struct {
+	name   string
+	code   chan int
+	stdout *syncBuffer
+	stderr *syncBuffer
+}
+
+// start runs Main in a goroutine. The test must wait for every started rank (wait or waitAll), so
+// no goroutine outlives it.
+func start(ctx context.Context, name string, env fakeEnv, args ...string) *running {
+	r := &running{name: name, code: make(chan int, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	go func() { r.code <- Main(ctx, args, env.get, r.stdout, r.stderr) }()
+	return r
+}
+
+// wait returns the rank's exit code, failing the test if it takes longer than d.
+func (r *running) wait(t *testing.T, d time.Duration) int {
+	t.Helper()
+	select {
+	case c := <-r.code:
+		return c
+	case <-time.After(d):
+		t.Fatalf("%s still running after %v\nstdout:\n%s\nstderr:\n%s", r.name, d, r.stdout, r.stderr)
+		return -1
+	}
+}
+
+// exited reports whether the rank has returned, without waiting; its code is kept for wait.
+func (r *running) exited() bool {
+	select {
+	case c := <-r.code:
+		r.code <- c
+		return true
+	default:
+		return false
+	}
+}
+
+// eventually polls cond until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func addressFile(dir, role string) string {
+	return filepath.Join(dir, "hostnames-4242", role+".txt")
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,254 @@
+package toy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+const (
+	// pollInterval is how often a waiting rank looks for its peers: short enough that readiness
+	// costs no noticeable time, long enough not to load a shared file system.
+	pollInterval = 50 * time.Millisecond
+	// healthTimeout bounds one GET /health while waiting; a peer that is up answers at once.
+	healthTimeout = time.Second
+	// shutdownGrace is how long in-flight requests get to finish after a termination request.
+	shutdownGrace = 2 * time.Second
+	// maxBody bounds what a toy endpoint reads from a request; real payloads are a few bytes.
+	maxBody = 1 << 20
+)
+
+// hostnamesDir is where the roles of one job publish their addresses.
+func (r *rank) hostnamesDir() string {
+	return filepath.Join(r.cfg.outputDir, "hostnames-"+r.cfg.jobID)
+}
+
+// publish makes this role's address visible to its peers.
+func (r *rank) publish(addr string) error {
+	path := filepath.Join(r.hostnamesDir(), r.cfg.role+".txt")
+	if err := writeFileAtomic(path, addr); err != nil {
+		return fmt.Errorf("publishing address %s: %w", addr, err)
+	}
+	r.printf(r.stdout, "toy: %s rank %d: listening on %s, published in %s", r.cfg.role, r.cfg.rank, addr, path)
+	return nil
+}
+
+// writeFileAtomic writes content to path through a temporary file in the same directory and a
+// rename, so a reader polling for path sees either nothing or the whole content, never a prefix.
+// Parent directories are created as needed.
+func writeFileAtomic(path, content string) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.WriteString(content); err != nil {
+		return err
+	}
+	// Sync before the rename: on a shared file system a peer on another node may open the file as
+	// soon as the name appears.
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	// CreateTemp makes the file private; the files are for every rank and for humans reading the run.
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// waitForPeers waits until every role in roles has published an address that answers GET /health
+// with 200, and returns the addresses by role. Checking health, not just the file, keeps a file left
+// over from an earlier attempt with the same job id from sending traffic to a dead port. It gives up
+// after the wait timeout with an error that names every role still missing and why.
+func (r *rank) waitForPeers(ctx context.Context, client *http.Client, roles []string) (map[string]string, error) {
+	dir := r.hostnamesDir()
+	deadline := time.Now().Add(r.cfg.waitTimeout)
+	ready := make(map[string]string, len(roles))
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	for {
+		var missing []string
+		for _, role := range roles {
+			if _, ok := ready[role]; ok {
+				continue
+			}
+			addr, err := readAddress(filepath.Join(dir, role+".txt"))
+			if err == nil {
+				err = checkHealth(ctx, client, addr)
+				if err != nil {
+					err = fmt.Errorf("%s not healthy: %w", addr, err)
+				}
+			}
+			if err != nil {
+				missing = append(missing, role+" ("+err.Error()+")")
+				continue
+			}
+			ready[role] = addr
+		}
+		if len(missing) == 0 {
+			return ready, nil
+		}
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("gave up after %v (-wait-timeout) waiting in %s for %s",
+				r.cfg.waitTimeout, dir, strings.Join(missing, ", "))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case <-ticker.C:
+		}
+	}
+}
+
+// readAddress reads a published host:port.
+func readAddress(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("no address file %s", filepath.Base(path))
+	}
+	if err != nil {
+		return "", err
+	}
+	addr := strings.TrimSpace(string(b))
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return "", fmt.Errorf("address file %s holds %q, not host:port", filepath.Base(path), addr)
+	}
+	return addr, nil
+}
+
+func checkHealth(ctx context.Context, client *http.Client, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/health", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /health: %s", resp.Status)
+	}
+	return nil
+}
+
+// newClient returns a client for calls to peers. Each call is bounded by the wait timeout, so a hung
+// peer turns into a failed request instead of a hung rank. The pool keeps up to conns connections per
+// peer so that the benchmark's concurrency does not turn into a stream of new connections and
+// TIME_WAIT sockets. No proxy: every peer is on loopback.
+func newClient(timeout time.Duration, conns int) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			Proxy:                 nil,
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:          4 * conns,
+			MaxIdleConnsPerHost:   conns,
+			IdleConnTimeout:       30 * time.Second,
+			ResponseHeaderTimeout: timeout,
+		},
+	}
+}
+
+// listen opens a loopback listener on a port the kernel picks, so ranks sharing a node never collide.
+func listen(ctx context.Context) (net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listening on 127.0.0.1: %w", err)
+	}
+	return ln, nil
+}
+
+// serve runs h on ln, publishes the address, and returns when ctx is cancelled or the server fails.
+// A termination request drains in-flight requests; an injected fault drops them, as a crash would.
+func (r *rank) serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	// Shutdown waits for handlers but does not cancel them; handlers derive from this context so a
+	// crash, or a drain that runs out of time, also ends the simulated work still in progress.
+	handlerCtx, cancelHandlers := context.WithCancel(context.Background())
+	defer cancelHandlers()
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(r.stderr, "toy: "+r.cfg.role+" http: ", 0),
+		BaseContext:       func(net.Listener) context.Context { return handlerCtx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	if err := r.publish(ln.Addr().String()); err != nil {
+		srv.Close()
+		<-errc
+		return err
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	var fe *faultExit
+	if errors.As(context.Cause(ctx), &fe) {
+		cancelHandlers()
+		srv.Close()
+	} else {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		if err := srv.Shutdown(sctx); err != nil {
+			cancelHandlers()
+			srv.Close()
+		}
+		cancel()
+	}
+	<-errc
+	return context.Cause(ctx)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// sleepCtx waits d unless ctx ends first, and reports whether the full time passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

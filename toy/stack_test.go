@@ -1,0 +1,238 @@
+package toy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+var addrPattern = regexp.MustCompile(`^127\.0\.0\.1:[0-9]+$`)
+
+// TestStack runs whole jobs in-process: workers, router and benchmark find each other through the
+// hostnames files, the benchmark's code is the result, and the servers keep running until cancelled.
+func TestStack(t *testing.T) {
+	t.Parallel()
+	const requests = 40
+	tests := []struct {
+		name string
+		// workers are the worker roles started, each with ranks 0 and 1.
+		workers []string
+		// env is added to every rank's environment.
+		env        fakeEnv
+		wantCode   int
+		wantStatus string
+		wantFault  bool
+	}{
+		{
+			name:       "disaggregated",
+			workers:    []string{"GEN_0", "CTX_0", "CTX_1"},
+			env:        fakeEnv{envNumGen: "1", envNumCtx: "2"},
+			wantCode:   0,
+			wantStatus: "ok",
+		},
+		{
+			// numCtxServers is left at 1 from the config: gen-only must still not wait for CTX_0,
+			// which never starts (the router's short wait timeout would fail the run).
+			name:       "gen-only",
+			workers:    []string{"GEN_0", "GEN_1"},
+			env:        fakeEnv{envNumGen: "2", envNumCtx: "1", envGenOnly: "1"},
+			wantCode:   0,
+			wantStatus: "ok",
+		},
+		{
+			name:       "benchmark fault at end of run",
+			workers:    []string{"GEN_0", "CTX_0"},
+			env:        fakeEnv{envNumGen: "1", envNumCtx: "1", envFail: "BENCHMARK::7"},
+			wantCode:   7,
+			wantStatus: "failed",
+			wantFault:  true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			workspace := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			args := []string{"--work", "1ms", "--wait-timeout", "2s"}
+			env := func(role string, rank int) fakeEnv {
+				e := roleEnv(dir, role, rank).with(envWorkspace, workspace, envCUDA, "0,1")
+				for k, v := range tc.env {
+					e[k] = v
+				}
+				return e
+			}
+
+			var servers []*running
+			for _, role := range tc.workers {
+				for rank := range 2 {
+					servers = append(servers, start(ctx, fmt.Sprintf("%s rank %d", role, rank), env(role, rank), args...))
+				}
+			}
+			servers = append(servers, start(ctx, roleServer, env(roleServer, 0), args...))
+			bench := start(ctx, roleBenchmark, env(roleBenchmark, 0),
+				append(args, "--requests", strconv.Itoa(requests), "--concurrency", "4")...)
+
+			code := bench.wait(t, 3*time.Second)
+			if code != tc.wantCode {
+				t.Errorf("benchmark exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, bench.stdout, bench.stderr)
+			}
+			// The benchmark finishing must not end the servers: that is the supervisor's call.
+			for _, s := range servers {
+				if s.exited() {
+					t.Errorf("%s exited on its own after the benchmark; stderr:\n%s", s.name, s.stderr)
+				}
+			}
+			cancel()
+			for _, s := range servers {
+				if c := s.wait(t, 3*time.Second); c != ExitTerminated {
+					t.Errorf("%s: exit code after cancel = %d, want %d; stderr:\n%s", s.name, c, ExitTerminated, s.stderr)
+				}
+			}
+
+			for _, r := range append(servers, bench) {
+				first, _, _ := strings.Cut(r.stdout.String(), "\n")
+				role, rank, _ := strings.Cut(r.name, " rank ")
+				if rank == "" {
+					rank = "0"
+				}
+				want := regexp.MustCompile(`^toy: role=` + role + ` rank=` + rank + ` node=node1 pid=[0-9]+ cuda_visible_devices=0,1$`)
+				if !want.MatchString(first) {
+					t.Errorf("%s: first line %q does not match %s", r.name, first, want)
+				}
+			}
+			for _, role := range append(append([]string{}, tc.workers...), roleServer) {
+				if got := strings.TrimSpace(readFile(t, addressFile(dir, role))); !addrPattern.MatchString(got) {
+					t.Errorf("%s address file holds %q, want 127.0.0.1:PORT", role, got)
+				}
+			}
+
+			var got benchmarkResults
+			if err := json.Unmarshal([]byte(readFile(t, filepath.Join(workspace, resultsFileName))), &got); err != nil {
+				t.Fatalf("results file: %v", err)
+			}
+			want := benchmarkResults{Requests: requests, Failed: 0, Concurrency: 4}
+			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(benchmarkResults{}, "DurationSeconds", "ThroughputRPS", "LatencyMS")); diff != "" {
+				t.Errorf("results (-want +got):\n%s", diff)
+			}
+			if got.DurationSeconds <= 0 || got.ThroughputRPS <= 0 || got.LatencyMS.P50 <= 0 ||
+				got.LatencyMS.P50 > got.LatencyMS.P90 || got.LatencyMS.P90 > got.LatencyMS.P99 {
+				t.Errorf("implausible measurements: %+v", got)
+			}
+			if !strings.Contains(bench.stdout.String(), fmt.Sprintf("toy: benchmark requests=%d failed=0 concurrency=4 ", requests)) {
+				t.Errorf("no summary line in benchmark stdout:\n%s", bench.stdout)
+			}
+			if got := readFile(t, filepath.Join(dir, statusFileName)); got != tc.wantStatus {
+				t.Errorf("status file = %q, want %q", got, tc.wantStatus)
+			}
+			if gotFault := fileExists(filepath.Join(dir, "fault-BENCHMARK-0.time")); gotFault != tc.wantFault {
+				t.Errorf("fault time file present = %v, want %v", gotFault, tc.wantFault)
+			}
+		})
+	}
+}
+
+// TestWorkerFailureIs502 puts a broken GEN worker behind the router: every request must come back as a
+// 502, the benchmark must count them all as failed, say why, and fail.
+func TestWorkerFailureIs502(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			return
+		}
+		http.Error(w, "out of memory", http.StatusInternalServerError)
+	}))
+	defer broken.Close()
+	if err := writeFileAtomic(addressFile(dir, "GEN_0"), strings.TrimPrefix(broken.URL, "http://")); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env := func(role string) fakeEnv {
+		return roleEnv(dir, role, 0).with(envNumGen, "1", envGenOnly, "1")
+	}
+	server := start(ctx, roleServer, env(roleServer), "--wait-timeout", "2s")
+	bench := start(ctx, roleBenchmark, env(roleBenchmark), "--wait-timeout", "2s", "--requests", "5", "--concurrency", "2")
+	if code := bench.wait(t, 3*time.Second); code != ExitFailed {
+		t.Errorf("benchmark exit code = %d, want %d", code, ExitFailed)
+	}
+	cancel()
+	if code := server.wait(t, 3*time.Second); code != ExitTerminated {
+		t.Errorf("server exit code = %d, want %d", code, ExitTerminated)
+	}
+
+	var got benchmarkResults
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(dir, resultsFileName))), &got); err != nil {
+		t.Fatalf("results file (in testOutputDir, the jobWorkspace fallback): %v", err)
+	}
+	if got.Requests != 5 || got.Failed != 5 {
+		t.Errorf("results requests=%d failed=%d, want 5 and 5", got.Requests, got.Failed)
+	}
+	for _, want := range []string{"5 of 5 requests failed", "502 Bad Gateway", "GEN_0 at 127.0.0.1:", "500 Internal Server Error"} {
+		if !strings.Contains(bench.stderr.String(), want) {
+			t.Errorf("benchmark stderr lacks %q:\n%s", want, bench.stderr)
+		}
+	}
+	if got := readFile(t, filepath.Join(dir, statusFileName)); got != "failed" {
+		t.Errorf("status file = %q, want failed", got)
+	}
+}
+
+// TestWaitTimeout checks that a rank whose peers never come gives up in time and names each of them,
+// including one whose address file is stale (left by an earlier attempt, pointing at a dead port).
+func TestWaitTimeout(t *testing.T) {
+	t.Parallel()
+	t.Run("server", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		dead := httptest.NewServer(http.NotFoundHandler())
+		stale := strings.TrimPrefix(dead.URL, "http://")
+		dead.Close()
+		if err := writeFileAtomic(addressFile(dir, "GEN_0"), stale); err != nil {
+			t.Fatal(err)
+		}
+		env := roleEnv(dir, roleServer, 0).with(envNumGen, "2", envNumCtx, "1")
+		r := start(context.Background(), roleServer, env, "--wait-timeout", "200ms")
+		if code := r.wait(t, 3*time.Second); code != ExitFailed {
+			t.Errorf("exit code = %d, want %d", code, ExitFailed)
+		}
+		for _, want := range []string{
+			"gave up after 200ms",
+			"GEN_0 (" + stale + " not healthy",
+			"GEN_1 (no address file GEN_1.txt)",
+			"CTX_0 (no address file CTX_0.txt)",
+		} {
+			if !strings.Contains(r.stderr.String(), want) {
+				t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+			}
+		}
+	})
+	t.Run("benchmark", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		r := start(context.Background(), roleBenchmark, roleEnv(dir, roleBenchmark, 0), "--wait-timeout", "100ms")
+		if code := r.wait(t, 3*time.Second); code != ExitFailed {
+			t.Errorf("exit code = %d, want %d", code, ExitFailed)
+		}
+		if !strings.Contains(r.stderr.String(), "DISAGG_SERVER (no address file DISAGG_SERVER.txt)") {
+			t.Errorf("stderr does not name the missing server:\n%s", r.stderr)
+		}
+		if got := readFile(t, filepath.Join(dir, statusFileName)); got != "failed" {
+			t.Errorf("status file = %q, want failed", got)
+		}
+	})
+}

@@ -1,0 +1,171 @@
+package toy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// Exit codes of Main besides the ones a fault spec asks for.
+const (
+	// ExitOK: the rank finished its job (only the benchmark finishes on its own).
+	ExitOK = 0
+	// ExitFailed: the run failed: a peer never showed up, a request failed, a file could not be written.
+	ExitFailed = 1
+	// ExitUsage: a flag or an environment variable is wrong; nothing was started.
+	ExitUsage = 2
+	// ExitTerminated is what a shell reports for a process ended by SIGTERM (128+15); a rank returns it
+	// when its context is cancelled, so the supervisor sees the same code from the toy run in-process
+	// or as a process.
+	ExitTerminated = 143
+)
+
+// Main runs one rank of the toy stack and returns its exit code.
+//
+// The role comes from DISAGG_SERVING_TYPE and the rank from SLURM_PROCID, read through getenv; the
+// package documentation has the whole flag and environment contract.
+//
+// ctx stands for SIGTERM and SIGINT: when it is cancelled the rank stops its servers and returns
+// ExitTerminated. The exception is a rank whose role is named by -ignore-term (or TOY_IGNORE_TERM): it
+// notes the request on stderr and carries on as if nothing had happened, so a worker or the router
+// then serves until the process is killed and Main never returns (a benchmark finishes its run). To
+// model "step ignored SIGTERM" the caller must keep catching the signal while Main runs (with
+// signal.NotifyContext: do not call stop before Main returns) and must not exit on it.
+//
+// stdout and stderr may be the same writer; Main serialises its own writes, line by line.
+func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	start := time.Now()
+	// One lock for both streams: the supervisor usually sends them to the same log file, where
+	// interleaved halves of lines would be unreadable.
+	var mu sync.Mutex
+	out := &lockedWriter{mu: &mu, w: stdout}
+	errOut := &lockedWriter{mu: &mu, w: stderr}
+
+	cfg, err := parseConfig(args, getenv, out)
+	if err != nil {
+		fmt.Fprintf(errOut, "toy: %v\n", err)
+		return ExitUsage
+	}
+	if cfg == nil {
+		return ExitOK
+	}
+	r := &rank{cfg: cfg, start: start, stdout: out, stderr: errOut}
+	r.printf(out, "toy: role=%s rank=%d node=%s pid=%d cuda_visible_devices=%s",
+		cfg.role, cfg.rank, cfg.node, os.Getpid(), cfg.cuda)
+	return r.run(ctx)
+}
+
+// rank is one running process of a role.
+type rank struct {
+	cfg    *config
+	start  time.Time
+	stdout io.Writer
+	stderr io.Writer
+
+	// The fault can fire from its timer and, for the benchmark, at the end of the run; once makes
+	// sure it is recorded and reported a single time whichever comes first.
+	faultOnce sync.Once
+	faulted   *faultExit
+}
+
+// run arms the fault and the SIGTERM handling around the role's own work and maps the outcome to an
+// exit code.
+func (r *rank) run(parent context.Context) int {
+	var wg sync.WaitGroup
+	// Deferred first so that it runs last: the helpers below end once ctx is cancelled.
+	defer wg.Wait()
+
+	ctx := parent
+	if r.cfg.ignoreTerm {
+		ctx = context.WithoutCancel(parent)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	if r.cfg.ignoreTerm {
+		wg.Go(func() {
+			select {
+			case <-parent.Done():
+				r.printf(r.stderr, "toy: %s rank %d: termination requested; ignoring it (-ignore-term %s), running until killed",
+					r.cfg.role, r.cfg.rank, r.cfg.role)
+			case <-ctx.Done():
+			}
+		})
+	}
+
+	if f := r.cfg.fault; f != nil && (r.cfg.role != roleBenchmark || f.DelaySet) {
+		// Without a delay the benchmark fails at the end of its run (see benchmark); every other
+		// role fails on a timer counted from its start.
+		wg.Go(func() {
+			t := time.NewTimer(f.Delay - time.Since(r.start))
+			defer t.Stop()
+			select {
+			case <-t.C:
+				cancel(r.fail())
+			case <-ctx.Done():
+			}
+		})
+	}
+
+	var err error
+	switch {
+	case r.cfg.rank > 0:
+		// The other ranks stand for the rest of a multi-rank world: they only have to be there,
+		// and to go away when told to (or when their fault fires).
+		<-ctx.Done()
+		err = context.Cause(ctx)
+	case isWorker(r.cfg.role):
+		err = r.worker(ctx)
+	case r.cfg.role == roleServer:
+		err = r.server(ctx)
+	default:
+		err = r.benchmark(ctx)
+	}
+	return r.exitCode(ctx, err)
+}
+
+// exitCode maps the role's error to the code of the rank. A fault wins over everything else because
+// it is what the test asked for; cancellation comes next, then real failures.
+func (r *rank) exitCode(ctx context.Context, err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var fe *faultExit
+	if errors.As(err, &fe) || errors.As(context.Cause(ctx), &fe) {
+		return fe.code
+	}
+	if ctx.Err() != nil {
+		r.printf(r.stderr, "toy: %s rank %d: stopped on request", r.cfg.role, r.cfg.rank)
+		return ExitTerminated
+	}
+	r.printf(r.stderr, "toy: %s rank %d: %v", r.cfg.role, r.cfg.rank, err)
+	return ExitFailed
+}
+
+// fail injects the configured fault once and returns its exit.
+func (r *rank) fail() *faultExit {
+	r.faultOnce.Do(func() { r.faulted = r.inject() })
+	return r.faulted
+}
+
+// printf writes one whole line.
+func (r *rank) printf(w io.Writer, format string, args ...any) {
+	fmt.Fprintf(w, format+"\n", args...)
+}
+
+// lockedWriter lets the rank's goroutines (fault timer, HTTP error log, main flow) share the caller's
+// writers, which need not be safe for concurrent use.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
