@@ -1,7 +1,9 @@
 package supervisor
 
 import (
+	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -37,29 +39,20 @@ type Event struct {
 	Message  string
 }
 
-// eventLog writes events to the JSON log and the console at once.
+// eventLog writes each event as one JSON object to the event log and one readable line to the console.
 type eventLog struct {
-	logger zerolog.Logger
+	logger  zerolog.Logger
+	console io.Writer
 }
 
 func newEventLog(jsonOut, console io.Writer) eventLog {
-	writers := []io.Writer{}
-	if jsonOut != nil {
-		writers = append(writers, jsonOut)
+	if jsonOut == nil {
+		jsonOut = io.Discard
 	}
-	if console != nil {
-		writers = append(writers, zerolog.ConsoleWriter{
-			Out:        console,
-			NoColor:    true,
-			TimeFormat: "15:04:05.000",
-			PartsOrder: []string{zerolog.TimestampFieldName, "event", "role", zerolog.MessageFieldName},
-			FieldsExclude: []string{
-				"event", "role", zerolog.LevelFieldName,
-			},
-		})
+	if console == nil {
+		console = io.Discard
 	}
-	logger := zerolog.New(zerolog.MultiLevelWriter(writers...))
-	return eventLog{logger: logger}
+	return eventLog{logger: zerolog.New(jsonOut), console: console}
 }
 
 func (l eventLog) emit(ev Event) {
@@ -72,26 +65,38 @@ func (l eventLog) emit(ev Event) {
 	// Our own timestamp field: zerolog's Timestamp() formats with a package-level setting, which
 	// has second precision by default and is not ours to change.
 	entry = entry.Str(zerolog.TimestampFieldName, ev.Time.UTC().Format(time.RFC3339Nano)).Str("event", ev.Name)
+	var details []string
 	if ev.Role != "" {
 		entry = entry.Str("role", ev.Role)
 	}
 	if ev.Nodes != "" {
 		entry = entry.Str("nodes", ev.Nodes)
+		details = append(details, "nodes="+ev.Nodes)
 	}
 	if ev.PID != 0 {
 		entry = entry.Int("step", ev.PID)
+		details = append(details, fmt.Sprintf("pid=%d", ev.PID))
 	}
 	if ev.Code != nil {
 		entry = entry.Int("code", *ev.Code)
+		details = append(details, fmt.Sprintf("code=%d", *ev.Code))
 	}
 	if ev.Signal != "" {
 		entry = entry.Str("signal", ev.Signal)
+		details = append(details, "signal="+ev.Signal)
 	}
 	entry = entry.Float64("elapsed_s", ev.Elapsed.Seconds())
 	if ev.Duration != 0 {
 		entry = entry.Float64("duration_s", ev.Duration.Seconds())
+		details = append(details, fmt.Sprintf("took=%.2fs", ev.Duration.Seconds()))
 	}
 	entry.Msg(ev.Message)
+
+	line := fmt.Sprintf("%s +%6.2fs %-8s %-13s %s", ev.Time.Format("15:04:05.000"), ev.Elapsed.Seconds(), ev.Name, ev.Role, ev.Message)
+	if len(details) > 0 {
+		line += " [" + strings.Join(details, " ") + "]"
+	}
+	fmt.Fprintln(l.console, line)
 }
 
 func intPtr(v int) *int { return &v }

@@ -190,9 +190,9 @@ func TestCancel(t *testing.T) {
 			if ready == nil {
 				ready = func(string, *running) bool { return strings.Contains(r.stdout.String(), "toy: role=") }
 			}
-			eventually(t, 2*time.Second, tc.name+" to be up", func() bool { return ready(dir, r) })
+			eventually(t, testDeadline, tc.name+" to be up", func() bool { return ready(dir, r) })
 			cancel()
-			if code := r.wait(t, 3*time.Second); code != ExitTerminated {
+			if code := r.wait(t, testDeadline); code != ExitTerminated {
 				t.Errorf("exit code = %d, want %d; stderr:\n%s", code, ExitTerminated, r.stderr)
 			}
 			if tc.role == roleBenchmark && fileExists(dir+"/"+statusFileName) {

@@ -100,7 +100,7 @@ func TestInjectedFailure(t *testing.T) {
 			}
 			before := time.Now()
 			r := start(context.Background(), tc.name, env, append([]string{"--wait-timeout", "5s"}, tc.args...)...)
-			code := r.wait(t, 3*time.Second)
+			code := r.wait(t, testDeadline)
 			after := time.Now()
 			if code != tc.wantCode {
 				t.Errorf("exit code = %d, want %d; stderr:\n%s", code, tc.wantCode, r.stderr)
@@ -132,7 +132,7 @@ func TestFaultForOtherRank(t *testing.T) {
 		t.Errorf("rank 0 exited on rank 1's fault; stderr:\n%s", r.stderr)
 	}
 	cancel()
-	if code := r.wait(t, 3*time.Second); code != ExitTerminated {
+	if code := r.wait(t, testDeadline); code != ExitTerminated {
 		t.Errorf("exit code = %d, want %d", code, ExitTerminated)
 	}
 	if fileExists(filepath.Join(dir, "fault-GEN_0-0.time")) || fileExists(filepath.Join(dir, "fault-GEN_0-1.time")) {

@@ -19,6 +19,11 @@ import (
 // and deliver real signals without building the CLI.
 const helperEnv = "TOY_TEST_HELPER"
 
+// testDeadline bounds how long a test waits for a rank to reach a state. A healthy run takes a small
+// fraction of it; it is generous because a loaded CI machine running the race detector is slow, and a
+// deadline only decides how long a broken run takes to report.
+const testDeadline = 10 * time.Second
+
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
 		// What the CLI does: SIGTERM and SIGINT cancel the context. stop is never called, so a

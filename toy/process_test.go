@@ -63,7 +63,7 @@ func TestProcessSIGTERM(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	p := startProc(t, roleEnv(dir, "GEN_0", 0).with(envCUDA, "3"))
-	eventually(t, 2*time.Second, "GEN_0 address file", func() bool { return fileExists(addressFile(dir, "GEN_0")) })
+	eventually(t, testDeadline, "GEN_0 address file", func() bool { return fileExists(addressFile(dir, "GEN_0")) })
 	wantFirst := "toy: role=GEN_0 rank=0 node=node1 pid=" + strconv.Itoa(p.cmd.Process.Pid) + " cuda_visible_devices=3\n"
 	if got := p.stdout.String(); !strings.HasPrefix(got, wantFirst) {
 		t.Errorf("stdout = %q, want it to start with %q", got, wantFirst)
@@ -71,7 +71,7 @@ func TestProcessSIGTERM(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if ws := p.wait(t, 3*time.Second); ws.Signaled() || ws.ExitStatus() != ExitTerminated {
+	if ws := p.wait(t, testDeadline); ws.Signaled() || ws.ExitStatus() != ExitTerminated {
 		t.Errorf("wait status %v (exit %d), want exit %d", ws, ws.ExitStatus(), ExitTerminated)
 	}
 }
@@ -80,7 +80,7 @@ func TestProcessKillFault(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	p := startProc(t, roleEnv(dir, "CTX_0", 1), "--fail", "CTX_0:1:kill:20ms")
-	ws := p.wait(t, 3*time.Second)
+	ws := p.wait(t, testDeadline)
 	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Errorf("wait status %v, want killed by SIGKILL", ws)
 	}
@@ -98,13 +98,13 @@ func TestProcessIgnoreTerm(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	p := startProc(t, roleEnv(dir, "GEN_0", 0).with(envIgnoreTerm, "GEN_0"))
-	eventually(t, 2*time.Second, "GEN_0 address file", func() bool { return fileExists(addressFile(dir, "GEN_0")) })
+	eventually(t, testDeadline, "GEN_0 address file", func() bool { return fileExists(addressFile(dir, "GEN_0")) })
 	for range 2 {
 		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 2*time.Second, "the ignoring message", func() bool {
+	eventually(t, testDeadline, "the ignoring message", func() bool {
 		return strings.Contains(p.stderr.String(), "termination requested; ignoring it")
 	})
 	time.Sleep(200 * time.Millisecond)
@@ -129,7 +129,7 @@ func TestProcessIgnoreTerm(t *testing.T) {
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	if ws := p.wait(t, 3*time.Second); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+	if ws := p.wait(t, testDeadline); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Errorf("wait status %v, want killed by SIGKILL", ws)
 	}
 }

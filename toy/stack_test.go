@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -43,7 +42,7 @@ func TestStack(t *testing.T) {
 		},
 		{
 			// numCtxServers is left at 1 from the config: gen-only must still not wait for CTX_0,
-			// which never starts (the router's short wait timeout would fail the run).
+			// which never starts (the run would fail after the router's wait timeout).
 			name:       "gen-only",
 			workers:    []string{"GEN_0", "GEN_1"},
 			env:        fakeEnv{envNumGen: "2", envNumCtx: "1", envGenOnly: "1"},
@@ -66,7 +65,7 @@ func TestStack(t *testing.T) {
 			workspace := t.TempDir()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			args := []string{"--work", "1ms", "--wait-timeout", "2s"}
+			args := []string{"--work", "1ms", "--wait-timeout", "5s"}
 			env := func(role string, rank int) fakeEnv {
 				e := roleEnv(dir, role, rank).with(envWorkspace, workspace, envCUDA, "0,1")
 				for k, v := range tc.env {
@@ -85,7 +84,7 @@ func TestStack(t *testing.T) {
 			bench := start(ctx, roleBenchmark, env(roleBenchmark, 0),
 				append(args, "--requests", strconv.Itoa(requests), "--concurrency", "4")...)
 
-			code := bench.wait(t, 3*time.Second)
+			code := bench.wait(t, testDeadline)
 			if code != tc.wantCode {
 				t.Errorf("benchmark exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, bench.stdout, bench.stderr)
 			}
@@ -97,7 +96,7 @@ func TestStack(t *testing.T) {
 			}
 			cancel()
 			for _, s := range servers {
-				if c := s.wait(t, 3*time.Second); c != ExitTerminated {
+				if c := s.wait(t, testDeadline); c != ExitTerminated {
 					t.Errorf("%s: exit code after cancel = %d, want %d; stderr:\n%s", s.name, c, ExitTerminated, s.stderr)
 				}
 			}
@@ -165,13 +164,13 @@ func TestWorkerFailureIs502(t *testing.T) {
 	env := func(role string) fakeEnv {
 		return roleEnv(dir, role, 0).with(envNumGen, "1", envGenOnly, "1")
 	}
-	server := start(ctx, roleServer, env(roleServer), "--wait-timeout", "2s")
-	bench := start(ctx, roleBenchmark, env(roleBenchmark), "--wait-timeout", "2s", "--requests", "5", "--concurrency", "2")
-	if code := bench.wait(t, 3*time.Second); code != ExitFailed {
+	server := start(ctx, roleServer, env(roleServer), "--wait-timeout", "5s")
+	bench := start(ctx, roleBenchmark, env(roleBenchmark), "--wait-timeout", "5s", "--requests", "5", "--concurrency", "2")
+	if code := bench.wait(t, testDeadline); code != ExitFailed {
 		t.Errorf("benchmark exit code = %d, want %d", code, ExitFailed)
 	}
 	cancel()
-	if code := server.wait(t, 3*time.Second); code != ExitTerminated {
+	if code := server.wait(t, testDeadline); code != ExitTerminated {
 		t.Errorf("server exit code = %d, want %d", code, ExitTerminated)
 	}
 
@@ -193,26 +192,30 @@ func TestWorkerFailureIs502(t *testing.T) {
 }
 
 // TestWaitTimeout checks that a rank whose peers never come gives up in time and names each of them,
-// including one whose address file is stale (left by an earlier attempt, pointing at a dead port).
+// including one whose published address does not answer /health with 200.
 func TestWaitTimeout(t *testing.T) {
 	t.Parallel()
 	t.Run("server", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
-		dead := httptest.NewServer(http.NotFoundHandler())
-		stale := strings.TrimPrefix(dead.URL, "http://")
-		dead.Close()
+		// A listener that answers, but not with 200, stands for a stale file: a closed port could be
+		// taken again by a parallel test's server, whose /health would answer.
+		sick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "loading", http.StatusServiceUnavailable)
+		}))
+		defer sick.Close()
+		stale := strings.TrimPrefix(sick.URL, "http://")
 		if err := writeFileAtomic(addressFile(dir, "GEN_0"), stale); err != nil {
 			t.Fatal(err)
 		}
 		env := roleEnv(dir, roleServer, 0).with(envNumGen, "2", envNumCtx, "1")
 		r := start(context.Background(), roleServer, env, "--wait-timeout", "200ms")
-		if code := r.wait(t, 3*time.Second); code != ExitFailed {
+		if code := r.wait(t, testDeadline); code != ExitFailed {
 			t.Errorf("exit code = %d, want %d", code, ExitFailed)
 		}
 		for _, want := range []string{
 			"gave up after 200ms",
-			"GEN_0 (" + stale + " not healthy",
+			"GEN_0 (" + stale + " not healthy: GET /health: 503 Service Unavailable)",
 			"GEN_1 (no address file GEN_1.txt)",
 			"CTX_0 (no address file CTX_0.txt)",
 		} {
@@ -225,7 +228,7 @@ func TestWaitTimeout(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
 		r := start(context.Background(), roleBenchmark, roleEnv(dir, roleBenchmark, 0), "--wait-timeout", "100ms")
-		if code := r.wait(t, 3*time.Second); code != ExitFailed {
+		if code := r.wait(t, testDeadline); code != ExitFailed {
 			t.Errorf("exit code = %d, want %d", code, ExitFailed)
 		}
 		if !strings.Contains(r.stderr.String(), "DISAGG_SERVER (no address file DISAGG_SERVER.txt)") {
