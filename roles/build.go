@@ -324,7 +324,7 @@ func (b *builder) layout(topo slurm.Topology) (layout, error) {
 		// Only an explicit flag contradicts gen-only: values from the environment or the config
 		// describe the non-gen-only variant of the same test, which today's launch skips too.
 		if b.f.NumCtx != nil && *b.f.NumCtx > 0 {
-			return lay, inputErrorf("--num-ctx", "%d CTX servers conflict with gen-only mode (from %s), which runs none", *b.f.NumCtx, lay.genOnlyFrom)
+			return lay, inputErrorf("--num-ctx", "%d conflicts with gen-only mode (from %s), which runs no CTX servers", *b.f.NumCtx, lay.genOnlyFrom)
 		}
 		numCtx.v = 0
 	}

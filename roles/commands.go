@@ -111,7 +111,11 @@ func (b *builder) commands(lay layout) (roleCommands, error) {
 		for i, r := range toDerive {
 			names[i] = r.name
 		}
-		return cmds, inputErrorf("pytestCommand / --command", "no base command to derive the %s command from: set pytestCommand or --command, or give the role commands", strings.Join(names, ", "))
+		list := names[0] + " command"
+		if n := len(names); n > 1 {
+			list = strings.Join(names[:n-1], ", ") + " and " + names[n-1] + " commands"
+		}
+		return cmds, inputErrorf("pytestCommand / --command", "no base command to derive the %s from: set pytestCommand or --command, or give the role commands", list)
 	}
 	if err := checkCommand(d.base.from, d.base.v); err != nil {
 		return cmds, err

@@ -196,8 +196,12 @@ SlurmdParameters=config_overrides
 KillWait=5
 MinJobAge=${MIN_JOB_AGE}
 OverTimeLimit=0
-InactiveLimit=0
 JobRequeue=1
+# slurmctld checks time limits (and sends --signal warnings) from a compiled-in 30 s timer,
+# so a TIMEOUT lands 0-30 s after the limit and a warning up to 30 s early.
+# An allocation whose srun was killed (-9) never ends by itself when InactiveLimit=0;
+# with 30 the controller cancels it once srun stops answering its pings (batch jobs exempt).
+InactiveLimit=30
 SlurmdTimeout=30
 MessageTimeout=10
 # Pending jobs that become eligible by time (a requeued job) are only started by the
@@ -420,19 +424,25 @@ terminate() {
   sleep 0.2
 }
 
-stop_slurmd() {
+# Pids of a node's slurmd and of everything in its mount namespace.
+node_pids() {
   local node=$1 pids=() pid
   if pid=$(slurmd_pid "$node"); then pids+=("$pid"); fi
   while read -r pid; do
     if [[ -n $pid && " ${pids[*]} " != *" $pid "* ]]; then pids+=("$pid"); fi
   done < <(namespace_members "$node")
-  terminate "slurmd $node and its steps" "${pids[@]}"
-  rm -f "$RUN/slurmd-$node.pid" "$RUN/slurmd-$node.mntns"
+  if [[ ${#pids[@]} -gt 0 ]]; then echo "${pids[*]}"; fi
 }
 
 stop_all() {
-  local node pid
-  for node in "${NODES[@]}"; do stop_slurmd "$node"; done
+  local node pid pids=() node_list
+  # All nodes at once, so tasks that ignore SIGTERM cost one grace period, not four.
+  for node in "${NODES[@]}"; do
+    read -ra node_list <<<"$(node_pids "$node")"
+    pids+=("${node_list[@]}")
+  done
+  terminate "slurmd node1-4 and their steps" "${pids[@]}"
+  for node in "${NODES[@]}"; do rm -f "$RUN/slurmd-$node.pid" "$RUN/slurmd-$node.mntns"; done
   if pid=$(slurmctld_pid); then terminate slurmctld "$pid"; fi
   rm -f "$RUN/slurmctld.pid"
   if pid=$(munged_pid); then terminate munged "$pid"; fi
@@ -608,7 +618,7 @@ cmd_status() {
   report munged "$(munged_pid || true)"
   report slurmctld "$(slurmctld_pid || true)"
   for node in "${NODES[@]}"; do report "slurmd $node" "$(slurmd_pid "$node" || true)"; done
-  if ! munge_works; then
+  if munged_pid >/dev/null && ! munge_works; then
     echo "munge: credential round trip FAILS"
     ok=1
   fi

@@ -66,7 +66,7 @@ func runFakeStep(ctx context.Context, st *fakeStep, stdout, stderr io.Writer, si
 	}
 	// Without this, a process orphaned inside a task (its parent killed first) is handed to init,
 	// which in a container may never reap it; its zombie would keep the task's process group alive.
-	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
 
 	outs := newStepOutputs(st, callerMu)
 	defer outs.close()

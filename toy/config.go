@@ -29,6 +29,7 @@ const (
 	envNumCtx      = "numCtxServers"
 	envGenOnly     = "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"
 	envCUDA        = "CUDA_VISIBLE_DEVICES"
+	envRunToken    = "TRTLLM_PERF_RUN_TOKEN"
 	envWorkspace   = "jobWorkspace"
 	envFail        = "TOY_FAIL"
 	envIgnoreTerm  = "TOY_IGNORE_TERM"
@@ -128,7 +129,18 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 		c.rank = rank
 	}
 	if c.jobID == "" {
-		return nil, fmt.Errorf("%w: %s is not set: it names the hostnames directory the roles share", errUsage, envJobID)
+		// The launcher unsets SLURM_* (all but SLURM_PROCID) for DISAGG_SERVER and BENCHMARK, as the
+		// harness's run script does, so they learn the job id from the run token, which it keeps.
+		token := getenv(envRunToken)
+		if token == "" {
+			return nil, fmt.Errorf("%w: neither %s nor %s is set: the job id names the hostnames directory the roles share",
+				errUsage, envJobID, envRunToken)
+		}
+		job, err := jobFromRunToken(token)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s=%q: %v", errUsage, envRunToken, token, err)
+		}
+		c.jobID = job
 	}
 	if c.outputDir == "" {
 		return nil, fmt.Errorf("%w: %s is not set: it is where the roles publish their addresses", errUsage, envOutputDir)
@@ -191,6 +203,30 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 		c.ignoreTerm = ignore == c.role
 	}
 	return c, nil
+}
+
+// jobFromRunToken takes the job id out of a run token JOB.RESTART.UNIQUE. It cuts from the right, where
+// the fields are known to hold no dot, so a job id given by hand may contain one.
+func jobFromRunToken(token string) (string, error) {
+	rest, _, ok := cutLast(token, ".")
+	if ok {
+		var restart string
+		rest, restart, ok = cutLast(rest, ".")
+		if _, err := nonNegative(restart); err != nil {
+			ok = false
+		}
+	}
+	if !ok || rest == "" {
+		return "", fmt.Errorf("not a run token JOB.RESTART.UNIQUE")
+	}
+	return rest, nil
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
 }
 
 // checkRole accepts the role names the harness uses: GEN_i, CTX_i, DISAGG_SERVER and BENCHMARK.

@@ -39,6 +39,18 @@ func TestParseConfig(t *testing.T) {
 				ignoreTerm: true},
 		},
 		{
+			name: "job id from the run token when SLURM_* is unset",
+			env:  fakeEnv{envServingType: roleBenchmark, envOutputDir: "/out", envRunToken: "350283.1.t5", envNodeName: "n3"},
+			want: config{role: roleBenchmark, node: "n3", jobID: "350283", outputDir: "/out", workspace: "/out",
+				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second},
+		},
+		{
+			name: "SLURM_JOB_ID wins over the run token",
+			env:  base.with(envServingType, "GEN_0", envRunToken, "1.0.x"),
+			want: config{role: "GEN_0", node: "n3", jobID: "7", outputDir: "/out", workspace: "/out",
+				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second},
+		},
+		{
 			name: "server counts",
 			env:  base.with(envServingType, roleServer, envNumGen, "2", envNumCtx, "3"),
 			want: config{role: roleServer, node: "n3", jobID: "7", outputDir: "/out", workspace: "/out",
@@ -75,6 +87,28 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("parseConfig (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestJobFromRunToken(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		token, want string
+		wantErr     bool
+	}{
+		{token: "350283.0.t350283", want: "350283"},
+		{token: "12.3.4567", want: "12"},
+		{token: "my.job.0.99", want: "my.job"},
+		{token: "12.x.4567", wantErr: true},
+		{token: "12.4567", wantErr: true},
+		{token: "12", wantErr: true},
+		{token: ".0.1", wantErr: true},
+	}
+	for _, tc := range tests {
+		got, err := jobFromRunToken(tc.token)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("jobFromRunToken(%q) = %q, %v; want %q, error %v", tc.token, got, err, tc.want, tc.wantErr)
+		}
 	}
 }
 
@@ -121,7 +155,8 @@ func TestUsageErrors(t *testing.T) {
 		{name: "unknown role", env: good.with(envServingType, "ROUTER"), want: `DISAGG_SERVING_TYPE: unknown role "ROUTER"`},
 		{name: "bad role index", env: good.with(envServingType, "CTX_"), want: `DISAGG_SERVING_TYPE: role "CTX_"`},
 		{name: "bad rank", env: good.with(envProcID, "one"), want: `SLURM_PROCID="one"`},
-		{name: "no job id", env: good.with(envJobID, ""), want: "SLURM_JOB_ID is not set"},
+		{name: "no job id", env: good.with(envJobID, ""), want: "neither SLURM_JOB_ID nor TRTLLM_PERF_RUN_TOKEN is set"},
+		{name: "bad run token", env: good.with(envJobID, "", envRunToken, "4242"), want: `TRTLLM_PERF_RUN_TOKEN="4242": not a run token`},
 		{name: "no output dir", env: good.with(envOutputDir, ""), want: "testOutputDir is not set"},
 		{name: "server without numGenServers", env: good.with(envServingType, roleServer), want: "numGenServers is not set"},
 		{name: "server with zero GEN", env: good.with(envServingType, roleServer, envNumGen, "0"), want: `numGenServers="0"`},

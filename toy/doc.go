@@ -9,7 +9,9 @@
 //	DISAGG_SERVING_TYPE  role of the rank: GEN_i, CTX_i, DISAGG_SERVER or BENCHMARK (required)
 //	SLURM_PROCID         rank within the role's step (default 0)
 //	SLURMD_NODENAME      node name for the first line (default: the host name)
-//	SLURM_JOB_ID         names the hostnames directory (required)
+//	SLURM_JOB_ID         names the hostnames directory (required, unless the run token is set)
+//	TRTLLM_PERF_RUN_TOKEN  JOB.RESTART.UNIQUE; gives the job id when SLURM_JOB_ID is not set, as in
+//	                     DISAGG_SERVER and BENCHMARK, whose SLURM_* variables the launcher unsets
 //	testOutputDir        where addresses, fault times and benchmark.status go (required)
 //	jobWorkspace         where the benchmark writes its results (default: testOutputDir)
 //	numGenServers        GEN servers the router waits for (required for DISAGG_SERVER, >= 1)

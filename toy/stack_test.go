@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -71,6 +72,12 @@ func TestStack(t *testing.T) {
 				for k, v := range tc.env {
 					e[k] = v
 				}
+				if role == roleServer || role == roleBenchmark {
+					// As launched: SLURM_* unset, the job id only in the run token.
+					delete(e, envJobID)
+					delete(e, envNodeName)
+					e[envRunToken] = "4242.0.t99"
+				}
 				return e
 			}
 
@@ -107,7 +114,11 @@ func TestStack(t *testing.T) {
 				if rank == "" {
 					rank = "0"
 				}
-				want := regexp.MustCompile(`^toy: role=` + role + ` rank=` + rank + ` node=node1 pid=[0-9]+ cuda_visible_devices=0,1$`)
+				node := "node1"
+				if role == roleServer || role == roleBenchmark {
+					node, _ = os.Hostname()
+				}
+				want := regexp.MustCompile(`^toy: role=` + role + ` rank=` + rank + ` node=` + regexp.QuoteMeta(node) + ` pid=[0-9]+ cuda_visible_devices=0,1$`)
 				if !want.MatchString(first) {
 					t.Errorf("%s: first line %q does not match %s", r.name, first, want)
 				}

@@ -12,11 +12,12 @@ import (
 
 // Exit codes of Main besides the ones a fault spec asks for.
 const (
-	// ExitOK: the rank finished its job (only the benchmark finishes on its own).
+	// ExitOK means the rank finished its job (only the benchmark finishes on its own).
 	ExitOK = 0
-	// ExitFailed: the run failed: a peer never showed up, a request failed, a file could not be written.
+	// ExitFailed means the run failed: a peer never became ready, a request failed, a file could
+	// not be written.
 	ExitFailed = 1
-	// ExitUsage: a flag or an environment variable is wrong; nothing was started.
+	// ExitUsage means a flag or an environment variable is wrong; nothing was started.
 	ExitUsage = 2
 	// ExitTerminated is what a shell reports for a process ended by SIGTERM (128+15); a rank returns it
 	// when its context is cancelled, so the supervisor sees the same code from the toy run in-process

@@ -1,0 +1,773 @@
+package roles
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// Shared inputs of the tests: a 5-node allocation in two bracket groups, and a test command that
+// runs under the wrapper.
+const (
+	testNodelist = "gpu-a[01-03],gpu-b[7-8]"
+	testBase     = "trtllm-llmapi-launch pytest perf/test_perf_sanity.py::test_e2e[disagg_upload-e2e-tiny] -vv --junit-xml=/lustre/ws/results.xml"
+	testNoWrap   = "pytest perf/test_perf_sanity.py::test_e2e[disagg_upload-e2e-tiny] -vv --junit-xml=/lustre/ws/results.xml"
+	testUnset    = "unset UCX_TLS UCX_NET_DEVICES UCX_CUDA_IPC_ENABLE_MNNVL &&"
+)
+
+// slurmEnv is what Slurm sets in the batch step of the test allocation.
+func slurmEnv() map[string]string {
+	return map[string]string{
+		"SLURM_JOB_ID":        "4242",
+		"SLURM_JOB_NODELIST":  testNodelist,
+		"SLURM_JOB_NUM_NODES": "5",
+	}
+}
+
+// contractEnv is the environment today's generator exports for 2 GEN servers of 2 nodes x 4 GPUs
+// and 1 CTX server of 1 node x 2 GPUs, with the role commands it derives.
+func contractEnv() map[string]string {
+	env := slurmEnv()
+	maps.Copy(env, map[string]string{
+		"jobWorkspace":              "/lustre/ws/disagg",
+		"testOutputDir":             "/lustre/ws/disagg/out",
+		"llmSrcNode":                "/lustre/src",
+		"installScript":             "/lustre/src/install.sh",
+		"pytestCommand":             testBase,
+		"pytestCommandGENWorker":    testUnset + " TLLM_LOG_LEVEL=INFO HF_HOME=/tmp/hf " + testBase,
+		"pytestCommandCTXWorker":    testUnset + " TLLM_LOG_LEVEL=INFO HF_HOME=/tmp/hf " + testBase,
+		"pytestCommandDisaggServer": "TLLM_LOG_LEVEL=INFO " + testNoWrap,
+		"pytestCommandBenchmark":    testNoWrap,
+		"numGenServers":             "2",
+		"numCtxServers":             "1",
+		"gpusPerNode":               "4",
+		"gpusPerGenServer":          "8",
+		"gpusPerCtxServer":          "2",
+		"nodesPerGenServer":         "2",
+		"nodesPerCtxServer":         "1",
+		"gpusPerNodePerGenServer":   "4",
+		"gpusPerNodePerCtxServer":   "2",
+		"totalNodes":                "5",
+		"totalGpus":                 "20",
+	})
+	return env
+}
+
+func getenv(env map[string]string) func(string) string {
+	return func(name string) string { return env[name] }
+}
+
+// readFiles serves files from a map, and fails like os.ReadFile for others.
+func readFiles(files map[string]string) func(string) ([]byte, error) {
+	return func(name string) ([]byte, error) {
+		data, ok := files[name]
+		if !ok {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+		}
+		return []byte(data), nil
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// containerFlags are srun args that make the plan forward its variables into pyxis containers.
+var containerFlags = []string{"--container-image=img:1", "--container-mounts=/lustre:/lustre"}
+
+// forwarded is --container-env for every variable of a role's environment (not gen-only).
+var forwarded = []string{
+	"--container-env=DISAGG_SERVING_TYPE", "--container-env=NVIDIA_IMEX_CHANNELS",
+	"--container-env=NVIDIA_VISIBLE_DEVICES", "--container-env=TRTLLM_PERF_RUN_TOKEN",
+	"--container-env=jobWorkspace", "--container-env=llmSrcNode", "--container-env=numCtxServers",
+	"--container-env=numGenServers", "--container-env=pytestCommand", "--container-env=testOutputDir",
+}
+
+func concat(parts ...[]string) []string {
+	var out []string
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// TestBuildFromEnvContract is the "done when" case: the environment contract for 2 GEN + 1 CTX on
+// a 5-node hostlist gives exact slices, task counts, srun argv and commands.
+func TestBuildFromEnvContract(t *testing.T) {
+	p, err := Build(Sources{
+		Flags:  Flags{SrunArgs: containerFlags},
+		Getenv: getenv(contractEnv()),
+		Unique: "31337",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		token  = "4242.0.31337"
+		bin    = "/lustre/ws/disagg/.disagg-supervisor/bin/disagg-supervisor"
+		coord  = "/lustre/ws/disagg/.disagg-supervisor/runs/4242.0.31337"
+		worker = testUnset + " TLLM_LOG_LEVEL=INFO HF_HOME=/tmp/hf " + testBase
+		server = "TLLM_LOG_LEVEL=INFO " + testNoWrap
+	)
+	env := func(name, cmd string) map[string]string {
+		return map[string]string{
+			"DISAGG_SERVING_TYPE":    name,
+			"pytestCommand":          cmd,
+			"NVIDIA_IMEX_CHANNELS":   "0",
+			"NVIDIA_VISIBLE_DEVICES": "0,1,2,3",
+			"TRTLLM_PERF_RUN_TOKEN":  token,
+			"jobWorkspace":           "/lustre/ws/disagg",
+			"testOutputDir":          "/lustre/ws/disagg/out",
+			"numGenServers":          "2",
+			"numCtxServers":          "1",
+			"llmSrcNode":             "/lustre/src",
+		}
+	}
+	task := func(name, kind string) []string {
+		return []string{bin, "task", "--role", name, "--kind", kind, "--coord-dir", coord}
+	}
+	want := Plan{
+		JobID:       "4242",
+		RunToken:    token,
+		Nodes:       []string{"gpu-a01", "gpu-a02", "gpu-a03", "gpu-b7", "gpu-b8"},
+		GPUsPerNode: 4,
+		Workspace:   "/lustre/ws/disagg",
+		OutputDir:   "/lustre/ws/disagg/out",
+		TaskBinary:  bin,
+		CoordDir:    coord,
+		SrunArgs:    containerFlags,
+		Install: &Step{
+			Command: "/lustre/src/install.sh",
+			Srun: concat([]string{"srun"}, containerFlags, []string{
+				"-N", "5", "-w", "gpu-a[01-03],gpu-b[7-8]", "--ntasks=5", "--ntasks-per-node=1", "/lustre/src/install.sh",
+			}),
+			Log: "/lustre/ws/disagg/out/install.log",
+		},
+		Roles: []Role{
+			{
+				Name: "GEN_0", Kind: KindGen, Index: 0,
+				Nodes: []string{"gpu-a01", "gpu-a02"}, NTasks: 8, NTasksPerNode: 4,
+				Command: worker, Env: env("GEN_0", worker),
+				Srun: concat([]string{"srun"}, containerFlags,
+					[]string{"--mpi=pmix", "--kill-on-bad-exit=1", "-N", "2", "-w", "gpu-a[01-02]", "--ntasks=8", "--ntasks-per-node=4"},
+					forwarded, task("GEN_0", "gen")),
+				Log: "/lustre/ws/disagg/out/gen_server_0.log",
+			},
+			{
+				Name: "GEN_1", Kind: KindGen, Index: 1,
+				Nodes: []string{"gpu-a03", "gpu-b7"}, NTasks: 8, NTasksPerNode: 4,
+				Command: worker, Env: env("GEN_1", worker),
+				Srun: concat([]string{"srun"}, containerFlags,
+					[]string{"--mpi=pmix", "--kill-on-bad-exit=1", "-N", "2", "-w", "gpu-a03,gpu-b7", "--ntasks=8", "--ntasks-per-node=4"},
+					forwarded, task("GEN_1", "gen")),
+				Log: "/lustre/ws/disagg/out/gen_server_1.log",
+			},
+			{
+				Name: "CTX_0", Kind: KindCtx, Index: 0,
+				Nodes: []string{"gpu-b8"}, NTasks: 2, NTasksPerNode: 2,
+				Command: worker, Env: env("CTX_0", worker),
+				Srun: concat([]string{"srun"}, containerFlags,
+					[]string{"--mpi=pmix", "--kill-on-bad-exit=1", "-N", "1", "-w", "gpu-b8", "--ntasks=2", "--ntasks-per-node=2"},
+					forwarded, task("CTX_0", "ctx")),
+				Log: "/lustre/ws/disagg/out/ctx_server_0.log",
+			},
+			{
+				Name: "DISAGG_SERVER", Kind: KindServer,
+				Nodes: []string{"gpu-a01"}, NTasks: 1, NTasksPerNode: 1,
+				Command: server, Env: env("DISAGG_SERVER", server),
+				Srun: concat([]string{"srun"}, containerFlags,
+					[]string{"--kill-on-bad-exit=1", "--overlap", "-N", "1", "-w", "gpu-a01", "--ntasks=1", "--ntasks-per-node=1"},
+					forwarded, task("DISAGG_SERVER", "server")),
+				Log: "/lustre/ws/disagg/out/disagg_server.log",
+			},
+			{
+				Name: "BENCHMARK", Kind: KindBenchmark,
+				Nodes: []string{"gpu-a01"}, NTasks: 1, NTasksPerNode: 1,
+				Command: testNoWrap, Env: env("BENCHMARK", testNoWrap),
+				Srun: concat([]string{"srun"}, containerFlags,
+					[]string{"--kill-on-bad-exit=1", "--overlap", "-N", "1", "-w", "gpu-a01", "--ntasks=1", "--ntasks-per-node=1"},
+					forwarded, task("BENCHMARK", "benchmark")),
+				Log: "/lustre/ws/disagg/out/benchmark.log",
+			},
+		},
+	}
+	if diff := cmp.Diff(want, p); diff != "" {
+		t.Errorf("plan mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestBuildFromConfigMatchesEnv checks that a config file gives the same plan as the environment
+// the generator writes from it: layout from hardware and worker_config, role commands derived
+// from pytestCommand and the environment keys.
+func TestBuildFromConfigMatchesEnv(t *testing.T) {
+	fromEnv, err := Build(Sources{Flags: Flags{SrunArgs: containerFlags}, Getenv: getenv(contractEnv()), Unique: "9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := slurmEnv()
+	for _, name := range []string{"jobWorkspace", "testOutputDir", "llmSrcNode", "installScript", "pytestCommand"} {
+		env[name] = contractEnv()[name]
+	}
+	fromConfig, err := Build(Sources{
+		Flags:    Flags{SrunArgs: containerFlags, Config: "testdata/disagg-2gen-1ctx.yaml"},
+		Getenv:   getenv(env),
+		ReadFile: os.ReadFile,
+		Unique:   "9",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(fromEnv, fromConfig); diff != "" {
+		t.Errorf("config plan differs from env plan (-env +config):\n%s", diff)
+	}
+}
+
+// TestBuildFlagsOverride checks the precedence flags > environment > config, and that a flag
+// changing the layout is not held against the environment's stale totals.
+func TestBuildFlagsOverride(t *testing.T) {
+	env := contractEnv()
+	env["NVIDIA_VISIBLE_DEVICES"] = "3,2,1,0"
+	p, err := Build(Sources{
+		Flags: Flags{
+			Nodelist:          "node[1-8]",
+			GPUsPerNode:       ptr(8),
+			JobID:             "77_3",
+			RestartCount:      ptr(2),
+			NumGen:            ptr(1),
+			NodesPerGen:       ptr(1),
+			GPUsPerNodePerGen: ptr(8),
+			NumCtx:            ptr(3),
+			Workspace:         "/scratch/ws/",
+			ImexChannels:      "1",
+			PinNode:           "node8",
+			MPI:               "none",
+			Config:            "testdata/disagg-2gen-1ctx.yaml",
+		},
+		Getenv:   getenv(env),
+		ReadFile: os.ReadFile,
+		Unique:   "5",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type roleView struct {
+		Name  string
+		Nodes []string
+		Tasks [2]int
+	}
+	var got []roleView
+	for _, r := range p.Roles {
+		got = append(got, roleView{r.Name, r.Nodes, [2]int{r.NTasks, r.NTasksPerNode}})
+	}
+	want := []roleView{
+		{"GEN_0", []string{"node1"}, [2]int{8, 8}},
+		// nodesPerCtxServer and gpusPerNodePerCtxServer still come from the environment.
+		{"CTX_0", []string{"node2"}, [2]int{2, 2}},
+		{"CTX_1", []string{"node3"}, [2]int{2, 2}},
+		{"CTX_2", []string{"node4"}, [2]int{2, 2}},
+		{"DISAGG_SERVER", []string{"node8"}, [2]int{1, 1}},
+		{"BENCHMARK", []string{"node8"}, [2]int{1, 1}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("roles mismatch (-want +got):\n%s", diff)
+	}
+	if p.RunToken != "77_3.2.5" || p.Workspace != "/scratch/ws" || p.OutputDir != "/lustre/ws/disagg/out" {
+		t.Errorf("token %q workspace %q output %q", p.RunToken, p.Workspace, p.OutputDir)
+	}
+	gen := p.Roles[0]
+	if gen.Env["NVIDIA_IMEX_CHANNELS"] != "1" || gen.Env["NVIDIA_VISIBLE_DEVICES"] != "3,2,1,0" || gen.Env["numCtxServers"] != "3" {
+		t.Errorf("GEN_0 env: %v", gen.Env)
+	}
+	wantSrun := concat([]string{"srun", "--kill-on-bad-exit=1", "-N", "1", "-w", "node1", "--ntasks=8", "--ntasks-per-node=8"},
+		[]string{"/scratch/ws/.disagg-supervisor/bin/disagg-supervisor", "task", "--role", "GEN_0", "--kind", "gen", "--coord-dir", "/scratch/ws/.disagg-supervisor/runs/77_3.2.5"})
+	if diff := cmp.Diff(wantSrun, gen.Srun); diff != "" {
+		t.Errorf("GEN_0 srun without --mpi and container env (-want +got):\n%s", diff)
+	}
+}
+
+// TestBuildDefaults runs with the least input: a node list, GPUs, a layout, a command and a
+// workspace, as `plan` on a laptop.
+func TestBuildDefaults(t *testing.T) {
+	p, err := Build(Sources{Flags: Flags{
+		Nodelist:    "n[1-3]",
+		GPUsPerNode: ptr(2),
+		NumGen:      ptr(2),
+		NodesPerGen: ptr(1),
+		Command:     "python serve.py",
+		Workspace:   "/tmp/ws",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.JobID != DefaultJobID || p.RunToken != "nojob.0.0" || p.OutputDir != "/tmp/ws" || p.Install != nil || p.GenOnly {
+		t.Errorf("defaults: job %q token %q output %q install %v gen-only %v", p.JobID, p.RunToken, p.OutputDir, p.Install, p.GenOnly)
+	}
+	var names []string
+	for _, r := range p.Roles {
+		names = append(names, fmt.Sprintf("%s@%v:%d/%d %s", r.Name, r.Nodes, r.NTasks, r.NTasksPerNode, r.Command))
+	}
+	want := []string{
+		"GEN_0@[n1]:2/2 " + testUnset + " python serve.py",
+		"GEN_1@[n2]:2/2 " + testUnset + " python serve.py",
+		"DISAGG_SERVER@[n1]:1/1 python serve.py",
+		"BENCHMARK@[n1]:1/1 python serve.py",
+	}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("roles (-want +got):\n%s", diff)
+	}
+	if got := p.Roles[0].Env["NVIDIA_VISIBLE_DEVICES"]; got != "0,1" {
+		t.Errorf("NVIDIA_VISIBLE_DEVICES = %q, want 0,1", got)
+	}
+	if _, ok := p.Roles[0].Env["llmSrcNode"]; ok {
+		t.Error("llmSrcNode set without --llm-src or llmSrcNode")
+	}
+	if want := []string{"srun", "--mpi=pmix", "--kill-on-bad-exit=1", "-N", "1", "-w", "n1", "--ntasks=2", "--ntasks-per-node=2",
+		"/tmp/ws/.disagg-supervisor/bin/disagg-supervisor", "task", "--role", "GEN_0", "--kind", "gen", "--coord-dir", "/tmp/ws/.disagg-supervisor/runs/nojob.0.0"}; !cmp.Equal(want, p.Roles[0].Srun) {
+		t.Errorf("GEN_0 srun = %q, want %q", p.Roles[0].Srun, want)
+	}
+}
+
+// TestBuildTaskFlags checks that task runner options reach the srun argv only when they differ
+// from the task's defaults.
+func TestBuildTaskFlags(t *testing.T) {
+	base := Flags{Nodelist: "n1", GPUsPerNode: ptr(1), NumGen: ptr(1), NodesPerGen: ptr(1), Command: "x", Workspace: "/ws"}
+	tail := func(f Flags) []string {
+		p, err := Build(Sources{Flags: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srun := p.Roles[0].Srun
+		for i, a := range srun {
+			if a == "--coord-dir" {
+				return srun[i+2:]
+			}
+		}
+		t.Fatalf("no --coord-dir in %q", srun)
+		return nil
+	}
+	if got := tail(base); len(got) != 0 {
+		t.Errorf("defaults rendered flags %q", got)
+	}
+	defaults := base
+	defaults.TaskInstallTimeout, defaults.TaskBarrierTimeout = DefaultTaskInstallTimeout, DefaultTaskBarrierTimeout
+	defaults.UnsetSlurm, defaults.EnvDump, defaults.LLMSrcSetup, defaults.LDLibraryPath = "auto", ptr(true), ptr(true), ptr(true)
+	if got := tail(defaults); len(got) != 0 {
+		t.Errorf("explicit defaults rendered flags %q", got)
+	}
+	all := base
+	all.TaskInstall = "pip install -e ."
+	all.TaskInstallTimeout = 45 * 60e9
+	all.TaskBarrier = true
+	all.TaskBarrierTimeout = 90e9
+	all.UnsetSlurm = "never"
+	all.EnvDump, all.LLMSrcSetup, all.LDLibraryPath = ptr(false), ptr(false), ptr(false)
+	want := []string{
+		"--install-command", "pip install -e .", "--install-timeout", "45m0s", "--barrier", "--barrier-timeout", "1m30s",
+		"--unset-slurm", "never", "--env-dump=false", "--llmsrc-setup=false", "--ld-library-path=false",
+	}
+	if diff := cmp.Diff(want, tail(all)); diff != "" {
+		t.Errorf("task flags (-want +got):\n%s", diff)
+	}
+}
+
+// TestBuildContainerEnv checks when --container-env is rendered.
+func TestBuildContainerEnv(t *testing.T) {
+	for _, tt := range []struct {
+		mode     string
+		srunArgs []string
+		want     bool
+	}{
+		{"", nil, false},
+		{"auto", nil, false},
+		{"auto", []string{"--exclusive"}, false},
+		{"auto", []string{"--container-image=x"}, true},
+		{"", []string{"--container-name=c"}, true},
+		{"always", nil, true},
+		{"never", []string{"--container-image=x"}, false},
+	} {
+		f := Flags{Nodelist: "n1", GPUsPerNode: ptr(1), NumGen: ptr(1), NodesPerGen: ptr(1), Command: "x", Workspace: "/ws",
+			ForwardContainerEnv: tt.mode, SrunArgs: tt.srunArgs}
+		p, err := Build(Sources{Flags: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Roles {
+			got := false
+			for _, a := range r.Srun {
+				if a == "--container-env=pytestCommand" {
+					got = true
+				}
+			}
+			if got != tt.want {
+				t.Errorf("mode %q args %q: %s forwards env = %v, want %v", tt.mode, tt.srunArgs, r.Name, got, tt.want)
+			}
+		}
+	}
+}
+
+// TestBuildGenOnly checks gen-only from a config: no CTX roles, the gen-only variables on GEN and
+// DISAGG_SERVER, and the generator's extras in the derived commands.
+func TestBuildGenOnly(t *testing.T) {
+	env := slurmEnv()
+	env["jobWorkspace"] = "/ws"
+	env["pytestCommand"] = testBase
+	p, err := Build(Sources{
+		Flags:    Flags{Config: "testdata/gen-only.yaml", SrunArgs: []string{"--container-image=x"}},
+		Getenv:   getenv(env),
+		ReadFile: os.ReadFile,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.GenOnly || len(p.Roles) != 3 {
+		t.Fatalf("gen-only %v, roles %d, want true and GEN_0, DISAGG_SERVER, BENCHMARK", p.GenOnly, len(p.Roles))
+	}
+	gen, server, bench := p.Roles[0], p.Roles[1], p.Roles[2]
+	wantGen := testUnset + " TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 TRTLLM_DISABLE_KV_CACHE_TRANSFER_OVERLAP=1 TLLM_BENCHMARK_REQ_QUEUES_SIZE=256 TLLM_LOG_LEVEL=DEBUG " + testBase
+	if gen.Name != "GEN_0" || gen.Command != wantGen {
+		t.Errorf("%s command:\n got %s\nwant %s", gen.Name, gen.Command, wantGen)
+	}
+	if want := "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 " + testNoWrap; server.Command != want {
+		t.Errorf("server command:\n got %s\nwant %s", server.Command, want)
+	}
+	if bench.Command != testNoWrap {
+		t.Errorf("benchmark command:\n got %s\nwant %s", bench.Command, testNoWrap)
+	}
+	for _, r := range p.Roles {
+		_, has := r.Env["TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"]
+		if want := r.Kind != KindBenchmark; has != want {
+			t.Errorf("%s has TRTLLM_DISAGG_BENCHMARK_GEN_ONLY: %v, want %v", r.Name, has, want)
+		}
+		forwards := false
+		for _, a := range r.Srun {
+			forwards = forwards || a == "--container-env=TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"
+		}
+		if forwards != has {
+			t.Errorf("%s forwards TRTLLM_DISAGG_BENCHMARK_GEN_ONLY: %v, has it: %v", r.Name, forwards, has)
+		}
+		if r.Env["numCtxServers"] != "0" {
+			t.Errorf("%s numCtxServers = %q, want 0", r.Name, r.Env["numCtxServers"])
+		}
+	}
+	if gen.NTasks != 4 || gen.NTasksPerNode != 4 || len(gen.Nodes) != 1 {
+		t.Errorf("GEN_0: %d tasks, %d per node, nodes %v; want 4, 4, one node", gen.NTasks, gen.NTasksPerNode, gen.Nodes)
+	}
+}
+
+// TestBuildGenOnlySources checks the ways gen-only is decided and what is kept of the CTX inputs.
+func TestBuildGenOnlySources(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		env     map[string]string
+		flags   Flags
+		genOnly bool
+		roles   int
+	}{
+		// The generator's totals count the nodes of the roles it launches; these tables reuse
+		// the non-gen-only environment, so they drop the totals.
+		{"env 1", map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "1", "totalNodes": "", "totalGpus": ""}, Flags{}, true, 4},
+		{"env true", map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "true", "totalNodes": "4", "totalGpus": "16"}, Flags{}, true, 4},
+		{"env 0", map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "0"}, Flags{}, false, 5},
+		{"flag", nil, Flags{GenOnly: ptr(true)}, true, 4},
+		{"flag beats env", map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "1"}, Flags{GenOnly: ptr(false)}, false, 5},
+		{"num-ctx 0 by flag is no conflict", nil, Flags{GenOnly: ptr(true), NumCtx: ptr(0)}, true, 4},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := contractEnv()
+			for k, v := range tt.env {
+				if v == "" {
+					delete(env, k)
+				} else {
+					env[k] = v
+				}
+			}
+			p, err := Build(Sources{Flags: tt.flags, Getenv: getenv(env)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.GenOnly != tt.genOnly || len(p.Roles) != tt.roles {
+				t.Errorf("gen-only %v with %d roles, want %v with %d", p.GenOnly, len(p.Roles), tt.genOnly, tt.roles)
+			}
+		})
+	}
+}
+
+// TestBuildDerivedLayout checks the generator's arithmetic when only GPUs per server are given.
+func TestBuildDerivedLayout(t *testing.T) {
+	for _, tt := range []struct {
+		name           string
+		env            map[string]string
+		nodes, perNode int
+	}{
+		{"gpus over several nodes", map[string]string{"gpusPerGenServer": "16"}, 4, 4},
+		{"gpus not a multiple", map[string]string{"gpusPerGenServer": "6"}, 2, 4},
+		{"part of a node", map[string]string{"gpusPerGenServer": "2"}, 1, 2},
+		{"nodes given, gpus unknown: whole nodes", map[string]string{"nodesPerGenServer": "2"}, 2, 4},
+		{"nodes given with gpus", map[string]string{"nodesPerGenServer": "1", "gpusPerGenServer": "3"}, 1, 3},
+		{"generator's misspelled name", map[string]string{"gpusPerGenServer": "8", "gpusPerfNodePerfGenServer": "2"}, 2, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := slurmEnv()
+			maps.Copy(env, map[string]string{"gpusPerNode": "4", "numGenServers": "1", "pytestCommand": "x", "jobWorkspace": "/ws"})
+			maps.Copy(env, tt.env)
+			p, err := Build(Sources{Getenv: getenv(env)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gen := p.Roles[0]
+			if len(gen.Nodes) != tt.nodes || gen.NTasksPerNode != tt.perNode || gen.NTasks != tt.nodes*tt.perNode {
+				t.Errorf("GEN_0: %d nodes x %d tasks (%d), want %d x %d", len(gen.Nodes), gen.NTasksPerNode, gen.NTasks, tt.nodes, tt.perNode)
+			}
+		})
+	}
+}
+
+// TestBuildInputErrors checks that every bad input is an *InputError with a one-line message that
+// names it.
+func TestBuildInputErrors(t *testing.T) {
+	files := map[string]string{
+		"args.txt":      "--container-image=x\n--ntasks-per-node=4\n",
+		"expand.txt":    "--container-image=x\n--container-mounts=$HOME/x:/x\n",
+		"unclosed.txt":  "--container-image=\"x\n",
+		"types.yaml":    "hardware:\n  num_gen_servers: two\n",
+		"float.yaml":    "hardware:\n  gpus_per_node: 4.5\n",
+		"broken.yaml":   "hardware:\n  num_gen_servers: [1\nworker_config: {}\n",
+		"list.yaml":     "- 1\n- 2\n",
+		"indent.yaml":   "hardware:\n  gpus_per_node: 4\n    num_gen_servers: 2\n",
+		"section.yaml":  "hardware: big\n",
+		"tp.yaml":       "worker_config:\n  gen:\n    tensor_parallel_size: 0\n",
+		"conc.yaml":     "benchmark:\n  concurrency_list: \"8 x\"\n",
+		"concmap.yaml":  "benchmark:\n  concurrency_list: [1, {a: 2}]\n",
+		"envlist.yaml":  "environment:\n  worker_env_var: [A=1]\n",
+		"noworker.yaml": "hardware:\n  num_gen_servers: 0\n",
+	}
+	tests := []struct {
+		name  string
+		env   map[string]string // merged into contractEnv; "" deletes
+		flags func(*Flags)
+		want  string
+	}{
+		// Topology.
+		{name: "malformed SLURM_JOB_NODELIST", env: map[string]string{"SLURM_JOB_NODELIST": "gpu[01-"},
+			want: `environment: SLURM_JOB_NODELIST: hostlist "gpu[01-": unclosed "["`},
+		{name: "malformed --nodelist", flags: func(f *Flags) { f.Nodelist = "gpu[3-1]" },
+			want: `--nodelist: hostlist "gpu[3-1]": range "3-1": end is before start`},
+		{name: "no node list", env: map[string]string{"SLURM_JOB_NODELIST": "", "SLURM_JOB_NUM_NODES": ""},
+			want: `nodelist: no node list: set SLURM_JOB_NODELIST or --nodelist`},
+		{name: "SLURM_JOB_NUM_NODES mismatch", env: map[string]string{"SLURM_JOB_NUM_NODES": "4"},
+			want: `environment: SLURM_JOB_NUM_NODES="4" but SLURM_JOB_NODELIST="gpu-a[01-03],gpu-b[7-8]" has 5 nodes`},
+		{name: "node twice", flags: func(f *Flags) { f.Nodelist = "n1,n2,n1,n3,n4" },
+			want: `--nodelist: node "n1" is listed twice`},
+		{name: "bad --job-id", flags: func(f *Flags) { f.JobID = "a/b" },
+			want: `--job-id: "a/b" cannot be part of a path: it holds a slash or a blank`},
+		{name: "negative --restart-count", flags: func(f *Flags) { f.RestartCount = ptr(-1) },
+			want: `--restart-count: want a non-negative integer, got -1`},
+		{name: "bad SLURM_RESTART_COUNT", env: map[string]string{"SLURM_RESTART_COUNT": "x"},
+			want: `environment: SLURM_RESTART_COUNT="x": not a restart count`},
+		{name: "no GPUs per node", env: map[string]string{"gpusPerNode": ""},
+			want: `gpusPerNode / --gpus-per-node: unknown GPUs per node: run under Slurm with GPUs, or set gpusPerNode, --gpus-per-node or hardware.gpus_per_node in --config`},
+		{name: "zero --gpus-per-node", flags: func(f *Flags) { f.GPUsPerNode = ptr(0) },
+			want: `--gpus-per-node: want a positive integer, got 0`},
+		{name: "bad gpusPerNode", env: map[string]string{"gpusPerNode": "four"},
+			want: `environment: gpusPerNode="four": not a GPU count`},
+
+		// Layout.
+		{name: "numGenServers not a number", env: map[string]string{"numGenServers": "two"},
+			want: `numGenServers: want an integer, got "two"`},
+		{name: "zero GEN servers", env: map[string]string{"numGenServers": "0"},
+			want: `numGenServers: want at least 1 GEN server, got 0`},
+		{name: "zero GEN servers by flag", flags: func(f *Flags) { f.NumGen = ptr(0) },
+			want: `--num-gen: want at least 1 GEN server, got 0`},
+		{name: "no GEN count", env: map[string]string{"numGenServers": ""},
+			want: `numGenServers / --num-gen: not set: set numGenServers, --num-gen or hardware.num_gen_servers in --config`},
+		{name: "negative numCtxServers", env: map[string]string{"numCtxServers": "-1"},
+			want: `numCtxServers: want a non-negative integer, got -1`},
+		{name: "zero nodesPerGenServer", env: map[string]string{"nodesPerGenServer": "0"},
+			want: `nodesPerGenServer: want a positive integer, got 0`},
+		{name: "nodesPerCtxServer not a number", env: map[string]string{"nodesPerCtxServer": "1.5"},
+			want: `nodesPerCtxServer: want an integer, got "1.5"`},
+		{name: "zero --gpus-per-node-per-ctx", flags: func(f *Flags) { f.GPUsPerNodePerCtx = ptr(0) },
+			want: `--gpus-per-node-per-ctx: want a positive integer, got 0`},
+		{name: "huge --num-gen", flags: func(f *Flags) { f.NumGen = ptr(1 << 30) },
+			want: `--num-gen: want at most 1048576, got 1073741824`},
+		{name: "no GEN size", env: map[string]string{"nodesPerGenServer": "", "gpusPerGenServer": ""},
+			want: `nodesPerGenServer / --nodes-per-gen: not set: set nodesPerGenServer, --nodes-per-gen, gpusPerGenServer or --config`},
+		{name: "too few nodes", flags: func(f *Flags) { f.Nodelist = "gpu-a[01-04]" },
+			want: `layout: needs 5 nodes (2 GEN x 2 + 1 CTX x 1), allocation has 4`},
+		{name: "more GPUs per server node than per node", env: map[string]string{"gpusPerNodePerGenServer": "8"},
+			want: `gpusPerNodePerGenServer: 8 GPUs per node for each GEN server, but nodes have 4`},
+		{name: "totalNodes mismatch", env: map[string]string{"totalNodes": "6"},
+			want: `totalNodes: 6 conflicts with the layout, which needs 5 nodes (2 GEN x 2 + 1 CTX x 1)`},
+		{name: "totalGpus mismatch", env: map[string]string{"totalGpus": "18"},
+			want: `totalGpus: 18 conflicts with the layout, which needs 5 nodes x 4 GPUs = 20`},
+		{name: "gen-only with CTX servers by flag", flags: func(f *Flags) { f.GenOnly, f.NumCtx = ptr(true), ptr(2) },
+			want: `--num-ctx: 2 conflicts with gen-only mode (from --gen-only), which runs no CTX servers`},
+		{name: "gen-only env with CTX servers by flag", env: map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "1"}, flags: func(f *Flags) { f.NumCtx = ptr(1) },
+			want: `--num-ctx: 1 conflicts with gen-only mode (from TRTLLM_DISAGG_BENCHMARK_GEN_ONLY), which runs no CTX servers`},
+		{name: "bad TRTLLM_DISAGG_BENCHMARK_GEN_ONLY", env: map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "maybe"},
+			want: `TRTLLM_DISAGG_BENCHMARK_GEN_ONLY: want 1 or 0, got "maybe"`},
+
+		// Paths.
+		{name: "no workspace", env: map[string]string{"jobWorkspace": ""},
+			want: `jobWorkspace / --workspace: no workspace: set jobWorkspace or --workspace`},
+		{name: "relative workspace", flags: func(f *Flags) { f.Workspace = "ws" },
+			want: `--workspace: "ws" is not an absolute path`},
+		{name: "relative output dir", env: map[string]string{"testOutputDir": "out"},
+			want: `testOutputDir: "out" is not an absolute path`},
+
+		// srun.
+		{name: "srun arg sets -N", flags: func(f *Flags) { f.SrunArgs = []string{"--container-image=x", "-N2"} },
+			want: `--srun-arg: "-N2" sets -N, which the plan sets for every step (-N, -w, --ntasks, --ntasks-per-node)`},
+		{name: "srun arg sets --nodelist", flags: func(f *Flags) { f.SrunArgs = []string{"--nodelist=n1"} },
+			want: `--srun-arg: "--nodelist=n1" sets --nodelist, which the plan sets for every step (-N, -w, --ntasks, --ntasks-per-node)`},
+		{name: "srun arg sets -w", flags: func(f *Flags) { f.SrunArgs = []string{"-w", "n1"} },
+			want: `--srun-arg: "-w" sets -w, which the plan sets for every step (-N, -w, --ntasks, --ntasks-per-node)`},
+		{name: "srun args file sets --ntasks-per-node", flags: func(f *Flags) { f.SrunArgsFile = "args.txt" },
+			want: `--srun-args-file args.txt: "--ntasks-per-node=4" sets --ntasks-per-node, which the plan sets for every step (-N, -w, --ntasks, --ntasks-per-node)`},
+		{name: "srun args file unreadable", flags: func(f *Flags) { f.SrunArgsFile = "/dev/fd/63" },
+			want: `--srun-args-file: cannot read it: open /dev/fd/63: file does not exist`},
+		{name: "srun args file expands", flags: func(f *Flags) { f.SrunArgsFile = "expand.txt" },
+			want: `--srun-args-file expand.txt: line 2: "--container-mounts=$HOME/x:/x" is not a plain word: only quoting is allowed, no $, ` + "`" + `, globs, braces or ~`},
+		{name: "srun args file not shell words", flags: func(f *Flags) { f.SrunArgsFile = "unclosed.txt" },
+			want: "--srun-args-file unclosed.txt: 1:19: reached EOF without closing quote `\"`"},
+		{name: "pin node outside the allocation", flags: func(f *Flags) { f.PinNode = "gpu-c1" },
+			want: `--pin-node: "gpu-c1" is not in the allocation (gpu-a[01-03],gpu-b[7-8])`},
+		{name: "bad --forward-container-env", flags: func(f *Flags) { f.ForwardContainerEnv = "yes" },
+			want: `--forward-container-env: want auto, always or never, got "yes"`},
+		{name: "bad --mpi", flags: func(f *Flags) { f.MPI = "pmix v5" },
+			want: `--mpi: "pmix v5" is not an MPI type`},
+
+		// Commands.
+		{name: "no base command", env: map[string]string{"pytestCommand": "", "pytestCommandGENWorker": "", "pytestCommandDisaggServer": ""},
+			want: `pytestCommand / --command: no base command to derive the GEN and DISAGG_SERVER commands from: set pytestCommand or --command, or give the role commands`},
+		{name: "base not valid shell", env: map[string]string{"pytestCommand": `pytest "x`, "pytestCommandBenchmark": ""},
+			want: "pytestCommand: not valid shell: 1:8: reached EOF without closing quote `\"`"},
+		{name: "flag base not valid shell", flags: func(f *Flags) { f.Command = "pytest && " },
+			want: "--command: not valid shell: 1:8: `&&` must be followed by a statement"},
+		{name: "role command not valid shell", flags: func(f *Flags) { f.GenCommand = "pytest $(" },
+			want: "--gen-command: not valid shell: 1:8: reached EOF without matching `$(` with `)`"},
+		{name: "env role command not valid shell", env: map[string]string{"pytestCommandDisaggServer": "pytest )"},
+			want: "pytestCommandDisaggServer: not valid shell: 1:8: a command can only contain words and redirects; encountered `)`"},
+		{name: "server command is only its env string", env: map[string]string{"pytestCommandDisaggServer": "TLLM_LOG_LEVEL=INFO "},
+			want: `pytestCommandDisaggServer: "TLLM_LOG_LEVEL=INFO" runs no command, only assignments (is the variable it was built from empty?)`},
+		{name: "NoLLMAPILaunch runs nothing", env: map[string]string{"pytestCommandNoLLMAPILaunch": "A=1", "pytestCommandBenchmark": ""},
+			want: `pytestCommandNoLLMAPILaunch: "A=1" runs no command, only assignments (is the variable it was built from empty?)`},
+		{name: "worker env not valid shell", flags: func(f *Flags) { f.WorkerEnv = `A="x` },
+			want: "--worker-env: not valid shell: 1:3: reached EOF without closing quote `\"`"},
+		{name: "bad --unset", flags: func(f *Flags) { f.Unset = ptr("UCX_TLS 1X") },
+			want: `--unset: "1X" is not a variable name`},
+		{name: "bad --wrapper", flags: func(f *Flags) { f.Wrapper = "trtllm llmapi" },
+			want: `--wrapper: "trtllm llmapi" is not a command name`},
+		{name: "bad --task-install", flags: func(f *Flags) { f.TaskInstall = "pip install 'x" },
+			want: "--task-install: not valid shell: 1:13: reached EOF without closing quote `'`"},
+		{name: "install script expands", env: map[string]string{"installScript": "$SRC/install.sh"},
+			want: `installScript: line 1: "$SRC/install.sh" is not a plain word: only quoting is allowed, no $, ` + "`" + `, globs, braces or ~`},
+		{name: "bad --task-unset-slurm", flags: func(f *Flags) { f.UnsetSlurm = "sometimes" },
+			want: `--task-unset-slurm: want auto, always or never, got "sometimes"`},
+		{name: "negative --task-install-timeout", flags: func(f *Flags) { f.TaskInstallTimeout = -1e9 },
+			want: `--task-install-timeout: want a positive duration, got -1s`},
+
+		// Config file.
+		{name: "config unreadable", flags: func(f *Flags) { f.Config = "missing.yaml" },
+			want: `--config: cannot read it: open missing.yaml: file does not exist`},
+		{name: "config wrong type", flags: func(f *Flags) { f.Config = "types.yaml" },
+			want: `types.yaml: hardware.num_gen_servers: want an integer, got "two"`},
+		{name: "config float", flags: func(f *Flags) { f.Config = "float.yaml" },
+			want: `float.yaml: hardware.gpus_per_node: want an integer, got 4.5`},
+		// The line is the one go.yaml.in/yaml/v3 reports: for this kind of error, the line
+		// before the unclosed list.
+		{name: "config does not parse", flags: func(f *Flags) { f.Config = "broken.yaml" },
+			want: `broken.yaml: not valid YAML: line 1: did not find expected ',' or ']'`},
+		{name: "config bad indentation", flags: func(f *Flags) { f.Config = "indent.yaml" },
+			want: `indent.yaml: not valid YAML: line 3: mapping values are not allowed in this context`},
+		{name: "config not a mapping", flags: func(f *Flags) { f.Config = "list.yaml" },
+			want: `list.yaml: want a mapping at the top level, got a list`},
+		{name: "config section not a mapping", flags: func(f *Flags) { f.Config = "section.yaml" },
+			want: `section.yaml: hardware: want a mapping, got "big"`},
+		{name: "config zero tensor parallel", flags: func(f *Flags) { f.Config = "tp.yaml" },
+			want: `tp.yaml: worker_config.gen.tensor_parallel_size: want a positive integer, got 0`},
+		{name: "config bad concurrency string", flags: func(f *Flags) { f.Config = "conc.yaml" },
+			want: `conc.yaml: benchmark.concurrency_list: want positive integers, got "8 x"`},
+		{name: "config bad concurrency item", flags: func(f *Flags) { f.Config = "concmap.yaml" },
+			want: `concmap.yaml: benchmark.concurrency_list: want positive integers, got a mapping`},
+		{name: "config env string not a string", flags: func(f *Flags) { f.Config = "envlist.yaml" },
+			want: `envlist.yaml: environment.worker_env_var: want a string, got a list`},
+		{name: "config zero GEN servers", env: map[string]string{"numGenServers": ""}, flags: func(f *Flags) { f.Config = "noworker.yaml" },
+			want: `noworker.yaml: hardware.num_gen_servers: want at least 1 GEN server, got 0`},
+
+		// Probes.
+		{name: "probe without type", flags: func(f *Flags) { f.Probes = []string{"GEN_*=//x:80"} },
+			want: `--probe "GEN_*=//x:80": unknown probe type "//x": want http, tcp, file or log`},
+		{name: "probe target not a URL", flags: func(f *Flags) { f.Probes = []string{"GEN_*=http://x"} },
+			want: `--probe "GEN_*=http://x": http target "//x" is not an http:// or https:// URL`},
+		{name: "probe for no role", flags: func(f *Flags) { f.Probes = []string{"CTX_1=tcp:{node}:80"} },
+			want: `--probe "CTX_1=tcp:{node}:80": role pattern "CTX_1" matches no role of this plan`},
+		{name: "probe in DISAGG_PROBES", env: map[string]string{"DISAGG_PROBES": "GEN_0=file:/x; BENCHMARK"},
+			want: `DISAGG_PROBES entry "BENCHMARK": want ROLE=TYPE:TARGET[@TIMEOUT], e.g. GEN_*=http:http://{node}:8000/health@20m`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := contractEnv()
+			for k, v := range tt.env {
+				if v == "" {
+					delete(env, k)
+				} else {
+					env[k] = v
+				}
+			}
+			var f Flags
+			if tt.flags != nil {
+				tt.flags(&f)
+			}
+			_, err := Build(Sources{Flags: f, Getenv: getenv(env), ReadFile: readFiles(files)})
+			var ie *InputError
+			if !errors.As(err, &ie) {
+				t.Fatalf("error %v (%T), want an *InputError", err, err)
+			}
+			if got := err.Error(); got != tt.want {
+				t.Errorf("error\n got: %s\nwant: %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestInputErrorOneLine checks that a message never spans lines, whatever the input holds.
+func TestInputErrorOneLine(t *testing.T) {
+	e := &InputError{Input: "a\nb", Problem: "c\r\nd\te"}
+	if got, want := e.Error(), "a b: c  d e"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	_, err := Build(Sources{Flags: Flags{Nodelist: "n[1-2]\n,x["}})
+	if err == nil || len(err.Error()) == 0 {
+		t.Fatal("want an error")
+	}
+	for _, c := range err.Error() {
+		if c == '\n' || c == '\r' {
+			t.Fatalf("error has a line break: %q", err)
+		}
+	}
+}
+
+// BenchmarkBuild plans 4,096 nodes with 1,024 GEN servers (3 nodes each) and 1,024 CTX servers.
+func BenchmarkBuild(b *testing.B) {
+	src := Sources{
+		Flags: Flags{
+			Nodelist: "node[0001-4096]", GPUsPerNode: ptr(4),
+			NumGen: ptr(1024), NodesPerGen: ptr(3), NumCtx: ptr(1024), NodesPerCtx: ptr(1),
+			Command: testBase, Workspace: "/ws", SrunArgs: containerFlags,
+		},
+		Unique: "1",
+	}
+	for b.Loop() {
+		p, err := Build(src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(p.Roles) != 2050 {
+			b.Fatalf("%d roles", len(p.Roles))
+		}
+	}
+}
