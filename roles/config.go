@@ -225,15 +225,21 @@ func (p *configParser) concurrency(bench *yaml.Node) []int {
 // PyYAML's safe_load does. The last occurrence of a key wins, as in PyYAML. A null value counts as
 // absent, since the generator's dict.get treats it so.
 func lookup(m *yaml.Node, key string) *yaml.Node {
-	return lookupDepth(m, key, 0)
-}
-
-func lookupDepth(m *yaml.Node, key string, depth int) *yaml.Node {
-	m = resolve(m)
-	// Merge chains deeper than this are hostile input, not configuration.
-	if m == nil || m.Kind != yaml.MappingNode || depth > 8 {
+	// Aliases let a small file merge the same mapping exponentially often; each mapping is
+	// searched once.
+	found := lookupIn(m, key, map[*yaml.Node]bool{})
+	if found == nil || (found.Kind == yaml.ScalarNode && found.Tag == "!!null") {
 		return nil
 	}
+	return found
+}
+
+func lookupIn(m *yaml.Node, key string, seen map[*yaml.Node]bool) *yaml.Node {
+	m = resolve(m)
+	if m == nil || m.Kind != yaml.MappingNode || seen[m] {
+		return nil
+	}
+	seen[m] = true
 	var found *yaml.Node
 	var merges []*yaml.Node
 	for i := 0; i+1 < len(m.Content); i += 2 {
@@ -248,33 +254,26 @@ func lookupDepth(m *yaml.Node, key string, depth int) *yaml.Node {
 			merges = append(merges, m.Content[i+1])
 		}
 	}
-	if found == nil {
-		// Keys of the mapping itself win over merged ones; among merged mappings the first wins.
-		for _, merge := range merges {
-			merge = resolve(merge)
-			if merge == nil {
-				continue
-			}
-			sources := []*yaml.Node{merge}
-			if merge.Kind == yaml.SequenceNode {
-				sources = merge.Content
-			}
-			for _, src := range sources {
-				if v := lookupDepth(src, key, depth+1); v != nil {
-					found = v
-					break
-				}
-			}
-			if found != nil {
-				break
+	if found != nil {
+		return resolve(found)
+	}
+	// Keys of the mapping itself win over merged ones; among merged mappings the first wins.
+	for _, merge := range merges {
+		merge = resolve(merge)
+		if merge == nil {
+			continue
+		}
+		sources := []*yaml.Node{merge}
+		if merge.Kind == yaml.SequenceNode {
+			sources = merge.Content
+		}
+		for _, src := range sources {
+			if v := lookupIn(src, key, seen); v != nil {
+				return v
 			}
 		}
 	}
-	found = resolve(found)
-	if found == nil || (found.Kind == yaml.ScalarNode && found.Tag == "!!null") {
-		return nil
-	}
-	return found
+	return nil
 }
 
 // resolve follows aliases.

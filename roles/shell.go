@@ -106,13 +106,34 @@ type edit struct {
 //
 // Two fix-ups keep the result equivalent to running the wrapped program directly: a word that
 // becomes the command word but that bash would read as a keyword or an assignment (`if`, `A=1`) is
-// escaped with a backslash, and a command left with no word at all gets ":" in its place.
+// escaped with a backslash, and a command left with no word at all gets ":" in its place. The
+// result is parsed again; should the parser still read a new command word specially, every new
+// command word is escaped, which never changes what bash runs.
 func removeWrapper(cmd, wrapper string) (string, error) {
 	f, err := parseShell(cmd)
 	if err != nil {
 		return "", err
 	}
 	name := path.Base(wrapper)
+	out, err := applyEdits(cmd, wrapperEdits(f, cmd, name, false))
+	if err != nil {
+		return "", err
+	}
+	if checkShell(out) == nil {
+		return out, nil
+	}
+	out, err = applyEdits(cmd, wrapperEdits(f, cmd, name, true))
+	if err != nil {
+		return "", err
+	}
+	if err := checkShell(out); err != nil {
+		return "", fmt.Errorf("the command without %s would not be valid shell: %v", wrapper, err)
+	}
+	return out, nil
+}
+
+// wrapperEdits lists the edits that remove the wrapper from the commands of f.
+func wrapperEdits(f *syntax.File, cmd, name string, escapeAll bool) []edit {
 	var edits []edit
 	syntax.Walk(f, func(n syntax.Node) bool {
 		call, ok := n.(*syntax.CallExpr)
@@ -135,14 +156,21 @@ func removeWrapper(cmd, wrapper string) (string, error) {
 			}
 			edits = append(edits, edit{start, skipBlanks(cmd, end), ""})
 		}
-		if k < len(call.Args) && needsEscape(call.Args[k]) {
-			p := int(call.Args[k].Pos().Offset())
-			edits = append(edits, edit{p, p, `\`})
+		if k < len(call.Args) {
+			if next := call.Args[k]; needsEscape(next) || escapeAll && startsWithLit(next) {
+				p := int(next.Pos().Offset())
+				edits = append(edits, edit{p, p, `\`})
+			}
 		}
 		return true
 	})
+	return edits
+}
+
+// applyEdits applies non-overlapping edits to text.
+func applyEdits(text string, edits []edit) (string, error) {
 	if len(edits) == 0 {
-		return cmd, nil
+		return text, nil
 	}
 	sort.SliceStable(edits, func(i, j int) bool {
 		if edits[i].start != edits[j].start {
@@ -154,13 +182,13 @@ func removeWrapper(cmd, wrapper string) (string, error) {
 	last := 0
 	for _, e := range edits {
 		if e.start < last {
-			return "", fmt.Errorf("overlapping wrapper edits at offset %d", e.start)
+			return "", fmt.Errorf("overlapping edits at offset %d", e.start)
 		}
-		b.WriteString(cmd[last:e.start])
+		b.WriteString(text[last:e.start])
 		b.WriteString(e.insert)
 		last = e.end
 	}
-	b.WriteString(cmd[last:])
+	b.WriteString(text[last:])
 	return b.String(), nil
 }
 
@@ -211,8 +239,16 @@ func needsEscape(w *syntax.Word) bool {
 	if isSpecialFirstWord(lit.Value) {
 		return true
 	}
+	// name=..., name+=... and name[...]=... are assignments; the parser already reads name[ as
+	// the start of one.
 	c := lit.Value[0]
-	return (c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') && strings.Contains(lit.Value, "=")
+	return (c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') && strings.ContainsAny(lit.Value, "=[")
+}
+
+// startsWithLit reports whether w starts with unquoted text that a backslash can escape.
+func startsWithLit(w *syntax.Word) bool {
+	lit, ok := w.Parts[0].(*syntax.Lit)
+	return ok && lit.Value != "" && lit.Value[0] != '\\'
 }
 
 // joinCommand joins the non-empty parts of a command with single spaces.

@@ -162,10 +162,10 @@ func TestDeriveCommands(t *testing.T) {
 			want: cmds{testUnset + " " + base, testUnset + " " + base, "pytest t.py --junit-xml=r.xml", "pytest t.py --junit-xml=r.xml"},
 		},
 		{
-			name: "--wrapper makes the ready-made base stale",
-			env:  map[string]string{"pytestCommand": base, "pytestCommandNoLLMAPILaunch": "stale"},
+			name:  "--wrapper makes the ready-made base stale",
+			env:   map[string]string{"pytestCommand": base, "pytestCommandNoLLMAPILaunch": "stale"},
 			flags: Flags{Wrapper: "trtllm-llmapi-launch"},
-			want: cmds{testUnset + " " + base, testUnset + " " + base, "pytest t.py", "pytest t.py"},
+			want:  cmds{testUnset + " " + base, testUnset + " " + base, "pytest t.py", "pytest t.py"},
 		},
 		{
 			name: "role commands from the environment",

@@ -120,6 +120,7 @@ install_packages() {
   # duration of the install only, and only if the machine does not already have a policy.
   local policy=/usr/sbin/policy-rc.d created_policy=0
   if [[ ! -e $policy ]]; then
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
     printf '#!/bin/sh\nexit 101\n' >"$policy"
     chmod 0755 "$policy"
     created_policy=1
@@ -133,7 +134,10 @@ install_packages() {
     apt-get "${apt_opts[@]}" update &&
       apt-get "${apt_opts[@]}" install "${PACKAGES[@]}"
   } </dev/null >&2 || rc=$?
-  if [[ $created_policy == 1 ]]; then rm -f "$policy"; fi
+  if [[ $created_policy == 1 ]]; then
+    rm -f "$policy"
+    trap - EXIT
+  fi
   [[ $rc == 0 ]] || die "apt-get failed (exit $rc)"
   packages_present || die "packages installed but binaries or libpmix.so still missing"
   log "packages installed in $((SECONDS - t0))s"
@@ -146,7 +150,7 @@ install_packages() {
 render_config() {
   local out=$1 host
   # slurmctld only runs as primary on a host whose short name matches SlurmctldHost.
-  host=$(hostname -s)
+  host=$(hostname -s 2>/dev/null || hostname)
   cat >"$out/slurm.conf" <<EOF
 # Private dev cluster written by scripts/slurm-dev-cluster.sh; rewritten by every "up".
 ClusterName=disaggdev
@@ -191,7 +195,7 @@ ReturnToService=2
 SlurmdParameters=config_overrides
 
 # Quick turnaround for tests: short SIGTERM->SIGKILL wait, finished jobs purged after
-# MinJobAge seconds, time limits enforced to the minute (no grace), batch jobs requeueable
+# MinJobAge seconds, no grace minutes after a time limit, batch jobs requeueable
 # (sbatch --requeue and scontrol requeue).
 KillWait=5
 MinJobAge=${MIN_JOB_AGE}
@@ -222,7 +226,7 @@ EOF
 
   # Slurm looks for mpi.conf next to the slurm.conf it was started with. Four slurmd on one
   # host would all create spmix_appdir_<uid>_<job>.<step> in the same directory; mpi.conf
-  # cannot say %n, so every slurmd sees its own directory at this one path (start_slurmd).
+  # cannot say %n, so every slurmd sees its own directory at this one path (launch_slurmd).
   cat >"$out/mpi.conf" <<EOF
 PMIxCliTmpDirBase=${PMIX_MNT}
 EOF
@@ -335,6 +339,7 @@ launch_slurmd() {
   local node=$1
   log "starting slurmd $node (port $(slurmd_port "$node"))"
   rm -f "$RUN/slurmd-$node.pid" "$RUN/slurmd-$node.mntns"
+  # shellcheck disable=SC2016 # $1..$4 are for the inner sh, passed as arguments below.
   env -i PATH="$PATH" SLURM_CONF="$CONF" \
     unshare --mount --propagation private -- \
     sh -c 'mount --bind "$1" "$2" && exec slurmd -f "$3" -N "$4"' \
@@ -515,19 +520,40 @@ fail() {
   die "$msg (state and logs in $STATE_DIR)"
 }
 
-wait_ready() {
-  local deadline=$((SECONDS + READY_TIMEOUT)) states=""
-  log "waiting up to ${READY_TIMEOUT}s for ${#NODES[@]} nodes to become idle"
+# wait_usable SECONDS : polls sinfo until all nodes can run jobs; 1 on timeout.
+wait_usable() {
+  local deadline=$((SECONDS + $1)) states
   while :; do
     states=$(node_states || true)
     nodes_usable "$states" && return 0
     if ((SECONDS >= deadline)); then
       log "node states: $(tr '\n' ' ' <<<"$states")"
-      timeout 10 sinfo -R >&2 2>&1 || true
-      fail "nodes not ready after ${READY_TIMEOUT}s"
+      return 1
     fi
     sleep 0.5
   done
+}
+
+wait_ready() {
+  log "waiting up to ${READY_TIMEOUT}s for ${#NODES[@]} nodes to become idle"
+  if ! wait_usable "$READY_TIMEOUT"; then
+    timeout 10 sinfo -R >&2 2>&1 || true
+    fail "nodes not ready after ${READY_TIMEOUT}s"
+  fi
+}
+
+# Nodes that are down or drained although their slurmd runs (e.g. it missed SlurmdTimeout on
+# a loaded machine) get back into service without restarting anything.
+resume_nodes() {
+  local node state
+  while read -r node state; do
+    case $state in
+      down* | drain* | fail*)
+        log "resuming $node (was $state)"
+        timeout 10 scontrol update NodeName="$node" State=RESUME >&2 2>&1 || true
+        ;;
+    esac
+  done <<<"$(node_states || true)"
 }
 
 # check NAME CMD... : a job must really run, not just be accepted by the controller.
@@ -576,8 +602,16 @@ cmd_up() {
     rm -rf "${CTLD_STATE:?}"/* "${SPOOL:?}"/*/*
     for node in "${NODES[@]}"; do mkdir -p "$SPOOL/$node"; done
   elif all_alive; then
-    # Everything runs but something is wrong (a wedged daemon, a drained node): restart.
-    log "daemons alive but unhealthy: restarting the cluster"
+    # Everything runs, yet a node is not usable: first try the gentle way, as tests may be
+    # running; restart only if that does not help (a wedged daemon).
+    log "daemons alive but the cluster is not healthy; waiting briefly"
+    resume_nodes
+    if munge_works && wait_usable 15; then
+      log "healthy again"
+      env_line >&3
+      return 0
+    fi
+    log "still not healthy: restarting the cluster"
     stop_all
   else
     log "partially up: starting what is missing"

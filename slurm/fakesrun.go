@@ -26,9 +26,6 @@ const (
 	defaultFakeKillWait = 2 * time.Second
 	defaultFakeJobID    = "1"
 	defaultFakeNode     = "localhost"
-	// defaultTaskPath is where slurmstepd looks for the command when the task has no PATH, as with
-	// --export=NONE.
-	defaultTaskPath = "/usr/bin:/bin"
 	// maxStepIDs bounds the search for a free step id, so that an unwritable state directory fails
 	// rather than loops.
 	maxStepIDs = 1 << 20
@@ -54,7 +51,7 @@ func FakeSrun(ctx context.Context, args []string, env []string, stdout, stderr i
 	opts, err := parseSrunArgs(args)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return exitStatusOf(err)
 	}
 	if opts.help {
 		io.WriteString(stdout, fakeSrunUsage)
@@ -63,10 +60,10 @@ func FakeSrun(ctx context.Context, args []string, env []string, stdout, stderr i
 	if len(opts.ignored) > 0 {
 		fmt.Fprintf(stderr, "srun: warning: fake srun ignores container options: %s\n", strings.Join(opts.ignored, ", "))
 	}
-	step, err := planFakeStep(opts, env, func(msg string) { fmt.Fprintln(stderr, "srun: warning: "+msg) })
+	step, err := planFakeStep(opts, env, func(msg string) { fmt.Fprintln(stderr, "srun: Warning: "+msg) })
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return exitStatusOf(err)
 	}
 	return runFakeStep(ctx, step, stdout, stderr, signals)
 }
@@ -111,6 +108,23 @@ local process, as if each node of the fake job were this machine.
 Job: SLURM_JOB_ID, SLURM_JOB_NODELIST and SLURM_GPUS_ON_NODE from the environment.
 Step ids: claimed in $DISAGG_FAKE_SLURM_DIR. Grace before SIGKILL: $DISAGG_FAKE_SRUN_KILL_WAIT.
 `
+
+// exitError is a problem srun reports before it runs anything, with the status it then exits with:
+// 255 for what its option parser rejects, 1 for the rest, as Slurm 22.05 does.
+type exitError struct {
+	msg    string
+	status int
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func exitStatusOf(err error) int {
+	var e *exitError
+	if errors.As(err, &e) {
+		return e.status
+	}
+	return 1
+}
 
 // srunOptions is what the fake srun understood of its command line.
 type srunOptions struct {
@@ -158,8 +172,7 @@ func srunOptionTable() []srunOption {
 		{"nodes", 'N', requiredArg, func(o *srunOptions, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
-				// Slurm's own wording for a bad -N.
-				return fmt.Errorf("srun: error: invalid node count `%s'", v)
+				return &exitError{msg: fmt.Sprintf("srun: error: %q is not a valid node count", v), status: 255}
 			}
 			o.nodes = n
 			return nil
@@ -243,7 +256,7 @@ func positiveOption(name, v string) (int, error) {
 
 // usageError words a command line getopt_long rejects, followed by srun's hint.
 func usageError(format string, args ...any) error {
-	return fmt.Errorf("srun: "+format+"\nTry \"srun --help\" for more information", args...)
+	return &exitError{msg: fmt.Sprintf("srun: "+format+"\nTry \"srun --help\" for more information", args...), status: 255}
 }
 
 // parseSrunArgs reads srun's command line as srun's getopt_long does: options stop at the first word
@@ -402,6 +415,9 @@ func planFakeStep(o *srunOptions, env []string, warn func(string)) (*fakeStep, e
 	if err != nil {
 		return nil, fmt.Errorf("srun: error: fake srun: cannot read the job from the environment: %w", err)
 	}
+	if err := applyInputEnv(o, getenv); err != nil {
+		return nil, err
+	}
 	st := &fakeStep{
 		jobID:     topo.JobID,
 		mpi:       o.mpi,
@@ -438,6 +454,18 @@ func planFakeStep(o *srunOptions, env []string, warn func(string)) (*fakeStep, e
 	}
 
 	if wanted != nil {
+		switch {
+		case o.nodes > 0 && o.nodes < len(wanted):
+			// Real srun drops nodes from the list and then fails to create the step, as -w requires
+			// all of them.
+			return nil, fmt.Errorf("srun: error: Required nodelist includes more nodes than permitted by max-node count (%d > %d). "+
+				"Eliminating nodes from the nodelist.\n%w", len(wanted), o.nodes, unavailable("Requested node configuration is not available"))
+		case o.nodes > len(wanted):
+			// Real srun would add nodes of the allocation; a plan whose -N and -w disagree is a bug
+			// worth stopping for.
+			return nil, fmt.Errorf("srun: error: fake srun: -N %d asks for more nodes than --nodelist=%s names (%d); "+
+				"it does not add nodes to a nodelist", o.nodes, o.nodelist, len(wanted))
+		}
 		// A step's nodes are always in the allocation, and in its order whatever the order of -w.
 		index := make(map[string]int, len(st.jobNodes))
 		for i, n := range st.jobNodes {
@@ -458,16 +486,6 @@ func planFakeStep(o *srunOptions, env []string, warn func(string)) (*fakeStep, e
 				st.nodes = append(st.nodes, n)
 			}
 		}
-		switch {
-		case o.nodes > 0 && o.nodes < len(st.nodes):
-			// Real srun goes on to drop nodes from -w; a plan that disagrees with itself is a bug worth
-			// stopping for locally.
-			return nil, fmt.Errorf("srun: error: Required nodelist includes more nodes than permitted by max-node count (%d > %d). "+
-				"The fake srun does not eliminate nodes: make -N match --nodelist", len(st.nodes), o.nodes)
-		case o.nodes > len(st.nodes):
-			return nil, fmt.Errorf("srun: error: fake srun: -N %d asks for more nodes than --nodelist=%s names (%d); "+
-				"it does not add nodes to a nodelist", o.nodes, o.nodelist, len(st.nodes))
-		}
 	} else {
 		n := o.nodes
 		if n == 0 {
@@ -483,15 +501,16 @@ func planFakeStep(o *srunOptions, env []string, warn func(string)) (*fakeStep, e
 	}
 
 	nodes := len(st.nodes)
-	ntasks, perNode := o.ntasks, o.ntasksPerNode
-	if perNode > 0 {
+	ntasks := o.ntasks
+	if perNode := o.ntasksPerNode; perNode > 0 {
 		switch {
 		case ntasks == 0:
 			ntasks = nodes * perNode
-		case ntasks != nodes*perNode:
+		case ntasks > nodes*perNode:
+			// Slurm 22.05 warns only when the tasks do not fit; fewer tasks are laid out as below,
+			// which never puts more than perNode on a node.
 			warn(fmt.Sprintf("can't honor --ntasks-per-node set to %d which doesn't match the requested tasks %d "+
 				"with the number of requested nodes %d. Ignoring --ntasks-per-node.", perNode, ntasks, nodes))
-			perNode = 0
 		}
 	}
 	if ntasks == 0 {
@@ -573,6 +592,42 @@ func planFakeStep(o *srunOptions, env []string, warn func(string)) (*fakeStep, e
 		st.jobName = filepath.Base(o.argv[0])
 	}
 	return st, nil
+}
+
+// applyInputEnv takes the step's shape from srun's input variables where the command line says
+// nothing, as srun does. Inside a batch job sbatch sets them, so a step without --ntasks gets the
+// job's task count (and a mismatch warning if that does not fit its nodes), as it would on a cluster.
+func applyInputEnv(o *srunOptions, getenv func(string) string) error {
+	for _, v := range []struct {
+		names []string
+		dst   *int
+	}{
+		{[]string{"SLURM_NTASKS", "SLURM_NPROCS"}, &o.ntasks},
+		{[]string{"SLURM_NTASKS_PER_NODE"}, &o.ntasksPerNode},
+		{[]string{"SLURM_NNODES"}, &o.nodes},
+	} {
+		if *v.dst != 0 {
+			continue
+		}
+		for _, name := range v.names {
+			value := getenv(name)
+			if value == "" {
+				continue
+			}
+			if name == "SLURM_NNODES" && o.nodelist != "" {
+				// With -w, real srun would add nodes of the allocation up to this count; the fake
+				// runs on the named nodes only.
+				break
+			}
+			n, err := positiveOption(name, value)
+			if err != nil {
+				return err
+			}
+			*v.dst = n
+			break
+		}
+	}
+	return nil
 }
 
 func dedupe(names []string) []string {
@@ -750,6 +805,8 @@ func (st *fakeStep) taskEnv(t fakeTask) []string {
 		env = setEnv(env, "SLURM_GPUS_ON_NODE", strconv.Itoa(st.gpus))
 		env = setEnv(env, "SLURM_STEP_GPUS", list)
 		env = setEnv(env, "CUDA_VISIBLE_DEVICES", list)
+		env = setEnv(env, "GPU_DEVICE_ORDINAL", list)
+		env = setEnv(env, "ROCR_VISIBLE_DEVICES", list)
 	}
 	if st.mpi != "" {
 		env = setEnv(env, "SLURM_MPI_TYPE", st.mpi)

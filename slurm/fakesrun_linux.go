@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,9 +26,10 @@ import (
 )
 
 const (
-	// coalesceWindow is how long the fake srun collects task ends before reporting them, so that
-	// tasks of a node that end together share one line, as slurmstepd batches them. The first
-	// failure is never held back.
+	// firstFailureWindow is how long the first failure waits for tasks that fail with it, so that
+	// tasks of a node that end together share one line, as slurmstepd batches them; -K acts after it.
+	firstFailureWindow = 50 * time.Millisecond
+	// coalesceWindow is how long later task ends are collected before they are reported.
 	coalesceWindow = 100 * time.Millisecond
 	// reapTimeout bounds the wait for the killed processes of the step to disappear.
 	reapTimeout = 5 * time.Second
@@ -66,7 +68,7 @@ func runFakeStep(ctx context.Context, st *fakeStep, stdout, stderr io.Writer, si
 	}
 	// Without this, a process orphaned inside a task (its parent killed first) is handed to init,
 	// which in a container may never reap it; its zombie would keep the task's process group alive.
-
+	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 	outs := newStepOutputs(st, callerMu)
 	defer outs.close()
@@ -264,8 +266,9 @@ type runner struct {
 	readers []*os.File // read ends of the output pipes, closed by force if a copier hangs
 
 	pending     []taskEnd // ends not reported yet
-	failed      bool      // a task failed; the first failure is reported at once
+	failed      bool      // a task failed
 	terminating bool      // the step is being ended: tasks were signalled
+	firstTimer  *time.Timer
 	coalesce    *time.Timer
 	killTimer   *time.Timer
 }
@@ -291,10 +294,7 @@ func (r *runner) launch(i int) {
 		dir, _ = os.Getwd()
 	}
 	pathEnv, hasPath := lookupEnv(env, "PATH")
-	if !hasPath {
-		pathEnv = defaultTaskPath
-	}
-	path, err := lookPathIn(r.st.argv[0], pathEnv, dir)
+	path, err := lookPathIn(r.st.argv[0], pathEnv, hasPath, dir)
 	if err != nil {
 		r.execFailed(i, err)
 		return
@@ -364,7 +364,7 @@ func (r *runner) execFailed(i int, err error) {
 		code = int(errno)
 		err = errno
 	}
-	msg := fmt.Sprintf("slurmstepd: error: execve(): %s: %s\n", r.st.argv[0], cStrerror(err))
+	msg := fmt.Sprintf("slurmstepd-%s: error: execve(): %s: %s\n", r.procs[i].task.node, r.st.argv[0], cStrerror(err))
 	s := r.sinks[i][1]
 	s.write(append(r.labelPrefix(r.procs[i].task.rank), msg...))
 	r.ends <- taskEnd{index: i, status: taskStatus{code: code}}
@@ -387,15 +387,17 @@ func closeAll(files []*os.File) {
 
 // lookPathIn finds file as slurmstepd's execve would: a name with a slash as is (relative to the
 // task's directory), else the first executable in pathEnv, whose relative entries are relative to
-// the task's directory too. The error is the errno execvp would report.
-func lookPathIn(file, pathEnv, dir string) (string, error) {
+// the task's directory too. Without PATH (--export=NONE) there is no search: the name is taken
+// relative to the task's directory, so "env" is not found while "/usr/bin/env" is. The error is the
+// errno execve would report.
+func lookPathIn(file, pathEnv string, hasPath bool, dir string) (string, error) {
 	resolve := func(p string) string {
 		if filepath.IsAbs(p) {
 			return p
 		}
 		return filepath.Join(dir, p)
 	}
-	if strings.Contains(file, "/") {
+	if strings.Contains(file, "/") || !hasPath {
 		p := resolve(file)
 		return p, executable(p)
 	}
@@ -536,7 +538,10 @@ func (r *runner) supervise(ctx context.Context, signals <-chan os.Signal) {
 			r.signalled(sig)
 		case <-done:
 			done = nil
-			r.terminate(syscall.SIGTERM, "srun: forcing job termination")
+			r.terminate(syscall.SIGTERM, r.abortLines("srun: forcing job termination")...)
+		case <-timerC(r.firstTimer):
+			r.firstTimer = nil
+			r.firstFailureDue()
 		case <-timerC(r.coalesce):
 			r.coalesce = nil
 			r.flush()
@@ -545,6 +550,12 @@ func (r *runner) supervise(ctx context.Context, signals <-chan os.Signal) {
 			r.signalAll(syscall.SIGKILL)
 			r.flush()
 		}
+	}
+	if r.firstTimer != nil {
+		// Every task ended within the window: report, and say what -K would have done.
+		r.firstTimer.Stop()
+		r.firstTimer = nil
+		r.firstFailureDue()
 	}
 	for _, t := range []*time.Timer{r.coalesce, r.killTimer} {
 		if t != nil {
@@ -556,40 +567,46 @@ func (r *runner) supervise(ctx context.Context, signals <-chan os.Signal) {
 }
 
 func (r *runner) ended(e taskEnd) {
-	p := &r.procs[e.index]
-	p.status = e.status
-	if e.status.failed() && !r.failed && !r.terminating {
-		r.failed = true
-		r.say(FormatTaskFailure(p.task.node, []int{p.task.rank}, e.status.code, e.status.sig))
-		if r.st.killOnBad {
-			r.terminate(syscall.SIGTERM, "srun: Terminating "+r.st.stepName())
-		}
-		return
-	}
-	r.failed = r.failed || e.status.failed()
+	r.procs[e.index].status = e.status
 	r.pending = append(r.pending, e)
-	if !r.terminating && r.coalesce == nil {
+	switch {
+	case r.firstTimer != nil || r.terminating:
+		// Reported with the first failure, or once the step is down.
+	case e.status.failed() && !r.failed:
+		r.failed = true
+		if r.coalesce != nil {
+			r.coalesce.Stop()
+			r.coalesce = nil
+		}
+		r.firstTimer = time.NewTimer(firstFailureWindow)
+	case r.coalesce == nil:
 		r.coalesce = time.NewTimer(coalesceWindow)
 	}
 }
 
-// signalled acts on a signal sent to srun as srun does: SIGTERM, SIGHUP, SIGQUIT and SIGINT end the
-// step, any other signal is passed on to the tasks.
+// firstFailureDue reports the first failure, with whatever ended alongside it, and under -K ends
+// the step.
+func (r *runner) firstFailureDue() {
+	r.flush()
+	if r.st.killOnBad && !r.terminating {
+		r.terminate(syscall.SIGTERM, "srun: launch/slurm: _step_signal: Terminating "+r.st.stepName())
+	}
+}
+
+// signalled acts on a signal sent to srun: SIGTERM, SIGHUP, SIGQUIT and SIGINT end the step, any
+// other signal is passed on to the tasks, as srun does. The messages are srun's.
 func (r *runner) signalled(sig os.Signal) {
 	s, ok := sig.(syscall.Signal)
 	if !ok {
 		return
 	}
 	switch s {
-	case syscall.SIGTERM, syscall.SIGHUP:
-		r.terminate(s, "srun: forcing job termination")
+	case syscall.SIGTERM, syscall.SIGHUP, syscall.SIGKILL:
+		r.terminate(s, r.abortLines("srun: forcing job termination")...)
 	case syscall.SIGQUIT:
-		r.say("srun: Quit")
-		r.terminate(s, "srun: forcing job termination")
+		r.terminate(s, r.abortLines("srun: Quit", "srun: forcing job termination")...)
 	case syscall.SIGINT:
-		r.terminate(s, "srun: sending Ctrl-C to "+r.st.stepName())
-	case syscall.SIGKILL:
-		r.terminate(s, "srun: forcing job termination")
+		r.terminate(s, r.abortLines("srun: sending Ctrl-C to "+r.st.stepName(), "srun: forcing job termination")...)
 	default:
 		for i := range r.procs {
 			if p := &r.procs[i]; p.cmd != nil {
@@ -599,9 +616,18 @@ func (r *runner) signalled(sig os.Signal) {
 	}
 }
 
-// terminate ends the step: sig to every task's process group now, SIGKILL after the kill wait. A
-// second request while the step is ending sends SIGKILL at once.
-func (r *runner) terminate(sig syscall.Signal, msg string) {
+// abortLines are srun's messages when a signal makes it end the step, followed by its promise to
+// wait, which counts Slurm's two seconds of slack on top of the kill wait.
+func (r *runner) abortLines(lines ...string) []string {
+	wait := int(math.Ceil(r.st.killWait.Seconds())) + 2
+	return append(lines, fmt.Sprintf("srun: Job step aborted: Waiting up to %d seconds for job step to finish.", wait))
+}
+
+// terminate ends the step: sig to every task's process group now, SIGKILL after the kill wait. It
+// prints srun's lines, then slurmstepd's notice of the cancellation, which goes to the stderr of
+// the step's first task as it does on the step's first node. A second request while the step is
+// ending sends SIGKILL at once.
+func (r *runner) terminate(sig syscall.Signal, lines ...string) {
 	if r.terminating {
 		r.signalAll(syscall.SIGKILL)
 		if r.killTimer != nil {
@@ -612,13 +638,21 @@ func (r *runner) terminate(sig syscall.Signal, msg string) {
 		return
 	}
 	// What ended before the step was told to end is reported before the message that says so.
-	if r.coalesce != nil {
-		r.coalesce.Stop()
-		r.coalesce = nil
+	for _, t := range []**time.Timer{&r.coalesce, &r.firstTimer} {
+		if *t != nil {
+			(*t).Stop()
+			*t = nil
+		}
 	}
 	r.flush()
 	r.terminating = true
-	r.say(msg)
+	for _, l := range lines {
+		r.say(l)
+	}
+	node := r.st.nodes[0]
+	notice := fmt.Sprintf("slurmstepd-%s: error: *** STEP %s.%d ON %s CANCELLED AT %s ***\n",
+		node, r.st.jobID, r.st.stepID, node, time.Now().Format("2006-01-02T15:04:05"))
+	r.sinks[0][1].write(append(r.labelPrefix(0), notice...))
 	r.signalAll(sig)
 	if sig != syscall.SIGKILL {
 		r.killTimer = time.NewTimer(r.st.killWait)

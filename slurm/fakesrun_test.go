@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -109,7 +110,11 @@ func assertGroupsGone(t *testing.T, pgids []int) {
 	}
 }
 
+// cancelTime matches the time in slurmstepd's cancellation notice, which tests cannot predict.
+var cancelTime = regexp.MustCompile(`CANCELLED AT \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d \*\*\*`)
+
 func lines(s string) []string {
+	s = cancelTime.ReplaceAllString(s, "CANCELLED AT T ***")
 	s = strings.TrimSuffix(s, "\n")
 	if s == "" {
 		return nil
@@ -154,17 +159,18 @@ func TestFakeSrunGPUs(t *testing.T) {
 		want    string
 		wantErr string
 	}{
-		{name: "job GPUs", jobEnv: []string{"SLURM_GPUS_ON_NODE=4"}, want: "0,1,2,3/4"},
-		{name: "job GPUs per node", jobEnv: []string{"SLURM_GPUS_PER_NODE=h100:2"}, want: "0,1/2"},
-		{name: "step asks fewer", jobEnv: []string{"SLURM_GPUS_ON_NODE=4"}, args: []string{"--gpus-per-node", "1"}, want: "0/1"},
-		{name: "no GPUs", want: "unset/unset"},
-		{name: "step asks, job silent", args: []string{"--gpus-per-node=2"}, want: "0,1/2"},
+		{name: "job GPUs", jobEnv: []string{"SLURM_GPUS_ON_NODE=4"}, want: "0,1,2,3/4/0,1,2,3/0,1,2,3"},
+		{name: "job GPUs per node", jobEnv: []string{"SLURM_GPUS_PER_NODE=h100:2"}, want: "0,1/2/0,1/0,1"},
+		{name: "step asks fewer", jobEnv: []string{"SLURM_GPUS_ON_NODE=4"}, args: []string{"--gpus-per-node", "1"}, want: "0/1/0/0"},
+		{name: "no GPUs", want: "unset/unset/unset/unset"},
+		{name: "step asks, job silent", args: []string{"--gpus-per-node=2"}, want: "0,1/2/0,1/0,1"},
 		{name: "step asks too many", jobEnv: []string{"SLURM_GPUS_ON_NODE=4"}, args: []string{"--gpus-per-node=8"},
 			wantErr: "srun: error: Unable to create step for job 77: Invalid generic resource (gres) specification\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"-N1"}, tc.args...)
-			args = append(args, "sh", "-c", `echo "${CUDA_VISIBLE_DEVICES-unset}/${SLURM_GPUS_ON_NODE-unset}"`)
+			args = append(args, "sh", "-c",
+				`echo "${CUDA_VISIBLE_DEVICES-unset}/${SLURM_GPUS_ON_NODE-unset}/${GPU_DEVICE_ORDINAL-unset}/${ROCR_VISIBLE_DEVICES-unset}"`)
 			res := runFake(t, context.Background(), testJobEnv(t, tc.jobEnv...), nil, args...)
 			if tc.wantErr != "" {
 				if res.status != 1 || res.stderr != tc.wantErr {
@@ -193,6 +199,18 @@ func TestFakeSrunFailureWithoutKill(t *testing.T) {
 	}
 }
 
+// Tasks of a node that fail together are reported on one line, as slurmstepd batches them.
+func TestFakeSrunFailuresGrouped(t *testing.T) {
+	res := runFake(t, context.Background(), testJobEnv(t), nil, "-N2", "--ntasks-per-node=2", "sh", "-c", "exit 3")
+	want := []string{
+		"srun: error: node1: tasks 0-1: Exited with exit code 3",
+		"srun: error: node2: tasks 2-3: Exited with exit code 3",
+	}
+	if diff := cmp.Diff(want, lines(res.stderr)); diff != "" || res.status != 3 {
+		t.Errorf("status %d (want 3), stderr (-want +got):\n%s", res.status, diff)
+	}
+}
+
 func TestFakeSrunKillOnBadExit(t *testing.T) {
 	for _, flag := range []string{"-K", "--kill-on-bad-exit", "--kill-on-bad-exit=1", "-K1"} {
 		t.Run(flag, func(t *testing.T) {
@@ -206,7 +224,8 @@ func TestFakeSrunKillOnBadExit(t *testing.T) {
 				"--mpi=pmix", flag, "-N", "2", "-w", "node[1-2]", "--ntasks=4", "--ntasks-per-node=2", "sh", "-c", script)
 			want := []string{
 				"srun: error: node2: task 3: Exited with exit code 3",
-				"srun: Terminating StepId=77.0",
+				"srun: launch/slurm: _step_signal: Terminating StepId=77.0",
+				"slurmstepd-node1: error: *** STEP 77.0 ON node1 CANCELLED AT T ***",
 				"srun: error: node1: tasks 0-1: Terminated",
 				"srun: error: node2: task 2: Terminated",
 			}
@@ -283,6 +302,8 @@ func TestFakeSrunSignalForwarded(t *testing.T) {
 		"-N2", "--ntasks-per-node=2", "sh", "-c", pidScript(pids, "sleep 30 & wait"))
 	want := []string{
 		"srun: forcing job termination",
+		"srun: Job step aborted: Waiting up to 7 seconds for job step to finish.",
+		"slurmstepd-node1: error: *** STEP 77.0 ON node1 CANCELLED AT T ***",
 		"srun: error: node1: tasks 0-1: Terminated",
 		"srun: error: node2: tasks 2-3: Terminated",
 	}
@@ -309,6 +330,8 @@ func TestFakeSrunKillAfterGrace(t *testing.T) {
 		"-w", "node1", "-n2", "sh", "-c", `[ "$SLURM_PROCID" = 0 ] && trap '' TERM; `+pidScript(pids, "sleep 30"))
 	want := []string{
 		"srun: forcing job termination",
+		"srun: Job step aborted: Waiting up to 3 seconds for job step to finish.",
+		"slurmstepd-node1: error: *** STEP 77.0 ON node1 CANCELLED AT T ***",
 		"srun: error: node1: task 1: Terminated",
 		"srun: error: node1: task 0: Killed",
 	}
@@ -367,7 +390,6 @@ func TestFakeSrunExport(t *testing.T) {
 		{
 			name: "NONE",
 			args: []string{"--export=NONE"},
-			cmd:  "env", // found through slurmstepd's default PATH
 			want: map[string]string{"FOO": "", "OTHER": "", "PATH": "", "SLURM_CUSTOM": "x", "SLURM_PROCID": "0"},
 		},
 		{
@@ -515,27 +537,31 @@ func TestFakeSrunContainerOptions(t *testing.T) {
 	}
 }
 
+// The messages and statuses are those of Slurm 22.05's srun: 255 for what its option parser
+// rejects, 1 for the rest.
 func TestFakeSrunUsageErrors(t *testing.T) {
 	try := "Try \"srun --help\" for more information\n"
 	for _, tc := range []struct {
-		args []string
-		want string
+		args   []string
+		want   string
+		status int
 	}{
-		{[]string{"--foo", "true"}, "srun: unrecognized option '--foo'\n" + try},
-		{[]string{"--foo=1", "true"}, "srun: unrecognized option '--foo=1'\n" + try},
-		{[]string{"--over", "true"}, "srun: unrecognized option '--over'\n" + try},
-		{[]string{"-z", "true"}, "srun: invalid option -- 'z'\n" + try},
-		{[]string{"--nodes"}, "srun: option '--nodes' requires an argument\n" + try},
-		{[]string{"-N"}, "srun: option requires an argument -- 'N'\n" + try},
-		{[]string{"--overlap=yes", "true"}, "srun: option '--overlap' doesn't allow an argument\n" + try},
-		{[]string{"-N1"}, "srun: fatal: No command given to execute.\n"},
-		{[]string{"-N", "x", "true"}, "srun: error: invalid node count `x'\n"},
-		{[]string{"--ntasks=0", "true"}, "srun: error: Invalid numeric value \"0\" for --ntasks.\n"},
+		{[]string{"--foo", "true"}, "srun: unrecognized option '--foo'\n" + try, 255},
+		{[]string{"--foo=1", "true"}, "srun: unrecognized option '--foo=1'\n" + try, 255},
+		{[]string{"--over", "true"}, "srun: unrecognized option '--over'\n" + try, 255},
+		{[]string{"-z", "true"}, "srun: invalid option -- 'z'\n" + try, 255},
+		{[]string{"--nodes"}, "srun: option '--nodes' requires an argument\n" + try, 255},
+		{[]string{"-N"}, "srun: option requires an argument -- 'N'\n" + try, 255},
+		{[]string{"--overlap=yes", "true"}, "srun: option '--overlap' doesn't allow an argument\n" + try, 255},
+		{[]string{"-N", "x", "true"}, "srun: error: \"x\" is not a valid node count\n", 255},
+		{[]string{"-N1"}, "srun: fatal: No command given to execute.\n", 1},
+		{[]string{"--ntasks=0", "true"}, "srun: error: Invalid numeric value \"0\" for --ntasks.\n", 1},
+		{[]string{"-Kx", "true"}, "srun: error: Invalid numeric value \"x\" for --kill-on-bad-exit.\n", 1},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			res := runFake(t, context.Background(), testJobEnv(t), nil, tc.args...)
-			if res.status != 1 || res.stderr != tc.want {
-				t.Errorf("status %d, stderr %q; want 1, %q", res.status, res.stderr, tc.want)
+			if res.status != tc.status || res.stderr != tc.want {
+				t.Errorf("status %d, stderr %q; want %d, %q", res.status, res.stderr, tc.status, tc.want)
 			}
 		})
 	}
@@ -546,7 +572,8 @@ func TestFakeSrunNodeErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-N1", "-w", "node[1-2]"}, "srun: error: Required nodelist includes more nodes than permitted by max-node count (2 > 1)."},
+		{[]string{"-N1", "-w", "node[1-2]"}, "srun: error: Required nodelist includes more nodes than permitted by max-node count (2 > 1). " +
+			"Eliminating nodes from the nodelist.\nsrun: error: Unable to create step for job 77: Requested node configuration is not available\n"},
 		{[]string{"-N3", "-w", "node[1-2]"}, "srun: error: fake srun: -N 3 asks for more nodes than --nodelist=node[1-2] names (2)"},
 		{[]string{"-w", "node3"}, "srun: error: Unable to create step for job 77: Requested node configuration is not available"},
 		{[]string{"-N3"}, "srun: error: Unable to create step for job 77: Requested node configuration is not available"},
@@ -564,7 +591,19 @@ func TestFakeSrunNodeErrors(t *testing.T) {
 func TestFakeSrunCommandNotFound(t *testing.T) {
 	res := runFake(t, context.Background(), testJobEnv(t), nil, "-N1", "no-such-command-here", "x")
 	want := []string{
-		"slurmstepd: error: execve(): no-such-command-here: No such file or directory",
+		"slurmstepd-node1: error: execve(): no-such-command-here: No such file or directory",
+		"srun: error: node1: task 0: Exited with exit code 2",
+	}
+	if diff := cmp.Diff(want, lines(res.stderr)); diff != "" || res.status != 2 {
+		t.Errorf("status %d (want 2), stderr (-want +got):\n%s", res.status, diff)
+	}
+}
+
+// Without PATH (--export=NONE), slurmstepd does not search for the command.
+func TestFakeSrunNoPathSearchWithoutPath(t *testing.T) {
+	res := runFake(t, context.Background(), testJobEnv(t), nil, "-N1", "--export=NONE", "env")
+	want := []string{
+		"slurmstepd-node1: error: execve(): env: No such file or directory",
 		"srun: error: node1: task 0: Exited with exit code 2",
 	}
 	if diff := cmp.Diff(want, lines(res.stderr)); diff != "" || res.status != 2 {
@@ -638,9 +677,24 @@ func TestPlanFakeStepLayout(t *testing.T) {
 		{args: []string{"-N2", "-n6", "--ntasks-per-node=2"},
 			want: layout{Nodes: []string{"node1", "node2"}, PerNode: []int{3, 3}, Ranks: [][]int{{0, 1, 2}, {3, 4, 5}},
 				Warning: "can't honor --ntasks-per-node set to 2 which doesn't match the requested tasks 6 with the number of requested nodes 2. Ignoring --ntasks-per-node."}},
+		// Fewer tasks than the nodes could take: no warning, and never more than asked per node.
+		{args: []string{"-N2", "-n3", "--ntasks-per-node=4"},
+			want: layout{Nodes: []string{"node1", "node2"}, PerNode: []int{2, 1}, Ranks: [][]int{{0, 1}, {2}}}},
 		{args: []string{"-N2", "-n1"},
 			want: layout{Nodes: []string{"node1"}, PerNode: []int{1}, Ranks: [][]int{{0}},
 				Warning: "can't run 1 processes on 2 nodes, setting nnodes to 1"}},
+		// srun's input variables, as sbatch sets them, stand in for missing options.
+		{args: []string{"-N1"}, env: []string{"SLURM_NTASKS=3"},
+			want: layout{Nodes: []string{"node1"}, PerNode: []int{3}, Ranks: [][]int{{0, 1, 2}}}},
+		{args: []string{}, env: []string{"SLURM_NNODES=1", "SLURM_NTASKS_PER_NODE=2"},
+			want: layout{Nodes: []string{"node1"}, PerNode: []int{2}, Ranks: [][]int{{0, 1}}}},
+		{args: []string{"-n1", "-N1"}, env: []string{"SLURM_NTASKS=3", "SLURM_NNODES=2"},
+			want: layout{Nodes: []string{"node1"}, PerNode: []int{1}, Ranks: [][]int{{0}}}},
+		{args: []string{"-w", "node2"}, env: []string{"SLURM_NNODES=2"},
+			want: layout{Nodes: []string{"node2"}, PerNode: []int{1}, Ranks: [][]int{{0}}}},
+		{args: []string{"-N2", "--ntasks-per-node=2"}, env: []string{"SLURM_NTASKS=6"},
+			want: layout{Nodes: []string{"node1", "node2"}, PerNode: []int{3, 3}, Ranks: [][]int{{0, 1, 2}, {3, 4, 5}},
+				Warning: "can't honor --ntasks-per-node set to 2 which doesn't match the requested tasks 6 with the number of requested nodes 2. Ignoring --ntasks-per-node."}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			opts, err := parseSrunArgs(append(tc.args, "true"))
@@ -665,6 +719,13 @@ func TestPlanFakeStepLayout(t *testing.T) {
 				t.Errorf("layout (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestFakeSrunWarning(t *testing.T) {
+	res := runFake(t, context.Background(), testJobEnv(t), nil, "-N2", "-n1", "true")
+	if want := "srun: Warning: can't run 1 processes on 2 nodes, setting nnodes to 1\n"; res.status != 0 || res.stderr != want {
+		t.Errorf("status %d, stderr %q; want 0, %q", res.status, res.stderr, want)
 	}
 }
 
@@ -797,6 +858,8 @@ func TestFakeSrunMain(t *testing.T) {
 		t.Fatalf("exit %v, want 143; log:\n%s", err, data)
 	}
 	want := []string{
+		"slurmstepd-node1: error: *** STEP 77.0 ON node1 CANCELLED AT T ***",
+		"srun: Job step aborted: Waiting up to 7 seconds for job step to finish.",
 		"srun: error: node1: tasks 0-1: Terminated",
 		"srun: error: node2: tasks 2-3: Terminated",
 		"srun: forcing job termination",

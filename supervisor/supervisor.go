@@ -190,6 +190,12 @@ func Run(ctx context.Context, cfg Config) Result {
 		signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, cfg.DrainSignal)
 		defer signal.Stop(ch)
 		signals = ch
+		// A console piped into a pager that quits must not kill the supervisor mid-run. Catching
+		// SIGPIPE (rather than ignoring it, which children would inherit) makes such writes fail
+		// quietly instead.
+		pipe := make(chan os.Signal, 1)
+		signal.Notify(pipe, syscall.SIGPIPE)
+		defer signal.Stop(pipe)
 	}
 
 	groupCtx, cancel := context.WithCancel(ctx)
