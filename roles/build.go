@@ -22,15 +22,11 @@ func Build(src Sources) (Plan, error) {
 		b.getenv = func(string) string { return "" }
 	}
 	if b.read == nil {
-		b.read = func(name string) ([]byte, error) {
+		b.read = func(string) ([]byte, error) {
 			return nil, errors.New("no file reader given")
 		}
 	}
-	p, err := b.build(src.Unique)
-	if err != nil {
-		return Plan{}, err
-	}
-	return p, nil
+	return b.build(src.Unique)
 }
 
 // builder holds the inputs while Build resolves them, so that each step reads as one decision.
@@ -271,8 +267,8 @@ func (b *builder) intFrom(flag *int, flagName string, envNames []string, c cfgIn
 	return intInput{}, nil
 }
 
-// cfgInts returns the config's values, or zero values without a config.
-func (b *builder) cfgInt(get func(*config) cfgInt) cfgInt {
+// configInt returns a value of the config, or the zero value without a config.
+func (b *builder) configInt(get func(*config) cfgInt) cfgInt {
 	if b.cfg == nil {
 		return cfgInt{}
 	}
@@ -284,7 +280,7 @@ func (b *builder) layout(topo slurm.Topology) (layout, error) {
 	var lay layout
 	lay.gpusPerNode = topo.GPUsPerNode
 	if lay.gpusPerNode == 0 {
-		c := b.cfgInt(func(c *config) cfgInt { return c.gpusPerNode })
+		c := b.configInt(func(c *config) cfgInt { return c.gpusPerNode })
 		if !c.set {
 			return lay, inputErrorf("gpusPerNode / --gpus-per-node", "unknown GPUs per node: run under Slurm with GPUs, or set gpusPerNode, --gpus-per-node or hardware.gpus_per_node in --config")
 		}
@@ -299,7 +295,7 @@ func (b *builder) layout(topo slurm.Topology) (layout, error) {
 		return lay, err
 	}
 
-	numGen, err := b.intFrom(b.f.NumGen, "--num-gen", []string{"numGenServers"}, b.cfgInt(func(c *config) cfgInt { return c.numGen }))
+	numGen, err := b.intFrom(b.f.NumGen, "--num-gen", []string{"numGenServers"}, b.configInt(func(c *config) cfgInt { return c.numGen }))
 	if err != nil {
 		return lay, err
 	}
@@ -313,7 +309,7 @@ func (b *builder) layout(topo slurm.Topology) (layout, error) {
 		return lay, err
 	}
 
-	numCtx, err := b.intFrom(b.f.NumCtx, "--num-ctx", []string{"numCtxServers"}, b.cfgInt(func(c *config) cfgInt { return c.numCtx }))
+	numCtx, err := b.intFrom(b.f.NumCtx, "--num-ctx", []string{"numCtxServers"}, b.configInt(func(c *config) cfgInt { return c.numCtx }))
 	if err != nil {
 		return lay, err
 	}

@@ -54,7 +54,8 @@ func (b *builder) commands(lay layout) (roleCommands, error) {
 		name    string
 		flag    commandSource
 		envs    []string
-		flagged bool // a flag changed what the env command was derived from
+		flagged bool // a flag changed what the environment's command was derived from
+		plain   bool // runs without the wrapper
 		derive  func(derivation) string
 		out     *string
 	}
@@ -74,11 +75,11 @@ func (b *builder) commands(lay layout) (roleCommands, error) {
 	list = append(list, role{
 		name: "DISAGG_SERVER", flag: commandSource{f.ServerCommand, "--server-command"},
 		envs:    []string{"pytestCommandDisaggServer"},
-		flagged: plainFlags || f.ServerEnv != "", derive: deriveServer, out: &cmds.server,
+		flagged: plainFlags || f.ServerEnv != "", plain: true, derive: deriveServer, out: &cmds.server,
 	}, role{
 		name: "BENCHMARK", flag: commandSource{f.BenchmarkCommand, "--benchmark-command"},
 		envs:    []string{"pytestCommandBenchmark"},
-		flagged: plainFlags || f.BenchmarkEnv != "", derive: deriveBenchmark, out: &cmds.benchmark,
+		flagged: plainFlags || f.BenchmarkEnv != "", plain: true, derive: deriveBenchmark, out: &cmds.benchmark,
 	})
 
 	var toDerive []role
@@ -121,7 +122,7 @@ func (b *builder) commands(lay layout) (roleCommands, error) {
 		return cmds, err
 	}
 	for _, r := range toDerive {
-		if (r.out == &cmds.server || r.out == &cmds.benchmark) && d.noWrapper.v == "" {
+		if r.plain && d.noWrapper.v == "" {
 			v, err := removeWrapper(d.base.v, d.wrapper)
 			if err != nil {
 				return cmds, inputErrorf(d.base.from, "cannot remove %s from it: %v", d.wrapper, err)

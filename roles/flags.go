@@ -35,11 +35,11 @@ type Flags struct {
 	CtxCommand       string  `name:"ctx-command" placeholder:"CMD" group:"Commands" help:"CTX worker command, used as given (env pytestCommandCTXWorker, then pytestCommandWorker)."`
 	ServerCommand    string  `name:"server-command" placeholder:"CMD" group:"Commands" help:"DISAGG_SERVER command, used as given (env pytestCommandDisaggServer)."`
 	BenchmarkCommand string  `name:"benchmark-command" placeholder:"CMD" group:"Commands" help:"BENCHMARK command, used as given (env pytestCommandBenchmark)."`
-	WorkerEnv        string  `name:"worker-env" placeholder:"A=1 B=2" group:"Commands" help:"Assignments put before derived worker commands (config environment.worker_env_var)."`
-	GenEnv           string  `name:"gen-env" placeholder:"A=1 B=2" group:"Commands" help:"Assignments for the derived GEN command instead of --worker-env (config environment.gen_worker_env_var)."`
-	CtxEnv           string  `name:"ctx-env" placeholder:"A=1 B=2" group:"Commands" help:"Assignments for the derived CTX command instead of --worker-env (config environment.ctx_worker_env_var)."`
-	ServerEnv        string  `name:"server-env" placeholder:"A=1 B=2" group:"Commands" help:"Assignments put before the derived DISAGG_SERVER command (config environment.server_env_var)."`
-	BenchmarkEnv     string  `name:"benchmark-env" placeholder:"A=1 B=2" group:"Commands" help:"Assignments put before the derived BENCHMARK command (config environment.benchmark_env_var)."`
+	WorkerEnv        string  `name:"worker-env" placeholder:"ENV" group:"Commands" help:"Assignments put before derived worker commands (config environment.worker_env_var)."`
+	GenEnv           string  `name:"gen-env" placeholder:"ENV" group:"Commands" help:"Assignments for the derived GEN command instead of --worker-env (config environment.gen_worker_env_var)."`
+	CtxEnv           string  `name:"ctx-env" placeholder:"ENV" group:"Commands" help:"Assignments for the derived CTX command instead of --worker-env (config environment.ctx_worker_env_var)."`
+	ServerEnv        string  `name:"server-env" placeholder:"ENV" group:"Commands" help:"Assignments put before the derived DISAGG_SERVER command (config environment.server_env_var)."`
+	BenchmarkEnv     string  `name:"benchmark-env" placeholder:"ENV" group:"Commands" help:"Assignments put before the derived BENCHMARK command (config environment.benchmark_env_var)."`
 	Unset            *string `name:"unset" placeholder:"NAMES" group:"Commands" help:"Variables that derived worker commands unset first, separated by spaces; empty for none (default: UCX_TLS UCX_NET_DEVICES UCX_CUDA_IPC_ENABLE_MNNVL)."`
 	Wrapper          string  `name:"wrapper" placeholder:"NAME" group:"Commands" help:"Launcher that workers keep and the derived DISAGG_SERVER and BENCHMARK commands drop (default: trtllm-llmapi-launch)."`
 
@@ -47,7 +47,7 @@ type Flags struct {
 
 	SrunArgsFile        string   `name:"srun-args-file" placeholder:"FILE" group:"srun" help:"File of extra srun arguments as shell words, as printf '%q\\n' writes them; quoting only, no expansions."`
 	SrunArgs            []string `name:"srun-arg" sep:"none" placeholder:"ARG" group:"srun" help:"One extra srun argument, after those of --srun-args-file; repeatable; write --srun-arg=--container-image=X."`
-	MPI                 string   `name:"mpi" default:"pmix" placeholder:"TYPE" group:"srun" help:"srun --mpi type of the worker steps; none leaves --mpi out."`
+	MPI                 string   `name:"mpi" default:"pmix" placeholder:"TYPE" group:"srun" help:"srun --mpi type of the worker steps; none leaves --mpi out (default: ${default})."`
 	PinNode             string   `name:"pin-node" placeholder:"NODE" group:"srun" help:"Node of the DISAGG_SERVER and BENCHMARK steps (default: the first node)."`
 	ForwardContainerEnv string   `name:"forward-container-env" default:"auto" enum:"auto,always,never" group:"srun" help:"Pass the plan's variables with --container-env: always, never, or auto (when the srun arguments have a --container- option)."`
 
@@ -63,14 +63,14 @@ type Flags struct {
 	// Readiness.
 
 	Probes       []string      `name:"probe" sep:"none" placeholder:"ROLE=TYPE:TARGET[@TIMEOUT]" group:"Readiness" help:"Readiness probe of the roles matching ROLE (a name or a glob such as GEN_*); TYPE is http, tcp, file or log; TARGET may use {role} {node} {out} {workspace} {job}. Repeatable; env DISAGG_PROBES holds more, separated by ';' or lines."`
-	ProbeTimeout time.Duration `name:"probe-timeout" default:"30m" placeholder:"DURATION" group:"Readiness" help:"Timeout of probes that give none."`
+	ProbeTimeout time.Duration `name:"probe-timeout" default:"30m" placeholder:"DURATION" group:"Readiness" help:"Timeout of probes that give none (default: ${default})."`
 
 	// Task runner options: rendered into every role's srun argv, read by "disagg-supervisor task".
 
 	TaskInstall        string        `name:"task-install" placeholder:"CMD" group:"Task" help:"Install command that one task per node runs before the role, the others wait for it."`
-	TaskInstallTimeout time.Duration `name:"task-install-timeout" default:"30m" placeholder:"DURATION" group:"Task" help:"How long tasks wait for the per-node install."`
+	TaskInstallTimeout time.Duration `name:"task-install-timeout" default:"30m" placeholder:"DURATION" group:"Task" help:"How long tasks wait for the per-node install (default: ${default})."`
 	TaskBarrier        bool          `name:"task-barrier" group:"Task" help:"Make all tasks of a step wait for each other after install, so that ranks start together."`
-	TaskBarrierTimeout time.Duration `name:"task-barrier-timeout" default:"10m" placeholder:"DURATION" group:"Task" help:"How long tasks wait at the barrier."`
+	TaskBarrierTimeout time.Duration `name:"task-barrier-timeout" default:"10m" placeholder:"DURATION" group:"Task" help:"How long tasks wait at the barrier (default: ${default})."`
 	UnsetSlurm         string        `name:"task-unset-slurm" default:"auto" enum:"auto,always,never" group:"Task" help:"Unset PMI*, PMIX*, MPI*, OMPI*, SLURM* (but SLURM_PROCID) before the command: always, never, or auto (DISAGG_SERVER, BENCHMARK and single-node jobs)."`
 	EnvDump            *bool         `name:"task-env-dump" negatable:"" group:"Task" help:"Print the sorted, redacted environment before the command (default true)."`
 	LLMSrcSetup        *bool         `name:"task-llmsrc-setup" negatable:"" group:"Task" help:"Make the wrapper in llmSrcNode executable and cd to its tests/integration/defs (default true)."`

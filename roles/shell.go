@@ -262,8 +262,8 @@ func joinCommand(parts ...string) string {
 	return strings.Join(kept, " ")
 }
 
-// trimBlanks trims surrounding blanks, but keeps a trailing blank that a backslash escapes, which
-// is part of the last word.
+// trimBlanks trims surrounding blanks, but keeps trailing ones that belong to the command: one a
+// backslash escapes (part of the last word), or the empty line that ends a here-document.
 func trimBlanks(s string) string {
 	s = strings.TrimLeft(s, " \t\n")
 	end := len(s)
@@ -276,6 +276,12 @@ func trimBlanks(s string) string {
 			break
 		}
 		end--
+	}
+	if end == len(s) || !strings.Contains(s, "<<") {
+		return s[:end]
+	}
+	if checkShell(s[:end]) != nil && checkShell(s) == nil {
+		return s
 	}
 	return s[:end]
 }

@@ -37,21 +37,33 @@ const (
 // args are srun's arguments without the program name; env is srun's environment, which describes the
 // fake job (SLURM_JOB_ID, SLURM_JOB_NODELIST, SLURM_GPUS_ON_NODE, ...) and is what the tasks inherit
 // under --export=ALL. Task output goes to stdout and stderr, or to the files of -o/-e. srun's own
-// messages go to stderr and are worded as Slurm 22.05 words them, so that whatever reads a real srun's
-// log reads this one too. Signals received on signals end the step as they would end a real one
-// (SIGTERM, SIGINT, SIGHUP, SIGQUIT) or are passed on to the tasks (any other); cancelling ctx is a
-// SIGTERM.
+// messages go to stderr, worded as Slurm 22.05 words them, so that whatever reads a real srun's log
+// reads this one too.
 //
-// Each task runs in its own process group and receives SIGKILL if the thread that started it, or the
-// whole process, dies. When FakeSrun returns, every process of every task's process group is gone and
-// reaped: to be able to reap processes orphaned inside a task, FakeSrun makes the calling process a
-// child subreaper (PR_SET_CHILD_SUBREAPER), which stays set. A process that leaves its task's process
-// group (setsid) is not followed, as Slurm's cgroups would; avoid it in tasks.
+// SIGTERM, SIGHUP, SIGQUIT or SIGINT on signals, or cancelling ctx, ends the step: the same signal
+// (SIGTERM for ctx) goes to every task's process group, SIGKILL after the kill wait. This is gentler
+// than Slurm 22.05, whose srun answers SIGTERM with SIGKILL at once and needs two SIGINTs within a
+// second; local runs rely on tasks being able to stop cleanly. Any other signal is passed on to the
+// tasks, as srun does.
+//
+// Each task runs in its own process group with SIGKILL as its parent-death signal, so a fake srun that
+// dies takes its tasks with it. The kernel keeps that setting per thread, though: a multithreaded task
+// that execs from a thread other than its main one (a Go program calling syscall.Exec outside the
+// main goroutine locked to the main thread) loses it. When FakeSrun returns, every process of every
+// task's process group is gone and reaped: to reap processes orphaned inside a task, FakeSrun makes
+// the calling process a child subreaper (PR_SET_CHILD_SUBREAPER), which stays set. A process that
+// leaves its task's process group (setsid) is not followed, as Slurm's cgroups would; avoid it in tasks.
 func FakeSrun(ctx context.Context, args []string, env []string, stdout, stderr io.Writer, signals <-chan os.Signal) int {
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
 	opts, err := parseSrunArgs(args)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitStatusOf(err)
+		return srunExitStatus(err)
 	}
 	if opts.help {
 		io.WriteString(stdout, fakeSrunUsage)
@@ -63,7 +75,7 @@ func FakeSrun(ctx context.Context, args []string, env []string, stdout, stderr i
 	step, err := planFakeStep(opts, env, func(msg string) { fmt.Fprintln(stderr, "srun: Warning: "+msg) })
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitStatusOf(err)
+		return srunExitStatus(err)
 	}
 	return runFakeStep(ctx, step, stdout, stderr, signals)
 }
@@ -109,17 +121,17 @@ Job: SLURM_JOB_ID, SLURM_JOB_NODELIST and SLURM_GPUS_ON_NODE from the environmen
 Step ids: claimed in $DISAGG_FAKE_SLURM_DIR. Grace before SIGKILL: $DISAGG_FAKE_SRUN_KILL_WAIT.
 `
 
-// exitError is a problem srun reports before it runs anything, with the status it then exits with:
+// srunExitError is a problem srun reports before it runs anything, with the status it then exits with:
 // 255 for what its option parser rejects, 1 for the rest, as Slurm 22.05 does.
-type exitError struct {
+type srunExitError struct {
 	msg    string
 	status int
 }
 
-func (e *exitError) Error() string { return e.msg }
+func (e *srunExitError) Error() string { return e.msg }
 
-func exitStatusOf(err error) int {
-	var e *exitError
+func srunExitStatus(err error) int {
+	var e *srunExitError
 	if errors.As(err, &e) {
 		return e.status
 	}
@@ -152,9 +164,9 @@ type srunOptions struct {
 type argKind int
 
 const (
-	noArg argKind = iota
-	requiredArg
-	optionalArg // only as --name=value or -Xvalue, as getopt_long does
+	argNone argKind = iota
+	argRequired
+	argOptional // only as --name=value or -Xvalue, as getopt_long does
 )
 
 // srunOption is one option the fake srun accepts. name is the long name, short its letter or 0.
@@ -169,25 +181,25 @@ type srunOption struct {
 // holds no mutable state.
 func srunOptionTable() []srunOption {
 	return []srunOption{
-		{"nodes", 'N', requiredArg, func(o *srunOptions, v string) error {
+		{"nodes", 'N', argRequired, func(o *srunOptions, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
-				return &exitError{msg: fmt.Sprintf("srun: error: %q is not a valid node count", v), status: 255}
+				return &srunExitError{msg: fmt.Sprintf("srun: error: %q is not a valid node count", v), status: 255}
 			}
 			o.nodes = n
 			return nil
 		}},
-		{"nodelist", 'w', requiredArg, func(o *srunOptions, v string) error { o.nodelist = v; return nil }},
-		{"ntasks", 'n', requiredArg, func(o *srunOptions, v string) (err error) {
+		{"nodelist", 'w', argRequired, func(o *srunOptions, v string) error { o.nodelist = v; return nil }},
+		{"ntasks", 'n', argRequired, func(o *srunOptions, v string) (err error) {
 			o.ntasks, err = positiveOption("--ntasks", v)
 			return err
 		}},
-		{"ntasks-per-node", 0, requiredArg, func(o *srunOptions, v string) (err error) {
+		{"ntasks-per-node", 0, argRequired, func(o *srunOptions, v string) (err error) {
 			o.ntasksPerNode, err = positiveOption("--ntasks-per-node", v)
 			return err
 		}},
-		{"overlap", 0, noArg, func(*srunOptions, string) error { return nil }},
-		{"kill-on-bad-exit", 'K', optionalArg, func(o *srunOptions, v string) error {
+		{"overlap", 0, argNone, func(*srunOptions, string) error { return nil }},
+		{"kill-on-bad-exit", 'K', argOptional, func(o *srunOptions, v string) error {
 			if v == "" {
 				o.killOnBadExit = true
 				return nil
@@ -199,8 +211,8 @@ func srunOptionTable() []srunOption {
 			o.killOnBadExit = n != 0
 			return nil
 		}},
-		{"mpi", 0, requiredArg, func(o *srunOptions, v string) error { o.mpi = v; return nil }},
-		{"gpus-per-node", 0, requiredArg, func(o *srunOptions, v string) error {
+		{"mpi", 0, argRequired, func(o *srunOptions, v string) error { o.mpi = v; return nil }},
+		{"gpus-per-node", 0, argRequired, func(o *srunOptions, v string) error {
 			n, err := ParseGPUCount(v)
 			if err != nil {
 				return fmt.Errorf("srun: error: Invalid --gpus-per-node specification: %v", err)
@@ -208,10 +220,10 @@ func srunOptionTable() []srunOption {
 			o.gpusPerNode, o.gpusSet = n, true
 			return nil
 		}},
-		{"export", 0, requiredArg, func(o *srunOptions, v string) error { o.export, o.exportSet = v, true; return nil }},
-		{"output", 'o', requiredArg, func(o *srunOptions, v string) error { o.output = v; return nil }},
-		{"error", 'e', requiredArg, func(o *srunOptions, v string) error { o.errorOutput = v; return nil }},
-		{"open-mode", 0, requiredArg, func(o *srunOptions, v string) error {
+		{"export", 0, argRequired, func(o *srunOptions, v string) error { o.export, o.exportSet = v, true; return nil }},
+		{"output", 'o', argRequired, func(o *srunOptions, v string) error { o.output = v; return nil }},
+		{"error", 'e', argRequired, func(o *srunOptions, v string) error { o.errorOutput = v; return nil }},
+		{"open-mode", 0, argRequired, func(o *srunOptions, v string) error {
 			// Slurm reads only the first letter.
 			switch {
 			case strings.HasPrefix(v, "a") || strings.HasPrefix(v, "A"):
@@ -223,11 +235,11 @@ func srunOptionTable() []srunOption {
 			}
 			return nil
 		}},
-		{"label", 'l', noArg, func(o *srunOptions, _ string) error { o.label = true; return nil }},
-		{"job-name", 'J', requiredArg, func(o *srunOptions, v string) error { o.jobName = v; return nil }},
-		{"chdir", 'D', requiredArg, func(o *srunOptions, v string) error { o.chdir = v; return nil }},
-		{"unbuffered", 'u', noArg, func(*srunOptions, string) error { return nil }},
-		{"help", 'h', noArg, func(o *srunOptions, _ string) error { o.help = true; return nil }},
+		{"label", 'l', argNone, func(o *srunOptions, _ string) error { o.label = true; return nil }},
+		{"job-name", 'J', argRequired, func(o *srunOptions, v string) error { o.jobName = v; return nil }},
+		{"chdir", 'D', argRequired, func(o *srunOptions, v string) error { o.chdir = v; return nil }},
+		{"unbuffered", 'u', argNone, func(*srunOptions, string) error { return nil }},
+		{"help", 'h', argNone, func(o *srunOptions, _ string) error { o.help = true; return nil }},
 	}
 }
 
@@ -238,12 +250,12 @@ func containerOptionArg(name string) (argKind, bool) {
 	switch name {
 	case "container", "container-image", "container-mounts", "container-workdir", "container-name",
 		"container-save", "container-env":
-		return requiredArg, true
+		return argRequired, true
 	}
 	if strings.HasPrefix(name, "container-") || strings.HasPrefix(name, "no-container-") {
-		return noArg, true
+		return argNone, true
 	}
-	return noArg, false
+	return argNone, false
 }
 
 func positiveOption(name, v string) (int, error) {
@@ -254,9 +266,9 @@ func positiveOption(name, v string) (int, error) {
 	return n, nil
 }
 
-// usageError words a command line getopt_long rejects, followed by srun's hint.
-func usageError(format string, args ...any) error {
-	return &exitError{msg: fmt.Sprintf("srun: "+format+"\nTry \"srun --help\" for more information", args...), status: 255}
+// getoptError words a command line getopt_long rejects, followed by srun's hint.
+func getoptError(format string, args ...any) error {
+	return &srunExitError{msg: fmt.Sprintf("srun: "+format+"\nTry \"srun --help\" for more information", args...), status: 255}
 }
 
 // parseSrunArgs reads srun's command line as srun's getopt_long does: options stop at the first word
@@ -288,26 +300,26 @@ func parseSrunArgs(args []string) (*srunOptions, error) {
 		if strings.HasPrefix(arg, "--") {
 			name, value, hasValue := strings.Cut(arg[2:], "=")
 			opt := byName[name]
-			kind := noArg
+			kind := argNone
 			if opt != nil {
 				kind = opt.arg
 			} else if k, ok := containerOptionArg(name); ok {
 				kind = k
 				if hasValue {
-					kind = requiredArg
+					kind = argRequired
 				}
 			} else {
-				return nil, usageError("unrecognized option '%s'", arg)
+				return nil, getoptError("unrecognized option '%s'", arg)
 			}
 			switch kind {
-			case noArg:
+			case argNone:
 				if hasValue {
-					return nil, usageError("option '--%s' doesn't allow an argument", name)
+					return nil, getoptError("option '--%s' doesn't allow an argument", name)
 				}
-			case requiredArg:
+			case argRequired:
 				if !hasValue {
 					if i+1 >= len(args) {
-						return nil, usageError("option '--%s' requires an argument", name)
+						return nil, getoptError("option '--%s' requires an argument", name)
 					}
 					i++
 					value = args[i]
@@ -325,21 +337,21 @@ func parseSrunArgs(args []string) (*srunOptions, error) {
 		for j := 1; j < len(arg); j++ {
 			opt := byShort[arg[j]]
 			if opt == nil {
-				return nil, usageError("invalid option -- '%c'", arg[j])
+				return nil, getoptError("invalid option -- '%c'", arg[j])
 			}
 			value := ""
 			switch opt.arg {
-			case requiredArg:
+			case argRequired:
 				value = arg[j+1:]
 				if value == "" {
 					if i+1 >= len(args) {
-						return nil, usageError("option requires an argument -- '%c'", arg[j])
+						return nil, getoptError("option requires an argument -- '%c'", arg[j])
 					}
 					i++
 					value = args[i]
 				}
 				j = len(arg)
-			case optionalArg:
+			case argOptional:
 				value = arg[j+1:]
 				j = len(arg)
 			}
@@ -366,26 +378,26 @@ func (o *srunOptions) ignoreContainerOption(name string) {
 
 // fakeStep is one step worked out from srun's command line and environment, before anything runs.
 type fakeStep struct {
-	jobID     string
-	stepID    int // set by claimStep
-	stepFile  string
-	jobNodes  []string
-	nodes     []string // the step's nodes, in the job's order
-	tasks     []fakeTask
-	perNode   []int // tasks on each step node
-	gpus      int   // GPUs per node the tasks see; 0: none
-	mpi       string
-	killOnBad bool
-	label     bool
-	killWait  time.Duration
-	stateDir  string
-	argv      []string
-	dir       string   // the tasks' working directory; "" is srun's
-	env       []string // the step's environment, from --export, before the per-task variables
-	output    ioSpec
-	errors    ioSpec
-	appendOut bool
-	jobName   string
+	jobID      string
+	stepID     int // set by claimStep
+	stepFile   string
+	jobNodes   []string
+	nodes      []string // the step's nodes, in the job's order
+	tasks      []fakeTask
+	perNode    []int // tasks on each step node
+	gpus       int   // GPUs per node the tasks see; 0: none
+	mpi        string
+	killOnBad  bool
+	label      bool
+	killWait   time.Duration
+	stateDir   string
+	argv       []string
+	dir        string   // the tasks' working directory; "" is srun's
+	env        []string // the step's environment, from --export, before the per-task variables
+	stdoutSpec ioSpec
+	stderrSpec ioSpec
+	appendOut  bool
+	jobName    string
 }
 
 // fakeTask is one task of a step.
@@ -396,8 +408,8 @@ type fakeTask struct {
 	node    string
 }
 
-// envLookup returns a getenv over env in which the last of repeated names wins, as it does for exec.
-func envLookup(env []string) func(string) string {
+// getenvFrom returns a getenv over env in which the last of repeated names wins, as it does for exec.
+func getenvFrom(env []string) func(string) string {
 	m := make(map[string]string, len(env))
 	for _, kv := range env {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -410,7 +422,7 @@ func envLookup(env []string) func(string) string {
 // planFakeStep lays out the step: its nodes, its tasks on them, their environment and output. warn
 // receives srun's warnings, worded as srun words them.
 func planFakeStep(o *srunOptions, env []string, warn func(string)) (*fakeStep, error) {
-	getenv := envLookup(env)
+	getenv := getenvFrom(env)
 	topo, err := TopologyFromEnv(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("srun: error: fake srun: cannot read the job from the environment: %w", err)
@@ -439,7 +451,7 @@ func planFakeStep(o *srunOptions, env []string, warn func(string)) (*fakeStep, e
 		if err != nil {
 			return nil, fmt.Errorf("srun: error: Invalid node name specified: %w", err)
 		}
-		wanted = dedupe(hosts)
+		wanted = dedupeNodes(hosts)
 		if len(wanted) == 0 {
 			return nil, fmt.Errorf("srun: error: Invalid node name specified: --nodelist=%q names no node", o.nodelist)
 		}
@@ -459,7 +471,8 @@ func planFakeStep(o *srunOptions, env []string, warn func(string)) (*fakeStep, e
 			// Real srun drops nodes from the list and then fails to create the step, as -w requires
 			// all of them.
 			return nil, fmt.Errorf("srun: error: Required nodelist includes more nodes than permitted by max-node count (%d > %d). "+
-				"Eliminating nodes from the nodelist.\n%w", len(wanted), o.nodes, unavailable("Requested node configuration is not available"))
+				"Eliminating nodes from the nodelist.\n%w",
+				len(wanted), o.nodes, unavailable("Requested node configuration is not available"))
 		case o.nodes > len(wanted):
 			// Real srun would add nodes of the allocation; a plan whose -N and -w disagree is a bug
 			// worth stopping for.
@@ -579,10 +592,10 @@ func planFakeStep(o *srunOptions, env []string, warn func(string)) (*fakeStep, e
 	}
 	st.env = exportEnv(export, env)
 
-	st.output = parseIOSpec(o.output, len(st.tasks))
-	st.errors = st.output
+	st.stdoutSpec = parseIOSpec(o.output, len(st.tasks))
+	st.stderrSpec = st.stdoutSpec
 	if o.errorOutput != "" {
-		st.errors = parseIOSpec(o.errorOutput, len(st.tasks))
+		st.stderrSpec = parseIOSpec(o.errorOutput, len(st.tasks))
 	}
 	st.jobName = o.jobName
 	if st.jobName == "" {
@@ -630,7 +643,7 @@ func applyInputEnv(o *srunOptions, getenv func(string) string) error {
 	return nil
 }
 
-func dedupe(names []string) []string {
+func dedupeNodes(names []string) []string {
 	seen := make(map[string]bool, len(names))
 	out := make([]string, 0, len(names))
 	for _, n := range names {
@@ -687,9 +700,9 @@ func exportEnv(export string, env []string) []string {
 			break
 		}
 		if name, _, ok := strings.Cut(tok, "="); ok {
-			named = setEnv(named, name, tok[len(name)+1:])
-		} else if v, ok := lookupEnv(env, tok); ok {
-			named = setEnv(named, tok, v)
+			named = withEnvVar(named, name, tok[len(name)+1:])
+		} else if v, ok := lastEnvValue(env, tok); ok {
+			named = withEnvVar(named, tok, v)
 		}
 	}
 	out := named
@@ -699,13 +712,13 @@ func exportEnv(export string, env []string) []string {
 			continue
 		}
 		if all || strings.HasPrefix(name, "SLURM") {
-			out = setEnv(out, name, v)
+			out = withEnvVar(out, name, v)
 		}
 	}
 	return out
 }
 
-func lookupEnv(env []string, name string) (string, bool) {
+func lastEnvValue(env []string, name string) (string, bool) {
 	for i := len(env) - 1; i >= 0; i-- {
 		if k, v, ok := strings.Cut(env[i], "="); ok && k == name {
 			return v, true
@@ -753,8 +766,8 @@ func splitExport(s string) []string {
 	return items
 }
 
-// setEnv sets name in env, replacing an earlier value in place so that the order stays stable.
-func setEnv(env []string, name, value string) []string {
+// withEnvVar sets name in env, replacing an earlier value in place so that the order stays stable.
+func withEnvVar(env []string, name, value string) []string {
 	prefix := name + "="
 	for i, kv := range env {
 		if strings.HasPrefix(kv, prefix) {
@@ -794,7 +807,7 @@ func (st *fakeStep) taskEnv(t fakeTask) []string {
 		{"SLURM_NODEID", strconv.Itoa(t.nodeID)},
 		{"SLURMD_NODENAME", t.node},
 	} {
-		env = setEnv(env, kv[0], kv[1])
+		env = withEnvVar(env, kv[0], kv[1])
 	}
 	if st.gpus > 0 {
 		ids := make([]string, st.gpus)
@@ -802,17 +815,17 @@ func (st *fakeStep) taskEnv(t fakeTask) []string {
 			ids[i] = strconv.Itoa(i)
 		}
 		list := strings.Join(ids, ",")
-		env = setEnv(env, "SLURM_GPUS_ON_NODE", strconv.Itoa(st.gpus))
-		env = setEnv(env, "SLURM_STEP_GPUS", list)
-		env = setEnv(env, "CUDA_VISIBLE_DEVICES", list)
-		env = setEnv(env, "GPU_DEVICE_ORDINAL", list)
-		env = setEnv(env, "ROCR_VISIBLE_DEVICES", list)
+		env = withEnvVar(env, "SLURM_GPUS_ON_NODE", strconv.Itoa(st.gpus))
+		env = withEnvVar(env, "SLURM_STEP_GPUS", list)
+		env = withEnvVar(env, "CUDA_VISIBLE_DEVICES", list)
+		env = withEnvVar(env, "GPU_DEVICE_ORDINAL", list)
+		env = withEnvVar(env, "ROCR_VISIBLE_DEVICES", list)
 	}
 	if st.mpi != "" {
-		env = setEnv(env, "SLURM_MPI_TYPE", st.mpi)
+		env = withEnvVar(env, "SLURM_MPI_TYPE", st.mpi)
 		if strings.HasPrefix(st.mpi, "pmix") {
 			// The PMIx server is not emulated; the rank is there so that tasks looking for it find it.
-			env = setEnv(env, "PMIX_RANK", strconv.Itoa(t.rank))
+			env = withEnvVar(env, "PMIX_RANK", strconv.Itoa(t.rank))
 		}
 	}
 	return env
@@ -956,7 +969,7 @@ func (st *fakeStep) fileName(spec ioSpec, t fakeTask) string {
 		case 'N':
 			b.WriteString(t.node)
 		case 'u':
-			b.WriteString(userName())
+			b.WriteString(currentUserName())
 		case 'x':
 			b.WriteString(st.jobName)
 		default:
@@ -967,7 +980,7 @@ func (st *fakeStep) fileName(spec ioSpec, t fakeTask) string {
 	return b.String()
 }
 
-func userName() string {
+func currentUserName() string {
 	if u, err := user.Current(); err == nil {
 		return u.Username
 	}

@@ -50,15 +50,9 @@ const (
 // runFakeStep claims a step id, opens the outputs, starts the tasks and supervises them to the end.
 func runFakeStep(ctx context.Context, st *fakeStep, stdout, stderr io.Writer, signals <-chan os.Signal) int {
 	callerMu := &sync.Mutex{}
-	if stderr == nil {
-		stderr = io.Discard
-	}
-	if stdout == nil {
-		stdout = io.Discard
-	}
-	r := &runner{
+	r := &stepRunner{
 		st:    st,
-		msgs:  callerSink(stderr, callerMu),
+		msgs:  callerTaskSink(stderr, callerMu),
 		procs: make([]taskProc, len(st.tasks)),
 		ends:  make(chan taskEnd, len(st.tasks)),
 	}
@@ -70,7 +64,7 @@ func runFakeStep(ctx context.Context, st *fakeStep, stdout, stderr io.Writer, si
 	// which in a container may never reap it; its zombie would keep the task's process group alive.
 	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
-	outs := newStepOutputs(st, callerMu)
+	outs := newStepOutputFiles(st, callerMu)
 	defer outs.close()
 	var err error
 	if r.sinks, err = outs.sinks(stdout, stderr); err != nil {
@@ -96,62 +90,62 @@ func runFakeStep(ctx context.Context, st *fakeStep, stdout, stderr io.Writer, si
 	return status
 }
 
-// sink is where one output stream of a task goes.
-type sink struct {
+// taskSink is where one output stream of a task goes.
+type taskSink struct {
 	file *os.File // set when a task may write into it directly, without a pipe
 	w    io.Writer
 	mu   *sync.Mutex // shared by every writer of w, so that lines of different tasks never mix
 }
 
-func (s sink) write(p []byte) {
+func (s taskSink) write(p []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// A reader that went away must not stop the tasks; srun drops output it cannot write too.
 	_, _ = s.w.Write(p)
 }
 
-func callerSink(w io.Writer, mu *sync.Mutex) sink {
-	s := sink{w: w, mu: mu}
+func callerTaskSink(w io.Writer, mu *sync.Mutex) taskSink {
+	s := taskSink{w: w, mu: mu}
 	if f, ok := w.(*os.File); ok {
 		s.file = f
 	}
 	return s
 }
 
-// stepOutputs opens the files of -o/-e, each once however many tasks write to it.
-type stepOutputs struct {
+// stepOutputFiles opens the files of -o/-e, each once however many tasks write to it.
+type stepOutputFiles struct {
 	st       *fakeStep
 	callerMu *sync.Mutex
-	files    map[string]sink
+	files    map[string]taskSink
 	opened   []*os.File
 }
 
-func newStepOutputs(st *fakeStep, callerMu *sync.Mutex) *stepOutputs {
-	return &stepOutputs{st: st, callerMu: callerMu, files: map[string]sink{}}
+func newStepOutputFiles(st *fakeStep, callerMu *sync.Mutex) *stepOutputFiles {
+	return &stepOutputFiles{st: st, callerMu: callerMu, files: map[string]taskSink{}}
 }
 
 // sinks returns every task's stdout and stderr sinks.
-func (o *stepOutputs) sinks(stdout, stderr io.Writer) ([][2]sink, error) {
-	out := make([][2]sink, len(o.st.tasks))
+func (o *stepOutputFiles) sinks(stdout, stderr io.Writer) ([][2]taskSink, error) {
+	out := make([][2]taskSink, len(o.st.tasks))
 	for i, t := range o.st.tasks {
 		var err error
-		if out[i][0], err = o.sink(o.st.output, t, stdout, "stdout"); err != nil {
+		if out[i][0], err = o.taskSink(o.st.stdoutSpec, t, stdout, "stdout"); err != nil {
 			return nil, err
 		}
-		if out[i][1], err = o.sink(o.st.errors, t, stderr, "stderr"); err != nil {
+		if out[i][1], err = o.taskSink(o.st.stderrSpec, t, stderr, "stderr"); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-func (o *stepOutputs) sink(spec ioSpec, t fakeTask, caller io.Writer, stream string) (sink, error) {
+func (o *stepOutputFiles) taskSink(spec ioSpec, t fakeTask, caller io.Writer, stream string) (taskSink, error) {
 	switch spec.mode {
 	case ioInherit:
-		return callerSink(caller, o.callerMu), nil
+		return callerTaskSink(caller, o.callerMu), nil
 	case ioOneTask:
 		if t.rank == spec.task {
-			return callerSink(caller, o.callerMu), nil
+			return callerTaskSink(caller, o.callerMu), nil
 		}
 		return o.open(os.DevNull, stream)
 	case ioNull:
@@ -165,7 +159,7 @@ func (o *stepOutputs) sink(spec ioSpec, t fakeTask, caller io.Writer, stream str
 	return o.open(name, stream)
 }
 
-func (o *stepOutputs) open(name, stream string) (sink, error) {
+func (o *stepOutputFiles) open(name, stream string) (taskSink, error) {
 	if s, ok := o.files[name]; ok {
 		return s, nil
 	}
@@ -181,15 +175,15 @@ func (o *stepOutputs) open(name, stream string) (sink, error) {
 		}
 	}
 	if err != nil {
-		return sink{}, fmt.Errorf("srun: error: Could not open %s file: %v", stream, err)
+		return taskSink{}, fmt.Errorf("srun: error: Could not open %s file: %v", stream, err)
 	}
 	o.opened = append(o.opened, f)
-	s := sink{file: f, w: f, mu: &sync.Mutex{}}
+	s := taskSink{file: f, w: f, mu: &sync.Mutex{}}
 	o.files[name] = s
 	return s, nil
 }
 
-func (o *stepOutputs) close() {
+func (o *stepOutputFiles) close() {
 	for _, f := range o.opened {
 		f.Close()
 	}
@@ -253,12 +247,12 @@ type taskProc struct {
 	status taskStatus
 }
 
-// runner runs one step. Everything but launch runs on the goroutine of runFakeStep; launch runs on
+// stepRunner runs one step. Everything but launch runs on the goroutine of runFakeStep; launch runs on
 // the spawner's thread, before supervise starts.
-type runner struct {
+type stepRunner struct {
 	st    *fakeStep
-	msgs  sink // srun's own messages
-	sinks [][2]sink
+	msgs  taskSink // srun's own messages
+	sinks [][2]taskSink
 	procs []taskProc
 	ends  chan taskEnd
 
@@ -273,11 +267,11 @@ type runner struct {
 	killTimer   *time.Timer
 }
 
-func (r *runner) say(line string) {
+func (r *stepRunner) say(line string) {
 	r.msgs.write([]byte(line + "\n"))
 }
 
-func (r *runner) labelPrefix(rank int) []byte {
+func (r *stepRunner) labelPrefix(rank int) []byte {
 	if !r.st.label {
 		return nil
 	}
@@ -286,14 +280,14 @@ func (r *runner) labelPrefix(rank int) []byte {
 }
 
 // launch starts task i, or reports why it could not start as slurmstepd would.
-func (r *runner) launch(i int) {
+func (r *stepRunner) launch(i int) {
 	p := &r.procs[i]
 	env := r.st.taskEnv(p.task)
 	dir := r.st.dir
 	if dir == "" {
 		dir, _ = os.Getwd()
 	}
-	pathEnv, hasPath := lookupEnv(env, "PATH")
+	pathEnv, hasPath := lastEnvValue(env, "PATH")
 	path, err := lookPathIn(r.st.argv[0], pathEnv, hasPath, dir)
 	if err != nil {
 		r.execFailed(i, err)
@@ -312,7 +306,7 @@ func (r *runner) launch(i int) {
 		},
 	}
 	var childEnds, readEnds []*os.File
-	var copyTo []sink
+	var copyTo []taskSink
 	for stream, s := range r.sinks[i] {
 		var w *os.File
 		if s.file != nil && !r.st.label {
@@ -320,8 +314,8 @@ func (r *runner) launch(i int) {
 		} else {
 			pr, pw, err := os.Pipe()
 			if err != nil {
-				closeAll(childEnds)
-				closeAll(readEnds)
+				closeFiles(childEnds)
+				closeFiles(readEnds)
 				r.execFailed(i, err)
 				return
 			}
@@ -335,9 +329,9 @@ func (r *runner) launch(i int) {
 		}
 	}
 	err = cmd.Start()
-	closeAll(childEnds)
+	closeFiles(childEnds)
 	if err != nil {
-		closeAll(readEnds)
+		closeFiles(readEnds)
 		r.execFailed(i, err)
 		return
 	}
@@ -345,9 +339,9 @@ func (r *runner) launch(i int) {
 	for k, pr := range readEnds {
 		r.readers = append(r.readers, pr)
 		r.copiers.Add(1)
-		go func(pr *os.File, s sink, prefix []byte) {
+		go func(pr *os.File, s taskSink, prefix []byte) {
 			defer r.copiers.Done()
-			copyOutput(pr, s, prefix)
+			copyTaskOutput(pr, s, prefix)
 		}(pr, copyTo[k], r.labelPrefix(p.task.rank))
 	}
 	go func(pid int) {
@@ -357,7 +351,7 @@ func (r *runner) launch(i int) {
 
 // execFailed reports a task that could not be started the way slurmstepd does (its message on the
 // task's stderr), and ends it with the errno as exit code, as slurmstepd's forked child does.
-func (r *runner) execFailed(i int, err error) {
+func (r *stepRunner) execFailed(i int, err error) {
 	code := 1
 	var errno syscall.Errno
 	if errors.As(err, &errno) && errno != 0 {
@@ -379,7 +373,7 @@ func cStrerror(err error) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-func closeAll(files []*os.File) {
+func closeFiles(files []*os.File) {
 	for _, f := range files {
 		f.Close()
 	}
@@ -399,7 +393,7 @@ func lookPathIn(file, pathEnv string, hasPath bool, dir string) (string, error) 
 	}
 	if strings.Contains(file, "/") || !hasPath {
 		p := resolve(file)
-		return p, executable(p)
+		return p, checkExecutable(p)
 	}
 	if file == "" {
 		return "", syscall.ENOENT
@@ -410,7 +404,7 @@ func lookPathIn(file, pathEnv string, hasPath bool, dir string) (string, error) 
 			d = "."
 		}
 		p := resolve(filepath.Join(d, file))
-		e := executable(p)
+		e := checkExecutable(p)
 		if e == nil {
 			return p, nil
 		}
@@ -422,7 +416,7 @@ func lookPathIn(file, pathEnv string, hasPath bool, dir string) (string, error) 
 	return "", err
 }
 
-func executable(p string) error {
+func checkExecutable(p string) error {
 	info, err := os.Stat(p)
 	if err != nil {
 		var errno syscall.Errno
@@ -472,10 +466,10 @@ func siginfoStatus(info *unix.Siginfo) int32 {
 	return *(*int32)(unsafe.Add(unsafe.Pointer(info), union+2*unsafe.Sizeof(int32(0))))
 }
 
-// copyOutput copies one task stream into its sink until every writer of the pipe is gone. With a
+// copyTaskOutput copies one task stream into its sink until every writer of the pipe is gone. With a
 // label prefix, output is written whole lines at a time, each prefixed; a last unterminated line
 // gets a newline, as srun's -l does.
-func copyOutput(pr *os.File, s sink, prefix []byte) {
+func copyTaskOutput(pr *os.File, s taskSink, prefix []byte) {
 	defer pr.Close()
 	buf := make([]byte, 32<<10)
 	var partial []byte
@@ -514,7 +508,7 @@ func copyOutput(pr *os.File, s sink, prefix []byte) {
 	}
 }
 
-func timerC(t *time.Timer) <-chan time.Time {
+func timerChan(t *time.Timer) <-chan time.Time {
 	if t == nil {
 		return nil
 	}
@@ -523,7 +517,7 @@ func timerC(t *time.Timer) <-chan time.Time {
 
 // supervise waits for every task to end, reporting failures and ending the step when a task fails
 // under -K, when a signal asks for it, or when ctx is cancelled.
-func (r *runner) supervise(ctx context.Context, signals <-chan os.Signal) {
+func (r *stepRunner) supervise(ctx context.Context, signals <-chan os.Signal) {
 	done := ctx.Done()
 	for running := len(r.procs); running > 0; {
 		select {
@@ -539,13 +533,13 @@ func (r *runner) supervise(ctx context.Context, signals <-chan os.Signal) {
 		case <-done:
 			done = nil
 			r.terminate(syscall.SIGTERM, r.abortLines("srun: forcing job termination")...)
-		case <-timerC(r.firstTimer):
+		case <-timerChan(r.firstTimer):
 			r.firstTimer = nil
 			r.firstFailureDue()
-		case <-timerC(r.coalesce):
+		case <-timerChan(r.coalesce):
 			r.coalesce = nil
 			r.flush()
-		case <-timerC(r.killTimer):
+		case <-timerChan(r.killTimer):
 			r.killTimer = nil
 			r.signalAll(syscall.SIGKILL)
 			r.flush()
@@ -566,7 +560,7 @@ func (r *runner) supervise(ctx context.Context, signals <-chan os.Signal) {
 	r.flush()
 }
 
-func (r *runner) ended(e taskEnd) {
+func (r *stepRunner) ended(e taskEnd) {
 	r.procs[e.index].status = e.status
 	r.pending = append(r.pending, e)
 	switch {
@@ -586,7 +580,7 @@ func (r *runner) ended(e taskEnd) {
 
 // firstFailureDue reports the first failure, with whatever ended alongside it, and under -K ends
 // the step.
-func (r *runner) firstFailureDue() {
+func (r *stepRunner) firstFailureDue() {
 	r.flush()
 	if r.st.killOnBad && !r.terminating {
 		r.terminate(syscall.SIGTERM, "srun: launch/slurm: _step_signal: Terminating "+r.st.stepName())
@@ -595,7 +589,7 @@ func (r *runner) firstFailureDue() {
 
 // signalled acts on a signal sent to srun: SIGTERM, SIGHUP, SIGQUIT and SIGINT end the step, any
 // other signal is passed on to the tasks, as srun does. The messages are srun's.
-func (r *runner) signalled(sig os.Signal) {
+func (r *stepRunner) signalled(sig os.Signal) {
 	s, ok := sig.(syscall.Signal)
 	if !ok {
 		return
@@ -618,7 +612,7 @@ func (r *runner) signalled(sig os.Signal) {
 
 // abortLines are srun's messages when a signal makes it end the step, followed by its promise to
 // wait, which counts Slurm's two seconds of slack on top of the kill wait.
-func (r *runner) abortLines(lines ...string) []string {
+func (r *stepRunner) abortLines(lines ...string) []string {
 	wait := int(math.Ceil(r.st.killWait.Seconds())) + 2
 	return append(lines, fmt.Sprintf("srun: Job step aborted: Waiting up to %d seconds for job step to finish.", wait))
 }
@@ -627,7 +621,7 @@ func (r *runner) abortLines(lines ...string) []string {
 // prints srun's lines, then slurmstepd's notice of the cancellation, which goes to the stderr of
 // the step's first task as it does on the step's first node. A second request while the step is
 // ending sends SIGKILL at once.
-func (r *runner) terminate(sig syscall.Signal, lines ...string) {
+func (r *stepRunner) terminate(sig syscall.Signal, lines ...string) {
 	if r.terminating {
 		r.signalAll(syscall.SIGKILL)
 		if r.killTimer != nil {
@@ -662,7 +656,7 @@ func (r *runner) terminate(sig syscall.Signal, lines ...string) {
 // signalAll sends sig to every started task's process group, leftovers of ended tasks included, as
 // slurmstepd signals every process of the step. Stopped processes are continued so that they can act
 // on it. Every group is still held by its unreaped leader, so the ids cannot have been reused.
-func (r *runner) signalAll(sig syscall.Signal) {
+func (r *stepRunner) signalAll(sig syscall.Signal) {
 	for i := range r.procs {
 		p := &r.procs[i]
 		if p.cmd == nil {
@@ -676,7 +670,7 @@ func (r *runner) signalAll(sig syscall.Signal) {
 }
 
 // flush reports the pending task ends: one line per node and status, as srun prints them.
-func (r *runner) flush() {
+func (r *stepRunner) flush() {
 	type key struct {
 		node   int
 		status taskStatus
@@ -709,7 +703,7 @@ func (r *runner) flush() {
 // cleanup ends what is left of the step once every task's main process has ended: like slurmstepd
 // at the end of a step, it kills every remaining process of the tasks' groups, reaps them, and waits
 // for their output.
-func (r *runner) cleanup() {
+func (r *stepRunner) cleanup() {
 	r.signalAll(syscall.SIGKILL)
 	groups := map[int]bool{}
 	for i := range r.procs {
@@ -731,7 +725,7 @@ func (r *runner) cleanup() {
 	case <-time.After(drainTimeout):
 		// A process outside the step holds a pipe; its further output is lost, as it would be
 		// with srun gone.
-		closeAll(r.readers)
+		closeFiles(r.readers)
 		<-drained
 	}
 }
@@ -739,7 +733,7 @@ func (r *runner) cleanup() {
 // status is srun's exit status: a signal that ended a task outweighs any exit code (the highest
 // signal wins, reported as 128+signal), else the highest exit code. This is why a step ended by -K
 // returns 143 whatever code the first failing task had.
-func (r *runner) status() int {
+func (r *stepRunner) status() int {
 	maxSig, maxCode := 0, 0
 	for _, p := range r.procs {
 		if p.status.sig != 0 {

@@ -218,7 +218,7 @@ func TestFakeSrunKillOnBadExit(t *testing.T) {
 			// Task 3 fails once every task is running; the others would sleep (in a child, which
 			// becomes an orphan when its shell is killed) for 30 s.
 			script := pidScript(pids, `if [ "$SLURM_PROCID" = 3 ]; then
-				while [ "$(ls `+pids+` | grep -vc tmp)" -lt 4 ]; do sleep 0.01; done; exit 3
+				while [ "$(ls '`+pids+`' | grep -vc tmp)" -lt 4 ]; do sleep 0.01; done; exit 3
 			fi; sleep 30 & wait`)
 			res := runFake(t, context.Background(), testJobEnv(t), nil,
 				"--mpi=pmix", flag, "-N", "2", "-w", "node[1-2]", "--ntasks=4", "--ntasks-per-node=2", "sh", "-c", script)
