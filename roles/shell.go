@@ -277,8 +277,8 @@ func trimBlanks(s string) string {
 		}
 		end--
 	}
-	if end == len(s) || !strings.Contains(s, "<<") {
-		return s[:end]
+	if end == len(s) {
+		return s
 	}
 	if checkShell(s[:end]) != nil && checkShell(s) == nil {
 		return s

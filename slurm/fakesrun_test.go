@@ -199,16 +199,107 @@ func TestFakeSrunFailureWithoutKill(t *testing.T) {
 	}
 }
 
-// Tasks of a node that fail together are reported on one line, as slurmstepd batches them.
-func TestFakeSrunFailuresGrouped(t *testing.T) {
-	res := runFake(t, context.Background(), testJobEnv(t), nil, "-N2", "--ntasks-per-node=2", "sh", "-c", "exit 3")
-	want := []string{
-		"srun: error: node1: tasks 0-1: Exited with exit code 3",
-		"srun: error: node2: tasks 2-3: Exited with exit code 3",
+// Tasks that fail together are reported per node. Whether they share a line depends on their ending
+// within the same moment, which a loaded machine does not promise; TestStepRunnerGroupsEnds checks the
+// grouping itself.
+func TestFakeSrunFailuresTogether(t *testing.T) {
+	pids, start := t.TempDir(), filepath.Join(t.TempDir(), "go")
+	go func() {
+		waitPids(t, pids, 4)
+		if err := os.WriteFile(start, nil, 0o644); err != nil {
+			t.Error(err)
+		}
+	}()
+	res := runFake(t, context.Background(), testJobEnv(t), nil, "-N2", "--ntasks-per-node=2", "sh", "-c",
+		pidScript(pids, fmt.Sprintf("while [ ! -e %q ]; do sleep 0.005; done; exit 3", start)))
+	if res.status != 3 {
+		t.Errorf("status %d, want 3", res.status)
 	}
-	if diff := cmp.Diff(want, lines(res.stderr)); diff != "" || res.status != 3 {
-		t.Errorf("status %d (want 3), stderr (-want +got):\n%s", res.status, diff)
+	ranksOn := map[string][]int{}
+	for _, f := range ParseTaskFailures(res.stderr) {
+		if f.Code != 3 {
+			t.Errorf("unexpected failure %q", f.Line)
+		}
+		ranksOn[f.Node] = append(ranksOn[f.Node], f.Ranks...)
 	}
+	for _, ranks := range ranksOn {
+		sort.Ints(ranks)
+	}
+	if diff := cmp.Diff(map[string][]int{"node1": {0, 1}, "node2": {2, 3}}, ranksOn); diff != "" {
+		t.Errorf("failed ranks per node (-want +got):\n%s\nstderr:\n%s", diff, res.stderr)
+	}
+}
+
+// TestStepRunnerGroupsEnds feeds task ends to the reporting logic without processes or clocks.
+func TestStepRunnerGroupsEnds(t *testing.T) {
+	newRunner := func(killOnBad bool) (*stepRunner, *bytes.Buffer) {
+		st := &fakeStep{jobID: "77", nodes: []string{"node1", "node2"}, killOnBad: killOnBad, killWait: time.Hour}
+		for rank := 0; rank < 4; rank++ {
+			st.tasks = append(st.tasks, fakeTask{rank: rank, localID: rank % 2, nodeID: rank / 2, node: st.nodes[rank/2]})
+		}
+		var out bytes.Buffer
+		msgs := callerTaskSink(&out, &sync.Mutex{})
+		r := &stepRunner{st: st, msgs: msgs, procs: make([]taskProc, 4), sinks: make([][2]taskSink, 4)}
+		for i := range r.procs {
+			r.procs[i].task = st.tasks[i]
+			r.sinks[i] = [2]taskSink{msgs, msgs}
+		}
+		return r, &out
+	}
+	stop := func(r *stepRunner) {
+		for _, tm := range []*time.Timer{r.firstTimer, r.coalesce, r.killTimer} {
+			if tm != nil {
+				tm.Stop()
+			}
+		}
+	}
+	exited := func(i, code int) taskEnd { return taskEnd{index: i, status: taskStatus{code: code}} }
+	killed := func(i int, sig syscall.Signal) taskEnd { return taskEnd{index: i, status: taskStatus{sig: sig}} }
+
+	t.Run("first failure with its companions", func(t *testing.T) {
+		r, out := newRunner(false)
+		defer stop(r)
+		for _, e := range []taskEnd{exited(1, 3), exited(0, 3), exited(3, 0), exited(2, 3)} {
+			r.ended(e)
+		}
+		if r.firstTimer == nil {
+			t.Fatal("the first failure did not open its window")
+		}
+		r.firstFailureDue()
+		want := []string{
+			"srun: error: node1: tasks 0-1: Exited with exit code 3",
+			"srun: error: node2: task 2: Exited with exit code 3",
+		}
+		if diff := cmp.Diff(want, lines(out.String())); diff != "" {
+			t.Errorf("report (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("kill on bad exit", func(t *testing.T) {
+		r, out := newRunner(true)
+		defer stop(r)
+		r.ended(exited(3, 3))
+		r.firstFailureDue()
+		for _, e := range []taskEnd{killed(1, syscall.SIGTERM), killed(0, syscall.SIGTERM), killed(2, syscall.SIGKILL)} {
+			r.ended(e)
+		}
+		if r.coalesce != nil {
+			t.Error("ends of a terminating step must wait for the step, not a coalescing window")
+		}
+		r.flush()
+		want := []string{
+			"srun: error: node2: task 3: Exited with exit code 3",
+			"srun: launch/slurm: _step_signal: Terminating StepId=77.0",
+			"slurmstepd-node1: error: *** STEP 77.0 ON node1 CANCELLED AT T ***",
+			"srun: error: node1: tasks 0-1: Terminated",
+			"srun: error: node2: task 2: Killed",
+		}
+		if diff := cmp.Diff(want, lines(out.String())); diff != "" {
+			t.Errorf("report (-want +got):\n%s", diff)
+		}
+		if got := r.status(); got != 143 {
+			t.Errorf("status %d, want 143 (SIGTERM outweighs SIGKILL and the exit code)", got)
+		}
+	})
 }
 
 func TestFakeSrunKillOnBadExit(t *testing.T) {
@@ -232,11 +323,9 @@ func TestFakeSrunKillOnBadExit(t *testing.T) {
 			if diff := cmp.Diff(want, lines(res.stderr)); diff != "" {
 				t.Errorf("stderr (-want +got):\n%s", diff)
 			}
+			// "Terminated" rather than "Killed" shows the others got SIGTERM, well before the kill wait.
 			if res.status != 143 {
 				t.Errorf("status %d, want 143", res.status)
-			}
-			if res.elapsed > 3*time.Second {
-				t.Errorf("took %v: the other tasks were not terminated promptly", res.elapsed)
 			}
 			assertGroupsGone(t, readPids(t, pids))
 		})
@@ -332,17 +421,23 @@ func TestFakeSrunKillAfterGrace(t *testing.T) {
 		"srun: forcing job termination",
 		"srun: Job step aborted: Waiting up to 3 seconds for job step to finish.",
 		"slurmstepd-node1: error: *** STEP 77.0 ON node1 CANCELLED AT T ***",
-		"srun: error: node1: task 1: Terminated",
+		// Reported as they end: task 1 at once, task 0 after the kill wait (both at the end on a
+		// loaded machine), so in either order.
 		"srun: error: node1: task 0: Killed",
+		"srun: error: node1: task 1: Terminated",
 	}
-	if diff := cmp.Diff(want, lines(res.stderr)); diff != "" {
+	got := lines(res.stderr)
+	if len(got) > 3 {
+		sort.Strings(got[3:])
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stderr (-want +got):\n%s", diff)
 	}
 	if res.status != 143 {
 		t.Errorf("status %d, want 143", res.status)
 	}
-	if res.elapsed < 300*time.Millisecond || res.elapsed > 3*time.Second {
-		t.Errorf("took %v, want about the 300ms kill wait", res.elapsed)
+	if res.elapsed < 300*time.Millisecond {
+		t.Errorf("took %v, less than the 300ms kill wait", res.elapsed)
 	}
 	assertGroupsGone(t, readPids(t, pids))
 }
@@ -368,8 +463,8 @@ func TestFakeSrunKillsLeftovers(t *testing.T) {
 	pids := t.TempDir()
 	res := runFake(t, context.Background(), testJobEnv(t), nil,
 		"-N2", "sh", "-c", pidScript(pids, "sleep 30 & exit 0"))
-	if res.status != 0 || res.stderr != "" || res.elapsed > 3*time.Second {
-		t.Errorf("status %d, stderr %q, took %v; want a quick success", res.status, res.stderr, res.elapsed)
+	if res.status != 0 || res.stderr != "" || res.elapsed > 15*time.Second {
+		t.Errorf("status %d, stderr %q, took %v; want success without waiting for the leftover", res.status, res.stderr, res.elapsed)
 	}
 	assertGroupsGone(t, readPids(t, pids))
 }

@@ -51,6 +51,8 @@ type step struct {
 	code                                    int // the root cause's code: a failing task's own status
 	taskFailure                             *slurm.TaskFailure
 	launchErr                               error
+	// stepID is Slurm's id of the step, from the tasks' start markers.
+	stepID string
 }
 
 func (s *step) launched() bool { return !s.launchedAt.IsZero() }

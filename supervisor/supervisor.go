@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -71,6 +72,11 @@ type Config struct {
 	TailLines int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Scancel, when set (on a real cluster), is how steps are stopped: srun answers SIGTERM by killing
+	// its tasks outright, and a SIGKILLed srun leaves its step running, so the supervisor signals the
+	// step itself (`scancel --signal=TERM JOB.STEP`, later `scancel JOB.STEP`). Empty (local mode):
+	// the fake srun's process group is signalled.
+	Scancel string
 }
 
 // Result is how a run ended.
@@ -88,8 +94,11 @@ type (
 		name  string
 		state *os.ProcessState
 	}
-	stepRunning struct{ name string }
-	probeDone   struct {
+	stepRunning struct {
+		name   string
+		stepID string
+	}
+	probeDone struct {
 		name string
 		err  error
 	}
@@ -244,7 +253,8 @@ func (r *run) loop(ctx context.Context, signals <-chan os.Signal) {
 		case <-r.giveUpTimer:
 			for _, s := range r.steps {
 				if s.alive() {
-					r.errs = multierror.Append(r.errs, fmt.Errorf("role %s: step %d did not end after SIGKILL", s.name, s.cmd.Process.Pid))
+					_ = s.signalGroup(syscall.SIGKILL)
+					r.errs = multierror.Append(r.errs, fmt.Errorf("role %s: step %d did not end after it was killed", s.name, s.cmd.Process.Pid))
 				}
 			}
 			return
@@ -278,6 +288,7 @@ func (r *run) handle(msg message) {
 			return
 		}
 		s.runningAt = now
+		s.stepID = m.stepID
 		r.emit(Event{Name: EventRunning, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.cmd.Process.Pid,
 			Duration: now.Sub(s.launchedAt), Message: fmt.Sprintf("all %d tasks started", s.ntasks)})
 		r.launchWhatIsDue()
@@ -391,7 +402,7 @@ func (r *run) teardown() {
 		if s.alive() {
 			live = append(live, s.name)
 			s.stopping = true
-			if err := s.signalGroup(syscall.SIGTERM); err != nil {
+			if err := r.stopStep(s); err != nil {
 				r.errs = multierror.Append(r.errs, err)
 			}
 		}
@@ -413,11 +424,48 @@ func (r *run) killRemaining() {
 		err := fmt.Errorf("role %s: step %d was still running %s after SIGTERM; sent SIGKILL", s.name, s.cmd.Process.Pid, r.cfg.Grace)
 		r.errs = multierror.Append(r.errs, err)
 		r.emit(Event{Name: EventWarning, Role: s.name, PID: s.cmd.Process.Pid, Signal: "SIGKILL", Message: err.Error()})
-		if err := s.signalGroup(syscall.SIGKILL); err != nil {
+		if err := r.killStep(s); err != nil {
 			r.errs = multierror.Append(r.errs, err)
 		}
 	}
 	r.giveUpTimer = time.After(10 * time.Second)
+}
+
+// stopStep asks a step to stop gracefully.
+func (r *run) stopStep(s *step) error {
+	if r.cfg.Scancel != "" && s.stepID != "" {
+		return r.scancel(s, "--signal=TERM", r.plan.JobID+"."+s.stepID)
+	}
+	// Local mode: the fake srun forwards SIGTERM to its tasks. On a cluster before the step id is known,
+	// srun answers SIGTERM by killing the tasks, which still ends the step.
+	return s.signalGroup(syscall.SIGTERM)
+}
+
+// killStep ends a step that outlived the grace period.
+func (r *run) killStep(s *step) error {
+	if r.cfg.Scancel != "" {
+		var errs error
+		if s.stepID != "" {
+			errs = r.scancel(s, r.plan.JobID+"."+s.stepID)
+		}
+		// SIGTERM, not SIGKILL: srun then kills its step and exits; a SIGKILLed srun would leave the
+		// step's tasks running on the nodes.
+		if err := s.signalGroup(syscall.SIGTERM); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+		return errs
+	}
+	return s.signalGroup(syscall.SIGKILL)
+}
+
+func (r *run) scancel(s *step, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, r.cfg.Scancel, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("role %s: %s %s: %w: %s", s.name, r.cfg.Scancel, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // launchWhatIsDue launches every pending step whose dependencies are ready and whose launch gate is open.
@@ -507,8 +555,8 @@ func (r *run) launch(s *step) {
 		markers := filepath.Join(r.coordDir(), "started", s.name)
 		ntasks := s.ntasks
 		r.group.Go(func() error {
-			if waitMarkers(ctx, markers, ntasks) {
-				r.send(stepRunning{name: name})
+			if stepID, ok := waitMarkers(ctx, markers, ntasks); ok {
+				r.send(stepRunning{name: name, stepID: stepID})
 			}
 			return nil
 		})
@@ -547,32 +595,49 @@ func (r *run) coordDir() string {
 	return filepath.Join(r.plan.Workspace, ".disagg-supervisor", "runs", r.plan.RunToken)
 }
 
-// waitMarkers waits until dir holds n start markers (one per task, written by `task`). The markers live
-// on the shared file system, where file events do not cross nodes, so it looks every few milliseconds;
-// only the "all tasks started" event depends on it, never failure detection.
-func waitMarkers(ctx context.Context, dir string, n int) bool {
+// waitMarkers waits until dir holds n start markers (one per task, written by `task`) and returns the
+// Slurm step id they name. The markers live on the shared file system, where file events do not cross
+// nodes, so it looks every few milliseconds; only the "all tasks started" event depends on it, never
+// failure detection.
+func waitMarkers(ctx context.Context, dir string, n int) (string, bool) {
 	ticker := time.NewTicker(25 * time.Millisecond)
 	defer ticker.Stop()
 	for {
-		if entries, err := os.ReadDir(dir); err == nil && countMarkers(entries) >= n {
-			return true
+		if entries, err := os.ReadDir(dir); err == nil {
+			if markers := markerNames(entries); len(markers) >= n {
+				return stepIDOf(filepath.Join(dir, markers[0])), true
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return false
+			return "", false
 		case <-ticker.C:
 		}
 	}
 }
 
-func countMarkers(entries []os.DirEntry) int {
-	n := 0
+func markerNames(entries []os.DirEntry) []string {
+	var names []string
 	for _, e := range entries {
 		if !e.IsDir() && !isTempName(e.Name()) {
-			n++
+			names = append(names, e.Name())
 		}
 	}
-	return n
+	return names
+}
+
+// stepIDOf reads the "step=ID" field of a start marker; empty when it has none.
+func stepIDOf(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, field := range strings.Fields(string(data)) {
+		if id, ok := strings.CutPrefix(field, "step="); ok {
+			return id
+		}
+	}
+	return ""
 }
 
 func isTempName(name string) bool { return len(name) > 0 && name[0] == '.' }

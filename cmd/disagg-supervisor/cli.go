@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -189,6 +190,11 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 	if err != nil {
 		return badInput(err)
 	}
+	scancel := ""
+	if !lf.Local {
+		// Without scancel steps are still stopped, through srun, only less gently.
+		scancel, _ = exec.LookPath("scancel")
+	}
 	if lf.Local {
 		baseEnv = slurm.FakeAllocationEnv(baseEnv, plan.JobID, plan.Nodes, plan.GPUsPerNode,
 			filepath.Join(plan.Workspace, ".disagg-supervisor", "fake-slurm", plan.JobID))
@@ -204,6 +210,7 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 		DrainSignal:       drain,
 		Console:           e.stderr,
 		TailLines:         sf.TailLines,
+		Scancel:           scancel,
 	})
 	if result.Code != 0 {
 		return &exitError{code: result.Code}
