@@ -513,9 +513,8 @@ func (b *builder) paths(p *Plan) error {
 	}
 	p.OutputDir = path.Clean(out)
 
-	own := path.Join(p.Workspace, ".disagg-supervisor")
-	p.TaskBinary = path.Join(own, "bin", "disagg-supervisor")
-	p.CoordDir = path.Join(own, "runs", p.RunToken)
+	p.TaskBinary = TaskBinaryPath(p.Workspace)
+	p.CoordDir = path.Join(p.Workspace, ".disagg-supervisor", "runs", p.RunToken)
 	return nil
 }
 

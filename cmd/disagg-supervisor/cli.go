@@ -112,6 +112,9 @@ type planCmd struct {
 }
 
 func (p *planCmd) Run(e env) error {
+	if err := absolutePaths(&p.Flags); err != nil {
+		return badInput(err)
+	}
 	plan, err := roles.Build(roles.Sources{Flags: p.Flags, Getenv: e.getenv, ReadFile: os.ReadFile,
 		Unique: strconv.Itoa(os.Getpid())})
 	if err != nil {
@@ -153,6 +156,9 @@ func (r *runCmd) Run(e env) error {
 func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error {
 	drain, err := parseSignal(sf.DrainSignal)
 	if err != nil {
+		return badInput(err)
+	}
+	if err := absolutePaths(&flags); err != nil {
 		return badInput(err)
 	}
 	self, err := os.Executable()
@@ -214,6 +220,25 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 	})
 	if result.Code != 0 {
 		return &exitError{code: result.Code}
+	}
+	return nil
+}
+
+// absolutePaths makes the directory flags absolute: steps may start in another working directory (a
+// container's workdir), where a relative path would name another place.
+func absolutePaths(f *roles.Flags) error {
+	for _, p := range []struct {
+		flag string
+		dir  *string
+	}{{"--workspace", &f.Workspace}, {"--output-dir", &f.OutputDir}} {
+		if *p.dir == "" || filepath.IsAbs(*p.dir) {
+			continue
+		}
+		abs, err := filepath.Abs(*p.dir)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.flag, err)
+		}
+		*p.dir = abs
 	}
 	return nil
 }
