@@ -62,7 +62,7 @@ type Flags struct {
 
 	// Readiness.
 
-	Probes       []string      `name:"probe" sep:"none" placeholder:"ROLE=TYPE:TARGET[@TIMEOUT]" group:"Readiness" help:"Readiness probe of the roles matching ROLE (a name or a glob such as GEN_*); TYPE is http, tcp, file or log; TARGET may use {role} {node} {out} {workspace} {job}. Repeatable; env DISAGG_PROBES holds more, separated by ';' or lines."`
+	Probes       []string      `name:"probe" sep:"none" placeholder:"ROLE=TYPE:TARGET[@TIMEOUT]" group:"Readiness" help:"Readiness probe of the roles matching ROLE (a name or a glob such as GEN_*); TYPE is http, tcp, file or log; TARGET may use {role} {node} {out} {workspace} {job} {token} (the run token). Repeatable; env DISAGG_PROBES holds more, separated by ';' or lines."`
 	ProbeTimeout time.Duration `name:"probe-timeout" default:"30m" placeholder:"DURATION" group:"Readiness" help:"Timeout of probes that give none (default: ${default})."`
 
 	// Task runner options: rendered into every role's srun argv, read by "disagg-supervisor task".

@@ -116,6 +116,7 @@ func applyProbes(p *Plan, specs []probeSpec) error {
 				"{out}", p.OutputDir,
 				"{workspace}", p.Workspace,
 				"{job}", p.JobID,
+				"{token}", p.RunToken,
 			).Replace(s.target)
 			if !checked[target] {
 				if err := checkProbeTarget(s.typ, target); err != nil {

@@ -94,9 +94,9 @@ func runScenario(t *testing.T, sc scenario) outcome {
 	probes := sc.probes
 	if probes == nil {
 		probes = []string{
-			"GEN_*=file:{out}/hostnames-{job}/{role}.txt",
-			"CTX_*=file:{out}/hostnames-{job}/{role}.txt",
-			"DISAGG_SERVER=file:{out}/hostnames-{job}/DISAGG_SERVER.txt",
+			"GEN_*=file:{out}/hostnames-{token}/{role}.txt",
+			"CTX_*=file:{out}/hostnames-{token}/{role}.txt",
+			"DISAGG_SERVER=file:{out}/hostnames-{token}/DISAGG_SERVER.txt",
 		}
 	}
 	two, one := 2, 1
@@ -127,7 +127,7 @@ func runScenario(t *testing.T, sc scenario) outcome {
 	if sc.signal != nil {
 		go func() {
 			// Signal once the router is up, i.e. mid-run.
-			waitFile(ctx, filepath.Join(plan.OutputDir, "hostnames-"+plan.JobID, "DISAGG_SERVER.txt"))
+			waitFile(ctx, filepath.Join(plan.OutputDir, "hostnames-"+plan.RunToken, "DISAGG_SERVER.txt"))
 			signals <- sc.signal
 		}()
 	}

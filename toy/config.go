@@ -40,10 +40,13 @@ var errUsage = errors.New("usage")
 
 // config is everything one rank needs, read once from flags and environment.
 type config struct {
-	role        string
-	rank        int
-	node        string
-	jobID       string
+	role  string
+	rank  int
+	node  string
+	jobID string
+	// attempt keys the hostnames directory: the run token when there is one, so that a requeued
+	// job's roles never find the addresses an earlier attempt published; else the job id.
+	attempt     string
 	outputDir   string
 	workspace   string
 	cuda        string
@@ -141,6 +144,10 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 			return nil, fmt.Errorf("%w: %s=%q: %v", errUsage, envRunToken, token, err)
 		}
 		c.jobID = job
+	}
+	c.attempt = c.jobID
+	if token := getenv(envRunToken); token != "" {
+		c.attempt = token
 	}
 	if c.outputDir == "" {
 		return nil, fmt.Errorf("%w: %s is not set: it is where the roles publish their addresses", errUsage, envOutputDir)

@@ -25,7 +25,7 @@ func TestParseConfig(t *testing.T) {
 		{
 			name: "defaults",
 			env:  base.with(envServingType, "GEN_0"),
-			want: config{role: "GEN_0", node: "n3", jobID: "7", outputDir: "/out", workspace: "/out",
+			want: config{role: "GEN_0", node: "n3", jobID: "7", attempt: "7", outputDir: "/out", workspace: "/out",
 				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second},
 		},
 		{
@@ -33,7 +33,7 @@ func TestParseConfig(t *testing.T) {
 			args: []string{"--requests", "5", "-concurrency=2", "--work", "0s", "--wait-timeout", "3s",
 				"--fail", "CTX_1:4:kill:1s", "--ignore-term", "CTX_1"},
 			env: base.with(envServingType, "CTX_1", envProcID, "4", envWorkspace, "/ws", envCUDA, "2,3"),
-			want: config{role: "CTX_1", rank: 4, node: "n3", jobID: "7", outputDir: "/out", workspace: "/ws",
+			want: config{role: "CTX_1", rank: 4, node: "n3", jobID: "7", attempt: "7", outputDir: "/out", workspace: "/ws",
 				cuda: "2,3", requests: 5, concurrency: 2, waitTimeout: 3 * time.Second,
 				fault:      &fault{Role: "CTX_1", Rank: 4, Code: 137, Kill: true, Delay: time.Second, DelaySet: true},
 				ignoreTerm: true},
@@ -41,39 +41,39 @@ func TestParseConfig(t *testing.T) {
 		{
 			name: "job id from the run token when SLURM_* is unset",
 			env:  fakeEnv{envServingType: roleBenchmark, envOutputDir: "/out", envRunToken: "350283.1.t5", envNodeName: "n3"},
-			want: config{role: roleBenchmark, node: "n3", jobID: "350283", outputDir: "/out", workspace: "/out",
+			want: config{role: roleBenchmark, node: "n3", jobID: "350283", attempt: "350283.1.t5", outputDir: "/out", workspace: "/out",
 				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second},
 		},
 		{
 			name: "SLURM_JOB_ID wins over the run token",
 			env:  base.with(envServingType, "GEN_0", envRunToken, "1.0.x"),
-			want: config{role: "GEN_0", node: "n3", jobID: "7", outputDir: "/out", workspace: "/out",
+			want: config{role: "GEN_0", node: "n3", jobID: "7", attempt: "1.0.x", outputDir: "/out", workspace: "/out",
 				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second},
 		},
 		{
 			name: "server counts",
 			env:  base.with(envServingType, roleServer, envNumGen, "2", envNumCtx, "3"),
-			want: config{role: roleServer, node: "n3", jobID: "7", outputDir: "/out", workspace: "/out",
+			want: config{role: roleServer, node: "n3", jobID: "7", attempt: "7", outputDir: "/out", workspace: "/out",
 				numGen: 2, numCtx: 3, requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second},
 		},
 		{
 			name: "gen-only drops CTX servers",
 			env:  base.with(envServingType, roleServer, envNumGen, "2", envNumCtx, "3", envGenOnly, "1"),
-			want: config{role: roleServer, node: "n3", jobID: "7", outputDir: "/out", workspace: "/out",
+			want: config{role: roleServer, node: "n3", jobID: "7", attempt: "7", outputDir: "/out", workspace: "/out",
 				numGen: 2, genOnly: true, requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second},
 		},
 		{
 			name: "env faults and ignore-term for other roles and ranks",
 			env: base.with(envServingType, "GEN_1", envProcID, "0",
 				envFail, "GEN_1:1:3,CTX_0", envIgnoreTerm, "CTX_0"),
-			want: config{role: "GEN_1", node: "n3", jobID: "7", outputDir: "/out", workspace: "/out",
+			want: config{role: "GEN_1", node: "n3", jobID: "7", attempt: "7", outputDir: "/out", workspace: "/out",
 				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second},
 		},
 		{
 			name: "flags win over env, even when empty",
 			args: []string{"--fail=", "--ignore-term="},
 			env:  base.with(envServingType, "GEN_0", envFail, "GEN_0", envIgnoreTerm, "GEN_0"),
-			want: config{role: "GEN_0", node: "n3", jobID: "7", outputDir: "/out", workspace: "/out",
+			want: config{role: "GEN_0", node: "n3", jobID: "7", attempt: "7", outputDir: "/out", workspace: "/out",
 				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second},
 		},
 	}

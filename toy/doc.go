@@ -41,7 +41,7 @@
 //
 // Rank 0 of GEN_i and CTX_i serves HTTP on 127.0.0.1 on a port the kernel picks (GET /health; POST
 // /decode on GEN, POST /prefill on CTX, each holding the request for -work) and publishes
-// "127.0.0.1:PORT" in <testOutputDir>/hostnames-<SLURM_JOB_ID>/<ROLE>.txt. DISAGG_SERVER waits, polling
+// "127.0.0.1:PORT" in <testOutputDir>/hostnames-<TRTLLM_PERF_RUN_TOKEN>/<ROLE>.txt (hostnames-<SLURM_JOB_ID> without a run token). DISAGG_SERVER waits, polling
 // every 50ms, until every GEN_i and CTX_i it expects has published an address that answers GET /health,
 // then serves GET /health and POST /generate (prefill on a CTX worker, then decode on a GEN worker,
 // round robin; 502 naming the worker when one fails) and publishes DISAGG_SERVER.txt in the same

@@ -56,6 +56,7 @@ func (e fakeEnv) with(kv ...string) fakeEnv {
 func jobEnv(dir string) fakeEnv {
 	return fakeEnv{
 		envJobID:     "4242",
+		envRunToken:  "4242.0.t99",
 		envOutputDir: dir,
 		envNodeName:  "node1",
 	}
@@ -136,7 +137,7 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 func addressFile(dir, role string) string {
-	return filepath.Join(dir, "hostnames-4242", role+".txt")
+	return filepath.Join(dir, "hostnames-4242.0.t99", role+".txt")
 }
 
 func fileExists(path string) bool {

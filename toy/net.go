@@ -28,9 +28,9 @@ const (
 	maxBody = 1 << 20
 )
 
-// hostnamesDir is where the roles of one job publish their addresses.
+// hostnamesDir is where the roles of one job attempt publish their addresses.
 func (r *rank) hostnamesDir() string {
-	return filepath.Join(r.cfg.outputDir, "hostnames-"+r.cfg.jobID)
+	return filepath.Join(r.cfg.outputDir, "hostnames-"+r.cfg.attempt)
 }
 
 // publish makes this role's address visible to its peers.

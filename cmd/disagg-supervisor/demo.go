@@ -61,9 +61,9 @@ func (d *demoCmd) Run(e env) error {
 		Command:           quoted,
 		Workspace:         ws,
 		Probes: []string{
-			"GEN_*=file:{out}/hostnames-{job}/{role}.txt",
-			"CTX_*=file:{out}/hostnames-{job}/{role}.txt",
-			"DISAGG_SERVER=file:{out}/hostnames-{job}/DISAGG_SERVER.txt",
+			"GEN_*=file:{out}/hostnames-{token}/{role}.txt",
+			"CTX_*=file:{out}/hostnames-{token}/{role}.txt",
+			"DISAGG_SERVER=file:{out}/hostnames-{token}/DISAGG_SERVER.txt",
 		},
 		ProbeTimeout: 20 * time.Second,
 	}
