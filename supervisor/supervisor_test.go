@@ -393,3 +393,45 @@ func TestInstallFailureFailsFast(t *testing.T) {
 		t.Errorf("run took %s, want well under the 30 s install and barrier timeouts", took)
 	}
 }
+
+// TestSecretsNeverWritten: a secret in the environment of the run reaches the steps (they need it) but
+// never any output: console, event log, summary, JUnit, role logs with the task's environment dump.
+func TestSecretsNeverWritten(t *testing.T) {
+	out := runScenario(t, scenario{fail: "GEN_0:1:3:1s", requests: 2000})
+	if out.result.Code != 3 {
+		t.Fatalf("exit code %d, want 3", out.result.Code)
+	}
+	const secret = "hf_supersecretvalue" // HF_TOKEN's value, set by runScenario
+	if strings.Contains(out.console, secret) {
+		t.Error("console shows the secret")
+	}
+	checked := 0
+	err := filepath.WalkDir(out.ws, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Base(filepath.Dir(path)) == "bin" {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		checked++
+		if bytes.Contains(data, []byte(secret)) {
+			t.Errorf("%s contains the secret", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The environment dumps prove the secret reached the tasks, masked.
+	genLog, _ := os.ReadFile(filepath.Join(out.ws, "gen_server_0.log"))
+	if !strings.Contains(string(genLog), "HF_TOKEN=<redacted>") {
+		t.Error("gen_server_0.log has no redacted HF_TOKEN line in the task's environment dump")
+	}
+	for _, name := range []string{supervisor.EventsFile, supervisor.SummaryFile, supervisor.JUnitFile, "gen_server_0.log", "benchmark.log"} {
+		if _, err := os.Stat(filepath.Join(out.ws, name)); err != nil && name != "benchmark.log" {
+			t.Errorf("expected output %s: %v", name, err)
+		}
+	}
+	t.Logf("checked %d files", checked)
+}
