@@ -118,9 +118,9 @@ type run struct {
 	group    *errgroup.Group
 	groupCtx context.Context
 	gating   bool
-	// gateSince is when a role started to wait for the launch gate, to bound the wait.
-	gateSince map[string]time.Time
-	gateOpen  map[string]bool
+	// gateWaiting marks the roles whose launch-gate timer runs; gateOpen those whose timer expired.
+	gateWaiting map[string]bool
+	gateOpen    map[string]bool
 
 	decided        bool
 	code           int
@@ -161,14 +161,14 @@ func Run(ctx context.Context, cfg Config) Result {
 	}
 	plan := cfg.Plan
 	r := &run{
-		cfg:       cfg,
-		plan:      plan,
-		start:     cfg.Now(),
-		byName:    map[string]*step{},
-		msgs:      make(chan message, 64),
-		gateSince: map[string]time.Time{},
-		gateOpen:  map[string]bool{},
-		redactor:  redact.NewText(envWithRoles(cfg.Env, plan)),
+		cfg:         cfg,
+		plan:        plan,
+		start:       cfg.Now(),
+		byName:      map[string]*step{},
+		msgs:        make(chan message, 64),
+		gateWaiting: map[string]bool{},
+		gateOpen:    map[string]bool{},
+		redactor:    redact.NewText(envWithRoles(cfg.Env, plan)),
 	}
 	r.gating = cfg.LaunchGate == GateAlways || (cfg.LaunchGate != GateNever && usesContainers(plan))
 
@@ -518,8 +518,8 @@ func (r *run) gatePasses(s *step) bool {
 			continue
 		}
 		if sharesNode(s.nodes, other.nodes) {
-			if _, waiting := r.gateSince[s.name]; !waiting {
-				r.gateSince[s.name] = r.cfg.Now()
+			if !r.gateWaiting[s.name] {
+				r.gateWaiting[s.name] = true
 				name := s.name
 				time.AfterFunc(r.cfg.LaunchGateTimeout, func() { r.send(gateExpired{name: name}) })
 			}
