@@ -66,6 +66,7 @@ type scenario struct {
 	signal      os.Signal     // sent to the supervisor once every role is ready
 	grace       time.Duration // default 1s
 	requests    int
+	gate        string // launch gate mode; default never
 }
 
 type outcome struct {
@@ -118,6 +119,10 @@ func runScenario(t *testing.T, sc scenario) outcome {
 	if grace == 0 {
 		grace = time.Second
 	}
+	gate := sc.gate
+	if gate == "" {
+		gate = supervisor.GateNever
+	}
 	signals := make(chan os.Signal, 1)
 	var console bytes.Buffer
 	env := slurm.FakeAllocationEnv(append(os.Environ(), "HF_TOKEN=hf_supersecretvalue"), plan.JobID, plan.Nodes,
@@ -134,7 +139,7 @@ func runScenario(t *testing.T, sc scenario) outcome {
 	start := time.Now()
 	result := supervisor.Run(ctx, supervisor.Config{
 		Plan: plan, Launcher: []string{binary, "srun"}, Env: env, Executable: binary,
-		Grace: grace, LaunchGate: supervisor.GateNever, Signals: signals, Console: &console,
+		Grace: grace, LaunchGate: gate, Signals: signals, Console: &console,
 	})
 	ended := time.Now()
 	t.Logf("console:\n%s", console.String())
@@ -434,4 +439,25 @@ func TestSecretsNeverWritten(t *testing.T) {
 		}
 	}
 	t.Logf("checked %d files", checked)
+}
+
+// TestLaunchGate: with the gate on, a step that shares a node with a launched step waits until that
+// step has all its tasks started; without probes nothing else holds it back.
+func TestLaunchGate(t *testing.T) {
+	out := runScenario(t, scenario{probes: []string{}, gate: supervisor.GateAlways})
+	if out.result.Code != 0 {
+		t.Fatalf("exit code %d, want 0", out.result.Code)
+	}
+	gen0, server, bench := roleState(out.summary, "GEN_0"), roleState(out.summary, "DISAGG_SERVER"), roleState(out.summary, "BENCHMARK")
+	if gen0.RunningAt == nil || server.LaunchedAt == nil || server.LaunchedAt.Before(*gen0.RunningAt) {
+		t.Errorf("DISAGG_SERVER launched at %v, before GEN_0 (same node) had all tasks started at %v", server.LaunchedAt, gen0.RunningAt)
+	}
+	if server.RunningAt == nil || bench.LaunchedAt == nil || bench.LaunchedAt.Before(*server.RunningAt) {
+		t.Errorf("BENCHMARK launched at %v, before DISAGG_SERVER (same node) was running at %v", bench.LaunchedAt, server.RunningAt)
+	}
+	// GEN_1 and CTX_0 share no node with anything launched before them: they do not wait.
+	gen1 := roleState(out.summary, "GEN_1")
+	if gen1.LaunchedAt == nil || gen0.RunningAt == nil || !gen1.LaunchedAt.Before(*gen0.RunningAt) {
+		t.Errorf("GEN_1 launched at %v, want before GEN_0 was running at %v (no shared node)", gen1.LaunchedAt, gen0.RunningAt)
+	}
 }
