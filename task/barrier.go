@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
 // barrier waits until every rank of this step has reached it. Nodes that finish their install at
@@ -61,7 +63,7 @@ func rankList(ranks []int) string {
 	if len(ranks) == 1 {
 		return fmt.Sprintf("rank %d", ranks[0])
 	}
-	return "ranks " + compressRanks(ranks)
+	return "ranks " + slurm.CompressRanks(ranks)
 }
 
 // whereMissing tells, from the start markers, which missing ranks are running (and on which node:
@@ -91,12 +93,12 @@ func (r *runner) whereMissing(missing []int) string {
 		sort.Strings(nodes)
 		where := make([]string, len(nodes))
 		for i, n := range nodes {
-			where[i] = compressRanks(byNode[n]) + " on " + n
+			where[i] = slurm.CompressRanks(byNode[n]) + " on " + n
 		}
 		parts = append(parts, "started but not at the barrier: "+strings.Join(where, ", "))
 	}
 	if len(notStarted) > 0 {
-		parts = append(parts, "never started: "+compressRanks(notStarted))
+		parts = append(parts, "never started: "+slurm.CompressRanks(notStarted))
 	}
 	if len(parts) == 0 {
 		return ""

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
 func TestBarrierAllArrive(t *testing.T) {
@@ -135,8 +137,8 @@ func TestCompressRanks(t *testing.T) {
 		{[]int{0, 2, 3, 4, 7, 8, 10}, "0,2-4,7-8,10"},
 	}
 	for _, tt := range tests {
-		if got := compressRanks(tt.ranks); got != tt.want {
-			t.Errorf("compressRanks(%v) = %q, want %q", tt.ranks, got, tt.want)
+		if got := slurm.CompressRanks(tt.ranks); got != tt.want {
+			t.Errorf("slurm.CompressRanks(%v) = %q, want %q", tt.ranks, got, tt.want)
 		}
 	}
 	if got := rankList([]int{5}); got != "rank 5" {

@@ -176,24 +176,3 @@ func describeFailed(failed []failedInstall) string {
 	}
 	return strings.Join(parts, ", ")
 }
-
-// compressRanks renders sorted ranks as ranges: [2 3 5] becomes "2-3,5".
-func compressRanks(ranks []int) string {
-	var b strings.Builder
-	for i := 0; i < len(ranks); {
-		j := i
-		for j+1 < len(ranks) && ranks[j+1] == ranks[j]+1 {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.Itoa(ranks[i]))
-		if j > i {
-			b.WriteByte('-')
-			b.WriteString(strconv.Itoa(ranks[j]))
-		}
-		i = j + 1
-	}
-	return b.String()
-}
