@@ -539,6 +539,11 @@ func (b *builder) srunSettings(nodes []string) (srunSettings, error) {
 		if err != nil {
 			return st, &InputError{Input: input, Problem: err.Error()}
 		}
+		// `printf '%q\n' "${srunArgs[@]}"` of an empty array writes one empty word (''): that is
+		// no arguments, not an empty program name for srun.
+		if len(words) == 1 && words[0] == "" {
+			words = nil
+		}
 		if err := checkUserArgs(input, words); err != nil {
 			return st, err
 		}
@@ -585,6 +590,10 @@ func (b *builder) srunSettings(nodes []string) (srunSettings, error) {
 // silently reshape the steps.
 func checkUserArgs(input string, args []string) error {
 	for _, a := range args {
+		if a == "" {
+			// srun would take an empty word for the program to run, and every step would fail.
+			return inputErrorf(input, "an empty argument: srun would run it as the program")
+		}
 		if opt, ok := plannedOption(a); ok {
 			return inputErrorf(input, "%s sets %s, which the plan sets for every step (-N, -w, --ntasks, --ntasks-per-node)", quote(a), opt)
 		}

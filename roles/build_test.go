@@ -771,3 +771,26 @@ func BenchmarkBuild(b *testing.B) {
 		}
 	}
 }
+
+// TestEmptySrunArgs: what `printf '%q\n' "${srunArgs[@]}"` writes for an empty array is no arguments;
+// an empty word among others is an error.
+func TestEmptySrunArgs(t *testing.T) {
+	files := map[string]string{"empty.txt": "''\n", "hole.txt": "--container-image=x\n''\n"}
+	read := func(name string) ([]byte, error) { return []byte(files[name]), nil }
+	two, one := 2, 1
+	flags := Flags{Nodelist: "n[1-2]", GPUsPerNode: &two, NumGen: &one, NodesPerGen: &one,
+		Command: "pytest", Workspace: "/ws", SrunArgsFile: "empty.txt"}
+	plan, err := Build(Sources{Flags: flags, ReadFile: read})
+	if err != nil {
+		t.Fatalf("empty array: %v", err)
+	}
+	if len(plan.SrunArgs) != 0 || plan.Roles[0].Srun[1] != "--mpi=pmix" {
+		t.Errorf("empty array gave user args %q, srun %q", plan.SrunArgs, plan.Roles[0].Srun)
+	}
+	flags.SrunArgsFile = "hole.txt"
+	_, err = Build(Sources{Flags: flags, ReadFile: read})
+	want := `--srun-args-file hole.txt: an empty argument: srun would run it as the program`
+	if err == nil || err.Error() != want {
+		t.Errorf("empty word: got %v, want %s", err, want)
+	}
+}

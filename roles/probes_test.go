@@ -98,12 +98,27 @@ func TestProbesOnPlan(t *testing.T) {
 	}
 }
 
+// TestProbeGlobMayMatchNothing: one probe list serves the full and the gen-only layout.
+func TestProbeGlobMayMatchNothing(t *testing.T) {
+	env := contractEnv()
+	env["TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"] = "1"
+	delete(env, "totalNodes")
+	delete(env, "totalGpus")
+	p, err := Build(Sources{Flags: Flags{Probes: []string{"CTX_*=file:x", "GEN_*=file:y"}}, Getenv: getenv(env)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Roles[0].Probe == nil || p.Roles[0].Probe.Target != "y" {
+		t.Errorf("GEN_0 probe %+v, want file y", p.Roles[0].Probe)
+	}
+}
+
 func TestProbeTargetErrors(t *testing.T) {
 	for _, tt := range []struct{ probe, want string }{
 		{"GEN_0=tcp:{node}", `--probe "GEN_0=tcp:{node}": tcp target "gpu-a01" is not host:port`},
 		{"GEN_0=http:{node}:80", `--probe "GEN_0=http:{node}:80": http target "gpu-a01:80" is not an http:// or https:// URL`},
 		{"GEN_0=log:(", "--probe \"GEN_0=log:(\": log target is not a regular expression: error parsing regexp: missing closing ): `(`"},
-		{"CTX_*=file:x", `--probe "CTX_*=file:x": role pattern "CTX_*" matches no role of this plan`},
+		{"CTX_0=file:x", `--probe "CTX_0=file:x": role pattern "CTX_0" matches no role of this plan`},
 	} {
 		env := contractEnv()
 		if tt.probe[:3] == "CTX" {
