@@ -57,12 +57,38 @@ func (r *run) failureOf(s *step, code int, reason string) *Failure {
 	if tf := s.taskFailure; tf != nil {
 		f.Node, f.Ranks, f.SrunLine = tf.Node, tf.Ranks, r.redactor.String(strings.TrimSpace(tf.Line))
 	}
+	if node, detail, ok := r.installFailure(); ok {
+		// Ranks of other nodes leave the install barrier with the installer's code and may be the
+		// first srun reports; the node whose install failed is the root cause.
+		f.Node, f.Ranks, f.SrunLine = node, nil, ""
+		f.Reason = fmt.Sprintf("the per-node install failed on %s (%s); %s", node, detail, reason)
+	}
 	if tail, err := readTail(s.log, s.logStart, 64<<10); err == nil {
 		for _, line := range lastLines(tail, r.cfg.TailLines) {
 			f.LogTail = append(f.LogTail, r.redactor.String(line))
 		}
 	}
 	return f
+}
+
+// installFailure finds a failed per-node install among the task runners' coordination files
+// (install/<node>.failed holds the installer's exit code, install/<node>.lock its identity).
+func (r *run) installFailure() (node, detail string, ok bool) {
+	failed, _ := filepath.Glob(filepath.Join(r.plan.CoordDir, "install", "*.failed"))
+	if len(failed) == 0 {
+		return "", "", false
+	}
+	node = strings.TrimSuffix(filepath.Base(failed[0]), ".failed")
+	code, _ := os.ReadFile(failed[0])
+	detail = "exit code " + strings.TrimSpace(string(code))
+	if who, err := os.ReadFile(strings.TrimSuffix(failed[0], ".failed") + ".lock"); err == nil {
+		for _, field := range strings.Fields(string(who)) {
+			if strings.HasPrefix(field, "role=") || strings.HasPrefix(field, "rank=") {
+				detail += ", " + strings.Replace(field, "=", " ", 1)
+			}
+		}
+	}
+	return node, detail, true
 }
 
 // Summary is summary.json: the whole run at a glance, rewritten at every change so that `status` can

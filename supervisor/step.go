@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -53,6 +54,9 @@ type step struct {
 	launchErr                               error
 	// stepID is Slurm's id of the step, from the tasks' start markers.
 	stepID string
+	// cancelledBySlurm is slurmstepd's "*** STEP ... CANCELLED AT ... ***" line when Slurm, not a
+	// failing task, ended the step (scancel, requeue, time limit).
+	cancelledBySlurm string
 }
 
 func (s *step) launched() bool { return !s.launchedAt.IsZero() }
@@ -116,17 +120,14 @@ func (s *step) start(launcher []string, baseEnv []string, header string) error {
 	return nil
 }
 
-// signalGroup sends sig to the step's process group.
-func (s *step) signalGroup(sig syscall.Signal) error {
-	if !s.alive() {
-		return nil
-	}
-	err := syscall.Kill(-s.cmd.Process.Pid, sig)
+// signalGroup sends sig to the process group of a step's srun (pid), which leads it.
+func signalGroup(name string, pid int, sig syscall.Signal) error {
+	err := syscall.Kill(-pid, sig)
 	if errors.Is(err, syscall.ESRCH) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("role %s: send %s to step %d: %w", s.name, signalName(sig), s.cmd.Process.Pid, err)
+		return fmt.Errorf("role %s: send %s to step %d: %w", name, signalName(sig), pid, err)
 	}
 	return nil
 }
@@ -145,8 +146,19 @@ func (s *step) finish(state *os.ProcessState, at time.Time) {
 			s.taskFailure = &rc
 			s.code = rc.Code
 		}
+		if line := stepCancelLine.FindString(tail); line != "" {
+			// --kill-on-bad-exit also cancels the step, after a task failed; only a cancellation
+			// with no failing task before it, or one Slurm gives a reason for, came from outside.
+			if strings.Contains(line, " DUE TO ") || s.taskFailure == nil || s.taskFailure.Status == "Terminated" {
+				s.cancelledBySlurm = line
+			}
+		}
 	}
 }
+
+// stepCancelLine is what slurmstepd writes into a step's output when the step is cancelled, e.g.
+// "*** STEP 165.1 ON node2 CANCELLED AT 2026-11-25T20:01:02 DUE TO JOB REQUEUE ***".
+var stepCancelLine = regexp.MustCompile(`\*\*\* STEP \S+ ON \S+ CANCELLED AT \S+[^*\n]*\*\*\*`)
 
 // exitStatus is the status a shell would report: the exit code, or 128+signal.
 func exitStatus(state *os.ProcessState) (int, string) {

@@ -102,7 +102,8 @@ type (
 		name string
 		err  error
 	}
-	gateExpired struct{ name string }
+	gateExpired   struct{ name string }
+	teardownError struct{ err error }
 )
 
 // run is the state of one run; it is owned by the loop goroutine.
@@ -199,12 +200,6 @@ func Run(ctx context.Context, cfg Config) Result {
 		signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, cfg.DrainSignal)
 		defer signal.Stop(ch)
 		signals = ch
-		// A console piped into a pager that quits must not kill the supervisor mid-run. Catching
-		// SIGPIPE (rather than ignoring it, which children would inherit) makes such writes fail
-		// quietly instead.
-		pipe := make(chan os.Signal, 1)
-		signal.Notify(pipe, syscall.SIGPIPE)
-		defer signal.Stop(pipe)
 	}
 
 	groupCtx, cancel := context.WithCancel(ctx)
@@ -249,11 +244,11 @@ func (r *run) loop(ctx context.Context, signals <-chan os.Signal) {
 			r.onSignal(syscall.SIGTERM)
 		case <-r.killTimer:
 			r.killTimer = nil
-			r.killRemaining()
+			r.killRemaining(true)
 		case <-r.giveUpTimer:
 			for _, s := range r.steps {
 				if s.alive() {
-					_ = s.signalGroup(syscall.SIGKILL)
+					_ = signalGroup(s.name, s.cmd.Process.Pid, syscall.SIGKILL)
 					r.errs = multierror.Append(r.errs, fmt.Errorf("role %s: step %d did not end after it was killed", s.name, s.cmd.Process.Pid))
 				}
 			}
@@ -306,6 +301,8 @@ func (r *run) handle(msg message) {
 		r.emit(Event{Name: EventReady, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes),
 			Duration: now.Sub(s.launchedAt), Message: fmt.Sprintf("%s probe passed", s.probe.Type)})
 		r.launchWhatIsDue()
+	case teardownError:
+		r.errs = multierror.Append(r.errs, m.err)
 	case gateExpired:
 		if !r.gateOpen[m.name] {
 			r.gateOpen[m.name] = true
@@ -339,6 +336,13 @@ func (r *run) onExit(s *step, state *os.ProcessState, now time.Time) {
 		return
 	}
 	switch {
+	case s.cancelledBySlurm != "":
+		// Slurm is ending the job (scancel, requeue, time limit); the supervisor's own signal is
+		// on its way. Nothing failed: record an interruption, not a role failure.
+		r.interrupted = "Slurm"
+		code := 128 + int(syscall.SIGTERM)
+		r.emit(Event{Name: EventSignal, Role: s.name, Code: intPtr(code), Message: "Slurm cancelled the step: " + s.cancelledBySlurm})
+		r.decide(code, &Failure{Code: code, Reason: "Slurm cancelled step " + s.name + ": " + s.cancelledBySlurm})
 	case s.kind == kindInstall && s.code == 0:
 		s.readyAt = now
 		r.launchWhatIsDue()
@@ -362,7 +366,7 @@ func (r *run) onSignal(sig os.Signal) {
 		if !r.teardownAt.IsZero() && r.killTimer != nil {
 			r.emit(Event{Name: EventSignal, Signal: name, Message: "second signal during teardown: killing every step now"})
 			r.killTimer = nil
-			r.killRemaining()
+			r.killRemaining(false)
 		}
 		return
 	}
@@ -402,9 +406,15 @@ func (r *run) teardown() {
 		if s.alive() {
 			live = append(live, s.name)
 			s.stopping = true
-			if err := r.stopStep(s); err != nil {
-				r.errs = multierror.Append(r.errs, err)
-			}
+			// Concurrently: on a cluster each stop is an scancel call, and a job being cancelled
+			// or drained has only seconds (KillWait) left.
+			name, pid, stepID := s.name, s.cmd.Process.Pid, s.stepID
+			r.group.Go(func() error {
+				if err := r.stopStep(name, pid, stepID); err != nil {
+					r.send(teardownError{err: err})
+				}
+				return nil
+			})
 		}
 	}
 	r.emit(Event{Name: EventTeardown, Message: fmt.Sprintf("SIGTERM sent to %d steps %v; SIGKILL after %s", len(live), live, r.cfg.Grace)})
@@ -413,17 +423,23 @@ func (r *run) teardown() {
 	}
 }
 
-// killRemaining sends SIGKILL to every step that outlived the grace period and reports it.
-func (r *run) killRemaining() {
+// killRemaining kills every step still running. After the grace period (graceOver) each such step
+// ignored SIGTERM and is reported; on a second signal the user asked to skip the wait.
+func (r *run) killRemaining(graceOver bool) {
 	for _, s := range r.steps {
 		if !s.alive() {
 			continue
 		}
 		s.killed = true
-		r.ignoredSIGTERM = append(r.ignoredSIGTERM, s.name)
-		err := fmt.Errorf("role %s: step %d was still running %s after SIGTERM; sent SIGKILL", s.name, s.cmd.Process.Pid, r.cfg.Grace)
-		r.errs = multierror.Append(r.errs, err)
-		r.emit(Event{Name: EventWarning, Role: s.name, PID: s.cmd.Process.Pid, Signal: "SIGKILL", Message: err.Error()})
+		if graceOver {
+			r.ignoredSIGTERM = append(r.ignoredSIGTERM, s.name)
+			err := fmt.Errorf("role %s: step %d was still running %s after SIGTERM; killing it", s.name, s.cmd.Process.Pid, r.cfg.Grace)
+			r.errs = multierror.Append(r.errs, err)
+			r.emit(Event{Name: EventWarning, Role: s.name, PID: s.cmd.Process.Pid, Signal: "SIGKILL", Message: err.Error()})
+		} else {
+			r.emit(Event{Name: EventTeardown, Role: s.name, PID: s.cmd.Process.Pid, Signal: "SIGKILL",
+				Message: fmt.Sprintf("killing it %s after SIGTERM, on a second signal", r.cfg.Now().Sub(r.teardownAt).Round(time.Millisecond))})
+		}
 		if err := r.killStep(s); err != nil {
 			r.errs = multierror.Append(r.errs, err)
 		}
@@ -431,39 +447,41 @@ func (r *run) killRemaining() {
 	r.giveUpTimer = time.After(10 * time.Second)
 }
 
-// stopStep asks a step to stop gracefully.
-func (r *run) stopStep(s *step) error {
-	if r.cfg.Scancel != "" && s.stepID != "" {
-		return r.scancel(s, "--signal=TERM", r.plan.JobID+"."+s.stepID)
+// stopStep asks a step to stop gracefully. It runs outside the loop, so it takes the step's pid and
+// Slurm step id by value.
+func (r *run) stopStep(name string, pid int, stepID string) error {
+	if r.cfg.Scancel != "" && stepID != "" {
+		return r.scancel(name, "--signal=TERM", r.plan.JobID+"."+stepID)
 	}
 	// Local mode: the fake srun forwards SIGTERM to its tasks. On a cluster before the step id is known,
 	// srun answers SIGTERM by killing the tasks, which still ends the step.
-	return s.signalGroup(syscall.SIGTERM)
+	return signalGroup(name, pid, syscall.SIGTERM)
 }
 
 // killStep ends a step that outlived the grace period.
 func (r *run) killStep(s *step) error {
+	pid := s.cmd.Process.Pid
 	if r.cfg.Scancel != "" {
 		var errs error
 		if s.stepID != "" {
-			errs = r.scancel(s, r.plan.JobID+"."+s.stepID)
+			errs = r.scancel(s.name, r.plan.JobID+"."+s.stepID)
 		}
 		// SIGTERM, not SIGKILL: srun then kills its step and exits; a SIGKILLed srun would leave the
 		// step's tasks running on the nodes.
-		if err := s.signalGroup(syscall.SIGTERM); err != nil {
+		if err := signalGroup(s.name, pid, syscall.SIGTERM); err != nil {
 			errs = multierror.Append(errs, err)
 		}
 		return errs
 	}
-	return s.signalGroup(syscall.SIGKILL)
+	return signalGroup(s.name, pid, syscall.SIGKILL)
 }
 
-func (r *run) scancel(s *step, args ...string) error {
+func (r *run) scancel(name string, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, r.cfg.Scancel, args...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("role %s: %s %s: %w: %s", s.name, r.cfg.Scancel, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("role %s: %s %s: %w: %s", name, r.cfg.Scancel, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

@@ -394,6 +394,9 @@ func TestInstallFailureFailsFast(t *testing.T) {
 	if out.result.Code != 5 {
 		t.Fatalf("exit code %d, want 5", out.result.Code)
 	}
+	if f := out.summary.Failure; f == nil || f.Node != "node1" || !strings.Contains(f.Reason, "per-node install failed on node1 (exit code 5, role GEN_0") {
+		t.Errorf("failure %+v, want it to name node1's failed install and its installer", out.summary.Failure)
+	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("run took %s, want well under the 30 s install and barrier timeouts", took)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -158,6 +159,16 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 	if err != nil {
 		return badInput(err)
 	}
+	// Catch the signals before anything else: Slurm may send the drain signal seconds after the job
+	// starts, and until Notify its default action would end the supervisor without a summary.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, drain)
+	defer signal.Stop(signals)
+	// A console piped into a pager that quits must not kill the supervisor mid-run: catching SIGPIPE
+	// (ignoring it would pass SIG_IGN on to every step) turns such writes into errors.
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	defer signal.Stop(pipe)
 	if err := absolutePaths(&flags); err != nil {
 		return badInput(err)
 	}
@@ -217,6 +228,7 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 		Console:           e.stderr,
 		TailLines:         sf.TailLines,
 		Scancel:           scancel,
+		Signals:           signals,
 	})
 	if result.Code != 0 {
 		return &exitError{code: result.Code}
