@@ -173,10 +173,10 @@ func TestRequeue(t *testing.T) {
 	case result == nil:
 		t.Errorf("the event log has no result event for the requeued attempt %s", tok1)
 	case result.Code == nil || *result.Code != 143:
-		// Known issue, not asserted because it depends on timing: Slurm cancels the steps and signals
-		// the batch shell at the same moment; when a step's srun ends first, the supervisor blames that
-		// role (exit 3 for status 0, or srun's own status) instead of reporting the interruption.
-		t.Logf("KNOWN ISSUE: requeued attempt %s ended with code %s, not 143 (interrupted): %s", tok1, ptrString(result.Code), result.Message)
+		// Slurm cancels the steps and signals the batch shell at the same moment; a step that ends
+		// first is recognised by slurmstepd's "CANCELLED ... DUE TO JOB REQUEUE" line, so the attempt
+		// still ends as interrupted (143), never as a role's failure.
+		t.Errorf("requeued attempt %s ended with code %s, want 143 (interrupted): %s", tok1, ptrString(result.Code), result.Message)
 	default:
 		t.Logf("requeued attempt %s: %s", tok1, result.Message)
 	}
@@ -419,11 +419,10 @@ func TestInstallFailure(t *testing.T) {
 	if first < 0 || slices.ContainsFunc(f.Ranks, func(r int) bool { return r/2 != first }) {
 		t.Errorf("failure names ranks %v on %q; in this layout ranks %d-%d run there", f.Ranks, f.Node, 2*first, 2*first+1)
 	}
-	if f.Node != rec.Nodes[1] {
-		// Known issue, not asserted because it depends on timing: the ranks of the first node leave the
-		// barrier with the installer's code, and when srun reports them first the supervisor names
-		// them as the root cause instead of the node whose install failed.
-		t.Logf("KNOWN ISSUE: the root cause names %s ranks %v (%s), but the install failed on %s", f.Node, f.Ranks, f.SrunLine, rec.Nodes[1])
+	// Ranks of the first node leave the barrier with the installer's code and srun may report them
+	// first; the root cause is still the node whose install failed, and its installer.
+	if f.Node != rec.Nodes[1] || !strings.Contains(f.Reason, "per-node install failed on "+rec.Nodes[1]) {
+		t.Errorf("root cause names %s ranks %v (%q), want the failed install on %s", f.Node, f.Ranks, f.Reason, rec.Nodes[1])
 	}
 	if s.DurationSeconds > 30 {
 		t.Errorf("the run took %.1fs, want well under the 60 s install and barrier timeouts", s.DurationSeconds)

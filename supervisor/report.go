@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -57,10 +58,10 @@ func (r *run) failureOf(s *step, code int, reason string) *Failure {
 	if tf := s.taskFailure; tf != nil {
 		f.Node, f.Ranks, f.SrunLine = tf.Node, tf.Ranks, r.redactor.String(strings.TrimSpace(tf.Line))
 	}
-	if node, detail, ok := r.installFailure(); ok {
+	if node, rank, detail, ok := r.installFailure(); ok {
 		// Ranks of other nodes leave the install barrier with the installer's code and may be the
-		// first srun reports; the node whose install failed is the root cause.
-		f.Node, f.Ranks, f.SrunLine = node, nil, ""
+		// first srun reports; the node whose install failed, and its installer, are the root cause.
+		f.Node, f.Ranks, f.SrunLine = node, rank, ""
 		f.Reason = fmt.Sprintf("the per-node install failed on %s (%s); %s", node, detail, reason)
 	}
 	if tail, err := readTail(s.log, s.logStart, 64<<10); err == nil {
@@ -73,10 +74,10 @@ func (r *run) failureOf(s *step, code int, reason string) *Failure {
 
 // installFailure finds a failed per-node install among the task runners' coordination files
 // (install/<node>.failed holds the installer's exit code, install/<node>.lock its identity).
-func (r *run) installFailure() (node, detail string, ok bool) {
+func (r *run) installFailure() (node string, rank []int, detail string, ok bool) {
 	failed, _ := filepath.Glob(filepath.Join(r.plan.CoordDir, "install", "*.failed"))
 	if len(failed) == 0 {
-		return "", "", false
+		return "", nil, "", false
 	}
 	node = strings.TrimSuffix(filepath.Base(failed[0]), ".failed")
 	code, _ := os.ReadFile(failed[0])
@@ -86,9 +87,12 @@ func (r *run) installFailure() (node, detail string, ok bool) {
 			if strings.HasPrefix(field, "role=") || strings.HasPrefix(field, "rank=") {
 				detail += ", " + strings.Replace(field, "=", " ", 1)
 			}
+			if n, err := strconv.Atoi(strings.TrimPrefix(field, "rank=")); err == nil && strings.HasPrefix(field, "rank=") {
+				rank = []int{n}
+			}
 		}
 	}
-	return node, detail, true
+	return node, rank, detail, true
 }
 
 // Summary is summary.json: the whole run at a glance, rewritten at every change so that `status` can
