@@ -42,8 +42,8 @@ export installScript=/lustre/src/TensorRT-LLM/jenkins/scripts/perf/disaggregated
 export NVIDIA_IMEX_CHANNELS=${NVIDIA_IMEX_CHANNELS:-0}
 
 # Extra srun arguments of every step. No --container-env=NAME needed: with container options the
-# supervisor forwards every variable it sets. Keep at least one element: printf '%q\n' with no
-# arguments still prints '' (one empty word, which srun would take for the program to run).
+# supervisor forwards every variable it sets. An empty array is fine: printf '%q\n' then prints
+# '', which the supervisor reads as no arguments.
 srunArgs=(
   "--container-image=urm.example/sw-tensorrt-llm/release:gb200"
   "--container-workdir=/lustre/src/TensorRT-LLM/tests/integration/defs"
