@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -25,18 +26,31 @@ const (
 	statusFailed    = "failed"
 )
 
-// benchmarkResults is the schema of toy_benchmark_results.json.
-type benchmarkResults struct {
+// Results is the schema of toy_benchmark_results.json, which the benchmark writes in jobWorkspace.
+type Results struct {
 	Requests        int       `json:"requests"`
 	Failed          int       `json:"failed"`
 	Concurrency     int       `json:"concurrency"`
 	DurationSeconds float64   `json:"duration_seconds"`
 	ThroughputRPS   float64   `json:"throughput_rps"`
-	LatencyMS       latencyMS `json:"latency_ms"`
+	LatencyMS       Latencies `json:"latency_ms"`
 }
 
-// latencyMS holds percentiles of the successful requests' latencies, in milliseconds.
-type latencyMS struct {
+// ReadResults reads the toy benchmark's results from a workspace.
+func ReadResults(workspace string) (Results, error) {
+	var r Results
+	data, err := os.ReadFile(filepath.Join(workspace, resultsFileName))
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return r, fmt.Errorf("%s: %w", filepath.Join(workspace, resultsFileName), err)
+	}
+	return r, nil
+}
+
+// Latencies holds percentiles of the successful requests' latencies, in milliseconds.
+type Latencies struct {
 	P50 float64 `json:"p50"`
 	P90 float64 `json:"p90"`
 	P99 float64 `json:"p99"`
@@ -93,7 +107,7 @@ func (r *rank) benchmark(ctx context.Context) error {
 
 // load sends the requests with a fixed number of clients and returns the measurements and the first
 // failure seen.
-func (r *rank) load(ctx context.Context, client *http.Client, url string) (benchmarkResults, error) {
+func (r *rank) load(ctx context.Context, client *http.Client, url string) (Results, error) {
 	n := r.cfg.requests
 	latencies := make([]time.Duration, n)
 	ok := make([]bool, n)
@@ -135,12 +149,12 @@ func (r *rank) load(ctx context.Context, client *http.Client, url string) (bench
 		}
 	}
 	slices.Sort(good)
-	res := benchmarkResults{
+	res := Results{
 		Requests:        n,
 		Failed:          n - len(good),
 		Concurrency:     r.cfg.concurrency,
 		DurationSeconds: elapsed.Seconds(),
-		LatencyMS: latencyMS{
+		LatencyMS: Latencies{
 			P50: percentileMS(good, 50),
 			P90: percentileMS(good, 90),
 			P99: percentileMS(good, 99),

@@ -129,12 +129,12 @@ func TestStack(t *testing.T) {
 				}
 			}
 
-			var got benchmarkResults
+			var got Results
 			if err := json.Unmarshal([]byte(readFile(t, filepath.Join(workspace, resultsFileName))), &got); err != nil {
 				t.Fatalf("results file: %v", err)
 			}
-			want := benchmarkResults{Requests: requests, Failed: 0, Concurrency: 4}
-			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(benchmarkResults{}, "DurationSeconds", "ThroughputRPS", "LatencyMS")); diff != "" {
+			want := Results{Requests: requests, Failed: 0, Concurrency: 4}
+			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Results{}, "DurationSeconds", "ThroughputRPS", "LatencyMS")); diff != "" {
 				t.Errorf("results (-want +got):\n%s", diff)
 			}
 			if got.DurationSeconds <= 0 || got.ThroughputRPS <= 0 || got.LatencyMS.P50 <= 0 ||
@@ -185,7 +185,7 @@ func TestWorkerFailureIs502(t *testing.T) {
 		t.Errorf("server exit code = %d, want %d", code, ExitTerminated)
 	}
 
-	var got benchmarkResults
+	var got Results
 	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(dir, resultsFileName))), &got); err != nil {
 		t.Fatalf("results file (in testOutputDir, the jobWorkspace fallback): %v", err)
 	}

@@ -71,6 +71,10 @@ func (d *demoCmd) Run(e env) error {
 	err = supervise(e, flags,
 		superviseFlags{Grace: d.Grace, LaunchGate: "never", LaunchGateTimeout: time.Minute, DrainSignal: "USR1", TailLines: 15},
 		localFlags{Local: true, Nodes: 4})
+	if res, rerr := toy.ReadResults(ws); rerr == nil {
+		fmt.Fprintf(e.stderr, "demo: toy benchmark: %d requests (%d failed) at concurrency %d in %.2fs: %.0f req/s, latency p50 %.1f ms, p99 %.1f ms\n",
+			res.Requests, res.Failed, res.Concurrency, res.DurationSeconds, res.ThroughputRPS, res.LatencyMS.P50, res.LatencyMS.P99)
+	}
 	fmt.Fprintf(e.stderr, "demo: see %s/summary.json, or run: disagg-supervisor status %s\n", ws, ws)
 	return err
 }
