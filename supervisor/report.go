@@ -436,7 +436,12 @@ func WriteStatus(w io.Writer, s Summary) {
 	if s.ExitCode != nil {
 		fmt.Fprintf(w, ", exit code %d", *s.ExitCode)
 	}
-	fmt.Fprintf(w, ", %.1fs\n\n", s.DurationSeconds)
+	elapsed := s.DurationSeconds
+	if s.EndedAt == nil {
+		// In progress: the summary was written at the last change, not now.
+		elapsed = time.Since(s.StartedAt).Seconds()
+	}
+	fmt.Fprintf(w, ", %.1fs\n\n", elapsed)
 	WriteTable(w, s)
 	if s.Failure != nil {
 		WriteRootCause(w, s.Failure)
