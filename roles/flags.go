@@ -74,7 +74,7 @@ type Flags struct {
 	UnsetSlurm         string        `name:"task-unset-slurm" default:"auto" enum:"auto,always,never" group:"Task" help:"Unset PMI*, PMIX*, MPI*, OMPI*, SLURM* (but SLURM_PROCID) before the command: always, never, or auto (DISAGG_SERVER, BENCHMARK and single-node jobs)."`
 	EnvDump            *bool         `name:"task-env-dump" negatable:"" group:"Task" help:"Print the sorted, redacted environment before the command (default true)."`
 	LLMSrcSetup        *bool         `name:"task-llmsrc-setup" negatable:"" group:"Task" help:"Make the wrapper in llmSrcNode executable and cd to its tests/integration/defs (default true)."`
-	LDLibraryPath      *bool         `name:"task-ld-library-path" negatable:"" group:"Task" help:"Prepend the installed tensorrt_llm/libs to LD_LIBRARY_PATH (default true)."`
+	LDLibraryPath      *bool         `name:"task-ld-library-path" negatable:"" group:"Task" help:"When llmSrcNode is set, prepend the installed tensorrt_llm/libs to LD_LIBRARY_PATH (default true)."`
 }
 
 // Sources is where a plan's inputs come from. Precedence: flags > environment > config file.

@@ -165,7 +165,17 @@ func TestLDLibraryPath(t *testing.T) {
 		oldLD  string
 		wantLD string // with PKG for the package dir; "" means unset
 		stderr string
+		noSrc  bool // llmSrcNode unset
 	}{
+		{
+			name:   "not a TensorRT-LLM job",
+			script: "echo PKG\n",
+			libs:   true,
+			oldLD:  "/opt/lib",
+			wantLD: "/opt/lib",
+			stderr: "task: LD_LIBRARY_PATH unchanged: llmSrcNode is not set, so there is no TensorRT-LLM install to look for\n",
+			noSrc:  true,
+		},
 		{
 			name:   "prepends",
 			script: "echo '[TensorRT-LLM] TensorRT-LLM version: 1.0'\necho PKG\n",
@@ -216,6 +226,9 @@ func TestLDLibraryPath(t *testing.T) {
 			}
 			env := slurmEnv(0, 0, 1, "node1")
 			env[0] = "PATH=" + bin
+			if !tt.noSrc {
+				env = append(env, "llmSrcNode="+t.TempDir())
+			}
 			if tt.oldLD != "" {
 				env = append(env, "LD_LIBRARY_PATH="+tt.oldLD)
 			}
@@ -235,7 +248,11 @@ func TestLDLibraryPath(t *testing.T) {
 			if n := strings.Count(res.stderr, "LD_LIBRARY_PATH"); n != 1 {
 				t.Errorf("%d LD_LIBRARY_PATH log lines, want 1:\n%s", n, res.stderr)
 			}
-			if tt.script != "" {
+			if tt.noSrc {
+				if _, err := os.Stat(seen); err == nil {
+					t.Error("python3 ran although llmSrcNode is unset")
+				}
+			} else if tt.script != "" {
 				if got := readFile(t, seen); got != "none\n" {
 					t.Errorf("the probe saw SLURM_JOB_ID=%q; launcher variables must be kept from it", got)
 				}

@@ -135,7 +135,7 @@ func newFlagSet(opts *Options, output io.Writer) *flag.FlagSet {
 	})
 	fs.BoolVar(&opts.EnvDump, "env-dump", true, "print the final environment, secrets redacted")
 	fs.BoolVar(&opts.LLMSrcSetup, "llmsrc-setup", true, "make $llmSrcNode's trtllm-llmapi-launch executable and cd to its tests/integration/defs")
-	fs.BoolVar(&opts.LDLibraryPath, "ld-library-path", true, "prepend the installed tensorrt_llm/libs to LD_LIBRARY_PATH")
+	fs.BoolVar(&opts.LDLibraryPath, "ld-library-path", true, "when $llmSrcNode is set, prepend the installed tensorrt_llm/libs to LD_LIBRARY_PATH")
 	fs.StringVar(&opts.CommandVar, "command-var", defaultCommandVar, "environment variable that holds the role command")
 	return fs
 }
