@@ -294,8 +294,8 @@ func (c *cluster) failures() []Figure {
 		}
 		figure = failureFigure(f.clusterID, latency, parts, "srun -N1 -n1 true", refs, 2*time.Second)
 		if n := median(parts["steps the teardown asked to stop (#)"]); n > 0 {
-			figure.note("On a cluster the supervisor stops each step with its own `scancel --signal=TERM JOB.STEP`, run one after another before the teardown event: %.0f steps took %.3f s, %.0f ms per step.",
-				n, median(parts["b. → every other step told to stop (s)"]), 1000*median(parts["b. → every other step told to stop (s)"])/n)
+			figure.note("On a cluster every other step is stopped with its own `scancel --signal=TERM JOB.STEP`, the calls started together at the teardown event: %.0f steps were all reaped %.3f s after it (median of c).",
+				n, median(parts["c. → every step reaped (s)"]))
 		}
 		out = append(out, figure)
 	}
