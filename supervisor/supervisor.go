@@ -186,6 +186,10 @@ func Run(ctx context.Context, cfg Config) Result {
 	r.events = newEventLog(eventsFile, console)
 	r.summaryPath = filepath.Join(plan.Workspace, SummaryFile)
 
+	groupCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.group, r.groupCtx = errgroup.WithContext(groupCtx)
+
 	r.buildSteps()
 	r.emit(Event{Name: EventPlan, Message: fmt.Sprintf("job %s, %d nodes, %d roles, run token %s",
 		plan.JobID, len(plan.Nodes), len(plan.Roles), plan.RunToken)})
@@ -202,9 +206,6 @@ func Run(ctx context.Context, cfg Config) Result {
 		signals = ch
 	}
 
-	groupCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	r.group, r.groupCtx = errgroup.WithContext(groupCtx)
 	r.loop(ctx, signals)
 	cancel()
 	if r.giveUpTimer == nil || r.allReaped() {
