@@ -42,7 +42,7 @@ var catalog = map[string]struct{ name, unit, method string }{
 	"5d": {"Local mode: launch and tear down 64 roles × 8 tasks = 512 processes (supervisor.BenchmarkLocal512)", "s",
 		"`go test -bench BenchmarkLocal512 -benchtime 1x -count N`: a fake 64-node allocation with 8 GPUs per node, 64 GEN of 1 node × 8 tasks running `sleep 600`, " +
 			"a DISAGG_SERVER, and a BENCHMARK that exits 0 once all 512 worker start markers exist; one op is supervisor.Run from its start to its return, " +
-			"and the benchmark fails if any process of the run is left. The task runner's LD_LIBRARY_PATH probe is off (see the note). " +
+			"and the benchmark fails if any process of the run is left. The task runner's LD_LIBRARY_PATH probe does not run (see the note). " +
 			"Reference: starting 512 `sleep` processes directly, then killing and reaping them (supervisor.BenchmarkReferenceSpawn512), same go test run."},
 	"6a": {"Toy benchmark throughput through the toy stack", "req/s",
 		"`disagg-supervisor demo --requests 2000 --concurrency 8`: throughput_rps of toy_benchmark_results.json. " +
@@ -108,7 +108,7 @@ func scale(path string, l *local) []Figure {
 		f.part("task LD_LIBRARY_PATH probe, python3 import of tensorrt_llm, wall per task (s)", wall)
 		f.part("the same, CPU per task (s)", cpu)
 		n := float64(describeMachine().NProc)
-		f.note("With the task runner's defaults every task first runs python3 to import tensorrt_llm for LD_LIBRARY_PATH. Measured here (%s): %.3f s wall and %.3f s CPU per probe, so 512 tasks add about %.0f s of CPU, %.0f s on %.0f cores, and the 5 s target would be missed by far; the benchmark turns the probe off (LDLibraryPath=false) to measure the launcher, not python.",
+		f.note("In a TensorRT-LLM job (llmSrcNode set) every task first runs python3 to import tensorrt_llm for LD_LIBRARY_PATH, as today's run script does. Measured here (%s): %.3f s wall and %.3f s CPU per probe, so 512 tasks would add about %.0f s of CPU, %.0f s on %.0f cores; this benchmark has no llmSrcNode and also turns the probe off (LDLibraryPath=false), to measure the launcher, not python.",
 			python, median(wall), median(cpu), 512*median(cpu), 512*median(cpu)/n, n)
 	}
 	for i := range out {
