@@ -1,7 +1,6 @@
 package supervisor_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -75,31 +73,6 @@ func BenchmarkLocal512(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(servers*tasksPerServer, "tasks/op")
-}
-
-// processesOf lists the live (not zombie) processes whose environment holds the run token: every step,
-// task and role command of the run has it.
-func processesOf(token string) []string {
-	needle := []byte("TRTLLM_PERF_RUN_TOKEN=" + token + "\x00")
-	var left []string
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil || !bytes.Contains(data, needle) {
-			continue
-		}
-		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if strings.Contains(string(stat), ") Z ") {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		left = append(left, fmt.Sprintf("%d %s", pid, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})))
-	}
-	return left
 }
 
 // BenchmarkReferenceSpawn512 starts 512 sleep processes directly, then kills and reaps them: what the

@@ -161,31 +161,13 @@ func waitFile(ctx context.Context, path string) {
 	}
 }
 
-// assertNothingLeft fails when any process still carries the run's token in its environment: every
-// step, task and toy rank of the run has it.
+// assertNothingLeft fails when any process still carries the run's token in its environment, allowing
+// the kernel a moment to finish reaping.
 func assertNothingLeft(t *testing.T, token string) {
 	t.Helper()
-	needle := []byte("TRTLLM_PERF_RUN_TOKEN=" + token + "\x00")
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		var left []string
-		entries, _ := os.ReadDir("/proc")
-		for _, e := range entries {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil || pid == os.Getpid() {
-				continue
-			}
-			data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-			if err != nil || !bytes.Contains(data, needle) {
-				continue
-			}
-			stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-			if strings.Contains(string(stat), ") Z ") {
-				continue // a zombie holds no resources; its parent is gone or reaping
-			}
-			cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-			left = append(left, fmt.Sprintf("%d %s", pid, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})))
-		}
+		left := processesOf(token)
 		if len(left) == 0 {
 			return
 		}
@@ -194,6 +176,31 @@ func assertNothingLeft(t *testing.T, token string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// processesOf lists the live (not zombie) processes whose environment holds the run token: every step,
+// task and role command of the run has it.
+func processesOf(token string) []string {
+	needle := []byte("TRTLLM_PERF_RUN_TOKEN=" + token + "\x00")
+	var left []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil || !bytes.Contains(data, needle) {
+			continue
+		}
+		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if strings.Contains(string(stat), ") Z ") {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		left = append(left, fmt.Sprintf("%d %s", pid, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})))
+	}
+	return left
 }
 
 func roleState(s supervisor.Summary, name string) supervisor.RoleSummary {
