@@ -36,7 +36,13 @@ type exitError struct {
 	err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Error() string {
+	if e.err == nil {
+		// The run already told its story; only the code is left to pass on.
+		return fmt.Sprintf("exit code %d", e.code)
+	}
+	return e.err.Error()
+}
 
 // cli is the command line. Each command's Run does the work; kong binds flags to fields.
 type cli struct {
