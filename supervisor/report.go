@@ -36,6 +36,11 @@ type Failure struct {
 
 // Error describes the failure in one line.
 func (f *Failure) Error() string {
+	return fmt.Sprintf("%s (exit code %d)", f.where(), f.Code)
+}
+
+// where names the role, node and rank of the failure, and its reason.
+func (f *Failure) where() string {
 	var b strings.Builder
 	if f.Role != "" {
 		fmt.Fprintf(&b, "role %s", f.Role)
@@ -49,7 +54,7 @@ func (f *Failure) Error() string {
 		}
 		b.WriteString(": ")
 	}
-	fmt.Fprintf(&b, "%s (exit code %d)", f.Reason, f.Code)
+	b.WriteString(f.Reason)
 	return b.String()
 }
 
@@ -218,7 +223,7 @@ func resultLine(s Summary) string {
 		code = *s.ExitCode
 	}
 	if s.Failure != nil {
-		return fmt.Sprintf("result: %s, exit code %d: %s", s.State, code, s.Failure.Error())
+		return fmt.Sprintf("result: %s, exit code %d: %s", s.State, code, s.Failure.where())
 	}
 	return fmt.Sprintf("result: %s, exit code %d", s.State, code)
 }
