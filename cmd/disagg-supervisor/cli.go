@@ -214,13 +214,12 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 		return badInput(err)
 	}
 	scancel := ""
-	if !lf.Local {
-		// Without scancel steps are still stopped, through srun, only less gently.
-		scancel, _ = exec.LookPath("scancel")
-	}
 	if lf.Local {
 		baseEnv = slurm.FakeAllocationEnv(baseEnv, plan.JobID, plan.Nodes, plan.GPUsPerNode,
 			filepath.Join(plan.Workspace, ".disagg-supervisor", "fake-slurm", plan.JobID))
+	} else {
+		// Without scancel steps are still stopped, through srun, only less gently.
+		scancel, _ = exec.LookPath("scancel")
 	}
 	result := supervisor.Run(context.Background(), supervisor.Config{
 		Plan:              plan,
