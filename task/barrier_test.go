@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
 func TestBarrierAllArrive(t *testing.T) {
@@ -124,23 +122,8 @@ func TestBarrierFailsFastOnFailedInstall(t *testing.T) {
 	}
 }
 
-func TestCompressRanks(t *testing.T) {
-	tests := []struct {
-		ranks []int
-		want  string
-	}{
-		{nil, ""},
-		{[]int{5}, "5"},
-		{[]int{2, 3, 5}, "2-3,5"},
-		{[]int{0, 1, 2, 3}, "0-3"},
-		{[]int{1, 3, 5}, "1,3,5"},
-		{[]int{0, 2, 3, 4, 7, 8, 10}, "0,2-4,7-8,10"},
-	}
-	for _, tt := range tests {
-		if got := slurm.CompressRanks(tt.ranks); got != tt.want {
-			t.Errorf("slurm.CompressRanks(%v) = %q, want %q", tt.ranks, got, tt.want)
-		}
-	}
+// TestRankList: the barrier's wording around slurm.CompressRanks, which slurm's tests cover.
+func TestRankList(t *testing.T) {
 	if got := rankList([]int{5}); got != "rank 5" {
 		t.Errorf("rankList([5]) = %q", got)
 	}
