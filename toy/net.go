@@ -252,3 +252,13 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// healthMux is the start of every toy server: GET /health answers 200 with the role, which is what
+// peers and readiness probes wait for.
+func (r *rank) healthMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"role": r.cfg.role, "status": "ok"})
+	})
+	return mux
+}

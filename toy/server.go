@@ -74,10 +74,7 @@ func (r *rank) server(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"role": r.cfg.role, "status": "ok"})
-	})
+	mux := r.healthMux()
 	mux.HandleFunc("POST /generate", rt.generate)
 	return r.serve(ctx, ln, mux)
 }

@@ -25,10 +25,7 @@ func (r *rank) worker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"role": r.cfg.role, "status": "ok"})
-	})
+	mux := r.healthMux()
 	if isCtx(r.cfg.role) {
 		mux.HandleFunc("POST /prefill", r.handleWork(prefillTokens))
 	} else {
