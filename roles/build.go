@@ -520,11 +520,10 @@ func (b *builder) paths(p *Plan) error {
 
 // srunSettings are the srun choices shared by all steps.
 type srunSettings struct {
-	userArgs     []string
-	mpi          string // "" for no --mpi
-	pin          string
-	forwardEnv   bool
-	forwardSetBy string
+	userArgs   []string
+	mpi        string // "" for no --mpi
+	pin        string
+	forwardEnv bool
 }
 
 func (b *builder) srunSettings(nodes []string) (srunSettings, error) {
