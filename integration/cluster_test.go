@@ -503,7 +503,7 @@ func checkRun(t *testing.T, j *job, s summary, wantCode int) {
 			}
 		}
 	}
-	fileExists(t, filepath.Join(j.ws, "supervisor.junit.xml"))
+	fileExists(t, filepath.Join(j.ws, "results-disagg-supervisor.xml"))
 	if count["result"] != 1 {
 		t.Errorf("event log of attempt %s has %d result events, want 1", s.RunToken, count["result"])
 	}

@@ -243,7 +243,7 @@ func TestSuccess(t *testing.T) {
 	} else if err := json.Unmarshal(data, &results); err != nil || results.Requests != 100 || results.Failed != 0 {
 		t.Errorf("benchmark results %+v (%v), want 100 requests, none failed", results, err)
 	}
-	junit, err := os.ReadFile(filepath.Join(j.ws, "supervisor.junit.xml"))
+	junit, err := os.ReadFile(filepath.Join(j.ws, "results-disagg-supervisor.xml"))
 	if err != nil || !strings.Contains(string(junit), `failures="0"`) {
 		t.Errorf("JUnit file: %v\n%s", err, junit)
 	}
@@ -310,7 +310,7 @@ func runFailure(t *testing.T, sc failureScenario) {
 			t.Errorf("%s is %q, want stopped by the teardown", r.Name, r.State)
 		}
 	}
-	junit, _ := os.ReadFile(filepath.Join(j.ws, "supervisor.junit.xml"))
+	junit, _ := os.ReadFile(filepath.Join(j.ws, "results-disagg-supervisor.xml"))
 	if got := strings.Contains(string(junit), "<failure"); got != sc.junitErr {
 		t.Errorf("JUnit failure present: %v, want %v", got, sc.junitErr)
 	}

@@ -19,6 +19,8 @@ const (
 	EventSignal   = "signal"
 	EventTeardown = "teardown"
 	EventStopped  = "stopped"
+	EventFinished = "finished" // a server ended with 0 after the benchmark announced its end
+	EventDone     = "done"     // the teardown is over: every step has ended
 	EventWarning  = "warning"
 	EventResult   = "result"
 )

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-multierror"
 
@@ -103,19 +104,25 @@ func (r *run) installFailure() (node string, rank []int, detail string, ok bool)
 // Summary is summary.json: the whole run at a glance, rewritten at every change so that `status` can
 // show a run in progress. Its schema is documented in the README.
 type Summary struct {
-	JobID           string        `json:"job_id"`
-	RunToken        string        `json:"run_token"`
-	Workspace       string        `json:"workspace"`
-	OutputDir       string        `json:"output_dir"`
-	State           string        `json:"state"` // running, succeeded, failed, interrupted
+	JobID     string `json:"job_id"`
+	RunToken  string `json:"run_token"`
+	Workspace string `json:"workspace"`
+	OutputDir string `json:"output_dir"`
+	// State is running until the result is decided, then final at once (succeeded, failed,
+	// interrupted), while the teardown may still go on; EndedAt is set when every step has ended.
+	State           string        `json:"state"`
 	ExitCode        *int          `json:"exit_code"`
 	StartedAt       time.Time     `json:"started_at"`
+	DecidedAt       *time.Time    `json:"decided_at,omitempty"`
 	EndedAt         *time.Time    `json:"ended_at,omitempty"`
 	DurationSeconds float64       `json:"duration_seconds"`
 	Roles           []RoleSummary `json:"roles"`
 	Failure         *Failure      `json:"failure,omitempty"`
 	IgnoredSIGTERM  []string      `json:"ignored_sigterm,omitempty"`
-	Errors          []string      `json:"errors,omitempty"`
+	// Warnings are what did not change the result but deserves a look, e.g. a server that ended
+	// with a non-zero code after the benchmark had announced its end.
+	Warnings []string `json:"warnings,omitempty"`
+	Errors   []string `json:"errors,omitempty"`
 }
 
 // RoleSummary is one step in summary.json.
@@ -146,15 +153,16 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-func (r *run) summary(final bool) Summary {
+func (r *run) summary() Summary {
 	s := Summary{
 		JobID: r.plan.JobID, RunToken: r.plan.RunToken, Workspace: r.plan.Workspace, OutputDir: r.plan.OutputDir,
 		State: "running", StartedAt: r.start.UTC(), Failure: r.failure, IgnoredSIGTERM: r.ignoredSIGTERM,
+		Warnings: r.warnings,
 	}
 	now := r.cfg.Now()
 	s.DurationSeconds = now.Sub(r.start).Seconds()
-	if final {
-		s.EndedAt = timePtr(now)
+	if r.decided {
+		s.DecidedAt = timePtr(r.decidedAt)
 		s.ExitCode = intPtr(r.code)
 		switch {
 		case r.interrupted != "":
@@ -169,6 +177,10 @@ func (r *run) summary(final bool) Summary {
 				s.Errors = append(s.Errors, r.redactor.String(err.Error()))
 			}
 		}
+	}
+	if !r.endedAt.IsZero() {
+		s.EndedAt = timePtr(r.endedAt)
+		s.DurationSeconds = r.endedAt.Sub(r.start).Seconds()
 	}
 	for _, st := range r.steps {
 		rs := RoleSummary{Name: st.name, Kind: string(st.kind), Nodes: st.nodes, NTasks: st.ntasks, State: st.state(),
@@ -185,25 +197,40 @@ func (r *run) summary(final bool) Summary {
 	return s
 }
 
+// writeSummary rewrites summary.json, and once the result is decided the JUnit verdict too, so
+// that both follow every change.
 func (r *run) writeSummary() {
-	if err := writeJSONFile(r.summaryPath, r.summary(false)); err != nil {
+	r.writeRecord(r.summary())
+}
+
+// writeRecord writes what a reader of a finished or killed run relies on: summary.json and, once
+// the result is decided, the JUnit verdict.
+func (r *run) writeRecord(s Summary) {
+	if err := writeJSONFile(r.summaryPath, s); err != nil {
 		r.errs = multierror.Append(r.errs, err)
+	}
+	if !r.decided {
+		return
+	}
+	if err := writeJUnit(r.junitPath, s); err != nil {
+		r.errs = multierror.Append(r.errs, fmt.Errorf("JUnit %s: %w", r.junitPath, err))
 	}
 }
 
-// finishRun writes the final summary, the JUnit verdict and the console report.
+// finishRun completes the record once every step has ended and prints the final report.
 func (r *run) finishRun() Result {
-	summary := r.summary(true)
-	if err := writeJSONFile(r.summaryPath, summary); err != nil {
-		r.errs = multierror.Append(r.errs, err)
-	}
-	if err := writeJUnit(filepath.Join(r.plan.Workspace, JUnitFile), summary); err != nil {
-		r.errs = multierror.Append(r.errs, err)
-	}
-	r.emit(Event{Name: EventResult, Code: intPtr(r.code), Duration: r.cfg.Now().Sub(r.start),
-		Message: resultLine(summary)})
+	r.endedAt = r.cfg.Now()
+	summary := r.summary()
+	r.writeRecord(summary)
+	r.emit(Event{Name: EventDone, Code: intPtr(r.code), Duration: r.endedAt.Sub(r.start),
+		Message: fmt.Sprintf("every step has ended, %s after the result was decided", r.endedAt.Sub(r.decidedAt).Round(time.Millisecond))})
 	console := r.cfg.Console
 	if console != nil {
+		if r.interrupted != "" {
+			// As today's launcher does when Slurm ends the job: the end of every role's log, now that
+			// the teardown has flushed them.
+			r.writeLogTails(console)
+		}
 		fmt.Fprintln(console)
 		WriteTable(console, summary)
 		if summary.Failure != nil {
@@ -212,9 +239,30 @@ func (r *run) finishRun() Result {
 		for _, name := range summary.IgnoredSIGTERM {
 			fmt.Fprintf(console, "warning: %s ignored SIGTERM and was killed after the grace period\n", name)
 		}
+		for _, w := range summary.Warnings {
+			fmt.Fprintf(console, "warning: %s\n", w)
+		}
 		fmt.Fprintln(console, resultLine(summary))
 	}
 	return Result{Code: r.code, Err: r.errs.ErrorOrNil()}
+}
+
+// writeLogTails prints the last lines of this attempt's part of every launched step's log.
+func (r *run) writeLogTails(w io.Writer) {
+	for _, s := range r.steps {
+		if !s.launched() {
+			continue
+		}
+		tail, err := readTail(s.log, s.logStart, 64<<10)
+		if err != nil {
+			continue
+		}
+		lines := lastLines(tail, r.cfg.TailLines)
+		fmt.Fprintf(w, "\n--- %s: last %d lines of %s\n", s.name, len(lines), s.log)
+		for _, line := range lines {
+			fmt.Fprintf(w, "    | %s\n", r.redactor.String(line))
+		}
+	}
 }
 
 func resultLine(s Summary) string {
@@ -332,15 +380,27 @@ type junitFailure struct {
 	Text    string `xml:",chardata"`
 }
 
-// writeJUnit writes the supervisor's own verdict as one test case. A failing benchmark is the test's
-// own result, reported by the harness; anything that failed before or outside it is an infrastructure
-// failure, and this case fails with the root cause so CI dashboards show it.
+// writeJUnit writes the supervisor's own verdict where CI collects JUnit files: one failing test case
+// per role or phase that failed, or one passing case. A failing benchmark is the test's own result,
+// which the harness reports in its own JUnit file; anything that failed before or outside it is an
+// infrastructure failure (or an interruption) and fails a case here, with the root cause, so CI
+// dashboards show it.
 func writeJUnit(path string, s Summary) error {
-	c := junitCase{Name: "supervisor", ClassName: "disagg-supervisor." + s.JobID, Time: s.DurationSeconds}
+	class := "disagg-supervisor." + s.JobID
+	c := junitCase{Name: "supervisor", ClassName: class, Time: s.DurationSeconds}
 	if f := s.Failure; f != nil && f.Kind != "benchmark" {
+		kind := "infrastructure"
+		if s.State == "interrupted" {
+			kind = "interrupted"
+		}
+		if f.Role != "" {
+			c.Name = "supervisor[" + f.Role + "]"
+		} else {
+			c.Name = "supervisor[" + kind + "]"
+		}
 		var text strings.Builder
 		WriteRootCause(&text, f)
-		c.Failure = &junitFailure{Message: f.Error(), Type: "infrastructure", Text: text.String()}
+		c.Failure = &junitFailure{Message: junitText(f.Error(), 1000), Type: kind, Text: junitText(text.String(), 64<<10)}
 	}
 	set := junitSet{Name: "disagg-supervisor", Tests: 1, Time: s.DurationSeconds, Cases: []junitCase{c}}
 	if c.Failure != nil {
@@ -351,6 +411,19 @@ func writeJUnit(path string, s Summary) error {
 		return err
 	}
 	return writeFileAtomic(path, append([]byte(xml.Header), append(data, '\n')...))
+}
+
+// junitText bounds a text for the JUnit file. encoding/xml escapes markup and replaces bytes that XML
+// cannot hold (control characters, invalid UTF-8) with U+FFFD, so any log line is safe in it.
+func junitText(text string, limit int) string {
+	if len(text) <= limit {
+		return text
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut] + "... (cut)"
 }
 
 // prepareTaskBinary copies the supervisor's own binary to where every step's argv expects it.
@@ -446,12 +519,21 @@ func WriteStatus(w io.Writer, s Summary) {
 		// In progress: the summary was written at the last change, not now.
 		elapsed = time.Since(s.StartedAt).Seconds()
 	}
-	fmt.Fprintf(w, ", %.1fs\n\n", elapsed)
+	fmt.Fprintf(w, ", %.1fs", elapsed)
+	if s.DecidedAt != nil && s.EndedAt == nil {
+		// Decided, but the record was last written during the teardown: still going, or the
+		// supervisor was killed before it could finish.
+		fmt.Fprint(w, " (teardown not finished)")
+	}
+	fmt.Fprint(w, "\n\n")
 	WriteTable(w, s)
 	if s.Failure != nil {
 		WriteRootCause(w, s.Failure)
 	}
 	for _, name := range s.IgnoredSIGTERM {
 		fmt.Fprintf(w, "warning: %s ignored SIGTERM and was killed after the grace period\n", name)
+	}
+	for _, warning := range s.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warning)
 	}
 }

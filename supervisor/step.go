@@ -46,6 +46,7 @@ type step struct {
 	launchedAt, runningAt, readyAt, endedAt time.Time
 	exited                                  bool
 	stopping                                bool // the supervisor asked it to stop
+	finished                                bool // it ended with 0 after the benchmark announced its end
 	killed                                  bool // it outlived the grace period and got SIGKILL
 	status                                  int  // srun's own exit status, 128+signal when signalled
 	signal                                  string
@@ -71,6 +72,8 @@ func (s *step) state() string {
 		return "launch-failed"
 	case s.exited && s.stopping:
 		return "stopped"
+	case s.finished:
+		return "finished"
 	case s.exited:
 		return "exited"
 	case s.stopping:

@@ -43,7 +43,8 @@ const (
 const (
 	EventsFile  = "supervisor.events.jsonl"
 	SummaryFile = "summary.json"
-	JUnitFile   = "supervisor.junit.xml"
+	// JUnitFile matches the results*.xml pattern CI collects from the workspace.
+	JUnitFile = "results-disagg-supervisor.xml"
 )
 
 // Config is what a run needs besides the plan.
@@ -77,7 +78,39 @@ type Config struct {
 	// step itself (`scancel --signal=TERM JOB.STEP`, later `scancel JOB.STEP`). Empty (local mode):
 	// the fake srun's process group is signalled.
 	Scancel string
+	// KillWait is the cluster's KillWait: once Slurm has sent the job SIGTERM (scancel, requeue, time
+	// limit) it SIGKILLs everything that long after. The teardown of such a run is fitted inside it,
+	// whatever Grace says. Zero (local mode, or unknown) bounds nothing.
+	KillWait time.Duration
+	// JobState, when set (on a cluster), asks Slurm for the job's state (RUNNING, COMPLETING,
+	// CANCELLED, ...). A step that ends the way a cancellation ends a step is not blamed before Slurm
+	// has been asked whether it is ending the job.
+	JobState func(context.Context) (string, error)
+	// CancelHold is how long such a step's end waits for a verdict (the job's state, the
+	// supervisor's own signal) before it counts as the role's failure; zero means DefaultCancelHold.
+	CancelHold time.Duration
+	// EndMarkers are glob patterns of the files by which the benchmark announces its end (the
+	// harness's benchmark_status.<idx>.txt). A server step that ends with status 0 once one exists has
+	// finished, as the harness's servers do; before, it is an early exit. Files that match when the
+	// run starts are an earlier attempt's and are removed.
+	EndMarkers []string
+	// JUnitPath is where the supervisor's JUnit verdict goes; empty means JUnitFile in the workspace
+	// (CI collects $jobWorkspace/results*.xml).
+	JUnitPath string
+	// BenchmarkOutput, when set, receives the BENCHMARK step's output as it is written to its log, as
+	// today's launcher shows it in the job's output file.
+	BenchmarkOutput io.Writer
 }
+
+// DefaultCancelHold is how long a step end that looks like a cancellation (status 143 or 137, no
+// slurmstepd CANCELLED line) waits for Slurm's word before it is blamed on the role. Slurm signals the
+// steps and the batch shell at the same moment; under load the shell's SIGTERM was seen to arrive up
+// to about a second after a step had already ended, and `scontrol show job` answers in tens of
+// milliseconds, so the hold rarely lasts longer than that query.
+const DefaultCancelHold = 3 * time.Second
+
+// killWaitMargin is kept free at the end of Slurm's KillWait for writing the record and exiting.
+const killWaitMargin = time.Second
 
 // Result is how a run ended.
 type Result struct {
@@ -104,6 +137,11 @@ type (
 	}
 	gateExpired   struct{ name string }
 	teardownError struct{ err error }
+	// jobStateKnown is Slurm's answer about the job while a step's end is held.
+	jobStateKnown struct {
+		state string
+		err   error
+	}
 )
 
 // run is the state of one run; it is owned by the loop goroutine.
@@ -123,16 +161,29 @@ type run struct {
 	gateWaiting map[string]bool
 	gateOpen    map[string]bool
 
-	decided        bool
-	code           int
-	failure        *Failure
-	interrupted    string
-	errs           *multierror.Error
+	decided   bool
+	decidedAt time.Time
+	code      int
+	failure   *Failure
+	// interrupted names what interrupted the run (a signal, or Slurm); empty when nothing did.
+	interrupted string
+	// slurmEnding is set when Slurm is ending the job: the teardown must fit in its KillWait.
+	slurmEnding bool
+	errs        *multierror.Error
+	// warnings are things worth a reader's attention that did not change the result.
+	warnings []string
+	// held is the first step whose end looked like a cancellation, waiting for Slurm's word;
+	// holdTimer ends the wait.
+	held           *step
+	holdTimer      <-chan time.Time
 	teardownAt     time.Time
+	endedAt        time.Time
+	grace          time.Duration
 	killTimer      <-chan time.Time
 	giveUpTimer    <-chan time.Time
 	ignoredSIGTERM []string
 	summaryPath    string
+	junitPath      string
 }
 
 // Run carries out the plan and returns the run's exit code. It returns when every step it started has
@@ -152,6 +203,9 @@ func Run(ctx context.Context, cfg Config) Result {
 	}
 	if cfg.DrainSignal == 0 {
 		cfg.DrainSignal = syscall.SIGUSR1
+	}
+	if cfg.CancelHold <= 0 {
+		cfg.CancelHold = DefaultCancelHold
 	}
 	if len(cfg.Launcher) == 0 {
 		cfg.Launcher = []string{"srun"}
@@ -185,6 +239,10 @@ func Run(ctx context.Context, cfg Config) Result {
 	defer eventsFile.Close()
 	r.events = newEventLog(eventsFile, console)
 	r.summaryPath = filepath.Join(plan.Workspace, SummaryFile)
+	r.junitPath = cfg.JUnitPath
+	if r.junitPath == "" {
+		r.junitPath = filepath.Join(plan.Workspace, JUnitFile)
+	}
 
 	groupCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -193,6 +251,9 @@ func Run(ctx context.Context, cfg Config) Result {
 	r.buildSteps()
 	r.emit(Event{Name: EventPlan, Message: fmt.Sprintf("job %s, %d nodes, %d roles, run token %s",
 		plan.JobID, len(plan.Nodes), len(plan.Roles), plan.RunToken)})
+	if stale := removeStaleMarkers(cfg.EndMarkers); len(stale) > 0 {
+		r.emit(Event{Name: EventPlan, Message: "removed an earlier attempt's end markers: " + strings.Join(stale, " ")})
+	}
 	if err := r.prepareTaskBinary(); err != nil {
 		r.decide(ExitInternal, &Failure{Reason: err.Error(), Code: ExitInternal})
 		r.errs = multierror.Append(r.errs, err)
@@ -243,9 +304,12 @@ func (r *run) loop(ctx context.Context, signals <-chan os.Signal) {
 		case <-done:
 			done = nil
 			r.onSignal(syscall.SIGTERM)
+		case <-r.holdTimer:
+			r.holdTimer = nil
+			r.resolveHold("", fmt.Errorf("no word from Slurm within %s", r.cfg.CancelHold))
 		case <-r.killTimer:
 			r.killTimer = nil
-			r.killRemaining(true)
+			r.killAfterGrace()
 		case <-r.giveUpTimer:
 			for _, s := range r.steps {
 				if s.alive() {
@@ -304,6 +368,8 @@ func (r *run) handle(msg message) {
 		r.launchWhatIsDue()
 	case teardownError:
 		r.errs = multierror.Append(r.errs, m.err)
+	case jobStateKnown:
+		r.resolveHold(m.state, m.err)
 	case gateExpired:
 		if !r.gateOpen[m.name] {
 			r.gateOpen[m.name] = true
@@ -319,6 +385,9 @@ func (r *run) onExit(s *step, state *os.ProcessState, now time.Time) {
 	if s.stop != nil {
 		s.stop()
 	}
+	// The harness's servers end with status 0 once the benchmark has announced its end.
+	afterEnd := s.kind != kindInstall && s.kind != roles.KindBenchmark && !s.stopping && r.benchmarkAnnouncedEnd()
+	s.finished = afterEnd && s.code == 0
 	ev := Event{Name: EventExit, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.cmd.Process.Pid,
 		Code: intPtr(s.code), Signal: s.signal, Duration: now.Sub(s.launchedAt)}
 	if s.taskFailure != nil {
@@ -326,39 +395,130 @@ func (r *run) onExit(s *step, state *os.ProcessState, now time.Time) {
 	} else {
 		ev.Message = fmt.Sprintf("srun status %d", s.status)
 	}
-	if s.stopping {
+	switch {
+	case s.stopping:
 		ev.Name = EventStopped
+	case s.finished:
+		ev.Name = EventFinished
+		ev.Message += "; the benchmark had announced its end"
 	}
 	r.emit(ev)
 	if s.kind == roles.KindGen {
 		r.touchDone(s)
 	}
-	if r.decided {
+	if r.decided || s.stopping {
 		return
 	}
 	switch {
+	case s.finished:
+		// A normal end: the benchmark, still running, decides the run.
 	case s.cancelledBySlurm != "":
 		// Slurm is ending the job (scancel, requeue, time limit); the supervisor's own signal is
 		// on its way. Nothing failed: record an interruption, not a role failure.
-		r.interrupted = "Slurm"
-		code := 128 + int(syscall.SIGTERM)
-		r.emit(Event{Name: EventSignal, Role: s.name, Code: intPtr(code), Message: "Slurm cancelled the step: " + s.cancelledBySlurm})
-		r.decide(code, &Failure{Code: code, Reason: "Slurm cancelled step " + s.name + ": " + s.cancelledBySlurm})
+		r.interruptBySlurm(s.name, "Slurm cancelled step "+s.name+": "+s.cancelledBySlurm)
+	case afterEnd:
+		msg := fmt.Sprintf("role %s ended with exit code %d after the benchmark announced its end", s.name, s.code)
+		if s.taskFailure != nil {
+			msg += " (" + strings.TrimSpace(s.taskFailure.Line) + ")"
+		}
+		r.warn(s.name, msg)
 	case s.kind == kindInstall && s.code == 0:
 		s.readyAt = now
 		r.launchWhatIsDue()
-	case s.kind == kindInstall:
-		r.decide(s.code, r.failureOf(s, s.code, fmt.Sprintf("install step failed with exit code %d", s.code)))
 	case s.kind == roles.KindBenchmark && s.code == 0:
 		r.decide(ExitOK, nil)
-	case s.kind == roles.KindBenchmark:
-		r.decide(s.code, r.failureOf(s, s.code, fmt.Sprintf("benchmark failed with exit code %d", s.code)))
-	case s.code == 0:
-		r.decide(ExitEarlyExit, r.failureOf(s, ExitEarlyExit,
-			"ended with status 0 before the benchmark finished; a server must run until the supervisor stops it"))
+	case r.mayBeCancellation(s):
+		r.hold(s)
 	default:
-		r.decide(s.code, r.failureOf(s, s.code, fmt.Sprintf("ended with exit code %d before the benchmark finished", s.code)))
+		f := r.failureOfExit(s)
+		r.decide(f.Code, f)
 	}
+}
+
+// failureOfExit is the root cause a step's own end makes.
+func (r *run) failureOfExit(s *step) *Failure {
+	switch {
+	case s.kind == kindInstall:
+		return r.failureOf(s, s.code, fmt.Sprintf("install step failed with exit code %d", s.code))
+	case s.kind == roles.KindBenchmark:
+		return r.failureOf(s, s.code, fmt.Sprintf("benchmark failed with exit code %d", s.code))
+	case s.code == 0:
+		return r.failureOf(s, ExitEarlyExit,
+			"ended with status 0 before the benchmark announced its end; a server must run until the benchmark is done")
+	}
+	return r.failureOf(s, s.code, fmt.Sprintf("ended with exit code %d before the benchmark finished", s.code))
+}
+
+// mayBeCancellation reports whether a step's end looks like Slurm's doing rather than the role's:
+// on a cluster, tasks that ended by SIGTERM (143) or SIGKILL (137), with no other failing task.
+// Slurm signals the steps and the batch shell at once, so such an end can come before the
+// supervisor's own SIGTERM and before slurmstepd's CANCELLED line is written.
+func (r *run) mayBeCancellation(s *step) bool {
+	if r.cfg.JobState == nil && r.cfg.Scancel == "" {
+		return false
+	}
+	code := s.code
+	return code == 128+int(syscall.SIGTERM) || code == 128+int(syscall.SIGKILL)
+}
+
+// hold keeps the verdict on a step's end open until Slurm says whether it is ending the job, the
+// supervisor's own signal arrives, or CancelHold passes. Only the first such step is held; later
+// ones are most likely the same cancellation.
+func (r *run) hold(s *step) {
+	if r.held != nil {
+		return
+	}
+	r.held = s
+	r.emit(Event{Name: EventWarning, Role: s.name, Code: intPtr(s.code), Message: fmt.Sprintf(
+		"ended with exit code %d, as a cancelled step does; asking Slurm whether the job is being ended (up to %s)", s.code, r.cfg.CancelHold)})
+	r.holdTimer = time.After(r.cfg.CancelHold)
+	if r.cfg.JobState == nil {
+		return
+	}
+	ctx, query := r.groupCtx, r.cfg.JobState
+	r.group.Go(func() error {
+		qctx, cancel := context.WithTimeout(ctx, r.cfg.CancelHold)
+		defer cancel()
+		state, err := query(qctx)
+		r.send(jobStateKnown{state: state, err: err})
+		return nil
+	})
+}
+
+// resolveHold settles a held step's end: Slurm ending the job makes it an interruption; anything
+// else (the job still running, no answer in time) makes it the role's failure.
+func (r *run) resolveHold(state string, err error) {
+	s := r.held
+	if s == nil || r.decided {
+		return
+	}
+	r.holdTimer = nil
+	if err == nil && slurm.JobEnding(state) {
+		r.interruptBySlurm(s.name, fmt.Sprintf("Slurm is ending the job (JobState=%s) and stopped step %s", state, s.name))
+		return
+	}
+	f := r.failureOfExit(s)
+	if err != nil {
+		f.Reason += fmt.Sprintf(" (not a cancellation: %v)", err)
+	} else {
+		f.Reason += fmt.Sprintf(" (not a cancellation: JobState=%s)", state)
+	}
+	r.decide(f.Code, f)
+}
+
+// interruptBySlurm decides the run as interrupted by Slurm, which SIGKILLs the job KillWait after it
+// began.
+func (r *run) interruptBySlurm(role, reason string) {
+	code := 128 + int(syscall.SIGTERM)
+	r.interrupted = "Slurm"
+	r.slurmEnding = true
+	r.emit(Event{Name: EventSignal, Role: role, Code: intPtr(code), Message: reason})
+	r.decide(code, &Failure{Code: code, Reason: reason})
+}
+
+func (r *run) warn(role, msg string) {
+	r.warnings = append(r.warnings, r.redactor.String(msg))
+	r.emit(Event{Name: EventWarning, Role: role, Message: msg})
 }
 
 func (r *run) onSignal(sig os.Signal) {
@@ -367,7 +527,7 @@ func (r *run) onSignal(sig os.Signal) {
 		if !r.teardownAt.IsZero() && r.killTimer != nil {
 			r.emit(Event{Name: EventSignal, Signal: name, Message: "second signal during teardown: killing every step now"})
 			r.killTimer = nil
-			r.killRemaining(false)
+			r.killNow()
 		}
 		return
 	}
@@ -376,22 +536,33 @@ func (r *run) onSignal(sig os.Signal) {
 	if sig == r.cfg.DrainSignal {
 		msg = "pre-timeout signal: draining before the time limit"
 	}
+	if r.held != nil {
+		msg += fmt.Sprintf("; %s ended moments before by the same cancellation", r.held.name)
+	}
 	r.emit(Event{Name: EventSignal, Signal: name, Code: intPtr(code), Message: msg})
 	r.interrupted = name
+	// On a cluster a SIGTERM is Slurm ending the job (scancel, requeue, time limit): KillWait runs.
+	r.slurmEnding = sig == syscall.SIGTERM && r.cfg.KillWait > 0
 	r.decide(code, &Failure{Code: code, Reason: fmt.Sprintf("the supervisor received %s", name)})
 }
 
-// decide fixes the run's result once and starts the teardown.
+// decide fixes the run's result once, records it at once (summary, result event, JUnit), so that
+// the record is true even if the supervisor is killed during the teardown, and starts the teardown.
 func (r *run) decide(code int, failure *Failure) {
 	if r.decided {
 		return
 	}
 	r.decided = true
+	r.decidedAt = r.cfg.Now()
+	r.held, r.holdTimer = nil, nil
 	r.code = code
 	r.failure = failure
 	if failure != nil {
 		r.errs = multierror.Append(r.errs, failure)
 	}
+	summary := r.summary()
+	r.writeRecord(summary)
+	r.emit(Event{Name: EventResult, Code: intPtr(r.code), Duration: r.decidedAt.Sub(r.start), Message: resultLine(summary)})
 	r.teardown()
 }
 
@@ -402,6 +573,7 @@ func (r *run) teardown() {
 		return
 	}
 	r.teardownAt = r.cfg.Now()
+	r.grace = r.cfg.Grace
 	var live []string
 	for _, s := range r.steps {
 		if s.alive() {
@@ -418,41 +590,84 @@ func (r *run) teardown() {
 			})
 		}
 	}
-	r.emit(Event{Name: EventTeardown, Message: fmt.Sprintf("SIGTERM sent to %d steps %v; SIGKILL after %s", len(live), live, r.cfg.Grace)})
-	if len(live) > 0 {
-		r.killTimer = time.After(r.cfg.Grace)
+	if len(live) == 0 {
+		r.emit(Event{Name: EventTeardown, Message: "no step left to stop"})
+		return
 	}
+	if budget := r.killWaitBudget(); budget > 0 && r.grace > budget/2 {
+		// Slurm SIGKILLs the whole job KillWait after its SIGTERM: the steps get half of what is
+		// left, the other half is for killing what ignored SIGTERM.
+		r.emit(Event{Name: EventTeardown, Message: fmt.Sprintf(
+			"grace cut from %s to %s: Slurm kills the job %s (KillWait) after its SIGTERM", r.grace, budget/2, r.cfg.KillWait)})
+		r.grace = budget / 2
+	}
+	r.emit(Event{Name: EventTeardown, Message: fmt.Sprintf("SIGTERM sent to %d steps %v; SIGKILL after %s", len(live), live, r.grace)})
+	r.killTimer = time.After(r.grace)
 }
 
-// killRemaining kills every step still running. After the grace period (graceOver) each such step
-// ignored SIGTERM and is reported; on a second signal the user asked to skip the wait.
-func (r *run) killRemaining(graceOver bool) {
+// killWaitBudget is how long the teardown may take before Slurm's SIGKILL, less a margin for the
+// record; zero when Slurm is not ending the job or its KillWait is unknown.
+func (r *run) killWaitBudget() time.Duration {
+	if !r.slurmEnding || r.cfg.KillWait <= 0 {
+		return 0
+	}
+	return max(r.cfg.KillWait-killWaitMargin-r.cfg.Now().Sub(r.decidedAt), 200*time.Millisecond)
+}
+
+// killAfterGrace kills the steps that outlived the grace period and reports each: they ignored
+// SIGTERM.
+func (r *run) killAfterGrace() {
 	for _, s := range r.steps {
 		if !s.alive() {
 			continue
 		}
-		s.killed = true
-		if graceOver {
-			r.ignoredSIGTERM = append(r.ignoredSIGTERM, s.name)
-			err := fmt.Errorf("role %s: step %d was still running %s after SIGTERM; killing it", s.name, s.cmd.Process.Pid, r.cfg.Grace)
-			r.errs = multierror.Append(r.errs, err)
-			r.emit(Event{Name: EventWarning, Role: s.name, PID: s.cmd.Process.Pid, Signal: "SIGKILL", Message: err.Error()})
-		} else {
-			r.emit(Event{Name: EventTeardown, Role: s.name, PID: s.cmd.Process.Pid, Signal: "SIGKILL",
-				Message: fmt.Sprintf("killing it %s after SIGTERM, on a second signal", r.cfg.Now().Sub(r.teardownAt).Round(time.Millisecond))})
-		}
-		if err := r.killStep(s); err != nil {
-			r.errs = multierror.Append(r.errs, err)
-		}
+		r.ignoredSIGTERM = append(r.ignoredSIGTERM, s.name)
+		err := fmt.Errorf("role %s: step %d was still running %s after SIGTERM; killing it", s.name, s.cmd.Process.Pid, r.grace)
+		r.errs = multierror.Append(r.errs, err)
+		r.emit(Event{Name: EventWarning, Role: s.name, PID: s.cmd.Process.Pid, Signal: "SIGKILL", Message: err.Error()})
+		r.kill(s)
 	}
-	r.giveUpTimer = time.After(10 * time.Second)
+	r.armGiveUp()
+}
+
+// killNow kills every step still running at once: a second signal asked to skip the grace period.
+func (r *run) killNow() {
+	for _, s := range r.steps {
+		if !s.alive() {
+			continue
+		}
+		r.emit(Event{Name: EventTeardown, Role: s.name, PID: s.cmd.Process.Pid, Signal: "SIGKILL",
+			Message: fmt.Sprintf("killing it %s after SIGTERM, on a second signal", r.cfg.Now().Sub(r.teardownAt).Round(time.Millisecond))})
+		r.kill(s)
+	}
+	r.armGiveUp()
+}
+
+func (r *run) kill(s *step) {
+	s.killed = true
+	if err := r.killStep(s); err != nil {
+		r.errs = multierror.Append(r.errs, err)
+	}
+}
+
+// armGiveUp bounds the wait for killed steps; inside Slurm's KillWait when Slurm is ending the job.
+func (r *run) armGiveUp() {
+	wait := 10 * time.Second
+	if budget := r.killWaitBudget(); budget > 0 {
+		wait = min(wait, budget)
+	}
+	r.giveUpTimer = time.After(wait)
 }
 
 // stopStep asks a step to stop gracefully. It runs outside the loop, so it takes the step's pid and
 // Slurm step id by value.
 func (r *run) stopStep(name string, pid int, stepID string) error {
 	if r.cfg.Scancel != "" && stepID != "" {
-		return r.scancel(name, "--signal=TERM", r.plan.JobID+"."+stepID)
+		if err := r.scancel(name, "--signal=TERM", r.plan.JobID+"."+stepID); err == nil {
+			return nil
+		}
+		// A job Slurm is already ending refuses step signals ("Job/step already completing"); srun
+		// still ends its step on SIGTERM, so the step is reached either way.
 	}
 	// Local mode: the fake srun forwards SIGTERM to its tasks. On a cluster before the step id is known,
 	// srun answers SIGTERM by killing the tasks, which still ends the step.
@@ -570,6 +785,14 @@ func (r *run) launch(s *step) {
 		r.send(stepExited{name: name, state: cmd.ProcessState})
 		return nil
 	})
+	if s.kind == roles.KindBenchmark && r.cfg.BenchmarkOutput != nil {
+		// As today's launcher shows it: the benchmark's output in the job's own output file, live.
+		logPath, logStart, out := s.log, s.logStart, r.cfg.BenchmarkOutput
+		r.group.Go(func() error {
+			followLog(ctx, logPath, logStart, out)
+			return nil
+		})
+	}
 	if s.kind != kindInstall {
 		markers := filepath.Join(r.coordDir(), "started", s.name)
 		ntasks := s.ntasks
@@ -679,6 +902,31 @@ func usesContainers(p roles.Plan) bool {
 		}
 	}
 	return false
+}
+
+// benchmarkAnnouncedEnd reports whether a file matching an end marker exists.
+func (r *run) benchmarkAnnouncedEnd() bool {
+	for _, pattern := range r.cfg.EndMarkers {
+		if matches, _ := filepath.Glob(pattern); len(matches) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// removeStaleMarkers removes the files that match the end markers before anything is launched: they
+// are an earlier attempt's, and would make this attempt's early exits look like normal ends.
+func removeStaleMarkers(patterns []string) []string {
+	var removed []string
+	for _, pattern := range patterns {
+		matches, _ := filepath.Glob(pattern)
+		for _, path := range matches {
+			if err := os.Remove(path); err == nil {
+				removed = append(removed, path)
+			}
+		}
+	}
+	return removed
 }
 
 // touchDone writes gen_server_<i>.done once a GEN step has been reaped, as today's launcher does: the

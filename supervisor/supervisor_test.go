@@ -64,9 +64,19 @@ type scenario struct {
 	taskInstall string        // per-node install command in the task gate
 	barrier     bool          // all-ranks barrier after install
 	signal      os.Signal     // sent to the supervisor once every role is ready
+	// signalInHold sends the signal instead when the supervisor asks Slurm for the job's state.
+	signalInHold bool
 	grace       time.Duration // default 1s
 	requests    int
 	gate        string // launch gate mode; default never
+	toyFlags    string // more flags for the toy
+	// untilStopped runs the toy's servers until they are stopped, instead of the harness's
+	// end-of-benchmark protocol.
+	untilStopped bool
+	// jobState, when set, stands for Slurm's answer about the job (a cluster run); steps are then
+	// stopped through a failing scancel, as when Slurm refuses step signals of an ending job.
+	jobState func(context.Context) (string, error)
+	killWait time.Duration
 }
 
 type outcome struct {
@@ -91,6 +101,12 @@ func runScenario(t *testing.T, sc scenario) outcome {
 	}
 	if sc.ignoreTerm != "" {
 		command += " --ignore-term " + sc.ignoreTerm
+	}
+	if sc.untilStopped {
+		command += " --until-stopped"
+	}
+	if sc.toyFlags != "" {
+		command += " " + sc.toyFlags
 	}
 	probes := sc.probes
 	if probes == nil {
@@ -129,7 +145,7 @@ func runScenario(t *testing.T, sc scenario) outcome {
 		plan.GPUsPerNode, filepath.Join(ws, "fake-slurm"))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if sc.signal != nil {
+	if sc.signal != nil && !sc.signalInHold {
 		go func() {
 			// Signal once the router is up, i.e. mid-run.
 			waitFile(ctx, filepath.Join(plan.OutputDir, "hostnames-"+plan.RunToken, "DISAGG_SERVER.txt"))
@@ -137,10 +153,21 @@ func runScenario(t *testing.T, sc scenario) outcome {
 		}()
 	}
 	start := time.Now()
-	result := supervisor.Run(ctx, supervisor.Config{
+	cfg := supervisor.Config{
 		Plan: plan, Launcher: []string{binary, "srun"}, Env: env, Executable: binary,
 		Grace: grace, LaunchGate: gate, Signals: signals, Console: &console,
-	})
+		EndMarkers: []string{filepath.Join(plan.OutputDir, "benchmark_status*")},
+	}
+	if sc.jobState != nil {
+		cfg.Scancel, cfg.KillWait = "false", sc.killWait
+		cfg.JobState = func(ctx context.Context) (string, error) {
+			if sc.signalInHold {
+				signals <- sc.signal
+			}
+			return sc.jobState(ctx)
+		}
+	}
+	result := supervisor.Run(ctx, cfg)
 	ended := time.Now()
 	t.Logf("console:\n%s", console.String())
 	summary, err := supervisor.ReadSummary(ws)
@@ -330,8 +357,10 @@ func TestFailures(t *testing.T) {
 			}
 			ns, _ := strconv.ParseInt(strings.TrimSpace(string(stamp)), 10, 64)
 			took := out.ended.Sub(time.Unix(0, ns))
-			if limit := time.Second + time.Second; took > limit {
-				t.Errorf("run ended %s after the failure, want under %s (1 s plus the grace period)", took, limit)
+			// Detection itself is immediate (srun's end wakes the loop); the bound is loose because
+			// CI runs every package at once on two cores. scripts/bench.sh measures it.
+			if limit := 5*time.Second + time.Second; took > limit {
+				t.Errorf("run ended %s after the failure, want under %s (the grace period plus time for a loaded machine)", took, limit)
 			}
 			t.Logf("failure to supervisor exit: %s", took)
 		})
@@ -469,5 +498,81 @@ func TestLaunchGate(t *testing.T) {
 	gen1 := roleState(out.summary, "GEN_1")
 	if gen1.LaunchedAt == nil || gen0.RunningAt == nil || !gen1.LaunchedAt.Before(*gen0.RunningAt) {
 		t.Errorf("GEN_1 launched at %v, want before GEN_0 was running at %v (no shared node)", gen1.LaunchedAt, gen0.RunningAt)
+	}
+}
+
+// TestCancellationIsNotAFailure: a worker ends with 143 as a step Slurm cancels does, before the
+// supervisor hears of any signal. Slurm's word about the job decides whether the role is blamed.
+func TestCancellationIsNotAFailure(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		state     string
+		err       error
+		wantCode  int
+		wantState string
+	}{
+		{name: "job being cancelled", state: "COMPLETING", wantCode: 143, wantState: "interrupted"},
+		{name: "job requeued", state: "PENDING", wantCode: 143, wantState: "interrupted"},
+		{name: "job still running", state: "RUNNING", wantCode: 143, wantState: "failed"},
+		{name: "no answer", err: fmt.Errorf("scontrol: timed out"), wantCode: 143, wantState: "failed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			asked := make(chan struct{}, 1)
+			out := runScenario(t, scenario{fail: "CTX_0:0:143:500ms", requests: 100000, untilStopped: true,
+				jobState: func(context.Context) (string, error) {
+					asked <- struct{}{}
+					return tt.state, tt.err
+				}})
+			if len(asked) == 0 {
+				t.Error("Slurm was never asked for the job's state")
+			}
+			if out.result.Code != tt.wantCode || out.summary.State != tt.wantState {
+				t.Fatalf("exit code %d state %q, want %d %q", out.result.Code, out.summary.State, tt.wantCode, tt.wantState)
+			}
+			f := out.summary.Failure
+			switch {
+			case f == nil:
+				t.Fatal("summary has no failure")
+			case tt.wantState == "interrupted" && (f.Role != "" || !strings.Contains(f.Reason, "JobState="+tt.state)):
+				t.Errorf("failure %+v, want an interruption naming JobState=%s and no role", f, tt.state)
+			case tt.wantState == "failed" && (f.Role != "CTX_0" || !strings.Contains(f.Reason, "not a cancellation")):
+				t.Errorf("failure %+v, want CTX_0 blamed, saying why it is not a cancellation", f)
+			}
+		})
+	}
+}
+
+// TestSignalDuringHold: the supervisor's own SIGTERM arriving while a 143 is held makes the run
+// interrupted, even though Slurm never answered.
+func TestSignalDuringHold(t *testing.T) {
+	out := runScenario(t, scenario{fail: "CTX_0:0:143:500ms", requests: 100000, untilStopped: true,
+		jobState: func(ctx context.Context) (string, error) {
+			<-ctx.Done() // no answer within the hold
+			return "", ctx.Err()
+		},
+		signal: syscall.SIGTERM, signalInHold: true})
+	if out.result.Code != 143 || out.summary.State != "interrupted" {
+		t.Fatalf("exit code %d state %q, want 143 interrupted; failure %+v", out.result.Code, out.summary.State, out.summary.Failure)
+	}
+}
+
+// TestKillWaitBoundsTeardown: when Slurm ends the job, a step that ignores SIGTERM is killed inside
+// KillWait whatever --grace says, and the events say the grace was cut.
+func TestKillWaitBoundsTeardown(t *testing.T) {
+	out := runScenario(t, scenario{signal: syscall.SIGTERM, ignoreTerm: "CTX_0", requests: 100000, untilStopped: true,
+		grace: time.Minute, killWait: 3 * time.Second,
+		jobState: func(context.Context) (string, error) { return "COMPLETING", nil }})
+	if out.result.Code != 143 || out.summary.State != "interrupted" {
+		t.Fatalf("exit code %d state %q, want 143 interrupted", out.result.Code, out.summary.State)
+	}
+	decided := *out.summary.DecidedAt
+	if took := out.summary.EndedAt.Sub(decided); took >= 3*time.Second {
+		t.Errorf("teardown took %s, want it inside the 3s KillWait", took)
+	}
+	if fmt.Sprint(out.summary.IgnoredSIGTERM) != "[CTX_0]" {
+		t.Errorf("ignored_sigterm %v, want [CTX_0]", out.summary.IgnoredSIGTERM)
+	}
+	if !strings.Contains(out.console, "grace cut from 1m0s to") {
+		t.Errorf("console does not say the grace was cut:\n%s", out.console)
 	}
 }

@@ -142,6 +142,8 @@ type superviseFlags struct {
 	LaunchGateTimeout time.Duration `default:"60s" help:"Longest wait at the launch gate before launching anyway."`
 	DrainSignal       string        `default:"USR1" help:"Pre-timeout signal (sbatch --signal=B:USR1@N) that drains the run gracefully."`
 	TailLines         int           `default:"30" help:"Lines of the failing role's log shown in the root-cause report."`
+	EndMarkers        []string      `name:"end-marker" default:"{out}/benchmark_status*" sep:"none" placeholder:"PATTERN" help:"File pattern by which the benchmark announces its end (repeatable; {out} {workspace} {job} {token} as in probes). A server ending with status 0 once one exists has finished; before, it is an early exit (exit 3). Default: ${default}."`
+	JUnit             string        `name:"junit" placeholder:"PATH" help:"Where the supervisor's JUnit verdict goes (default: WORKSPACE/results-disagg-supervisor.xml, which CI's results*.xml pattern collects)."`
 }
 
 type localFlags struct {
@@ -213,15 +215,17 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 	if err != nil {
 		return badInput(err)
 	}
-	scancel := ""
-	if lf.Local {
-		baseEnv = slurm.FakeAllocationEnv(baseEnv, plan.JobID, plan.Nodes, plan.GPUsPerNode,
-			filepath.Join(plan.Workspace, ".disagg-supervisor", "fake-slurm", plan.JobID))
-	} else {
-		// Without scancel steps are still stopped, through srun, only less gently.
-		scancel, _ = exec.LookPath("scancel")
+	markers, err := plan.EndMarkers("--end-marker", sf.EndMarkers)
+	if err != nil {
+		return badInput(err)
 	}
-	result := supervisor.Run(context.Background(), supervisor.Config{
+	junit := sf.JUnit
+	if junit != "" {
+		if junit, err = filepath.Abs(junit); err != nil {
+			return badInput(fmt.Errorf("--junit: %w", err))
+		}
+	}
+	cfg := supervisor.Config{
 		Plan:              plan,
 		Launcher:          launcher,
 		Env:               baseEnv,
@@ -232,13 +236,40 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 		DrainSignal:       drain,
 		Console:           e.stderr,
 		TailLines:         sf.TailLines,
-		Scancel:           scancel,
+		EndMarkers:        markers,
+		JUnitPath:         junit,
+		BenchmarkOutput:   e.stdout,
 		Signals:           signals,
-	})
+	}
+	if lf.Local {
+		cfg.Env = slurm.FakeAllocationEnv(baseEnv, plan.JobID, plan.Nodes, plan.GPUsPerNode,
+			filepath.Join(plan.Workspace, ".disagg-supervisor", "fake-slurm", plan.JobID))
+	} else {
+		clusterSettings(&cfg, plan.JobID, e.stderr)
+	}
+	result := supervisor.Run(context.Background(), cfg)
 	if result.Code != 0 {
 		return &exitError{code: result.Code}
 	}
 	return nil
+}
+
+// clusterSettings fills in how the supervisor works with a real Slurm: scancel to stop steps, the
+// cluster's KillWait to fit the teardown in, and the job's state to tell a cancellation from a failure.
+func clusterSettings(cfg *supervisor.Config, jobID string, stderr io.Writer) {
+	// Without scancel steps are still stopped, through srun, only less gently.
+	cfg.Scancel, _ = exec.LookPath("scancel")
+	scontrol, err := exec.LookPath("scontrol")
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if cfg.KillWait, err = slurm.KillWait(ctx, scontrol); err != nil {
+		cfg.KillWait = slurm.DefaultKillWait
+		fmt.Fprintf(stderr, "disagg-supervisor: %v; assuming Slurm's default KillWait of %s\n", err, cfg.KillWait)
+	}
+	cfg.JobState = func(ctx context.Context) (string, error) { return slurm.JobState(ctx, scontrol, jobID) }
 }
 
 // absolutePaths makes the directory flags absolute: steps may start in another working directory (a

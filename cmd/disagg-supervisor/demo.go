@@ -69,7 +69,8 @@ func (d *demoCmd) Run(e env) error {
 	}
 	fmt.Fprintf(e.stderr, "demo: workspace %s\n", ws)
 	err = supervise(e, flags,
-		superviseFlags{Grace: d.Grace, LaunchGate: "never", LaunchGateTimeout: time.Minute, DrainSignal: "USR1", TailLines: 15},
+		superviseFlags{Grace: d.Grace, LaunchGate: "never", LaunchGateTimeout: time.Minute, DrainSignal: "USR1", TailLines: 15,
+			EndMarkers: []string{"{out}/benchmark_status*"}},
 		localFlags{Local: true, Nodes: 4})
 	if res, rerr := toy.ReadResults(ws); rerr == nil {
 		fmt.Fprintf(e.stderr, "demo: toy benchmark: %d requests (%d failed) at concurrency %d in %.2fs: %.0f req/s, latency p50 %.1f ms, p99 %.1f ms\n",
