@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"flag"
 	"fmt"
@@ -69,6 +70,8 @@ func buildAndRun(m *testing.M) int {
 //	    object there (len(roles)). A string value is compared as it is, any other value as compact
 //	    JSON without HTML escaping (["gpu-a01","gpu-a02"], 4, false). ! jsonfield: the value
 //	    differs or is absent.
+//	junitcase FILE NAME pass|fail
+//	    FILE is well-formed JUnit XML with a test case NAME that passed or failed.
 //	replace FILE REGEXP REPLACEMENT
 //	    rewrites FILE in place, replacing every match of REGEXP (Go syntax; $1 in REPLACEMENT is a
 //	    group), e.g. to pin the pid part of a run token before cmp with a golden file. Fails when
@@ -115,6 +118,7 @@ func TestScripts(t *testing.T) {
 			"exitcode":  cmdExitcode,
 			"lines":     cmdLines,
 			"jsonfield": cmdJSONField,
+			"junitcase": cmdJUnitCase,
 			"replace":   cmdReplace,
 		},
 	})
@@ -267,4 +271,36 @@ func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("replace: no match for %q in %s", args[1], args[0])
 	}
 	ts.Check(os.WriteFile(name, []byte(re.ReplaceAllString(text, args[2])), 0o666))
+}
+
+func cmdJUnitCase(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 || (args[2] != "pass" && args[2] != "fail") {
+		ts.Fatalf("usage: junitcase FILE NAME pass|fail")
+	}
+	var doc struct {
+		Suites []struct {
+			Cases []struct {
+				Name    string    `xml:"name,attr"`
+				Failure *struct{} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	data := ts.ReadFile(args[0])
+	if err := xml.Unmarshal([]byte(data), &doc); err != nil {
+		ts.Fatalf("junitcase: %s is not well-formed XML: %v", args[0], err)
+	}
+	var names []string
+	for _, suite := range doc.Suites {
+		for _, c := range suite.Cases {
+			if c.Name != args[1] {
+				names = append(names, c.Name)
+				continue
+			}
+			if failed := c.Failure != nil; failed != (args[2] == "fail") {
+				ts.Fatalf("junitcase: %s: test case %s failed: %v, want %s", args[0], c.Name, failed, args[2])
+			}
+			return
+		}
+	}
+	ts.Fatalf("junitcase: %s has no test case %s (it has %v)", args[0], args[1], names)
 }
