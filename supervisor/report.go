@@ -206,14 +206,13 @@ func (r *run) writeSummary() {
 // writeRecord writes what a reader of a finished or killed run relies on: summary.json and, once
 // the result is decided, the JUnit verdict.
 func (r *run) writeRecord(s Summary) {
+	if r.decided {
+		if err := writeJUnit(r.junitPath, s); err != nil {
+			r.errs = multierror.Append(r.errs, fmt.Errorf("JUnit %s: %w", r.junitPath, err))
+		}
+	}
 	if err := writeJSONFile(r.summaryPath, s); err != nil {
 		r.errs = multierror.Append(r.errs, err)
-	}
-	if !r.decided {
-		return
-	}
-	if err := writeJUnit(r.junitPath, s); err != nil {
-		r.errs = multierror.Append(r.errs, fmt.Errorf("JUnit %s: %w", r.junitPath, err))
 	}
 }
 

@@ -560,9 +560,10 @@ func (r *run) decide(code int, failure *Failure) {
 	if failure != nil {
 		r.errs = multierror.Append(r.errs, failure)
 	}
+	// The summary goes last: a reader that sees its final state finds the rest already written.
 	summary := r.summary()
-	r.writeRecord(summary)
 	r.emit(Event{Name: EventResult, Code: intPtr(r.code), Duration: r.decidedAt.Sub(r.start), Message: resultLine(summary)})
+	r.writeRecord(summary)
 	r.teardown()
 }
 

@@ -576,3 +576,72 @@ func TestKillWaitBoundsTeardown(t *testing.T) {
 		t.Errorf("console does not say the grace was cut:\n%s", out.console)
 	}
 }
+
+// TestRecordSurvivesSIGKILLAfterDecision kills the supervisor process with SIGKILL the moment its
+// summary says the run failed, while the teardown is still waiting on a step that ignores SIGTERM:
+// the summary, the result event and the JUnit file must already tell the true story.
+func TestRecordSurvivesSIGKILLAfterDecision(t *testing.T) {
+	ws := t.TempDir()
+	toyCmd := fmt.Sprintf("%s toy --requests 100000 --concurrency 2 --until-stopped --fail GEN_0:1:3:500ms --ignore-term CTX_0",
+		roles.TaskBinaryPath(ws))
+	cmd := exec.Command(binary, "run", "--local", "--nodes", "2", "--gpus-per-node", "2", "--workspace", ws,
+		"--num-gen", "1", "--nodes-per-gen", "1", "--gpus-per-node-per-gen", "2",
+		"--num-ctx", "1", "--nodes-per-ctx", "1", "--gpus-per-node-per-ctx", "2",
+		"--command", toyCmd, "--grace", "1m")
+	var console bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &console, &console
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	var s supervisor.Summary
+	for {
+		var err error
+		if s, err = supervisor.ReadSummary(ws); err == nil && s.State != "running" {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-waited
+			t.Fatalf("no decision within 60s; console:\n%s", console.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-waited
+	t.Logf("console up to the SIGKILL:\n%s", console.String())
+
+	// Read everything again: nothing may have been written after the kill, and nothing is missing.
+	s, err := supervisor.ReadSummary(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.State != "failed" || s.ExitCode == nil || *s.ExitCode != 3 || s.DecidedAt == nil || s.EndedAt != nil {
+		t.Errorf("summary state %q exit code %s decided %v ended %v; want failed, 3, decided, teardown unfinished",
+			s.State, fmtPtr(s.ExitCode), s.DecidedAt, s.EndedAt)
+	}
+	if f := s.Failure; f == nil || f.Role != "GEN_0" || f.Code != 3 || fmt.Sprint(f.Ranks) != "[1]" {
+		t.Errorf("failure %+v, want GEN_0 rank 1 with code 3", f)
+	}
+	events, err := os.ReadFile(filepath.Join(ws, supervisor.EventsFile))
+	if err != nil || !bytes.Contains(events, []byte(`"event":"result"`)) || !bytes.Contains(events, []byte(`"code":3`)) {
+		t.Errorf("event log has no result event with code 3 (%v):\n%s", err, events)
+	}
+	junit, err := os.ReadFile(filepath.Join(ws, supervisor.JUnitFile))
+	if err != nil || !bytes.Contains(junit, []byte(`<testcase name="supervisor[GEN_0]"`)) || !bytes.Contains(junit, []byte("<failure")) {
+		t.Errorf("JUnit file (%v) does not fail supervisor[GEN_0]:\n%s", err, junit)
+	}
+	// The steps die with the supervisor (their srun has a parent-death signal).
+	assertNothingLeft(t, s.RunToken)
+}
+
+func fmtPtr(p *int) string {
+	if p == nil {
+		return "null"
+	}
+	return strconv.Itoa(*p)
+}
