@@ -39,6 +39,7 @@ type jobSpec struct {
 	Requests string
 	Work     string
 	Fail     string
+	ToyFlags string // more toy flags, e.g. --ignore-term CTX_0
 	// Command replaces the toy command; it is put inside double quotes in the script.
 	Command string
 	// Probes is DISAGG_PROBES; default: the toy's address files of the roles the layout has.
@@ -88,6 +89,9 @@ func (s *jobSpec) defaults() {
 		}
 		if s.Fail != "" {
 			s.Command += " --fail " + s.Fail
+		}
+		if s.ToyFlags != "" {
+			s.Command += " " + s.ToyFlags
 		}
 	}
 	if s.Probes == "" {
@@ -315,11 +319,13 @@ type summary struct {
 	State           string        `json:"state"`
 	ExitCode        *int          `json:"exit_code"`
 	StartedAt       time.Time     `json:"started_at"`
+	DecidedAt       *time.Time    `json:"decided_at"`
 	EndedAt         *time.Time    `json:"ended_at"`
 	DurationSeconds float64       `json:"duration_seconds"`
 	Roles           []roleSummary `json:"roles"`
 	Failure         *failure      `json:"failure"`
 	IgnoredSIGTERM  []string      `json:"ignored_sigterm"`
+	Warnings        []string      `json:"warnings"`
 	Errors          []string      `json:"errors"`
 }
 
@@ -495,7 +501,7 @@ func checkRun(t *testing.T, j *job, s summary, wantCode int) {
 		switch ev.Event {
 		case "launch":
 			launched[ev.Role] = true
-		case "exit", "stopped":
+		case "exit", "stopped", "finished":
 			ended[ev.Role] = true
 		case "result":
 			if ev.Code == nil || *ev.Code != wantCode {
@@ -504,8 +510,8 @@ func checkRun(t *testing.T, j *job, s summary, wantCode int) {
 		}
 	}
 	fileExists(t, filepath.Join(j.ws, "results-disagg-supervisor.xml"))
-	if count["result"] != 1 {
-		t.Errorf("event log of attempt %s has %d result events, want 1", s.RunToken, count["result"])
+	if count["result"] != 1 || count["done"] != 1 {
+		t.Errorf("event log of attempt %s has %d result and %d done events, want 1 each", s.RunToken, count["result"], count["done"])
 	}
 
 	for _, r := range s.Roles {

@@ -47,6 +47,10 @@ type step struct {
 	exited                                  bool
 	stopping                                bool // the supervisor asked it to stop
 	finished                                bool // it ended with 0 after the benchmark announced its end
+	// stoppedBySlurm: Slurm ended it as part of ending the job (scancel, requeue, time limit).
+	stoppedBySlurm bool
+	// abandoned: it had not ended when the supervisor had to exit; Slurm ends it with the job.
+	abandoned bool
 	killed                                  bool // it outlived the grace period and got SIGKILL
 	status                                  int  // srun's own exit status, 128+signal when signalled
 	signal                                  string
@@ -70,8 +74,10 @@ func (s *step) state() string {
 	switch {
 	case s.launchErr != nil:
 		return "launch-failed"
-	case s.exited && s.stopping:
+	case s.exited && (s.stopping || s.stoppedBySlurm):
 		return "stopped"
+	case s.abandoned:
+		return "abandoned"
 	case s.finished:
 		return "finished"
 	case s.exited:

@@ -313,6 +313,7 @@ func (r *run) loop(ctx context.Context, signals <-chan os.Signal) {
 		case <-r.giveUpTimer:
 			for _, s := range r.steps {
 				if s.alive() {
+					s.abandoned = true
 					_ = signalGroup(s.name, s.cmd.Process.Pid, syscall.SIGKILL)
 					r.errs = multierror.Append(r.errs, fmt.Errorf("role %s: step %d did not end after it was killed", s.name, s.cmd.Process.Pid))
 				}
@@ -395,8 +396,11 @@ func (r *run) onExit(s *step, state *os.ProcessState, now time.Time) {
 	} else {
 		ev.Message = fmt.Sprintf("srun status %d", s.status)
 	}
+	if s.cancelledBySlurm != "" && !s.stopping {
+		s.stoppedBySlurm = true
+	}
 	switch {
-	case s.stopping:
+	case s.stopping || s.stoppedBySlurm:
 		ev.Name = EventStopped
 	case s.finished:
 		ev.Name = EventFinished
@@ -494,6 +498,7 @@ func (r *run) resolveHold(state string, err error) {
 	}
 	r.holdTimer = nil
 	if err == nil && slurm.JobEnding(state) {
+		r.markStoppedBySlurm(s)
 		r.interruptBySlurm(s.name, fmt.Sprintf("Slurm is ending the job (JobState=%s) and stopped step %s", state, s.name))
 		return
 	}
@@ -504,6 +509,16 @@ func (r *run) resolveHold(state string, err error) {
 		f.Reason += fmt.Sprintf(" (not a cancellation: JobState=%s)", state)
 	}
 	r.decide(f.Code, f)
+}
+
+// markStoppedBySlurm records that the held step, and every step that ended the same way since, were
+// ended by Slurm's cancellation of the job.
+func (r *run) markStoppedBySlurm(held *step) {
+	for _, s := range r.steps {
+		if s.exited && !s.stopping && !s.finished && !s.endedAt.Before(held.endedAt) && r.mayBeCancellation(s) {
+			s.stoppedBySlurm = true
+		}
+	}
 }
 
 // interruptBySlurm decides the run as interrupted by Slurm, which SIGKILLs the job KillWait after it
@@ -538,6 +553,7 @@ func (r *run) onSignal(sig os.Signal) {
 	}
 	if r.held != nil {
 		msg += fmt.Sprintf("; %s ended moments before by the same cancellation", r.held.name)
+		r.markStoppedBySlurm(r.held)
 	}
 	r.emit(Event{Name: EventSignal, Signal: name, Code: intPtr(code), Message: msg})
 	r.interrupted = name

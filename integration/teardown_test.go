@@ -1,0 +1,104 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestScancelRightAfterBenchmarkStarts cancels the job the moment its BENCHMARK step is launched.
+// Slurm cancels the steps and signals the batch shell at the same time, so a server step may end
+// (with 143) before the supervisor's own SIGTERM arrives: the run is still an interruption, never a
+// failure of that server.
+func TestScancelRightAfterBenchmarkStarts(t *testing.T) {
+	requireSlurm(t)
+	t.Parallel()
+	start := time.Now()
+	j := submit(t, jobSpec{Name: "scancel-early", NumGen: 1, NumCtx: 1, Requests: longToy, Work: "50ms"})
+	j.waitSummary(jobTimeout, "the benchmark launched", func(s summary) bool {
+		b, _ := s.role("BENCHMARK")
+		return b.LaunchedAt != nil
+	})
+	if _, err := slurmCmd("", "scancel", j.id); err != nil {
+		t.Fatal(err)
+	}
+	rec, s := finish(t, j, start)
+	checkJob(t, rec, "CANCELLED", "143:0")
+	checkRun(t, j, s, 143)
+	if s.State != "interrupted" {
+		t.Errorf("summary state %q, want interrupted", s.State)
+	}
+	if f := s.Failure; f == nil || f.Role != "" {
+		t.Errorf("failure %+v, want an interruption that blames no role", f)
+	}
+}
+
+// TestKillWaitBoundsTeardown: after scancel a step that ignores SIGTERM is killed by the supervisor
+// inside Slurm's KillWait (5 s on the dev cluster) although --grace is a minute, so the supervisor
+// finishes its record and exits by itself before Slurm's SIGKILL.
+func TestKillWaitBoundsTeardown(t *testing.T) {
+	requireSlurm(t)
+	t.Parallel()
+	start := time.Now()
+	j := submit(t, jobSpec{Name: "killwait", NumGen: 1, NumCtx: 1, Requests: longToy, Work: "50ms",
+		ToyFlags: "--ignore-term CTX_0", RunFlags: "--grace 60s"})
+	j.waitSummary(jobTimeout, "the benchmark sending requests", func(s summary) bool { return benchmarkSending(j, s) })
+	if _, err := slurmCmd("", "scancel", j.id); err != nil {
+		t.Fatal(err)
+	}
+	rec, s := finish(t, j, start)
+	// 143:0 is the supervisor's own exit code: it ended before Slurm's SIGKILL (which gives 0:9).
+	checkJob(t, rec, "CANCELLED", "143:0")
+	if s.State != "interrupted" || s.EndedAt == nil || s.DecidedAt == nil {
+		t.Fatalf("summary state %q decided %v ended %v, want a complete interrupted record", s.State, s.DecidedAt, s.EndedAt)
+	}
+	if took := s.EndedAt.Sub(*s.DecidedAt); took >= 5*time.Second {
+		t.Errorf("teardown took %s, want it inside KillWait (5s)", took)
+	}
+	if !slices.Contains(s.IgnoredSIGTERM, "CTX_0") {
+		t.Errorf("ignored_sigterm %v, want CTX_0", s.IgnoredSIGTERM)
+	}
+	var cut bool
+	for _, ev := range attemptEvents(t, j.ws, s.RunToken) {
+		cut = cut || (ev.Event == "teardown" && strings.Contains(ev.Message, "grace cut from 1m0s"))
+	}
+	if !cut {
+		t.Error("no teardown event says the grace period was cut to fit KillWait")
+	}
+}
+
+// TestRecordSurvivesSIGKILL kills the supervisor (the batch shell) with SIGKILL right after it has
+// decided that GEN_0 failed, while a step that ignores SIGTERM holds up the teardown: the summary,
+// the result event and the JUnit file already tell the true story.
+func TestRecordSurvivesSIGKILL(t *testing.T) {
+	requireSlurm(t)
+	t.Parallel()
+	start := time.Now()
+	j := submit(t, jobSpec{Name: "sigkill", NumGen: 1, NumCtx: 1, Requests: longToy, Work: "50ms",
+		Fail: "GEN_0:1:3:2s", ToyFlags: "--ignore-term CTX_0", RunFlags: "--grace 60s"})
+	j.waitSummary(jobTimeout, "the result decided", func(s summary) bool { return s.State != "running" })
+	if _, err := slurmCmd("", "scancel", "--batch", "--signal=KILL", j.id); err != nil {
+		t.Fatal(err)
+	}
+	_, s := finish(t, j, start)
+	if s.State != "failed" || s.ExitCode == nil || *s.ExitCode != 3 || s.DecidedAt == nil {
+		t.Errorf("summary state %q exit code %s decided %v, want failed with 3", s.State, ptrString(s.ExitCode), s.DecidedAt)
+	}
+	if f := s.Failure; f == nil || f.Role != "GEN_0" || f.Code != 3 {
+		t.Errorf("failure %+v, want GEN_0 with code 3", f)
+	}
+	var result bool
+	for _, ev := range attemptEvents(t, j.ws, s.RunToken) {
+		result = result || (ev.Event == "result" && ev.Code != nil && *ev.Code == 3)
+	}
+	if !result {
+		t.Error("the event log has no result event with code 3")
+	}
+	junit, err := os.ReadFile(filepath.Join(j.ws, "results-disagg-supervisor.xml"))
+	if err != nil || !strings.Contains(string(junit), `name="supervisor[GEN_0]"`) || !strings.Contains(string(junit), "<failure") {
+		t.Errorf("JUnit file (%v) does not fail supervisor[GEN_0]:\n%s", err, junit)
+	}
+}
