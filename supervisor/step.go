@@ -155,14 +155,34 @@ func (s *step) finish(state *os.ProcessState, at time.Time) {
 			s.taskFailure = &rc
 			s.code = rc.Code
 		}
-		if line := stepCancelLine.FindString(tail); line != "" {
+		line := stepCancelLine.FindString(tail)
+		if line == "" && len(tail) >= logTailBytes {
+			line = findCancelLine(s.log, s.logStart)
+		}
+		if line != "" {
 			// --kill-on-bad-exit also cancels the step, after a task failed; only a cancellation
-			// with no failing task before it, or one Slurm gives a reason for, came from outside.
-			if strings.Contains(line, " DUE TO ") || s.taskFailure == nil || s.taskFailure.Status == "Terminated" {
+			// with no failing task before it, or with tasks that ended as a cancellation ends them
+			// (SIGTERM, or SIGKILL after KillWait), or one Slurm gives a reason for, came from outside.
+			if tf := s.taskFailure; strings.Contains(line, " DUE TO ") || tf == nil || tf.Status == "Terminated" ||
+				tf.Code == 128+int(syscall.SIGTERM) || tf.Code == 128+int(syscall.SIGKILL) {
 				s.cancelledBySlurm = line
 			}
 		}
 	}
+}
+
+// cancelScanBytes bounds how far back before the tail a step's log is searched for slurmstepd's
+// CANCELLED line: ranks that print a lot while they shut down can push it out of the tail.
+const cancelScanBytes = 16 << 20
+
+// findCancelLine searches this attempt's part of a log (its last cancelScanBytes) for slurmstepd's
+// CANCELLED line.
+func findCancelLine(path string, start int64) string {
+	text, err := readTail(path, start, cancelScanBytes)
+	if err != nil {
+		return ""
+	}
+	return stepCancelLine.FindString(text)
 }
 
 // stepCancelLine is what slurmstepd writes into a step's output when the step is cancelled, e.g.
