@@ -42,12 +42,38 @@ func (b *builder) env(name string) string {
 	return strings.TrimSpace(b.getenv(name))
 }
 
+// Names of the environment variables that decide the benchmark mode and gen-only-no-context.
+const (
+	// benchmarkModeVar is this program's own variable; the generator exports none for the mode,
+	// which it puts into the test id.
+	benchmarkModeVar = "DISAGG_BENCHMARK_MODE"
+	// genOnlyVar is what the generator exports for the whole job in gen_only_no_context, and what
+	// the servers read.
+	genOnlyVar = "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"
+)
+
+// layer is the kind of input a value came from. Precedence: a higher layer wins.
+type layer int
+
+const (
+	layerNone   layer = iota // not given: a default applies
+	layerConfig              // the --config file
+	layerEnv                 // the environment
+	layerFlag                // a command-line flag
+)
+
 // layout is the resolved shape of the job.
 type layout struct {
 	gpusPerNode int
-	genOnly     bool
-	genOnlyFrom string // the input that decided gen-only, for messages
-	gen, ctx    servers
+	mode        BenchmarkMode
+	// modeByFlag tells that --benchmark-mode changed the mode, so that the environment's ready-made
+	// GEN command, derived for the mode below the flag, is stale.
+	modeByFlag bool
+	noContext  bool
+	// noContextByFlag tells that a flag changed gen-only-no-context (--[no-]gen-only, or a --num-ctx
+	// that overrode it), so that the environment's ready-made GEN and DISAGG_SERVER commands are stale.
+	noContextByFlag bool
+	gen, ctx        servers
 }
 
 // servers is the layout of the GEN or the CTX servers.
@@ -86,11 +112,12 @@ func (b *builder) build(unique string) (Plan, error) {
 	}
 
 	p := Plan{
-		JobID:        topo.JobID,
-		RestartCount: topo.RestartCount,
-		Nodes:        topo.Nodes,
-		GPUsPerNode:  lay.gpusPerNode,
-		GenOnly:      lay.genOnly,
+		JobID:            topo.JobID,
+		RestartCount:     topo.RestartCount,
+		Nodes:            topo.Nodes,
+		GPUsPerNode:      lay.gpusPerNode,
+		BenchmarkMode:    lay.mode,
+		GenOnlyNoContext: lay.noContext,
 	}
 	if unique == "" {
 		unique = "0"
@@ -237,18 +264,19 @@ func checkRange(input string, v, lowest int) error {
 	return nil
 }
 
-// intInput is an integer input with the name of the input that gave it.
+// intInput is an integer input with the name and the layer of the input that gave it.
 type intInput struct {
-	v    int
-	from string
-	set  bool
+	v     int
+	from  string
+	set   bool
+	layer layer
 }
 
 // intFrom returns the first given value among the flag, the environment variables in order, and
 // the config key.
 func (b *builder) intFrom(flag *int, flagName string, envNames []string, c cfgInt) (intInput, error) {
 	if flag != nil {
-		return intInput{v: *flag, from: flagName, set: true}, nil
+		return intInput{v: *flag, from: flagName, set: true, layer: layerFlag}, nil
 	}
 	for _, name := range envNames {
 		v := b.env(name)
@@ -259,10 +287,10 @@ func (b *builder) intFrom(flag *int, flagName string, envNames []string, c cfgIn
 		if err != nil {
 			return intInput{}, inputErrorf(name, "want an integer, got %s", quote(v))
 		}
-		return intInput{v: n, from: name, set: true}, nil
+		return intInput{v: n, from: name, set: true, layer: layerEnv}, nil
 	}
 	if c.set {
-		return intInput{v: c.v, from: b.cfg.path + ": " + c.key, set: true}, nil
+		return intInput{v: c.v, from: b.cfg.path + ": " + c.key, set: true, layer: layerConfig}, nil
 	}
 	return intInput{}, nil
 }
@@ -275,7 +303,8 @@ func (b *builder) configInt(get func(*config) cfgInt) cfgInt {
 	return get(b.cfg)
 }
 
-// layout resolves GPUs per node, gen-only mode and the GEN and CTX server shapes.
+// layout resolves GPUs per node, the benchmark mode, gen-only-no-context and the GEN and CTX
+// server shapes.
 func (b *builder) layout(topo slurm.Topology) (layout, error) {
 	var lay layout
 	lay.gpusPerNode = topo.GPUsPerNode
@@ -288,11 +317,6 @@ func (b *builder) layout(topo slurm.Topology) (layout, error) {
 			return lay, err
 		}
 		lay.gpusPerNode = c.v
-	}
-
-	var err error
-	if lay.genOnly, lay.genOnlyFrom, err = b.genOnly(); err != nil {
-		return lay, err
 	}
 
 	numGen, err := b.intFrom(b.f.NumGen, "--num-gen", []string{"numGenServers"}, b.configInt(func(c *config) cfgInt { return c.numGen }))
@@ -309,20 +333,24 @@ func (b *builder) layout(topo slurm.Topology) (layout, error) {
 		return lay, err
 	}
 
-	numCtx, err := b.intFrom(b.f.NumCtx, "--num-ctx", []string{"numCtxServers"}, b.configInt(func(c *config) cfgInt { return c.numCtx }))
+	noContext, numCtx, err := b.contextServers(b.f.GenOnly, b.f.NumCtx)
 	if err != nil {
 		return lay, err
 	}
-	if err := checkRange(numCtx.from, numCtx.v, 0); err != nil {
+	lay.noContext = noContext.on
+	if b.f.GenOnly != nil || b.f.NumCtx != nil {
+		// A flag that only repeats what the environment and the config say leaves their
+		// ready-made commands valid; one that changes the outcome (or hides a bad value below it)
+		// makes them stale.
+		below, _, err := b.contextServers(nil, nil)
+		lay.noContextByFlag = err != nil || below.on != lay.noContext
+	}
+	if lay.mode, err = b.benchmarkMode(b.f.BenchmarkMode, lay.noContext); err != nil {
 		return lay, err
 	}
-	if lay.genOnly {
-		// Only an explicit flag contradicts gen-only: values from the environment or the config
-		// describe the non-gen-only variant of the same test, which today's launch skips too.
-		if b.f.NumCtx != nil && *b.f.NumCtx > 0 {
-			return lay, inputErrorf("--num-ctx", "%d conflicts with gen-only mode (from %s), which runs no CTX servers", *b.f.NumCtx, lay.genOnlyFrom)
-		}
-		numCtx.v = 0
+	if b.f.BenchmarkMode != "" {
+		below, err := b.benchmarkMode("", lay.noContext)
+		lay.modeByFlag = err != nil || below != lay.mode
 	}
 
 	var gpusGen, gpusCtx int
@@ -347,28 +375,141 @@ func (b *builder) layout(topo slurm.Topology) (layout, error) {
 	return lay, err
 }
 
-// genOnly resolves gen-only mode and names the input that decided it.
-func (b *builder) genOnly() (bool, string, error) {
-	if b.f.GenOnly != nil {
-		if *b.f.GenOnly {
-			return true, "--gen-only", nil
-		}
-		return false, "--no-gen-only", nil
+// boolInput is a switch with the name and the layer of the input that set it.
+type boolInput struct {
+	on    bool
+	from  string
+	layer layer
+}
+
+// contextServers resolves gen-only-no-context and the CTX count, which contradict each other when
+// both ask for something: the input from the higher layer wins (flags > environment > config);
+// within one layer gen-only-no-context wins, as the generator exports the configured count next
+// to it and its launch skips those servers; two flags are an error. The flags are parameters so
+// that layout can tell what the layers below the flags say.
+func (b *builder) contextServers(genOnlyFlag *bool, numCtxFlag *int) (boolInput, intInput, error) {
+	noContext, err := b.noContext(genOnlyFlag)
+	if err != nil {
+		return noContext, intInput{}, err
 	}
-	const name = "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"
-	if v := b.env(name); v != "" {
+	numCtx, err := b.intFrom(numCtxFlag, "--num-ctx", []string{"numCtxServers"}, b.configInt(func(c *config) cfgInt { return c.numCtx }))
+	if err != nil {
+		return noContext, numCtx, err
+	}
+	if err := checkRange(numCtx.from, numCtx.v, 0); err != nil {
+		return noContext, numCtx, err
+	}
+	if !noContext.on || numCtx.v == 0 {
+		return noContext, numCtx, nil
+	}
+	switch {
+	case numCtx.layer == layerFlag && noContext.layer == layerFlag:
+		// Two flags that contradict each other: no precedence can tell which one was meant.
+		return noContext, numCtx, inputErrorf(numCtx.from, "%d conflicts with gen-only-no-context mode (from %s), which runs no CTX servers", numCtx.v, noContext.from)
+	case numCtx.layer > noContext.layer:
+		// The mode cannot hold with CTX servers running, so the count overrides it.
+		noContext = boolInput{on: false, from: numCtx.from, layer: numCtx.layer}
+	default:
+		numCtx.v = 0
+	}
+	return noContext, numCtx, nil
+}
+
+// noContext resolves gen-only-no-context: --[no-]gen-only (flag), else TRTLLM_DISAGG_BENCHMARK_GEN_ONLY
+// (what the generator exports for the job), else a config benchmark.mode holding
+// gen_only_no_context.
+func (b *builder) noContext(flag *bool) (boolInput, error) {
+	if flag != nil {
+		if *flag {
+			return boolInput{on: true, from: "--gen-only", layer: layerFlag}, nil
+		}
+		return boolInput{on: false, from: "--no-gen-only", layer: layerFlag}, nil
+	}
+	if v := b.env(genOnlyVar); v != "" {
 		switch strings.ToLower(v) {
 		case "1", "true", "yes", "on":
-			return true, name, nil
+			return boolInput{on: true, from: genOnlyVar, layer: layerEnv}, nil
 		case "0", "false", "no", "off":
-			return false, name, nil
+			return boolInput{on: false, from: genOnlyVar, layer: layerEnv}, nil
 		}
-		return false, "", inputErrorf(name, "want 1 or 0, got %s", quote(v))
+		return boolInput{}, inputErrorf(genOnlyVar, "want 1 or 0, got %s", quote(v))
 	}
-	if b.cfg.genOnly() {
-		return true, b.cfg.path + ": " + b.cfg.mode.key, nil
+	if b.cfg.noContext() {
+		return boolInput{on: true, from: b.cfg.path + ": " + b.cfg.mode.key, layer: layerConfig}, nil
 	}
-	return false, "", nil
+	return boolInput{}, nil
+}
+
+// benchmarkMode resolves the benchmark mode: --benchmark-mode, else DISAGG_BENCHMARK_MODE, else the
+// MODE of the test id in the base command (--command, else pytestCommand), which is where the
+// newest generator takes it from. Without any of them, gen-only-no-context means gen_only, as the
+// older generator's gen-only gave the GEN workers the gen_only settings too; otherwise e2e. The
+// config's benchmark.mode is not among the sources: the newest generator ignores it but for
+// gen_only_no_context. flag is the value of --benchmark-mode, a parameter so that layout can tell
+// what the layers below it say.
+func (b *builder) benchmarkMode(flag string, noContext bool) (BenchmarkMode, error) {
+	if v := strings.TrimSpace(flag); v != "" {
+		return parseBenchmarkMode("--benchmark-mode", v)
+	}
+	if v := b.env(benchmarkModeVar); v != "" {
+		return parseBenchmarkMode(benchmarkModeVar, v)
+	}
+	base := b.f.Command
+	if base == "" {
+		base = b.getenv("pytestCommand")
+	}
+	if mode, ok := testIDMode(base); ok {
+		return mode, nil
+	}
+	if noContext {
+		return BenchmarkGenOnly, nil
+	}
+	return BenchmarkE2E, nil
+}
+
+// parseBenchmarkMode checks a benchmark mode given by the input named input.
+func parseBenchmarkMode(input, v string) (BenchmarkMode, error) {
+	switch mode := BenchmarkMode(v); mode {
+	case BenchmarkE2E, BenchmarkGenOnly:
+		return mode, nil
+	}
+	if v == noContextMode {
+		// The config's spelling of the switch that drops the CTX servers, not a mode of the test id.
+		return "", inputErrorf(input, "want e2e or gen_only, got %s: gen-only without CTX servers is --gen-only or %s=1", quote(v), genOnlyVar)
+	}
+	return "", inputErrorf(input, "want e2e or gen_only, got %s", quote(v))
+}
+
+// testIDMode finds the benchmark mode in the first test id of cmd that has the newest generator's
+// shape, MODULE::FUNCTION[PREFIX-MODE-CONFIG] with MODE e2e or gen_only, e.g.
+// perf/test_perf_sanity.py::test_e2e[disagg_upload-gen_only-deepseek-r1-fp4_1k1k_ctx1_gen2_tep8].
+// MODE is the second field of the bracket split at '-', since the prefix is one word and the config
+// name may hold dashes. Older ids, MODULE::FUNCTION[PREFIX-CONFIG], have no mode there.
+func testIDMode(cmd string) (BenchmarkMode, bool) {
+	rest := cmd
+	for {
+		i := strings.Index(rest, "::")
+		if i < 0 {
+			return "", false
+		}
+		rest = rest[i+2:]
+		open := strings.IndexByte(rest, '[')
+		if open < 0 || !isName(rest[:open]) {
+			continue
+		}
+		end := strings.IndexByte(rest[open:], ']')
+		if end < 0 {
+			continue
+		}
+		fields := strings.SplitN(rest[open+1:open+end], "-", 3)
+		if len(fields) < 3 || fields[0] == "" || fields[2] == "" {
+			continue
+		}
+		switch mode := BenchmarkMode(fields[1]); mode {
+		case BenchmarkE2E, BenchmarkGenOnly:
+			return mode, true
+		}
+	}
 }
 
 // serverInputs names where the shape of one kind of server can come from.
@@ -673,6 +814,10 @@ func (b *builder) taskFlags() ([]string, error) {
 // sharedVars are the values every role's environment carries.
 type sharedVars struct {
 	imex, visible, llmSrc string
+	// genOnly is TRTLLM_DISAGG_BENCHMARK_GEN_ONLY for every role: "1" in gen-only-no-context, as
+	// the generator exports it for the whole job; "0" when a flag turned the mode off while the job
+	// still exports the variable, since steps inherit the job's environment; else unset.
+	genOnly string
 }
 
 func (b *builder) roleVars(lay layout) sharedVars {
@@ -696,10 +841,19 @@ func (b *builder) roleVars(lay layout) sharedVars {
 	if v.llmSrc == "" {
 		v.llmSrc = b.env("llmSrcNode")
 	}
+	switch {
+	case lay.noContext:
+		v.genOnly = "1"
+	case b.env(genOnlyVar) != "":
+		v.genOnly = "0"
+	}
 	return v
 }
 
-// installStep plans the install script over the whole allocation, one task per node.
+// installStep plans the install script. By default it runs as today's launch draft runs it: srun
+// with no node or task options, so that every task of the job runs it (the install script
+// serialises per node itself); --install-per-node runs it on one task per node of the plan. The
+// log goes to the workspace, where the draft writes it.
 func (b *builder) installStep(p *Plan, st srunSettings) (*Step, error) {
 	script, from := b.f.InstallScript, "--install-script"
 	if script == "" {
@@ -712,18 +866,56 @@ func (b *builder) installStep(p *Plan, st srunSettings) (*Step, error) {
 	if err != nil {
 		return nil, &InputError{Input: from, Problem: err.Error()}
 	}
-	if len(argv) == 0 {
+	// An empty first word would be srun's program name, and every task would fail to start it.
+	if len(argv) == 0 || argv[0] == "" {
 		return nil, inputErrorf(from, "no command in %s", quote(script))
 	}
-	spec := slurm.StepSpec{
-		Srun:          "srun",
-		UserArgs:      st.userArgs,
-		Nodes:         p.Nodes,
-		NTasks:        len(p.Nodes),
-		NTasksPerNode: 1,
-		Command:       argv,
+	step := &Step{Command: script, Log: path.Join(p.Workspace, "install.log"), PerNode: b.f.InstallPerNode}
+	spec := slurm.StepSpec{Srun: "srun", UserArgs: st.userArgs, Command: argv}
+	if step.PerNode {
+		spec.Nodes, spec.NTasks, spec.NTasksPerNode = p.Nodes, len(p.Nodes), 1
+		step.NTasks = len(p.Nodes)
+	} else if step.NTasks, err = b.jobTasks(); err != nil {
+		return nil, err
 	}
-	return &Step{Command: script, Srun: spec.Argv(), Log: path.Join(p.OutputDir, "install.log")}, nil
+	step.Srun = spec.Argv()
+	return step, nil
+}
+
+// jobTasks is the number of tasks srun starts in this job when the step names none, as srun reads
+// it from the job's environment: SLURM_NTASKS (SLURM_NPROCS on old setups), else
+// SLURM_NTASKS_PER_NODE on each of SLURM_JOB_NUM_NODES nodes. 0 means the environment does not
+// say (no allocation, or a job without a task count, where srun starts one task per node).
+func (b *builder) jobTasks() (int, error) {
+	positive := func(name string) (int, bool, error) {
+		v := b.env(name)
+		if v == "" {
+			return 0, false, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, false, inputErrorf(name, "want an integer, got %s", quote(v))
+		}
+		if err := checkRange(name, n, 1); err != nil {
+			return 0, false, err
+		}
+		return n, true, nil
+	}
+	for _, name := range []string{"SLURM_NTASKS", "SLURM_NPROCS"} {
+		if n, ok, err := positive(name); err != nil || ok {
+			return n, err
+		}
+	}
+	perNode, ok, err := positive("SLURM_NTASKS_PER_NODE")
+	if err != nil || !ok {
+		return 0, err
+	}
+	for _, name := range []string{"SLURM_JOB_NUM_NODES", "SLURM_NNODES"} {
+		if nodes, ok, err := positive(name); err != nil || ok {
+			return nodes * perNode, err
+		}
+	}
+	return 0, nil
 }
 
 // assembleRoles lays the roles out on the nodes: GEN slices from the start of the node list, then
@@ -796,8 +988,8 @@ func finishRole(p *Plan, r Role, lay layout, st srunSettings, task []string, var
 	if vars.llmSrc != "" {
 		r.Env["llmSrcNode"] = vars.llmSrc
 	}
-	if lay.genOnly && (r.Kind == KindGen || r.Kind == KindServer) {
-		r.Env["TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"] = "1"
+	if vars.genOnly != "" {
+		r.Env[genOnlyVar] = vars.genOnly
 	}
 	var forward []string
 	if st.forwardEnv {

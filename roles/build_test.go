@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -26,6 +28,9 @@ func slurmEnv() map[string]string {
 		"SLURM_JOB_ID":        "4242",
 		"SLURM_JOB_NODELIST":  testNodelist,
 		"SLURM_JOB_NUM_NODES": "5",
+		// sbatch --ntasks-per-node=4 on 5 nodes; the install step runs this many tasks.
+		"SLURM_NTASKS":          "20",
+		"SLURM_NTASKS_PER_NODE": "4",
 	}
 }
 
@@ -130,21 +135,22 @@ func TestBuildFromEnvContract(t *testing.T) {
 		return []string{bin, "task", "--role", name, "--kind", kind, "--coord-dir", coord}
 	}
 	want := Plan{
-		JobID:       "4242",
-		RunToken:    token,
-		Nodes:       []string{"gpu-a01", "gpu-a02", "gpu-a03", "gpu-b7", "gpu-b8"},
-		GPUsPerNode: 4,
-		Workspace:   "/lustre/ws/disagg",
-		OutputDir:   "/lustre/ws/disagg/out",
-		TaskBinary:  bin,
-		CoordDir:    coord,
-		SrunArgs:    containerFlags,
+		JobID:         "4242",
+		RunToken:      token,
+		Nodes:         []string{"gpu-a01", "gpu-a02", "gpu-a03", "gpu-b7", "gpu-b8"},
+		GPUsPerNode:   4,
+		BenchmarkMode: BenchmarkE2E,
+		Workspace:     "/lustre/ws/disagg",
+		OutputDir:     "/lustre/ws/disagg/out",
+		TaskBinary:    bin,
+		CoordDir:      coord,
+		SrunArgs:      containerFlags,
+		// As today's launch draft: no node or task options, so every task of the job installs.
 		Install: &Step{
 			Command: "/lustre/src/install.sh",
-			Srun: concat([]string{"srun"}, containerFlags, []string{
-				"-N", "5", "-w", "gpu-a[01-03],gpu-b[7-8]", "--ntasks=5", "--ntasks-per-node=1", "/lustre/src/install.sh",
-			}),
-			Log: "/lustre/ws/disagg/out/install.log",
+			Srun:    concat([]string{"srun"}, containerFlags, []string{"/lustre/src/install.sh"}),
+			Log:     "/lustre/ws/disagg/install.log",
+			NTasks:  20,
 		},
 		Roles: []Role{
 			{
@@ -302,8 +308,10 @@ func TestBuildDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.JobID != DefaultJobID || p.RunToken != "nojob.0.0" || p.OutputDir != "/tmp/ws" || p.Install != nil || p.GenOnly {
-		t.Errorf("defaults: job %q token %q output %q install %v gen-only %v", p.JobID, p.RunToken, p.OutputDir, p.Install, p.GenOnly)
+	if p.JobID != DefaultJobID || p.RunToken != "nojob.0.0" || p.OutputDir != "/tmp/ws" || p.Install != nil ||
+		p.BenchmarkMode != BenchmarkE2E || p.GenOnlyNoContext {
+		t.Errorf("defaults: job %q token %q output %q install %v mode %q no-context %v",
+			p.JobID, p.RunToken, p.OutputDir, p.Install, p.BenchmarkMode, p.GenOnlyNoContext)
 	}
 	var names []string
 	for _, r := range p.Roles {
@@ -408,88 +416,367 @@ func TestBuildContainerEnv(t *testing.T) {
 	}
 }
 
-// TestBuildGenOnly checks gen-only from a config: no CTX roles, the gen-only variables on GEN and
-// DISAGG_SERVER, and the generator's extras in the derived commands.
-func TestBuildGenOnly(t *testing.T) {
-	env := slurmEnv()
-	env["jobWorkspace"] = "/ws"
-	env["pytestCommand"] = testBase
-	p, err := Build(Sources{
-		Flags:    Flags{Config: "testdata/gen-only.yaml", SrunArgs: []string{"--container-image=x"}},
-		Getenv:   getenv(env),
-		ReadFile: os.ReadFile,
-	})
-	if err != nil {
-		t.Fatal(err)
+// TestBuildBenchmarkModes checks the plans of the newest generator's modes, from a config and the
+// test id: gen_only keeps the CTX servers and gives the derived GEN command the gen_only settings;
+// only benchmark.mode gen_only_no_context drops the CTX servers and sets
+// TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 before the GEN and DISAGG_SERVER commands and for every role.
+func TestBuildBenchmarkModes(t *testing.T) {
+	const (
+		genOnlyID = "trtllm-llmapi-launch pytest perf/test_perf_sanity.py::test_e2e[disagg_upload-gen_only-tiny] -vv"
+		oldID     = "trtllm-llmapi-launch pytest perf/test_perf_sanity.py::test_e2e[disagg_upload-tiny] -vv"
+		overlap   = "TRTLLM_DISABLE_KV_CACHE_TRANSFER_OVERLAP=1 TLLM_BENCHMARK_REQ_QUEUES_SIZE=256"
+	)
+	noWrap := func(base string) string { return strings.TrimPrefix(base, "trtllm-llmapi-launch ") }
+	type view struct {
+		Mode             BenchmarkMode
+		NoContext        bool
+		Roles            []string
+		Gen, Ctx, Server string
+		// GenOnlyEnv is each role's TRTLLM_DISAGG_BENCHMARK_GEN_ONLY, "-" when unset.
+		GenOnlyEnv []string
 	}
-	if !p.GenOnly || len(p.Roles) != 3 {
-		t.Fatalf("gen-only %v, roles %d, want true and GEN_0, DISAGG_SERVER, BENCHMARK", p.GenOnly, len(p.Roles))
-	}
-	gen, server, bench := p.Roles[0], p.Roles[1], p.Roles[2]
-	wantGen := testUnset + " TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 TRTLLM_DISABLE_KV_CACHE_TRANSFER_OVERLAP=1 TLLM_BENCHMARK_REQ_QUEUES_SIZE=256 TLLM_LOG_LEVEL=DEBUG " + testBase
-	if gen.Name != "GEN_0" || gen.Command != wantGen {
-		t.Errorf("%s command:\n got %s\nwant %s", gen.Name, gen.Command, wantGen)
-	}
-	if want := "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 " + testNoWrap; server.Command != want {
-		t.Errorf("server command:\n got %s\nwant %s", server.Command, want)
-	}
-	if bench.Command != testNoWrap {
-		t.Errorf("benchmark command:\n got %s\nwant %s", bench.Command, testNoWrap)
-	}
-	for _, r := range p.Roles {
-		_, has := r.Env["TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"]
-		if want := r.Kind != KindBenchmark; has != want {
-			t.Errorf("%s has TRTLLM_DISAGG_BENCHMARK_GEN_ONLY: %v, want %v", r.Name, has, want)
-		}
-		forwards := false
-		for _, a := range r.Srun {
-			forwards = forwards || a == "--container-env=TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"
-		}
-		if forwards != has {
-			t.Errorf("%s forwards TRTLLM_DISAGG_BENCHMARK_GEN_ONLY: %v, has it: %v", r.Name, forwards, has)
-		}
-		if r.Env["numCtxServers"] != "0" {
-			t.Errorf("%s numCtxServers = %q, want 0", r.Name, r.Env["numCtxServers"])
-		}
-	}
-	if gen.NTasks != 4 || gen.NTasksPerNode != 4 || len(gen.Nodes) != 1 {
-		t.Errorf("GEN_0: %d tasks, %d per node, nodes %v; want 4, 4, one node", gen.NTasks, gen.NTasksPerNode, gen.Nodes)
-	}
-}
-
-// TestBuildGenOnlySources checks the ways gen-only is decided and what is kept of the CTX inputs.
-func TestBuildGenOnlySources(t *testing.T) {
-	for _, tt := range []struct {
-		name    string
-		env     map[string]string
-		flags   Flags
-		genOnly bool
-		roles   int
+	tests := []struct {
+		name, config, base string
+		want               view
 	}{
-		// The generator's totals count the nodes of the roles it launches; these tables reuse
-		// the non-gen-only environment, so they drop the totals.
-		{"env 1", map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "1", "totalNodes": "", "totalGpus": ""}, Flags{}, true, 4},
-		{"env true", map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "true", "totalNodes": "4", "totalGpus": "16"}, Flags{}, true, 4},
-		{"env 0", map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "0"}, Flags{}, false, 5},
-		{"flag", nil, Flags{GenOnly: ptr(true)}, true, 4},
-		{"flag beats env", map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "1"}, Flags{GenOnly: ptr(false)}, false, 5},
-		{"num-ctx 0 by flag is no conflict", nil, Flags{GenOnly: ptr(true), NumCtx: ptr(0)}, true, 4},
-	} {
+		{
+			name: "gen_only test id keeps the CTX servers", config: "testdata/gen-only.yaml", base: genOnlyID,
+			want: view{
+				Mode: BenchmarkGenOnly, Roles: []string{"GEN_0", "CTX_0", "CTX_1", "DISAGG_SERVER", "BENCHMARK"},
+				Gen:    testUnset + " " + overlap + " TLLM_LOG_LEVEL=DEBUG " + genOnlyID,
+				Ctx:    testUnset + " TLLM_LOG_LEVEL=INFO " + genOnlyID,
+				Server: noWrap(genOnlyID), GenOnlyEnv: []string{"-", "-", "-", "-", "-"},
+			},
+		},
+		{
+			name: "config mode gen_only with an e2e test id is e2e", config: "testdata/gen-only.yaml", base: testBase,
+			want: view{
+				Mode: BenchmarkE2E, Roles: []string{"GEN_0", "CTX_0", "CTX_1", "DISAGG_SERVER", "BENCHMARK"},
+				Gen:    testUnset + " TLLM_LOG_LEVEL=DEBUG " + testBase,
+				Ctx:    testUnset + " TLLM_LOG_LEVEL=INFO " + testBase,
+				Server: testNoWrap, GenOnlyEnv: []string{"-", "-", "-", "-", "-"},
+			},
+		},
+		{
+			name: "gen_only_no_context drops the CTX servers", config: "testdata/gen-only-no-context.yaml", base: genOnlyID,
+			want: view{
+				Mode: BenchmarkGenOnly, NoContext: true, Roles: []string{"GEN_0", "DISAGG_SERVER", "BENCHMARK"},
+				Gen:    testUnset + " TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 " + overlap + " TLLM_LOG_LEVEL=DEBUG " + genOnlyID,
+				Server: "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 " + noWrap(genOnlyID), GenOnlyEnv: []string{"1", "1", "1"},
+			},
+		},
+		{
+			name: "gen_only_no_context with an e2e test id", config: "testdata/gen-only-no-context.yaml", base: testBase,
+			want: view{
+				Mode: BenchmarkE2E, NoContext: true, Roles: []string{"GEN_0", "DISAGG_SERVER", "BENCHMARK"},
+				Gen:    testUnset + " TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 TLLM_LOG_LEVEL=DEBUG " + testBase,
+				Server: "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 " + testNoWrap, GenOnlyEnv: []string{"1", "1", "1"},
+			},
+		},
+		{
+			// The older generator's gen-only gave the GEN workers the gen_only settings too.
+			name: "gen_only_no_context with a test id without a mode is gen_only", config: "testdata/gen-only-no-context.yaml", base: oldID,
+			want: view{
+				Mode: BenchmarkGenOnly, NoContext: true, Roles: []string{"GEN_0", "DISAGG_SERVER", "BENCHMARK"},
+				Gen:    testUnset + " TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 " + overlap + " TLLM_LOG_LEVEL=DEBUG " + oldID,
+				Server: "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 " + noWrap(oldID), GenOnlyEnv: []string{"1", "1", "1"},
+			},
+		},
+	}
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := contractEnv()
-			for k, v := range tt.env {
-				if v == "" {
-					delete(env, k)
-				} else {
-					env[k] = v
-				}
-			}
-			p, err := Build(Sources{Flags: tt.flags, Getenv: getenv(env)})
+			env := slurmEnv()
+			env["jobWorkspace"] = "/ws"
+			env["pytestCommand"] = tt.base
+			p, err := Build(Sources{
+				Flags:    Flags{Config: tt.config, SrunArgs: []string{"--container-image=x"}},
+				Getenv:   getenv(env),
+				ReadFile: os.ReadFile,
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.GenOnly != tt.genOnly || len(p.Roles) != tt.roles {
-				t.Errorf("gen-only %v with %d roles, want %v with %d", p.GenOnly, len(p.Roles), tt.genOnly, tt.roles)
+			got := view{Mode: p.BenchmarkMode, NoContext: p.GenOnlyNoContext}
+			for _, r := range p.Roles {
+				got.Roles = append(got.Roles, r.Name)
+				switch r.Kind {
+				case KindGen:
+					got.Gen = r.Command
+				case KindCtx:
+					got.Ctx = r.Command
+				case KindServer:
+					got.Server = r.Command
+				case KindBenchmark:
+					if r.Command != noWrap(tt.base) {
+						t.Errorf("benchmark command %q, want %q", r.Command, noWrap(tt.base))
+					}
+				}
+				v, has := r.Env["TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"]
+				if !has {
+					v = "-"
+				}
+				got.GenOnlyEnv = append(got.GenOnlyEnv, v)
+				// pyxis lets only forwarded variables into the container.
+				if forwards := slices.Contains(r.Srun, "--container-env=TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"); forwards != has {
+					t.Errorf("%s forwards TRTLLM_DISAGG_BENCHMARK_GEN_ONLY: %v, has it: %v", r.Name, forwards, has)
+				}
+				// The configs have 2 CTX servers; harnesses read the count the plan runs.
+				wantCtx := "2"
+				if tt.want.NoContext {
+					wantCtx = "0"
+				}
+				if r.Env["numCtxServers"] != wantCtx {
+					t.Errorf("%s numCtxServers = %q, want %s", r.Name, r.Env["numCtxServers"], wantCtx)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("plan (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestBuildModePrecedence checks that flags beat the environment, which beats the config, for the
+// benchmark mode, gen-only-no-context and the CTX count they interact with; and that a mode a flag
+// turns off is overridden in the roles' environment, which inherits the job's.
+func TestBuildModePrecedence(t *testing.T) {
+	const (
+		genOnlyID = "pytest perf/test_perf_sanity.py::test_e2e[disagg_upload-gen_only-tiny]"
+		e2eID     = "pytest perf/test_perf_sanity.py::test_e2e[disagg_upload-e2e-tiny]"
+		oldID     = "pytest perf/test_perf_sanity.py::test_e2e[disagg_upload-tiny]"
+	)
+	files := map[string]string{
+		// 2 CTX servers here, 1 in the environment, 3 by flag: each count is told apart.
+		"noctx.yaml":   "hardware:\n  num_ctx_servers: 2\nbenchmark:\n  mode: gen_only_no_context\n",
+		"genonly.yaml": "hardware:\n  num_ctx_servers: 2\nbenchmark:\n  mode: gen_only\n",
+	}
+	type want struct {
+		Mode      BenchmarkMode
+		NoContext bool
+		CTX       int
+		// GenOnlyEnv is the BENCHMARK role's TRTLLM_DISAGG_BENCHMARK_GEN_ONLY, "-" when unset.
+		GenOnlyEnv string
+	}
+	tests := []struct {
+		name  string
+		env   map[string]string // merged into the environment; "" deletes
+		flags Flags
+		want  want
+	}{
+		{name: "test id and exported count", want: want{BenchmarkE2E, false, 1, "-"}},
+
+		// Gen-only-no-context against the CTX count.
+		{name: "env no-context drops the env count", env: map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "1"},
+			want: want{BenchmarkE2E, true, 0, "1"}},
+		{name: "env no-context as true", env: map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "true"},
+			want: want{BenchmarkE2E, true, 0, "1"}},
+		{name: "env no-context off", env: map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "0"},
+			want: want{BenchmarkE2E, false, 1, "0"}},
+		{name: "flag no-context", flags: Flags{GenOnly: ptr(true)}, want: want{BenchmarkE2E, true, 0, "1"}},
+		{name: "flag no-context with --num-ctx 0", flags: Flags{GenOnly: ptr(true), NumCtx: ptr(0)}, want: want{BenchmarkE2E, true, 0, "1"}},
+		{name: "--no-gen-only beats env", env: map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "1"}, flags: Flags{GenOnly: ptr(false)},
+			want: want{BenchmarkE2E, false, 1, "0"}},
+		{name: "--num-ctx beats env no-context", env: map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "1"}, flags: Flags{NumCtx: ptr(3)},
+			want: want{BenchmarkE2E, false, 3, "0"}},
+		{name: "config no-context drops the config count", env: map[string]string{"numCtxServers": ""}, flags: Flags{Config: "noctx.yaml"},
+			want: want{BenchmarkE2E, true, 0, "1"}},
+		{name: "env count beats config no-context", flags: Flags{Config: "noctx.yaml"},
+			want: want{BenchmarkE2E, false, 1, "-"}},
+		{name: "env no-context off beats config", env: map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "0"}, flags: Flags{Config: "noctx.yaml"},
+			want: want{BenchmarkE2E, false, 1, "0"}},
+		{name: "--num-ctx beats config no-context", env: map[string]string{"numCtxServers": ""}, flags: Flags{Config: "noctx.yaml", NumCtx: ptr(3)},
+			want: want{BenchmarkE2E, false, 3, "-"}},
+		{name: "env no-context beats config count", env: map[string]string{"numCtxServers": "", "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "1"}, flags: Flags{Config: "genonly.yaml"},
+			want: want{BenchmarkE2E, true, 0, "1"}},
+		{name: "config mode gen_only keeps the config count", env: map[string]string{"numCtxServers": ""}, flags: Flags{Config: "genonly.yaml"},
+			want: want{BenchmarkE2E, false, 2, "-"}},
+
+		// The benchmark mode.
+		{name: "--benchmark-mode beats DISAGG_BENCHMARK_MODE", env: map[string]string{"DISAGG_BENCHMARK_MODE": "e2e"}, flags: Flags{BenchmarkMode: "gen_only"},
+			want: want{BenchmarkGenOnly, false, 1, "-"}},
+		{name: "--benchmark-mode beats the test id", env: map[string]string{"pytestCommand": genOnlyID}, flags: Flags{BenchmarkMode: "e2e"},
+			want: want{BenchmarkE2E, false, 1, "-"}},
+		{name: "DISAGG_BENCHMARK_MODE beats the test id", env: map[string]string{"DISAGG_BENCHMARK_MODE": "gen_only"},
+			want: want{BenchmarkGenOnly, false, 1, "-"}},
+		{name: "test id of pytestCommand", env: map[string]string{"pytestCommand": genOnlyID}, want: want{BenchmarkGenOnly, false, 1, "-"}},
+		{name: "test id of --command beats pytestCommand", flags: Flags{Command: genOnlyID}, want: want{BenchmarkGenOnly, false, 1, "-"}},
+		{name: "test id without a mode", env: map[string]string{"pytestCommand": oldID}, want: want{BenchmarkE2E, false, 1, "-"}},
+		{name: "no-context without a mode is gen_only", env: map[string]string{"pytestCommand": oldID, "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "1"},
+			want: want{BenchmarkGenOnly, true, 0, "1"}},
+		{name: "no-context keeps the test id's mode", env: map[string]string{"pytestCommand": e2eID}, flags: Flags{GenOnly: ptr(true)},
+			want: want{BenchmarkE2E, true, 0, "1"}},
+		{name: "config mode is not a mode source", env: map[string]string{"pytestCommand": oldID}, flags: Flags{Config: "genonly.yaml"},
+			want: want{BenchmarkE2E, false, 1, "-"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := contractEnv()
+			// Room for 3 CTX servers, and no totals: they count the generator's layout.
+			maps.Copy(env, map[string]string{"SLURM_JOB_NODELIST": "n[1-8]", "SLURM_JOB_NUM_NODES": "8", "totalNodes": "", "totalGpus": ""})
+			maps.Copy(env, tt.env)
+			maps.DeleteFunc(env, func(_, v string) bool { return v == "" })
+			p, err := Build(Sources{Flags: tt.flags, Getenv: getenv(env), ReadFile: readFiles(files)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := want{Mode: p.BenchmarkMode, NoContext: p.GenOnlyNoContext, GenOnlyEnv: "-"}
+			for _, r := range p.Roles {
+				if r.Kind == KindCtx {
+					got.CTX++
+				}
+				if v, ok := r.Env["TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"]; ok && r.Kind == KindBenchmark {
+					got.GenOnlyEnv = v
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("plan (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestBuildModeFlagsRederive checks that a flag changing the benchmark mode or
+// gen-only-no-context makes the environment's ready-made commands that depend on it stale: GEN
+// for both, DISAGG_SERVER for gen-only-no-context; CTX and BENCHMARK stay as given. A flag that
+// repeats what the environment says keeps them all, with the cluster settings the generator put in.
+func TestBuildModeFlagsRederive(t *testing.T) {
+	const base = "pytest t.py::test_e2e[disagg_upload-e2e-tiny]"
+	type cmds struct{ Gen, Server, Benchmark string }
+	noCtx := map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "1"}
+	for _, tt := range []struct {
+		name  string
+		env   map[string]string
+		flags Flags
+		want  cmds
+	}{
+		{name: "no flag", want: cmds{"g", "s", "b"}},
+		{name: "--benchmark-mode", flags: Flags{BenchmarkMode: "gen_only"},
+			want: cmds{testUnset + " TRTLLM_DISABLE_KV_CACHE_TRANSFER_OVERLAP=1 " + base, "s", "b"}},
+		{name: "--benchmark-mode repeating the test id", flags: Flags{BenchmarkMode: "e2e"}, want: cmds{"g", "s", "b"}},
+		{name: "--gen-only", flags: Flags{GenOnly: ptr(true)},
+			want: cmds{testUnset + " TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 " + base, "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 " + base, "b"}},
+		{name: "--gen-only repeating the environment", env: noCtx, flags: Flags{GenOnly: ptr(true)}, want: cmds{"g", "s", "b"}},
+		{name: "--no-gen-only repeating the default", flags: Flags{GenOnly: ptr(false)}, want: cmds{"g", "s", "b"}},
+		{name: "--no-gen-only overriding the environment", env: noCtx, flags: Flags{GenOnly: ptr(false)},
+			want: cmds{testUnset + " " + base, base, "b"}},
+		{name: "--num-ctx overriding the environment's no-context", env: noCtx, flags: Flags{NumCtx: ptr(1), NodesPerCtx: ptr(1)},
+			want: cmds{testUnset + " " + base, base, "b"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"pytestCommand": base, "pytestCommandGENWorker": "g", "pytestCommandCTXWorker": "c",
+				"pytestCommandDisaggServer": "s", "pytestCommandBenchmark": "b"}
+			maps.Copy(env, tt.env)
+			f := tt.flags
+			f.Nodelist, f.GPUsPerNode, f.Workspace, f.NumGen, f.NodesPerGen = "n[1-3]", ptr(4), "/ws", ptr(1), ptr(1)
+			p, err := Build(Sources{Flags: f, Getenv: getenv(env)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got cmds
+			for _, r := range p.Roles {
+				switch r.Kind {
+				case KindGen:
+					got.Gen = r.Command
+				case KindCtx:
+					if r.Command != "c" {
+						t.Errorf("CTX command %q, want the environment's", r.Command)
+					}
+				case KindServer:
+					got.Server = r.Command
+				case KindBenchmark:
+					got.Benchmark = r.Command
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("commands (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestBuildEnvStringPrecedence checks where the env strings of derived commands come from: flags
+// beat the config whatever their scope (--worker-env beats a config's per-kind string); within one
+// layer the per-kind string beats the shared one, and a blank one falls back to it.
+func TestBuildEnvStringPrecedence(t *testing.T) {
+	files := map[string]string{
+		"env.yaml": "environment:\n  worker_env_var: W=cfg\n  gen_worker_env_var: G=cfg\n  ctx_worker_env_var: ' '\n" +
+			"  server_env_var: S=cfg\n  benchmark_env_var: B=cfg\n",
+	}
+	const base = "pytest t.py"
+	type cmds struct{ Gen, Ctx, Server, Benchmark string }
+	for _, tt := range []struct {
+		name  string
+		flags Flags
+		want  cmds
+	}{
+		{name: "config", want: cmds{"G=cfg", "W=cfg", "S=cfg", "B=cfg"}},
+		{name: "--worker-env beats the config's per-kind strings", flags: Flags{WorkerEnv: "W=flag"},
+			want: cmds{"W=flag", "W=flag", "S=cfg", "B=cfg"}},
+		{name: "--gen-env beats --worker-env", flags: Flags{WorkerEnv: "W=flag", GenEnv: "G=flag"},
+			want: cmds{"G=flag", "W=flag", "S=cfg", "B=cfg"}},
+		{name: "--ctx-env beats the config", flags: Flags{CtxEnv: "C=flag"},
+			want: cmds{"G=cfg", "C=flag", "S=cfg", "B=cfg"}},
+		{name: "server and benchmark flags", flags: Flags{ServerEnv: "S=flag", BenchmarkEnv: "B=flag"},
+			want: cmds{"G=cfg", "W=cfg", "S=flag", "B=flag"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := tt.flags
+			f.Nodelist, f.GPUsPerNode, f.Workspace, f.Command, f.Config = "n[1-2]", ptr(4), "/ws", base, "env.yaml"
+			f.NumGen, f.NodesPerGen, f.NumCtx, f.NodesPerCtx = ptr(1), ptr(1), ptr(1), ptr(1)
+			f.Unset = ptr("")
+			p, err := Build(Sources{Flags: f, ReadFile: readFiles(files)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[Kind]string{}
+			for _, r := range p.Roles {
+				got[r.Kind] = strings.TrimSuffix(r.Command, " "+base)
+			}
+			if diff := cmp.Diff(tt.want, cmds{got[KindGen], got[KindCtx], got[KindServer], got[KindBenchmark]}); diff != "" {
+				t.Errorf("env strings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestBuildInstall checks the install step: by default every task of the job runs it, as today's
+// launch draft does (no node or task options, the count is the job's); --install-per-node runs it
+// on one task per node of the plan.
+func TestBuildInstall(t *testing.T) {
+	const script = "/src/install.sh"
+	for _, tt := range []struct {
+		name  string
+		env   map[string]string
+		flags Flags
+		want  *Step
+	}{
+		{name: "no install script", env: map[string]string{"installScript": ""}},
+		{name: "every task of the job, SLURM_NTASKS", env: map[string]string{"SLURM_NTASKS": "6", "SLURM_NTASKS_PER_NODE": "4"},
+			want: &Step{Command: script, Srun: []string{"srun", "--container-image=x", script}, Log: "/ws/install.log", NTasks: 6}},
+		{name: "SLURM_NPROCS of older setups", env: map[string]string{"SLURM_NPROCS": "5"},
+			want: &Step{Command: script, Srun: []string{"srun", "--container-image=x", script}, Log: "/ws/install.log", NTasks: 5}},
+		{name: "SLURM_NTASKS_PER_NODE on every node", env: map[string]string{"SLURM_NTASKS_PER_NODE": "4"},
+			want: &Step{Command: script, Srun: []string{"srun", "--container-image=x", script}, Log: "/ws/install.log", NTasks: 12}},
+		{name: "no task count: unknown", env: map[string]string{"SLURM_JOB_NUM_NODES": "3"},
+			want: &Step{Command: script, Srun: []string{"srun", "--container-image=x", script}, Log: "/ws/install.log"}},
+		{name: "one task per node", env: map[string]string{"SLURM_NTASKS": "not read"}, flags: Flags{InstallPerNode: true},
+			want: &Step{Command: script, Srun: []string{"srun", "--container-image=x", "-N", "3", "-w", "n[1-3]", "--ntasks=3", "--ntasks-per-node=1", script},
+				Log: "/ws/install.log", PerNode: true, NTasks: 3}},
+		{name: "--install-script beats installScript", flags: Flags{InstallScript: "'/my src/install.sh' -v"},
+			want: &Step{Command: "'/my src/install.sh' -v", Srun: []string{"srun", "--container-image=x", "/my src/install.sh", "-v"}, Log: "/ws/install.log"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"SLURM_JOB_NODELIST": "n[1-3]", "SLURM_JOB_NUM_NODES": "3", "installScript": script}
+			maps.Copy(env, tt.env)
+			f := tt.flags
+			f.GPUsPerNode, f.Workspace, f.OutputDir, f.Command, f.NumGen, f.NodesPerGen = ptr(4), "/ws", "/ws/out", "x", ptr(1), ptr(1)
+			f.SrunArgs = []string{"--container-image=x"}
+			p, err := Build(Sources{Flags: f, Getenv: getenv(env)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, p.Install); diff != "" {
+				t.Errorf("install step (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -603,12 +890,19 @@ func TestBuildInputErrors(t *testing.T) {
 			want: `totalNodes: 6 conflicts with the layout, which needs 5 nodes (2 GEN x 2 + 1 CTX x 1)`},
 		{name: "totalGpus mismatch", env: map[string]string{"totalGpus": "18"},
 			want: `totalGpus: 18 conflicts with the layout, which needs 5 nodes x 4 GPUs = 20`},
+		// Only two flags conflict; across layers the higher one wins (TestBuildModePrecedence).
 		{name: "gen-only with CTX servers by flag", flags: func(f *Flags) { f.GenOnly, f.NumCtx = ptr(true), ptr(2) },
-			want: `--num-ctx: 2 conflicts with gen-only mode (from --gen-only), which runs no CTX servers`},
-		{name: "gen-only env with CTX servers by flag", env: map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "1"}, flags: func(f *Flags) { f.NumCtx = ptr(1) },
-			want: `--num-ctx: 1 conflicts with gen-only mode (from TRTLLM_DISAGG_BENCHMARK_GEN_ONLY), which runs no CTX servers`},
+			want: `--num-ctx: 2 conflicts with gen-only-no-context mode (from --gen-only), which runs no CTX servers`},
 		{name: "bad TRTLLM_DISAGG_BENCHMARK_GEN_ONLY", env: map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "maybe"},
 			want: `TRTLLM_DISAGG_BENCHMARK_GEN_ONLY: want 1 or 0, got "maybe"`},
+		{name: "bad --benchmark-mode", flags: func(f *Flags) { f.BenchmarkMode = "gen-only" },
+			want: `--benchmark-mode: want e2e or gen_only, got "gen-only"`},
+		{name: "--benchmark-mode gen_only_no_context", flags: func(f *Flags) { f.BenchmarkMode = "gen_only_no_context" },
+			want: `--benchmark-mode: want e2e or gen_only, got "gen_only_no_context": gen-only without CTX servers is --gen-only or TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1`},
+		{name: "bad DISAGG_BENCHMARK_MODE", env: map[string]string{"DISAGG_BENCHMARK_MODE": "E2E"},
+			want: `DISAGG_BENCHMARK_MODE: want e2e or gen_only, got "E2E"`},
+		{name: "bad DISAGG_BENCHMARK_MODE under a good flag", env: map[string]string{"DISAGG_BENCHMARK_MODE": "x"}, flags: func(f *Flags) { f.BenchmarkMode = "bogus" },
+			want: `--benchmark-mode: want e2e or gen_only, got "bogus"`},
 
 		// Paths.
 		{name: "no workspace", env: map[string]string{"jobWorkspace": ""},
@@ -663,6 +957,14 @@ func TestBuildInputErrors(t *testing.T) {
 			want: `--wrapper: "trtllm llmapi" is not a command name`},
 		{name: "bad --task-install", flags: func(f *Flags) { f.TaskInstall = "pip install 'x" },
 			want: "--task-install: not valid shell: 1:13: reached EOF without closing quote `'`"},
+		{name: "SLURM_NTASKS not a number", env: map[string]string{"SLURM_NTASKS": "20(x2)"},
+			want: `SLURM_NTASKS: want an integer, got "20(x2)"`},
+		{name: "SLURM_NTASKS zero", env: map[string]string{"SLURM_NTASKS": "0"},
+			want: `SLURM_NTASKS: want a positive integer, got 0`},
+		{name: "SLURM_NTASKS_PER_NODE not a number", env: map[string]string{"SLURM_NTASKS": "", "SLURM_NTASKS_PER_NODE": "four"},
+			want: `SLURM_NTASKS_PER_NODE: want an integer, got "four"`},
+		{name: "install script without a command", env: map[string]string{"installScript": "''"}, flags: func(f *Flags) { f.InstallPerNode = true },
+			want: `installScript: no command in "''"`},
 		{name: "install script expands", env: map[string]string{"installScript": "$SRC/install.sh"},
 			want: `installScript: line 1: "$SRC/install.sh" is not a plain word: only quoting is allowed, no $, ` + "`" + `, globs, braces or ~`},
 		{name: "bad --task-unset-slurm", flags: func(f *Flags) { f.UnsetSlurm = "sometimes" },
@@ -792,5 +1094,33 @@ func TestEmptySrunArgs(t *testing.T) {
 	want := `--srun-args-file hole.txt: an empty argument: srun would run it as the program`
 	if err == nil || err.Error() != want {
 		t.Errorf("empty word: got %v, want %s", err, want)
+	}
+}
+
+// TestTestIDMode checks where the benchmark mode is found in a base command.
+func TestTestIDMode(t *testing.T) {
+	for _, tt := range []struct {
+		cmd  string
+		want BenchmarkMode // "" when none is found
+	}{
+		{"pytest perf/test_perf_sanity.py::test_e2e[disagg_upload-gen_only-deepseek-r1-fp4_1k1k_ctx1_gen2_tep8] -vv", BenchmarkGenOnly},
+		{"trtllm-llmapi-launch pytest perf/test_perf_sanity.py::test_e2e[disagg_upload-e2e-tiny] --junit-xml=r.xml", BenchmarkE2E},
+		{"pytest 'perf/a.py::test_e2e[p-gen_only-c]'", BenchmarkGenOnly},
+		// The older shape, PREFIX-CONFIG: a config name's fields are not the mode.
+		{"pytest perf/a.py::test_e2e[disagg_upload-deepseek-gen_only-x]", ""},
+		{"pytest perf/a.py::test_e2e[disagg_upload-tiny]", ""},
+		{"pytest perf/a.py::test_e2e[-gen_only-c]", ""},
+		{"pytest perf/a.py::test_e2e[p-gen_only-]", ""},
+		{"pytest perf/a.py::test_e2e[p-gen_only-c", ""},
+		{"pytest perf/a.py::Class::test[p-gen_only-c]", BenchmarkGenOnly},
+		{"pytest a.py::test[p-x-c] b.py::test[p-gen_only-c]", BenchmarkGenOnly},
+		{"pytest a.py::te-st[p-gen_only-c]", ""},
+		{"python serve.py", ""},
+		{"", ""},
+	} {
+		got, ok := testIDMode(tt.cmd)
+		if ok != (tt.want != "") || got != tt.want {
+			t.Errorf("testIDMode(%q) = %q, %v; want %q", tt.cmd, got, ok, tt.want)
+		}
 	}
 }

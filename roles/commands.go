@@ -21,9 +21,15 @@ type commandSource struct {
 // derivation holds what role commands are derived from when they are not given, following
 // today's generator:
 //
-//	worker:        unset <list> && [gen-only extras] <worker env> <base>
+//	GEN:           unset <list> && [gen-only extras] <GEN env> <base>
+//	CTX:           unset <list> && <CTX env> <base>
 //	DISAGG_SERVER: [TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1] <server env> <base without the wrapper>
 //	BENCHMARK:     <benchmark env> <base without the wrapper>
+//
+// The GEN extras are TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 in gen-only-no-context, then, in the
+// gen_only benchmark mode, TRTLLM_DISABLE_KV_CACHE_TRANSFER_OVERLAP=1 and
+// TLLM_BENCHMARK_REQ_QUEUES_SIZE. They follow the unset because assignments before a builtin such
+// as unset would not reach the test command.
 type derivation struct {
 	base      commandSource // the test command; may keep the wrapper, which workers need
 	noWrapper commandSource // the base without the wrapper when given ready-made
@@ -33,15 +39,16 @@ type derivation struct {
 	ctxEnv    commandSource
 	serverEnv commandSource
 	benchEnv  commandSource
-	genOnly   bool
-	queueSize int // TLLM_BENCHMARK_REQ_QUEUES_SIZE for gen-only GEN workers; 0 leaves it out
+	mode      BenchmarkMode
+	noContext bool
+	queueSize int // TLLM_BENCHMARK_REQ_QUEUES_SIZE of GEN workers in gen_only mode; 0 leaves it out
 }
 
 // commands resolves the command of every kind of role the layout has. A role command is used as
 // given from its flag, else from its environment variable, else derived. The environment's role
 // commands were derived by the generator from the environment's inputs, so a flag that changes
-// one of those inputs (--command, --wrapper, --unset, an env string) makes Build derive the
-// command again rather than run a stale one.
+// one of those inputs (--command, --wrapper, --unset, an env string, the benchmark mode or
+// gen-only-no-context) makes Build derive the command again rather than run a stale one.
 func (b *builder) commands(lay layout) (roleCommands, error) {
 	f := b.f
 	d, err := b.derivation(lay)
@@ -63,7 +70,7 @@ func (b *builder) commands(lay layout) (roleCommands, error) {
 	list := []role{{
 		name: "GEN", flag: commandSource{f.GenCommand, "--gen-command"},
 		envs:    []string{"pytestCommandGENWorker", "pytestCommandWorker"},
-		flagged: workerFlags || f.GenEnv != "", derive: deriveGen, out: &cmds.gen,
+		flagged: workerFlags || f.GenEnv != "" || lay.modeByFlag || lay.noContextByFlag, derive: deriveGen, out: &cmds.gen,
 	}}
 	if lay.ctx.count > 0 {
 		list = append(list, role{
@@ -75,7 +82,7 @@ func (b *builder) commands(lay layout) (roleCommands, error) {
 	list = append(list, role{
 		name: "DISAGG_SERVER", flag: commandSource{f.ServerCommand, "--server-command"},
 		envs:    []string{"pytestCommandDisaggServer"},
-		flagged: plainFlags || f.ServerEnv != "", plain: true, derive: deriveServer, out: &cmds.server,
+		flagged: plainFlags || f.ServerEnv != "" || lay.noContextByFlag, plain: true, derive: deriveServer, out: &cmds.server,
 	}, role{
 		name: "BENCHMARK", flag: commandSource{f.BenchmarkCommand, "--benchmark-command"},
 		envs:    []string{"pytestCommandBenchmark"},
@@ -165,7 +172,7 @@ func runsNothing(f *syntax.File) bool {
 // derivation collects the derivation inputs, checking each on its own so that an error names it.
 func (b *builder) derivation(lay layout) (derivation, error) {
 	f := b.f
-	d := derivation{genOnly: lay.genOnly}
+	d := derivation{mode: lay.mode, noContext: lay.noContext}
 
 	d.base = commandSource{f.Command, "--command"}
 	if d.base.v == "" {
@@ -202,55 +209,68 @@ func (b *builder) derivation(lay layout) (derivation, error) {
 		}
 	}
 
-	worker := b.envString(f.WorkerEnv, "--worker-env", func(c *config) cfgString { return c.workerEnv })
+	workerCfg := func(c *config) cfgString { return c.workerEnv }
 	var err error
-	if d.genEnv, err = b.roleEnv(f.GenEnv, "--gen-env", func(c *config) cfgString { return c.genEnv }, worker); err != nil {
+	if d.genEnv, err = b.envString(
+		commandSource{f.GenEnv, "--gen-env"}, commandSource{f.WorkerEnv, "--worker-env"},
+		b.configString(func(c *config) cfgString { return c.genEnv }), b.configString(workerCfg),
+	); err != nil {
 		return d, err
 	}
-	if d.ctxEnv, err = b.roleEnv(f.CtxEnv, "--ctx-env", func(c *config) cfgString { return c.ctxEnv }, worker); err != nil {
+	if d.ctxEnv, err = b.envString(
+		commandSource{f.CtxEnv, "--ctx-env"}, commandSource{f.WorkerEnv, "--worker-env"},
+		b.configString(func(c *config) cfgString { return c.ctxEnv }), b.configString(workerCfg),
+	); err != nil {
 		return d, err
 	}
-	if d.serverEnv, err = b.roleEnv(f.ServerEnv, "--server-env", func(c *config) cfgString { return c.serverEnv }, commandSource{}); err != nil {
+	if d.serverEnv, err = b.envString(
+		commandSource{f.ServerEnv, "--server-env"}, b.configString(func(c *config) cfgString { return c.serverEnv }),
+	); err != nil {
 		return d, err
 	}
-	if d.benchEnv, err = b.roleEnv(f.BenchmarkEnv, "--benchmark-env", func(c *config) cfgString { return c.benchmarkEnv }, commandSource{}); err != nil {
+	if d.benchEnv, err = b.envString(
+		commandSource{f.BenchmarkEnv, "--benchmark-env"}, b.configString(func(c *config) cfgString { return c.benchmarkEnv }),
+	); err != nil {
 		return d, err
 	}
 
 	// Without a config the benchmark's concurrency is unknown; the worker then keeps its own
 	// default queue size rather than one we would have to guess.
-	if lay.genOnly && b.cfg != nil {
+	if lay.mode == BenchmarkGenOnly && b.cfg != nil {
 		d.queueSize = b.cfg.queueSize()
 	}
 	return d, nil
 }
 
-// envString resolves an env string: the flag, else the config key.
-func (b *builder) envString(flag, flagName string, get func(*config) cfgString) commandSource {
-	if flag != "" {
-		return commandSource{flag, flagName}
+// configString returns a string key of the config with its name, or nothing without a config or
+// without the key.
+func (b *builder) configString(get func(*config) cfgString) commandSource {
+	if b.cfg == nil {
+		return commandSource{}
 	}
-	if b.cfg != nil {
-		if c := get(b.cfg); c.set {
-			return commandSource{c.v, b.cfg.path + ": " + c.key}
-		}
+	c := get(b.cfg)
+	if !c.set {
+		return commandSource{}
 	}
-	return commandSource{}
+	return commandSource{c.v, b.cfg.path + ": " + c.key}
 }
 
-// roleEnv resolves a role's env string, falling back to the shared one when blank, and checks
-// that it is valid shell on its own.
-func (b *builder) roleEnv(flag, flagName string, get func(*config) cfgString, fallback commandSource) (commandSource, error) {
-	s := b.envString(flag, flagName, get)
-	if strings.TrimSpace(s.v) == "" {
-		s = fallback
-	}
-	if s.v != "" {
+// envString resolves an env string from its sources, highest precedence first, and checks that it
+// is valid shell on its own. A blank value counts as not given, so that the next source applies,
+// as the generator falls back from a blank per-kind string to the shared worker one. Callers list
+// flags before config keys whatever their scope: --worker-env beats a config's per-kind string,
+// since flags beat the config; within one layer the per-kind value comes first.
+func (b *builder) envString(sources ...commandSource) (commandSource, error) {
+	for _, s := range sources {
+		if strings.TrimSpace(s.v) == "" {
+			continue
+		}
 		if err := checkShell(s.v); err != nil {
 			return s, inputErrorf(s.from, "not valid shell: %v", err)
 		}
+		return s, nil
 	}
-	return s, nil
+	return commandSource{}, nil
 }
 
 // isName reports whether s is a shell variable name.
@@ -273,14 +293,17 @@ func unsetPrefix(d derivation) string {
 }
 
 func deriveGen(d derivation) string {
-	var extras string
-	if d.genOnly {
-		extras = "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 TRTLLM_DISABLE_KV_CACHE_TRANSFER_OVERLAP=1"
+	var extras []string
+	if d.noContext {
+		extras = append(extras, genOnlyVar+"=1")
+	}
+	if d.mode == BenchmarkGenOnly {
+		extras = append(extras, "TRTLLM_DISABLE_KV_CACHE_TRANSFER_OVERLAP=1")
 		if d.queueSize > 0 {
-			extras += " TLLM_BENCHMARK_REQ_QUEUES_SIZE=" + strconv.Itoa(d.queueSize)
+			extras = append(extras, "TLLM_BENCHMARK_REQ_QUEUES_SIZE="+strconv.Itoa(d.queueSize))
 		}
 	}
-	return joinCommand(unsetPrefix(d), extras, d.genEnv.v, d.base.v)
+	return joinCommand(unsetPrefix(d), strings.Join(extras, " "), d.genEnv.v, d.base.v)
 }
 
 func deriveCtx(d derivation) string {
@@ -289,8 +312,8 @@ func deriveCtx(d derivation) string {
 
 func deriveServer(d derivation) string {
 	var extras string
-	if d.genOnly {
-		extras = "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1"
+	if d.noContext {
+		extras = genOnlyVar + "=1"
 	}
 	return joinCommand(extras, d.serverEnv.v, d.noWrapper.v)
 }

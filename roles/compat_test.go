@@ -107,6 +107,9 @@ var prefixSlurm = map[string]string{
 	"SLURM_JOB_NODELIST":  "gb200-[0101-0105]",
 	"SLURM_JOB_NUM_NODES": "5",
 	"SLURM_NODELIST":      "gb200-[0101-0105]",
+	// What sbatch sets for the example's --ntasks=20 --ntasks-per-node=4.
+	"SLURM_NTASKS":          "20",
+	"SLURM_NTASKS_PER_NODE": "4",
 }
 
 // TestGeneratedPrefix runs the plan on what users' prefixes export today: the server and
@@ -200,6 +203,19 @@ func TestGeneratedPrefix(t *testing.T) {
 			}
 			if p.Install == nil || p.Install.Command != pre.env["installScript"] || p.OutputDir != pre.env["testOutputDir"] {
 				t.Errorf("install %+v, output %q", p.Install, p.OutputDir)
+			}
+			// The launch draft's install: every task of the job, the log in the workspace.
+			wantInstall := &Step{
+				Command: pre.env["installScript"],
+				Srun:    concat([]string{"srun"}, pre.srunArgs, []string{pre.env["installScript"]}),
+				Log:     pre.env["jobWorkspace"] + "/install.log",
+				NTasks:  20,
+			}
+			if diff := cmp.Diff(wantInstall, p.Install); diff != "" {
+				t.Errorf("install step (-want +got):\n%s", diff)
+			}
+			if p.BenchmarkMode != BenchmarkE2E || p.GenOnlyNoContext {
+				t.Errorf("mode %q, no-context %v; want the test id's e2e with CTX servers", p.BenchmarkMode, p.GenOnlyNoContext)
 			}
 			if r := p.Roles[0]; r.Env["NVIDIA_VISIBLE_DEVICES"] != "0,1,2,3" || r.Env["llmSrcNode"] != "/lustre/src/TensorRT-LLM" {
 				t.Errorf("GEN_0 env %v", r.Env)

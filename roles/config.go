@@ -41,12 +41,21 @@ type cfgString struct {
 	key string
 }
 
-// genOnly reports whether benchmark.mode asks for gen-only, as the generator decides it.
-func (c *config) genOnly() bool {
-	return c != nil && strings.Contains(c.mode.v, "gen_only")
+// noContextMode is the benchmark.mode text that drops the CTX servers.
+const noContextMode = "gen_only_no_context"
+
+// noContext reports whether benchmark.mode asks for gen-only without context servers, as the newest
+// generator decides it: the mode holds gen_only_no_context.
+//
+// Any other mode, a plain gen_only included, changes nothing: the newest generator takes the
+// benchmark mode from the test id and no longer drops the CTX servers for gen_only, so a config
+// written for it runs its CTX servers. (The older generator dropped them for any mode holding
+// gen_only; its jobs exported TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1, which still does.)
+func (c *config) noContext() bool {
+	return c != nil && strings.Contains(c.mode.v, noContextMode)
 }
 
-// queueSize is the TLLM_BENCHMARK_REQ_QUEUES_SIZE of gen-only GEN workers: the largest
+// queueSize is the TLLM_BENCHMARK_REQ_QUEUES_SIZE of GEN workers in gen_only mode: the largest
 // concurrency, because a queue sized for the largest level holds every smaller one, and 1 when the
 // config has no concurrency_list, as in today's generator.
 func (c *config) queueSize() int {

@@ -12,7 +12,7 @@ import (
 func TestParseConfig(t *testing.T) {
 	tests := []struct {
 		name, yaml  string
-		genOnly     bool
+		noContext   bool
 		queueSize   int
 		concurrency []int
 		gpusPerGen  int
@@ -23,8 +23,13 @@ func TestParseConfig(t *testing.T) {
 		{name: "null document", yaml: "~\n", queueSize: 1, gpusPerGen: 1, gpusPerCtx: 1},
 		{name: "missing factors are 1", yaml: "worker_config:\n  gen:\n    pipeline_parallel_size: 2\n    context_parallel_size: 3\n",
 			queueSize: 1, gpusPerGen: 6, gpusPerCtx: 1},
+		// The newest generator takes the mode from the test id; the config's matters only for
+		// gen_only_no_context.
 		{name: "concurrency as a list", yaml: "benchmark:\n  mode: gen_only_e2e\n  concurrency_list: [4, 32, 8]\n",
-			genOnly: true, queueSize: 32, concurrency: []int{4, 32, 8}, gpusPerGen: 1, gpusPerCtx: 1},
+			queueSize: 32, concurrency: []int{4, 32, 8}, gpusPerGen: 1, gpusPerCtx: 1},
+		{name: "mode gen_only keeps the CTX servers", yaml: "benchmark:\n  mode: gen_only\n", queueSize: 1, gpusPerGen: 1, gpusPerCtx: 1},
+		{name: "mode gen_only_no_context", yaml: "benchmark:\n  mode: gen_only_no_context\n", noContext: true, queueSize: 1, gpusPerGen: 1, gpusPerCtx: 1},
+		{name: "mode holding gen_only_no_context", yaml: "benchmark:\n  mode: disagg_gen_only_no_context\n", noContext: true, queueSize: 1, gpusPerGen: 1, gpusPerCtx: 1},
 		{name: "concurrency as a string", yaml: "benchmark:\n  concurrency_list: '1 64  16'\n",
 			queueSize: 64, concurrency: []int{1, 64, 16}, gpusPerGen: 1, gpusPerCtx: 1},
 		{name: "concurrency as an integer", yaml: "benchmark:\n  concurrency_list: 12\n",
@@ -44,14 +49,14 @@ func TestParseConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			type view struct {
-				GenOnly                bool
+				NoContext              bool
 				QueueSize              int
 				Concurrency            []int
 				GPUsPerGen, GPUsPerCtx int
 				WorkerEnv              string
 			}
-			got := view{c.genOnly(), c.queueSize(), c.concurrency, c.gpusPerGen, c.gpusPerCtx, c.workerEnv.v}
-			want := view{tt.genOnly, tt.queueSize, tt.concurrency, tt.gpusPerGen, tt.gpusPerCtx, tt.workerEnv}
+			got := view{c.noContext(), c.queueSize(), c.concurrency, c.gpusPerGen, c.gpusPerCtx, c.workerEnv.v}
+			want := view{tt.noContext, tt.queueSize, tt.concurrency, tt.gpusPerGen, tt.gpusPerCtx, tt.workerEnv}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("config (-want +got):\n%s", diff)
 			}

@@ -25,7 +25,11 @@ type Flags struct {
 	NodesPerCtx       *int  `name:"nodes-per-ctx" placeholder:"N" group:"Layout" help:"Nodes of each CTX server (env nodesPerCtxServer; else derived from gpusPerCtxServer or the config)."`
 	GPUsPerNodePerGen *int  `name:"gpus-per-node-per-gen" placeholder:"N" group:"Layout" help:"Ranks (GPUs) per node of each GEN server (env gpusPerNodePerGenServer; else derived)."`
 	GPUsPerNodePerCtx *int  `name:"gpus-per-node-per-ctx" placeholder:"N" group:"Layout" help:"Ranks (GPUs) per node of each CTX server (env gpusPerNodePerCtxServer; else derived)."`
-	GenOnly           *bool `name:"gen-only" negatable:"" group:"Layout" help:"Benchmark GEN servers alone: no CTX servers (env TRTLLM_DISAGG_BENCHMARK_GEN_ONLY, config benchmark.mode containing gen_only)."`
+	GenOnly           *bool `name:"gen-only" negatable:"" group:"Layout" help:"Gen-only without context servers (gen_only_no_context): no CTX servers, TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 for every role (env TRTLLM_DISAGG_BENCHMARK_GEN_ONLY, config benchmark.mode containing gen_only_no_context)."`
+	// BenchmarkMode is text rather than a BenchmarkMode so that Build, not the flag parser, rejects a
+	// bad value: its message names the input like every other bad input, and "not given" stays
+	// distinct from e2e so that the environment and the test id can decide.
+	BenchmarkMode string `name:"benchmark-mode" placeholder:"MODE" group:"Layout" help:"Benchmark mode, e2e or gen_only; gen_only keeps the CTX servers and gives the derived GEN command TRTLLM_DISABLE_KV_CACHE_TRANSFER_OVERLAP=1 TLLM_BENCHMARK_REQ_QUEUES_SIZE=<largest concurrency> (env DISAGG_BENCHMARK_MODE; else the MODE of the test id MODULE::FUNCTION[PREFIX-MODE-CONFIG] in the base command; else gen_only with --gen-only, else e2e)."`
 
 	// Commands.
 
@@ -55,7 +59,8 @@ type Flags struct {
 
 	Workspace      string `name:"workspace" placeholder:"DIR" group:"Paths" help:"Job workspace, an absolute path (env jobWorkspace); required."`
 	OutputDir      string `name:"output-dir" placeholder:"DIR" group:"Paths" help:"Directory of the role logs (env testOutputDir; default: the workspace)."`
-	InstallScript  string `name:"install-script" placeholder:"CMD" group:"Paths" help:"Install step run once per node before the roles (env installScript)."`
+	InstallScript  string `name:"install-script" placeholder:"CMD" group:"Paths" help:"Install step run before the roles by every task of the job, as srun runs it without node or task options (env installScript)."`
+	InstallPerNode bool   `name:"install-per-node" group:"Paths" help:"Run the install script on one task per node of the plan instead of on every task of the job."`
 	LLMSrc         string `name:"llm-src" placeholder:"DIR" group:"Paths" help:"TensorRT-LLM source tree on the nodes (env llmSrcNode)."`
 	ImexChannels   string `name:"imex-channels" placeholder:"LIST" group:"Paths" help:"NVIDIA_IMEX_CHANNELS for every role (env NVIDIA_IMEX_CHANNELS; default 0)."`
 	VisibleDevices string `name:"visible-devices" placeholder:"LIST" group:"Paths" help:"NVIDIA_VISIBLE_DEVICES for every role (env NVIDIA_VISIBLE_DEVICES; default 0,...,GPUs per node - 1)."`

@@ -47,7 +47,7 @@ func TestFlagsKong(t *testing.T) {
 		"--srun-arg=--container-mounts=/a:/a,/b:/b", "--srun-arg=--container-image=x",
 		"--probe=GEN_*=http:http://{node}:8000/health@5m", "--probe=CTX_*=tcp:{node}:8001",
 		"--unset=", "--mpi=none", "--no-task-env-dump", "--task-llmsrc-setup", "--task-barrier-timeout=90s",
-		"--forward-container-env=never",
+		"--forward-container-env=never", "--benchmark-mode=gen_only", "--install-per-node",
 	)
 	want = none
 	want.Nodelist, want.GPUsPerNode, want.NumGen, want.NumCtx, want.GenOnly = "gpu[1-4]", ptr(4), ptr(2), ptr(0), ptr(false)
@@ -55,6 +55,7 @@ func TestFlagsKong(t *testing.T) {
 	want.Probes = []string{"GEN_*=http:http://{node}:8000/health@5m", "CTX_*=tcp:{node}:8001"}
 	want.Unset, want.MPI, want.EnvDump, want.LLMSrcSetup = ptr(""), "none", ptr(false), ptr(true)
 	want.TaskBarrierTimeout, want.ForwardContainerEnv = 90*time.Second, "never"
+	want.BenchmarkMode, want.InstallPerNode = "gen_only", true
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("flags (-want +got):\n%s", diff)
 	}
@@ -74,7 +75,7 @@ func TestFlagsHelp(t *testing.T) {
 	if !exited {
 		t.Fatal("--help did not exit")
 	}
-	for _, want := range []string{"--[no-]gen-only", "--srun-arg=ARG", "--probe=ROLE=TYPE:TARGET[@TIMEOUT]", "--[no-]task-env-dump", "Topology", "printf '%q\\n'"} {
+	for _, want := range []string{"--[no-]gen-only", "--benchmark-mode=MODE", "--install-per-node", "--srun-arg=ARG", "--probe=ROLE=TYPE:TARGET[@TIMEOUT]", "--[no-]task-env-dump", "Topology", "printf '%q\\n'"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, help.String())
 		}

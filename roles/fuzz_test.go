@@ -80,7 +80,7 @@ func wrapperInCommandPosition(t *testing.T, cmd string) bool {
 // FuzzConfig checks that no config file makes parsing or planning panic, and that every error is a
 // one-line *InputError.
 func FuzzConfig(f *testing.F) {
-	for _, name := range []string{"testdata/disagg-2gen-1ctx.yaml", "testdata/gen-only.yaml"} {
+	for _, name := range []string{"testdata/disagg-2gen-1ctx.yaml", "testdata/gen-only.yaml", "testdata/gen-only-no-context.yaml"} {
 		data, err := os.ReadFile(name)
 		if err != nil {
 			f.Fatal(err)

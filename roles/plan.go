@@ -15,17 +15,36 @@ const (
 	KindBenchmark Kind = "benchmark"
 )
 
+// BenchmarkMode is how the benchmark drives the servers, as the test id names it
+// (MODULE::FUNCTION[PREFIX-MODE-CONFIG]). Its string form is part of the plan JSON schema.
+type BenchmarkMode string
+
+// The benchmark modes of the newest generator.
+const (
+	// BenchmarkE2E runs requests end to end, through CTX and GEN servers.
+	BenchmarkE2E BenchmarkMode = "e2e"
+	// BenchmarkGenOnly measures the GEN servers: the derived GEN command gets
+	// TRTLLM_DISABLE_KV_CACHE_TRANSFER_OVERLAP=1 and TLLM_BENCHMARK_REQ_QUEUES_SIZE. The CTX servers
+	// still run unless the plan is also GenOnlyNoContext.
+	BenchmarkGenOnly BenchmarkMode = "gen_only"
+)
+
 // Plan is everything the supervisor launches for one job attempt. Its JSON form is documented in the
 // README and is a stable interface for users.
 type Plan struct {
-	JobID        string   `json:"job_id"`
-	RestartCount int      `json:"restart_count"`
-	RunToken     string   `json:"run_token"`
-	Nodes        []string `json:"nodes"`
-	GPUsPerNode  int      `json:"gpus_per_node"`
-	GenOnly      bool     `json:"gen_only"`
-	Workspace    string   `json:"workspace"`
-	OutputDir    string   `json:"output_dir"`
+	JobID         string        `json:"job_id"`
+	RestartCount  int           `json:"restart_count"`
+	RunToken      string        `json:"run_token"`
+	Nodes         []string      `json:"nodes"`
+	GPUsPerNode   int           `json:"gpus_per_node"`
+	BenchmarkMode BenchmarkMode `json:"benchmark_mode"`
+	// GenOnlyNoContext is the variant without CTX servers (benchmark.mode gen_only_no_context, or
+	// the older generator's gen-only): no CTX roles, and TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 in every
+	// role's environment and before the derived GEN and DISAGG_SERVER commands. It replaces the
+	// former "gen_only" field, whose name now reads as the benchmark mode.
+	GenOnlyNoContext bool   `json:"gen_only_no_context"`
+	Workspace        string `json:"workspace"`
+	OutputDir        string `json:"output_dir"`
 	// TaskBinary is where the supervisor puts its own static binary so that `task` can run inside the
 	// steps (containers included); every role's srun argv ends with it.
 	TaskBinary string `json:"task_binary"`
@@ -45,6 +64,14 @@ type Step struct {
 	Command string   `json:"command"`
 	Srun    []string `json:"srun"`
 	Log     string   `json:"log"`
+	// PerNode tells how the step is spread: true runs one task on each node of the plan (-N, -w,
+	// --ntasks, --ntasks-per-node=1 in Srun); false runs every task of the job, with no node or task
+	// options in Srun, so that Slurm starts the job's own task count, as today's launch draft does.
+	PerNode bool `json:"per_node"`
+	// NTasks is how many tasks srun starts: the plan's node count when PerNode, else the job's task
+	// count from SLURM_NTASKS (or SLURM_NPROCS), else SLURM_JOB_NUM_NODES x SLURM_NTASKS_PER_NODE.
+	// 0 means unknown: Slurm decides (one task per node when the job sets no task count).
+	NTasks int `json:"ntasks"`
 }
 
 // Role is one srun step of the plan.

@@ -17,7 +17,6 @@ import (
 func WriteTable(w io.Writer, p Plan) error {
 	p = p.Redacted()
 	ew := &errWriter{w: w}
-	yesNo := map[bool]string{true: "yes", false: "no"}
 	ew.printf("job %s  restart %d  run token %s\n", p.JobID, p.RestartCount, p.RunToken)
 	used := 0
 	for _, r := range p.Roles {
@@ -25,12 +24,25 @@ func WriteTable(w io.Writer, p Plan) error {
 			used += len(r.Nodes)
 		}
 	}
-	ew.printf("nodes %d (%s), %d used  gpus/node %d  gen-only %s\n",
-		len(p.Nodes), slurm.CompressHostlist(p.Nodes), used, p.GPUsPerNode, yesNo[p.GenOnly])
+	mode := string(p.BenchmarkMode)
+	if p.GenOnlyNoContext {
+		mode += ", no CTX servers (gen_only_no_context)"
+	}
+	ew.printf("nodes %d (%s), %d used  gpus/node %d  benchmark %s\n",
+		len(p.Nodes), slurm.CompressHostlist(p.Nodes), used, p.GPUsPerNode, mode)
 	ew.printf("workspace %s  output %s\n", p.Workspace, p.OutputDir)
 	ew.printf("task binary %s\n", p.TaskBinary)
-	if p.Install != nil {
-		ew.printf("install %s on all %d nodes, log %s\n", oneLineShown(p.Install.Command), len(p.Nodes), p.Install.Log)
+	if in := p.Install; in != nil {
+		var where string
+		switch {
+		case in.PerNode:
+			where = fmt.Sprintf("on one task per node (%d tasks)", in.NTasks)
+		case in.NTasks > 0:
+			where = fmt.Sprintf("on every task of the job (%d tasks)", in.NTasks)
+		default:
+			where = "on every task of the job (as many as Slurm starts)"
+		}
+		ew.printf("install %s %s, log %s\n", oneLineShown(in.Command), where, in.Log)
 	} else {
 		ew.printf("install none\n")
 	}

@@ -161,10 +161,10 @@ func (s *step) finish(state *os.ProcessState, at time.Time) {
 		}
 		if line != "" {
 			// --kill-on-bad-exit also cancels the step, after a task failed; only a cancellation
-			// with no failing task before it, or with tasks that ended as a cancellation ends them
-			// (SIGTERM, or SIGKILL after KillWait), or one Slurm gives a reason for, came from outside.
-			if tf := s.taskFailure; strings.Contains(line, " DUE TO ") || tf == nil || tf.Status == "Terminated" ||
-				tf.Code == 128+int(syscall.SIGTERM) || tf.Code == 128+int(syscall.SIGKILL) {
+			// with no failing task before it, or one Slurm gives a reason for, surely came from
+			// outside. Tasks that exited 143 or were killed before a plain CANCELLED line are
+			// either: the run loop asks Slurm (see mayBeCancellation).
+			if strings.Contains(line, " DUE TO ") || s.taskFailure == nil || s.taskFailure.Status == "Terminated" {
 				s.cancelledBySlurm = line
 			}
 		}

@@ -18,15 +18,19 @@ func TestFinishRecognisesSlurmsCancellation(t *testing.T) {
 		log  string
 		want bool
 	}{
-		{"scancel, tasks end 143 on SIGTERM", "toy: serving\nsrun: Job step aborted: Waiting up to 7 seconds for job step to finish.\n" + cancel +
-			"srun: error: node1: tasks 0-1: Exited with exit code 143\n", true},
-		{"scancel, tasks killed after KillWait", cancel + "srun: error: node1: task 0: Killed\n", true},
+		{"scancel, tasks terminated", "toy: serving\nsrun: Job step aborted: Waiting up to 7 seconds for job step to finish.\n" + cancel +
+			"srun: error: node1: tasks 0-1: Terminated\n", true},
+		{"scancel before any task started", "srun: Job step aborted: Waiting up to 7 seconds for job step to finish.\n" + cancel, true},
+		// A task that exits 143 by itself under --kill-on-bad-exit leaves the same lines as a scancel
+		// whose tasks exit 143 on SIGTERM: the run loop asks Slurm about these.
+		{"tasks exited 143", cancel + "srun: error: node1: tasks 0-1: Exited with exit code 143\n", false},
+		{"tasks killed", cancel + "srun: error: node1: task 0: Killed\n", false},
 		{"requeue says why", "srun: error: node1: task 1: Exited with exit code 3\n" +
 			"slurmstepd: error: *** STEP 41.2 ON node1 CANCELLED AT 2026-11-30T05:20:25 DUE TO JOB REQUEUE ***\n", true},
 		{"kill-on-bad-exit after a real failure", "srun: error: node1: task 1: Exited with exit code 3\n" + cancel +
 			"srun: error: node1: task 0: Terminated\n", false},
 		{"no cancellation line", "srun: error: node1: task 0: Exited with exit code 143\n", false},
-		{"cancellation line pushed out of the tail", cancel + noise + "srun: error: node1: task 0: Exited with exit code 143\n", true},
+		{"cancellation line pushed out of the tail", cancel + noise + "srun: error: node1: task 0: Terminated\n", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "ctx_server_0.log")

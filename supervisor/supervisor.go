@@ -3,6 +3,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -282,7 +283,9 @@ func (r *run) buildSteps() {
 		r.byName[s.name] = s
 	}
 	if in := r.plan.Install; in != nil {
-		add(&step{name: "INSTALL", kind: kindInstall, nodes: r.plan.Nodes, ntasks: len(r.plan.Nodes),
+		// Without a task count in the job's environment srun runs one task per node.
+		ntasks := cmp.Or(in.NTasks, len(r.plan.Nodes))
+		add(&step{name: "INSTALL", kind: kindInstall, nodes: r.plan.Nodes, ntasks: ntasks,
 			argv: in.Srun, env: map[string]string{}, log: in.Log})
 	}
 	for _, role := range r.plan.Roles {

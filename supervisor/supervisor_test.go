@@ -239,6 +239,9 @@ func roleState(s supervisor.Summary, name string) supervisor.RoleSummary {
 	return supervisor.RoleSummary{}
 }
 
+// TestSuccess runs the toy with the harness's end-of-benchmark protocol: every server ends with 0
+// once the benchmark has written its status file, the benchmark waits for the GEN servers' .done files
+// and ends last.
 func TestSuccess(t *testing.T) {
 	out := runScenario(t, scenario{})
 	if out.result.Code != 0 {
@@ -256,8 +259,14 @@ func TestSuccess(t *testing.T) {
 	if r := roleState(out.summary, "BENCHMARK"); r.ExitCode == nil || *r.ExitCode != 0 || r.State != "exited" {
 		t.Errorf("BENCHMARK: %+v, want exited with 0", r)
 	}
-	if r := roleState(out.summary, "GEN_0"); r.State != "stopped" || r.ReadyAt == nil {
-		t.Errorf("GEN_0: %+v, want ready, then stopped by the supervisor", r)
+	for _, name := range []string{"GEN_0", "GEN_1", "CTX_0", "DISAGG_SERVER"} {
+		if r := roleState(out.summary, name); r.State != "finished" || r.ReadyAt == nil || r.ExitCode == nil || *r.ExitCode != 0 {
+			t.Errorf("%s: %+v, want ready, then finished with 0 after the benchmark's status file", name, r)
+		}
+	}
+	bench, err := os.ReadFile(filepath.Join(out.ws, "benchmark.log"))
+	if err != nil || !bytes.Contains(bench, []byte("toy: BENCHMARK: saw gen_server_0.done gen_server_1.done")) {
+		t.Errorf("the benchmark's log does not show it saw both .done files (%v)", err)
 	}
 	for _, done := range []string{"gen_server_0.done", "gen_server_1.done"} {
 		if _, err := os.Stat(filepath.Join(out.ws, done)); err != nil {
@@ -268,7 +277,7 @@ func TestSuccess(t *testing.T) {
 		t.Errorf("benchmark results: %v", err)
 	}
 	events := readEvents(t, out.ws)
-	for _, want := range []string{"plan", "launch", "running", "ready", "exit", "teardown", "stopped", "result"} {
+	for _, want := range []string{"plan", "launch", "running", "ready", "finished", "exit", "teardown", "result", "done"} {
 		if events[want] == 0 {
 			t.Errorf("event log has no %q event; counts %v", want, events)
 		}

@@ -2,6 +2,7 @@ package toy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,19 +13,29 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// File names the benchmark writes. The results file goes to jobWorkspace, where the harness keeps its
-// results; the status file goes next to the logs, where the supervisor and the workers look.
+// What the benchmark writes: results in jobWorkspace, where the harness keeps its results, one file per
+// server configuration; and the content of the status files (see announce).
 const (
 	resultsFileName = "toy_benchmark_results.json"
-	statusFileName  = "benchmark.status"
 	statusOK        = "ok"
 	statusFailed    = "failed"
 )
+
+// resultsFile is the results file of server configuration idx: toy_benchmark_results.json for the
+// first, the name ReadResults reads, and toy_benchmark_results.<idx>.json for the later ones.
+func (r *rank) resultsFile(idx int) string {
+	name := resultsFileName
+	if idx > 0 {
+		name = strings.TrimSuffix(resultsFileName, ".json") + "." + strconv.Itoa(idx) + ".json"
+	}
+	return filepath.Join(r.cfg.workspace, name)
+}
 
 // Results is the schema of toy_benchmark_results.json, which the benchmark writes in jobWorkspace.
 type Results struct {
@@ -36,7 +47,7 @@ type Results struct {
 	LatencyMS       Latencies `json:"latency_ms"`
 }
 
-// ReadResults reads the toy benchmark's results from a workspace.
+// ReadResults reads the toy benchmark's results (of the first server configuration) from a workspace.
 func ReadResults(workspace string) (Results, error) {
 	var r Results
 	data, err := os.ReadFile(filepath.Join(workspace, resultsFileName))
@@ -57,77 +68,147 @@ type Latencies struct {
 }
 
 // benchmark is the BENCHMARK role: the only role that finishes on its own and whose exit code is the
-// test's result.
+// test's result. For each server configuration in turn it waits for the router, runs its load, writes
+// the results and announces the end of the configuration; then it waits for the GEN steps to end
+// (their .done files) and exits with its verdict.
 func (r *rank) benchmark(ctx context.Context) error {
 	client := newClient(r.cfg.waitTimeout, r.cfg.concurrency)
 	defer client.CloseIdleConnections()
 
-	addrs, err := r.waitForPeers(ctx, client, []string{roleServer})
-	if err != nil {
-		if ctx.Err() == nil {
-			r.writeStatus(statusFailed)
+	last := r.cfg.serverConfigs - 1
+	// verdict is the first reason the test fails; the run goes on through every configuration, as
+	// the harness does, and reports it at the end.
+	var verdict error
+	for idx := range r.cfg.serverConfigs {
+		res, firstErr, err := r.measure(ctx, client, idx)
+		if ctx.Err() != nil {
+			// Stopped or faulted in the middle of the run: like a killed process, leave no verdict.
+			return context.Cause(ctx)
 		}
-		return err
+		if err != nil {
+			// Nothing more can be measured; the servers are still told to stop.
+			r.announce(idx, statusFailed)
+			return err
+		}
+		if res.Failed > 0 && verdict == nil {
+			verdict = fmt.Errorf("%s%d of %d requests failed; first failure: %v",
+				r.configPrefix(idx), res.Failed, res.Requests, firstErr)
+		}
+		if idx == last {
+			if err := r.waitForFaults(ctx); err != nil {
+				if ctx.Err() != nil {
+					return context.Cause(ctx)
+				}
+				if verdict != nil {
+					// The exit code reports the earlier failure; this one still belongs in the log.
+					r.printf(r.stderr, "toy: %s: %v", r.cfg.role, err)
+				}
+				verdict = cmp.Or(verdict, err)
+			}
+		}
+		status := statusOK
+		// A fault of the benchmark itself fires at the end of the run, so the run has failed.
+		if verdict != nil || (idx == last && r.cfg.fault != nil) {
+			status = statusFailed
+		}
+		r.announce(idx, status)
 	}
-	url := "http://" + addrs[roleServer] + "/generate"
-	r.printf(r.stdout, "toy: %s: sending %d requests to %s at concurrency %d",
-		r.cfg.role, r.cfg.requests, url, r.cfg.concurrency)
 
-	res, firstErr := r.load(ctx, client, url)
-	if ctx.Err() != nil {
-		// Stopped or faulted in the middle of the run: like a killed process, leave no results.
-		return context.Cause(ctx)
+	var doneErr error
+	if !r.cfg.untilStopped {
+		doneErr = r.waitForDone(ctx)
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
 	}
-	r.printf(r.stdout, "toy: benchmark requests=%d failed=%d concurrency=%d duration=%.3fs throughput=%.1f req/s latency_ms p50=%.3f p90=%.3f p99=%.3f",
-		res.Requests, res.Failed, res.Concurrency, res.DurationSeconds, res.ThroughputRPS,
-		res.LatencyMS.P50, res.LatencyMS.P90, res.LatencyMS.P99)
-	resultsPath := filepath.Join(r.cfg.workspace, resultsFileName)
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding results: %w", err)
+	if doneErr != nil && (verdict != nil || r.cfg.fault != nil) {
+		// The exit code reports the other failure; this one still belongs in the log.
+		r.printf(r.stderr, "toy: %s: %v", r.cfg.role, doneErr)
 	}
-	if err := writeFileAtomic(resultsPath, string(b)+"\n"); err != nil {
-		r.writeStatus(statusFailed)
-		return fmt.Errorf("writing results %s: %w", resultsPath, err)
-	}
-
 	if r.cfg.fault != nil {
-		// A fault without a delay (or with one longer than the run) fires here, after the results:
+		// A fault without a delay (or with one longer than the run) fires here, at the very end:
 		// the case of a benchmark that measured everything and still exits non-zero.
-		r.writeStatus(statusFailed)
 		return r.fail()
 	}
-	if res.Failed > 0 {
-		r.writeStatus(statusFailed)
-		return fmt.Errorf("%d of %d requests failed; first failure: %v", res.Failed, res.Requests, firstErr)
+	return cmp.Or(verdict, doneErr)
+}
+
+// measure waits for the router of server configuration idx, sends the load through it, prints the
+// summary and writes the results. It returns them with the first failed request's error; err is set
+// when the configuration could not be measured at all.
+func (r *rank) measure(ctx context.Context, client *http.Client, idx int) (res Results, firstErr, err error) {
+	addrs, err := r.waitForPeers(ctx, client, idx, []string{roleServer})
+	if err != nil {
+		return res, nil, err
 	}
-	r.writeStatus(statusOK)
-	return nil
+	url := "http://" + addrs[roleServer] + "/generate"
+	r.printf(r.stdout, "toy: %s: sending %d requests to %s at concurrency %d%s",
+		r.cfg.role, r.cfg.requests, url, r.cfg.concurrency, r.configSuffix(idx))
+
+	res, firstErr = r.load(ctx, client, url)
+	if ctx.Err() != nil {
+		return res, nil, context.Cause(ctx)
+	}
+	r.printf(r.stdout, "toy: benchmark requests=%d failed=%d concurrency=%d duration=%.3fs throughput=%.1f req/s latency_ms p50=%.3f p90=%.3f p99=%.3f%s",
+		res.Requests, res.Failed, res.Concurrency, res.DurationSeconds, res.ThroughputRPS,
+		res.LatencyMS.P50, res.LatencyMS.P90, res.LatencyMS.P99, r.configSuffix(idx))
+	path := r.resultsFile(idx)
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return res, nil, fmt.Errorf("encoding results: %w", err)
+	}
+	if err := writeFileAtomic(path, string(b)+"\n"); err != nil {
+		return res, nil, fmt.Errorf("writing results %s: %w", path, err)
+	}
+	return res, firstErr, nil
+}
+
+// configSuffix and configPrefix name the server configuration in messages, when there is more than
+// one: a single-configuration job reads as it always has.
+func (r *rank) configSuffix(idx int) string {
+	if r.cfg.serverConfigs == 1 {
+		return ""
+	}
+	return " server_config=" + strconv.Itoa(idx)
+}
+
+func (r *rank) configPrefix(idx int) string {
+	if r.cfg.serverConfigs == 1 {
+		return ""
+	}
+	return "server configuration " + strconv.Itoa(idx) + ": "
+}
+
+// clientTally is what one client of the load saw. Each client keeps its own, so that memory grows with
+// the requests actually sent, not with -requests: tests ask for 100000000 to mean "until stopped".
+type clientTally struct {
+	latencies []time.Duration // of the requests that succeeded
+	failed    int
 }
 
 // load sends the requests with a fixed number of clients and returns the measurements and the first
-// failure seen.
+// failure seen. When ctx ends it returns at once with ctx's cause and no measurements: the caller
+// leaves no results then, and summarising a long run would only delay the exit past the grace period.
 func (r *rank) load(ctx context.Context, client *http.Client, url string) (Results, error) {
 	n := r.cfg.requests
-	latencies := make([]time.Duration, n)
-	ok := make([]bool, n)
+	tallies := make([]clientTally, min(r.cfg.concurrency, n))
 	var next atomic.Int64
 	var errMu sync.Mutex
 	var firstErr error
 
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range min(r.cfg.concurrency, n) {
+	for c := range tallies {
+		tally := &tallies[c]
 		wg.Go(func() {
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
+				i := next.Add(1) - 1
+				if i >= int64(n) || ctx.Err() != nil {
 					return
 				}
 				t0 := time.Now()
-				err := generate(ctx, client, url, i)
-				latencies[i] = time.Since(t0)
-				if err != nil {
+				if err := generate(ctx, client, url, i); err != nil {
+					tally.failed++
 					errMu.Lock()
 					if firstErr == nil {
 						firstErr = fmt.Errorf("request %d: %w", i, err)
@@ -135,23 +216,26 @@ func (r *rank) load(ctx context.Context, client *http.Client, url string) (Resul
 					errMu.Unlock()
 					continue
 				}
-				ok[i] = true
+				tally.latencies = append(tally.latencies, time.Since(t0))
 			}
 		})
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	if ctx.Err() != nil {
+		return Results{}, context.Cause(ctx)
+	}
 
 	var good []time.Duration
-	for i, d := range latencies {
-		if ok[i] {
-			good = append(good, d)
-		}
+	failed := 0
+	for _, t := range tallies {
+		good = append(good, t.latencies...)
+		failed += t.failed
 	}
 	slices.Sort(good)
 	res := Results{
 		Requests:        n,
-		Failed:          n - len(good),
+		Failed:          failed,
 		Concurrency:     r.cfg.concurrency,
 		DurationSeconds: elapsed.Seconds(),
 		LatencyMS: Latencies{
@@ -167,8 +251,8 @@ func (r *rank) load(ctx context.Context, client *http.Client, url string) (Resul
 }
 
 // generate sends one POST /generate and wants a 200.
-func generate(ctx context.Context, client *http.Client, url string, id int) error {
-	body := []byte(`{"id":` + strconv.Itoa(id) + `}`)
+func generate(ctx context.Context, client *http.Client, url string, id int64) error {
+	body := []byte(`{"id":` + strconv.FormatInt(id, 10) + `}`)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -194,13 +278,4 @@ func percentileMS(sorted []time.Duration, p float64) float64 {
 	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
 	i = max(0, min(i, len(sorted)-1))
 	return float64(sorted[i]) / float64(time.Millisecond)
-}
-
-// writeStatus records the benchmark's verdict for the supervisor and the workers. A failure to write
-// it is reported but does not change the exit code, which already carries the verdict.
-func (r *rank) writeStatus(status string) {
-	path := filepath.Join(r.cfg.outputDir, statusFileName)
-	if err := writeFileAtomic(path, status); err != nil {
-		r.printf(r.stderr, "toy: %s: writing %s: %v", r.cfg.role, path, err)
-	}
 }

@@ -20,19 +20,20 @@ const (
 // Environment variables the toy reads. They are the ones the real harness reads, so the supervisor
 // exercises the same launch environment with the toy as with pytest.
 const (
-	envServingType = "DISAGG_SERVING_TYPE"
-	envProcID      = "SLURM_PROCID"
-	envNodeName    = "SLURMD_NODENAME"
-	envJobID       = "SLURM_JOB_ID"
-	envOutputDir   = "testOutputDir"
-	envNumGen      = "numGenServers"
-	envNumCtx      = "numCtxServers"
-	envGenOnly     = "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"
-	envCUDA        = "CUDA_VISIBLE_DEVICES"
-	envRunToken    = "TRTLLM_PERF_RUN_TOKEN"
-	envWorkspace   = "jobWorkspace"
-	envFail        = "TOY_FAIL"
-	envIgnoreTerm  = "TOY_IGNORE_TERM"
+	envServingType  = "DISAGG_SERVING_TYPE"
+	envProcID       = "SLURM_PROCID"
+	envNodeName     = "SLURMD_NODENAME"
+	envJobID        = "SLURM_JOB_ID"
+	envOutputDir    = "testOutputDir"
+	envNumGen       = "numGenServers"
+	envNumCtx       = "numCtxServers"
+	envGenOnly      = "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"
+	envCUDA         = "CUDA_VISIBLE_DEVICES"
+	envRunToken     = "TRTLLM_PERF_RUN_TOKEN"
+	envWorkspace    = "jobWorkspace"
+	envFail         = "TOY_FAIL"
+	envIgnoreTerm   = "TOY_IGNORE_TERM"
+	envUntilStopped = "TOY_UNTIL_STOPPED"
 )
 
 // errUsage marks errors in flags or environment: the invocation is wrong, not the run.
@@ -57,6 +58,16 @@ type config struct {
 	concurrency int
 	work        time.Duration
 	waitTimeout time.Duration
+	// doneTimeout bounds the benchmark's wait for the gen_server_<i>.done files.
+	doneTimeout time.Duration
+	// serverConfigs is how many server configurations the job runs, one after another.
+	serverConfigs int
+	// untilStopped turns the end-of-benchmark protocol off: servers serve one configuration until
+	// they are stopped, and the benchmark neither writes status files nor waits for .done files.
+	untilStopped bool
+	// faults is the whole --fail spec: every rank gets the same one, so the benchmark knows which
+	// faults of other roles it must see fire before it announces its end.
+	faults []fault
 	// fault is the --fail spec for this role and rank, nil when none applies.
 	fault *fault
 	// ignoreTerm is set when this rank must keep running after its context is cancelled.
@@ -74,6 +85,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 	concurrency := fs.Int("concurrency", 8, "number of requests the BENCHMARK keeps in flight")
 	work := fs.Duration("work", 2*time.Millisecond, "simulated work per request in each worker")
 	waitTimeout := fs.Duration("wait-timeout", 60*time.Second, "bound on waiting for peers and on each call to a peer")
+	doneTimeout := fs.Duration("done-timeout", 120*time.Second, "bound on the BENCHMARK's wait for every gen_server_<i>.done")
+	serverConfigs := fs.Int("server-configs", 1, "server configurations served one after another")
+	untilStopped := fs.Bool("until-stopped", false, "serve until stopped: no benchmark_status files, no wait for .done files (default from $"+envUntilStopped+")")
 	failSpec := fs.String("fail", "", "fault injection ROLE[:RANK[:CODE[:DELAY]]],... (default from $"+envFail+")")
 	ignoreTerm := fs.String("ignore-term", "", "ROLE whose ranks keep running after SIGTERM (default from $"+envIgnoreTerm+")")
 	if err := fs.Parse(args); err != nil {
@@ -97,21 +111,28 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 		return nil, fmt.Errorf("%w: -work %v: must not be negative", errUsage, *work)
 	case *waitTimeout <= 0:
 		return nil, fmt.Errorf("%w: -wait-timeout %v: must be positive", errUsage, *waitTimeout)
+	case *doneTimeout <= 0:
+		return nil, fmt.Errorf("%w: -done-timeout %v: must be positive", errUsage, *doneTimeout)
+	case *serverConfigs < 1:
+		return nil, fmt.Errorf("%w: -server-configs %d: must be at least 1", errUsage, *serverConfigs)
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 
 	c := &config{
-		requests:    *requests,
-		concurrency: *concurrency,
-		work:        *work,
-		waitTimeout: *waitTimeout,
-		jobID:       getenv(envJobID),
-		outputDir:   getenv(envOutputDir),
-		workspace:   getenv(envWorkspace),
-		cuda:        getenv(envCUDA),
-		node:        getenv(envNodeName),
-		genOnly:     getenv(envGenOnly) == "1",
+		requests:      *requests,
+		concurrency:   *concurrency,
+		work:          *work,
+		waitTimeout:   *waitTimeout,
+		doneTimeout:   *doneTimeout,
+		serverConfigs: *serverConfigs,
+		untilStopped:  *untilStopped,
+		jobID:         getenv(envJobID),
+		outputDir:     getenv(envOutputDir),
+		workspace:     getenv(envWorkspace),
+		cuda:          getenv(envCUDA),
+		node:          getenv(envNodeName),
+		genOnly:       getenv(envGenOnly) == "1",
 	}
 
 	servingType := getenv(envServingType)
@@ -163,8 +184,37 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 		}
 	}
 
-	// Only the router needs the server counts; workers and the benchmark do not look at them, so a
-	// missing count must not stop them.
+	if !given["until-stopped"] {
+		switch s := getenv(envUntilStopped); s {
+		case "", "0":
+		case "1":
+			c.untilStopped = true
+		default:
+			return nil, fmt.Errorf("%w: %s=%q: want 1 or 0", errUsage, envUntilStopped, s)
+		}
+	}
+	if c.untilStopped && c.serverConfigs > 1 {
+		// Ranks move to the next configuration when the benchmark's status file appears; without
+		// the protocol nothing would ever tell them to.
+		return nil, fmt.Errorf("%w: -server-configs %d: needs the end-of-benchmark protocol, which -until-stopped turns off",
+			errUsage, c.serverConfigs)
+	}
+
+	// Only the router and the benchmark's rank 0 need numGenServers (the router to wait for the GEN
+	// servers, the benchmark to wait for their .done files); the other ranks do not look at it, so
+	// a missing count must not stop them.
+	if c.role == roleBenchmark && c.rank == 0 && !c.untilStopped {
+		s := getenv(envNumGen)
+		if s == "" {
+			return nil, fmt.Errorf("%w: %s is not set: %s needs to know which gen_server_<i>.done files to wait for",
+				errUsage, envNumGen, roleBenchmark)
+		}
+		n, err := nonNegative(s)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%w: %s=%q: must be a positive integer", errUsage, envNumGen, s)
+		}
+		c.numGen = n
+	}
 	if c.role == roleServer {
 		s := getenv(envNumGen)
 		if s == "" {
@@ -197,6 +247,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s %q: %v", errUsage, source, spec, err)
 	}
+	c.faults = faults
 	c.fault = faultFor(faults, c.role, c.rank)
 
 	ignore, source := *ignoreTerm, "-ignore-term"

@@ -26,7 +26,7 @@ func TestParseConfig(t *testing.T) {
 			name: "defaults",
 			env:  base.with(envServingType, "GEN_0"),
 			want: config{role: "GEN_0", node: "n3", jobID: "7", attempt: "7", outputDir: "/out", workspace: "/out",
-				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second},
+				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second, doneTimeout: 120 * time.Second, serverConfigs: 1},
 		},
 		{
 			name: "everything set",
@@ -34,47 +34,80 @@ func TestParseConfig(t *testing.T) {
 				"--fail", "CTX_1:4:kill:1s", "--ignore-term", "CTX_1"},
 			env: base.with(envServingType, "CTX_1", envProcID, "4", envWorkspace, "/ws", envCUDA, "2,3"),
 			want: config{role: "CTX_1", rank: 4, node: "n3", jobID: "7", attempt: "7", outputDir: "/out", workspace: "/ws",
-				cuda: "2,3", requests: 5, concurrency: 2, waitTimeout: 3 * time.Second,
+				cuda: "2,3", requests: 5, concurrency: 2, waitTimeout: 3 * time.Second, doneTimeout: 120 * time.Second, serverConfigs: 1,
+				faults:     []fault{{Role: "CTX_1", Rank: 4, Code: 137, Kill: true, Delay: time.Second, DelaySet: true}},
 				fault:      &fault{Role: "CTX_1", Rank: 4, Code: 137, Kill: true, Delay: time.Second, DelaySet: true},
 				ignoreTerm: true},
 		},
 		{
 			name: "job id from the run token when SLURM_* is unset",
-			env:  fakeEnv{envServingType: roleBenchmark, envOutputDir: "/out", envRunToken: "350283.1.t5", envNodeName: "n3"},
+			env:  fakeEnv{envServingType: roleBenchmark, envOutputDir: "/out", envRunToken: "350283.1.t5", envNodeName: "n3", envNumGen: "2"},
 			want: config{role: roleBenchmark, node: "n3", jobID: "350283", attempt: "350283.1.t5", outputDir: "/out", workspace: "/out",
-				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second},
+				numGen: 2, requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second, doneTimeout: 120 * time.Second, serverConfigs: 1},
 		},
 		{
 			name: "SLURM_JOB_ID wins over the run token",
 			env:  base.with(envServingType, "GEN_0", envRunToken, "1.0.x"),
 			want: config{role: "GEN_0", node: "n3", jobID: "7", attempt: "1.0.x", outputDir: "/out", workspace: "/out",
-				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second},
+				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second, doneTimeout: 120 * time.Second, serverConfigs: 1},
 		},
 		{
 			name: "server counts",
 			env:  base.with(envServingType, roleServer, envNumGen, "2", envNumCtx, "3"),
 			want: config{role: roleServer, node: "n3", jobID: "7", attempt: "7", outputDir: "/out", workspace: "/out",
-				numGen: 2, numCtx: 3, requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second},
+				numGen: 2, numCtx: 3, requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second, doneTimeout: 120 * time.Second, serverConfigs: 1},
 		},
 		{
 			name: "gen-only drops CTX servers",
 			env:  base.with(envServingType, roleServer, envNumGen, "2", envNumCtx, "3", envGenOnly, "1"),
 			want: config{role: roleServer, node: "n3", jobID: "7", attempt: "7", outputDir: "/out", workspace: "/out",
-				numGen: 2, genOnly: true, requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second},
+				numGen: 2, genOnly: true, requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second, doneTimeout: 120 * time.Second, serverConfigs: 1},
 		},
 		{
 			name: "env faults and ignore-term for other roles and ranks",
 			env: base.with(envServingType, "GEN_1", envProcID, "0",
 				envFail, "GEN_1:1:3,CTX_0", envIgnoreTerm, "CTX_0"),
 			want: config{role: "GEN_1", node: "n3", jobID: "7", attempt: "7", outputDir: "/out", workspace: "/out",
-				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second},
+				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second, doneTimeout: 120 * time.Second, serverConfigs: 1,
+				faults: []fault{{Role: "GEN_1", Rank: 1, Code: 3, Delay: time.Second}, {Role: "CTX_0", Code: 1, Delay: time.Second}}},
+		},
+		{
+			name: "protocol flags",
+			args: []string{"--server-configs", "3", "--done-timeout", "5s"},
+			env:  base.with(envServingType, roleBenchmark, envNumGen, "4"),
+			want: config{role: roleBenchmark, node: "n3", jobID: "7", attempt: "7", outputDir: "/out", workspace: "/out",
+				numGen: 4, requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second,
+				doneTimeout: 5 * time.Second, serverConfigs: 3},
+		},
+		{
+			// The benchmark needs no server counts when it waits for no .done files.
+			name: "until stopped from the environment",
+			env:  base.with(envServingType, roleBenchmark, envUntilStopped, "1"),
+			want: config{role: roleBenchmark, node: "n3", jobID: "7", attempt: "7", outputDir: "/out", workspace: "/out",
+				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second,
+				doneTimeout: 120 * time.Second, serverConfigs: 1, untilStopped: true},
+		},
+		{
+			name: "until-stopped flag wins over the environment",
+			args: []string{"--until-stopped=false"},
+			env:  base.with(envServingType, "GEN_0", envUntilStopped, "1"),
+			want: config{role: "GEN_0", node: "n3", jobID: "7", attempt: "7", outputDir: "/out", workspace: "/out",
+				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second,
+				doneTimeout: 120 * time.Second, serverConfigs: 1},
+		},
+		{
+			name: "benchmark rank 1 needs no numGenServers",
+			env:  base.with(envServingType, roleBenchmark, envProcID, "1"),
+			want: config{role: roleBenchmark, rank: 1, node: "n3", jobID: "7", attempt: "7", outputDir: "/out", workspace: "/out",
+				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second,
+				doneTimeout: 120 * time.Second, serverConfigs: 1},
 		},
 		{
 			name: "flags win over env, even when empty",
 			args: []string{"--fail=", "--ignore-term="},
 			env:  base.with(envServingType, "GEN_0", envFail, "GEN_0", envIgnoreTerm, "GEN_0"),
 			want: config{role: "GEN_0", node: "n3", jobID: "7", attempt: "7", outputDir: "/out", workspace: "/out",
-				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second},
+				requests: 200, concurrency: 8, work: 2 * time.Millisecond, waitTimeout: 60 * time.Second, doneTimeout: 120 * time.Second, serverConfigs: 1},
 		},
 	}
 	for _, tc := range tests {
@@ -161,6 +194,12 @@ func TestUsageErrors(t *testing.T) {
 		{name: "server without numGenServers", env: good.with(envServingType, roleServer), want: "numGenServers is not set"},
 		{name: "server with zero GEN", env: good.with(envServingType, roleServer, envNumGen, "0"), want: `numGenServers="0"`},
 		{name: "server with bad numCtxServers", env: good.with(envServingType, roleServer, envNumGen, "1", envNumCtx, "-1"), want: `numCtxServers="-1"`},
+		{name: "benchmark without numGenServers", env: good.with(envServingType, roleBenchmark), want: "numGenServers is not set: BENCHMARK needs to know which gen_server_<i>.done files to wait for"},
+		{name: "benchmark with zero GEN", env: good.with(envServingType, roleBenchmark, envNumGen, "0"), want: `numGenServers="0"`},
+		{name: "zero done timeout", args: []string{"--done-timeout", "0s"}, env: good, want: "-done-timeout 0s"},
+		{name: "zero server configs", args: []string{"--server-configs", "0"}, env: good, want: "-server-configs 0"},
+		{name: "bad TOY_UNTIL_STOPPED", env: good.with(envUntilStopped, "yes"), want: `TOY_UNTIL_STOPPED="yes": want 1 or 0`},
+		{name: "server configs until stopped", args: []string{"--server-configs", "2", "--until-stopped"}, env: good, want: "-server-configs 2: needs the end-of-benchmark protocol"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,7 +226,8 @@ func TestHelp(t *testing.T) {
 	if code := Main(context.Background(), []string{"-h"}, fakeEnv{}.get, &stdout, &stderr); code != ExitOK {
 		t.Errorf("exit code = %d, want %d", code, ExitOK)
 	}
-	for _, want := range []string{"-requests", "-concurrency", "-work", "-wait-timeout", "-fail", "-ignore-term"} {
+	for _, want := range []string{"-requests", "-concurrency", "-work", "-wait-timeout", "-fail", "-ignore-term",
+		"-done-timeout", "-server-configs", "-until-stopped"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("usage lacks %s:\n%s", want, stdout.String())
 		}
@@ -209,7 +249,7 @@ func TestCancel(t *testing.T) {
 		{name: "CTX worker", role: "CTX_3", ready: func(dir string, _ *running) bool { return fileExists(addressFile(dir, "CTX_3")) }},
 		{name: "worker rank 2", role: "GEN_0", rank: 2},
 		{name: "router waiting for workers", role: roleServer, env: fakeEnv{envNumGen: "1"}},
-		{name: "benchmark waiting for router", role: roleBenchmark},
+		{name: "benchmark waiting for router", role: roleBenchmark, env: fakeEnv{envNumGen: "1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -230,7 +270,7 @@ func TestCancel(t *testing.T) {
 			if code := r.wait(t, testDeadline); code != ExitTerminated {
 				t.Errorf("exit code = %d, want %d; stderr:\n%s", code, ExitTerminated, r.stderr)
 			}
-			if tc.role == roleBenchmark && fileExists(dir+"/"+statusFileName) {
+			if tc.role == roleBenchmark && fileExists(statusFile(dir, 0)) {
 				t.Error("a stopped benchmark wrote a status file; it has no verdict")
 			}
 		})

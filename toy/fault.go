@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// defaultFaultDelay is how long after its start a rank fails when the spec gives no delay. It is long
-// enough for the stack to come up, so the supervisor sees a failure of a running role, not of a launch.
+// defaultFaultDelay is how long after its role is ready a rank fails when the spec gives no delay.
+// Counting from readiness already makes the supervisor see a failure of a running role, not of a
+// launch; the second on top leaves the benchmark time to send requests through the stack.
 const defaultFaultDelay = time.Second
 
 // fault is one item of a --fail spec: ROLE[:RANK[:CODE[:DELAY]]].
@@ -22,8 +23,9 @@ type fault struct {
 	Code int
 	// Kill makes the rank send itself SIGKILL instead of exiting, as a crash or the OOM killer would.
 	Kill bool
-	// Delay counts from the start of the rank. DelaySet tells an explicit 0s from an absent delay,
-	// which means defaultFaultDelay for most roles but "at the end of the run" for BENCHMARK.
+	// Delay counts from the role's readiness, or from the start of the rank for BENCHMARK (see
+	// armFault). DelaySet tells an explicit 0s from an absent delay, which means defaultFaultDelay
+	// for most roles but "at the end of the run" for BENCHMARK.
 	Delay    time.Duration
 	DelaySet bool
 }
@@ -120,6 +122,12 @@ func faultFor(faults []fault, role string, rank int) *fault {
 	return nil
 }
 
+// faultTimeFile is where the rank of role writes the moment its fault fired: for whoever measures
+// detection latency, and for the benchmark, which waits for it before announcing its end.
+func faultTimeFile(outputDir, role string, rank int) string {
+	return filepath.Join(outputDir, fmt.Sprintf("fault-%s-%d.time", role, rank))
+}
+
 // faultExit is the error a rank returns when its injected fault fires; Main turns it into the code.
 type faultExit struct{ code int }
 
@@ -131,7 +139,7 @@ func (e *faultExit) Error() string { return fmt.Sprintf("injected failure, exit 
 func (r *rank) inject() *faultExit {
 	f := r.cfg.fault
 	now := time.Now()
-	path := filepath.Join(r.cfg.outputDir, fmt.Sprintf("fault-%s-%d.time", r.cfg.role, r.cfg.rank))
+	path := faultTimeFile(r.cfg.outputDir, r.cfg.role, r.cfg.rank)
 	if err := writeFileAtomic(path, strconv.FormatInt(now.UnixNano(), 10)); err != nil {
 		// The failure itself matters more than its timestamp: say so and fail anyway.
 		r.printf(r.stderr, "toy: %s rank %d: cannot write fault time: %v", r.cfg.role, r.cfg.rank, err)

@@ -2,6 +2,9 @@ package toy
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -77,23 +80,29 @@ func TestParseFaults(t *testing.T) {
 func TestInjectedFailure(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name     string
-		role     string
-		rank     int
+		name string
+		role string
+		rank int
+		// peers are roles that a fake server stands in for: it answers /health and its address is
+		// published before the rank starts, so the rank gets ready.
+		peers    []string
 		env      fakeEnv
 		args     []string
 		wantCode int
 	}{
-		{name: "worker rank 1 exits 3", role: "GEN_0", rank: 1, args: []string{"--fail", "GEN_0:1:3:50ms"}, wantCode: 3},
+		{name: "worker rank 1 exits 3", role: "GEN_0", rank: 1, peers: []string{"GEN_0"}, args: []string{"--fail", "GEN_0:1:3:50ms"}, wantCode: 3},
 		{name: "serving rank exits 0 early", role: "CTX_0", env: fakeEnv{envFail: "CTX_0::0:50ms"}, wantCode: 0},
-		{name: "router fails while waiting", role: roleServer, env: fakeEnv{envNumGen: "1", envFail: "DISAGG_SERVER:0:5:50ms"}, wantCode: 5},
-		{name: "benchmark delay fires mid-wait", role: roleBenchmark, args: []string{"--fail", "BENCHMARK::9:50ms"}, wantCode: 9},
+		{name: "router fails while serving", role: roleServer, peers: []string{"GEN_0"}, env: fakeEnv{envNumGen: "1", envFail: "DISAGG_SERVER:0:5:50ms"}, wantCode: 5},
+		{name: "benchmark delay fires mid-wait", role: roleBenchmark, env: fakeEnv{envNumGen: "1"}, args: []string{"--fail", "BENCHMARK::9:50ms"}, wantCode: 9},
 		{name: "flag wins over TOY_FAIL", role: "GEN_0", env: fakeEnv{envFail: "GEN_0::4:1h"}, args: []string{"--fail", "GEN_0::6:50ms"}, wantCode: 6},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
+			for _, role := range tc.peers {
+				publishFake(t, dir, role)
+			}
 			env := roleEnv(dir, tc.role, tc.rank)
 			for k, v := range tc.env {
 				env[k] = v
@@ -137,5 +146,44 @@ func TestFaultForOtherRank(t *testing.T) {
 	}
 	if fileExists(filepath.Join(dir, "fault-GEN_0-0.time")) || fileExists(filepath.Join(dir, "fault-GEN_0-1.time")) {
 		t.Error("a fault time file was written though no fault fired")
+	}
+}
+
+// publishFake stands in for rank 0 of role: a server that answers /health, published where peers look
+// for the role in the first server configuration.
+func publishFake(t *testing.T, dir, role string) {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, `{"status":"ok"}`)
+	}))
+	t.Cleanup(srv.Close)
+	if err := writeFileAtomic(addressFile(dir, role), strings.TrimPrefix(srv.URL, "http://")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFaultDelayCountsFromReadiness checks that a rank above 0 does not fire its fault, however short
+// the delay, before rank 0 of its role has published an address, and fires it the delay after that.
+func TestFaultDelayCountsFromReadiness(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := start(context.Background(), "CTX_0 rank 1", roleEnv(dir, "CTX_0", 1), "--fail", "CTX_0:1:4:10ms")
+	eventually(t, testDeadline, "the first line", func() bool { return strings.Contains(r.stdout.String(), "toy: role=") })
+	// Not a measurement: time in which a start-relative 10ms timer would certainly have fired.
+	time.Sleep(200 * time.Millisecond)
+	if r.exited() || fileExists(filepath.Join(dir, "fault-CTX_0-1.time")) {
+		t.Fatalf("the fault fired before CTX_0 was ready; stderr:\n%s", r.stderr)
+	}
+	published := time.Now()
+	publishFake(t, dir, "CTX_0")
+	if code := r.wait(t, testDeadline); code != 4 {
+		t.Errorf("exit code = %d, want 4; stderr:\n%s", code, r.stderr)
+	}
+	ns, err := strconv.ParseInt(readFile(t, filepath.Join(dir, "fault-CTX_0-1.time")), 10, 64)
+	if err != nil {
+		t.Fatalf("fault time file: %v", err)
+	}
+	if at := time.Unix(0, ns); at.Before(published.Add(10 * time.Millisecond)) {
+		t.Errorf("fault fired at %v, before the address was published (%v) + 10ms", at, published)
 	}
 }

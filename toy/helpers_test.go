@@ -88,7 +88,8 @@ func (s *syncBuffer) String() string {
 // running is a rank started in a goroutine.
 type running struct {
 	name   string
-	code   chan int
+	done   chan struct{} // closed when Main has returned
+	code   int           // Main's result, set before done is closed
 	stdout *syncBuffer
 	stderr *syncBuffer
 }
@@ -96,8 +97,11 @@ type running struct {
 // start runs Main in a goroutine. The test must wait for every started rank (wait or waitAll), so
 // no goroutine outlives it.
 func start(ctx context.Context, name string, env fakeEnv, args ...string) *running {
-	r := &running{name: name, code: make(chan int, 1), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	go func() { r.code <- Main(ctx, args, env.get, r.stdout, r.stderr) }()
+	r := &running{name: name, done: make(chan struct{}), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	go func() {
+		defer close(r.done)
+		r.code = Main(ctx, args, env.get, r.stdout, r.stderr)
+	}()
 	return r
 }
 
@@ -105,23 +109,43 @@ func start(ctx context.Context, name string, env fakeEnv, args ...string) *runni
 func (r *running) wait(t *testing.T, d time.Duration) int {
 	t.Helper()
 	select {
-	case c := <-r.code:
-		return c
+	case <-r.done:
+		return r.code
 	case <-time.After(d):
 		t.Fatalf("%s still running after %v\nstdout:\n%s\nstderr:\n%s", r.name, d, r.stdout, r.stderr)
 		return -1
 	}
 }
 
-// exited reports whether the rank has returned, without waiting; its code is kept for wait.
+// exited reports whether the rank has returned, without waiting.
 func (r *running) exited() bool {
 	select {
-	case c := <-r.code:
-		r.code <- c
+	case <-r.done:
 		return true
 	default:
 		return false
 	}
+}
+
+// touchDoneWhenEnded plays the supervisor's part of the protocol for GEN_i: once every one of its
+// ranks has returned, it writes gen_server_<i>.done. It gives up when the test ends, and the test's
+// cleanup waits for it, so that it never writes into a temporary directory being removed.
+func touchDoneWhenEnded(t *testing.T, dir string, i int, ranks ...*running) {
+	ctx := t.Context()
+	finished := make(chan struct{})
+	t.Cleanup(func() { <-finished })
+	go func() {
+		defer close(finished)
+		for _, r := range ranks {
+			select {
+			case <-r.done:
+			case <-ctx.Done():
+				return
+			}
+		}
+		// A failed write shows as the benchmark's wait timing out, which names the file.
+		_ = writeFileAtomic(filepath.Join(dir, doneFileName(i)), "")
+	}()
 }
 
 // eventually polls cond until it holds or d passes.
@@ -136,13 +160,14 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// addressFile is where role publishes its address for the first server configuration.
 func addressFile(dir, role string) string {
 	return filepath.Join(dir, "hostnames-4242.0.t99", role+".txt")
 }
 
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+// statusFile is the benchmark's status file of server configuration idx.
+func statusFile(dir string, idx int) string {
+	return filepath.Join(dir, "benchmark_status."+strconv.Itoa(idx)+".txt")
 }
 
 func readFile(t *testing.T, path string) string {

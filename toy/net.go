@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -28,18 +29,32 @@ const (
 	maxBody = 1 << 20
 )
 
-// hostnamesDir is where the roles of one job attempt publish their addresses.
-func (r *rank) hostnamesDir() string {
-	return filepath.Join(r.cfg.outputDir, "hostnames-"+r.cfg.attempt)
+// hostnamesDir is where the roles of one job attempt publish their addresses for server configuration
+// idx: hostnames-<attempt> for the first, and hostnames-<attempt>-<idx> for the later ones. Each
+// configuration has its own directory because its servers listen on new ports: a peer of
+// configuration 1 must not find an address of configuration 0, whose servers are gone.
+func (r *rank) hostnamesDir(idx int) string {
+	name := "hostnames-" + r.cfg.attempt
+	if idx > 0 {
+		name += "-" + strconv.Itoa(idx)
+	}
+	return filepath.Join(r.cfg.outputDir, name)
 }
 
-// publish makes this role's address visible to its peers.
-func (r *rank) publish(addr string) error {
-	path := filepath.Join(r.hostnamesDir(), r.cfg.role+".txt")
+// addressFile is where role publishes its address for server configuration idx.
+func (r *rank) addressFile(idx int, role string) string {
+	return filepath.Join(r.hostnamesDir(idx), role+".txt")
+}
+
+// publish makes this role's address for server configuration idx visible to its peers. The first
+// address published makes the role ready, which starts the clock of its injected fault.
+func (r *rank) publish(idx int, addr string) error {
+	path := r.addressFile(idx, r.cfg.role)
 	if err := writeFileAtomic(path, addr); err != nil {
 		return fmt.Errorf("publishing address %s: %w", addr, err)
 	}
 	r.printf(r.stdout, "toy: %s rank %d: listening on %s, published in %s", r.cfg.role, r.cfg.rank, addr, path)
+	r.markReady()
 	return nil
 }
 
@@ -79,12 +94,13 @@ func writeFileAtomic(path, content string) (err error) {
 	return os.Rename(f.Name(), path)
 }
 
-// waitForPeers waits until every role in roles has published an address that answers GET /health
-// with 200, and returns the addresses by role. Checking health, not just the file, keeps a file left
-// over from an earlier attempt with the same job id from sending traffic to a dead port. It gives up
-// after the wait timeout with an error that names every role still missing and why.
-func (r *rank) waitForPeers(ctx context.Context, client *http.Client, roles []string) (map[string]string, error) {
-	dir := r.hostnamesDir()
+// waitForPeers waits until every role in roles has published an address for server configuration
+// idx that answers GET /health with 200, and returns the addresses by role. Checking health, not just
+// the file, keeps a file left over from an earlier attempt with the same job id from sending traffic
+// to a dead port. It gives up after the wait timeout with an error that names every role still
+// missing and why.
+func (r *rank) waitForPeers(ctx context.Context, client *http.Client, idx int, roles []string) (map[string]string, error) {
+	dir := r.hostnamesDir(idx)
 	deadline := time.Now().Add(r.cfg.waitTimeout)
 	ready := make(map[string]string, len(roles))
 	ticker := time.NewTicker(pollInterval)
@@ -189,9 +205,10 @@ func listen(ctx context.Context) (net.Listener, error) {
 	return ln, nil
 }
 
-// serve runs h on ln, publishes the address, and returns when ctx is cancelled or the server fails.
-// A termination request drains in-flight requests; an injected fault drops them, as a crash would.
-func (r *rank) serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+// serve runs h on ln, publishes the address for server configuration idx, and returns when ctx is
+// cancelled or the server fails. A termination request or the benchmark's end drains in-flight
+// requests; an injected fault drops them, as a crash would.
+func (r *rank) serve(ctx context.Context, idx int, ln net.Listener, h http.Handler) error {
 	// Shutdown waits for handlers but does not cancel them; handlers derive from this context so a
 	// crash, or a drain that runs out of time, also ends the simulated work still in progress.
 	handlerCtx, cancelHandlers := context.WithCancel(context.Background())
@@ -205,7 +222,7 @@ func (r *rank) serve(ctx context.Context, ln net.Listener, h http.Handler) error
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
-	if err := r.publish(ln.Addr().String()); err != nil {
+	if err := r.publish(idx, ln.Addr().String()); err != nil {
 		srv.Close()
 		<-errc
 		return err

@@ -79,6 +79,10 @@ func TestProcessSIGTERM(t *testing.T) {
 func TestProcessKillFault(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	// Rank 1's fault counts from rank 0's address, which only has to exist.
+	if err := writeFileAtomic(addressFile(dir, "CTX_0"), "127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
 	p := startProc(t, roleEnv(dir, "CTX_0", 1), "--fail", "CTX_0:1:kill:20ms")
 	ws := p.wait(t, testDeadline)
 	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {

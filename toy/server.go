@@ -38,8 +38,9 @@ type generateResponse struct {
 	Tokens       int    `json:"tokens"`
 }
 
-// server is DISAGG_SERVER: it waits for every worker, then routes /generate until told to stop.
-func (r *rank) server(ctx context.Context) error {
+// server is DISAGG_SERVER serving server configuration idx: it waits for every worker of idx, then
+// routes /generate until ctx ends (told to stop, or the benchmark announced the end of idx).
+func (r *rank) server(ctx context.Context, idx int) error {
 	var genRoles, ctxRoles []string
 	for i := range r.cfg.numGen {
 		genRoles = append(genRoles, genRole(i))
@@ -50,7 +51,7 @@ func (r *rank) server(ctx context.Context) error {
 	client := newClient(r.cfg.waitTimeout, serverConnsPerHost)
 	defer client.CloseIdleConnections()
 
-	addrs, err := r.waitForPeers(ctx, client, append(append([]string{}, genRoles...), ctxRoles...))
+	addrs, err := r.waitForPeers(ctx, client, idx, append(append([]string{}, genRoles...), ctxRoles...))
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ func (r *rank) server(ctx context.Context) error {
 	}
 	mux := r.healthMux()
 	mux.HandleFunc("POST /generate", rt.generate)
-	return r.serve(ctx, ln, mux)
+	return r.serve(ctx, idx, ln, mux)
 }
 
 // generate serves one request: 200 with the combined answer, or 502 naming the worker that failed.

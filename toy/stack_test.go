@@ -20,7 +20,10 @@ import (
 var addrPattern = regexp.MustCompile(`^127\.0\.0\.1:[0-9]+$`)
 
 // TestStack runs whole jobs in-process: workers, router and benchmark find each other through the
-// hostnames files, the benchmark's code is the result, and the servers keep running until cancelled.
+// hostnames files and the benchmark's code is the result. With the protocol, the servers exit 0 once
+// the benchmark's status file appears, and the test plays the supervisor's part by writing each
+// gen_server_<i>.done once the ranks of GEN_i have returned; with -until-stopped the servers keep
+// running until cancelled.
 func TestStack(t *testing.T) {
 	t.Parallel()
 	const requests = 40
@@ -29,8 +32,10 @@ func TestStack(t *testing.T) {
 		// workers are the worker roles started, each with ranks 0 and 1.
 		workers []string
 		// env is added to every rank's environment.
-		env        fakeEnv
-		wantCode   int
+		env          fakeEnv
+		untilStopped bool
+		wantCode     int
+		// wantStatus is the content of benchmark_status.0.txt; empty: no such file.
 		wantStatus string
 		wantFault  bool
 	}{
@@ -58,6 +63,13 @@ func TestStack(t *testing.T) {
 			wantStatus: "failed",
 			wantFault:  true,
 		},
+		{
+			name:         "until stopped",
+			workers:      []string{"GEN_0", "CTX_0"},
+			env:          fakeEnv{envNumGen: "1", envNumCtx: "1", envUntilStopped: "1"},
+			untilStopped: true,
+			wantCode:     0,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,10 +93,17 @@ func TestStack(t *testing.T) {
 				return e
 			}
 
-			var servers []*running
+			var servers, gens []*running
 			for _, role := range tc.workers {
+				var ranks []*running
 				for rank := range 2 {
-					servers = append(servers, start(ctx, fmt.Sprintf("%s rank %d", role, rank), env(role, rank), args...))
+					ranks = append(ranks, start(ctx, fmt.Sprintf("%s rank %d", role, rank), env(role, rank), args...))
+				}
+				servers = append(servers, ranks...)
+				if i, ok := strings.CutPrefix(role, "GEN_"); ok {
+					n, _ := strconv.Atoi(i)
+					touchDoneWhenEnded(t, dir, n, ranks...)
+					gens = append(gens, ranks...)
 				}
 			}
 			servers = append(servers, start(ctx, roleServer, env(roleServer, 0), args...))
@@ -95,16 +114,44 @@ func TestStack(t *testing.T) {
 			if code != tc.wantCode {
 				t.Errorf("benchmark exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, bench.stdout, bench.stderr)
 			}
-			// The benchmark finishing must not end the servers: that is the supervisor's call.
-			for _, s := range servers {
-				if s.exited() {
-					t.Errorf("%s exited on its own after the benchmark; stderr:\n%s", s.name, s.stderr)
+			if tc.untilStopped {
+				// The benchmark finishing must not end the servers: that is the supervisor's call.
+				for _, s := range servers {
+					if s.exited() {
+						t.Errorf("%s exited on its own after the benchmark; stderr:\n%s", s.name, s.stderr)
+					}
 				}
-			}
-			cancel()
-			for _, s := range servers {
-				if c := s.wait(t, testDeadline); c != ExitTerminated {
-					t.Errorf("%s: exit code after cancel = %d, want %d; stderr:\n%s", s.name, c, ExitTerminated, s.stderr)
+				cancel()
+				for _, s := range servers {
+					if c := s.wait(t, testDeadline); c != ExitTerminated {
+						t.Errorf("%s: exit code after cancel = %d, want %d; stderr:\n%s", s.name, c, ExitTerminated, s.stderr)
+					}
+				}
+				if strings.Contains(bench.stdout.String(), ".done") {
+					t.Errorf("benchmark waited for .done files with -until-stopped:\n%s", bench.stdout)
+				}
+			} else {
+				// The benchmark exits only after every .done file, which is written only after
+				// the GEN ranks have returned: they must all be gone already.
+				for _, g := range gens {
+					if !g.exited() {
+						t.Errorf("benchmark exited before %s", g.name)
+					}
+				}
+				for _, s := range servers {
+					if c := s.wait(t, testDeadline); c != ExitOK {
+						t.Errorf("%s: exit code = %d, want %d; stderr:\n%s", s.name, c, ExitOK, s.stderr)
+					}
+					if want := "benchmark_status.0.txt appeared: stopped serving configuration 0; exiting"; !strings.Contains(s.stdout.String(), want) {
+						t.Errorf("%s: stdout lacks %q:\n%s", s.name, want, s.stdout)
+					}
+				}
+				var want []string
+				for i := range len(gens) / 2 {
+					want = append(want, doneFileName(i))
+				}
+				if line := "toy: BENCHMARK: saw " + strings.Join(want, " ") + "\n"; !strings.Contains(bench.stdout.String(), line) {
+					t.Errorf("benchmark stdout lacks %q:\n%s", line, bench.stdout)
 				}
 			}
 
@@ -144,7 +191,11 @@ func TestStack(t *testing.T) {
 			if !strings.Contains(bench.stdout.String(), fmt.Sprintf("toy: benchmark requests=%d failed=0 concurrency=4 ", requests)) {
 				t.Errorf("no summary line in benchmark stdout:\n%s", bench.stdout)
 			}
-			if got := readFile(t, filepath.Join(dir, statusFileName)); got != tc.wantStatus {
+			if tc.wantStatus == "" {
+				if fileExists(statusFile(dir, 0)) {
+					t.Errorf("%s written with -until-stopped", statusFile(dir, 0))
+				}
+			} else if got := readFile(t, statusFile(dir, 0)); got != tc.wantStatus {
 				t.Errorf("status file = %q, want %q", got, tc.wantStatus)
 			}
 			if gotFault := fileExists(filepath.Join(dir, "fault-BENCHMARK-0.time")); gotFault != tc.wantFault {
@@ -172,6 +223,10 @@ func TestWorkerFailureIs502(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// The fake GEN_0 has no step whose end the supervisor would mark: its .done is there from the start.
+	if err := writeFileAtomic(filepath.Join(dir, doneFileName(0)), ""); err != nil {
+		t.Fatal(err)
+	}
 	env := func(role string) fakeEnv {
 		return roleEnv(dir, role, 0).with(envNumGen, "1", envGenOnly, "1")
 	}
@@ -180,9 +235,9 @@ func TestWorkerFailureIs502(t *testing.T) {
 	if code := bench.wait(t, testDeadline); code != ExitFailed {
 		t.Errorf("benchmark exit code = %d, want %d", code, ExitFailed)
 	}
-	cancel()
-	if code := server.wait(t, testDeadline); code != ExitTerminated {
-		t.Errorf("server exit code = %d, want %d", code, ExitTerminated)
+	// Failed requests are a verdict, not a reason to leave the servers running.
+	if code := server.wait(t, testDeadline); code != ExitOK {
+		t.Errorf("server exit code = %d, want %d", code, ExitOK)
 	}
 
 	var got Results
@@ -197,7 +252,7 @@ func TestWorkerFailureIs502(t *testing.T) {
 			t.Errorf("benchmark stderr lacks %q:\n%s", want, bench.stderr)
 		}
 	}
-	if got := readFile(t, filepath.Join(dir, statusFileName)); got != "failed" {
+	if got := readFile(t, statusFile(dir, 0)); got != "failed" {
 		t.Errorf("status file = %q, want failed", got)
 	}
 }
@@ -238,14 +293,15 @@ func TestWaitTimeout(t *testing.T) {
 	t.Run("benchmark", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
-		r := start(context.Background(), roleBenchmark, roleEnv(dir, roleBenchmark, 0), "--wait-timeout", "100ms")
+		r := start(context.Background(), roleBenchmark, roleEnv(dir, roleBenchmark, 0).with(envNumGen, "1"), "--wait-timeout", "100ms")
 		if code := r.wait(t, testDeadline); code != ExitFailed {
 			t.Errorf("exit code = %d, want %d", code, ExitFailed)
 		}
 		if !strings.Contains(r.stderr.String(), "DISAGG_SERVER (no address file DISAGG_SERVER.txt)") {
 			t.Errorf("stderr does not name the missing server:\n%s", r.stderr)
 		}
-		if got := readFile(t, filepath.Join(dir, statusFileName)); got != "failed" {
+		// The servers must stop even though nothing was measured.
+		if got := readFile(t, statusFile(dir, 0)); got != "failed" {
 			t.Errorf("status file = %q, want failed", got)
 		}
 	})

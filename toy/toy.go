@@ -12,10 +12,11 @@ import (
 
 // Exit codes of Main besides the ones a fault spec asks for.
 const (
-	// ExitOK means the rank finished its job (only the benchmark finishes on its own).
+	// ExitOK means the rank finished its job: the benchmark succeeded, or a server rank stopped
+	// after the benchmark's status file of the last server configuration appeared.
 	ExitOK = 0
 	// ExitFailed means the run failed: a peer never became ready, a request failed, a file could
-	// not be written.
+	// not be written, a .done file or an injected fault's time file never appeared.
 	ExitFailed = 1
 	// ExitUsage means a flag or an environment variable is wrong; nothing was started.
 	ExitUsage = 2
@@ -33,9 +34,10 @@ const (
 // ctx stands for SIGTERM and SIGINT: when it is cancelled the rank stops its servers and returns
 // ExitTerminated. The exception is a rank whose role is named by -ignore-term (or TOY_IGNORE_TERM): it
 // notes the request on stderr and carries on as if nothing had happened, so a worker or the router
-// then serves until the process is killed and Main never returns (a benchmark finishes its run). To
-// model "step ignored SIGTERM" the caller must keep catching the signal while Main runs (with
-// signal.NotifyContext: do not call stop before Main returns) and must not exit on it.
+// then serves until the benchmark's last status file appears or the process is killed (with
+// -until-stopped, Main then never returns; a benchmark finishes its run). To model "step ignored
+// SIGTERM" the caller must keep catching the signal while Main runs (with signal.NotifyContext: do not
+// call stop before Main returns) and must not exit on it.
 //
 // stdout and stderr may be the same writer; Main serialises its own writes, line by line.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -54,7 +56,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if cfg == nil {
 		return ExitOK
 	}
-	r := &rank{cfg: cfg, start: start, stdout: out, stderr: errOut}
+	r := &rank{cfg: cfg, start: start, stdout: out, stderr: errOut, ready: make(chan struct{})}
 	r.printf(out, "toy: role=%s rank=%d node=%s pid=%d cuda_visible_devices=%s",
 		cfg.role, cfg.rank, cfg.node, os.Getpid(), cfg.cuda)
 	return r.run(ctx)
@@ -71,6 +73,11 @@ type rank struct {
 	// sure it is recorded and reported a single time whichever comes first.
 	faultOnce sync.Once
 	faulted   *faultExit
+
+	// ready is closed when rank 0 of a worker or the router first publishes its address: the
+	// moment its fault's delay counts from.
+	ready     chan struct{}
+	readyOnce sync.Once
 }
 
 // run arms the fault and the SIGTERM handling around the role's own work and maps the outcome to an
@@ -100,29 +107,24 @@ func (r *rank) run(parent context.Context) int {
 
 	if f := r.cfg.fault; f != nil && (r.cfg.role != roleBenchmark || f.DelaySet) {
 		// Without a delay the benchmark fails at the end of its run (see benchmark); every other
-		// role fails on a timer counted from its start.
-		wg.Go(func() {
-			t := time.NewTimer(f.Delay - time.Since(r.start))
-			defer t.Stop()
-			select {
-			case <-t.C:
-				cancel(r.fail())
-			case <-ctx.Done():
-			}
-		})
+		// fault fires on a timer.
+		wg.Go(func() { r.armFault(ctx, cancel, f) })
 	}
 
 	var err error
 	switch {
 	case r.cfg.rank > 0:
 		// The other ranks stand for the rest of a multi-rank world: they only have to be there,
-		// and to go away when told to (or when their fault fires).
-		<-ctx.Done()
-		err = context.Cause(ctx)
+		// to go away when told to (or when their fault fires), and to end with rank 0 when the
+		// benchmark announces its end.
+		err = r.eachConfig(ctx, func(ctx context.Context, _ int) error {
+			<-ctx.Done()
+			return context.Cause(ctx)
+		})
 	case isWorker(r.cfg.role):
-		err = r.worker(ctx)
+		err = r.eachConfig(ctx, r.worker)
 	case r.cfg.role == roleServer:
-		err = r.server(ctx)
+		err = r.eachConfig(ctx, r.server)
 	default:
 		err = r.benchmark(ctx)
 	}
@@ -145,6 +147,47 @@ func (r *rank) exitCode(ctx context.Context, err error) int {
 	}
 	r.printf(r.stderr, "toy: %s rank %d: %v", r.cfg.role, r.cfg.rank, err)
 	return ExitFailed
+}
+
+// armFault fires the rank's fault after its delay. The benchmark counts the delay from its start, as
+// it always has. Every other role counts it from its readiness, so that a fault asked for always hits
+// a running role, however long the launch took: from the first address rank 0 publishes, or, for the
+// other ranks, from the moment rank 0 of the same role has published one.
+func (r *rank) armFault(ctx context.Context, cancel context.CancelCauseFunc, f *fault) {
+	from := r.start
+	if r.cfg.role != roleBenchmark {
+		if !r.waitReady(ctx) {
+			return
+		}
+		from = time.Now()
+	}
+	t := time.NewTimer(f.Delay - time.Since(from))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		cancel(r.fail())
+	case <-ctx.Done():
+	}
+}
+
+// waitReady waits until the role is ready and reports whether it is; false means ctx ended first.
+func (r *rank) waitReady(ctx context.Context) bool {
+	if r.cfg.rank == 0 {
+		select {
+		case <-r.ready:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	// Rank 0 has no way to tell the others; its address file, which the run token keeps apart from
+	// any earlier attempt's, is the shared signal.
+	return pollFile(ctx, r.addressFile(0, r.cfg.role))
+}
+
+// markReady records that this rank's role is ready; only the first call counts.
+func (r *rank) markReady() {
+	r.readyOnce.Do(func() { close(r.ready) })
 }
 
 // fail injects the configured fault once and returns its exit.

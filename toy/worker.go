@@ -18,9 +18,11 @@ type workResponse struct {
 	Tokens int    `json:"tokens"`
 }
 
-// worker is rank 0 of GEN_i or CTX_i: it serves its endpoint until told to stop. It does not stop when
-// the benchmark is done; a worker that exits on its own is a failure in the supervisor's eyes.
-func (r *rank) worker(ctx context.Context) error {
+// worker is rank 0 of GEN_i or CTX_i serving server configuration idx: it serves its endpoint until
+// ctx ends, which is when it is told to stop or when the benchmark announces the end of idx (see
+// eachConfig). It never stops on its own: a worker that exits before the benchmark's announcement is a
+// failure in the supervisor's eyes.
+func (r *rank) worker(ctx context.Context, idx int) error {
 	ln, err := listen(ctx)
 	if err != nil {
 		return err
@@ -31,7 +33,7 @@ func (r *rank) worker(ctx context.Context) error {
 	} else {
 		mux.HandleFunc("POST /decode", r.handleWork(decodeTokens))
 	}
-	return r.serve(ctx, ln, mux)
+	return r.serve(ctx, idx, ln, mux)
 }
 
 // handleWork simulates one step of model work: it holds the request for -work, then answers.
