@@ -528,8 +528,8 @@ func checkRun(t *testing.T, j *job, s summary, wantCode int) {
 		if !launched[r.Name] || !ended[r.Name] {
 			t.Errorf("%s: launched at %v, but the event log has launch %v and exit/stopped %v", r.Name, r.LaunchedAt, launched[r.Name], ended[r.Name])
 		}
-		if r.EndedAt == nil || (r.State != "exited" && r.State != "stopped") {
-			t.Errorf("%s: state %q ended_at %v after the run, want exited or stopped", r.Name, r.State, r.EndedAt)
+		if r.EndedAt == nil || !slices.Contains([]string{"exited", "stopped", "finished"}, r.State) {
+			t.Errorf("%s: state %q ended_at %v after the run, want exited, stopped or finished", r.Name, r.State, r.EndedAt)
 		}
 		data, err := os.ReadFile(r.Log)
 		if err != nil {

@@ -84,8 +84,8 @@ type Config struct {
 	// whatever Grace says. Zero (local mode, or unknown) bounds nothing.
 	KillWait time.Duration
 	// JobState, when set (on a cluster), asks Slurm for the job's state (RUNNING, COMPLETING,
-	// CANCELLED, ...). A step that ends the way a cancellation ends a step is not blamed before Slurm
-	// has been asked whether it is ending the job.
+	// CANCELLED, ...). A step that ends unexpectedly is not blamed before Slurm has been asked whether
+	// it is ending the job.
 	JobState func(context.Context) (string, error)
 	// CancelHold is how long such a step's end waits for a verdict (the job's state, the
 	// supervisor's own signal) before it counts as the role's failure; zero means DefaultCancelHold.
@@ -103,11 +103,10 @@ type Config struct {
 	BenchmarkOutput io.Writer
 }
 
-// DefaultCancelHold is how long a step end that looks like a cancellation (status 143 or 137, no
-// slurmstepd CANCELLED line) waits for Slurm's word before it is blamed on the role. Slurm signals the
-// steps and the batch shell at the same moment; under load the shell's SIGTERM was seen to arrive up
-// to about a second after a step had already ended, and `scontrol show job` answers in tens of
-// milliseconds, so the hold rarely lasts longer than that query.
+// DefaultCancelHold bounds how long an unexpected step end on a cluster waits for Slurm's word (the
+// job's state, or the supervisor's own SIGTERM) before the role is blamed. The answer to `scontrol show
+// job` normally settles it at once; the bound matters only when the controller is slow or unreachable,
+// and stays well inside Slurm's KillWait so that a cancellation still leaves time for the teardown.
 const DefaultCancelHold = 3 * time.Second
 
 // killWaitMargin is kept free at the end of Slurm's KillWait for writing the record and exiting.
@@ -434,7 +433,7 @@ func (r *run) onExit(s *step, state *os.ProcessState, now time.Time) {
 		r.launchWhatIsDue()
 	case s.kind == roles.KindBenchmark && s.code == 0:
 		r.decide(ExitOK, nil)
-	case r.mayBeCancellation(s):
+	case r.canAskSlurm():
 		r.hold(s)
 	default:
 		f := r.failureOfExit(s)
@@ -456,16 +455,14 @@ func (r *run) failureOfExit(s *step) *Failure {
 	return r.failureOf(s, s.code, fmt.Sprintf("ended with exit code %d before the benchmark finished", s.code))
 }
 
-// mayBeCancellation reports whether a step's end looks like Slurm's doing rather than the role's:
-// on a cluster, tasks that ended by SIGTERM (143) or SIGKILL (137), with no other failing task.
-// Slurm signals the steps and the batch shell at once, so such an end can come before the
-// supervisor's own SIGTERM and before slurmstepd's CANCELLED line is written.
-func (r *run) mayBeCancellation(s *step) bool {
-	if r.cfg.JobState == nil && r.cfg.Scancel == "" {
-		return false
-	}
-	code := s.code
-	return code == 128+int(syscall.SIGTERM) || code == 128+int(syscall.SIGKILL)
+// canAskSlurm reports whether a step's unexpected end is first checked against the job's state: on a
+// cluster, every one is, because any could be Slurm's doing rather than the role's. Slurm signals the steps and the batch shell at once, so a step can end
+// before the supervisor's own SIGTERM and before slurmstepd's CANCELLED line is written, with whatever
+// its tasks do on SIGTERM (143, 137 after KillWait, even 0), or srun can fail to start a step of a job
+// that is already completing ("Unable to create step ... already completing"). One question to the
+// controller tells them from a failure, and costs tens of milliseconds.
+func (r *run) canAskSlurm() bool {
+	return r.cfg.JobState != nil
 }
 
 // hold keeps the verdict on a step's end open until Slurm says whether it is ending the job, the
@@ -477,11 +474,8 @@ func (r *run) hold(s *step) {
 	}
 	r.held = s
 	r.emit(Event{Name: EventWarning, Role: s.name, Code: intPtr(s.code), Message: fmt.Sprintf(
-		"ended with exit code %d, as a cancelled step does; asking Slurm whether the job is being ended (up to %s)", s.code, r.cfg.CancelHold)})
+		"ended with exit code %d; asking Slurm whether it is ending the job (up to %s) before blaming the role", s.code, r.cfg.CancelHold)})
 	r.holdTimer = time.After(r.cfg.CancelHold)
-	if r.cfg.JobState == nil {
-		return
-	}
 	ctx, query := r.groupCtx, r.cfg.JobState
 	r.group.Go(func() error {
 		qctx, cancel := context.WithTimeout(ctx, r.cfg.CancelHold)
@@ -514,11 +508,11 @@ func (r *run) resolveHold(state string, err error) {
 	r.decide(f.Code, f)
 }
 
-// markStoppedBySlurm records that the held step, and every step that ended the same way since, were
-// ended by Slurm's cancellation of the job.
+// markStoppedBySlurm records that the held step, and every step that ended by itself since, were ended
+// by Slurm's cancellation of the job.
 func (r *run) markStoppedBySlurm(held *step) {
 	for _, s := range r.steps {
-		if s.exited && !s.stopping && !s.finished && !s.endedAt.Before(held.endedAt) && r.mayBeCancellation(s) {
+		if s.exited && !s.stopping && !s.finished && !s.endedAt.Before(held.endedAt) {
 			s.stoppedBySlurm = true
 		}
 	}
