@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
@@ -30,9 +31,12 @@ type Failure struct {
 	Ranks    []int    `json:"ranks,omitempty"`
 	Code     int      `json:"code"`
 	Reason   string   `json:"reason"`
-	SrunLine string   `json:"srun_line,omitempty"`
-	Log      string   `json:"log,omitempty"`
-	LogTail  []string `json:"log_tail,omitempty"`
+	SrunLine string `json:"srun_line,omitempty"`
+	Log      string `json:"log,omitempty"`
+	// FirstErrors are the first error-shaped lines of this attempt's part of the log, with their
+	// line numbers in the file: the tail of a crashed MPI job is mostly shutdown noise.
+	FirstErrors []logscan.Line `json:"first_errors,omitempty"`
+	LogTail     []string       `json:"log_tail,omitempty"`
 }
 
 // Error describes the failure in one line.
@@ -69,6 +73,9 @@ func (r *run) failureOf(s *step, code int, reason string) *Failure {
 		// first srun reports; the node whose install failed, and its installer, are the root cause.
 		f.Node, f.Ranks, f.SrunLine = node, rank, ""
 		f.Reason = fmt.Sprintf("the per-node install failed on %s (%s); %s", node, detail, reason)
+	}
+	if lines, err := r.errorLines.ScanFile(s.log, s.logStart, firstErrorLines); err == nil {
+		f.FirstErrors = lines
 	}
 	if tail, err := readTail(s.log, s.logStart, 64<<10); err == nil {
 		for _, line := range lastLines(tail, r.cfg.TailLines) {
@@ -318,6 +325,12 @@ func WriteRootCause(w io.Writer, f *Failure) {
 	fmt.Fprintf(w, "  reason: %s\n", f.Reason)
 	if f.SrunLine != "" {
 		fmt.Fprintf(w, "  srun:   %s\n", f.SrunLine)
+	}
+	if len(f.FirstErrors) > 0 {
+		fmt.Fprintf(w, "  first errors in the log:\n")
+		for _, line := range f.FirstErrors {
+			fmt.Fprintf(w, "    %6d: %s\n", line.Number, line.Text)
+		}
 	}
 	if f.Log != "" {
 		fmt.Fprintf(w, "  log:    %s (last %d lines)\n", f.Log, len(f.LogTail))

@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/redact"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
@@ -101,7 +102,13 @@ type Config struct {
 	// BenchmarkOutput, when set, receives the BENCHMARK step's output as it is written to its log, as
 	// today's launcher shows it in the job's output file.
 	BenchmarkOutput io.Writer
+	// ErrorLines finds the first error-shaped lines of a failed role's log for the root cause; nil
+	// means logscan's default patterns.
+	ErrorLines *logscan.Matcher
 }
+
+// firstErrorLines is how many error-shaped lines a root cause shows.
+const firstErrorLines = 10
 
 // DefaultCancelHold bounds how long an unexpected step end on a cluster waits for Slurm's word (the
 // job's state, or the supervisor's own SIGTERM) before the role is blamed. The answer to `scontrol show
@@ -184,6 +191,7 @@ type run struct {
 	ignoredSIGTERM []string
 	summaryPath    string
 	junitPath      string
+	errorLines     *logscan.Matcher
 }
 
 // Run carries out the plan and returns the run's exit code. It returns when every step it started has
@@ -207,6 +215,9 @@ func Run(ctx context.Context, cfg Config) Result {
 	if cfg.CancelHold <= 0 {
 		cfg.CancelHold = DefaultCancelHold
 	}
+	if cfg.ErrorLines == nil {
+		cfg.ErrorLines, _ = logscan.NewMatcher(nil) // the default patterns always compile
+	}
 	if len(cfg.Launcher) == 0 {
 		cfg.Launcher = []string{"srun"}
 	}
@@ -225,6 +236,7 @@ func Run(ctx context.Context, cfg Config) Result {
 		gateOpen:    map[string]bool{},
 		redactor:    redact.NewText(envWithRoles(cfg.Env, plan)),
 	}
+	r.errorLines = cfg.ErrorLines.WithRedactor(r.redactor.String)
 	r.gating = cfg.LaunchGate == GateAlways || (cfg.LaunchGate != GateNever && usesContainers(plan))
 
 	if err := prepareDirs(plan); err != nil {

@@ -345,6 +345,9 @@ func TestFailures(t *testing.T) {
 			if len(f.LogTail) == 0 || !strings.Contains(strings.Join(f.LogTail, "\n"), "toy:") {
 				t.Errorf("failure has no useful log tail: %q", f.LogTail)
 			}
+			if tt.wantRank != nil && (len(f.FirstErrors) == 0 || !strings.HasPrefix(f.FirstErrors[0].Text, "srun: error: "+tt.wantNode)) {
+				t.Errorf("first errors %+v, want srun's line naming %s first", f.FirstErrors, tt.wantNode)
+			}
 			if !strings.Contains(out.console, "ROOT CAUSE") || !strings.Contains(out.console, tt.wantRole) {
 				t.Errorf("console has no root-cause block naming %s", tt.wantRole)
 			}

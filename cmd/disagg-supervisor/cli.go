@@ -17,6 +17,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
@@ -144,6 +145,7 @@ type superviseFlags struct {
 	TailLines         int           `default:"30" help:"Lines of the failing role's log shown in the root-cause report."`
 	EndMarkers        []string      `name:"end-marker" default:"{out}/benchmark_status*" sep:"none" placeholder:"PATTERN" help:"File pattern by which the benchmark announces its end (repeatable; {out} {workspace} {job} {token} as in probes). A server ending with status 0 once one exists has finished; before, it is an early exit (exit 3). Default: ${default}."`
 	JUnit             string        `name:"junit" placeholder:"PATH" help:"Where the supervisor's JUnit verdict goes (default: WORKSPACE/results-disagg-supervisor.xml, which CI's results*.xml pattern collects)."`
+	ErrorPatterns     []string      `name:"error-pattern" sep:"none" placeholder:"REGEXP" help:"One more pattern (Go regexp) of the error-shaped lines a root cause shows first, besides tracebacks, MPI, CUDA, NCCL, UCX and srun errors (repeatable)."`
 }
 
 type localFlags struct {
@@ -225,6 +227,10 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 			return badInput(fmt.Errorf("--junit: %w", err))
 		}
 	}
+	errorLines, err := logscan.NewMatcher(sf.ErrorPatterns)
+	if err != nil {
+		return badInput(fmt.Errorf("--error-pattern: %w", err))
+	}
 	cfg := supervisor.Config{
 		Plan:              plan,
 		Launcher:          launcher,
@@ -239,6 +245,7 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 		EndMarkers:        markers,
 		JUnitPath:         junit,
 		BenchmarkOutput:   e.stdout,
+		ErrorLines:        errorLines,
 		Signals:           signals,
 	}
 	if lf.Local {
