@@ -354,7 +354,12 @@ type failure struct {
 	Reason   string   `json:"reason"`
 	SrunLine string   `json:"srun_line"`
 	Log      string   `json:"log"`
-	LogTail  []string `json:"log_tail"`
+	// FirstErrors are the first error-shaped lines of the role's log, with their line numbers.
+	FirstErrors []struct {
+		Line int    `json:"line"`
+		Text string `json:"text"`
+	} `json:"first_errors"`
+	LogTail []string `json:"log_tail"`
 }
 
 func readSummary(ws string) (summary, error) {

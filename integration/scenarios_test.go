@@ -342,6 +342,16 @@ func runFailure(t *testing.T, sc failureScenario) {
 	if f := s.Failure; f != nil && !strings.Contains(strings.Join(f.LogTail, "\n"), "toy:") {
 		t.Errorf("failure log tail shows nothing of the toy: %q", f.LogTail)
 	}
+	if f := s.Failure; f != nil && node != "" {
+		// srun's line about the failing task is among the first error lines, with its line number.
+		var found bool
+		for _, l := range f.FirstErrors {
+			found = found || (l.Line > 0 && strings.HasPrefix(l.Text, "srun: error: "+node+": "))
+		}
+		if !found {
+			t.Errorf("first errors %+v do not show srun's line about %s", f.FirstErrors, node)
+		}
+	}
 	for _, r := range s.Roles {
 		// A failing benchmark has announced its end first (the harness's handshake): the servers
 		// then finish by themselves.
