@@ -34,6 +34,16 @@ func TestScancelRightAfterBenchmarkStarts(t *testing.T) {
 	if f := s.Failure; f == nil || f.Role != "" {
 		t.Errorf("failure %+v, want an interruption that blames no role", f)
 	}
+	// How long Slurm took to answer when a step's end was held (scripts/stress.sh collects these).
+	var held time.Time
+	for _, ev := range attemptEvents(t, j.ws, s.RunToken) {
+		switch {
+		case ev.Event == "warning" && strings.Contains(ev.Message, "asking Slurm"):
+			held = ev.Time
+		case ev.Event == "result" && !held.IsZero():
+			t.Logf("hold: %s ended first; decided %.0f ms later: %s", ev.Role, ev.Time.Sub(held).Seconds()*1000, ev.Message)
+		}
+	}
 }
 
 // TestKillWaitBoundsTeardown: after scancel a step that ignores SIGTERM is killed by the supervisor
