@@ -36,12 +36,13 @@ func TestScancelRightAfterBenchmarkStarts(t *testing.T) {
 	}
 	// How long Slurm took to answer when a step's end was held (scripts/stress.sh collects these).
 	var held time.Time
+	var heldRole string
 	for _, ev := range attemptEvents(t, j.ws, s.RunToken) {
 		switch {
 		case ev.Event == "warning" && strings.Contains(ev.Message, "asking Slurm"):
-			held = ev.Time
+			held, heldRole = ev.Time, ev.Role
 		case ev.Event == "result" && !held.IsZero():
-			t.Logf("hold: %s ended first; decided %.0f ms later: %s", ev.Role, ev.Time.Sub(held).Seconds()*1000, ev.Message)
+			t.Logf("hold: %s ended first; decided %.0f ms later: %s", heldRole, ev.Time.Sub(held).Seconds()*1000, ev.Message)
 		}
 	}
 }
