@@ -451,6 +451,8 @@ func logName(role string) string {
 		return "disagg_server.log"
 	case role == "BENCHMARK":
 		return "benchmark.log"
+	case role == "INSTALL":
+		return "install.log"
 	}
 	return ""
 }

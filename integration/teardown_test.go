@@ -113,3 +113,37 @@ func TestRecordSurvivesSIGKILL(t *testing.T) {
 		t.Errorf("JUnit file (%v) does not fail supervisor[GEN_0]:\n%s", err, junit)
 	}
 }
+
+// TestInstallScriptOnEveryTask runs the generator's installScript as today's launch draft does: one
+// srun with the user's arguments and no node or task options, so every task of the job runs it, before
+// any role, logging to $jobWorkspace/install.log.
+func TestInstallScriptOnEveryTask(t *testing.T) {
+	requireSlurm(t)
+	t.Parallel()
+	start := time.Now()
+	j := submit(t, jobSpec{Name: "install-script", NumGen: 1, NumCtx: 1,
+		BeforeExec: []string{
+			`printf '#!/bin/sh\necho "install task $SLURM_PROCID of $SLURM_NTASKS on $SLURMD_NODENAME"\n' > "$jobWorkspace/install.sh"`,
+			`chmod +x "$jobWorkspace/install.sh"`,
+			`export installScript="$jobWorkspace/install.sh"`,
+		}})
+	rec, s := finish(t, j, start)
+	checkJob(t, rec, "COMPLETED", "0:0")
+	checkRun(t, j, s, 0)
+	in, ok := s.role("INSTALL")
+	if !ok || in.State != "exited" || in.NTasks != 4 || in.ExitCode == nil || *in.ExitCode != 0 {
+		t.Errorf("install step %+v, want 4 tasks (2 nodes x 2), exited with 0", in)
+	}
+	log, err := os.ReadFile(filepath.Join(j.ws, "install.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range rec.Nodes {
+		if n := strings.Count(string(log), "of 4 on "+node+"\n"); n != 2 {
+			t.Errorf("install.log has %d install tasks on %s, want 2:\n%s", n, node, log)
+		}
+	}
+	if g, _ := s.role("GEN_0"); g.LaunchedAt == nil || in.EndedAt == nil || g.LaunchedAt.Before(*in.EndedAt) {
+		t.Errorf("GEN_0 launched at %v, install ended at %v: want the install first", g.LaunchedAt, in.EndedAt)
+	}
+}
