@@ -159,8 +159,22 @@ func TestScanFileLarge(t *testing.T) {
 	}
 	allocated := after.TotalAlloc - before.TotalAlloc
 	t.Logf("200 MB scanned in %v, %d KiB allocated", elapsed, allocated>>10)
-	if allocated > 4<<20 {
+	// The race detector's sync.Pool drops what it is given back at random, so that package regexp
+	// allocates its matchers again and again: garbage, not memory held, but no bound to check.
+	if !raceEnabled && allocated > 4<<20 {
 		t.Errorf("ScanFile allocated %d bytes for a 200 MB file, want at most 4 MiB", allocated)
+	}
+
+	// From an offset near the end, only newlines are counted before it: the numbers are the same.
+	offset := int64(want[0].Number-1) * 100 // every line of bigLog is 100 bytes
+	start = time.Now()
+	got, err = m.ScanFile(path, offset, 0)
+	t.Logf("200 MB from offset %d scanned in %v", offset, time.Since(start))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ScanFile from offset %d (-want +got):\n%s", offset, diff)
 	}
 }
 

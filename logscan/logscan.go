@@ -44,7 +44,7 @@ const (
 // A Matcher decides which lines are error-shaped and scans logs for them. It is immutable and safe for
 // concurrent use.
 //
-// The default matcher (NewMatcher) reports lines matching these patterns, named as in Line.Pattern:
+// The default matcher (Default, NewMatcher) reports lines matching these patterns, named as in Line.Pattern:
 //
 //	traceback       Traceback (most recent call last):
 //	exception       the line that ends a Python traceback ("RuntimeError: CUDA error: ...",
@@ -59,9 +59,9 @@ const (
 //	segfault        Segmentation fault
 //	cuda-oom        CUDA out of memory
 //	cuda-error      CUDA error, CUDA runtime error, CUDA driver error
-//	nccl-error      NCCL error; NCCL WARN lines that say error, failure or failed ("Cuda failure 'out
-//	                of memory'"); ncclInternalError, ncclSystemError and
-//	                the other ncclResult_t failure names (NCCL INFO lines are not reported)
+//	nccl-error      NCCL error; NCCL WARN lines that say error, failure or failed ("Cuda failure
+//	                'out of memory'"); ncclInternalError, ncclSystemError and the other ncclResult_t
+//	                failure names (NCCL INFO lines are not reported)
 //	ucx-error       UCX  ERROR (one or more spaces)
 //	trtllm-error    [TensorRT-LLM][ERROR] (C++) and [TRT-LLM] [E] (Python), TensorRT-LLM's error level
 //	runtime-error   RuntimeError
@@ -109,9 +109,16 @@ type pattern struct {
 	lit []byte
 	// left, if set, rejects the byte before lit (a \b that package regexp cannot see from lit's position).
 	left func(byte) bool
+	// right, if set, rejects the byte after lit: a trailing \b without running a regular expression.
+	right func(byte) bool
 	// re is matched where lit starts (it is anchored and includes lit), or on the whole line when lit is nil;
 	// nil means lit alone is the match.
 	re *regexp.Regexp
+	// then, if set, must follow lit somewhere before re is tried: "CUDA graph ..." and "UCX  INFO" lines are
+	// common, and a literal search is much cheaper than a regular expression.
+	then []byte
+	// first, if set, must accept the line's first byte before re (anchored) is tried on a lit-less rule.
+	first func(byte) bool
 	// needles are substrings one of which a match of a lit-less rule contains: the prefilter's share.
 	needles [][]byte
 }
@@ -120,10 +127,29 @@ type pattern struct {
 // and goes on with tail, a regular expression ("" for nothing).
 func at(name string, left func(byte) bool, lit, tail string) pattern {
 	p := pattern{name: name, lit: []byte(lit), left: left}
-	if tail != "" {
+	switch tail {
+	case "":
+	case `\b`:
+		// The only tail of most rules, and lit ends in a word character: \b is "no word character next".
+		if !isWordByte(lit[len(lit)-1]) {
+			panic("logscan: \\b after a non-word character: " + lit)
+		}
+		p.right = isWordByte
+	default:
 		p.re = regexp.MustCompile(`^` + regexp.QuoteMeta(lit) + `(?:` + tail + `)`)
 	}
 	return p
+}
+
+// followedBy returns p, which needs lit after its own literal.
+func (p pattern) followedBy(lit string) pattern {
+	p.then = []byte(lit)
+	return p
+}
+
+// isLetterByte accepts what can start a Python name.
+func isLetterByte(b byte) bool {
+	return b == '_' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
 }
 
 // isWordByte is \b's idea of a word character: ASCII letters, digits and '_'.
@@ -139,7 +165,8 @@ func isAlnumByte(b byte) bool {
 // match reports whether the line (without its rank label) matches p.
 func (p *pattern) match(body []byte) bool {
 	if p.lit == nil {
-		return p.re.Match(body) // the prefilter checked the needles
+		// The prefilter checked the needles.
+		return (p.first == nil || len(body) > 0 && p.first(body[0])) && p.re.Match(body)
 	}
 	for off := 0; ; {
 		i := bytes.Index(body[off:], p.lit)
@@ -147,7 +174,11 @@ func (p *pattern) match(body []byte) bool {
 			return false
 		}
 		i += off
-		if (p.left == nil || i == 0 || !p.left(body[i-1])) && (p.re == nil || p.re.Match(body[i:])) {
+		end := i + len(p.lit)
+		if (p.left == nil || i == 0 || !p.left(body[i-1])) &&
+			(p.right == nil || end == len(body) || !p.right(body[end])) &&
+			(p.then == nil || bytes.Contains(body[end:], p.then)) &&
+			(p.re == nil || p.re.Match(body[i:])) {
 			return true
 		}
 		off = i + 1
@@ -166,6 +197,7 @@ var defaultPatterns = []pattern{
 	{
 		name:    exceptionName,
 		re:      regexp.MustCompile(`^(?:E\s+)?(?:[A-Za-z_]\w*\.)*(?:[A-Z]\w*)?(?:Error|Exception)(?::\s|:?$)`),
+		first:   isLetterByte,
 		needles: [][]byte{[]byte("Error"), []byte("Exception")},
 	},
 	at("fatal-python", nil, "Fatal Python error", ""),
@@ -173,14 +205,17 @@ var defaultPatterns = []pattern{
 	at("mpi-abort", isWordByte, "MPI_Abort(", ""),
 	at("mpir-err", isWordByte, "MPIR_Err", ""),
 	at("srun-error", isWordByte, "srun: error", `\b`),
-	at("oom-kill", isWordByte, "Detected ", `\d+ oom[-_]kill event`),
+	at("oom-kill", isWordByte, "Detected ", `\d+ oom[-_]kill event`).followedBy("kill event"),
 	at("segfault", nil, "Segmentation fault", ""),
 	at("cuda-oom", nil, "CUDA out of memory", ""),
-	at("cuda-error", isWordByte, "CUDA ", `(?:runtime |driver )?error\b`),
+	at("cuda-error", isWordByte, "CUDA error", `\b`),
+	at("cuda-error", isWordByte, "CUDA runtime error", `\b`),
+	at("cuda-error", isWordByte, "CUDA driver error", `\b`),
 	at("nccl-error", isWordByte, "NCCL error", `\b`),
 	at("nccl-error", isWordByte, "NCCL WARN", `\b.*\b(?:error|Error|ERROR|failure|Failure|failed|Failed)\b`),
-	at("nccl-error", isWordByte, "nccl", `(?:UnhandledCudaError|SystemError|InternalError|InvalidArgument|InvalidUsage|RemoteError)\b`),
-	at("ucx-error", isWordByte, "UCX ", ` *ERROR\b`),
+	at("nccl-error", isWordByte, "nccl", `(?:UnhandledCudaError|SystemError|InternalError|InvalidArgument|InvalidUsage|RemoteError)\b`).
+		followedBy("Error"),
+	at("ucx-error", isWordByte, "UCX ", ` *ERROR\b`).followedBy("ERROR"),
 	at("trtllm-error", nil, "[TensorRT-LLM][ERROR]", ""),
 	at("trtllm-error", nil, "[TRT-LLM] [E]", ""),
 	at("runtime-error", isWordByte, "RuntimeError", `\b`),
@@ -195,13 +230,20 @@ var defaultPatterns = []pattern{
 // sw-emul means UCX fell back to emulating in software what the transport should do in hardware.
 var redFlagPatterns = []pattern{
 	at("sw-emul", nil, "sw-emul", ""),
-	at("ucx-error", isWordByte, "UCX ", ` *ERROR\b`),
-	at("ucx-warn", isWordByte, "UCX ", ` *WARN\b`),
+	at("ucx-error", isWordByte, "UCX ", ` *ERROR\b`).followedBy("ERROR"),
+	at("ucx-warn", isWordByte, "UCX ", ` *WARN\b`).followedBy("WARN"),
+}
+
+// Default returns the default matcher (see Matcher).
+func Default() *Matcher {
+	return newMatcher(defaultPatterns, true)
 }
 
 // NewMatcher returns the default matcher (see Matcher) extended with extra patterns: Go regular expressions
-// (package regexp syntax), each reported under its own source as Line.Pattern. A pattern that does not
-// compile, or that is empty and would match every line, is an error that names it.
+// (package regexp syntax), each reported under its own source as Line.Pattern, after the default patterns.
+// They follow the same rules: they see a line without its rank label, and are not tried on the body of a
+// Python traceback or on quoted source. A pattern that does not compile, or that is empty and would match
+// every line, is an error that names it.
 func NewMatcher(extra []string) (*Matcher, error) {
 	patterns := slices.Clone(defaultPatterns)
 	var errs []error

@@ -1,6 +1,7 @@
 package logscan
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -216,6 +217,21 @@ func TestScanDefaults(t *testing.T) {
 		},
 		want: []want{{1, "traceback"}, {8, "exception"}},
 	}, {
+		name: "Open MPI tags every line",
+		lines: []string{
+			"[1,0]<stdout>:[TRT-LLM] [I] rank 0 ready",
+			"[1,0]<stderr>:Traceback (most recent call last):",
+			"[1,1]<stderr>:Traceback (most recent call last):",
+			`[1,0]<stderr>:  File "/code/tests/disagg/worker.py", line 30, in <module>`,
+			`[1,1]<stderr>:  File "/code/tests/disagg/worker.py", line 30, in <module>`,
+			"[1,0]<stderr>:    assert peers == 2, peers",
+			"[1,1]<stderr>:    assert peers == 2, peers",
+			"[1,0]<stderr>:AssertionError: 1",
+			"[1,1]<stderr>:AssertionError: 1",
+			"[1,1]<stdout>:[TRT-LLM] [I] rank 1 exiting",
+		},
+		want: []want{{2, "traceback"}, {8, "exception"}},
+	}, {
 		name: "a traceback that ends in KeyboardInterrupt is teardown",
 		lines: []string{
 			"[TRT-LLM] [I] Received SIGINT, shutting down",
@@ -277,17 +293,42 @@ func TestScanDefaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			log := strings.Join(tc.lines, "\n") + "\n"
 			wantLines := expect(t, tc.lines, tc.want...)
-			m := defaultMatcher(t)
-			for rname, wrap := range readers {
-				got, err := m.Scan(wrap(strings.NewReader(log)), 1, 100)
-				if err != nil {
-					t.Fatalf("%s: %v", rname, err)
-				}
-				if diff := cmp.Diff(wantLines, got, cmpopts.EquateEmpty()); diff != "" {
-					t.Errorf("%s reader: Scan (-want +got):\n%s", rname, diff)
+			for mname, m := range map[string]*Matcher{"NewMatcher(nil)": defaultMatcher(t), "Default()": Default()} {
+				for rname, wrap := range readers {
+					got, err := m.Scan(wrap(strings.NewReader(log)), 1, 100)
+					if err != nil {
+						t.Fatalf("%s, %s reader: %v", mname, rname, err)
+					}
+					if diff := cmp.Diff(wantLines, got, cmpopts.EquateEmpty()); diff != "" {
+						t.Errorf("%s, %s reader: Scan (-want +got):\n%s", mname, rname, diff)
+					}
 				}
 			}
 		})
+	}
+}
+
+func TestLabelLen(t *testing.T) {
+	for line, want := range map[string]int{
+		"0: Traceback":            3,
+		"  12: Traceback":         6,
+		"3:   File \"x.py\"":      3,
+		"[1,3]<stderr>:Traceback": 14,
+		"[12,0]<stdout>: x":       15,
+		"[rank3]: Traceback":      9,
+		"[rank3]:Traceback":       8,
+		"12:34:56 RuntimeError":   0,
+		"[1,3] x":                 0,
+		"[1,3]<>: x":              0,
+		"[TRT-LLM] [I] x":         0,
+		"[rank]: x":               0,
+		"0:x":                     0,
+		"Traceback":               0,
+		"":                        0,
+	} {
+		if got := labelLen([]byte(line)); got != want {
+			t.Errorf("labelLen(%q) = %d, want %d", line, got, want)
+		}
 	}
 }
 
@@ -503,6 +544,17 @@ func TestWithRedactor(t *testing.T) {
 	plain, err := defaultMatcher(t).Scan(strings.NewReader(line), 1, 0)
 	if err != nil || len(plain) != 1 || !strings.Contains(plain[0].Text, "hf_") {
 		t.Errorf("without redactor: %+v, %v", plain, err)
+	}
+}
+
+// TestLineJSON pins the form of summary.json's failure.first_errors entries.
+func TestLineJSON(t *testing.T) {
+	b, err := json.Marshal([]Line{{Number: 14, Text: "RuntimeError: x \"y\"", Pattern: "exception", Truncated: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), `[{"line":14,"text":"RuntimeError: x \"y\""}]`; got != want {
+		t.Errorf("json = %s, want %s", got, want)
 	}
 }
 

@@ -28,11 +28,26 @@ var (
 		`^(?:(?:[A-Za-z_]\w*\.)*(?:[A-Z]\w*)?(?:Error|Exception|Exit|Interrupt|Expired|Timeout|Failure|Failed|Warning|Iteration)` +
 			`|(?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*)(?::\s|:?$)`)
 	// quotedSource is a Python source line as a traceback or pytest quotes it: it names exceptions because
-	// it raises or catches them, which says nothing about what happened.
+	// it raises or catches them, which says nothing about what happened. See isQuotedSource.
 	quotedSource = regexp.MustCompile(`^(?:>|\s)\s*(?:raise|except|assert)\b`)
 	// keyboardInterrupt ends the traceback of a Python process stopped by SIGINT: teardown, not failure.
 	keyboardInterrupt = regexp.MustCompile(`^KeyboardInterrupt(?::|$)`)
 )
+
+// The regular expressions above are anchored: a line whose first byte they cannot take is refused here,
+// without a call into package regexp, which is most lines.
+
+func isQuotedSource(body []byte) bool {
+	return len(body) > 0 && (body[0] == '>' || body[0] == ' ' || body[0] == '\t') && quotedSource.Match(body)
+}
+
+func isTracebackEnd(body []byte) bool {
+	return len(body) > 0 && isLetterByte(body[0]) && tracebackEnd.Match(body)
+}
+
+func isKeyboardInterrupt(body []byte) bool {
+	return bytes.HasPrefix(body, []byte("KeyboardInterrupt")) && keyboardInterrupt.Match(body)
+}
 
 // Scan reads r to its end, or until limit lines are found, and returns the first error-shaped lines in the
 // order of the log. firstLine is the line number of r's first line (1 for a whole file; less than 1 counts as
@@ -214,8 +229,8 @@ func (s *scan) segment(seg []byte, found uint64) {
 				s.close(string(label), st)
 			}
 			return
-		case tracebackEnd.Match(body):
-			if keyboardInterrupt.Match(body) {
+		case isTracebackEnd(body):
+			if isKeyboardInterrupt(body) {
 				s.retract(st)
 				s.close(string(label), st)
 				return
@@ -226,7 +241,7 @@ func (s *scan) segment(seg []byte, found uint64) {
 			s.close(string(label), st)
 		}
 	}
-	if name == "" && hit && !(s.m.python && quotedSource.Match(body)) {
+	if name == "" && hit && !(s.m.python && isQuotedSource(body)) {
 		name = s.m.match(body, found)
 	}
 	if name == "" {
