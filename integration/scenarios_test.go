@@ -45,9 +45,11 @@ func TestTimeLimitDrain(t *testing.T) {
 	requireSlurm(t)
 	t.Parallel()
 	start := time.Now()
-	// --signal=B:USR1@30 on a 1-minute job. Slurm checks time limits on a 30 s timer and sends the
-	// warning up to one period early, so USR1 comes 0-30 s after the start (observed: 2-25 s).
-	j := submit(t, jobSpec{Name: "timelimit", Time: "1", SBATCH: []string{"--signal=B:USR1@30"},
+	// --signal=B:USR1@30 on a 90-second job. Slurm checks time limits on a 30 s timer and sends the
+	// warning up to one period early, so USR1 comes 30-60 s after the start. (With a 1-minute job it
+	// could come at once, before the batch script had exec'd the supervisor, and kill the shell.)
+	const limitSeconds = 90
+	j := submit(t, jobSpec{Name: "timelimit", Time: "1:30", SBATCH: []string{"--signal=B:USR1@30"},
 		Requests: longToy, Work: "50ms"})
 	rec, s := finish(t, j, start)
 	checkJob(t, rec, "FAILED", "138:0")
@@ -81,7 +83,7 @@ func TestTimeLimitDrain(t *testing.T) {
 	if err != nil {
 		t.Fatalf("StartTime %q: %v", rec.fields["StartTime"], err)
 	}
-	limit := started.Add(time.Minute)
+	limit := started.Add(limitSeconds * time.Second)
 	if s.EndedAt == nil || !s.EndedAt.Before(limit) {
 		t.Errorf("summary ended at %v, want before the time limit %v", s.EndedAt, limit)
 	} else {

@@ -17,6 +17,9 @@
 // the same machine (a bare srun step, a bare fake-srun step, a direct process spawn, ...) and its ratio
 // to it. Run it through scripts/bench.sh, which builds the binaries, starts the dev cluster and runs
 // the go benchmarks first. --render only turns an existing results.json into BENCHMARKS.md again.
+//
+// BENCHMARKS.md also has a section on the pass counts of scripts/stress.sh whenever bench/stress.json
+// (--stress-json) exists; the modes stress-check and stress-report (stress.go) produce that file.
 package main
 
 import (
@@ -41,12 +44,21 @@ type options struct {
 	skipCluster bool
 	render      bool
 	keep        bool
+	stressJSON  string // scripts/stress.sh's pass counts, rendered when the file exists
 }
 
 // grace is the supervisor's --grace in every failure run; the targets add it.
 const grace = time.Second
 
 func main() {
+	// The stress modes are subcommands so that the benchmark flags keep their meaning.
+	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "stress-") {
+		code, err := stressCommand(os.Args[1], os.Args[2:])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "disagg-bench:", err)
+		}
+		os.Exit(code)
+	}
 	var o options
 	flag.StringVar(&o.bin, "bin", "", "disagg-supervisor binary, built with CGO_ENABLED=0 (required unless --render)")
 	flag.StringVar(&o.gobench, "gobench", "bench/gobench.txt", "output of the go test benchmarks (item 5)")
@@ -57,6 +69,7 @@ func main() {
 	flag.BoolVar(&o.skipCluster, "skip-cluster", false, "do not measure on Slurm (machines without the dev cluster)")
 	flag.BoolVar(&o.render, "render", false, "only render --md from an existing --json")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory with every run's files")
+	flag.StringVar(&o.stressJSON, "stress-json", "bench/stress.json", "pass counts of scripts/stress.sh, rendered into --md when the file exists")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "disagg-bench:", err)
@@ -97,8 +110,12 @@ func run(o options) error {
 	if err := json.Unmarshal(data, &res); err != nil {
 		return fmt.Errorf("%s: %w", o.jsonOut, err)
 	}
+	stress, err := readStress(o.stressJSON)
+	if err != nil {
+		return err
+	}
 	printTable(os.Stdout, res)
-	return os.WriteFile(o.mdOut, []byte(markdown(res)), 0o644)
+	return os.WriteFile(o.mdOut, []byte(markdown(res, stress)), 0o644)
 }
 
 // measure runs every item; an item that cannot run is reported as not measured, with the reason.
