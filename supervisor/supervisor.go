@@ -468,11 +468,12 @@ func (r *run) failureOfExit(s *step) *Failure {
 }
 
 // canAskSlurm reports whether a step's unexpected end is first checked against the job's state: on a
-// cluster, every one is, because any could be Slurm's doing rather than the role's. Slurm signals the steps and the batch shell at once, so a step can end
-// before the supervisor's own SIGTERM and before slurmstepd's CANCELLED line is written, with whatever
-// its tasks do on SIGTERM (143, 137 after KillWait, even 0), or srun can fail to start a step of a job
-// that is already completing ("Unable to create step ... already completing"). One question to the
-// controller tells them from a failure, and costs tens of milliseconds.
+// cluster, every one is, because any could be Slurm's doing rather than the role's. Slurm signals the
+// steps and the batch shell at once, so a step can end before the supervisor's own SIGTERM and before
+// slurmstepd's CANCELLED line is written, with whatever its tasks do on SIGTERM (143, 137 after
+// KillWait, even 0), or srun can fail to start a step of a job that is already completing ("Unable to
+// create step ... already completing"). One question to the controller tells them from a failure,
+// and costs tens of milliseconds.
 func (r *run) canAskSlurm() bool {
 	return r.cfg.JobState != nil
 }
@@ -560,7 +561,8 @@ func (r *run) onSignal(sig os.Signal) {
 	if sig == r.cfg.DrainSignal {
 		msg = "pre-timeout signal: draining before the time limit"
 	}
-	if r.held != nil {
+	if r.held != nil && sig == syscall.SIGTERM {
+		// Slurm's SIGTERM to the batch shell, a moment after it ended the held step.
 		msg += fmt.Sprintf("; %s ended moments before by the same cancellation", r.held.name)
 		r.markStoppedBySlurm(r.held)
 	}
