@@ -27,10 +27,10 @@ type Failure struct {
 	Kind  string   `json:"kind,omitempty"`
 	Nodes []string `json:"nodes,omitempty"`
 	// Node and Ranks come from srun's "srun: error: NODE: task(s) RANKS: ..." line, when it printed one.
-	Node     string   `json:"node,omitempty"`
-	Ranks    []int    `json:"ranks,omitempty"`
-	Code     int      `json:"code"`
-	Reason   string   `json:"reason"`
+	Node     string `json:"node,omitempty"`
+	Ranks    []int  `json:"ranks,omitempty"`
+	Code     int    `json:"code"`
+	Reason   string `json:"reason"`
 	SrunLine string `json:"srun_line,omitempty"`
 	Log      string `json:"log,omitempty"`
 	// FirstErrors are the first error-shaped lines of this attempt's part of the log, with their
