@@ -52,6 +52,7 @@ func TestMarkerRoundTrip(t *testing.T) {
 	for _, m := range []Marker{
 		{Role: "GEN_0", Rank: 3, Node: "node2", PID: 4321, Job: "1234", Step: "5", Time: at},
 		{Role: "BENCHMARK", Node: "n", Time: at},
+		{Role: "GEN_1", Rank: 4, Node: "node1", PID: 77},
 		{Role: "x", Rank: 1, Node: "n", PID: 1, Step: "0", Time: at},
 	} {
 		got, err := DecodeMarker(m.Encode())
@@ -86,7 +87,10 @@ func FuzzMarker(f *testing.F) {
 		if rank < 0 || pid < 0 || unix < 0 || unix > 253402300799 { // RFC 3339 years stop at 9999
 			t.Skip()
 		}
-		m := Marker{Role: role, Rank: rank, Node: node, PID: pid, Job: job, Step: step, Time: time.Unix(unix, 0).UTC()}
+		m := Marker{Role: role, Rank: rank, Node: node, PID: pid, Job: job, Step: step}
+		if unix > 0 {
+			m.Time = time.Unix(unix, 0).UTC()
+		}
 		got, err := DecodeMarker(m.Encode())
 		if err != nil {
 			t.Fatalf("decode %q: %v", m.Encode(), err)
@@ -107,8 +111,8 @@ func FuzzMarker(f *testing.F) {
 
 func TestDecodeMarkerMalformed(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
-		{"", "marker lacks role, rank, node, pid, time"},
-		{"role=A rank=1 node=n pid=2", "marker lacks time"},
+		{"", "marker lacks role, rank, node"},
+		{"role=A node=n pid=2", "marker lacks rank"},
 		{"role=A rank=x node=n pid=2 time=2026-01-01T00:00:00Z", `marker field rank="x": not a non-negative integer`},
 		{"role=A rank=-1 node=n pid=2 time=2026-01-01T00:00:00Z", `marker field rank="-1": not a non-negative integer`},
 		{"role=A rank=1 node=n pid=2 time=yesterday", `marker field time="yesterday"`},

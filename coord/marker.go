@@ -19,12 +19,13 @@ type Marker struct {
 	// Job and Step are Slurm's ids; empty outside Slurm (the fake srun sets them too). The supervisor
 	// reads Step from the start markers to address the step with scancel.
 	Job, Step string
-	// Time is when the file was written, to the second.
+	// Time is when the file was written, to the second; zero when unknown.
 	Time time.Time
 }
 
 // Encode renders m as one line of key=value fields. Role, node, job and step go through Name, so that
 // no value can hold a space or an '=' and every marker decodes; Time is stored in UTC to the second.
+// Empty job and step and a zero time are left out.
 func (m Marker) Encode() []byte {
 	s := fmt.Sprintf("role=%s rank=%d node=%s pid=%d", Name(m.Role), m.Rank, Name(m.Node), m.PID)
 	if m.Job != "" {
@@ -33,11 +34,14 @@ func (m Marker) Encode() []byte {
 	if m.Step != "" {
 		s += " step=" + Name(m.Step)
 	}
-	return []byte(s + " time=" + m.Time.UTC().Format(time.RFC3339) + "\n")
+	if !m.Time.IsZero() {
+		s += " time=" + m.Time.UTC().Format(time.RFC3339)
+	}
+	return []byte(s + "\n")
 }
 
 // DecodeMarker parses what Encode wrote. Unknown fields are ignored, so that a newer task's marker
-// still reads; role, rank, node, pid and time are required.
+// still reads; role, rank and node, which name the task, are required.
 func DecodeMarker(data []byte) (Marker, error) {
 	var m Marker
 	seen := map[string]bool{}
@@ -72,7 +76,7 @@ func DecodeMarker(data []byte) (Marker, error) {
 		}
 	}
 	var missing []string
-	for _, k := range []string{"role", "rank", "node", "pid", "time"} {
+	for _, k := range []string{"role", "rank", "node"} {
 		if !seen[k] {
 			missing = append(missing, k)
 		}
