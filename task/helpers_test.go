@@ -103,10 +103,10 @@ func runTaskWith(ctx context.Context, opts Options, env []string, s seams, execE
 }
 
 // baseOpts is a quiet task: no install, no barrier, no environment work.
-func baseOpts(coord string) Options {
+func baseOpts(cdir string) Options {
 	return Options{
 		Role:           "GEN_0",
-		CoordDir:       coord,
+		CoordDir:       cdir,
 		InstallTimeout: 10 * time.Second,
 		BarrierTimeout: 10 * time.Second,
 		UnsetSlurm:     unsetNever,

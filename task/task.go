@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 )
 
 // Exit codes Run returns for its own failures; a failed install returns the installer's own code.
@@ -221,8 +223,7 @@ func (r *runner) configure() error {
 func (r *runner) steps(ctx context.Context) error {
 	fmt.Fprintln(r.stderr, r.id.line(r.opts.CoordDir))
 
-	started := filepath.Join(r.opts.CoordDir, startedDir, fileName(r.id.role), fmt.Sprint(r.id.rank))
-	if err := writeFileAtomic(started, r.id.markerText(time.Now())); err != nil {
+	if err := coord.WriteMarker(r.dir().Started(r.id.role, r.id.rank), r.id.marker(time.Now())); err != nil {
 		return fail(exitFailure, "write start marker: %w", err)
 	}
 	if r.opts.InstallCommand != "" {
@@ -254,6 +255,9 @@ func (r *runner) steps(ctx context.Context) error {
 	}
 	return r.execCommand(ctx)
 }
+
+// dir is the run attempt's coordination directory.
+func (r *runner) dir() coord.Dir { return coord.Dir(r.opts.CoordDir) }
 
 // execCommand replaces the task with bash -c <command>.
 func (r *runner) execCommand(ctx context.Context) error {
