@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
@@ -655,7 +656,7 @@ func (b *builder) paths(p *Plan) error {
 	p.OutputDir = path.Clean(out)
 
 	p.TaskBinary = TaskBinaryPath(p.Workspace)
-	p.CoordDir = path.Join(p.Workspace, ".disagg-supervisor", "runs", p.RunToken)
+	p.CoordDir = coord.RunDir(p.Workspace, p.RunToken)
 	return nil
 }
 
