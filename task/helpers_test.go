@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
 // testPath keeps the tests away from whatever python3 the developer's PATH holds; bash is in one of
@@ -109,8 +111,8 @@ func baseOpts(cdir string) Options {
 		CoordDir:       cdir,
 		InstallTimeout: 10 * time.Second,
 		BarrierTimeout: 10 * time.Second,
-		UnsetSlurm:     unsetNever,
-		CommandVar:     defaultCommandVar,
+		UnsetSlurm:     taskopts.UnsetNever,
+		CommandVar:     taskopts.DefaultCommandVar,
 	}
 }
 
