@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
 // Build makes the plan for one job attempt from its sources, or returns an *InputError that names
@@ -140,7 +142,7 @@ func (b *builder) build(unique string) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
-	task, err := b.taskFlags()
+	task, err := b.taskOptions()
 	if err != nil {
 		return Plan{}, err
 	}
@@ -655,7 +657,7 @@ func (b *builder) paths(p *Plan) error {
 	p.OutputDir = path.Clean(out)
 
 	p.TaskBinary = TaskBinaryPath(p.Workspace)
-	p.CoordDir = path.Join(p.Workspace, ".disagg-supervisor", "runs", p.RunToken)
+	p.CoordDir = coord.RunDir(p.Workspace, p.RunToken)
 	return nil
 }
 
@@ -760,9 +762,10 @@ func plannedOption(a string) (string, bool) {
 	return "", false
 }
 
-// taskFlags renders the task runner options that differ from the task's defaults, so that the
-// srun argv shows only choices someone made.
-func (b *builder) taskFlags() ([]string, error) {
+// taskOptions checks the task runner options of the flags and returns them; role, kind and
+// coordination directory are filled per role. Options.Args renders only what differs from the task's
+// defaults, so the srun argv shows only choices someone made.
+func (b *builder) taskOptions() (taskopts.Options, error) {
 	f := b.f
 	for _, d := range []struct {
 		input string
@@ -773,42 +776,31 @@ func (b *builder) taskFlags() ([]string, error) {
 		{"--probe-timeout", f.ProbeTimeout},
 	} {
 		if d.v < 0 {
-			return nil, inputErrorf(d.input, "want a positive duration, got %s", d.v)
+			return taskopts.Options{}, inputErrorf(d.input, "want a positive duration, got %s", d.v)
 		}
 	}
-	var out []string
+	// Zero timeouts and an empty mode stay zero: they mean the task's defaults.
+	o := taskopts.Defaults()
+	o.InstallCommand, o.InstallTimeout = f.TaskInstall, f.TaskInstallTimeout
+	o.Barrier, o.BarrierTimeout = f.TaskBarrier, f.TaskBarrierTimeout
+	o.UnsetSlurm = taskopts.UnsetMode(f.UnsetSlurm)
 	if f.TaskInstall != "" {
 		if err := checkShell(f.TaskInstall); err != nil {
-			return nil, inputErrorf("--task-install", "not valid shell: %v", err)
+			return taskopts.Options{}, inputErrorf("--task-install", "not valid shell: %v", err)
 		}
-		out = append(out, "--install-command", f.TaskInstall)
 	}
-	if v := f.TaskInstallTimeout; v != 0 && v != DefaultTaskInstallTimeout {
-		out = append(out, "--install-timeout", v.String())
+	if o.UnsetSlurm != "" && !o.UnsetSlurm.Valid() {
+		return taskopts.Options{}, inputErrorf("--task-unset-slurm", "want auto, always or never, got %s", quote(f.UnsetSlurm))
 	}
-	if f.TaskBarrier {
-		out = append(out, "--barrier")
+	for _, flag := range []struct {
+		given *bool
+		opt   *bool
+	}{{f.EnvDump, &o.EnvDump}, {f.LLMSrcSetup, &o.LLMSrcSetup}, {f.LDLibraryPath, &o.LDLibraryPath}} {
+		if flag.given != nil {
+			*flag.opt = *flag.given
+		}
 	}
-	if v := f.TaskBarrierTimeout; v != 0 && v != DefaultTaskBarrierTimeout {
-		out = append(out, "--barrier-timeout", v.String())
-	}
-	switch f.UnsetSlurm {
-	case "", "auto":
-	case "always", "never":
-		out = append(out, "--unset-slurm", f.UnsetSlurm)
-	default:
-		return nil, inputErrorf("--task-unset-slurm", "want auto, always or never, got %s", quote(f.UnsetSlurm))
-	}
-	if f.EnvDump != nil && !*f.EnvDump {
-		out = append(out, "--env-dump=false")
-	}
-	if f.LLMSrcSetup != nil && !*f.LLMSrcSetup {
-		out = append(out, "--llmsrc-setup=false")
-	}
-	if f.LDLibraryPath != nil && !*f.LDLibraryPath {
-		out = append(out, "--ld-library-path=false")
-	}
-	return out, nil
+	return o, nil
 }
 
 // sharedVars are the values every role's environment carries.
@@ -920,7 +912,7 @@ func (b *builder) jobTasks() (int, error) {
 
 // assembleRoles lays the roles out on the nodes: GEN slices from the start of the node list, then
 // CTX slices, then DISAGG_SERVER and BENCHMARK overlapping the pinned node.
-func assembleRoles(p *Plan, lay layout, cmds roleCommands, st srunSettings, task []string, vars sharedVars) []Role {
+func assembleRoles(p *Plan, lay layout, cmds roleCommands, st srunSettings, task taskopts.Options, vars sharedVars) []Role {
 	roles := make([]Role, 0, lay.gen.count+lay.ctx.count+2)
 	next := 0
 	for _, w := range []struct {
@@ -972,7 +964,7 @@ func assembleRoles(p *Plan, lay layout, cmds roleCommands, st srunSettings, task
 }
 
 // finishRole fills a role's environment and srun argv.
-func finishRole(p *Plan, r Role, lay layout, st srunSettings, task []string, vars sharedVars, mpi string) Role {
+func finishRole(p *Plan, r Role, lay layout, st srunSettings, task taskopts.Options, vars sharedVars, mpi string) Role {
 	r.Env = map[string]string{
 		"DISAGG_SERVING_TYPE":    r.Name,
 		"pytestCommand":          r.Command,
@@ -999,9 +991,8 @@ func finishRole(p *Plan, r Role, lay layout, st srunSettings, task []string, var
 			forward = append(forward, name)
 		}
 	}
-	cmd := make([]string, 0, 8+len(task))
-	cmd = append(cmd, p.TaskBinary, "task", "--role", r.Name, "--kind", string(r.Kind), "--coord-dir", p.CoordDir)
-	cmd = append(cmd, task...)
+	task.Role, task.Kind, task.CoordDir = r.Name, string(r.Kind), p.CoordDir
+	cmd := append([]string{p.TaskBinary, "task"}, task.Args()...)
 	spec := slurm.StepSpec{
 		Srun:          "srun",
 		UserArgs:      st.userArgs,

@@ -9,8 +9,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
 // Shared inputs of the tests: a 5-node allocation in two bracket groups, and a test command that
@@ -360,7 +363,7 @@ func TestBuildTaskFlags(t *testing.T) {
 		t.Errorf("defaults rendered flags %q", got)
 	}
 	defaults := base
-	defaults.TaskInstallTimeout, defaults.TaskBarrierTimeout = DefaultTaskInstallTimeout, DefaultTaskBarrierTimeout
+	defaults.TaskInstallTimeout, defaults.TaskBarrierTimeout = taskopts.DefaultInstallTimeout, taskopts.DefaultBarrierTimeout
 	defaults.UnsetSlurm, defaults.EnvDump, defaults.LLMSrcSetup, defaults.LDLibraryPath = "auto", ptr(true), ptr(true), ptr(true)
 	if got := tail(defaults); len(got) != 0 {
 		t.Errorf("explicit defaults rendered flags %q", got)
@@ -378,6 +381,47 @@ func TestBuildTaskFlags(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, tail(all)); diff != "" {
 		t.Errorf("task flags (-want +got):\n%s", diff)
+	}
+}
+
+// TestTaskArgvParses: what the plan puts after `task` in every role's srun argv is what the task's own
+// parser reads back, for the defaults and for every option set.
+func TestTaskArgvParses(t *testing.T) {
+	base := Flags{Nodelist: "n[1-2]", GPUsPerNode: ptr(1), NumGen: ptr(1), NumCtx: ptr(0), NodesPerGen: ptr(1), Command: "x", Workspace: "/ws"}
+	all := base
+	all.TaskInstall, all.TaskInstallTimeout, all.TaskBarrier, all.TaskBarrierTimeout = "pip install -e .", 45*time.Minute, true, 90*time.Second
+	all.UnsetSlurm, all.EnvDump, all.LLMSrcSetup, all.LDLibraryPath = "always", ptr(false), ptr(true), ptr(false)
+	for _, tt := range []struct {
+		name  string
+		flags Flags
+		want  func(o *taskopts.Options)
+	}{
+		{"defaults", base, func(*taskopts.Options) {}},
+		{"all", all, func(o *taskopts.Options) {
+			o.InstallCommand, o.InstallTimeout, o.Barrier, o.BarrierTimeout = "pip install -e .", 45*time.Minute, true, 90*time.Second
+			o.UnsetSlurm, o.EnvDump, o.LDLibraryPath = taskopts.UnsetAlways, false, false
+		}},
+	} {
+		p, err := Build(Sources{Flags: tt.flags})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Roles {
+			i := slices.Index(r.Srun, "task")
+			if i < 0 || r.Srun[i-1] != p.TaskBinary {
+				t.Fatalf("%s: no task command in %q", r.Name, r.Srun)
+			}
+			got, err := taskopts.Parse(r.Srun[i+1:])
+			if err != nil {
+				t.Fatalf("%s %s: %v", tt.name, r.Name, err)
+			}
+			want := taskopts.Defaults()
+			want.Role, want.Kind, want.CoordDir = r.Name, string(r.Kind), p.CoordDir
+			tt.want(&want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s %s (-want +got):\n%s", tt.name, r.Name, diff)
+			}
+		}
 	}
 }
 

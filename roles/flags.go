@@ -1,6 +1,12 @@
 package roles
 
-import "time"
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
+)
 
 // Flags are the command-line inputs of a plan. The CLI binds them with kong, hence the struct tags.
 //
@@ -73,13 +79,13 @@ type Flags struct {
 	// Task runner options: rendered into every role's srun argv, read by "disagg-supervisor task".
 
 	TaskInstall        string        `name:"task-install" placeholder:"CMD" group:"Task" help:"Install command that one task per node runs before the role, the others wait for it."`
-	TaskInstallTimeout time.Duration `name:"task-install-timeout" default:"30m" placeholder:"DURATION" group:"Task" help:"How long tasks wait for the per-node install (default: ${default})."`
+	TaskInstallTimeout time.Duration `name:"task-install-timeout" default:"${task_install_timeout}" placeholder:"DURATION" group:"Task" help:"How long tasks wait for the per-node install (default: ${default})."`
 	TaskBarrier        bool          `name:"task-barrier" group:"Task" help:"Make all tasks of a step wait for each other after install, so that ranks start together."`
-	TaskBarrierTimeout time.Duration `name:"task-barrier-timeout" default:"10m" placeholder:"DURATION" group:"Task" help:"How long tasks wait at the barrier (default: ${default})."`
-	UnsetSlurm         string        `name:"task-unset-slurm" default:"auto" enum:"auto,always,never" group:"Task" help:"Unset PMI*, PMIX*, MPI*, OMPI*, SLURM* (but SLURM_PROCID) before the command: always, never, or auto (DISAGG_SERVER, BENCHMARK and single-node jobs)."`
-	EnvDump            *bool         `name:"task-env-dump" negatable:"" group:"Task" help:"Print the sorted, redacted environment before the command (default true)."`
-	LLMSrcSetup        *bool         `name:"task-llmsrc-setup" negatable:"" group:"Task" help:"Make the wrapper in llmSrcNode executable and cd to its tests/integration/defs (default true)."`
-	LDLibraryPath      *bool         `name:"task-ld-library-path" negatable:"" group:"Task" help:"When llmSrcNode is set, prepend the installed tensorrt_llm/libs to LD_LIBRARY_PATH (default true)."`
+	TaskBarrierTimeout time.Duration `name:"task-barrier-timeout" default:"${task_barrier_timeout}" placeholder:"DURATION" group:"Task" help:"How long tasks wait at the barrier (default: ${default})."`
+	UnsetSlurm         string        `name:"task-unset-slurm" default:"${task_unset_slurm}" enum:"${task_unset_slurm_modes}" group:"Task" help:"Unset PMI*, PMIX*, MPI*, OMPI*, SLURM* (but SLURM_PROCID) before the command: always, never, or auto (DISAGG_SERVER, BENCHMARK and single-node jobs)."`
+	EnvDump            *bool         `name:"task-env-dump" negatable:"" group:"Task" help:"Print the sorted, redacted environment before the command (default ${task_env_dump})."`
+	LLMSrcSetup        *bool         `name:"task-llmsrc-setup" negatable:"" group:"Task" help:"Make the wrapper in llmSrcNode executable and cd to its tests/integration/defs (default ${task_llmsrc_setup})."`
+	LDLibraryPath      *bool         `name:"task-ld-library-path" negatable:"" group:"Task" help:"When llmSrcNode is set, prepend the installed tensorrt_llm/libs to LD_LIBRARY_PATH (default ${task_ld_library_path})."`
 }
 
 // Sources is where a plan's inputs come from. Precedence: flags > environment > config file.
@@ -96,11 +102,37 @@ type Sources struct {
 
 // Defaults that Build applies to zero fields.
 const (
-	DefaultWrapper            = "trtllm-llmapi-launch"
-	DefaultUnset              = "UCX_TLS UCX_NET_DEVICES UCX_CUDA_IPC_ENABLE_MNNVL"
-	DefaultMPI                = "pmix"
-	DefaultJobID              = "nojob"
-	DefaultProbeTimeout       = 30 * time.Minute
-	DefaultTaskInstallTimeout = 30 * time.Minute
-	DefaultTaskBarrierTimeout = 10 * time.Minute
+	DefaultWrapper      = "trtllm-llmapi-launch"
+	DefaultUnset        = "UCX_TLS UCX_NET_DEVICES UCX_CUDA_IPC_ENABLE_MNNVL"
+	DefaultMPI          = "pmix"
+	DefaultJobID        = "nojob"
+	DefaultProbeTimeout = 30 * time.Minute
 )
+
+// FlagVars are the kong variables that the tags of Flags interpolate (kong.Vars(FlagVars())): the task
+// runner's defaults, so that the help text, kong's defaults and the task's own parser all take them
+// from taskopts and a changed default cannot leave a stale one behind.
+func FlagVars() map[string]string {
+	d := taskopts.Defaults()
+	return map[string]string{
+		"task_install_timeout":   shortDuration(d.InstallTimeout),
+		"task_barrier_timeout":   shortDuration(d.BarrierTimeout),
+		"task_unset_slurm":       string(d.UnsetSlurm),
+		"task_unset_slurm_modes": taskopts.UnsetModes,
+		"task_env_dump":          strconv.FormatBool(d.EnvDump),
+		"task_llmsrc_setup":      strconv.FormatBool(d.LLMSrcSetup),
+		"task_ld_library_path":   strconv.FormatBool(d.LDLibraryPath),
+	}
+}
+
+// shortDuration writes 30m rather than time.Duration's 30m0s, as people write it in the help text.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

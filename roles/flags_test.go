@@ -7,6 +7,8 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
 // parseFlags binds args into Flags the way the CLI does.
@@ -16,7 +18,7 @@ func parseFlags(t *testing.T, args ...string) (Flags, string) {
 		Flags `embed:""`
 	}
 	var help strings.Builder
-	k, err := kong.New(&cli, kong.Name("disagg-supervisor"), kong.Writers(&help, &help), kong.Exit(func(int) {}))
+	k, err := kong.New(&cli, kong.Name("disagg-supervisor"), kong.Vars(FlagVars()), kong.Writers(&help, &help), kong.Exit(func(int) {}))
 	if err != nil {
 		t.Fatalf("kong rejects the Flags tags: %v", err)
 	}
@@ -35,8 +37,8 @@ func TestFlagsKong(t *testing.T) {
 		ForwardContainerEnv: "auto",
 		UnsetSlurm:          "auto",
 		ProbeTimeout:        DefaultProbeTimeout,
-		TaskInstallTimeout:  DefaultTaskInstallTimeout,
-		TaskBarrierTimeout:  DefaultTaskBarrierTimeout,
+		TaskInstallTimeout:  taskopts.DefaultInstallTimeout,
+		TaskBarrierTimeout:  taskopts.DefaultBarrierTimeout,
 	}
 	if diff := cmp.Diff(want, none); diff != "" {
 		t.Errorf("no flags (-want +got):\n%s", diff)
@@ -67,13 +69,20 @@ func TestFlagsHelp(t *testing.T) {
 	}
 	var help strings.Builder
 	exited := false
-	k, err := kong.New(&cli, kong.Name("disagg-supervisor"), kong.Writers(&help, &help), kong.Exit(func(int) { exited = true }))
+	k, err := kong.New(&cli, kong.Name("disagg-supervisor"), kong.Vars(FlagVars()), kong.Writers(&help, &help), kong.Exit(func(int) { exited = true }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, _ = k.Parse([]string{"--help"})
 	if !exited {
 		t.Fatal("--help did not exit")
+	}
+	// The task's defaults reach the help text from taskopts (words joined again: help wraps lines).
+	words := strings.Join(strings.Fields(help.String()), " ")
+	for _, want := range []string{"per-node install (default: 30m)", "at the barrier (default: 10m)", `--task-unset-slurm="auto"`, "before the command (default true)"} {
+		if !strings.Contains(words, want) {
+			t.Errorf("help lacks %q:\n%s", want, help.String())
+		}
 	}
 	for _, want := range []string{"--[no-]gen-only", "--benchmark-mode=MODE", "--install-per-node", "--srun-arg=ARG", "--probe=ROLE=TYPE:TARGET[@TIMEOUT]", "--[no-]task-env-dump", "Topology", "printf '%q\\n'"} {
 		if !strings.Contains(help.String(), want) {

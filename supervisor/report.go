@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
@@ -85,27 +85,20 @@ func (r *run) failureOf(s *step, code int, reason string) *Failure {
 	return f
 }
 
-// installFailure finds a failed per-node install among the task runners' coordination files
-// (install/<node>.failed holds the installer's exit code, install/<node>.lock its identity).
+// installFailure finds a failed per-node install among the task runners' coordination files: the
+// first node's, with its installer when the lock names it.
 func (r *run) installFailure() (node string, rank []int, detail string, ok bool) {
-	failed, _ := filepath.Glob(filepath.Join(r.plan.CoordDir, "install", "*.failed"))
+	failed, _ := coord.Dir(r.plan.CoordDir).FailedInstalls()
 	if len(failed) == 0 {
 		return "", nil, "", false
 	}
-	node = strings.TrimSuffix(filepath.Base(failed[0]), ".failed")
-	code, _ := os.ReadFile(failed[0])
-	detail = "exit code " + strings.TrimSpace(string(code))
-	if who, err := os.ReadFile(strings.TrimSuffix(failed[0], ".failed") + ".lock"); err == nil {
-		for _, field := range strings.Fields(string(who)) {
-			if strings.HasPrefix(field, "role=") || strings.HasPrefix(field, "rank=") {
-				detail += ", " + strings.Replace(field, "=", " ", 1)
-			}
-			if n, err := strconv.Atoi(strings.TrimPrefix(field, "rank=")); err == nil && strings.HasPrefix(field, "rank=") {
-				rank = []int{n}
-			}
-		}
+	f := failed[0]
+	detail = fmt.Sprintf("exit code %d", f.Code)
+	if f.InstallerKnown {
+		detail += fmt.Sprintf(", role %s, rank %d", f.Installer.Role, f.Installer.Rank)
+		rank = []int{f.Installer.Rank}
 	}
-	return node, rank, detail, true
+	return f.Node, rank, detail, true
 }
 
 // Summary is summary.json: the whole run at a glance, rewritten at every change so that `status` can
@@ -347,23 +340,7 @@ func writeJSONFile(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(data, '\n'))
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return coord.WriteFileAtomic(path, append(data, '\n'))
 }
 
 type junitSuites struct {
@@ -422,7 +399,7 @@ func writeJUnit(path string, s Summary) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append([]byte(xml.Header), append(data, '\n')...))
+	return coord.WriteFileAtomic(path, append([]byte(xml.Header), append(data, '\n')...))
 }
 
 // junitText bounds a text for the JUnit file. encoding/xml escapes markup and replaces bytes that XML

@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/redact"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
@@ -822,10 +823,9 @@ func (r *run) launch(s *step) {
 		})
 	}
 	if s.kind != kindInstall {
-		markers := filepath.Join(r.coordDir(), "started", s.name)
-		ntasks := s.ntasks
+		dir, ntasks := coord.Dir(r.plan.CoordDir), s.ntasks
 		r.group.Go(func() error {
-			if stepID, ok := waitMarkers(ctx, markers, ntasks); ok {
+			if stepID, ok := waitMarkers(ctx, dir, name, ntasks); ok {
 				r.send(stepRunning{name: name, stepID: stepID})
 			}
 			return nil
@@ -861,22 +861,18 @@ func (r *run) send(msg message) {
 	}
 }
 
-func (r *run) coordDir() string {
-	return filepath.Join(r.plan.Workspace, ".disagg-supervisor", "runs", r.plan.RunToken)
-}
-
-// waitMarkers waits until dir holds n start markers (one per task, written by `task`) and returns the
-// Slurm step id they name. The markers live on the shared file system, where file events do not cross
-// nodes, so it looks every few milliseconds; only the "all tasks started" event depends on it, never
-// failure detection.
-func waitMarkers(ctx context.Context, dir string, n int) (string, bool) {
+// waitMarkers waits until role has n start markers in dir (one per task, written by `task`) and returns
+// the Slurm step id they name (empty when they name none). The markers live on the shared file system,
+// where file events do not cross nodes, so it looks every few milliseconds; only the "all tasks
+// started" event depends on it, never failure detection.
+func waitMarkers(ctx context.Context, dir coord.Dir, role string, n int) (string, bool) {
 	ticker := time.NewTicker(25 * time.Millisecond)
 	defer ticker.Stop()
 	for {
-		if entries, err := os.ReadDir(dir); err == nil {
-			if markers := markerNames(entries); len(markers) >= n {
-				return stepIDOf(filepath.Join(dir, markers[0])), true
-			}
+		if ranks, err := coord.Ranks(dir.StartedDir(role)); err == nil && len(ranks) >= n {
+			// Every task of a step names the same step; a marker that cannot be read names none.
+			m, _ := coord.ReadMarker(dir.Started(role, ranks[0]))
+			return m.Step, true
 		}
 		select {
 		case <-ctx.Done():
@@ -885,32 +881,6 @@ func waitMarkers(ctx context.Context, dir string, n int) (string, bool) {
 		}
 	}
 }
-
-func markerNames(entries []os.DirEntry) []string {
-	var names []string
-	for _, e := range entries {
-		if !e.IsDir() && !isTempName(e.Name()) {
-			names = append(names, e.Name())
-		}
-	}
-	return names
-}
-
-// stepIDOf reads the "step=ID" field of a start marker; empty when it has none.
-func stepIDOf(path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	for _, field := range strings.Fields(string(data)) {
-		if id, ok := strings.CutPrefix(field, "step="); ok {
-			return id
-		}
-	}
-	return ""
-}
-
-func isTempName(name string) bool { return len(name) > 0 && name[0] == '.' }
 
 func sharesNode(a, b []string) bool {
 	for _, n := range a {
@@ -981,8 +951,7 @@ func (r *run) emit(ev Event) {
 
 // prepareDirs makes the workspace, output and coordination directories.
 func prepareDirs(p roles.Plan) error {
-	for _, dir := range []string{p.Workspace, p.OutputDir, filepath.Dir(p.TaskBinary),
-		filepath.Join(p.Workspace, ".disagg-supervisor", "runs", p.RunToken)} {
+	for _, dir := range []string{p.Workspace, p.OutputDir, filepath.Dir(p.TaskBinary), p.CoordDir} {
 		if dir == "" || dir == "." {
 			continue
 		}

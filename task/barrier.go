@@ -3,11 +3,12 @@ package task
 import (
 	"context"
 	"fmt"
-	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
@@ -15,10 +16,9 @@ import (
 // different times otherwise start the MPI world skewed, and PMIx fences time out; waiting here
 // costs the spread of install times once, before any model is loaded.
 func (r *runner) barrier(ctx context.Context) error {
-	dir := filepath.Join(r.opts.CoordDir, barrierDir, fileName(r.id.role))
-	installs := filepath.Join(r.opts.CoordDir, installDir)
-	mine := filepath.Join(dir, fmt.Sprint(r.id.rank))
-	if err := writeFileAtomic(mine, r.id.markerText(time.Now())); err != nil {
+	dir := r.dir().BarrierDir(r.id.role)
+	mine := r.dir().Barrier(r.id.role, r.id.rank)
+	if err := coord.WriteMarker(mine, r.id.marker(time.Now())); err != nil {
 		return fail(exitFailure, "barrier of %s: write %s: %w", r.id.role, mine, err)
 	}
 	r.logf("barrier of %s: rank %d arrived; waiting for %d ranks, up to %s", r.id.role, r.id.rank, r.id.ntasks, r.opts.BarrierTimeout)
@@ -26,20 +26,20 @@ func (r *runner) barrier(ctx context.Context) error {
 	var missing []int
 	check := func(elapsed time.Duration) (bool, error) {
 		// A failed install anywhere means some rank will never arrive.
-		failed, err := failedInstalls(installs)
+		failed, err := r.dir().FailedInstalls()
 		if err != nil {
-			return false, fail(exitFailure, "barrier of %s: list %s: %w", r.id.role, installs, err)
+			return false, fail(exitFailure, "barrier of %s: list %s: %w", r.id.role, r.dir().InstallDir(), err)
 		}
 		if len(failed) > 0 {
-			return false, fail(failed[0].code, "install failed on %s; leaving the barrier of %s", describeFailed(failed), r.id.role)
+			return false, fail(failed[0].Code, "install failed on %s; leaving the barrier of %s", describeFailed(failed), r.id.role)
 		}
-		arrived, err := rankFiles(dir)
+		ranks, err := coord.Ranks(dir)
 		if err != nil {
 			return false, fail(exitFailure, "barrier of %s: list %s: %w", r.id.role, dir, err)
 		}
 		missing = missing[:0]
 		for rank := 0; rank < r.id.ntasks; rank++ {
-			if !arrived[rank] {
+			if !slices.Contains(ranks, rank) {
 				missing = append(missing, rank)
 			}
 		}
@@ -69,17 +69,16 @@ func rankList(ranks []int) string {
 // whereMissing tells, from the start markers, which missing ranks are running (and on which node:
 // most likely still in their node's install) and which never started at all.
 func (r *runner) whereMissing(missing []int) string {
-	started := filepath.Join(r.opts.CoordDir, startedDir, fileName(r.id.role))
 	byNode := map[string][]int{}
 	var notStarted []int
 	for _, rank := range missing {
-		fields := readMarker(filepath.Join(started, fmt.Sprint(rank)))
-		if fields == nil {
+		m, err := coord.ReadMarker(r.dir().Started(r.id.role, rank))
+		if notWritten(err) {
 			notStarted = append(notStarted, rank)
 			continue
 		}
-		node := fields["node"]
-		if node == "" {
+		node := m.Node
+		if err != nil {
 			node = "unknown node"
 		}
 		byNode[node] = append(byNode[node], rank)

@@ -2,18 +2,19 @@ package task
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 )
 
 func TestBarrierAllArrive(t *testing.T) {
-	coord := t.TempDir()
+	cdir := t.TempDir()
 	var opts []Options
 	var envs [][]string
 	for rank := range 4 {
-		o := baseOpts(coord)
+		o := baseOpts(cdir)
 		o.Barrier = true
 		o.InstallCommand = "sleep 0.1"
 		opts = append(opts, o)
@@ -29,7 +30,7 @@ func TestBarrierAllArrive(t *testing.T) {
 		}
 	}
 	for rank := range 4 {
-		if !exists(filepath.Join(coord, "barrier", "GEN_0", string(rune('0'+rank)))) {
+		if !exists(coord.Dir(cdir).Barrier("GEN_0", rank)) {
 			t.Errorf("no barrier file for rank %d", rank)
 		}
 	}
@@ -39,17 +40,17 @@ func TestBarrierAllArrive(t *testing.T) {
 // arrives; rank 2 started on node2 (stuck before the barrier), ranks 3 and 5 never started. The other
 // ranks' files are written beforehand so that a slow machine cannot change which ranks are missing.
 func TestBarrierTimeoutNamesMissingRanks(t *testing.T) {
-	coord := t.TempDir()
+	cdir := t.TempDir()
 	stuck := identity{role: "GEN_0", rank: 2, node: "node2", pid: 4242}
-	if err := writeFileAtomic(filepath.Join(coord, "started", "GEN_0", "2"), stuck.markerText(time.Now())); err != nil {
+	if err := coord.WriteMarker(coord.Dir(cdir).Started("GEN_0", 2), stuck.marker(time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	for _, rank := range []string{"1", "4"} {
-		if err := writeFileAtomic(filepath.Join(coord, "barrier", "GEN_0", rank), nil); err != nil {
+	for _, rank := range []int{1, 4} {
+		if err := coord.WriteMarker(coord.Dir(cdir).Barrier("GEN_0", rank), coord.Marker{Role: "GEN_0", Rank: rank, Node: "node1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	opts := baseOpts(coord)
+	opts := baseOpts(cdir)
 	opts.Barrier = true
 	opts.BarrierTimeout = 300 * time.Millisecond
 	res := runTask(t.Context(), opts, slurmEnv(0, 0, 6, "node1"))
@@ -94,16 +95,16 @@ func TestBarrierFailsFastOnFailedInstall(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			coord := t.TempDir()
-			if err := writeFileAtomic(filepath.Join(coord, "install", "node9.failed"), []byte("3\n")); err != nil {
+			cdir := t.TempDir()
+			if err := coord.WriteFailed(coord.Dir(cdir).Install("node9").Failed, 3); err != nil {
 				t.Fatal(err)
 			}
 			if tt.lockOwnNode {
-				if err := os.WriteFile(filepath.Join(coord, "install", "node1.lock"), nil, 0o644); err != nil {
+				if err := os.WriteFile(coord.Dir(cdir).Install("node1").Lock, nil, 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
-			opts := baseOpts(coord)
+			opts := baseOpts(cdir)
 			opts.Barrier = tt.barrier
 			opts.InstallCommand = "true"
 			opts.InstallTimeout = 300 * time.Millisecond

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/disagg-supervisor/disagg-supervisor/redact"
+	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
 // environ is the environment the role command will get, as an ordered NAME=VALUE list so that what is
@@ -89,14 +90,14 @@ func isLauncherVar(name string) bool {
 }
 
 // shouldUnset decides --unset-slurm for this task.
-func shouldUnset(mode, kind string, env *environ) (bool, string) {
+func shouldUnset(mode taskopts.UnsetMode, kind string, env *environ) (bool, string) {
 	switch mode {
-	case unsetAlways:
+	case taskopts.UnsetAlways:
 		return true, "--unset-slurm=always"
-	case unsetNever:
+	case taskopts.UnsetNever:
 		return false, "--unset-slurm=never"
 	}
-	if kind == kindServer || kind == kindBenchmark {
+	if kind == taskopts.KindServer || kind == taskopts.KindBenchmark {
 		return true, "kind " + kind + " runs outside MPI"
 	}
 	if n, _ := env.get("SLURM_JOB_NUM_NODES"); n == "1" {

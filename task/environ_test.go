@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
 func TestUnsetSlurm(t *testing.T) {
@@ -14,18 +16,18 @@ func TestUnsetSlurm(t *testing.T) {
 	kept := []string{"SLURM_PROCID", "PATH", "UCX_TLS", "CUDA_VISIBLE_DEVICES"}
 	tests := []struct {
 		name     string
-		mode     string
+		mode     taskopts.UnsetMode
 		role     string
 		numNodes string
 		unset    bool
 		why      string
 	}{
-		{name: "auto multi-node worker", mode: unsetAuto, role: "GEN_0", numNodes: "2", unset: false, why: "(multi-node gen worker)"},
-		{name: "auto single-node worker", mode: unsetAuto, role: "CTX_0", numNodes: "1", unset: true, why: "(single-node job)"},
-		{name: "auto server", mode: unsetAuto, role: "DISAGG_SERVER", numNodes: "2", unset: true, why: "(kind server runs outside MPI)"},
-		{name: "auto benchmark", mode: unsetAuto, role: "BENCHMARK", numNodes: "4", unset: true, why: "(kind benchmark runs outside MPI)"},
-		{name: "always", mode: unsetAlways, role: "GEN_0", numNodes: "2", unset: true, why: "(--unset-slurm=always)"},
-		{name: "never", mode: unsetNever, role: "BENCHMARK", numNodes: "1", unset: false, why: "(--unset-slurm=never)"},
+		{name: "auto multi-node worker", mode: taskopts.UnsetAuto, role: "GEN_0", numNodes: "2", unset: false, why: "(multi-node gen worker)"},
+		{name: "auto single-node worker", mode: taskopts.UnsetAuto, role: "CTX_0", numNodes: "1", unset: true, why: "(single-node job)"},
+		{name: "auto server", mode: taskopts.UnsetAuto, role: "DISAGG_SERVER", numNodes: "2", unset: true, why: "(kind server runs outside MPI)"},
+		{name: "auto benchmark", mode: taskopts.UnsetAuto, role: "BENCHMARK", numNodes: "4", unset: true, why: "(kind benchmark runs outside MPI)"},
+		{name: "always", mode: taskopts.UnsetAlways, role: "GEN_0", numNodes: "2", unset: true, why: "(--unset-slurm=always)"},
+		{name: "never", mode: taskopts.UnsetNever, role: "BENCHMARK", numNodes: "1", unset: false, why: "(--unset-slurm=never)"},
 		{name: "empty means auto", mode: "", role: "BENCHMARK", numNodes: "2", unset: true, why: "(kind benchmark runs outside MPI)"},
 	}
 	for _, tt := range tests {

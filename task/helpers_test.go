@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
 // testPath keeps the tests away from whatever python3 the developer's PATH holds; bash is in one of
@@ -103,14 +105,14 @@ func runTaskWith(ctx context.Context, opts Options, env []string, s seams, execE
 }
 
 // baseOpts is a quiet task: no install, no barrier, no environment work.
-func baseOpts(coord string) Options {
+func baseOpts(cdir string) Options {
 	return Options{
 		Role:           "GEN_0",
-		CoordDir:       coord,
+		CoordDir:       cdir,
 		InstallTimeout: 10 * time.Second,
 		BarrierTimeout: 10 * time.Second,
-		UnsetSlurm:     unsetNever,
-		CommandVar:     defaultCommandVar,
+		UnsetSlurm:     taskopts.UnsetNever,
+		CommandVar:     taskopts.DefaultCommandVar,
 	}
 }
 

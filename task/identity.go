@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 )
 
 // identity is who this task is, read once from the Slurm environment.
@@ -102,15 +104,8 @@ func (id identity) who() string {
 	return fmt.Sprintf("role %s rank %d on %s", id.role, id.rank, id.node)
 }
 
-// markerText is the content of the start marker and of the install lock: enough to name the task in
-// another task's error message.
-func (id identity) markerText(now time.Time) []byte {
-	s := fmt.Sprintf("role=%s rank=%d node=%s pid=%d", fileName(id.role), id.rank, fileName(id.node), id.pid)
-	if id.jobID != "" {
-		s += " job=" + fileName(id.jobID)
-	}
-	if id.stepID != "" {
-		s += " step=" + fileName(id.stepID)
-	}
-	return []byte(s + " time=" + now.UTC().Format(time.RFC3339) + "\n")
+// marker is what the task writes into its start marker, barrier arrival and install files: enough to
+// name it in another task's error message, and its Slurm step for the supervisor.
+func (id identity) marker(now time.Time) coord.Marker {
+	return coord.Marker{Role: id.role, Rank: id.rank, Node: id.node, PID: id.pid, Job: id.jobID, Step: id.stepID, Time: now}
 }

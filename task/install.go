@@ -7,76 +7,66 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 )
-
-// installFiles are the install gate's files for one node.
-type installFiles struct {
-	dir, lock, ok, failed string
-}
-
-func (r *runner) installFiles() installFiles {
-	dir := filepath.Join(r.opts.CoordDir, installDir)
-	base := filepath.Join(dir, fileName(r.id.node))
-	return installFiles{dir: dir, lock: base + ".lock", ok: base + ".ok", failed: base + ".failed"}
-}
 
 // installGate makes sure the install command has run successfully on this node, exactly once per
 // run attempt. It is keyed by node, not by role: roles that share a node share the installed tree,
 // and installing it twice at once corrupts it. The first task to create the lock file installs;
 // every other task on the node waits, with a bound, for the installer's ok or failed marker.
 func (r *runner) installGate(ctx context.Context) error {
-	files := r.installFiles()
-	if err := os.MkdirAll(files.dir, 0o755); err != nil {
+	files := r.dir().Install(r.id.node)
+	if err := os.MkdirAll(r.dir().InstallDir(), 0o755); err != nil {
 		return fail(exitFailure, "install gate on %s: %w", r.id.node, err)
 	}
-	lock, err := os.OpenFile(files.lock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	lock, err := os.OpenFile(files.Lock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	switch {
 	case err == nil:
 		return r.install(ctx, files, lock)
 	case errors.Is(err, fs.ErrExist):
 		return r.waitInstall(ctx, files)
 	default:
-		return fail(exitFailure, "install gate on %s: claim %s: %w", r.id.node, files.lock, err)
+		return fail(exitFailure, "install gate on %s: claim %s: %w", r.id.node, files.Lock, err)
 	}
 }
 
 // install runs the install command as the node's installer and publishes the outcome.
-func (r *runner) install(ctx context.Context, files installFiles, lock *os.File) error {
+func (r *runner) install(ctx context.Context, files coord.InstallFiles, lock *os.File) error {
 	// The lock names its holder, so a waiter that times out can say whom it waited for.
-	_, werr := lock.Write(r.id.markerText(time.Now()))
+	_, werr := lock.Write(r.id.marker(time.Now()).Encode())
 	if cerr := lock.Close(); werr == nil {
 		werr = cerr
 	}
 	if werr != nil {
 		// The lock is ours all the same; only the waiters' messages lose the holder's name.
-		r.logf("install on %s: cannot record the installer in %s: %v", r.id.node, files.lock, werr)
+		r.logf("install on %s: cannot record the installer in %s: %v", r.id.node, files.Lock, werr)
 	}
 
-	r.logf("install on %s: this task installs (lock %s)", r.id.node, files.lock)
+	r.logf("install on %s: this task installs (lock %s)", r.id.node, files.Lock)
 	start := time.Now()
 	code, runErr := r.runInstaller(ctx)
 	took := time.Since(start).Round(time.Millisecond)
 
 	if code == 0 {
-		if err := writeFileAtomic(files.ok, r.id.markerText(time.Now())); err != nil {
+		if err := coord.WriteMarker(files.OK, r.id.marker(time.Now())); err != nil {
 			// Waiters would time out instead of continuing; better that the step fails now.
-			return fail(exitFailure, "install on %s succeeded but %s could not be written: %w", r.id.node, files.ok, err)
+			return fail(exitFailure, "install on %s succeeded but %s could not be written: %w", r.id.node, files.OK, err)
 		}
 		r.logf("install on %s: done in %s", r.id.node, took)
 		return nil
 	}
 
 	// Publish the failure before anything else, so waiters stop waiting at once.
-	markErr := writeFileAtomic(files.failed, fmt.Appendf(nil, "%d\n", code))
+	markErr := coord.WriteFailed(files.Failed, code)
 	why := ""
 	if runErr != nil {
 		why = fmt.Sprintf(" (%v)", runErr)
 	}
 	if markErr != nil {
-		return fail(code, "install on %s failed with exit code %d after %s%s; writing %s also failed: %w", r.id.node, code, took, why, files.failed, markErr)
+		return fail(code, "install on %s failed with exit code %d after %s%s; writing %s also failed: %w", r.id.node, code, took, why, files.Failed, markErr)
 	}
 	return &failure{code: code, err: fmt.Errorf("install on %s failed with exit code %d after %s%s", r.id.node, code, took, why)}
 }
@@ -130,38 +120,37 @@ func (r *runner) runInstaller(ctx context.Context) (int, error) {
 }
 
 // waitInstall waits for the node's installer to publish ok or failed.
-func (r *runner) waitInstall(ctx context.Context, files installFiles) error {
-	holder := describeHolder(readMarker(files.lock))
-	r.logf("install on %s: waiting for the installer (%s, lock %s), up to %s", r.id.node, holder, files.lock, r.opts.InstallTimeout)
+func (r *runner) waitInstall(ctx context.Context, files coord.InstallFiles) error {
+	r.logf("install on %s: waiting for the installer (%s, lock %s), up to %s", r.id.node, holder(files.Lock), files.Lock, r.opts.InstallTimeout)
 	check := func(elapsed time.Duration) (bool, error) {
-		if exists(files.ok) {
+		if exists(files.OK) {
 			r.logf("install on %s: done by another task; waited %s", r.id.node, elapsed.Round(time.Millisecond))
 			return true, nil
 		}
-		if exists(files.failed) {
-			code := readExitCode(files.failed)
-			return false, &failure{code: code, err: fmt.Errorf("install on %s failed with exit code %d (by another task); not waiting (installer: %s)", r.id.node, code, describeHolder(readMarker(files.lock)))}
+		if exists(files.Failed) {
+			code := coord.ReadExitCode(files.Failed)
+			return false, &failure{code: code, err: fmt.Errorf("install on %s failed with exit code %d (by another task); not waiting (installer: %s)", r.id.node, code, holder(files.Lock))}
 		}
 		if r.opts.Barrier {
 			// Another node's failed install means the barrier can never complete; leave now rather
 			// than finishing this install only to wait there.
-			failed, err := failedInstalls(files.dir)
+			failed, err := r.dir().FailedInstalls()
 			if err != nil {
-				return false, fail(exitFailure, "install on %s: list %s: %w", r.id.node, files.dir, err)
+				return false, fail(exitFailure, "install on %s: list %s: %w", r.id.node, r.dir().InstallDir(), err)
 			}
 			if len(failed) > 0 {
-				return false, fail(failed[0].code, "install failed on %s; not waiting for the install on %s, the barrier cannot complete", describeFailed(failed), r.id.node)
+				return false, fail(failed[0].Code, "install failed on %s; not waiting for the install on %s, the barrier cannot complete", describeFailed(failed), r.id.node)
 			}
 		}
 		if elapsed >= r.opts.InstallTimeout {
 			// Re-read the holder: the lock may have been empty when the wait began.
 			return false, fail(exitTimeout, "install on %s did not finish within %s; gave up waiting for %s, whose lock %s has no ok or failed marker (did the installer die?)",
-				r.id.node, r.opts.InstallTimeout, describeHolder(readMarker(files.lock)), files.lock)
+				r.id.node, r.opts.InstallTimeout, holder(files.Lock), files.Lock)
 		}
 		return false, nil
 	}
 	progress := func(elapsed time.Duration) {
-		r.logf("install on %s: still waiting for %s after %s of %s", r.id.node, describeHolder(readMarker(files.lock)), elapsed, r.opts.InstallTimeout)
+		r.logf("install on %s: still waiting for %s after %s of %s", r.id.node, holder(files.Lock), elapsed, r.opts.InstallTimeout)
 	}
 	return r.wait(ctx, "while waiting for the install on "+r.id.node, check, progress)
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 )
 
 // TestInstallGateOncePerNode runs four tasks at once; the install command appends the node name to
@@ -27,12 +29,12 @@ func TestInstallGateOncePerNode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			coord := t.TempDir()
+			cdir := t.TempDir()
 			count := filepath.Join(t.TempDir(), "installs")
 			var opts []Options
 			var envs [][]string
 			for i, node := range tt.nodes {
-				o := baseOpts(coord)
+				o := baseOpts(cdir)
 				o.Role = []string{"GEN_0", "CTX_0"}[i%2]
 				o.InstallCommand = `echo "$SLURMD_NODENAME" >> "$INSTALL_COUNT"; sleep 0.2`
 				opts = append(opts, o)
@@ -49,11 +51,11 @@ func TestInstallGateOncePerNode(t *testing.T) {
 				t.Errorf("installs (-want +got):\n%s", diff)
 			}
 			for _, node := range tt.want {
-				if !exists(filepath.Join(coord, "install", node+".ok")) {
+				if !exists(coord.Dir(cdir).Install(node).OK) {
 					t.Errorf("no ok marker for %s", node)
 				}
 			}
-			if tmp := tempFiles(t, coord); len(tmp) > 0 {
+			if tmp := tempFiles(t, cdir); len(tmp) > 0 {
 				t.Errorf("temporary files left: %v", tmp)
 			}
 		})
@@ -63,11 +65,11 @@ func TestInstallGateOncePerNode(t *testing.T) {
 // TestInstallFailureStopsWaiters: the waiters must return the installer's code as soon as it fails,
 // not at their timeout.
 func TestInstallFailureStopsWaiters(t *testing.T) {
-	coord := t.TempDir()
+	cdir := t.TempDir()
 	var opts []Options
 	var envs [][]string
 	for rank := range 4 {
-		o := baseOpts(coord)
+		o := baseOpts(cdir)
 		o.InstallCommand = "sleep 0.3; exit 5"
 		o.InstallTimeout = time.Minute
 		opts = append(opts, o)
@@ -93,22 +95,22 @@ func TestInstallFailureStopsWaiters(t *testing.T) {
 	if installers != 1 || waiters != 3 {
 		t.Errorf("%d installers and %d waiters, want 1 and 3", installers, waiters)
 	}
-	if got := readFile(t, filepath.Join(coord, "install", "node2.failed")); got != "5\n" {
-		t.Errorf("failed marker holds %q, want the exit code", got)
+	if got := coord.ReadExitCode(coord.Dir(cdir).Install("node2").Failed); got != 5 {
+		t.Errorf("failed marker holds %d, want the exit code", got)
 	}
 }
 
 func TestInstallWaitTimeout(t *testing.T) {
 	t.Run("installer died", func(t *testing.T) {
-		coord := t.TempDir()
-		lock := filepath.Join(coord, "install", "node1.lock")
+		cdir := t.TempDir()
+		lock := coord.Dir(cdir).Install("node1").Lock
 		if err := os.MkdirAll(filepath.Dir(lock), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(lock, []byte("role=CTX_0 rank=0 node=node1 pid=999 job=42 step=2 time=2025-01-01T00:00:00Z\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		opts := baseOpts(coord)
+		opts := baseOpts(cdir)
 		opts.InstallCommand = "true"
 		opts.InstallTimeout = 200 * time.Millisecond
 		res := runTask(t.Context(), opts, slurmEnv(1, 1, 4, "node1"))
@@ -122,14 +124,14 @@ func TestInstallWaitTimeout(t *testing.T) {
 	})
 
 	t.Run("installer never finishes", func(t *testing.T) {
-		coord := t.TempDir()
-		installerOpts := baseOpts(coord)
+		cdir := t.TempDir()
+		installerOpts := baseOpts(cdir)
 		installerOpts.InstallCommand = "sleep 30"
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		done := make(chan result, 1)
 		go func() { done <- runTask(ctx, installerOpts, slurmEnv(0, 0, 2, "node3")) }()
-		waitFor(t, filepath.Join(coord, "install", "node3.lock"))
+		waitFor(t, coord.Dir(cdir).Install("node3").Lock)
 
 		waiterOpts := installerOpts
 		waiterOpts.InstallTimeout = 300 * time.Millisecond
@@ -144,15 +146,15 @@ func TestInstallWaitTimeout(t *testing.T) {
 		if installer.code != 143 || installer.elapsed > 10*time.Second {
 			t.Errorf("installer: code %d after %s, want 143 soon after cancel; stderr:\n%s", installer.code, installer.elapsed, installer.stderr)
 		}
-		if got := readFile(t, filepath.Join(coord, "install", "node3.failed")); got != "143\n" {
-			t.Errorf("failed marker holds %q", got)
+		if got := coord.ReadExitCode(coord.Dir(cdir).Install("node3").Failed); got != 143 {
+			t.Errorf("failed marker holds %d", got)
 		}
 	})
 }
 
 func TestInstallWaitProgress(t *testing.T) {
-	coord := t.TempDir()
-	lock := filepath.Join(coord, "install", "node1.lock")
+	cdir := t.TempDir()
+	lock := coord.Dir(cdir).Install("node1").Lock
 	if err := os.MkdirAll(filepath.Dir(lock), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -165,11 +167,11 @@ func TestInstallWaitProgress(t *testing.T) {
 		for !strings.Contains(stderr.String(), "still waiting") {
 			time.Sleep(5 * time.Millisecond)
 		}
-		_ = writeFileAtomic(filepath.Join(coord, "install", "node1.ok"), []byte("ok\n"))
+		_ = coord.WriteMarker(coord.Dir(cdir).Install("node1").OK, coord.Marker{Role: "GEN_1", Rank: 4, Node: "node1", PID: 77})
 	}()
 	s := testSeams()
 	s.progressEvery = 20 * time.Millisecond
-	opts := baseOpts(coord)
+	opts := baseOpts(cdir)
 	opts.InstallCommand = "true"
 	res := runTaskWith(t.Context(), opts, slurmEnv(0, 0, 1, "node1"), s, nil, stderr)
 	if res.code != 0 {
@@ -186,40 +188,23 @@ func TestInstallWaitProgress(t *testing.T) {
 	}
 }
 
-func TestFileName(t *testing.T) {
-	for in, want := range map[string]string{
-		"node1":       "node1",
-		"gpu-a.b_c":   "gpu-a.b_c",
-		"../etc":      ".._etc",
-		"..":          "_..",
-		"":            "_",
-		"a/b c":       "a_b_c",
-		"node[1-4]":   "node_1-4_",
-		"ümlaut-node": "_mlaut-node",
-	} {
-		if got := fileName(in); got != want {
-			t.Errorf("fileName(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestInterruptedInstaller: a task interrupted just as it claims the lock must still publish a failed
 // marker, or every other task on the node would wait for an install that never runs.
 func TestInterruptedInstaller(t *testing.T) {
-	coord := t.TempDir()
+	cdir := t.TempDir()
 	ctx, cancel := context.WithCancelCause(t.Context())
 	cancel(signalError{syscall.SIGTERM})
-	opts := baseOpts(coord)
-	opts.InstallCommand = "touch " + filepath.Join(coord, "ran")
+	opts := baseOpts(cdir)
+	opts.InstallCommand = "touch " + filepath.Join(cdir, "ran")
 	res := runTask(ctx, opts, slurmEnv(0, 0, 1, "node1"))
 	if res.code != 143 || res.exec != nil {
 		t.Fatalf("code %d, exec %v; want 143; stderr:\n%s", res.code, res.exec != nil, res.stderr)
 	}
-	if exists(filepath.Join(coord, "ran")) {
+	if exists(filepath.Join(cdir, "ran")) {
 		t.Errorf("the install ran after the interrupt")
 	}
-	if got := readFile(t, filepath.Join(coord, "install", "node1.failed")); got != "143\n" {
-		t.Errorf("failed marker holds %q", got)
+	if got := coord.ReadExitCode(coord.Dir(cdir).Install("node1").Failed); got != 143 {
+		t.Errorf("failed marker holds %d", got)
 	}
 	for _, want := range []string{"install on node1 failed with exit code 143 after ", "(interrupted before the install started: received signal terminated)"} {
 		if !strings.Contains(res.stderr, want) {

@@ -19,6 +19,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
 // Exit codes Run returns for its own failures; a failed install returns the installer's own code.
@@ -55,7 +58,7 @@ func Run(ctx context.Context, opts Options, env []string, stdout, stderr io.Writ
 func Main(args []string) int {
 	opts, err := ParseArgs(args)
 	if errors.Is(err, flag.ErrHelp) {
-		newFlagSet(&Options{}, os.Stderr).Usage()
+		taskopts.PrintUsage(os.Stderr)
 		return 0
 	}
 	if err != nil {
@@ -153,7 +156,7 @@ type runner struct {
 }
 
 func run(ctx context.Context, opts Options, env []string, stdout, stderr io.Writer, exec execFunc, s seams) int {
-	r := &runner{seams: s, opts: opts.withDefaults(), env: newEnviron(env), stdout: stdout, stderr: stderr, exec: exec}
+	r := &runner{seams: s, opts: opts.WithDefaults(), env: newEnviron(env), stdout: stdout, stderr: stderr, exec: exec}
 	if err := r.configure(); err != nil {
 		fmt.Fprintf(stderr, "task: %v\n", err)
 		return exitUsage
@@ -193,10 +196,10 @@ func (r *runner) configure() error {
 		if o.Kind == "" {
 			return fmt.Errorf("role %s: --kind is required for a role name that is not GEN_i, CTX_i, DISAGG_SERVER or BENCHMARK", o.Role)
 		}
-	} else if !validKind(o.Kind) {
+	} else if !taskopts.ValidKind(o.Kind) {
 		return fmt.Errorf("role %s: --kind %q must be one of gen, ctx, server, benchmark", o.Role, o.Kind)
 	}
-	if !validUnsetMode(o.UnsetSlurm) {
+	if !o.UnsetSlurm.Valid() {
 		return fmt.Errorf("role %s: --unset-slurm %q must be one of auto, always, never", o.Role, o.UnsetSlurm)
 	}
 	if o.CoordDir == "" {
@@ -221,8 +224,7 @@ func (r *runner) configure() error {
 func (r *runner) steps(ctx context.Context) error {
 	fmt.Fprintln(r.stderr, r.id.line(r.opts.CoordDir))
 
-	started := filepath.Join(r.opts.CoordDir, startedDir, fileName(r.id.role), fmt.Sprint(r.id.rank))
-	if err := writeFileAtomic(started, r.id.markerText(time.Now())); err != nil {
+	if err := coord.WriteMarker(r.dir().Started(r.id.role, r.id.rank), r.id.marker(time.Now())); err != nil {
 		return fail(exitFailure, "write start marker: %w", err)
 	}
 	if r.opts.InstallCommand != "" {
@@ -254,6 +256,9 @@ func (r *runner) steps(ctx context.Context) error {
 	}
 	return r.execCommand(ctx)
 }
+
+// dir is the run attempt's coordination directory.
+func (r *runner) dir() coord.Dir { return coord.Dir(r.opts.CoordDir) }
 
 // execCommand replaces the task with bash -c <command>.
 func (r *runner) execCommand(ctx context.Context) error {

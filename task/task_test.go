@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
+
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 )
 
 // mainEnv makes the test binary act as the task binary: TestMain hands the arguments to Main, so the
@@ -105,7 +107,7 @@ func TestIdentityAndStartMarker(t *testing.T) {
 		env    []string
 		code   int
 		stderr []string // substrings
-		marker string   // path under coord; "" when none must be written
+		marker string   // path under the coordination directory; "" when none must be written
 	}{
 		{
 			name:   "from slurm",
@@ -180,8 +182,8 @@ func TestIdentityAndStartMarker(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			coord := t.TempDir()
-			opts := baseOpts(coord)
+			cdir := t.TempDir()
+			opts := baseOpts(cdir)
 			if tt.opts != nil {
 				tt.opts(&opts)
 			}
@@ -195,16 +197,16 @@ func TestIdentityAndStartMarker(t *testing.T) {
 				}
 			}
 			if tt.marker == "" {
-				if entries, _ := os.ReadDir(filepath.Join(coord, startedDir)); len(entries) > 0 {
+				if entries, _ := os.ReadDir(filepath.Dir(coord.Dir(cdir).StartedDir("GEN_0"))); len(entries) > 0 {
 					t.Errorf("a task that failed its configuration wrote start markers")
 				}
 				return
 			}
-			marker := readFile(t, filepath.Join(coord, tt.marker))
+			marker := readFile(t, filepath.Join(cdir, tt.marker))
 			if !strings.Contains(marker, "pid="+strconv.Itoa(os.Getpid())) {
 				t.Errorf("start marker %q does not name the task", marker)
 			}
-			if tmp := tempFiles(t, coord); len(tmp) > 0 {
+			if tmp := tempFiles(t, cdir); len(tmp) > 0 {
 				t.Errorf("temporary files left: %v", tmp)
 			}
 		})
@@ -324,14 +326,14 @@ func mainProcess(t *testing.T, args []string, env ...string) *exec.Cmd {
 // TestMainExecReplacesTheProcess proves the real path: Main execs bash in place of the task, so the
 // command has the task's pid, starts in the prepared directory, and its exit code is the task's.
 func TestMainExecReplacesTheProcess(t *testing.T) {
-	coord := t.TempDir()
+	cdir := t.TempDir()
 	src := t.TempDir()
 	defs := filepath.Join(src, testDefsPath)
 	if err := os.MkdirAll(defs, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	cmd := mainProcess(t,
-		[]string{"--role=BENCHMARK", "--coord-dir=" + coord, "--install-command=echo installing", "--ld-library-path=false"},
+		[]string{"--role=BENCHMARK", "--coord-dir=" + cdir, "--install-command=echo installing", "--ld-library-path=false"},
 		"SLURM_PROCID=0", "SLURM_NTASKS=1", "SLURMD_NODENAME=node1", "SLURM_JOB_NUM_NODES=2",
 		"llmSrcNode="+src, "HF_TOKEN=abc123secret",
 		`pytestCommand=echo "pid=$$ pwd=$(pwd) procid=${SLURM_PROCID-} node=${SLURMD_NODENAME-unset}"; exit 7`,
@@ -355,8 +357,8 @@ func TestMainExecReplacesTheProcess(t *testing.T) {
 	if strings.Contains(stdout.String()+stderr.String(), "abc123secret") {
 		t.Errorf("the secret was printed")
 	}
-	if !exists(filepath.Join(coord, "install", "node1.ok")) || !exists(filepath.Join(coord, "started", "BENCHMARK", "0")) {
-		t.Errorf("coordination files missing under %s", coord)
+	if !exists(coord.Dir(cdir).Install("node1").OK) || !exists(coord.Dir(cdir).Started("BENCHMARK", 0)) {
+		t.Errorf("coordination files missing under %s", cdir)
 	}
 }
 
@@ -388,10 +390,10 @@ func TestMainUsageErrors(t *testing.T) {
 // TestMainSignalDuringInstall: srun stops a step with SIGTERM. An installer that gets it must stop its
 // install and publish the failure, so tasks of other steps on the node do not wait for it in vain.
 func TestMainSignalDuringInstall(t *testing.T) {
-	coord := t.TempDir()
+	cdir := t.TempDir()
 	began := filepath.Join(t.TempDir(), "began")
 	cmd := mainProcess(t,
-		[]string{"--role=GEN_0", "--coord-dir=" + coord, "--install-command=touch " + began + "; sleep 30; echo not reached", "--env-dump=false", "--ld-library-path=false"},
+		[]string{"--role=GEN_0", "--coord-dir=" + cdir, "--install-command=touch " + began + "; sleep 30; echo not reached", "--env-dump=false", "--ld-library-path=false"},
 		"SLURM_PROCID=0", "SLURM_NTASKS=1", "SLURMD_NODENAME=node1", "pytestCommand=true",
 	)
 	var stderr lockedBuffer
@@ -412,8 +414,8 @@ func TestMainSignalDuringInstall(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("took %s to stop after SIGTERM", took)
 	}
-	if got := readFile(t, filepath.Join(coord, "install", "node1.failed")); got != "143\n" {
-		t.Errorf("failed marker = %q, want 143", got)
+	if got := coord.ReadExitCode(coord.Dir(cdir).Install("node1").Failed); got != 143 {
+		t.Errorf("failed marker = %d, want 143", got)
 	}
 	if !strings.Contains(stderr.String(), "task: role GEN_0 rank 0 on node1: install on node1 failed with exit code 143") ||
 		!strings.Contains(stderr.String(), "interrupted during install: received signal terminated") {

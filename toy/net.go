@@ -60,7 +60,9 @@ func (r *rank) publish(idx int, addr string) error {
 
 // writeFileAtomic writes content to path through a temporary file in the same directory and a
 // rename, so a reader polling for path sees either nothing or the whole content, never a prefix.
-// Parent directories are created as needed.
+// Parent directories are created as needed. It is the toy's own, not coord.WriteFileAtomic: the toy
+// stands in for the served model and shares no code with the supervisor it is tested under, and its
+// address files are read by peers on other nodes the moment they appear, hence the sync.
 func writeFileAtomic(path, content string) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

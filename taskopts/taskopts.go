@@ -1,0 +1,260 @@
+// Package taskopts owns the flags of `disagg-supervisor task`: the Options type, its defaults, and the
+// one pair of functions that renders them into a step's argv (the planner) and parses them back (the
+// task runner). It does no I/O, so the pure planner can import it.
+package taskopts
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults of the task flags. Args leaves out a value equal to its default, so these are the only
+// place a default is stated: the planner's help text and the task's parser both read them.
+const (
+	DefaultInstallTimeout = 30 * time.Minute
+	DefaultBarrierTimeout = 10 * time.Minute
+	DefaultUnsetSlurm     = UnsetAuto
+	DefaultCommandVar     = "pytestCommand"
+	DefaultEnvDump        = true
+	DefaultLLMSrcSetup    = true
+	DefaultLDLibraryPath  = true
+)
+
+// The kinds of role, as --kind spells them: the strings of roles.Kind, which the planner passes as
+// they are. They are not imported from roles because roles imports this package.
+const (
+	KindGen       = "gen"
+	KindCtx       = "ctx"
+	KindServer    = "server"
+	KindBenchmark = "benchmark"
+)
+
+// UnsetMode is when the task removes the launcher's variables (PMI*, PMIX*, MPI*, OMPI*, SLURM* but
+// SLURM_PROCID) before the command.
+type UnsetMode string
+
+// The values of --unset-slurm.
+const (
+	// UnsetAuto unsets for DISAGG_SERVER and BENCHMARK, which must not join an MPI world, and on
+	// single-node jobs, as the run script always did.
+	UnsetAuto UnsetMode = "auto"
+	// UnsetAlways unsets for every role.
+	UnsetAlways UnsetMode = "always"
+	// UnsetNever keeps the Slurm and MPI variables.
+	UnsetNever UnsetMode = "never"
+)
+
+// UnsetModes lists the valid UnsetMode values, comma-separated, as kong's enum tag and messages want
+// them.
+const UnsetModes = "auto,always,never"
+
+// Valid reports whether m is one of the modes.
+func (m UnsetMode) Valid() bool {
+	switch m {
+	case UnsetAuto, UnsetAlways, UnsetNever:
+		return true
+	}
+	return false
+}
+
+// ValidKind reports whether k is one of the kinds.
+func ValidKind(k string) bool {
+	switch k {
+	case KindGen, KindCtx, KindServer, KindBenchmark:
+		return true
+	}
+	return false
+}
+
+// Options is the task runner's configuration, as its flags carry it from the planner.
+type Options struct {
+	// Role is the role name, e.g. GEN_0 (--role; the task falls back to DISAGG_SERVING_TYPE when it is
+	// empty).
+	Role string
+	// Kind is gen, ctx, server or benchmark (--kind); the task infers it from Role when empty.
+	Kind string
+	// CoordDir is this run attempt's shared coordination directory (--coord-dir). The supervisor keys
+	// it by run token, so files of an older attempt are never seen.
+	CoordDir string
+	// InstallCommand is run with bash -c once per node before the role command (--install-command);
+	// empty means no install gate.
+	InstallCommand string
+	// InstallTimeout bounds how long a task waits for another task's install on its node; zero means
+	// the default.
+	InstallTimeout time.Duration
+	// Barrier makes every rank of the step wait, after install, until all ranks got there.
+	Barrier bool
+	// BarrierTimeout bounds the barrier wait; zero means the default.
+	BarrierTimeout time.Duration
+	// UnsetSlurm is when to remove the PMI/PMIX/MPI/OMPI/SLURM variables; empty means the default.
+	UnsetSlurm UnsetMode
+	// EnvDump prints the final, redacted environment to stdout.
+	EnvDump bool
+	// LLMSrcSetup makes $llmSrcNode's trtllm-llmapi-launch executable and starts the command in
+	// $llmSrcNode/tests/integration/defs, when those exist.
+	LLMSrcSetup bool
+	// LDLibraryPath prepends the installed tensorrt_llm package's libs directory to LD_LIBRARY_PATH
+	// when python3 can import it.
+	LDLibraryPath bool
+	// CommandVar names the environment variable that holds the role command; empty means the default.
+	CommandVar string
+}
+
+// Defaults is what Parse gives for no flags at all. The booleans are true there, and their zero value
+// is a real choice; a zero timeout, mode or command variable means the default (WithDefaults).
+func Defaults() Options {
+	return Options{
+		InstallTimeout: DefaultInstallTimeout,
+		BarrierTimeout: DefaultBarrierTimeout,
+		UnsetSlurm:     DefaultUnsetSlurm,
+		EnvDump:        DefaultEnvDump,
+		LLMSrcSetup:    DefaultLLMSrcSetup,
+		LDLibraryPath:  DefaultLDLibraryPath,
+		CommandVar:     DefaultCommandVar,
+	}
+}
+
+// WithDefaults fills the zero timeouts, mode and command variable of an Options built by hand.
+func (o Options) WithDefaults() Options {
+	d := Defaults()
+	if o.InstallTimeout <= 0 {
+		o.InstallTimeout = d.InstallTimeout
+	}
+	if o.BarrierTimeout <= 0 {
+		o.BarrierTimeout = d.BarrierTimeout
+	}
+	if o.UnsetSlurm == "" {
+		o.UnsetSlurm = d.UnsetSlurm
+	}
+	if o.CommandVar == "" {
+		o.CommandVar = d.CommandVar
+	}
+	return o
+}
+
+// Args renders o as the task's flags, leaving out every value equal to its default (and empty role,
+// kind and coordination directory), so that a step's argv shows only choices someone made. Parse
+// gives back o.WithDefaults(). Values are separate words, never quoted: argv goes to exec as it is.
+func (o Options) Args() []string {
+	o = o.WithDefaults()
+	d := Defaults()
+	var out []string
+	for _, f := range []struct{ name, value string }{
+		{"--role", o.Role}, {"--kind", o.Kind}, {"--coord-dir", o.CoordDir}, {"--install-command", o.InstallCommand},
+	} {
+		if f.value != "" {
+			out = append(out, f.name, f.value)
+		}
+	}
+	if o.InstallTimeout != d.InstallTimeout {
+		out = append(out, "--install-timeout", o.InstallTimeout.String())
+	}
+	if o.Barrier {
+		out = append(out, "--barrier")
+	}
+	if o.BarrierTimeout != d.BarrierTimeout {
+		out = append(out, "--barrier-timeout", o.BarrierTimeout.String())
+	}
+	if o.UnsetSlurm != d.UnsetSlurm {
+		out = append(out, "--unset-slurm", string(o.UnsetSlurm))
+	}
+	// Booleans whose default is true are turned off with the =false form: `--env-dump false` would
+	// leave "false" as an argument.
+	for _, f := range []struct {
+		name      string
+		value, is bool
+	}{
+		{"--env-dump", o.EnvDump, d.EnvDump}, {"--llmsrc-setup", o.LLMSrcSetup, d.LLMSrcSetup}, {"--ld-library-path", o.LDLibraryPath, d.LDLibraryPath},
+	} {
+		if f.value != f.is {
+			out = append(out, f.name+"="+strconv.FormatBool(f.value))
+		}
+	}
+	if o.CommandVar != d.CommandVar {
+		out = append(out, "--command-var", o.CommandVar)
+	}
+	return out
+}
+
+// Parse parses the task's flags (the words after `task`); it returns flag.ErrHelp for -h and --help.
+// Errors name the flag.
+func Parse(args []string) (Options, error) {
+	opts := Defaults()
+	fs := newFlagSet(&opts, io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return Options{}, err
+	}
+	if fs.NArg() > 0 {
+		return Options{}, fmt.Errorf("unexpected argument %q: the role command comes from $%s, not from arguments", fs.Arg(0), opts.CommandVar)
+	}
+	if opts.CommandVar == "" {
+		return Options{}, errors.New("flag --command-var must not be empty")
+	}
+	return opts, nil
+}
+
+// PrintUsage writes the flags' usage, from the same definitions Parse uses.
+func PrintUsage(w io.Writer) {
+	opts := Defaults()
+	newFlagSet(&opts, w).Usage()
+}
+
+// newFlagSet defines the task flags on opts, whose values are the defaults shown in the usage, so
+// that Parse and the usage text cannot drift apart.
+func newFlagSet(opts *Options, output io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("task", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.StringVar(&opts.Role, "role", opts.Role, "role name, e.g. GEN_0 (default $DISAGG_SERVING_TYPE)")
+	fs.Func("kind", "role kind: gen|ctx|server|benchmark (default: from the role name)", func(v string) error {
+		if !ValidKind(v) {
+			return errors.New("must be one of gen, ctx, server, benchmark")
+		}
+		opts.Kind = v
+		return nil
+	})
+	fs.StringVar(&opts.CoordDir, "coord-dir", opts.CoordDir, "shared coordination directory of this run attempt (required)")
+	fs.StringVar(&opts.InstallCommand, "install-command", opts.InstallCommand, "shell command run once per node before the role command; empty: no install gate")
+	fs.Var(positiveDuration{&opts.InstallTimeout}, "install-timeout", "how long to wait for another task's install on this node")
+	fs.BoolVar(&opts.Barrier, "barrier", opts.Barrier, "after install, wait until every rank of this step got there")
+	fs.Var(positiveDuration{&opts.BarrierTimeout}, "barrier-timeout", "how long to wait at the barrier")
+	fs.Func("unset-slurm", fmt.Sprintf("when to unset PMI*/PMIX*/MPI*/OMPI*/SLURM* except SLURM_PROCID: %s (default %s)", strings.ReplaceAll(UnsetModes, ",", "|"), opts.UnsetSlurm), func(v string) error {
+		if !UnsetMode(v).Valid() {
+			return errors.New("must be one of auto, always, never")
+		}
+		opts.UnsetSlurm = UnsetMode(v)
+		return nil
+	})
+	fs.BoolVar(&opts.EnvDump, "env-dump", opts.EnvDump, "print the final environment, secrets redacted")
+	fs.BoolVar(&opts.LLMSrcSetup, "llmsrc-setup", opts.LLMSrcSetup, "make $llmSrcNode's trtllm-llmapi-launch executable and cd to its tests/integration/defs")
+	fs.BoolVar(&opts.LDLibraryPath, "ld-library-path", opts.LDLibraryPath, "when $llmSrcNode is set, prepend the installed tensorrt_llm/libs to LD_LIBRARY_PATH")
+	fs.StringVar(&opts.CommandVar, "command-var", opts.CommandVar, "environment variable that holds the role command")
+	return fs
+}
+
+// positiveDuration is a duration flag that refuses zero and negative values: a zero timeout would make
+// every waiter fail at once, which is never what a caller means.
+type positiveDuration struct{ d *time.Duration }
+
+func (p positiveDuration) String() string {
+	if p.d == nil {
+		return ""
+	}
+	return p.d.String()
+}
+
+func (p positiveDuration) Set(v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return errors.New("not a duration (e.g. 30m, 90s)")
+	}
+	if d <= 0 {
+		return errors.New("must be positive")
+	}
+	*p.d = d
+	return nil
+}

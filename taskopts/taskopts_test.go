@@ -1,0 +1,147 @@
+package taskopts
+
+import (
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestArgs(t *testing.T) {
+	tests := []struct {
+		name string
+		opts Options
+		want []string
+	}{
+		{name: "defaults", opts: Defaults(), want: nil},
+		{name: "zero values mean the defaults, but for the booleans", opts: Options{},
+			want: []string{"--env-dump=false", "--llmsrc-setup=false", "--ld-library-path=false"}},
+		{
+			name: "everything",
+			opts: Options{
+				Role: "GEN_0", Kind: KindGen, CoordDir: "/ws/.disagg-supervisor/runs/42.0.7", InstallCommand: "pip install -e .",
+				InstallTimeout: 45 * time.Minute, Barrier: true, BarrierTimeout: 90 * time.Second, UnsetSlurm: UnsetNever,
+				CommandVar: "cmd",
+			},
+			want: []string{
+				"--role", "GEN_0", "--kind", "gen", "--coord-dir", "/ws/.disagg-supervisor/runs/42.0.7",
+				"--install-command", "pip install -e .", "--install-timeout", "45m0s", "--barrier",
+				"--barrier-timeout", "1m30s", "--unset-slurm", "never",
+				"--env-dump=false", "--llmsrc-setup=false", "--ld-library-path=false", "--command-var", "cmd",
+			},
+		},
+		{
+			name: "values equal to the defaults are left out",
+			opts: func() Options {
+				o := Defaults()
+				o.Role, o.Kind, o.CoordDir = "BENCHMARK", KindBenchmark, "/c"
+				o.InstallTimeout, o.UnsetSlurm, o.CommandVar = DefaultInstallTimeout, UnsetAuto, DefaultCommandVar
+				return o
+			}(),
+			want: []string{"--role", "BENCHMARK", "--kind", "benchmark", "--coord-dir", "/c"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.opts.Args()
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Args (-want +got):\n%s", diff)
+			}
+			back, err := Parse(got)
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", got, err)
+			}
+			if diff := cmp.Diff(tt.opts.WithDefaults(), back); diff != "" {
+				t.Errorf("round trip (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRoundTripAwkwardValues: values that look like flags, are empty-ish or hold shell syntax pass
+// through argv unchanged.
+func TestRoundTripAwkwardValues(t *testing.T) {
+	for _, v := range []string{"-x", "--", "--barrier", " ", "a b", "'quoted' \"x\" $HOME; rm -rf /", "=", "ü"} {
+		o := Defaults()
+		o.Role, o.CoordDir, o.InstallCommand, o.CommandVar = v, v, v, v
+		got, err := Parse(o.Args())
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", o.Args(), err)
+		}
+		if diff := cmp.Diff(o, got); diff != "" {
+			t.Errorf("value %q (-want +got):\n%s", v, diff)
+		}
+	}
+}
+
+func FuzzRoundTrip(f *testing.F) {
+	f.Add("GEN_0", uint8(0), "/c", "pip install .", int64(time.Minute), true, int64(time.Second), uint8(2), true, false, true, "pytestCommand")
+	f.Add("", uint8(4), "", "", int64(0), false, int64(-1), uint8(3), false, false, false, "")
+	f.Fuzz(func(t *testing.T, role string, kind uint8, coordDir, install string, installTimeout int64, barrier bool,
+		barrierTimeout int64, unset uint8, envDump, llmSrc, ldPath bool, commandVar string) {
+		kinds := []string{KindGen, KindCtx, KindServer, KindBenchmark, ""}
+		modes := []UnsetMode{UnsetAuto, UnsetAlways, UnsetNever, ""}
+		o := Options{
+			Role: role, Kind: kinds[int(kind)%len(kinds)], CoordDir: coordDir, InstallCommand: install,
+			InstallTimeout: time.Duration(installTimeout), Barrier: barrier, BarrierTimeout: time.Duration(barrierTimeout),
+			UnsetSlurm: modes[int(unset)%len(modes)], EnvDump: envDump, LLMSrcSetup: llmSrc, LDLibraryPath: ldPath,
+			CommandVar: commandVar,
+		}
+		args := o.Args()
+		got, err := Parse(args)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", args, err)
+		}
+		if diff := cmp.Diff(o.WithDefaults(), got); diff != "" {
+			t.Errorf("round trip of %q (-want +got):\n%s", args, diff)
+		}
+	})
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--kind=worker"}, `invalid value "worker" for flag -kind: must be one of gen, ctx, server, benchmark`},
+		{[]string{"--unset-slurm=sometimes"}, `invalid value "sometimes" for flag -unset-slurm: must be one of auto, always, never`},
+		{[]string{"--install-timeout=0s"}, `invalid value "0s" for flag -install-timeout: must be positive`},
+		{[]string{"--barrier-timeout=soon"}, `invalid value "soon" for flag -barrier-timeout: not a duration`},
+		{[]string{"--command-var="}, "flag --command-var must not be empty"},
+		{[]string{"--role", "GEN_0", "bash"}, `unexpected argument "bash": the role command comes from $pytestCommand`},
+		{[]string{"--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
+		{[]string{"--role"}, "flag needs an argument: -role"},
+	} {
+		_, err := Parse(tt.args)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%q) = %v, want an error with %q", tt.args, err, tt.want)
+		}
+	}
+	if _, err := Parse([]string{"--help"}); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("--help: %v, want flag.ErrHelp", err)
+	}
+}
+
+func TestUsageShowsTheDefaults(t *testing.T) {
+	var b strings.Builder
+	PrintUsage(&b)
+	for _, want := range []string{"(default 30m0s)", "(default 10m0s)", "auto|always|never (default auto)", `(default "pytestCommand")`, "-env-dump\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestUnsetModes(t *testing.T) {
+	for _, m := range strings.Split(UnsetModes, ",") {
+		if !UnsetMode(m).Valid() {
+			t.Errorf("UnsetModes lists %q, which is not valid", m)
+		}
+	}
+	if UnsetMode("").Valid() || UnsetMode("sometimes").Valid() {
+		t.Error("an empty or unknown mode is valid")
+	}
+}
