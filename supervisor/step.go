@@ -50,13 +50,13 @@ type step struct {
 	// stoppedBySlurm: Slurm ended it as part of ending the job (scancel, requeue, time limit).
 	stoppedBySlurm bool
 	// abandoned: it had not ended when the supervisor had to exit; Slurm ends it with the job.
-	abandoned bool
-	killed                                  bool // it outlived the grace period and got SIGKILL
-	status                                  int  // srun's own exit status, 128+signal when signalled
-	signal                                  string
-	code                                    int // the root cause's code: a failing task's own status
-	taskFailure                             *slurm.TaskFailure
-	launchErr                               error
+	abandoned   bool
+	killed      bool // it outlived the grace period and got SIGKILL
+	status      int  // srun's own exit status, 128+signal when signalled
+	signal      string
+	code        int // the root cause's code: a failing task's own status
+	taskFailure *slurm.TaskFailure
+	launchErr   error
 	// stepID is Slurm's id of the step, from the tasks' start markers.
 	stepID string
 	// cancelledBySlurm is slurmstepd's "*** STEP ... CANCELLED AT ... ***" line when Slurm, not a

@@ -58,18 +58,18 @@ func TestMain(m *testing.M) {
 
 // scenario is one local run of the toy stack.
 type scenario struct {
-	fail        string        // the toy's --fail spec
-	ignoreTerm  string        // the toy's --ignore-term role
-	probes      []string      // --probe specs; nil: the toy's address files
-	taskInstall string        // per-node install command in the task gate
-	barrier     bool          // all-ranks barrier after install
-	signal      os.Signal     // sent to the supervisor once every role is ready
+	fail        string    // the toy's --fail spec
+	ignoreTerm  string    // the toy's --ignore-term role
+	probes      []string  // --probe specs; nil: the toy's address files
+	taskInstall string    // per-node install command in the task gate
+	barrier     bool      // all-ranks barrier after install
+	signal      os.Signal // sent to the supervisor once every role is ready
 	// signalInHold sends the signal instead when the supervisor asks Slurm for the job's state.
 	signalInHold bool
-	grace       time.Duration // default 1s
-	requests    int
-	gate        string // launch gate mode; default never
-	toyFlags    string // more flags for the toy
+	grace        time.Duration // default 1s
+	requests     int
+	gate         string // launch gate mode; default never
+	toyFlags     string // more flags for the toy
 	// untilStopped runs the toy's servers until they are stopped, instead of the harness's
 	// end-of-benchmark protocol.
 	untilStopped bool
