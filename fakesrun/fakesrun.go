@@ -1,4 +1,4 @@
-package slurm
+package fakesrun
 
 import (
 	"context"
@@ -13,12 +13,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
-// FakeKillWaitEnv names the variable that sets the fake srun's grace between the signal that ends a
+// KillWaitEnv names the variable that sets the fake srun's grace between the signal that ends a
 // step and SIGKILL, as a Go duration ("500ms") or in seconds ("2"). Slurm's KillWait plays this part
 // on a cluster; tests shorten it.
-const FakeKillWaitEnv = "DISAGG_FAKE_SRUN_KILL_WAIT"
+const KillWaitEnv = "DISAGG_FAKE_SRUN_KILL_WAIT"
 
 const (
 	// defaultFakeKillWait is shorter than Slurm's usual KillWait (30 s) because local runs are
@@ -31,7 +33,7 @@ const (
 	maxStepIDs = 1 << 20
 )
 
-// FakeSrun runs one step the way srun would, with every task a local process. It returns srun's exit
+// Run runs one step the way srun would, with every task a local process. It returns srun's exit
 // status.
 //
 // args are srun's arguments without the program name; env is srun's environment, which describes the
@@ -49,11 +51,11 @@ const (
 // Each task runs in its own process group with SIGKILL as its parent-death signal, so a fake srun that
 // dies takes its tasks with it. The kernel keeps that setting per thread, though: a multithreaded task
 // that execs from a thread other than its main one (a Go program calling syscall.Exec outside the
-// main goroutine locked to the main thread) loses it. When FakeSrun returns, every process of every
-// task's process group is gone and reaped: to reap processes orphaned inside a task, FakeSrun makes
+// main goroutine locked to the main thread) loses it. When Run returns, every process of every
+// task's process group is gone and reaped: to reap processes orphaned inside a task, Run makes
 // the calling process a child subreaper (PR_SET_CHILD_SUBREAPER), which stays set. A process that
 // leaves its task's process group (setsid) is not followed, as Slurm's cgroups would; avoid it in tasks.
-func FakeSrun(ctx context.Context, args []string, env []string, stdout, stderr io.Writer, signals <-chan os.Signal) int {
+func Run(ctx context.Context, args []string, env []string, stdout, stderr io.Writer, signals <-chan os.Signal) int {
 	if stdout == nil {
 		stdout = io.Discard
 	}
@@ -80,16 +82,16 @@ func FakeSrun(ctx context.Context, args []string, env []string, stdout, stderr i
 	return runFakeStep(ctx, step, stdout, stderr, signals)
 }
 
-// FakeSrunMain is FakeSrun for the process: os.Args-style args (without the program name),
+// Main is Run for the process: os.Args-style args (without the program name),
 // os.Environ, the process's stdio, and SIGTERM/SIGINT/SIGHUP from the OS forwarded.
 //
 // SIGQUIT, SIGUSR1 and SIGUSR2 are handled too, as real srun handles them: SIGQUIT ends the step,
 // the user signals are passed on to the tasks.
-func FakeSrunMain(args []string) int {
+func Main(args []string) int {
 	signals := make(chan os.Signal, 8)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(signals)
-	return FakeSrun(context.Background(), args, os.Environ(), os.Stdout, os.Stderr, signals)
+	return Run(context.Background(), args, os.Environ(), os.Stdout, os.Stderr, signals)
 }
 
 const fakeSrunUsage = `Usage: srun [OPTIONS...] executable [args...]
@@ -213,7 +215,7 @@ func srunOptionTable() []srunOption {
 		}},
 		{"mpi", 0, argRequired, func(o *srunOptions, v string) error { o.mpi = v; return nil }},
 		{"gpus-per-node", 0, argRequired, func(o *srunOptions, v string) error {
-			n, err := ParseGPUCount(v)
+			n, err := slurm.ParseGPUCount(v)
 			if err != nil {
 				return fmt.Errorf("srun: error: Invalid --gpus-per-node specification: %v", err)
 			}
@@ -423,7 +425,7 @@ func getenvFrom(env []string) func(string) string {
 // receives srun's warnings, worded as srun words them.
 func planFakeStep(o *srunOptions, env []string, warn func(string)) (*fakeStep, error) {
 	getenv := getenvFrom(env)
-	topo, err := TopologyFromEnv(getenv)
+	topo, err := slurm.TopologyFromEnv(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("srun: error: fake srun: cannot read the job from the environment: %w", err)
 	}
@@ -447,7 +449,7 @@ func planFakeStep(o *srunOptions, env []string, warn func(string)) (*fakeStep, e
 
 	var wanted []string
 	if o.nodelist != "" {
-		hosts, err := ExpandHostlist(o.nodelist)
+		hosts, err := slurm.ExpandHostlist(o.nodelist)
 		if err != nil {
 			return nil, fmt.Errorf("srun: error: Invalid node name specified: %w", err)
 		}
@@ -563,10 +565,10 @@ func planFakeStep(o *srunOptions, env []string, warn func(string)) (*fakeStep, e
 		st.gpus = o.gpusPerNode
 	}
 
-	if st.killWait, err = fakeKillWait(getenv(FakeKillWaitEnv)); err != nil {
+	if st.killWait, err = fakeKillWait(getenv(KillWaitEnv)); err != nil {
 		return nil, err
 	}
-	st.stateDir = getenv(FakeStateDirEnv)
+	st.stateDir = getenv(StateDirEnv)
 	if st.stateDir == "" {
 		st.stateDir = filepath.Join(os.TempDir(), "disagg-fake-slurm-"+safeFileName(st.jobID))
 	}
@@ -673,12 +675,12 @@ func fakeKillWait(v string) (time.Duration, error) {
 	if err != nil {
 		secs, ferr := strconv.ParseFloat(v, 64)
 		if ferr != nil {
-			return 0, fmt.Errorf("srun: error: fake srun: %s=%q is neither a duration nor seconds", FakeKillWaitEnv, v)
+			return 0, fmt.Errorf("srun: error: fake srun: %s=%q is neither a duration nor seconds", KillWaitEnv, v)
 		}
 		d = time.Duration(secs * float64(time.Second))
 	}
 	if d < 0 {
-		return 0, fmt.Errorf("srun: error: fake srun: %s=%q is negative", FakeKillWaitEnv, v)
+		return 0, fmt.Errorf("srun: error: fake srun: %s=%q is negative", KillWaitEnv, v)
 	}
 	return d, nil
 }
@@ -783,13 +785,13 @@ func (st *fakeStep) taskEnv(t fakeTask) []string {
 	env := make([]string, len(st.env), len(st.env)+32)
 	copy(env, st.env)
 	jobID, stepID := st.jobID, strconv.Itoa(st.stepID)
-	stepNodes := CompressHostlist(st.nodes)
+	stepNodes := slurm.CompressHostlist(st.nodes)
 	nnodes, ntasks := strconv.Itoa(len(st.nodes)), strconv.Itoa(len(st.tasks))
 	perNode := tasksPerNodeString(st.perNode)
 	for _, kv := range [][2]string{
 		{"SLURM_JOB_ID", jobID},
 		{"SLURM_JOBID", jobID},
-		{"SLURM_JOB_NODELIST", CompressHostlist(st.jobNodes)},
+		{"SLURM_JOB_NODELIST", slurm.CompressHostlist(st.jobNodes)},
 		{"SLURM_JOB_NUM_NODES", strconv.Itoa(len(st.jobNodes))},
 		{"SLURM_STEP_ID", stepID},
 		{"SLURM_STEPID", stepID},
@@ -1006,7 +1008,7 @@ func (st *fakeStep) claimStep() error {
 		st.stepID, st.stepFile = id, name
 		// What ran as this step, for whoever debugs a local run.
 		fmt.Fprintf(f, "StepId=%s.%d pid=%d nodes=%s tasks=%d argv=%q\n",
-			st.jobID, id, os.Getpid(), CompressHostlist(st.nodes), len(st.tasks), st.argv)
+			st.jobID, id, os.Getpid(), slurm.CompressHostlist(st.nodes), len(st.tasks), st.argv)
 		return f.Close()
 	}
 	return fmt.Errorf("srun: error: fake srun: no free step id in %s", st.stateDir)
@@ -1028,4 +1030,16 @@ func (st *fakeStep) recordExit(status int) {
 // stepName is the step as srun names it in its messages.
 func (st *fakeStep) stepName() string {
 	return fmt.Sprintf("StepId=%s.%d", st.jobID, st.stepID)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// allDigits rejects what strconv.Atoi accepts but srun does not read as a task number ("+1").
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return s != ""
 }

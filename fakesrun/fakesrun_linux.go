@@ -1,6 +1,6 @@
 //go:build linux
 
-package slurm
+package fakesrun
 
 import (
 	"bytes"
@@ -23,6 +23,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
 const (
@@ -696,7 +698,7 @@ func (r *stepRunner) flush() {
 		return slices.Min(groups[order[a]]) < slices.Min(groups[order[b]])
 	})
 	for _, k := range order {
-		r.say(FormatTaskFailure(r.st.nodes[k.node], groups[k], k.status.code, k.status.sig))
+		r.say(slurm.FormatTaskFailure(r.st.nodes[k.node], groups[k], k.status.code, k.status.sig))
 	}
 }
 
