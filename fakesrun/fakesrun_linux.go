@@ -646,9 +646,8 @@ func (r *stepRunner) terminate(sig syscall.Signal, lines ...string) {
 		r.say(l)
 	}
 	node := r.st.nodes[0]
-	notice := fmt.Sprintf("slurmstepd-%s: error: *** STEP %s.%d ON %s CANCELLED AT %s ***\n",
-		node, r.st.jobID, r.st.stepID, node, time.Now().Format("2006-01-02T15:04:05"))
-	r.sinks[0][1].write(append(r.labelPrefix(0), notice...))
+	notice := slurm.FormatStepCancelled(r.st.jobID+"."+strconv.Itoa(r.st.stepID), node, time.Now())
+	r.sinks[0][1].write(append(r.labelPrefix(0), notice+"\n"...))
 	r.signalAll(sig)
 	if sig != syscall.SIGKILL {
 		r.killTimer = time.NewTimer(r.st.killWait)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -677,7 +676,7 @@ func (r *run) armGiveUp() {
 // Slurm step id by value.
 func (r *run) stopStep(name string, pid int, stepID string) error {
 	if r.cfg.Scancel != "" && stepID != "" {
-		if err := r.scancel(name, "--signal=TERM", r.plan.JobID+"."+stepID); err == nil {
+		if err := r.cancelStep(name, stepID, syscall.SIGTERM); err == nil {
 			return nil
 		}
 		// A job Slurm is already ending refuses step signals ("Job/step already completing"); srun
@@ -694,7 +693,7 @@ func (r *run) killStep(s *step) error {
 	if r.cfg.Scancel != "" {
 		var errs error
 		if s.stepID != "" {
-			errs = r.scancel(s.name, r.plan.JobID+"."+s.stepID)
+			errs = r.cancelStep(s.name, s.stepID, 0)
 		}
 		// SIGTERM, not SIGKILL: srun then kills its step and exits; a SIGKILLed srun would leave the
 		// step's tasks running on the nodes.
@@ -706,12 +705,13 @@ func (r *run) killStep(s *step) error {
 	return signalGroup(s.name, pid, syscall.SIGKILL)
 }
 
-func (r *run) scancel(name string, args ...string) error {
+// cancelStep sends signal to a role's step through Slurm (0: cancels it). It is bounded so that a
+// hung controller cannot hold up the teardown, inside the loop (killStep) or outside it (stopStep).
+func (r *run) cancelStep(name, stepID string, signal syscall.Signal) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, r.cfg.Scancel, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("role %s: %s %s: %w: %s", name, r.cfg.Scancel, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	if err := slurm.CancelStep(ctx, r.cfg.Scancel, r.plan.JobID, stepID, signal); err != nil {
+		return fmt.Errorf("role %s: %w", name, err)
 	}
 	return nil
 }
