@@ -235,7 +235,7 @@ func TestFakeSrunFailuresTogether(t *testing.T) {
 // TestStepRunnerGroupsEnds feeds task ends to the reporting logic without processes or clocks.
 func TestStepRunnerGroupsEnds(t *testing.T) {
 	newRunner := func(killOnBad bool) (*stepRunner, *bytes.Buffer) {
-		st := &fakeStep{jobID: "77", nodes: []string{"node1", "node2"}, killOnBad: killOnBad, killWait: time.Hour}
+		st := &fakeStep{stepLayout: stepLayout{jobID: "77", nodes: []string{"node1", "node2"}}, killOnBad: killOnBad, killWait: time.Hour}
 		for rank := 0; rank < 4; rank++ {
 			st.tasks = append(st.tasks, fakeTask{rank: rank, localID: rank % 2, nodeID: rank / 2, node: st.nodes[rank/2]})
 		}
@@ -743,7 +743,9 @@ func TestFakeSrunStepIDs(t *testing.T) {
 	}
 }
 
-func TestPlanFakeStepLayout(t *testing.T) {
+// TestPlanStepLayout checks the layout of steps from srun's options and input variables, in the
+// compact form of ranks per node.
+func TestPlanStepLayout(t *testing.T) {
 	type layout struct {
 		Nodes   []string
 		PerNode []int
@@ -798,12 +800,13 @@ func TestPlanFakeStepLayout(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			env := append([]string{"SLURM_JOB_NODELIST=node[1-2]", StateDirEnv + "=" + t.TempDir()}, tc.env...)
+			env := append([]string{"SLURM_JOB_NODELIST=node[1-2]"}, tc.env...)
 			var got layout
-			st, err := planFakeStep(opts, env, func(w string) { got.Warning = w })
+			st, warnings, err := planStep(opts, env)
 			if err != nil {
 				t.Fatal(err)
 			}
+			got.Warning = strings.Join(warnings, "\n")
 			got.Nodes, got.PerNode = st.nodes, st.perNode
 			got.Ranks = make([][]int, len(st.nodes))
 			for _, task := range st.tasks {
@@ -859,7 +862,7 @@ func TestParseSrunArgs(t *testing.T) {
 }
 
 func TestFakeStepFileName(t *testing.T) {
-	st := &fakeStep{jobID: "77", stepID: 3, jobName: "bench"}
+	st := &fakeStep{stepLayout: stepLayout{jobID: "77"}, stepID: 3, jobName: "bench"}
 	task := fakeTask{rank: 5, nodeID: 1, node: "gpu07"}
 	for _, tc := range []struct {
 		pattern string
