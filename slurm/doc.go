@@ -1,3 +1,6 @@
-// Package slurm talks to Slurm: its environment, hostlists, srun argv and
-// srun's messages, and a fake srun for local runs.
+// Package slurm talks to real Slurm: the allocation's SLURM_* topology, hostlists, srun's argv and
+// the messages srun and slurmstepd write into a step's output, and the scontrol and scancel calls
+// the supervisor makes. Every Slurm command line and message format the project depends on is
+// here, so that a change in Slurm is fixed in one place. The fake srun of local mode is package
+// fakesrun, which imitates these formats through this package.
 package slurm

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/internal/slurmdev"
 )
 
 func TestParseKillWait(t *testing.T) {
@@ -45,10 +47,10 @@ func TestParseJobState(t *testing.T) {
 
 // TestKillWaitFromCluster reads KillWait from the dev cluster, whose configuration sets 5 s.
 func TestKillWaitFromCluster(t *testing.T) {
-	tools := compareRequireSlurm(t)
+	tools := slurmdev.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	got, err := KillWait(ctx, tools.scontrol)
+	got, err := KillWait(ctx, tools.Scontrol)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,44 +18,45 @@ type TaskFailure struct {
 }
 
 // signalTexts are glibc's strsignal texts, which srun prints for tasks
-// ended by a signal. The numbers are Linux's, written out rather than
-// taken from package syscall, because srun runs on Linux whatever system
-// this program was built for.
+// ended by a signal, and the names scancel --signal takes. The numbers are
+// Linux's, written out rather than taken from package syscall, because
+// srun runs on Linux whatever system this program was built for.
 var signalTexts = [...]struct {
 	sig  syscall.Signal
+	name string
 	text string
 }{
-	{1, "Hangup"},                    // SIGHUP
-	{2, "Interrupt"},                 // SIGINT
-	{3, "Quit"},                      // SIGQUIT
-	{4, "Illegal instruction"},       // SIGILL
-	{5, "Trace/breakpoint trap"},     // SIGTRAP
-	{6, "Aborted"},                   // SIGABRT
-	{7, "Bus error"},                 // SIGBUS
-	{8, "Floating point exception"},  // SIGFPE
-	{9, "Killed"},                    // SIGKILL
-	{10, "User defined signal 1"},    // SIGUSR1
-	{11, "Segmentation fault"},       // SIGSEGV
-	{12, "User defined signal 2"},    // SIGUSR2
-	{13, "Broken pipe"},              // SIGPIPE
-	{14, "Alarm clock"},              // SIGALRM
-	{15, "Terminated"},               // SIGTERM
-	{16, "Stack fault"},              // SIGSTKFLT
-	{17, "Child exited"},             // SIGCHLD
-	{18, "Continued"},                // SIGCONT
-	{19, "Stopped (signal)"},         // SIGSTOP
-	{20, "Stopped"},                  // SIGTSTP
-	{21, "Stopped (tty input)"},      // SIGTTIN
-	{22, "Stopped (tty output)"},     // SIGTTOU
-	{23, "Urgent I/O condition"},     // SIGURG
-	{24, "CPU time limit exceeded"},  // SIGXCPU
-	{25, "File size limit exceeded"}, // SIGXFSZ
-	{26, "Virtual timer expired"},    // SIGVTALRM
-	{27, "Profiling timer expired"},  // SIGPROF
-	{28, "Window changed"},           // SIGWINCH
-	{29, "I/O possible"},             // SIGIO
-	{30, "Power failure"},            // SIGPWR
-	{31, "Bad system call"},          // SIGSYS
+	{1, "HUP", "Hangup"},
+	{2, "INT", "Interrupt"},
+	{3, "QUIT", "Quit"},
+	{4, "ILL", "Illegal instruction"},
+	{5, "TRAP", "Trace/breakpoint trap"},
+	{6, "ABRT", "Aborted"},
+	{7, "BUS", "Bus error"},
+	{8, "FPE", "Floating point exception"},
+	{9, "KILL", "Killed"},
+	{10, "USR1", "User defined signal 1"},
+	{11, "SEGV", "Segmentation fault"},
+	{12, "USR2", "User defined signal 2"},
+	{13, "PIPE", "Broken pipe"},
+	{14, "ALRM", "Alarm clock"},
+	{15, "TERM", "Terminated"},
+	{16, "STKFLT", "Stack fault"},
+	{17, "CHLD", "Child exited"},
+	{18, "CONT", "Continued"},
+	{19, "STOP", "Stopped (signal)"},
+	{20, "TSTP", "Stopped"},
+	{21, "TTIN", "Stopped (tty input)"},
+	{22, "TTOU", "Stopped (tty output)"},
+	{23, "URG", "Urgent I/O condition"},
+	{24, "XCPU", "CPU time limit exceeded"},
+	{25, "XFSZ", "File size limit exceeded"},
+	{26, "VTALRM", "Virtual timer expired"},
+	{27, "PROF", "Profiling timer expired"},
+	{28, "WINCH", "Window changed"},
+	{29, "IO", "I/O possible"},
+	{30, "PWR", "Power failure"},
+	{31, "SYS", "Bad system call"},
 }
 
 // sigRTMin is the first real-time signal as glibc numbers it: glibc keeps

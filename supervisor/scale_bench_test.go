@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
-	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
 
@@ -51,7 +51,7 @@ func BenchmarkLocal512(b *testing.B) {
 		if plan, err = roles.Build(sources); err != nil {
 			b.Fatalf("plan: %v", err)
 		}
-		env := slurm.FakeAllocationEnv(os.Environ(), plan.JobID, plan.Nodes, plan.GPUsPerNode,
+		env := fakesrun.AllocationEnv(os.Environ(), plan.JobID, plan.Nodes, plan.GPUsPerNode,
 			filepath.Join(ws, "fake-slurm"))
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		cfg := supervisor.Config{

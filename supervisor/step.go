@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -155,7 +154,7 @@ func (s *step) finish(state *os.ProcessState, at time.Time) {
 			s.taskFailure = &rc
 			s.code = rc.Code
 		}
-		line := stepCancelLine.FindString(tail)
+		line := slurm.StepCancelledLine(tail)
 		if line == "" && len(tail) >= logTailBytes {
 			line = findCancelLine(s.log, s.logStart)
 		}
@@ -182,12 +181,8 @@ func findCancelLine(path string, start int64) string {
 	if err != nil {
 		return ""
 	}
-	return stepCancelLine.FindString(text)
+	return slurm.StepCancelledLine(text)
 }
-
-// stepCancelLine is what slurmstepd writes into a step's output when the step is cancelled, e.g.
-// "*** STEP 165.1 ON node2 CANCELLED AT 2026-11-25T20:01:02 DUE TO JOB REQUEUE ***".
-var stepCancelLine = regexp.MustCompile(`\*\*\* STEP \S+ ON \S+ CANCELLED AT \S+[^*\n]*\*\*\*`)
 
 // exitStatus is the status a shell would report: the exit code, or 128+signal.
 func exitStatus(state *os.ProcessState) (int, string) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -674,9 +673,13 @@ func (r *run) killNow() {
 
 func (r *run) kill(s *step) {
 	s.killed = true
-	if err := r.killStep(s); err != nil {
-		r.errs = multierror.Append(r.errs, err)
-	}
+	name, pid, stepID := s.name, s.cmd.Process.Pid, s.stepID
+	r.group.Go(func() error {
+		if err := r.killStep(name, pid, stepID); err != nil {
+			r.send(teardownError{err: err})
+		}
+		return nil
+	})
 }
 
 // armGiveUp bounds the wait for killed steps; inside Slurm's KillWait when Slurm is ending the job.
@@ -692,41 +695,47 @@ func (r *run) armGiveUp() {
 // Slurm step id by value.
 func (r *run) stopStep(name string, pid int, stepID string) error {
 	if r.cfg.Scancel != "" && stepID != "" {
-		if err := r.scancel(name, "--signal=TERM", r.plan.JobID+"."+stepID); err == nil {
+		err := r.cancelStep(name, stepID, syscall.SIGTERM)
+		if err == nil {
 			return nil
 		}
 		// A job Slurm is already ending refuses step signals ("Job/step already completing"); srun
-		// still ends its step on SIGTERM, so the step is reached either way.
+		// still ends its step on SIGTERM (by killing its tasks), so the step is reached either way.
+		if serr := signalGroup(name, pid, syscall.SIGTERM); serr != nil {
+			return multierror.Append(err, serr)
+		}
+		return fmt.Errorf("%w; sent SIGTERM to its srun instead, which kills the tasks", err)
 	}
 	// Local mode: the fake srun forwards SIGTERM to its tasks. On a cluster before the step id is known,
 	// srun answers SIGTERM by killing the tasks, which still ends the step.
 	return signalGroup(name, pid, syscall.SIGTERM)
 }
 
-// killStep ends a step that outlived the grace period.
-func (r *run) killStep(s *step) error {
-	pid := s.cmd.Process.Pid
+// killStep ends a step that outlived the grace period. Like stopStep it runs outside the loop: an
+// scancel call must not hold up a teardown that Slurm's KillWait bounds.
+func (r *run) killStep(name string, pid int, stepID string) error {
 	if r.cfg.Scancel != "" {
 		var errs error
-		if s.stepID != "" {
-			errs = r.scancel(s.name, r.plan.JobID+"."+s.stepID)
+		if stepID != "" {
+			errs = r.cancelStep(name, stepID, 0)
 		}
 		// SIGTERM, not SIGKILL: srun then kills its step and exits; a SIGKILLed srun would leave the
 		// step's tasks running on the nodes.
-		if err := signalGroup(s.name, pid, syscall.SIGTERM); err != nil {
+		if err := signalGroup(name, pid, syscall.SIGTERM); err != nil {
 			errs = multierror.Append(errs, err)
 		}
 		return errs
 	}
-	return signalGroup(s.name, pid, syscall.SIGKILL)
+	return signalGroup(name, pid, syscall.SIGKILL)
 }
 
-func (r *run) scancel(name string, args ...string) error {
+// cancelStep sends signal to a role's step through Slurm (0: cancels it). It is bounded so that a
+// hung controller cannot hold up the teardown, inside the loop (killStep) or outside it (stopStep).
+func (r *run) cancelStep(name, stepID string, signal syscall.Signal) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, r.cfg.Scancel, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("role %s: %s %s: %w: %s", name, r.cfg.Scancel, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	if err := slurm.CancelStep(ctx, r.cfg.Scancel, r.plan.JobID, stepID, signal); err != nil {
+		return fmt.Errorf("role %s: %w", name, err)
 	}
 	return nil
 }

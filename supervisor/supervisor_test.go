@@ -16,8 +16,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
-	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
 
@@ -141,7 +141,7 @@ func runScenario(t *testing.T, sc scenario) outcome {
 	}
 	signals := make(chan os.Signal, 1)
 	var console bytes.Buffer
-	env := slurm.FakeAllocationEnv(append(os.Environ(), "HF_TOKEN=hf_supersecretvalue"), plan.JobID, plan.Nodes,
+	env := fakesrun.AllocationEnv(append(os.Environ(), "HF_TOKEN=hf_supersecretvalue"), plan.JobID, plan.Nodes,
 		plan.GPUsPerNode, filepath.Join(ws, "fake-slurm"))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

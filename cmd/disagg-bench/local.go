@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
 
@@ -195,7 +195,7 @@ func (l *local) failureRun(f fault) (failureSample, error) {
 // fakeSrunSteps times bare steps of the fake srun: the local reference of item 3.
 func (l *local) fakeSrunSteps() ([]float64, error) {
 	state := l.dir("fake-srun")
-	env := slurm.FakeAllocationEnv(os.Environ(), "1", []string{"node1", "node2", "node3", "node4"}, 2, state)
+	env := fakesrun.AllocationEnv(os.Environ(), "1", []string{"node1", "node2", "node3", "node4"}, 2, state)
 	var out []float64
 	for i := 0; i < l.runs; i++ {
 		cmd := exec.Command(l.bin, "srun", "-N1", "-n1", "true")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
@@ -66,7 +67,7 @@ type env struct {
 func run(args []string, stdout, stderr io.Writer) int {
 	// Invoked as "srun" (a symlink or copy named srun), the binary is the fake srun.
 	if filepath.Base(args[0]) == "srun" {
-		return slurm.FakeSrunMain(args[1:])
+		return fakesrun.Main(args[1:])
 	}
 	var c cli
 	exitCode := -1
@@ -250,7 +251,7 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 		Signals:           signals,
 	}
 	if lf.Local {
-		cfg.Env = slurm.FakeAllocationEnv(baseEnv, plan.JobID, plan.Nodes, plan.GPUsPerNode,
+		cfg.Env = fakesrun.AllocationEnv(baseEnv, plan.JobID, plan.Nodes, plan.GPUsPerNode,
 			filepath.Join(plan.Workspace, ".disagg-supervisor", "fake-slurm", plan.JobID))
 	} else {
 		clusterSettings(&cfg, plan.JobID, e.stderr)
@@ -336,7 +337,7 @@ func (p *passCmd) Run(ctx *kong.Context, e env) error {
 	case "task <args>", "task":
 		code = task.Main(p.Args)
 	case "srun <args>", "srun":
-		code = slurm.FakeSrunMain(p.Args)
+		code = fakesrun.Main(p.Args)
 	default:
 		code = toyMain(p.Args, e)
 	}

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package slurm
+package fakesrun
 
 import (
 	"context"

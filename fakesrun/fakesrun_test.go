@@ -1,6 +1,6 @@
 //go:build linux
 
-package slurm
+package fakesrun
 
 import (
 	"bytes"
@@ -19,9 +19,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
-// helperEnv makes the test binary run FakeSrunMain instead of tests (see TestFakeSrunHelperProcess).
+// helperEnv makes the test binary run Main instead of tests (see TestFakeSrunHelperProcess).
 const helperEnv = "DISAGG_FAKE_SRUN_TEST_HELPER"
 
 // testJobEnv is the environment of a fake job 77 on node1 and node2, with its own step directory
@@ -33,8 +35,8 @@ func testJobEnv(t *testing.T, extra ...string) []string {
 		"PATH=" + os.Getenv("PATH"),
 		"SLURM_JOB_ID=77",
 		"SLURM_JOB_NODELIST=node[1-2]",
-		FakeStateDirEnv + "=" + t.TempDir(),
-		FakeKillWaitEnv + "=5s",
+		StateDirEnv + "=" + t.TempDir(),
+		KillWaitEnv + "=5s",
 	}, extra...)
 }
 
@@ -48,7 +50,7 @@ func runFake(t *testing.T, ctx context.Context, env []string, signals <-chan os.
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	start := time.Now()
-	status := FakeSrun(ctx, args, env, &stdout, &stderr, signals)
+	status := Run(ctx, args, env, &stdout, &stderr, signals)
 	return fakeResult{status: status, stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(start)}
 }
 
@@ -105,7 +107,7 @@ func assertGroupsGone(t *testing.T, pgids []int) {
 	}
 	for _, g := range pgids {
 		if err := syscall.Kill(-g, 0); err != syscall.ESRCH {
-			t.Errorf("process group %d still exists after FakeSrun returned (kill: %v)", g, err)
+			t.Errorf("process group %d still exists after Run returned (kill: %v)", g, err)
 		}
 	}
 }
@@ -216,7 +218,7 @@ func TestFakeSrunFailuresTogether(t *testing.T) {
 		t.Errorf("status %d, want 3", res.status)
 	}
 	ranksOn := map[string][]int{}
-	for _, f := range ParseTaskFailures(res.stderr) {
+	for _, f := range slurm.ParseTaskFailures(res.stderr) {
 		if f.Code != 3 {
 			t.Errorf("unexpected failure %q", f.Line)
 		}
@@ -233,7 +235,7 @@ func TestFakeSrunFailuresTogether(t *testing.T) {
 // TestStepRunnerGroupsEnds feeds task ends to the reporting logic without processes or clocks.
 func TestStepRunnerGroupsEnds(t *testing.T) {
 	newRunner := func(killOnBad bool) (*stepRunner, *bytes.Buffer) {
-		st := &fakeStep{jobID: "77", nodes: []string{"node1", "node2"}, killOnBad: killOnBad, killWait: time.Hour}
+		st := &fakeStep{stepLayout: stepLayout{jobID: "77", nodes: []string{"node1", "node2"}}, killOnBad: killOnBad, killWait: time.Hour}
 		for rank := 0; rank < 4; rank++ {
 			st.tasks = append(st.tasks, fakeTask{rank: rank, localID: rank % 2, nodeID: rank / 2, node: st.nodes[rank/2]})
 		}
@@ -414,7 +416,7 @@ func TestFakeSrunKillAfterGrace(t *testing.T) {
 		waitPids(t, pids, 2)
 		signals <- syscall.SIGTERM
 	}()
-	env := testJobEnv(t, FakeKillWaitEnv+"=300ms")
+	env := testJobEnv(t, KillWaitEnv+"=300ms")
 	res := runFake(t, context.Background(), env, signals,
 		"-w", "node1", "-n2", "sh", "-c", `[ "$SLURM_PROCID" = 0 ] && trap '' TERM; `+pidScript(pids, "sleep 30"))
 	want := []string{
@@ -608,7 +610,7 @@ func TestFakeSrunOutputToFileDescriptor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	status := FakeSrun(context.Background(), []string{"-N2", "sh", "-c", "echo hi from $SLURM_PROCID"}, testJobEnv(t), f, f, nil)
+	status := Run(context.Background(), []string{"-N2", "sh", "-c", "echo hi from $SLURM_PROCID"}, testJobEnv(t), f, f, nil)
 	if status != 0 {
 		t.Fatalf("status %d", status)
 	}
@@ -730,7 +732,7 @@ func TestFakeSrunStepIDs(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var out bytes.Buffer
-			FakeSrun(context.Background(), []string{"-N1", "sh", "-c", `echo $SLURM_STEP_ID`}, env, &out, &out, nil)
+			Run(context.Background(), []string{"-N1", "sh", "-c", `echo $SLURM_STEP_ID`}, env, &out, &out, nil)
 			ids[i] = strings.TrimSpace(out.String())
 		}()
 	}
@@ -741,7 +743,9 @@ func TestFakeSrunStepIDs(t *testing.T) {
 	}
 }
 
-func TestPlanFakeStepLayout(t *testing.T) {
+// TestPlanStepLayout checks the layout of steps from srun's options and input variables, in the
+// compact form of ranks per node.
+func TestPlanStepLayout(t *testing.T) {
 	type layout struct {
 		Nodes   []string
 		PerNode []int
@@ -796,12 +800,13 @@ func TestPlanFakeStepLayout(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			env := append([]string{"SLURM_JOB_NODELIST=node[1-2]", FakeStateDirEnv + "=" + t.TempDir()}, tc.env...)
+			env := append([]string{"SLURM_JOB_NODELIST=node[1-2]"}, tc.env...)
 			var got layout
-			st, err := planFakeStep(opts, env, func(w string) { got.Warning = w })
+			st, warnings, err := planStep(opts, env)
 			if err != nil {
 				t.Fatal(err)
 			}
+			got.Warning = strings.Join(warnings, "\n")
 			got.Nodes, got.PerNode = st.nodes, st.perNode
 			got.Ranks = make([][]int, len(st.nodes))
 			for _, task := range st.tasks {
@@ -857,7 +862,7 @@ func TestParseSrunArgs(t *testing.T) {
 }
 
 func TestFakeStepFileName(t *testing.T) {
-	st := &fakeStep{jobID: "77", stepID: 3, jobName: "bench"}
+	st := &fakeStep{stepLayout: stepLayout{jobID: "77"}, stepID: 3, jobName: "bench"}
 	task := fakeTask{rank: 5, nodeID: 1, node: "gpu07"}
 	for _, tc := range []struct {
 		pattern string
@@ -906,7 +911,7 @@ func TestTasksPerNodeString(t *testing.T) {
 }
 
 // TestFakeSrunHelperProcess is not a test: TestFakeSrunMain runs the test binary with helperEnv set
-// to run FakeSrunMain as a process of its own, with the arguments after "--".
+// to run Main as a process of its own, with the arguments after "--".
 func TestFakeSrunHelperProcess(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		t.Skip("helper process for TestFakeSrunMain")
@@ -918,7 +923,7 @@ func TestFakeSrunHelperProcess(t *testing.T) {
 			break
 		}
 	}
-	os.Exit(FakeSrunMain(args))
+	os.Exit(Main(args))
 }
 
 func startHelper(t *testing.T, log string, args ...string) *exec.Cmd {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package slurm
+package fakesrun
 
 import (
 	"bytes"
@@ -23,6 +23,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
 const (
@@ -644,9 +646,8 @@ func (r *stepRunner) terminate(sig syscall.Signal, lines ...string) {
 		r.say(l)
 	}
 	node := r.st.nodes[0]
-	notice := fmt.Sprintf("slurmstepd-%s: error: *** STEP %s.%d ON %s CANCELLED AT %s ***\n",
-		node, r.st.jobID, r.st.stepID, node, time.Now().Format("2006-01-02T15:04:05"))
-	r.sinks[0][1].write(append(r.labelPrefix(0), notice...))
+	notice := slurm.FormatStepCancelled(r.st.jobID+"."+strconv.Itoa(r.st.stepID), node, time.Now())
+	r.sinks[0][1].write(append(r.labelPrefix(0), notice+"\n"...))
 	r.signalAll(sig)
 	if sig != syscall.SIGKILL {
 		r.killTimer = time.NewTimer(r.st.killWait)
@@ -696,7 +697,7 @@ func (r *stepRunner) flush() {
 		return slices.Min(groups[order[a]]) < slices.Min(groups[order[b]])
 	})
 	for _, k := range order {
-		r.say(FormatTaskFailure(r.st.nodes[k.node], groups[k], k.status.code, k.status.sig))
+		r.say(slurm.FormatTaskFailure(r.st.nodes[k.node], groups[k], k.status.code, k.status.sig))
 	}
 }
 

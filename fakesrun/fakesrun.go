@@ -1,4 +1,4 @@
-package slurm
+package fakesrun
 
 import (
 	"context"
@@ -13,12 +13,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
-// FakeKillWaitEnv names the variable that sets the fake srun's grace between the signal that ends a
+// KillWaitEnv names the variable that sets the fake srun's grace between the signal that ends a
 // step and SIGKILL, as a Go duration ("500ms") or in seconds ("2"). Slurm's KillWait plays this part
 // on a cluster; tests shorten it.
-const FakeKillWaitEnv = "DISAGG_FAKE_SRUN_KILL_WAIT"
+const KillWaitEnv = "DISAGG_FAKE_SRUN_KILL_WAIT"
 
 const (
 	// defaultFakeKillWait is shorter than Slurm's usual KillWait (30 s) because local runs are
@@ -31,7 +33,7 @@ const (
 	maxStepIDs = 1 << 20
 )
 
-// FakeSrun runs one step the way srun would, with every task a local process. It returns srun's exit
+// Run runs one step the way srun would, with every task a local process. It returns srun's exit
 // status.
 //
 // args are srun's arguments without the program name; env is srun's environment, which describes the
@@ -49,11 +51,11 @@ const (
 // Each task runs in its own process group with SIGKILL as its parent-death signal, so a fake srun that
 // dies takes its tasks with it. The kernel keeps that setting per thread, though: a multithreaded task
 // that execs from a thread other than its main one (a Go program calling syscall.Exec outside the
-// main goroutine locked to the main thread) loses it. When FakeSrun returns, every process of every
-// task's process group is gone and reaped: to reap processes orphaned inside a task, FakeSrun makes
+// main goroutine locked to the main thread) loses it. When Run returns, every process of every
+// task's process group is gone and reaped: to reap processes orphaned inside a task, Run makes
 // the calling process a child subreaper (PR_SET_CHILD_SUBREAPER), which stays set. A process that
 // leaves its task's process group (setsid) is not followed, as Slurm's cgroups would; avoid it in tasks.
-func FakeSrun(ctx context.Context, args []string, env []string, stdout, stderr io.Writer, signals <-chan os.Signal) int {
+func Run(ctx context.Context, args []string, env []string, stdout, stderr io.Writer, signals <-chan os.Signal) int {
 	if stdout == nil {
 		stdout = io.Discard
 	}
@@ -80,16 +82,16 @@ func FakeSrun(ctx context.Context, args []string, env []string, stdout, stderr i
 	return runFakeStep(ctx, step, stdout, stderr, signals)
 }
 
-// FakeSrunMain is FakeSrun for the process: os.Args-style args (without the program name),
+// Main is Run for the process: os.Args-style args (without the program name),
 // os.Environ, the process's stdio, and SIGTERM/SIGINT/SIGHUP from the OS forwarded.
 //
 // SIGQUIT, SIGUSR1 and SIGUSR2 are handled too, as real srun handles them: SIGQUIT ends the step,
 // the user signals are passed on to the tasks.
-func FakeSrunMain(args []string) int {
+func Main(args []string) int {
 	signals := make(chan os.Signal, 8)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(signals)
-	return FakeSrun(context.Background(), args, os.Environ(), os.Stdout, os.Stderr, signals)
+	return Run(context.Background(), args, os.Environ(), os.Stdout, os.Stderr, signals)
 }
 
 const fakeSrunUsage = `Usage: srun [OPTIONS...] executable [args...]
@@ -213,7 +215,7 @@ func srunOptionTable() []srunOption {
 		}},
 		{"mpi", 0, argRequired, func(o *srunOptions, v string) error { o.mpi = v; return nil }},
 		{"gpus-per-node", 0, argRequired, func(o *srunOptions, v string) error {
-			n, err := ParseGPUCount(v)
+			n, err := slurm.ParseGPUCount(v)
 			if err != nil {
 				return fmt.Errorf("srun: error: Invalid --gpus-per-node specification: %v", err)
 			}
@@ -378,14 +380,9 @@ func (o *srunOptions) ignoreContainerOption(name string) {
 
 // fakeStep is one step worked out from srun's command line and environment, before anything runs.
 type fakeStep struct {
-	jobID      string
+	stepLayout
 	stepID     int // set by claimStep
 	stepFile   string
-	jobNodes   []string
-	nodes      []string // the step's nodes, in the job's order
-	tasks      []fakeTask
-	perNode    []int // tasks on each step node
-	gpus       int   // GPUs per node the tasks see; 0: none
 	mpi        string
 	killOnBad  bool
 	label      bool
@@ -398,6 +395,17 @@ type fakeStep struct {
 	stderrSpec ioSpec
 	appendOut  bool
 	jobName    string
+}
+
+// stepLayout is where a step's tasks run. It follows from srun's options and the job alone, so
+// Slurm's placement rules are worked out (and tested) without touching the machine.
+type stepLayout struct {
+	jobID    string
+	jobNodes []string
+	nodes    []string // the step's nodes, in the job's order
+	perNode  []int    // tasks on each step node
+	tasks    []fakeTask
+	gpus     int // GPUs per node the tasks see; 0: none
 }
 
 // fakeTask is one task of a step.
@@ -419,158 +427,20 @@ func getenvFrom(env []string) func(string) string {
 	return func(name string) string { return m[name] }
 }
 
-// planFakeStep lays out the step: its nodes, its tasks on them, their environment and output. warn
-// receives srun's warnings, worded as srun words them.
+// planFakeStep lays out the step (planStep), then settles what depends on this machine: the
+// default state directory and the working directory of --chdir. warn receives srun's warnings,
+// worded as srun words them, before any error, as srun prints them.
 func planFakeStep(o *srunOptions, env []string, warn func(string)) (*fakeStep, error) {
-	getenv := getenvFrom(env)
-	topo, err := TopologyFromEnv(getenv)
+	st, warnings, err := planStep(o, env)
+	for _, w := range warnings {
+		warn(w)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("srun: error: fake srun: cannot read the job from the environment: %w", err)
-	}
-	if err := applyInputEnv(o, getenv); err != nil {
 		return nil, err
 	}
-	st := &fakeStep{
-		jobID:     topo.JobID,
-		mpi:       o.mpi,
-		killOnBad: o.killOnBadExit,
-		label:     o.label,
-		argv:      o.argv,
-		appendOut: o.appendOutput,
-	}
-	if st.jobID == "" {
-		st.jobID = defaultFakeJobID
-	}
-	unavailable := func(why string) error {
-		return fmt.Errorf("srun: error: Unable to create step for job %s: %s", st.jobID, why)
-	}
-
-	var wanted []string
-	if o.nodelist != "" {
-		hosts, err := ExpandHostlist(o.nodelist)
-		if err != nil {
-			return nil, fmt.Errorf("srun: error: Invalid node name specified: %w", err)
-		}
-		wanted = dedupeNodes(hosts)
-		if len(wanted) == 0 {
-			return nil, fmt.Errorf("srun: error: Invalid node name specified: --nodelist=%q names no node", o.nodelist)
-		}
-	}
-	st.jobNodes = topo.Nodes
-	switch {
-	case len(st.jobNodes) > 0:
-	case wanted != nil:
-		st.jobNodes = wanted
-	default:
-		st.jobNodes = []string{defaultFakeNode}
-	}
-
-	if wanted != nil {
-		switch {
-		case o.nodes > 0 && o.nodes < len(wanted):
-			// Real srun drops nodes from the list and then fails to create the step, as -w requires
-			// all of them.
-			return nil, fmt.Errorf("srun: error: Required nodelist includes more nodes than permitted by max-node count (%d > %d). "+
-				"Eliminating nodes from the nodelist.\n%w",
-				len(wanted), o.nodes, unavailable("Requested node configuration is not available"))
-		case o.nodes > len(wanted):
-			// Real srun would add nodes of the allocation; a plan whose -N and -w disagree is a bug
-			// worth stopping for.
-			return nil, fmt.Errorf("srun: error: fake srun: -N %d asks for more nodes than --nodelist=%s names (%d); "+
-				"it does not add nodes to a nodelist", o.nodes, o.nodelist, len(wanted))
-		}
-		// A step's nodes are always in the allocation, and in its order whatever the order of -w.
-		index := make(map[string]int, len(st.jobNodes))
-		for i, n := range st.jobNodes {
-			if _, ok := index[n]; !ok {
-				index[n] = i
-			}
-		}
-		taken := make([]bool, len(st.jobNodes))
-		for _, n := range wanted {
-			i, ok := index[n]
-			if !ok {
-				return nil, unavailable("Requested node configuration is not available")
-			}
-			taken[i] = true
-		}
-		for i, n := range st.jobNodes {
-			if taken[i] {
-				st.nodes = append(st.nodes, n)
-			}
-		}
-	} else {
-		n := o.nodes
-		if n == 0 {
-			n = len(st.jobNodes)
-			if o.ntasks > 0 && o.ntasks < n && o.ntasksPerNode == 0 {
-				n = o.ntasks
-			}
-		}
-		if n > len(st.jobNodes) {
-			return nil, unavailable("Requested node configuration is not available")
-		}
-		st.nodes = st.jobNodes[:n]
-	}
-
-	nodes := len(st.nodes)
-	ntasks := o.ntasks
-	if perNode := o.ntasksPerNode; perNode > 0 {
-		switch {
-		case ntasks == 0:
-			ntasks = nodes * perNode
-		case ntasks > nodes*perNode:
-			// Slurm 22.05 warns only when the tasks do not fit; fewer tasks are laid out as below,
-			// which never puts more than perNode on a node.
-			warn(fmt.Sprintf("can't honor --ntasks-per-node set to %d which doesn't match the requested tasks %d "+
-				"with the number of requested nodes %d. Ignoring --ntasks-per-node.", perNode, ntasks, nodes))
-		}
-	}
-	if ntasks == 0 {
-		ntasks = nodes
-	}
-	if ntasks < nodes {
-		if wanted != nil {
-			return nil, fmt.Errorf("srun: error: fake srun: %d tasks cannot cover the %d nodes of --nodelist=%s",
-				ntasks, nodes, o.nodelist)
-		}
-		warn(fmt.Sprintf("can't run %d processes on %d nodes, setting nnodes to %d", ntasks, nodes, ntasks))
-		st.nodes = st.nodes[:ntasks]
-		nodes = ntasks
-	}
-	// Slurm's block layout: counts dealt round-robin (so the first nodes get one more when the tasks
-	// do not divide evenly), then consecutive ranks per node.
-	st.perNode = make([]int, nodes)
-	for i := range st.perNode {
-		st.perNode[i] = ntasks / nodes
-		if i < ntasks%nodes {
-			st.perNode[i]++
-		}
-	}
-	rank := 0
-	for nodeID, count := range st.perNode {
-		for local := 0; local < count; local++ {
-			st.tasks = append(st.tasks, fakeTask{rank: rank, localID: local, nodeID: nodeID, node: st.nodes[nodeID]})
-			rank++
-		}
-	}
-
-	st.gpus = topo.GPUsPerNode
-	if o.gpusSet {
-		if topo.GPUsPerNode > 0 && o.gpusPerNode > topo.GPUsPerNode {
-			return nil, unavailable("Invalid generic resource (gres) specification")
-		}
-		st.gpus = o.gpusPerNode
-	}
-
-	if st.killWait, err = fakeKillWait(getenv(FakeKillWaitEnv)); err != nil {
-		return nil, err
-	}
-	st.stateDir = getenv(FakeStateDirEnv)
 	if st.stateDir == "" {
 		st.stateDir = filepath.Join(os.TempDir(), "disagg-fake-slurm-"+safeFileName(st.jobID))
 	}
-
 	if o.chdir != "" {
 		dir, err := filepath.Abs(o.chdir)
 		if err == nil {
@@ -584,7 +454,39 @@ func planFakeStep(o *srunOptions, env []string, warn func(string)) (*fakeStep, e
 		}
 		st.dir = dir
 	}
+	return st, nil
+}
 
+// planStep works out the step from srun's options and environment alone: its layout, the step's
+// environment and output, and the fake's settings. The state directory is left empty when env does
+// not name one. warnings are srun's, also when there is an error.
+func planStep(o *srunOptions, env []string) (st *fakeStep, warnings []string, err error) {
+	getenv := getenvFrom(env)
+	topo, err := slurm.TopologyFromEnv(getenv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("srun: error: fake srun: cannot read the job from the environment: %w", err)
+	}
+	// A copy, so that the caller's options still say what its command line said.
+	opts := *o
+	if err := applyInputEnv(&opts, getenv); err != nil {
+		return nil, nil, err
+	}
+	layout, warnings, err := layoutStep(&opts, topo)
+	if err != nil {
+		return nil, warnings, err
+	}
+	st = &fakeStep{
+		stepLayout: layout,
+		mpi:        o.mpi,
+		killOnBad:  o.killOnBadExit,
+		label:      o.label,
+		argv:       o.argv,
+		appendOut:  o.appendOutput,
+		stateDir:   getenv(StateDirEnv),
+	}
+	if st.killWait, err = fakeKillWait(getenv(KillWaitEnv)); err != nil {
+		return nil, warnings, err
+	}
 	export := o.export
 	if !o.exportSet {
 		// srun's default comes from this variable, which sbatch --export sets for the job's steps.
@@ -604,7 +506,161 @@ func planFakeStep(o *srunOptions, env []string, warn func(string)) (*fakeStep, e
 	if st.jobName == "" {
 		st.jobName = filepath.Base(o.argv[0])
 	}
-	return st, nil
+	return st, warnings, nil
+}
+
+// layoutStep places a step's tasks as Slurm does for srun's options (after applyInputEnv) in the
+// job topo describes: the step's nodes, the task count, and the tasks on the nodes. warnings are
+// srun's, also when there is an error.
+func layoutStep(o *srunOptions, topo slurm.Topology) (l stepLayout, warnings []string, err error) {
+	l.jobID = topo.JobID
+	if l.jobID == "" {
+		l.jobID = defaultFakeJobID
+	}
+	wanted, err := wantedNodes(o.nodelist)
+	if err != nil {
+		return stepLayout{}, nil, err
+	}
+	l.jobNodes = topo.Nodes
+	switch {
+	case len(l.jobNodes) > 0:
+	case wanted != nil:
+		l.jobNodes = wanted
+	default:
+		l.jobNodes = []string{defaultFakeNode}
+	}
+	if l.nodes, err = stepNodes(o, l.jobID, l.jobNodes, wanted); err != nil {
+		return stepLayout{}, nil, err
+	}
+
+	nodes := len(l.nodes)
+	ntasks := o.ntasks
+	if perNode := o.ntasksPerNode; perNode > 0 {
+		switch {
+		case ntasks == 0:
+			ntasks = nodes * perNode
+		case ntasks > nodes*perNode:
+			// Slurm 22.05 warns only when the tasks do not fit; fewer tasks are laid out as below,
+			// which never puts more than perNode on a node.
+			warnings = append(warnings, fmt.Sprintf("can't honor --ntasks-per-node set to %d which doesn't match "+
+				"the requested tasks %d with the number of requested nodes %d. Ignoring --ntasks-per-node.", perNode, ntasks, nodes))
+		}
+	}
+	if ntasks == 0 {
+		ntasks = nodes
+	}
+	if ntasks < nodes {
+		if wanted != nil {
+			return stepLayout{}, warnings, fmt.Errorf("srun: error: fake srun: %d tasks cannot cover the %d nodes of --nodelist=%s",
+				ntasks, nodes, o.nodelist)
+		}
+		warnings = append(warnings, fmt.Sprintf("can't run %d processes on %d nodes, setting nnodes to %d", ntasks, nodes, ntasks))
+		l.nodes = l.nodes[:ntasks]
+	}
+	l.perNode, l.tasks = blockLayout(l.nodes, ntasks)
+
+	l.gpus = topo.GPUsPerNode
+	if o.gpusSet {
+		if topo.GPUsPerNode > 0 && o.gpusPerNode > topo.GPUsPerNode {
+			return stepLayout{}, warnings, unavailable(l.jobID, "Invalid generic resource (gres) specification")
+		}
+		l.gpus = o.gpusPerNode
+	}
+	return l, warnings, nil
+}
+
+// unavailable is srun's error when the controller refuses to create the step.
+func unavailable(jobID, why string) error {
+	return fmt.Errorf("srun: error: Unable to create step for job %s: %s", jobID, why)
+}
+
+// wantedNodes are the distinct nodes of --nodelist, nil without one.
+func wantedNodes(nodelist string) ([]string, error) {
+	if nodelist == "" {
+		return nil, nil
+	}
+	hosts, err := slurm.ExpandHostlist(nodelist)
+	if err != nil {
+		return nil, fmt.Errorf("srun: error: Invalid node name specified: %w", err)
+	}
+	wanted := dedupeNodes(hosts)
+	if len(wanted) == 0 {
+		return nil, fmt.Errorf("srun: error: Invalid node name specified: --nodelist=%q names no node", nodelist)
+	}
+	return wanted, nil
+}
+
+// stepNodes picks the step's nodes among the job's: those of --nodelist (wanted), or the first -N
+// (by default as many as the job has, or as the tasks when there are fewer).
+func stepNodes(o *srunOptions, jobID string, jobNodes, wanted []string) ([]string, error) {
+	if wanted == nil {
+		n := o.nodes
+		if n == 0 {
+			n = len(jobNodes)
+			if o.ntasks > 0 && o.ntasks < n && o.ntasksPerNode == 0 {
+				n = o.ntasks
+			}
+		}
+		if n > len(jobNodes) {
+			return nil, unavailable(jobID, "Requested node configuration is not available")
+		}
+		return jobNodes[:n], nil
+	}
+	switch {
+	case o.nodes > 0 && o.nodes < len(wanted):
+		// Real srun drops nodes from the list and then fails to create the step, as -w requires
+		// all of them.
+		return nil, fmt.Errorf("srun: error: Required nodelist includes more nodes than permitted by max-node count (%d > %d). "+
+			"Eliminating nodes from the nodelist.\n%w",
+			len(wanted), o.nodes, unavailable(jobID, "Requested node configuration is not available"))
+	case o.nodes > len(wanted):
+		// Real srun would add nodes of the allocation; a plan whose -N and -w disagree is a bug
+		// worth stopping for.
+		return nil, fmt.Errorf("srun: error: fake srun: -N %d asks for more nodes than --nodelist=%s names (%d); "+
+			"it does not add nodes to a nodelist", o.nodes, o.nodelist, len(wanted))
+	}
+	// A step's nodes are always in the allocation, and in its order whatever the order of -w.
+	index := make(map[string]int, len(jobNodes))
+	for i, n := range jobNodes {
+		if _, ok := index[n]; !ok {
+			index[n] = i
+		}
+	}
+	taken := make([]bool, len(jobNodes))
+	for _, n := range wanted {
+		i, ok := index[n]
+		if !ok {
+			return nil, unavailable(jobID, "Requested node configuration is not available")
+		}
+		taken[i] = true
+	}
+	var nodes []string
+	for i, n := range jobNodes {
+		if taken[i] {
+			nodes = append(nodes, n)
+		}
+	}
+	return nodes, nil
+}
+
+// blockLayout is Slurm's block distribution of ntasks over nodes: counts dealt round-robin (so the
+// first nodes get one more when the tasks do not divide evenly), then consecutive ranks per node.
+func blockLayout(nodes []string, ntasks int) (perNode []int, tasks []fakeTask) {
+	perNode = make([]int, len(nodes))
+	for i := range perNode {
+		perNode[i] = ntasks / len(nodes)
+		if i < ntasks%len(nodes) {
+			perNode[i]++
+		}
+	}
+	rank := 0
+	for nodeID, count := range perNode {
+		for local := 0; local < count; local++ {
+			tasks = append(tasks, fakeTask{rank: rank, localID: local, nodeID: nodeID, node: nodes[nodeID]})
+			rank++
+		}
+	}
+	return perNode, tasks
 }
 
 // applyInputEnv takes the step's shape from srun's input variables where the command line says
@@ -673,12 +729,12 @@ func fakeKillWait(v string) (time.Duration, error) {
 	if err != nil {
 		secs, ferr := strconv.ParseFloat(v, 64)
 		if ferr != nil {
-			return 0, fmt.Errorf("srun: error: fake srun: %s=%q is neither a duration nor seconds", FakeKillWaitEnv, v)
+			return 0, fmt.Errorf("srun: error: fake srun: %s=%q is neither a duration nor seconds", KillWaitEnv, v)
 		}
 		d = time.Duration(secs * float64(time.Second))
 	}
 	if d < 0 {
-		return 0, fmt.Errorf("srun: error: fake srun: %s=%q is negative", FakeKillWaitEnv, v)
+		return 0, fmt.Errorf("srun: error: fake srun: %s=%q is negative", KillWaitEnv, v)
 	}
 	return d, nil
 }
@@ -783,13 +839,13 @@ func (st *fakeStep) taskEnv(t fakeTask) []string {
 	env := make([]string, len(st.env), len(st.env)+32)
 	copy(env, st.env)
 	jobID, stepID := st.jobID, strconv.Itoa(st.stepID)
-	stepNodes := CompressHostlist(st.nodes)
+	stepNodes := slurm.CompressHostlist(st.nodes)
 	nnodes, ntasks := strconv.Itoa(len(st.nodes)), strconv.Itoa(len(st.tasks))
 	perNode := tasksPerNodeString(st.perNode)
 	for _, kv := range [][2]string{
 		{"SLURM_JOB_ID", jobID},
 		{"SLURM_JOBID", jobID},
-		{"SLURM_JOB_NODELIST", CompressHostlist(st.jobNodes)},
+		{"SLURM_JOB_NODELIST", slurm.CompressHostlist(st.jobNodes)},
 		{"SLURM_JOB_NUM_NODES", strconv.Itoa(len(st.jobNodes))},
 		{"SLURM_STEP_ID", stepID},
 		{"SLURM_STEPID", stepID},
@@ -1006,7 +1062,7 @@ func (st *fakeStep) claimStep() error {
 		st.stepID, st.stepFile = id, name
 		// What ran as this step, for whoever debugs a local run.
 		fmt.Fprintf(f, "StepId=%s.%d pid=%d nodes=%s tasks=%d argv=%q\n",
-			st.jobID, id, os.Getpid(), CompressHostlist(st.nodes), len(st.tasks), st.argv)
+			st.jobID, id, os.Getpid(), slurm.CompressHostlist(st.nodes), len(st.tasks), st.argv)
 		return f.Close()
 	}
 	return fmt.Errorf("srun: error: fake srun: no free step id in %s", st.stateDir)
@@ -1028,4 +1084,16 @@ func (st *fakeStep) recordExit(status int) {
 // stepName is the step as srun names it in its messages.
 func (st *fakeStep) stepName() string {
 	return fmt.Sprintf("StepId=%s.%d", st.jobID, st.stepID)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// allDigits rejects what strconv.Atoi accepts but srun does not read as a task number ("+1").
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package slurm
+package fakesrun
 
 import (
 	"bytes"
@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/disagg-supervisor/disagg-supervisor/internal/slurmdev"
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
 // TestFakeSrunMatchesRealSrun runs the same steps with real srun, on the Slurm dev cluster
@@ -28,7 +31,7 @@ import (
 // --ntasks-per-node --gpus-per-node), so that each srun sees what a step of the supervisor sees,
 // including the variables sbatch sets that srun reads as defaults (SLURM_NTASKS, SLURM_NNODES, ...).
 // The fake runs in-process afterwards, in an allocation environment made from that job's: its job
-// id, nodes and GPUs per node through FakeAllocationEnv, plus srun's input variables.
+// id, nodes and GPUs per node through AllocationEnv, plus srun's input variables.
 //
 // Differences that the fake makes on purpose are not tested here: srun answering SIGTERM by
 // killing the tasks, and its "srun: Force Terminated" line after -K, which is dropped below. Nor
@@ -39,7 +42,7 @@ import (
 // several tasks fail at once under -K. Real srun's other variables (ZE_AFFINITY_MASK, TMPDIR,
 // SLURM_CPUS_ON_NODE, ...) are not compared.
 func TestFakeSrunMatchesRealSrun(t *testing.T) {
-	tools := compareRequireSlurm(t)
+	tools := slurmdev.Require(t)
 	cases := compareCases()
 
 	start := time.Now()
@@ -52,7 +55,7 @@ func TestFakeSrunMatchesRealSrun(t *testing.T) {
 	for i, c := range cases {
 		fake[i] = compareRunFake(t, env, c.expand(job.nodes))
 	}
-	t.Logf("job %s on %s: real steps in %v, fake steps in %v", job.id, CompressHostlist(job.nodes),
+	t.Logf("job %s on %s: real steps in %v, fake steps in %v", job.id, slurm.CompressHostlist(job.nodes),
 		realTime.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 
 	for i, c := range cases {
@@ -253,7 +256,7 @@ func (c compareCase) expand(nodes []string) []string {
 			case "{node1}":
 				return nodes[1]
 			}
-			return CompressHostlist(nodes)
+			return slurm.CompressHostlist(nodes)
 		})
 	}
 	return out
@@ -364,7 +367,7 @@ func (c compareCase) normalize(r compareResult, jobID string) compareNormalized 
 
 // comparePerRank splits a task failure line into one line per rank; other lines stay as they are.
 func comparePerRank(line string) []string {
-	failures := ParseTaskFailures(line)
+	failures := slurm.ParseTaskFailures(line)
 	if len(failures) != 1 {
 		return []string{line}
 	}
@@ -374,45 +377,6 @@ func comparePerRank(line string) []string {
 		out[i] = fmt.Sprintf("srun: error: %s: task %d: %s", f.Node, r, f.Status)
 	}
 	return out
-}
-
-// compareSlurmTools are the paths of the Slurm commands the test uses.
-type compareSlurmTools struct {
-	srun, sbatch, squeue, scancel, scontrol string
-}
-
-// compareRequireSlurm returns the Slurm commands, or skips the test when the cluster cannot be used;
-// with DISAGG_REQUIRE_SLURM=1 (CI, which starts the cluster first) that is a failure instead.
-func compareRequireSlurm(t *testing.T) compareSlurmTools {
-	t.Helper()
-	unusable := func(format string, args ...any) {
-		t.Helper()
-		reason := fmt.Sprintf(format, args...)
-		if os.Getenv("DISAGG_REQUIRE_SLURM") == "1" {
-			t.Fatalf("real Slurm is not usable: %s (DISAGG_REQUIRE_SLURM=1)", reason)
-		}
-		t.Skipf("real Slurm is not usable: %s; start it with scripts/slurm-dev-cluster.sh up, "+
-			"or set DISAGG_REQUIRE_SLURM=1 to make this a failure", reason)
-	}
-	paths := map[string]string{}
-	for _, name := range []string{"srun", "sinfo", "sbatch", "squeue", "scancel", "scontrol"} {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			unusable("no %s on PATH", name)
-		}
-		paths[name] = p
-	}
-	if os.Getenv("SLURM_CONF") == "" {
-		unusable("SLURM_CONF is not set")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, paths["sinfo"], "-h", "-o", "%T").CombinedOutput()
-	if err != nil {
-		unusable("sinfo -h -o %%T: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	return compareSlurmTools{srun: paths["srun"], sbatch: paths["sbatch"], squeue: paths["squeue"],
-		scancel: paths["scancel"], scontrol: paths["scontrol"]}
 }
 
 // compareJob is the batch job that ran the real steps.
@@ -433,7 +397,7 @@ func compareBaseEnv() []string {
 		case name == "SLURM_CONF":
 		case strings.HasPrefix(name, "SLURM"), strings.HasPrefix(name, "SBATCH_"), strings.HasPrefix(name, "SALLOC_"),
 			strings.HasPrefix(name, "SRUN_"), strings.HasPrefix(name, "DISAGG_COMPARE_"),
-			name == FakeStateDirEnv, name == FakeKillWaitEnv:
+			name == StateDirEnv, name == KillWaitEnv:
 			continue
 		}
 		env = append(env, kv)
@@ -443,17 +407,17 @@ func compareBaseEnv() []string {
 
 // compareRunReal runs every case as a step of one batch job, one after the other, and collects what
 // each srun printed and returned.
-func compareRunReal(t *testing.T, tools compareSlurmTools, cases []compareCase) compareJob {
+func compareRunReal(t *testing.T, tools slurmdev.Tools, cases []compareCase) compareJob {
 	t.Helper()
 	dir := t.TempDir()
 	var script strings.Builder
 	script.WriteString("#!/bin/bash\n")
 	script.WriteString("# One srun step per case of TestFakeSrunMatchesRealSrun.\n")
 	script.WriteString("env -0 > batch.env\n")
-	fmt.Fprintf(&script, "mapfile -t nodes < <(%s show hostnames \"$SLURM_JOB_NODELIST\")\n", compareShellQuote(tools.scontrol))
+	fmt.Fprintf(&script, "mapfile -t nodes < <(%s show hostnames \"$SLURM_JOB_NODELIST\")\n", compareShellQuote(tools.Scontrol))
 	// srun named "srun", as when the supervisor finds it on PATH: getopt's messages start with argv[0].
 	fmt.Fprintf(&script, "step() { local name=$1; shift; (exec -a srun %s \"$@\") > \"$name.out\" 2> \"$name.err\"; echo $? > \"$name.rc\"; }\n",
-		compareShellQuote(tools.srun))
+		compareShellQuote(tools.Srun))
 	for i, c := range cases {
 		fmt.Fprintf(&script, "step case%02d", i)
 		for _, a := range c.args {
@@ -468,7 +432,7 @@ func compareRunReal(t *testing.T, tools compareSlurmTools, cases []compareCase) 
 	}
 	logPath := filepath.Join(dir, "batch.log")
 
-	submit := exec.Command(tools.sbatch, "--parsable", "--job-name=disagg-fakesrun-compare",
+	submit := exec.Command(tools.Sbatch, "--parsable", "--job-name=disagg-fakesrun-compare",
 		"--nodes="+strconv.Itoa(compareJobNodes),
 		"--ntasks="+strconv.Itoa(compareJobNodes*compareJobTasksPerNode),
 		"--ntasks-per-node="+strconv.Itoa(compareJobTasksPerNode),
@@ -486,7 +450,7 @@ func compareRunReal(t *testing.T, tools compareSlurmTools, cases []compareCase) 
 	}
 	t.Cleanup(func() {
 		// Nothing to do for a finished job; a job left running by a failure must not hold nodes.
-		_ = exec.Command(tools.scancel, id).Run()
+		_ = exec.Command(tools.Scancel, id).Run()
 	})
 
 	deadline := time.Now().Add(compareJobTimeout)
@@ -538,7 +502,7 @@ func compareRunReal(t *testing.T, tools compareSlurmTools, cases []compareCase) 
 		}
 		job.results[i] = compareResult{status: status, stdout: compareReadFile(base + ".out"), stderr: compareReadFile(base + ".err")}
 	}
-	topo, err := TopologyFromEnv(getenvFrom(job.env))
+	topo, err := slurm.TopologyFromEnv(getenvFrom(job.env))
 	if err != nil {
 		t.Fatalf("the batch job's environment: %v", err)
 	}
@@ -551,8 +515,8 @@ func compareRunReal(t *testing.T, tools compareSlurmTools, cases []compareCase) 
 }
 
 // compareJobState is squeue's state of a job and its reason, "" when squeue does not know it (any more).
-func compareJobState(tools compareSlurmTools, id string) string {
-	out, err := exec.Command(tools.squeue, "-h", "-t", "all", "-j", id, "-o", "%T %R").Output()
+func compareJobState(tools slurmdev.Tools, id string) string {
+	out, err := exec.Command(tools.Squeue, "-h", "-t", "all", "-j", id, "-o", "%T %R").Output()
 	if err != nil {
 		var exitErr *exec.ExitError
 		if errors.As(err, &exitErr) {
@@ -574,13 +538,13 @@ func compareReadFile(path string) string {
 func compareFakeEnv(t *testing.T, job compareJob) []string {
 	t.Helper()
 	getenv := getenvFrom(job.env)
-	env := FakeAllocationEnv(compareBaseEnv(), job.id, job.nodes, compareJobGPUsPerNode, t.TempDir())
+	env := AllocationEnv(compareBaseEnv(), job.id, job.nodes, compareJobGPUsPerNode, t.TempDir())
 	for _, name := range []string{"SLURM_NNODES", "SLURM_NTASKS", "SLURM_NPROCS", "SLURM_NTASKS_PER_NODE"} {
 		if v := getenv(name); v != "" {
 			env = append(env, name+"="+v)
 		}
 	}
-	return append(env, FakeKillWaitEnv+"="+compareKillWait)
+	return append(env, KillWaitEnv+"="+compareKillWait)
 }
 
 // compareRunFake runs one case with the fake srun.
@@ -589,7 +553,7 @@ func compareRunFake(t *testing.T, env, args []string) compareResult {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	status := FakeSrun(ctx, args, env, &stdout, &stderr, nil)
+	status := Run(ctx, args, env, &stdout, &stderr, nil)
 	if ctx.Err() != nil {
 		t.Errorf("fake srun %s: still running after a minute", compareShellWords(args))
 	}
