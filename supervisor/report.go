@@ -159,7 +159,7 @@ func (r *run) summary() Summary {
 		State: "running", StartedAt: r.start.UTC(), Failure: r.failure, IgnoredSIGTERM: r.ignoredSIGTERM,
 		Warnings: r.warnings,
 	}
-	now := r.cfg.Now()
+	now := r.cfg.clock.Now()
 	s.DurationSeconds = now.Sub(r.start).Seconds()
 	if r.decided {
 		s.DecidedAt = timePtr(r.decidedAt)
@@ -186,9 +186,7 @@ func (r *run) summary() Summary {
 		rs := RoleSummary{Name: st.name, Kind: string(st.kind), Nodes: st.nodes, NTasks: st.ntasks, State: st.state(),
 			LaunchedAt: timePtr(st.launchedAt), RunningAt: timePtr(st.runningAt), ReadyAt: timePtr(st.readyAt),
 			EndedAt: timePtr(st.endedAt), Signal: st.signal, Log: st.log}
-		if st.cmd != nil {
-			rs.PID = st.cmd.Process.Pid
-		}
+		rs.PID = st.pid()
 		if st.exited {
 			rs.ExitCode, rs.SrunStatus = intPtr(st.code), intPtr(st.status)
 		}
@@ -218,7 +216,7 @@ func (r *run) writeRecord(s Summary) {
 
 // finishRun completes the record once every step has ended and prints the final report.
 func (r *run) finishRun() Result {
-	r.endedAt = r.cfg.Now()
+	r.endedAt = r.cfg.clock.Now()
 	summary := r.summary()
 	r.writeRecord(summary)
 	r.emit(Event{Name: EventDone, Code: intPtr(r.code), Duration: r.endedAt.Sub(r.start),

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"syscall"
@@ -34,8 +33,7 @@ type step struct {
 	log    string
 	probe  *roles.Probe
 
-	cmd     *exec.Cmd
-	logFile *os.File
+	proc stepProcess
 	// logStart is where this attempt's output starts in the log: logs are appended to, so an earlier
 	// attempt's output is kept, and only this attempt's part is searched for the root cause.
 	logStart int64
@@ -66,7 +64,15 @@ type step struct {
 func (s *step) launched() bool { return !s.launchedAt.IsZero() }
 func (s *step) running() bool  { return !s.runningAt.IsZero() }
 func (s *step) ready() bool    { return !s.readyAt.IsZero() }
-func (s *step) alive() bool    { return s.cmd != nil && !s.exited }
+func (s *step) alive() bool    { return s.proc != nil && !s.exited }
+
+// pid is the step's srun's pid, zero before it is launched.
+func (s *step) pid() int {
+	if s.proc == nil {
+		return 0
+	}
+	return s.proc.pid()
+}
 
 // state is the step's state as the summary shows it.
 func (s *step) state() string {
@@ -93,61 +99,12 @@ func (s *step) state() string {
 	return "pending"
 }
 
-// start launches the step: srun's stdout and stderr go straight to the role's log file, as today's
-// `srun ... &> log` does, so no output passes through the supervisor.
-func (s *step) start(launcher []string, baseEnv []string, header string) error {
-	f, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("role %s: open log: %w", s.name, err)
-	}
-	if _, err := io.WriteString(f, header); err != nil {
-		f.Close()
-		return fmt.Errorf("role %s: write log %s: %w", s.name, s.log, err)
-	}
-	if off, err := f.Seek(0, io.SeekCurrent); err == nil {
-		s.logStart = off
-	}
-	argv := append(append([]string{}, launcher...), s.argv[1:]...)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = mergeEnv(baseEnv, s.env)
-	cmd.Stdout = f
-	cmd.Stderr = f
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Its own process group, so a terminal's Ctrl-C reaches only the supervisor, which then stops
-		// every step in order; and stopping a step reaches srun and any helper it forked.
-		Setpgid: true,
-		// If the supervisor itself is killed, no srun outlives it.
-		Pdeathsig: syscall.SIGKILL,
-	}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return fmt.Errorf("role %s: start %s: %w", s.name, argv[0], err)
-	}
-	s.cmd = cmd
-	s.logFile = f
-	return nil
-}
-
-// signalGroup sends sig to the process group of a step's srun (pid), which leads it.
-func signalGroup(name string, pid int, sig syscall.Signal) error {
-	err := syscall.Kill(-pid, sig)
-	if errors.Is(err, syscall.ESRCH) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("role %s: send %s to step %d: %w", name, signalName(sig), pid, err)
-	}
-	return nil
-}
-
-// finish records how the step ended and works out its root-cause code from srun's messages.
-func (s *step) finish(state *os.ProcessState, at time.Time) {
+// finish records how the step ended (srun's status and signal, as exitStatus gives them) and works
+// out its root-cause code from srun's messages.
+func (s *step) finish(status int, signal string, at time.Time) {
 	s.exited = true
 	s.endedAt = at
-	if s.logFile != nil {
-		s.logFile.Close()
-	}
-	s.status, s.signal = exitStatus(state)
+	s.status, s.signal = status, signal
 	s.code = s.status
 	if tail, err := readTail(s.log, s.logStart, logTailBytes); err == nil {
 		if rc, ok := slurm.RootCause(slurm.ParseTaskFailures(tail)); ok {

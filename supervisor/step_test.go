@@ -39,7 +39,7 @@ func TestFinishRecognisesSlurmsCancellation(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := &step{name: "CTX_0", log: path, logStart: int64(len(header))}
-			s.finish(nil, time.Now())
+			s.finish(1, "", time.Now())
 			if got := s.cancelledBySlurm != ""; got != tt.want {
 				t.Errorf("cancelled by Slurm: %v (%q), want %v", got, s.cancelledBySlurm, tt.want)
 			}

@@ -73,8 +73,6 @@ type Config struct {
 	Console io.Writer
 	// TailLines is how many lines of the failing role's log the report shows.
 	TailLines int
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 	// Scancel, when set (on a real cluster), is how steps are stopped: srun answers SIGTERM by killing
 	// its tasks outright, and a SIGKILLed srun leaves its step running, so the supervisor signals the
 	// step itself (`scancel --signal=TERM JOB.STEP`, later `scancel JOB.STEP`). Empty (local mode):
@@ -105,6 +103,12 @@ type Config struct {
 	// ErrorLines finds the first error-shaped lines of a failed role's log for the root cause; nil
 	// means logscan's default patterns.
 	ErrorLines *logscan.Matcher
+
+	// The seams of the run loop's own tests (package supervisor); nil means the real thing. With a
+	// fake clock, launcher and probe the loop's decisions are tested without processes or waiting.
+	clock     clock
+	launcher  launcher
+	waitProbe func(ctx context.Context, probe roles.Probe, logPath string, logStart int64) error
 }
 
 // firstErrorLines is how many error-shaped lines a root cause shows.
@@ -131,8 +135,9 @@ type message interface{}
 
 type (
 	stepExited struct {
-		name  string
-		state *os.ProcessState
+		name   string
+		status int
+		signal string
 	}
 	stepRunning struct {
 		name   string
@@ -197,8 +202,11 @@ type run struct {
 // Run carries out the plan and returns the run's exit code. It returns when every step it started has
 // ended (or, as a last resort, a bounded time after SIGKILL).
 func Run(ctx context.Context, cfg Config) Result {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.clock == nil {
+		cfg.clock = realClock{}
+	}
+	if cfg.waitProbe == nil {
+		cfg.waitProbe = waitProbe
 	}
 	if cfg.Grace <= 0 {
 		cfg.Grace = 10 * time.Second
@@ -221,6 +229,10 @@ func Run(ctx context.Context, cfg Config) Result {
 	if len(cfg.Launcher) == 0 {
 		cfg.Launcher = []string{"srun"}
 	}
+	if cfg.launcher == nil {
+		cfg.launcher = &execLauncher{prefix: cfg.Launcher, env: cfg.Env, scancel: cfg.Scancel,
+			jobID: cfg.Plan.JobID, coord: coord.Dir(cfg.Plan.CoordDir)}
+	}
 	console := cfg.Console
 	if console == nil {
 		console = io.Discard
@@ -229,7 +241,7 @@ func Run(ctx context.Context, cfg Config) Result {
 	r := &run{
 		cfg:         cfg,
 		plan:        plan,
-		start:       cfg.Now(),
+		start:       cfg.clock.Now(),
 		byName:      map[string]*step{},
 		msgs:        make(chan message, 64),
 		gateWaiting: map[string]bool{},
@@ -328,8 +340,8 @@ func (r *run) loop(ctx context.Context, signals <-chan os.Signal) {
 			for _, s := range r.steps {
 				if s.alive() {
 					s.abandoned = true
-					_ = signalGroup(s.name, s.cmd.Process.Pid, syscall.SIGKILL)
-					r.errs = multierror.Append(r.errs, fmt.Errorf("role %s: step %d did not end after it was killed", s.name, s.cmd.Process.Pid))
+					_ = s.proc.abandon()
+					r.errs = multierror.Append(r.errs, fmt.Errorf("role %s: step %d did not end after it was killed", s.name, s.pid()))
 				}
 			}
 			return
@@ -353,10 +365,10 @@ func (r *run) allReaped() bool {
 }
 
 func (r *run) handle(msg message) {
-	now := r.cfg.Now()
+	now := r.cfg.clock.Now()
 	switch m := msg.(type) {
 	case stepExited:
-		r.onExit(r.byName[m.name], m.state, now)
+		r.onExit(r.byName[m.name], m.status, m.signal, now)
 	case stepRunning:
 		s := r.byName[m.name]
 		if s.running() || s.exited {
@@ -364,7 +376,7 @@ func (r *run) handle(msg message) {
 		}
 		s.runningAt = now
 		s.stepID = m.stepID
-		r.emit(Event{Name: EventRunning, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.cmd.Process.Pid,
+		r.emit(Event{Name: EventRunning, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.pid(),
 			Duration: now.Sub(s.launchedAt), Message: fmt.Sprintf("all %d tasks started", s.ntasks)})
 		r.launchWhatIsDue()
 	case probeDone:
@@ -395,15 +407,15 @@ func (r *run) handle(msg message) {
 	}
 }
 
-func (r *run) onExit(s *step, state *os.ProcessState, now time.Time) {
-	s.finish(state, now)
+func (r *run) onExit(s *step, status int, signal string, now time.Time) {
+	s.finish(status, signal, now)
 	if s.stop != nil {
 		s.stop()
 	}
 	// The harness's servers end with status 0 once the benchmark has announced its end.
 	afterEnd := s.kind != kindInstall && s.kind != roles.KindBenchmark && !s.stopping && r.benchmarkAnnouncedEnd()
 	s.finished = afterEnd && s.code == 0
-	ev := Event{Name: EventExit, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.cmd.Process.Pid,
+	ev := Event{Name: EventExit, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.pid(),
 		Code: intPtr(s.code), Signal: s.signal, Duration: now.Sub(s.launchedAt)}
 	if s.taskFailure != nil {
 		ev.Message = fmt.Sprintf("srun status %d; %s", s.status, s.taskFailure.Line)
@@ -488,7 +500,7 @@ func (r *run) hold(s *step) {
 	r.held = s
 	r.emit(Event{Name: EventWarning, Role: s.name, Code: intPtr(s.code), Message: fmt.Sprintf(
 		"ended with exit code %d; asking Slurm whether it is ending the job (up to %s) before blaming the role", s.code, r.cfg.CancelHold)})
-	r.holdTimer = time.After(r.cfg.CancelHold)
+	r.holdTimer = r.cfg.clock.After(r.cfg.CancelHold)
 	ctx, query := r.groupCtx, r.cfg.JobState
 	r.group.Go(func() error {
 		qctx, cancel := context.WithTimeout(ctx, r.cfg.CancelHold)
@@ -580,7 +592,7 @@ func (r *run) decide(code int, failure *Failure) {
 		return
 	}
 	r.decided = true
-	r.decidedAt = r.cfg.Now()
+	r.decidedAt = r.cfg.clock.Now()
 	r.held, r.holdTimer = nil, nil
 	r.code = code
 	r.failure = failure
@@ -600,7 +612,7 @@ func (r *run) teardown() {
 	if !r.teardownAt.IsZero() {
 		return
 	}
-	r.teardownAt = r.cfg.Now()
+	r.teardownAt = r.cfg.clock.Now()
 	r.grace = r.cfg.Grace
 	var live []string
 	for _, s := range r.steps {
@@ -609,9 +621,9 @@ func (r *run) teardown() {
 			s.stopping = true
 			// Concurrently: on a cluster each stop is an scancel call, and a job being cancelled
 			// or drained has only seconds (KillWait) left.
-			name, pid, stepID := s.name, s.cmd.Process.Pid, s.stepID
+			proc, stepID := s.proc, s.stepID
 			r.group.Go(func() error {
-				if err := r.stopStep(name, pid, stepID); err != nil {
+				if err := proc.stop(stepID); err != nil {
 					r.send(teardownError{err: err})
 				}
 				return nil
@@ -630,7 +642,7 @@ func (r *run) teardown() {
 		r.grace = budget / 2
 	}
 	r.emit(Event{Name: EventTeardown, Message: fmt.Sprintf("SIGTERM sent to %d steps %v; SIGKILL after %s", len(live), live, r.grace)})
-	r.killTimer = time.After(r.grace)
+	r.killTimer = r.cfg.clock.After(r.grace)
 }
 
 // killWaitBudget is how long the teardown may take before Slurm's SIGKILL, less a margin for the
@@ -639,7 +651,7 @@ func (r *run) killWaitBudget() time.Duration {
 	if !r.slurmEnding || r.cfg.KillWait <= 0 {
 		return 0
 	}
-	return max(r.cfg.KillWait-killWaitMargin-r.cfg.Now().Sub(r.decidedAt), 200*time.Millisecond)
+	return max(r.cfg.KillWait-killWaitMargin-r.cfg.clock.Now().Sub(r.decidedAt), 200*time.Millisecond)
 }
 
 // killAfterGrace kills the steps that outlived the grace period and reports each: they ignored
@@ -650,9 +662,9 @@ func (r *run) killAfterGrace() {
 			continue
 		}
 		r.ignoredSIGTERM = append(r.ignoredSIGTERM, s.name)
-		err := fmt.Errorf("role %s: step %d was still running %s after SIGTERM; killing it", s.name, s.cmd.Process.Pid, r.grace)
+		err := fmt.Errorf("role %s: step %d was still running %s after SIGTERM; killing it", s.name, s.pid(), r.grace)
 		r.errs = multierror.Append(r.errs, err)
-		r.emit(Event{Name: EventWarning, Role: s.name, PID: s.cmd.Process.Pid, Signal: "SIGKILL", Message: err.Error()})
+		r.emit(Event{Name: EventWarning, Role: s.name, PID: s.pid(), Signal: "SIGKILL", Message: err.Error()})
 		r.kill(s)
 	}
 	r.armGiveUp()
@@ -664,8 +676,8 @@ func (r *run) killNow() {
 		if !s.alive() {
 			continue
 		}
-		r.emit(Event{Name: EventTeardown, Role: s.name, PID: s.cmd.Process.Pid, Signal: "SIGKILL",
-			Message: fmt.Sprintf("killing it %s after SIGTERM, on a second signal", r.cfg.Now().Sub(r.teardownAt).Round(time.Millisecond))})
+		r.emit(Event{Name: EventTeardown, Role: s.name, PID: s.pid(), Signal: "SIGKILL",
+			Message: fmt.Sprintf("killing it %s after SIGTERM, on a second signal", r.cfg.clock.Now().Sub(r.teardownAt).Round(time.Millisecond))})
 		r.kill(s)
 	}
 	r.armGiveUp()
@@ -673,9 +685,9 @@ func (r *run) killNow() {
 
 func (r *run) kill(s *step) {
 	s.killed = true
-	name, pid, stepID := s.name, s.cmd.Process.Pid, s.stepID
+	proc, stepID := s.proc, s.stepID
 	r.group.Go(func() error {
-		if err := r.killStep(name, pid, stepID); err != nil {
+		if err := proc.kill(stepID); err != nil {
 			r.send(teardownError{err: err})
 		}
 		return nil
@@ -688,56 +700,7 @@ func (r *run) armGiveUp() {
 	if budget := r.killWaitBudget(); budget > 0 {
 		wait = min(wait, budget)
 	}
-	r.giveUpTimer = time.After(wait)
-}
-
-// stopStep asks a step to stop gracefully. It runs outside the loop, so it takes the step's pid and
-// Slurm step id by value.
-func (r *run) stopStep(name string, pid int, stepID string) error {
-	if r.cfg.Scancel != "" && stepID != "" {
-		err := r.cancelStep(name, stepID, syscall.SIGTERM)
-		if err == nil {
-			return nil
-		}
-		// A job Slurm is already ending refuses step signals ("Job/step already completing"); srun
-		// still ends its step on SIGTERM (by killing its tasks), so the step is reached either way.
-		if serr := signalGroup(name, pid, syscall.SIGTERM); serr != nil {
-			return multierror.Append(err, serr)
-		}
-		return fmt.Errorf("%w; sent SIGTERM to its srun instead, which kills the tasks", err)
-	}
-	// Local mode: the fake srun forwards SIGTERM to its tasks. On a cluster before the step id is known,
-	// srun answers SIGTERM by killing the tasks, which still ends the step.
-	return signalGroup(name, pid, syscall.SIGTERM)
-}
-
-// killStep ends a step that outlived the grace period. Like stopStep it runs outside the loop: an
-// scancel call must not hold up a teardown that Slurm's KillWait bounds.
-func (r *run) killStep(name string, pid int, stepID string) error {
-	if r.cfg.Scancel != "" {
-		var errs error
-		if stepID != "" {
-			errs = r.cancelStep(name, stepID, 0)
-		}
-		// SIGTERM, not SIGKILL: srun then kills its step and exits; a SIGKILLed srun would leave the
-		// step's tasks running on the nodes.
-		if err := signalGroup(name, pid, syscall.SIGTERM); err != nil {
-			errs = multierror.Append(errs, err)
-		}
-		return errs
-	}
-	return signalGroup(name, pid, syscall.SIGKILL)
-}
-
-// cancelStep sends signal to a role's step through Slurm (0: cancels it). It is bounded so that a
-// hung controller cannot hold up the teardown, inside the loop (killStep) or outside it (stopStep).
-func (r *run) cancelStep(name, stepID string, signal syscall.Signal) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := slurm.CancelStep(ctx, r.cfg.Scancel, r.plan.JobID, stepID, signal); err != nil {
-		return fmt.Errorf("role %s: %w", name, err)
-	}
-	return nil
+	r.giveUpTimer = r.cfg.clock.After(wait)
 }
 
 // launchWhatIsDue launches every pending step whose dependencies are ready and whose launch gate is open.
@@ -793,7 +756,7 @@ func (r *run) gatePasses(s *step) bool {
 			if !r.gateWaiting[s.name] {
 				r.gateWaiting[s.name] = true
 				name := s.name
-				time.AfterFunc(r.cfg.LaunchGateTimeout, func() { r.send(gateExpired{name: name}) })
+				r.cfg.clock.AfterFunc(r.cfg.LaunchGateTimeout, func() { r.send(gateExpired{name: name}) })
 			}
 			return false
 		}
@@ -803,24 +766,25 @@ func (r *run) gatePasses(s *step) bool {
 
 func (r *run) launch(s *step) {
 	header := fmt.Sprintf("=== disagg-supervisor: %s attempt %s launched at %s ===\n",
-		s.name, r.plan.RunToken, r.cfg.Now().UTC().Format(time.RFC3339Nano))
-	now := r.cfg.Now()
-	if err := s.start(r.cfg.Launcher, r.cfg.Env, header); err != nil {
+		s.name, r.plan.RunToken, r.cfg.clock.Now().UTC().Format(time.RFC3339Nano))
+	now := r.cfg.clock.Now()
+	proc, err := r.cfg.launcher.start(launchSpec{name: s.name, argv: s.argv, env: s.env, log: s.log,
+		header: header, ntasks: s.ntasks})
+	if err != nil {
 		s.launchErr = err
 		r.emit(Event{Name: EventWarning, Role: s.name, Message: err.Error()})
 		r.decide(ExitInternal, r.failureOf(s, ExitInternal, err.Error()))
 		return
 	}
-	s.launchedAt = now
-	r.emit(Event{Name: EventLaunch, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.cmd.Process.Pid,
+	s.proc, s.logStart, s.launchedAt = proc, proc.logStart(), now
+	r.emit(Event{Name: EventLaunch, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.pid(),
 		Message: fmt.Sprintf("%d tasks, log %s", s.ntasks, s.log)})
 	ctx, stop := context.WithCancel(r.groupCtx)
 	s.stop = stop
-	cmd, name := s.cmd, s.name
+	name := s.name
 	r.group.Go(func() error {
-		// Wait returns when srun ends; the loop hears of it at once: no polling of processes.
-		_ = cmd.Wait()
-		r.send(stepExited{name: name, state: cmd.ProcessState})
+		status, signal := proc.wait()
+		r.send(stepExited{name: name, status: status, signal: signal})
 		return nil
 	})
 	if s.kind == roles.KindBenchmark && r.cfg.BenchmarkOutput != nil {
@@ -832,9 +796,8 @@ func (r *run) launch(s *step) {
 		})
 	}
 	if s.kind != kindInstall {
-		dir, ntasks := coord.Dir(r.plan.CoordDir), s.ntasks
 		r.group.Go(func() error {
-			if stepID, ok := waitMarkers(ctx, dir, name, ntasks); ok {
+			if stepID, ok := proc.tasksStarted(ctx); ok {
 				r.send(stepRunning{name: name, stepID: stepID})
 			}
 			return nil
@@ -844,9 +807,9 @@ func (r *run) launch(s *step) {
 	case s.kind == kindInstall:
 		// Ready when it has ended with status 0.
 	case s.probe != nil:
-		probe, logPath, logStart := *s.probe, s.log, s.logStart
+		probe, logPath, logStart, wait := *s.probe, s.log, s.logStart, r.cfg.waitProbe
 		r.group.Go(func() error {
-			err := waitProbe(ctx, probe, logPath, logStart)
+			err := wait(ctx, probe, logPath, logStart)
 			if ctx.Err() == nil {
 				r.send(probeDone{name: name, err: err})
 			}
@@ -951,7 +914,7 @@ func doneFile(outputDir string, s *step) string {
 }
 
 func (r *run) emit(ev Event) {
-	now := r.cfg.Now()
+	now := r.cfg.clock.Now()
 	ev.Time = now
 	ev.Elapsed = now.Sub(r.start)
 	ev.Message = r.redactor.String(ev.Message)
