@@ -130,8 +130,9 @@ type Result struct {
 	Err error
 }
 
-// message is something a watcher goroutine tells the run loop; only the loop changes run state.
-type message interface{}
+// message is something a watcher goroutine tells the run loop; only the loop changes run state. It
+// is sealed, as suture's is: only the types below are messages, so handle's switch covers them all.
+type message interface{ isMessage() }
 
 type (
 	stepExited struct {
@@ -155,6 +156,13 @@ type (
 		err   error
 	}
 )
+
+func (stepExited) isMessage()    {}
+func (stepRunning) isMessage()   {}
+func (probeDone) isMessage()     {}
+func (gateExpired) isMessage()   {}
+func (teardownError) isMessage() {}
+func (jobStateKnown) isMessage() {}
 
 // run is the state of one run; it is owned by the loop goroutine.
 type run struct {
