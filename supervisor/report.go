@@ -110,7 +110,7 @@ type Summary struct {
 	OutputDir string `json:"output_dir"`
 	// State is running until the result is decided, then final at once (succeeded, failed,
 	// interrupted), while the teardown may still go on; EndedAt is set when every step has ended.
-	State           string        `json:"state"`
+	State           RunState      `json:"state"`
 	ExitCode        *int          `json:"exit_code"`
 	StartedAt       time.Time     `json:"started_at"`
 	DecidedAt       *time.Time    `json:"decided_at,omitempty"`
@@ -131,7 +131,7 @@ type RoleSummary struct {
 	Kind       string     `json:"kind"`
 	Nodes      []string   `json:"nodes"`
 	NTasks     int        `json:"ntasks"`
-	State      string     `json:"state"`
+	State      StepState  `json:"state"`
 	PID        int        `json:"pid,omitempty"`
 	LaunchedAt *time.Time `json:"launched_at,omitempty"`
 	RunningAt  *time.Time `json:"running_at,omitempty"`
@@ -156,7 +156,7 @@ func timePtr(t time.Time) *time.Time {
 func (r *run) summary() Summary {
 	s := Summary{
 		JobID: r.plan.JobID, RunToken: r.plan.RunToken, Workspace: r.plan.Workspace, OutputDir: r.plan.OutputDir,
-		State: "running", StartedAt: r.start.UTC(), Failure: r.failure, IgnoredSIGTERM: r.ignoredSIGTERM,
+		State: r.state, StartedAt: r.start.UTC(), Failure: r.failure, IgnoredSIGTERM: r.ignoredSIGTERM,
 		Warnings: r.warnings,
 	}
 	now := r.cfg.clock.Now()
@@ -164,14 +164,6 @@ func (r *run) summary() Summary {
 	if r.decided {
 		s.DecidedAt = timePtr(r.decidedAt)
 		s.ExitCode = intPtr(r.code)
-		switch {
-		case r.interrupted != "":
-			s.State = "interrupted"
-		case r.code == 0:
-			s.State = "succeeded"
-		default:
-			s.State = "failed"
-		}
 		if merr, ok := r.errs.ErrorOrNil().(*multierror.Error); ok {
 			for _, err := range merr.Errors {
 				s.Errors = append(s.Errors, r.redactor.String(err.Error()))
@@ -223,7 +215,7 @@ func (r *run) finishRun() Result {
 		Message: fmt.Sprintf("every step has ended, %s after the result was decided", r.endedAt.Sub(r.decidedAt).Round(time.Millisecond))})
 	console := r.cfg.Console
 	if console != nil {
-		if r.interrupted != "" {
+		if r.state == RunInterrupted {
 			// As today's launcher does when Slurm ends the job: the end of every role's log, now that
 			// the teardown has flushed them.
 			r.writeLogTails(console)
@@ -377,7 +369,7 @@ func writeJUnit(path string, s Summary) error {
 	c := junitCase{Name: "supervisor", ClassName: class, Time: s.DurationSeconds}
 	if f := s.Failure; f != nil && f.Kind != "benchmark" {
 		kind := "infrastructure"
-		if s.State == "interrupted" {
+		if s.State == RunInterrupted {
 			kind = "interrupted"
 		}
 		if f.Role != "" {

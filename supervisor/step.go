@@ -75,28 +75,28 @@ func (s *step) pid() int {
 }
 
 // state is the step's state as the summary shows it.
-func (s *step) state() string {
+func (s *step) state() StepState {
 	switch {
 	case s.launchErr != nil:
-		return "launch-failed"
+		return StepLaunchFailed
 	case s.exited && (s.stopping || s.stoppedBySlurm):
-		return "stopped"
+		return StepStopped
 	case s.abandoned:
-		return "abandoned"
+		return StepAbandoned
 	case s.finished:
-		return "finished"
+		return StepFinished
 	case s.exited:
-		return "exited"
+		return StepExited
 	case s.stopping:
-		return "stopping"
+		return StepStopping
 	case s.ready():
-		return "ready"
+		return StepReady
 	case s.running():
-		return "running"
+		return StepRunning
 	case s.launched():
-		return "launched"
+		return StepLaunched
 	}
-	return "pending"
+	return StepPending
 }
 
 // finish records how the step ended (srun's status and signal, as exitStatus gives them) and works

@@ -183,10 +183,10 @@ type run struct {
 
 	decided   bool
 	decidedAt time.Time
-	code      int
-	failure   *Failure
-	// interrupted names what interrupted the run (a signal, or Slurm); empty when nothing did.
-	interrupted string
+	// state is RunRunning until the result is decided, then final.
+	state   RunState
+	code    int
+	failure *Failure
 	// slurmEnding is set when Slurm is ending the job: the teardown must fit in its KillWait.
 	slurmEnding bool
 	errs        *multierror.Error
@@ -250,6 +250,7 @@ func Run(ctx context.Context, cfg Config) Result {
 		cfg:         cfg,
 		plan:        plan,
 		start:       cfg.clock.Now(),
+		state:       RunRunning,
 		byName:      map[string]*step{},
 		msgs:        make(chan message, 64),
 		gateWaiting: map[string]bool{},
@@ -287,7 +288,7 @@ func Run(ctx context.Context, cfg Config) Result {
 		r.emit(Event{Name: EventPlan, Message: "removed an earlier attempt's end markers: " + strings.Join(stale, " ")})
 	}
 	if err := r.prepareTaskBinary(); err != nil {
-		r.decide(ExitInternal, &Failure{Reason: err.Error(), Code: ExitInternal})
+		r.decide(RunFailed, ExitInternal, &Failure{Reason: err.Error(), Code: ExitInternal})
 		r.errs = multierror.Append(r.errs, err)
 	}
 
@@ -394,7 +395,7 @@ func (r *run) handle(msg message) {
 		}
 		if m.err != nil {
 			r.emit(Event{Name: EventWarning, Role: s.name, Message: m.err.Error()})
-			r.decide(ExitProbeTimout, r.failureOf(s, ExitProbeTimout, m.err.Error()))
+			r.decide(RunFailed, ExitProbeTimout, r.failureOf(s, ExitProbeTimout, m.err.Error()))
 			return
 		}
 		s.readyAt = now
@@ -464,12 +465,12 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 		s.readyAt = now
 		r.launchWhatIsDue()
 	case s.kind == roles.KindBenchmark && s.code == 0:
-		r.decide(ExitOK, nil)
+		r.decide(RunSucceeded, ExitOK, nil)
 	case r.canAskSlurm():
 		r.hold(s)
 	default:
 		f := r.failureOfExit(s)
-		r.decide(f.Code, f)
+		r.decide(RunFailed, f.Code, f)
 	}
 }
 
@@ -538,7 +539,7 @@ func (r *run) resolveHold(state string, err error) {
 	} else {
 		f.Reason += fmt.Sprintf(" (not a cancellation: JobState=%s)", state)
 	}
-	r.decide(f.Code, f)
+	r.decide(RunFailed, f.Code, f)
 }
 
 // markStoppedBySlurm records that the held step, and every step that ended by itself since, were ended
@@ -555,10 +556,9 @@ func (r *run) markStoppedBySlurm(held *step) {
 // began.
 func (r *run) interruptBySlurm(role, reason string) {
 	code := 128 + int(syscall.SIGTERM)
-	r.interrupted = "Slurm"
 	r.slurmEnding = true
 	r.emit(Event{Name: EventSignal, Role: role, Code: intPtr(code), Message: reason})
-	r.decide(code, &Failure{Code: code, Reason: reason})
+	r.decide(RunInterrupted, code, &Failure{Code: code, Reason: reason})
 }
 
 func (r *run) warn(role, msg string) {
@@ -587,19 +587,20 @@ func (r *run) onSignal(sig os.Signal) {
 		r.markStoppedBySlurm(r.held)
 	}
 	r.emit(Event{Name: EventSignal, Signal: name, Code: intPtr(code), Message: msg})
-	r.interrupted = name
 	// On a cluster a SIGTERM is Slurm ending the job (scancel, requeue, time limit): KillWait runs.
 	r.slurmEnding = sig == syscall.SIGTERM && r.cfg.KillWait > 0
-	r.decide(code, &Failure{Code: code, Reason: fmt.Sprintf("the supervisor received %s", name)})
+	r.decide(RunInterrupted, code, &Failure{Code: code, Reason: fmt.Sprintf("the supervisor received %s", name)})
 }
 
 // decide fixes the run's result once, records it at once (summary, result event, JUnit), so that
 // the record is true even if the supervisor is killed during the teardown, and starts the teardown.
-func (r *run) decide(code int, failure *Failure) {
+// The caller says the final state: an interruption and a failure can end with the same code (143).
+func (r *run) decide(state RunState, code int, failure *Failure) {
 	if r.decided {
 		return
 	}
 	r.decided = true
+	r.state = state
 	r.decidedAt = r.cfg.clock.Now()
 	r.held, r.holdTimer = nil, nil
 	r.code = code
@@ -781,7 +782,7 @@ func (r *run) launch(s *step) {
 	if err != nil {
 		s.launchErr = err
 		r.emit(Event{Name: EventWarning, Role: s.name, Message: err.Error()})
-		r.decide(ExitInternal, r.failureOf(s, ExitInternal, err.Error()))
+		r.decide(RunFailed, ExitInternal, r.failureOf(s, ExitInternal, err.Error()))
 		return
 	}
 	s.proc, s.logStart, s.launchedAt = proc, proc.logStart(), now

@@ -521,7 +521,7 @@ func TestCancellationIsNotAFailure(t *testing.T) {
 		state     string
 		err       error
 		wantCode  int
-		wantState string
+		wantState supervisor.RunState
 	}{
 		{name: "job being cancelled", state: "COMPLETING", wantCode: 143, wantState: "interrupted"},
 		{name: "job requeued", state: "PENDING", wantCode: 143, wantState: "interrupted"},
