@@ -43,7 +43,9 @@ func literal(w *syntax.Word) (string, bool) {
 	}
 	// With nothing left to expand, expansion is exactly quote removal, including $'...' escapes;
 	// more than one field means brace expansion happened.
-	fields, err := expand.Fields(nil, w)
+	// A config of our own: with nil, expand writes to its shared default config, a data race when
+	// plans are built concurrently.
+	fields, err := expand.Fields(&expand.Config{}, w)
 	if err != nil || len(fields) != 1 {
 		return "", false
 	}
