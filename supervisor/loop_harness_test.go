@@ -1,0 +1,504 @@
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/roles"
+)
+
+// The run loop's tests drive a real Run with a fake clock, a fake launcher and fake probes, inside a
+// synctest bubble: synctest.Wait says when the loop has handled everything it was told and is
+// waiting again, so each step of a scenario is checked on a settled run, with no sleeps and no
+// processes.
+
+// fakeClock is a clock whose time moves only when a test advances it.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	at time.Time
+	ch chan time.Time // After's channel, or nil
+	f  func()         // AfterFunc's function, or nil
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 11, 30, 5, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Buffered, as time.After's: a timer the loop no longer listens to must not block advance.
+	t := &fakeTimer{at: c.now.Add(d), ch: make(chan time.Time, 1)}
+	c.timers = append(c.timers, t)
+	return t.ch
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.timers = append(c.timers, &fakeTimer{at: c.now.Add(d), f: f})
+}
+
+// advance moves the time on by d and fires the timers that are due, earliest first.
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due, left []*fakeTimer
+	for _, t := range c.timers {
+		if t.at.After(c.now) {
+			left = append(left, t)
+		} else {
+			due = append(due, t)
+		}
+	}
+	c.timers = left
+	now := c.now
+	c.mu.Unlock()
+	slices.SortStableFunc(due, func(a, b *fakeTimer) int { return a.at.Compare(b.at) })
+	for _, t := range due {
+		if t.ch != nil {
+			t.ch <- now
+		} else {
+			go t.f()
+		}
+	}
+}
+
+// fakeLauncher starts fake steps: each is what the test says it does.
+type fakeLauncher struct {
+	mu sync.Mutex
+	// calls is what the loop asked for, in order: "start GEN_0", "stop GEN_0", "kill GEN_0", ...
+	calls []string
+	procs map[string]*fakeProcess
+	// ignoreTerm names steps that do not end when stopped, only when killed.
+	ignoreTerm map[string]bool
+	// failStart names a step that cannot be started.
+	failStart string
+}
+
+type fakeProcess struct {
+	l       *fakeLauncher
+	name    string
+	id      int
+	start   int64
+	started chan string // the Slurm step id, once every task has started
+	end     chan exitInfo
+	ended   bool // guarded by l.mu
+}
+
+func (l *fakeLauncher) record(call string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, call)
+}
+
+func (l *fakeLauncher) start(spec launchSpec) (stepProcess, error) {
+	l.record("start " + spec.name)
+	if spec.name == l.failStart {
+		return nil, fmt.Errorf("role %s: start srun: no such file or directory", spec.name)
+	}
+	// The log is real, so that what a test writes to it is read as srun's output.
+	f, err := os.OpenFile(spec.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := f.WriteString(spec.header); err != nil {
+		return nil, err
+	}
+	off, _ := f.Seek(0, 1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := &fakeProcess{l: l, name: spec.name, id: 1000 + len(l.procs), start: off,
+		started: make(chan string, 1), end: make(chan exitInfo, 1)}
+	l.procs[spec.name] = p
+	return p, nil
+}
+
+// exitInfo is how a fake step ends: srun's status and the signal that ended srun, if any.
+type exitInfo struct {
+	status int
+	signal string
+}
+
+func (p *fakeProcess) pid() int        { return p.id }
+func (p *fakeProcess) logStart() int64 { return p.start }
+
+func (p *fakeProcess) wait() (int, string) {
+	e := <-p.end
+	return e.status, e.signal
+}
+
+func (p *fakeProcess) tasksStarted(ctx context.Context) (string, bool) {
+	select {
+	case id := <-p.started:
+		return id, true
+	case <-ctx.Done():
+		return "", false
+	}
+}
+
+// exit ends the step with srun's status and signal, once.
+func (p *fakeProcess) exit(status int, signal string) {
+	p.l.mu.Lock()
+	defer p.l.mu.Unlock()
+	if !p.ended {
+		p.ended = true
+		p.end <- exitInfo{status, signal}
+	}
+}
+
+// stop ends the step as srun does when its tasks end on SIGTERM, unless the step ignores SIGTERM.
+func (p *fakeProcess) stop(string) error {
+	p.l.record("stop " + p.name)
+	p.l.mu.Lock()
+	ignore := p.l.ignoreTerm[p.name]
+	p.l.mu.Unlock()
+	if !ignore {
+		p.exit(143, "")
+	}
+	return nil
+}
+
+func (p *fakeProcess) kill(string) error {
+	p.l.record("kill " + p.name)
+	p.exit(137, "SIGKILL")
+	return nil
+}
+
+func (p *fakeProcess) abandon() error {
+	p.l.record("abandon " + p.name)
+	return nil
+}
+
+// options shape one scenario's run.
+type options struct {
+	// noProbes leaves every role without a readiness probe: ready when launched.
+	noProbes   bool
+	gate       string
+	grace      time.Duration
+	killWait   time.Duration
+	ignoreTerm []string
+	// failStart names a step the launcher cannot start.
+	failStart string
+	// slurm makes it a cluster run: step ends are checked against the job's state, which the test
+	// gives with answer.
+	slurm bool
+}
+
+// harness is one Run of a 2 GEN + 1 CTX + server + benchmark plan on node[1-4] (GEN_0, the server
+// and the benchmark share node1), driven by a test.
+type harness struct {
+	t        *testing.T
+	plan     roles.Plan
+	clock    *fakeClock
+	launcher *fakeLauncher
+	signals  chan os.Signal
+	// probes holds each role's probe result, by log path (the fake probe's only clue to its role).
+	probes map[string]chan error
+	// asked receives when the loop asks Slurm for the job's state; answers holds the answer.
+	asked   chan struct{}
+	answers chan jobStateKnown
+	done    chan Result
+	marker  string
+}
+
+// newHarness starts the run; the caller is inside a synctest bubble.
+func newHarness(t *testing.T, o options) *harness {
+	t.Helper()
+	ws := t.TempDir()
+	two, one := 2, 1
+	probes := []string{"GEN_*=file:{out}/{role}.ready", "CTX_*=file:{out}/{role}.ready", "DISAGG_SERVER=file:{out}/server.ready"}
+	if o.noProbes {
+		probes = nil
+	}
+	plan, err := roles.Build(roles.Sources{Flags: roles.Flags{
+		Nodelist: "node[1-4]", GPUsPerNode: &two, JobID: "41",
+		NumGen: &two, NumCtx: &one, NodesPerGen: &one, NodesPerCtx: &one,
+		GPUsPerNodePerGen: &two, GPUsPerNodePerCtx: &two,
+		Command: "pytest test_disagg.py", Workspace: ws, Probes: probes, ProbeTimeout: time.Minute,
+	}, Getenv: func(string) string { return "" }, ReadFile: os.ReadFile, Unique: "41"})
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	h := &harness{
+		t: t, plan: plan, clock: newFakeClock(),
+		launcher: &fakeLauncher{procs: map[string]*fakeProcess{}, ignoreTerm: map[string]bool{}, failStart: o.failStart},
+		signals:  make(chan os.Signal, 4),
+		probes:   map[string]chan error{},
+		asked:    make(chan struct{}, 4),
+		answers:  make(chan jobStateKnown, 1),
+		done:     make(chan Result, 1),
+		marker:   filepath.Join(plan.OutputDir, "benchmark_status.0.txt"),
+	}
+	for _, name := range o.ignoreTerm {
+		h.launcher.ignoreTerm[name] = true
+	}
+	for _, role := range plan.Roles {
+		h.probes[role.Log] = make(chan error, 1)
+	}
+	cfg := Config{
+		Plan: plan, Grace: cmpOr(o.grace, 10*time.Second), LaunchGate: cmpOr(o.gate, GateNever),
+		Signals: h.signals, EndMarkers: []string{filepath.Join(plan.OutputDir, "benchmark_status*")},
+		KillWait: o.killWait,
+		clock:    h.clock, launcher: h.launcher,
+		waitProbe: func(ctx context.Context, _ roles.Probe, logPath string, _ int64) error {
+			select {
+			case err := <-h.probes[logPath]:
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		},
+	}
+	if o.slurm {
+		cfg.JobState = func(ctx context.Context) (string, error) {
+			h.asked <- struct{}{}
+			select {
+			case a := <-h.answers:
+				return a.state, a.err
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+		}
+	}
+	go func() { h.done <- Run(context.Background(), cfg) }()
+	synctest.Wait()
+	return h
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func (h *harness) proc(name string) *fakeProcess {
+	h.t.Helper()
+	h.launcher.mu.Lock()
+	defer h.launcher.mu.Unlock()
+	p := h.launcher.procs[name]
+	if p == nil {
+		h.t.Fatalf("%s was never launched; calls %v", name, h.launcher.calls)
+	}
+	return p
+}
+
+func (h *harness) logOf(name string) string {
+	for _, role := range h.plan.Roles {
+		if role.Name == name {
+			return role.Log
+		}
+	}
+	h.t.Fatalf("no role %s", name)
+	return ""
+}
+
+// running: every task of the step has started.
+func (h *harness) running(name string) {
+	h.proc(name).started <- "41." + name
+	synctest.Wait()
+}
+
+// ready: the role's readiness probe passes (err nil) or fails.
+func (h *harness) ready(name string, err error) {
+	h.proc(name) // launched, or the probe would never have been asked
+	h.probes[h.logOf(name)] <- err
+	synctest.Wait()
+}
+
+// up brings the stack up: every worker ready, then the server, so the benchmark is launched.
+func (h *harness) up() {
+	for _, name := range []string{"GEN_0", "GEN_1", "CTX_0"} {
+		h.ready(name, nil)
+	}
+	h.ready("DISAGG_SERVER", nil)
+	h.proc("BENCHMARK")
+}
+
+// exit: the step ends with srun's status.
+func (h *harness) exit(name string, status int) {
+	h.proc(name).exit(status, "")
+	synctest.Wait()
+}
+
+// writeLog appends text to the role's log, as srun or the role would.
+func (h *harness) writeLog(name, text string) {
+	f, err := os.OpenFile(h.logOf(name), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// announceEnd writes the benchmark's status file.
+func (h *harness) announceEnd() {
+	if err := os.WriteFile(h.marker, []byte("0\n"), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) signal(sig os.Signal) {
+	h.signals <- sig
+	synctest.Wait()
+}
+
+func (h *harness) advance(d time.Duration) {
+	h.clock.advance(d)
+	synctest.Wait()
+}
+
+// answer gives Slurm's answer about the job, once the loop has asked.
+func (h *harness) answer(state string, err error) {
+	h.t.Helper()
+	select {
+	case <-h.asked:
+	default:
+		h.t.Fatal("the loop never asked Slurm for the job's state")
+	}
+	h.answers <- jobStateKnown{state: state, err: err}
+	synctest.Wait()
+}
+
+// summary is summary.json as the loop last wrote it.
+func (h *harness) summary() Summary {
+	h.t.Helper()
+	s, err := ReadSummary(h.plan.Workspace)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+func (h *harness) roleState(name string) StepState {
+	for _, r := range h.summary().Roles {
+		if r.Name == name {
+			return r.State
+		}
+	}
+	return ""
+}
+
+func (h *harness) launched(name string) bool {
+	h.launcher.mu.Lock()
+	defer h.launcher.mu.Unlock()
+	return h.launcher.procs[name] != nil
+}
+
+// calls lists the launcher calls of the given verb ("stop", "kill", ...), by role, sorted.
+func (h *harness) calls(verb string) []string {
+	h.launcher.mu.Lock()
+	defer h.launcher.mu.Unlock()
+	var names []string
+	for _, c := range h.launcher.calls {
+		if v, name, _ := strings.Cut(c, " "); v == verb {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// messages lists the messages of the event log's events with the given name.
+func (h *harness) messages(event string) []string {
+	h.t.Helper()
+	f, err := os.Open(filepath.Join(h.plan.Workspace, EventsFile))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer f.Close()
+	var msgs []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var ev struct{ Event, Role, Message string }
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			h.t.Fatal(err)
+		}
+		if ev.Event == event {
+			if ev.Role != "" {
+				ev.Message = ev.Role + ": " + ev.Message
+			}
+			msgs = append(msgs, ev.Message)
+		}
+	}
+	return msgs
+}
+
+// result is what Run returned; the run must be over.
+func (h *harness) result() Result {
+	h.t.Helper()
+	select {
+	case res := <-h.done:
+		return res
+	default:
+		s := h.summary()
+		states := map[string]StepState{}
+		for _, r := range s.Roles {
+			states[r.Name] = r.State
+		}
+		h.t.Fatalf("the run is not over: state %s, steps %v, launcher calls %v", s.State, states, h.launcher.calls)
+		return Result{}
+	}
+}
+
+// over reports whether Run has returned, without consuming its result.
+func (h *harness) over() bool {
+	select {
+	case res := <-h.done:
+		h.done <- res
+		return true
+	default:
+		return false
+	}
+}
+
+// drain ends whatever still runs, so that the bubble's goroutines end with the test.
+func (h *harness) drain() {
+	if h.over() {
+		return
+	}
+	h.launcher.mu.Lock()
+	procs := make([]*fakeProcess, 0, len(h.launcher.procs))
+	for _, p := range h.launcher.procs {
+		procs = append(procs, p)
+	}
+	h.launcher.mu.Unlock()
+	if !h.over() {
+		h.signal(syscall.SIGTERM)
+	}
+	for _, p := range procs {
+		p.exit(137, "SIGKILL")
+	}
+	synctest.Wait()
+}
+
+func contains(list []string, part string) bool {
+	return slices.ContainsFunc(list, func(s string) bool { return strings.Contains(s, part) })
+}

@@ -1,0 +1,404 @@
+package supervisor
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// outcome is how a scenario of TestLoopDecisions must end.
+type outcome struct {
+	state RunState
+	code  int
+	// role is the failure's role ("" for none, or an interruption); reason a part of its reason.
+	role   string
+	reason string
+	// roles are the final states of the roles named (the others are not checked).
+	roles   map[string]StepState
+	ignored []string
+	// warning is a part of a warning the summary must hold.
+	warning string
+}
+
+// TestLoopDecisions plays scenarios against the run loop with fake steps and a fake clock: each one
+// says what the steps do and when, checks what the loop decided on the way, and how the run ended.
+func TestLoopDecisions(t *testing.T) {
+	const cancelled = "slurmstepd: error: *** STEP 41.3 ON node3 CANCELLED AT 2026-11-30T05:20:25 ***\n"
+	for _, tt := range []struct {
+		name string
+		opts options
+		play func(t *testing.T, h *harness)
+		want outcome
+	}{
+		{
+			name: "servers finish after the end marker, the benchmark decides",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.announceEnd()
+				for _, name := range []string{"GEN_0", "GEN_1", "CTX_0", "DISAGG_SERVER"} {
+					h.exit(name, 0)
+				}
+				if s := h.summary(); s.State != RunRunning {
+					t.Errorf("state %s once the servers finished, want running until the benchmark ends", s.State)
+				}
+				h.exit("BENCHMARK", 0)
+			},
+			want: outcome{state: RunSucceeded, code: 0, roles: map[string]StepState{
+				"GEN_0": StepFinished, "CTX_0": StepFinished, "DISAGG_SERVER": StepFinished, "BENCHMARK": StepExited}},
+		},
+		{
+			name: "server ends 0 before the end marker: early exit",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("DISAGG_SERVER", 0)
+			},
+			want: outcome{state: RunFailed, code: ExitEarlyExit, role: "DISAGG_SERVER", reason: "before the benchmark announced its end",
+				roles: map[string]StepState{"DISAGG_SERVER": StepExited, "GEN_0": StepStopped, "BENCHMARK": StepStopped}},
+		},
+		{
+			name: "server ends 0 after the end marker: finished, the run goes on",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.announceEnd()
+				h.exit("DISAGG_SERVER", 0)
+				if s := h.summary(); s.State != RunRunning || h.roleState("DISAGG_SERVER") != StepFinished {
+					t.Errorf("state %s, DISAGG_SERVER %s; want running, finished", s.State, h.roleState("DISAGG_SERVER"))
+				}
+				h.exit("BENCHMARK", 0)
+			},
+			want: outcome{state: RunSucceeded, code: 0, roles: map[string]StepState{
+				"DISAGG_SERVER": StepFinished, "GEN_0": StepStopped, "CTX_0": StepStopped}},
+		},
+		{
+			name: "server fails after the end marker: a warning, the benchmark decides",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.announceEnd()
+				h.exit("CTX_0", 5)
+				h.exit("BENCHMARK", 0)
+			},
+			want: outcome{state: RunSucceeded, code: 0, warning: "role CTX_0 ended with exit code 5 after the benchmark announced its end",
+				roles: map[string]StepState{"CTX_0": StepExited}},
+		},
+		{
+			name: "worker ends before it is ready",
+			play: func(t *testing.T, h *harness) {
+				h.ready("GEN_1", nil)
+				h.exit("GEN_0", 1)
+			},
+			want: outcome{state: RunFailed, code: 1, role: "GEN_0", reason: "ended with exit code 1 before the benchmark finished",
+				roles: map[string]StepState{"GEN_0": StepExited, "GEN_1": StepStopped, "CTX_0": StepStopped, "DISAGG_SERVER": StepPending}},
+		},
+		{
+			name: "worker ends after it is ready; srun's task line gives the code",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.writeLog("GEN_0", "srun: error: node1: task 1: Exited with exit code 3\n")
+				h.exit("GEN_0", 1)
+				s := h.summary()
+				if f := s.Failure; f == nil || f.Node != "node1" || len(f.Ranks) != 1 || f.Ranks[0] != 1 {
+					t.Errorf("failure %+v, want node1 rank 1", s.Failure)
+				}
+				for _, r := range s.Roles {
+					if r.Name == "GEN_0" && (r.ReadyAt == nil || *r.SrunStatus != 1 || *r.ExitCode != 3) {
+						t.Errorf("GEN_0 %+v, want ready, srun status 1, exit code 3", r)
+					}
+				}
+			},
+			want: outcome{state: RunFailed, code: 3, role: "GEN_0",
+				roles: map[string]StepState{"GEN_0": StepExited, "DISAGG_SERVER": StepStopped, "BENCHMARK": StepStopped}},
+		},
+		{
+			name: "probe fails",
+			play: func(t *testing.T, h *harness) {
+				h.ready("CTX_0", errors.New("readiness probe timed out"))
+			},
+			want: outcome{state: RunFailed, code: ExitProbeTimout, role: "CTX_0", reason: "timed out",
+				roles: map[string]StepState{"CTX_0": StepStopped, "DISAGG_SERVER": StepPending}},
+		},
+		{
+			name: "benchmark fails",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("BENCHMARK", 7)
+			},
+			want: outcome{state: RunFailed, code: 7, role: "BENCHMARK", reason: "benchmark failed with exit code 7"},
+		},
+		{
+			name: "a step that cannot be launched",
+			opts: options{failStart: "DISAGG_SERVER"},
+			play: func(t *testing.T, h *harness) {
+				for _, name := range []string{"GEN_0", "GEN_1", "CTX_0"} {
+					h.ready(name, nil)
+				}
+			},
+			want: outcome{state: RunFailed, code: ExitInternal, role: "DISAGG_SERVER", reason: "no such file",
+				roles: map[string]StepState{"DISAGG_SERVER": StepLaunchFailed, "GEN_0": StepStopped, "BENCHMARK": StepPending}},
+		},
+		{
+			name: "launch gate held, then opened by the running step",
+			opts: options{noProbes: true, gate: GateAlways},
+			play: func(t *testing.T, h *harness) {
+				// GEN_1 and CTX_0 share no node with GEN_0: launched at once. The server shares node1.
+				if !h.launched("GEN_1") || !h.launched("CTX_0") || h.launched("DISAGG_SERVER") {
+					t.Errorf("launched %v, want GEN_0, GEN_1, CTX_0 and not DISAGG_SERVER", h.launcher.calls)
+				}
+				h.running("GEN_1")
+				if h.launched("DISAGG_SERVER") {
+					t.Error("DISAGG_SERVER launched when GEN_1, on another node, had started")
+				}
+				h.running("GEN_0")
+				if !h.launched("DISAGG_SERVER") || h.launched("BENCHMARK") {
+					t.Errorf("launched %v, want DISAGG_SERVER once GEN_0 runs, and the benchmark held", h.launcher.calls)
+				}
+				h.running("DISAGG_SERVER")
+				if !h.launched("BENCHMARK") {
+					t.Error("BENCHMARK still held once DISAGG_SERVER runs")
+				}
+				h.exit("BENCHMARK", 0)
+			},
+			want: outcome{state: RunSucceeded, code: 0, roles: map[string]StepState{
+				"GEN_0": StepStopped, "DISAGG_SERVER": StepStopped, "BENCHMARK": StepExited}},
+		},
+		{
+			name: "launch gate opened by its timeout",
+			opts: options{noProbes: true, gate: GateAlways},
+			play: func(t *testing.T, h *harness) {
+				h.advance(59 * time.Second)
+				if h.launched("DISAGG_SERVER") {
+					t.Error("DISAGG_SERVER launched before the gate's timeout")
+				}
+				h.advance(time.Second)
+				if !h.launched("DISAGG_SERVER") {
+					t.Error("DISAGG_SERVER still held after the gate's timeout")
+				}
+				if w := h.messages(EventWarning); !contains(w, "DISAGG_SERVER: launch gate: steps sharing its nodes did not report all tasks started within 1m0s") {
+					t.Errorf("warnings %q, want the gate's timeout", w)
+				}
+				h.signal(syscall.SIGTERM)
+			},
+			want: outcome{state: RunInterrupted, code: 143, reason: "received SIGTERM", roles: map[string]StepState{
+				"DISAGG_SERVER": StepStopped, "BENCHMARK": StepPending}},
+		},
+		{
+			name: "signal stops every step",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.signal(syscall.SIGUSR1)
+				if got, want := h.calls("stop"), []string{"BENCHMARK", "CTX_0", "DISAGG_SERVER", "GEN_0", "GEN_1"}; !cmp.Equal(got, want) {
+					t.Errorf("stopped %v, want %v", got, want)
+				}
+			},
+			want: outcome{state: RunInterrupted, code: 138, roles: map[string]StepState{"GEN_0": StepStopped, "BENCHMARK": StepStopped}},
+		},
+		{
+			name: "second signal during the teardown kills at once",
+			opts: options{ignoreTerm: []string{"CTX_0"}},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.signal(syscall.SIGTERM)
+				if h.roleState("CTX_0") != StepStopping || len(h.calls("kill")) > 0 {
+					t.Errorf("CTX_0 %s, kills %v; want it stopping and nothing killed", h.roleState("CTX_0"), h.calls("kill"))
+				}
+				h.signal(syscall.SIGINT)
+				if got := h.calls("kill"); !cmp.Equal(got, []string{"CTX_0"}) {
+					t.Errorf("killed %v, want [CTX_0] at once", got)
+				}
+				if m := h.messages(EventSignal); !contains(m, "second signal during teardown") {
+					t.Errorf("signal events %q, want the second signal's", m)
+				}
+			},
+			// A second signal skips the grace period; the step did not outlive it.
+			want: outcome{state: RunInterrupted, code: 143, roles: map[string]StepState{"CTX_0": StepStopped}},
+		},
+		{
+			name: "Slurm's cancellation: held end, the job is completing",
+			opts: options{slurm: true, killWait: 30 * time.Second},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("CTX_0", 143)
+				if s := h.summary(); s.State != RunRunning || len(h.calls("stop")) > 0 {
+					t.Errorf("state %s, stops %v; want the end held, nothing stopped", s.State, h.calls("stop"))
+				}
+				h.answer("COMPLETING", nil)
+			},
+			want: outcome{state: RunInterrupted, code: 143, reason: "Slurm is ending the job (JobState=COMPLETING)",
+				roles: map[string]StepState{"CTX_0": StepStopped, "GEN_0": StepStopped}},
+		},
+		{
+			name: "Slurm's cancellation: held end, the job still runs",
+			opts: options{slurm: true, killWait: 30 * time.Second},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("CTX_0", 143)
+				h.answer("RUNNING", nil)
+			},
+			want: outcome{state: RunFailed, code: 143, role: "CTX_0", reason: "(not a cancellation: JobState=RUNNING)",
+				roles: map[string]StepState{"CTX_0": StepExited, "GEN_0": StepStopped}},
+		},
+		{
+			name: "Slurm's cancellation: held end, no answer in time",
+			opts: options{slurm: true, killWait: 30 * time.Second},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("CTX_0", 143)
+				h.advance(DefaultCancelHold - time.Millisecond)
+				if s := h.summary(); s.State != RunRunning {
+					t.Errorf("state %s before the hold's end, want running", s.State)
+				}
+				h.advance(time.Millisecond)
+			},
+			want: outcome{state: RunFailed, code: 143, role: "CTX_0", reason: "(not a cancellation: no word from Slurm within 3s)",
+				roles: map[string]StepState{"CTX_0": StepExited}},
+		},
+		{
+			name: "Slurm's cancellation: held end, then the supervisor's SIGTERM",
+			opts: options{slurm: true, killWait: 30 * time.Second},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("CTX_0", 143)
+				h.signal(syscall.SIGTERM)
+				if m := h.messages(EventSignal); !contains(m, "CTX_0 ended moments before by the same cancellation") {
+					t.Errorf("signal events %q, want the held end named", m)
+				}
+			},
+			want: outcome{state: RunInterrupted, code: 143, reason: "received SIGTERM",
+				roles: map[string]StepState{"CTX_0": StepStopped}},
+		},
+		{
+			name: "Slurm's cancellation: slurmstepd's line needs no question",
+			opts: options{slurm: true, killWait: 30 * time.Second},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.writeLog("CTX_0", cancelled+"srun: error: node3: tasks 0-1: Terminated\n")
+				h.exit("CTX_0", 143)
+				if len(h.asked) > 0 {
+					t.Error("Slurm was asked although slurmstepd had said it cancelled the step")
+				}
+			},
+			want: outcome{state: RunInterrupted, code: 143, reason: "Slurm cancelled step CTX_0",
+				roles: map[string]StepState{"CTX_0": StepStopped}},
+		},
+		{
+			name: "local mode: a 143 is the role's failure at once",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("CTX_0", 143)
+			},
+			want: outcome{state: RunFailed, code: 143, role: "CTX_0", roles: map[string]StepState{"CTX_0": StepExited}},
+		},
+		{
+			name: "grace period ends: the step that ignored SIGTERM is killed and reported",
+			opts: options{ignoreTerm: []string{"CTX_0"}},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("GEN_0", 3)
+				h.advance(10*time.Second - time.Millisecond)
+				if k := h.calls("kill"); len(k) > 0 {
+					t.Errorf("killed %v before the grace period's end", k)
+				}
+				h.advance(time.Millisecond)
+				if k := h.calls("kill"); !cmp.Equal(k, []string{"CTX_0"}) {
+					t.Errorf("killed %v, want [CTX_0]", k)
+				}
+			},
+			want: outcome{state: RunFailed, code: 3, role: "GEN_0", ignored: []string{"CTX_0"},
+				roles: map[string]StepState{"CTX_0": StepStopped}},
+		},
+		{
+			name: "grace period cut to fit Slurm's KillWait",
+			opts: options{ignoreTerm: []string{"CTX_0"}, grace: time.Minute, killWait: 3 * time.Second},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.signal(syscall.SIGTERM)
+				// KillWait 3s less the 1s margin leaves 2s: half for the steps to stop.
+				if m := h.messages(EventTeardown); !contains(m, "grace cut from 1m0s to 1s") {
+					t.Errorf("teardown events %q, want the grace cut", m)
+				}
+				h.advance(time.Second - time.Millisecond)
+				if k := h.calls("kill"); len(k) > 0 {
+					t.Errorf("killed %v before the cut grace period's end", k)
+				}
+				h.advance(time.Millisecond)
+			},
+			want: outcome{state: RunInterrupted, code: 143, ignored: []string{"CTX_0"}},
+		},
+		{
+			name: "the decision is recorded before the teardown",
+			opts: options{ignoreTerm: []string{"CTX_0"}},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("GEN_0", 3)
+				s := h.summary()
+				if s.State != RunFailed || s.ExitCode == nil || *s.ExitCode != 3 || s.DecidedAt == nil || s.EndedAt != nil {
+					t.Errorf("summary state %s exit %v decided %v ended %v; want failed, 3, decided, not ended",
+						s.State, s.ExitCode, s.DecidedAt, s.EndedAt)
+				}
+				if h.roleState("CTX_0") != StepStopping {
+					t.Errorf("CTX_0 %s, want stopping", h.roleState("CTX_0"))
+				}
+				junit, err := os.ReadFile(filepath.Join(h.plan.Workspace, JUnitFile))
+				if err != nil || !strings.Contains(string(junit), `<testcase name="supervisor[GEN_0]"`) {
+					t.Errorf("JUnit (%v) does not fail supervisor[GEN_0]:\n%s", err, junit)
+				}
+				if r := h.messages(EventResult); len(r) != 1 || len(h.messages(EventDone)) != 0 {
+					t.Errorf("result events %q, done events %q; want one result and no done yet", r, h.messages(EventDone))
+				}
+				h.advance(10 * time.Second)
+			},
+			want: outcome{state: RunFailed, code: 3, role: "GEN_0", ignored: []string{"CTX_0"}},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each scenario lives in its own bubble
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, tt.opts)
+				defer h.drain()
+				tt.play(t, h)
+				res := h.result()
+				checkOutcome(t, h, res, tt.want)
+			})
+		})
+	}
+}
+
+func checkOutcome(t *testing.T, h *harness, res Result, want outcome) {
+	t.Helper()
+	s := h.summary()
+	if res.Code != want.code || s.State != want.state || s.ExitCode == nil || *s.ExitCode != want.code {
+		t.Errorf("result %d, summary state %s exit code %v; want %d, %s", res.Code, s.State, s.ExitCode, want.code, want.state)
+	}
+	if s.EndedAt == nil {
+		t.Error("summary has no ended_at although the run is over")
+	}
+	f := s.Failure
+	switch {
+	case want.state == RunSucceeded && f != nil:
+		t.Errorf("failure %+v, want none", f)
+	case want.state != RunSucceeded && f == nil:
+		t.Error("summary has no failure")
+	case f != nil && (f.Role != want.role || !strings.Contains(f.Reason, want.reason)):
+		t.Errorf("failure of %q: %q; want %q, a reason with %q", f.Role, f.Reason, want.role, want.reason)
+	}
+	for _, r := range s.Roles {
+		if st, ok := want.roles[r.Name]; ok && r.State != st {
+			t.Errorf("%s is %s, want %s", r.Name, r.State, st)
+		}
+		if r.State == StepRunning || r.State == StepReady || r.State == StepStopping || r.State == StepLaunched {
+			t.Errorf("%s is %s after the run", r.Name, r.State)
+		}
+	}
+	if !cmp.Equal(s.IgnoredSIGTERM, want.ignored) {
+		t.Errorf("ignored_sigterm %v, want %v", s.IgnoredSIGTERM, want.ignored)
+	}
+	if want.warning != "" && !contains(s.Warnings, want.warning) {
+		t.Errorf("warnings %q, want one with %q", s.Warnings, want.warning)
+	}
+}
