@@ -128,6 +128,11 @@ func TestLoopDecisions(t *testing.T) {
 			play: func(t *testing.T, h *harness) {
 				h.up()
 				h.exit("BENCHMARK", 7)
+				// The benchmark's failure is the test's own verdict, which the harness reports.
+				junit, err := os.ReadFile(filepath.Join(h.plan.Workspace, JUnitFile))
+				if err != nil || strings.Contains(string(junit), "<failure") {
+					t.Errorf("JUnit (%v) fails a case for the benchmark's own failure:\n%s", err, junit)
+				}
 			},
 			want: outcome{state: RunFailed, code: 7, role: "BENCHMARK", reason: "benchmark failed with exit code 7"},
 		},
@@ -231,6 +236,17 @@ func TestLoopDecisions(t *testing.T) {
 			},
 			want: outcome{state: RunInterrupted, code: 143, reason: "Slurm is ending the job (JobState=COMPLETING)",
 				roles: map[string]StepState{"CTX_0": StepStopped, "GEN_0": StepStopped}},
+		},
+		{
+			name: "Slurm's cancellation: held end, the job is requeued",
+			opts: options{slurm: true, killWait: 30 * time.Second},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("GEN_1", 0)
+				h.answer("PENDING", nil)
+			},
+			want: outcome{state: RunInterrupted, code: 143, reason: "JobState=PENDING",
+				roles: map[string]StepState{"GEN_1": StepStopped}},
 		},
 		{
 			name: "Slurm's cancellation: held end, the job still runs",
