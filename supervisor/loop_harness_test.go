@@ -92,8 +92,9 @@ type fakeLauncher struct {
 	// calls is what the loop asked for, in order: "start GEN_0", "stop GEN_0", "kill GEN_0", ...
 	calls []string
 	procs map[string]*fakeProcess
-	// ignoreTerm names steps that do not end when stopped, only when killed.
-	ignoreTerm map[string]bool
+	// ignoreTerm names steps that do not end when stopped, only when killed; ignoreKill those that
+	// do not end even then (a step stuck in the kernel, or on a node that is gone).
+	ignoreTerm, ignoreKill map[string]bool
 	// failStart names a step that cannot be started.
 	failStart string
 }
@@ -184,7 +185,12 @@ func (p *fakeProcess) stop(string) error {
 
 func (p *fakeProcess) kill(string) error {
 	p.l.record("kill " + p.name)
-	p.exit(137, "SIGKILL")
+	p.l.mu.Lock()
+	ignore := p.l.ignoreKill[p.name]
+	p.l.mu.Unlock()
+	if !ignore {
+		p.exit(137, "SIGKILL")
+	}
 	return nil
 }
 
@@ -201,6 +207,7 @@ type options struct {
 	grace      time.Duration
 	killWait   time.Duration
 	ignoreTerm []string
+	ignoreKill []string
 	// failStart names a step the launcher cannot start.
 	failStart string
 	// slurm makes it a cluster run: step ends are checked against the job's state, which the test
@@ -245,16 +252,20 @@ func newHarness(t *testing.T, o options) *harness {
 	}
 	h := &harness{
 		t: t, plan: plan, clock: newFakeClock(),
-		launcher: &fakeLauncher{procs: map[string]*fakeProcess{}, ignoreTerm: map[string]bool{}, failStart: o.failStart},
-		signals:  make(chan os.Signal, 4),
-		probes:   map[string]chan error{},
-		asked:    make(chan struct{}, 4),
-		answers:  make(chan jobStateKnown, 1),
-		done:     make(chan Result, 1),
-		marker:   filepath.Join(plan.OutputDir, "benchmark_status.0.txt"),
+		launcher: &fakeLauncher{procs: map[string]*fakeProcess{}, ignoreTerm: map[string]bool{}, ignoreKill: map[string]bool{},
+			failStart: o.failStart},
+		signals: make(chan os.Signal, 4),
+		probes:  map[string]chan error{},
+		asked:   make(chan struct{}, 4),
+		answers: make(chan jobStateKnown, 1),
+		done:    make(chan Result, 1),
+		marker:  filepath.Join(plan.OutputDir, "benchmark_status.0.txt"),
 	}
 	for _, name := range o.ignoreTerm {
 		h.launcher.ignoreTerm[name] = true
+	}
+	for _, name := range o.ignoreKill {
+		h.launcher.ignoreKill[name] = true
 	}
 	for _, role := range plan.Roles {
 		h.probes[role.Log] = make(chan error, 1)
@@ -479,11 +490,9 @@ func (h *harness) over() bool {
 	}
 }
 
-// drain ends whatever still runs, so that the bubble's goroutines end with the test.
+// drain ends whatever still runs, so that the bubble's goroutines end with the test: the run, and
+// the watchers of steps it abandoned.
 func (h *harness) drain() {
-	if h.over() {
-		return
-	}
 	h.launcher.mu.Lock()
 	procs := make([]*fakeProcess, 0, len(h.launcher.procs))
 	for _, p := range h.launcher.procs {

@@ -347,6 +347,28 @@ func TestLoopDecisions(t *testing.T) {
 			want: outcome{state: RunInterrupted, code: 143, ignored: []string{"CTX_0"}},
 		},
 		{
+			name: "a step that outlives SIGKILL is abandoned",
+			opts: options{ignoreTerm: []string{"CTX_0"}, ignoreKill: []string{"CTX_0"}},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("GEN_0", 3)
+				h.advance(10 * time.Second)
+				h.advance(10*time.Second - time.Millisecond)
+				if h.over() {
+					t.Error("the run gave up on CTX_0 before the 10s bound after SIGKILL")
+				}
+				h.advance(time.Millisecond)
+				if got := h.calls("abandon"); !cmp.Equal(got, []string{"CTX_0"}) {
+					t.Errorf("abandoned %v, want [CTX_0]", got)
+				}
+				if s := h.summary(); !contains(s.Errors, "role CTX_0: step 1002 did not end after it was killed") {
+					t.Errorf("errors %q, want CTX_0's", s.Errors)
+				}
+			},
+			want: outcome{state: RunFailed, code: 3, role: "GEN_0", ignored: []string{"CTX_0"},
+				roles: map[string]StepState{"CTX_0": StepAbandoned}},
+		},
+		{
 			name: "the decision is recorded before the teardown",
 			opts: options{ignoreTerm: []string{"CTX_0"}},
 			play: func(t *testing.T, h *harness) {
