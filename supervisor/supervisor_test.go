@@ -3,11 +3,11 @@ package supervisor_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -290,21 +290,14 @@ func TestSuccess(t *testing.T) {
 
 func readEvents(t *testing.T, ws string) map[string]int {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(ws, supervisor.EventsFile))
+	events, err := supervisor.ReadEvents(ws)
 	if err != nil {
 		t.Fatal(err)
 	}
 	counts := map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var ev struct {
-			Event string `json:"event"`
-			Time  string `json:"time"`
-		}
-		if err := json.Unmarshal([]byte(line), &ev); err != nil {
-			t.Fatalf("event log line %q: %v", line, err)
-		}
-		if ev.Time == "" {
-			t.Errorf("event without time: %s", line)
+	for _, ev := range events {
+		if ev.Time.IsZero() {
+			t.Errorf("event without time: %+v", ev)
 		}
 		counts[ev.Event]++
 	}
@@ -639,9 +632,11 @@ func TestRecordSurvivesSIGKILLAfterDecision(t *testing.T) {
 	if f := s.Failure; f == nil || f.Role != "GEN_0" || f.Code != 3 || fmt.Sprint(f.Ranks) != "[1]" {
 		t.Errorf("failure %+v, want GEN_0 rank 1 with code 3", f)
 	}
-	events, err := os.ReadFile(filepath.Join(ws, supervisor.EventsFile))
-	if err != nil || !bytes.Contains(events, []byte(`"event":"result"`)) || !bytes.Contains(events, []byte(`"code":3`)) {
-		t.Errorf("event log has no result event with code 3 (%v):\n%s", err, events)
+	events, err := supervisor.ReadEvents(ws)
+	if err != nil || !slices.ContainsFunc(events, func(ev supervisor.LogEntry) bool {
+		return ev.Event == supervisor.EventResult && ev.Code != nil && *ev.Code == 3
+	}) {
+		t.Errorf("event log has no result event with code 3 (%v): %+v", err, events)
 	}
 	junit, err := os.ReadFile(filepath.Join(ws, supervisor.JUnitFile))
 	if err != nil || !bytes.Contains(junit, []byte(`<testcase name="supervisor[GEN_0]"`)) || !bytes.Contains(junit, []byte("<failure")) {

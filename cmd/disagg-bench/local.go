@@ -461,31 +461,20 @@ func (l *local) pythonProbe() (string, []float64, []float64, error) {
 	return python, wall, cpu, nil
 }
 
+// event is an event log entry with its instant in Unix seconds, the unit of the bench's figures.
 type event struct {
-	Event   string `json:"event"`
-	Role    string `json:"role"`
-	Time    string `json:"time"`
-	Message string `json:"message"`
-	at      float64
+	supervisor.LogEntry
+	at float64
 }
 
 func readEvents(ws string) ([]event, error) {
-	data, err := os.ReadFile(filepath.Join(ws, supervisor.EventsFile))
+	entries, err := supervisor.ReadEvents(ws)
 	if err != nil {
 		return nil, err
 	}
-	var out []event
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var ev event
-		if err := json.Unmarshal([]byte(line), &ev); err != nil {
-			return nil, fmt.Errorf("%s: %w", supervisor.EventsFile, err)
-		}
-		t, err := time.Parse(time.RFC3339Nano, ev.Time)
-		if err != nil {
-			return nil, err
-		}
-		ev.at = float64(t.UnixNano()) / 1e9
-		out = append(out, ev)
+	out := make([]event, len(entries))
+	for i, e := range entries {
+		out[i] = event{LogEntry: e, at: float64(e.Time.UnixNano()) / 1e9}
 	}
 	return out, nil
 }
