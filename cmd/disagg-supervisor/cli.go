@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"golang.org/x/sys/unix"
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
@@ -300,11 +301,9 @@ func absolutePaths(f *roles.Flags) error {
 	return nil
 }
 
+// parseSignal reads --drain-signal as sbatch --signal writes it: USR1, SIGUSR1 or a number.
 func parseSignal(name string) (syscall.Signal, error) {
-	n := strings.TrimPrefix(strings.ToUpper(name), "SIG")
-	signals := map[string]syscall.Signal{"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "TERM": syscall.SIGTERM,
-		"INT": syscall.SIGINT, "HUP": syscall.SIGHUP, "QUIT": syscall.SIGQUIT, "URG": syscall.SIGURG}
-	if sig, ok := signals[n]; ok {
+	if sig := unix.SignalNum("SIG" + strings.TrimPrefix(strings.ToUpper(name), "SIG")); sig != 0 {
 		return sig, nil
 	}
 	if num, err := strconv.Atoi(name); err == nil && num > 0 && num < 65 {
