@@ -27,11 +27,10 @@ import (
 
 // Exit codes of a run besides a failing role's own code. They are documented in the README.
 const (
-	ExitOK          = 0
-	ExitInternal    = 1 // the supervisor could not do its job (workspace, srun missing, ...)
-	ExitBadInput    = 2
-	ExitEarlyExit   = 3 // a role other than BENCHMARK ended with status 0 before the benchmark
-	ExitProbeTimout = 4
+	ExitOK           = 0
+	ExitInternal     = 1 // the supervisor could not do its job (workspace, srun missing, ...)
+	ExitEarlyExit    = 3 // a role other than BENCHMARK ended with status 0 before the benchmark
+	ExitProbeTimeout = 4
 )
 
 // Launch-gate modes: whether launches of steps that share a node are serialised.
@@ -374,7 +373,7 @@ func (r *run) handle(msg message) {
 		}
 		if m.err != nil {
 			r.emit(Event{Name: EventWarning, Role: s.name, Message: m.err.Error()})
-			r.decide(ExitProbeTimout, r.failureOf(s, ExitProbeTimout, m.err.Error()))
+			r.decide(ExitProbeTimeout, r.failureOf(s, ExitProbeTimeout, m.err.Error()))
 			return
 		}
 		s.readyAt = now

@@ -413,8 +413,8 @@ func TestIgnoredSIGTERMIsReported(t *testing.T) {
 
 func TestProbeTimeout(t *testing.T) {
 	out := runScenario(t, scenario{probes: []string{"CTX_*=file:{out}/never-written@1s"}})
-	if out.result.Code != supervisor.ExitProbeTimout {
-		t.Fatalf("exit code %d, want %d", out.result.Code, supervisor.ExitProbeTimout)
+	if out.result.Code != supervisor.ExitProbeTimeout {
+		t.Fatalf("exit code %d, want %d", out.result.Code, supervisor.ExitProbeTimeout)
 	}
 	if f := out.summary.Failure; f == nil || f.Role != "CTX_0" || !strings.Contains(f.Reason, "timed out") {
 		t.Errorf("failure %+v, want CTX_0 probe timeout", out.summary.Failure)

@@ -33,6 +33,10 @@ role, fail fast on the first failure, one exit code, and a readable story of the
 Inputs come from flags, then the environment (the names today's generator exports), then --config.
 Run "disagg-supervisor demo" to see a whole run on this machine, without Slurm.`
 
+// exitBadInput is the exit code of a command line or plan that is wrong: nothing was launched. The
+// supervisor's own codes (supervisor.ExitInternal and the rest) are those of a run.
+const exitBadInput = 2
+
 // exitError carries an exit code from a command to the process.
 type exitError struct {
 	code int
@@ -83,7 +87,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "disagg-supervisor: %v\n", err)
-		return 1
+		return supervisor.ExitInternal
 	}
 	ctx, err := parser.Parse(args[1:])
 	if exitCode >= 0 {
@@ -92,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "disagg-supervisor: %s\n", oneLine(err.Error()))
-		return supervisor.ExitBadInput
+		return exitBadInput
 	}
 	if err := ctx.Run(); err != nil {
 		var ee *exitError
@@ -103,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return ee.code
 		}
 		fmt.Fprintf(stderr, "disagg-supervisor: %s\n", oneLine(err.Error()))
-		return 1
+		return supervisor.ExitInternal
 	}
 	return 0
 }
@@ -114,7 +118,7 @@ func oneLine(s string) string {
 
 // badInput turns a planning error into exit code 2.
 func badInput(err error) error {
-	return &exitError{code: supervisor.ExitBadInput, err: err}
+	return &exitError{code: exitBadInput, err: err}
 }
 
 type planCmd struct {

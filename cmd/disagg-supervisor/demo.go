@@ -13,6 +13,7 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
+	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 	"github.com/disagg-supervisor/disagg-supervisor/toy"
 )
 
@@ -32,7 +33,7 @@ func (d *demoCmd) Run(e env) error {
 	if ws == "" {
 		dir, err := os.MkdirTemp("", "disagg-demo-")
 		if err != nil {
-			return &exitError{code: 1, err: err}
+			return &exitError{code: supervisor.ExitInternal, err: err}
 		}
 		ws = dir
 	}
