@@ -3,7 +3,6 @@ package supervisor
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,9 +17,6 @@ import (
 // probeInterval is how often a readiness probe is retried. Probes poll by nature (a server that is not
 // up yet cannot tell us when it will be); failure detection does not depend on them.
 const probeInterval = 100 * time.Millisecond
-
-// errProbeTimeout marks a probe that did not pass in time.
-var errProbeTimeout = errors.New("readiness probe timed out")
 
 // waitProbe retries the probe until it passes, its timeout passes, or ctx ends.
 func waitProbe(ctx context.Context, probe roles.Probe, logPath string, logStart int64) error {
@@ -42,7 +38,7 @@ func waitProbe(ctx context.Context, probe roles.Probe, logPath string, logStart 
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline.C:
-			return fmt.Errorf("%w after %s: %s %s: %v", errProbeTimeout, timeout, probe.Type, probe.Target, last)
+			return fmt.Errorf("readiness probe timed out after %s: %s %s: %v", timeout, probe.Type, probe.Target, last)
 		case <-ticker.C:
 		}
 	}

@@ -243,7 +243,7 @@ func (r *run) finishRun() Result {
 		}
 		fmt.Fprintln(console, resultLine(summary))
 	}
-	return Result{Code: r.code, Err: r.errs.ErrorOrNil()}
+	return Result{Code: r.code}
 }
 
 // writeLogTails prints the last lines of this attempt's part of every launched step's log.

@@ -65,7 +65,7 @@ func BenchmarkLocal512(b *testing.B) {
 
 		cancel()
 		if result.Code != 0 {
-			b.Fatalf("exit code %d, want 0: %v", result.Code, result.Err)
+			b.Fatalf("exit code %d, want 0; errors in %s", result.Code, filepath.Join(ws, supervisor.SummaryFile))
 		}
 		if left := processesOf(plan.RunToken); len(left) > 0 {
 			b.Fatalf("%d processes of the run are still alive when Run returned: %v", len(left), left)

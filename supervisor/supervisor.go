@@ -118,11 +118,9 @@ const DefaultCancelHold = 3 * time.Second
 // killWaitMargin is kept free at the end of Slurm's KillWait for writing the record and exiting.
 const killWaitMargin = time.Second
 
-// Result is how a run ended.
+// Result is how a run ended. Its errors are in the summary (Summary.Errors) and on the console.
 type Result struct {
 	Code int
-	// Err gathers every error of the run: the first failure, then teardown problems. Nil on success.
-	Err error
 }
 
 // message is something a watcher goroutine tells the run loop; only the loop changes run state.
@@ -240,12 +238,12 @@ func Run(ctx context.Context, cfg Config) Result {
 
 	if err := prepareDirs(plan); err != nil {
 		fmt.Fprintf(console, "disagg-supervisor: %v\n", err)
-		return Result{Code: ExitInternal, Err: err}
+		return Result{Code: ExitInternal}
 	}
 	eventsFile, err := os.OpenFile(filepath.Join(plan.Workspace, EventsFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		fmt.Fprintf(console, "disagg-supervisor: %v\n", err)
-		return Result{Code: ExitInternal, Err: err}
+		return Result{Code: ExitInternal}
 	}
 	defer eventsFile.Close()
 	r.events = newEventLog(eventsFile, console)

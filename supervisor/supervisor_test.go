@@ -245,7 +245,7 @@ func roleState(s supervisor.Summary, name string) supervisor.RoleSummary {
 func TestSuccess(t *testing.T) {
 	out := runScenario(t, scenario{})
 	if out.result.Code != 0 {
-		t.Fatalf("exit code %d, want 0; errors: %v", out.result.Code, out.result.Err)
+		t.Fatalf("exit code %d, want 0; errors: %v", out.result.Code, out.summary.Errors)
 	}
 	if out.summary.State != "succeeded" || out.summary.Failure != nil {
 		t.Errorf("summary state %q failure %+v, want succeeded without failure", out.summary.State, out.summary.Failure)
@@ -325,7 +325,7 @@ func TestFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			out := runScenario(t, scenario{fail: tt.fail, requests: 2000})
 			if out.result.Code != tt.wantCode {
-				t.Fatalf("exit code %d, want %d; errors: %v", out.result.Code, tt.wantCode, out.result.Err)
+				t.Fatalf("exit code %d, want %d; errors: %v", out.result.Code, tt.wantCode, out.summary.Errors)
 			}
 			f := out.summary.Failure
 			if f == nil {
