@@ -140,7 +140,7 @@ func (p *planCmd) Run(e env) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(plan.Redacted())
 	}
-	return roles.WriteTable(e.stdout, plan.Redacted())
+	return roles.WriteTable(e.stdout, plan) // which redacts it
 }
 
 // superviseFlags are the run loop's own settings.
