@@ -230,16 +230,7 @@ func (r *run) finishRun() Result {
 			r.writeLogTails(console)
 		}
 		fmt.Fprintln(console)
-		WriteTable(console, summary)
-		if summary.Failure != nil {
-			WriteRootCause(console, summary.Failure)
-		}
-		for _, name := range summary.IgnoredSIGTERM {
-			fmt.Fprintf(console, "warning: %s ignored SIGTERM and was killed after the grace period\n", name)
-		}
-		for _, w := range summary.Warnings {
-			fmt.Fprintf(console, "warning: %s\n", w)
-		}
+		writeReport(console, summary)
 		fmt.Fprintln(console, resultLine(summary))
 	}
 	return Result{Code: r.code}
@@ -445,6 +436,12 @@ func WriteStatus(w io.Writer, s Summary) {
 		fmt.Fprint(w, " (teardown not finished)")
 	}
 	fmt.Fprint(w, "\n\n")
+	writeReport(w, s)
+}
+
+// writeReport is the body of the final report, which `status` shows again: the roles, the root
+// cause, and the warnings.
+func writeReport(w io.Writer, s Summary) {
 	WriteTable(w, s)
 	if s.Failure != nil {
 		WriteRootCause(w, s.Failure)
