@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+	"github.com/disagg-supervisor/disagg-supervisor/task"
 )
 
 // local runs the items that need no cluster: the supervisor binary in local mode, with its fake srun.
@@ -445,13 +446,14 @@ func measureHold(d time.Duration) float64 {
 // pythonProbe times the task runner's default LD_LIBRARY_PATH probe (python3 importing tensorrt_llm),
 // which every task of every step runs: the python3 found, wall time and CPU time (s) per probe.
 func (l *local) pythonProbe() (string, []float64, []float64, error) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		return "", nil, nil, errors.New("python3 not on PATH")
-	}
+	var python string
 	var wall, cpu []float64
 	for i := 0; i < l.runs; i++ {
-		cmd := exec.Command(python, "-c", "import tensorrt_llm,os;print(os.path.dirname(tensorrt_llm.__file__))")
+		cmd, err := task.ProbeCommand(context.Background(), os.Environ())
+		if err != nil {
+			return "", nil, nil, err
+		}
+		python = cmd.Path
 		start := time.Now()
 		_ = cmd.Run() // without the package it fails, as it does in the benchmark's tasks
 		wall = append(wall, time.Since(start).Seconds())
