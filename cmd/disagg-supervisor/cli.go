@@ -112,6 +112,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// oneLine folds an error's lines and runs of white space into one line of stderr: all of it stays,
+// unlike the bench's firstLine.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
