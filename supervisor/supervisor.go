@@ -20,6 +20,7 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
+	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/redact"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
@@ -31,13 +32,6 @@ const (
 	ExitInternal     = 1 // the supervisor could not do its job (workspace, srun missing, ...)
 	ExitEarlyExit    = 3 // a role other than BENCHMARK ended with status 0 before the benchmark
 	ExitProbeTimeout = 4
-)
-
-// Launch-gate modes: whether launches of steps that share a node are serialised.
-const (
-	GateAuto   = "auto" // only when the user's srun arguments use containers (pyxis)
-	GateAlways = "always"
-	GateNever  = "never"
 )
 
 // Files the run writes under the workspace.
@@ -61,8 +55,9 @@ type Config struct {
 	Executable string
 	// Grace is how long stopped steps get between SIGTERM and SIGKILL.
 	Grace time.Duration
-	// LaunchGate is GateAuto, GateAlways or GateNever; LaunchGateTimeout bounds each wait.
-	LaunchGate        string
+	// LaunchGate is whether launches of steps that share a node are serialised; auto does it only
+	// when the user's srun arguments use containers (pyxis). LaunchGateTimeout bounds each wait.
+	LaunchGate        mode.Mode
 	LaunchGateTimeout time.Duration
 	// DrainSignal is the pre-timeout signal (sbatch --signal=B:USR1@N): a graceful stop like SIGTERM.
 	DrainSignal syscall.Signal
@@ -234,7 +229,7 @@ func Run(ctx context.Context, cfg Config) Result {
 		redactor:    redact.NewText(envWithRoles(cfg.Env, plan)),
 	}
 	r.errorLines = cfg.ErrorLines.WithRedactor(r.redactor.String)
-	r.gating = cfg.LaunchGate == GateAlways || (cfg.LaunchGate != GateNever && usesContainers(plan))
+	r.gating = cfg.LaunchGate.On(usesContainers(plan))
 
 	if err := prepareDirs(plan); err != nil {
 		fmt.Fprintf(console, "disagg-supervisor: %v\n", err)

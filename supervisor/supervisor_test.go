@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
+	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
@@ -68,8 +69,8 @@ type scenario struct {
 	signalInHold bool
 	grace        time.Duration // default 1s
 	requests     int
-	gate         string // launch gate mode; default never
-	toyFlags     string // more flags for the toy
+	gate         mode.Mode // launch gate mode; default never
+	toyFlags     string    // more flags for the toy
 	// untilStopped runs the toy's servers until they are stopped, instead of the harness's
 	// end-of-benchmark protocol.
 	untilStopped bool
@@ -137,7 +138,7 @@ func runScenario(t *testing.T, sc scenario) outcome {
 	}
 	gate := sc.gate
 	if gate == "" {
-		gate = supervisor.GateNever
+		gate = mode.Never
 	}
 	signals := make(chan os.Signal, 1)
 	var console bytes.Buffer
@@ -488,7 +489,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 // TestLaunchGate: with the gate on, a step that shares a node with a launched step waits until that
 // step has all its tasks started; without probes nothing else holds it back.
 func TestLaunchGate(t *testing.T) {
-	out := runScenario(t, scenario{probes: []string{}, gate: supervisor.GateAlways})
+	out := runScenario(t, scenario{probes: []string{}, gate: mode.Always})
 	if out.result.Code != 0 {
 		t.Fatalf("exit code %d, want 0", out.result.Code)
 	}

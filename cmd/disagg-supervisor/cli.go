@@ -20,6 +20,7 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
+	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
@@ -148,7 +149,7 @@ func (p *planCmd) Run(e env) error {
 // superviseFlags are the run loop's own settings.
 type superviseFlags struct {
 	Grace             time.Duration `default:"10s" help:"Time between SIGTERM and SIGKILL when steps are stopped."`
-	LaunchGate        string        `default:"auto" enum:"auto,always,never" help:"Serialise launches of steps that share a node until the earlier one has all tasks started: auto (when srun args use containers), always, never."`
+	LaunchGate        mode.Mode     `default:"auto" enum:"auto,always,never" help:"Serialise launches of steps that share a node until the earlier one has all tasks started: auto (when srun args use containers), always, never."`
 	LaunchGateTimeout time.Duration `default:"60s" help:"Longest wait at the launch gate before launching anyway."`
 	DrainSignal       string        `default:"USR1" help:"Pre-timeout signal (sbatch --signal=B:USR1@N) that drains the run gracefully."`
 	TailLines         int           `default:"30" help:"Lines of the failing role's log shown in the root-cause report."`
