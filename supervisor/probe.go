@@ -47,7 +47,7 @@ func waitProbe(ctx context.Context, probe roles.Probe, logPath string, logStart 
 // newProbeCheck returns one attempt of the probe.
 func newProbeCheck(probe roles.Probe, logPath string, logStart int64) (func(context.Context) error, error) {
 	switch probe.Type {
-	case "http":
+	case roles.ProbeHTTP:
 		client := &http.Client{Timeout: 2 * time.Second}
 		return func(ctx context.Context) error {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, probe.Target, nil)
@@ -65,7 +65,7 @@ func newProbeCheck(probe roles.Probe, logPath string, logStart int64) (func(cont
 			}
 			return nil
 		}, nil
-	case "tcp":
+	case roles.ProbeTCP:
 		dialer := net.Dialer{Timeout: 2 * time.Second}
 		return func(ctx context.Context) error {
 			conn, err := dialer.DialContext(ctx, "tcp", probe.Target)
@@ -74,12 +74,12 @@ func newProbeCheck(probe roles.Probe, logPath string, logStart int64) (func(cont
 			}
 			return conn.Close()
 		}, nil
-	case "file":
+	case roles.ProbeFile:
 		return func(context.Context) error {
 			_, err := os.Stat(probe.Target)
 			return err
 		}, nil
-	case "log":
+	case roles.ProbeLog:
 		re, err := regexp.Compile(probe.Target)
 		if err != nil {
 			return nil, fmt.Errorf("log probe %q: %w", probe.Target, err)
