@@ -58,9 +58,9 @@ type cli struct {
 	Run    runCmd    `cmd:"" help:"Launch and supervise the plan (inside an sbatch job, or --local with a fake srun)."`
 	Demo   demoCmd   `cmd:"" help:"Run a toy disaggregated stack in local mode: the whole flow in under 30 s."`
 	Status statusCmd `cmd:"" help:"Show the state of a run (finished or in progress) from its workspace."`
-	Task   passCmd   `cmd:"" passthrough:"" help:"Per-rank runner that srun starts on every task (install gate, environment, exec of the role command). See 'task --help'."`
-	Srun   passCmd   `cmd:"" passthrough:"" help:"Fake srun: runs a step's tasks as local processes, as srun would."`
-	Toy    passCmd   `cmd:"" passthrough:"" hidden:"" help:"One rank of the toy stack used by the demo and the tests."`
+	Task   taskCmd   `cmd:"" passthrough:"" help:"Per-rank runner that srun starts on every task (install gate, environment, exec of the role command). See 'task --help'."`
+	Srun   srunCmd   `cmd:"" passthrough:"" help:"Fake srun: runs a step's tasks as local processes, as srun would."`
+	Toy    toyCmd    `cmd:"" passthrough:"" hidden:"" help:"One rank of the toy stack used by the demo and the tests."`
 }
 
 // env is what commands need from the process, so tests can run them in-process.
@@ -332,21 +332,25 @@ func (s *statusCmd) Run(e env) error {
 	return nil
 }
 
-// passCmd hands its arguments, unparsed, to a command with flags of its own.
-type passCmd struct {
+// passArgs are the arguments of a command with flags of its own, handed to it unparsed.
+type passArgs struct {
 	Args []string `arg:"" optional:""`
 }
 
-func (p *passCmd) Run(ctx *kong.Context, e env) error {
-	var code int
-	switch ctx.Command() {
-	case "task <args>", "task":
-		code = task.Main(p.Args)
-	case "srun <args>", "srun":
-		code = fakesrun.Main(p.Args)
-	default:
-		code = toyMain(p.Args, e)
-	}
+type taskCmd struct{ passArgs }
+
+func (c *taskCmd) Run() error { return exitCode(task.Main(c.Args)) }
+
+type srunCmd struct{ passArgs }
+
+func (c *srunCmd) Run() error { return exitCode(fakesrun.Main(c.Args)) }
+
+type toyCmd struct{ passArgs }
+
+func (c *toyCmd) Run(e env) error { return exitCode(toyMain(c.Args, e)) }
+
+// exitCode passes a command's own exit code on to the process.
+func exitCode(code int) error {
 	if code != 0 {
 		return &exitError{code: code}
 	}
