@@ -3,11 +3,11 @@ package supervisor_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
+	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
@@ -68,8 +69,8 @@ type scenario struct {
 	signalInHold bool
 	grace        time.Duration // default 1s
 	requests     int
-	gate         string // launch gate mode; default never
-	toyFlags     string // more flags for the toy
+	gate         mode.Mode // launch gate mode; default never
+	toyFlags     string    // more flags for the toy
 	// untilStopped runs the toy's servers until they are stopped, instead of the harness's
 	// end-of-benchmark protocol.
 	untilStopped bool
@@ -137,7 +138,7 @@ func runScenario(t *testing.T, sc scenario) outcome {
 	}
 	gate := sc.gate
 	if gate == "" {
-		gate = supervisor.GateNever
+		gate = mode.Never
 	}
 	signals := make(chan os.Signal, 1)
 	var console bytes.Buffer
@@ -245,7 +246,7 @@ func roleState(s supervisor.Summary, name string) supervisor.RoleSummary {
 func TestSuccess(t *testing.T) {
 	out := runScenario(t, scenario{})
 	if out.result.Code != 0 {
-		t.Fatalf("exit code %d, want 0; errors: %v", out.result.Code, out.result.Err)
+		t.Fatalf("exit code %d, want 0; errors: %v", out.result.Code, out.summary.Errors)
 	}
 	if out.summary.State != "succeeded" || out.summary.Failure != nil {
 		t.Errorf("summary state %q failure %+v, want succeeded without failure", out.summary.State, out.summary.Failure)
@@ -290,21 +291,14 @@ func TestSuccess(t *testing.T) {
 
 func readEvents(t *testing.T, ws string) map[string]int {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(ws, supervisor.EventsFile))
+	events, err := supervisor.ReadEvents(ws)
 	if err != nil {
 		t.Fatal(err)
 	}
 	counts := map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var ev struct {
-			Event string `json:"event"`
-			Time  string `json:"time"`
-		}
-		if err := json.Unmarshal([]byte(line), &ev); err != nil {
-			t.Fatalf("event log line %q: %v", line, err)
-		}
-		if ev.Time == "" {
-			t.Errorf("event without time: %s", line)
+	for _, ev := range events {
+		if ev.Time.IsZero() {
+			t.Errorf("event without time: %+v", ev)
 		}
 		counts[ev.Event]++
 	}
@@ -332,7 +326,7 @@ func TestFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			out := runScenario(t, scenario{fail: tt.fail, requests: 2000})
 			if out.result.Code != tt.wantCode {
-				t.Fatalf("exit code %d, want %d; errors: %v", out.result.Code, tt.wantCode, out.result.Err)
+				t.Fatalf("exit code %d, want %d; errors: %v", out.result.Code, tt.wantCode, out.summary.Errors)
 			}
 			f := out.summary.Failure
 			if f == nil {
@@ -422,8 +416,8 @@ func TestIgnoredSIGTERMIsReported(t *testing.T) {
 
 func TestProbeTimeout(t *testing.T) {
 	out := runScenario(t, scenario{probes: []string{"CTX_*=file:{out}/never-written@1s"}})
-	if out.result.Code != supervisor.ExitProbeTimout {
-		t.Fatalf("exit code %d, want %d", out.result.Code, supervisor.ExitProbeTimout)
+	if out.result.Code != supervisor.ExitProbeTimeout {
+		t.Fatalf("exit code %d, want %d", out.result.Code, supervisor.ExitProbeTimeout)
 	}
 	if f := out.summary.Failure; f == nil || f.Role != "CTX_0" || !strings.Contains(f.Reason, "timed out") {
 		t.Errorf("failure %+v, want CTX_0 probe timeout", out.summary.Failure)
@@ -497,7 +491,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 // TestLaunchGate: with the gate on, a step that shares a node with a launched step waits until that
 // step has all its tasks started; without probes nothing else holds it back.
 func TestLaunchGate(t *testing.T) {
-	out := runScenario(t, scenario{probes: []string{}, gate: supervisor.GateAlways})
+	out := runScenario(t, scenario{probes: []string{}, gate: mode.Always})
 	if out.result.Code != 0 {
 		t.Fatalf("exit code %d, want 0", out.result.Code)
 	}
@@ -641,9 +635,11 @@ func TestRecordSurvivesSIGKILLAfterDecision(t *testing.T) {
 	if f := s.Failure; f == nil || f.Role != "GEN_0" || f.Code != 3 || fmt.Sprint(f.Ranks) != "[1]" {
 		t.Errorf("failure %+v, want GEN_0 rank 1 with code 3", f)
 	}
-	events, err := os.ReadFile(filepath.Join(ws, supervisor.EventsFile))
-	if err != nil || !bytes.Contains(events, []byte(`"event":"result"`)) || !bytes.Contains(events, []byte(`"code":3`)) {
-		t.Errorf("event log has no result event with code 3 (%v):\n%s", err, events)
+	events, err := supervisor.ReadEvents(ws)
+	if err != nil || !slices.ContainsFunc(events, func(ev supervisor.LogEntry) bool {
+		return ev.Event == supervisor.EventResult && ev.Code != nil && *ev.Code == 3
+	}) {
+		t.Errorf("event log has no result event with code 3 (%v): %+v", err, events)
 	}
 	junit, err := os.ReadFile(filepath.Join(ws, supervisor.JUnitFile))
 	if err != nil || !bytes.Contains(junit, []byte(`<testcase name="supervisor[GEN_0]"`)) || !bytes.Contains(junit, []byte("<failure")) {
