@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // The names of the events in supervisor.events.jsonl. They are part of the event log's schema.
@@ -93,9 +95,36 @@ func ReadEvents(ws string) ([]LogEntry, error) {
 	return out, nil
 }
 
+// MarshalZerologObject writes the entry's fields into a zerolog event; level and message are
+// zerolog's own fields. Writer and readers thus share this one type and its field names.
+func (e LogEntry) MarshalZerologObject(z *zerolog.Event) {
+	// Our own timestamp field: zerolog's Timestamp() formats with a package-level setting, which has
+	// second precision by default and is not ours to change.
+	z.Str("time", e.Time.Format(time.RFC3339Nano)).Str("event", e.Event)
+	if e.Role != "" {
+		z.Str("role", e.Role)
+	}
+	if e.Nodes != "" {
+		z.Str("nodes", e.Nodes)
+	}
+	if e.Step != 0 {
+		z.Int("step", e.Step)
+	}
+	if e.Code != nil {
+		z.Int("code", *e.Code)
+	}
+	if e.Signal != "" {
+		z.Str("signal", e.Signal)
+	}
+	z.Float64("elapsed_s", e.ElapsedS)
+	if e.DurationS != 0 {
+		z.Float64("duration_s", e.DurationS)
+	}
+}
+
 // eventLog writes each event as one JSON object to the event log and one readable line to the console.
 type eventLog struct {
-	jsonOut *json.Encoder
+	logger  zerolog.Logger
 	console io.Writer
 }
 
@@ -106,16 +135,18 @@ func newEventLog(jsonOut, console io.Writer) eventLog {
 	if console == nil {
 		console = io.Discard
 	}
-	enc := json.NewEncoder(jsonOut)
-	// Messages hold shell commands; "&&" stays readable in the log instead of becoming \u0026\u0026.
-	enc.SetEscapeHTML(false)
-	return eventLog{jsonOut: enc, console: console}
+	return eventLog{logger: zerolog.New(jsonOut), console: console}
 }
 
 func (l eventLog) emit(ev Event) {
-	// Encode writes the line in one Write, so a reader never sees half an event. The event log is
+	// zerolog writes each line in one Write, so a reader never sees half an event. The event log is
 	// best effort, as the console is: a full disk must not stop the supervision.
-	_ = l.jsonOut.Encode(ev.logEntry())
+	entry := ev.logEntry()
+	level := zerolog.InfoLevel
+	if ev.Name == EventWarning {
+		level = zerolog.WarnLevel
+	}
+	l.logger.WithLevel(level).EmbedObject(entry).Msg(entry.Message)
 
 	var details []string
 	if ev.Nodes != "" {

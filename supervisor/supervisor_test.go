@@ -71,6 +71,7 @@ type scenario struct {
 	requests     int
 	gate         mode.Mode // launch gate mode; default never
 	toyFlags     string    // more flags for the toy
+	env []string // more variables for the steps
 	// untilStopped runs the toy's servers until they are stopped, instead of the harness's
 	// end-of-benchmark protocol.
 	untilStopped bool
@@ -142,7 +143,7 @@ func runScenario(t *testing.T, sc scenario) outcome {
 	}
 	signals := make(chan os.Signal, 1)
 	var console bytes.Buffer
-	env := fakesrun.AllocationEnv(append(os.Environ(), "HF_TOKEN=hf_supersecretvalue"), plan.JobID, plan.Nodes,
+	env := fakesrun.AllocationEnv(append(append(os.Environ(), "HF_TOKEN=hf_supersecretvalue"), sc.env...), plan.JobID, plan.Nodes,
 		plan.GPUsPerNode, filepath.Join(ws, "fake-slurm"))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -404,8 +405,10 @@ func TestSignals(t *testing.T) {
 
 func TestIgnoredSIGTERMIsReported(t *testing.T) {
 	// The grace period must be long enough for the other steps to stop on SIGTERM on a loaded machine
-	// (under scripts/stress.sh a toy rank took over 500 ms); only CTX_0 ignores it.
-	out := runScenario(t, scenario{fail: "GEN_0:0:3:1s", ignoreTerm: "CTX_0", grace: 3 * time.Second, requests: 100000})
+	// (under scripts/stress.sh a toy rank took over 500 ms); only CTX_0 ignores it. The fake srun's own
+	// kill wait (as Slurm's KillWait for a step) must be longer still, or it kills CTX_0 first.
+	out := runScenario(t, scenario{fail: "GEN_0:0:3:1s", ignoreTerm: "CTX_0", grace: 3 * time.Second, requests: 100000,
+		env: []string{fakesrun.KillWaitEnv + "=30s"}})
 	if out.result.Code != 3 {
 		t.Fatalf("exit code %d, want 3", out.result.Code)
 	}
