@@ -71,7 +71,7 @@ type scenario struct {
 	requests     int
 	gate         mode.Mode // launch gate mode; default never
 	toyFlags     string    // more flags for the toy
-	env []string // more variables for the steps
+	env          []string  // more variables for the steps
 	// untilStopped runs the toy's servers until they are stopped, instead of the harness's
 	// end-of-benchmark protocol.
 	untilStopped bool
