@@ -123,8 +123,14 @@ type job struct {
 func submit(t *testing.T, spec jobSpec) *job {
 	t.Helper()
 	spec.defaults()
-	ws := filepath.Join(suiteDir, strings.NewReplacer("/", "-", " ", "_").Replace(t.Name()))
-	if err := os.MkdirAll(ws, 0o755); err != nil {
+	// A workspace of its own for every run of the test: with -count N (scripts/stress.sh) a second run
+	// must not find the first one's summary or logs.
+	ws, err := os.MkdirTemp(suiteDir, strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// MkdirTemp makes it private; the job and its steps read and write it like any shared workspace.
+	if err := os.Chmod(ws, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	spec.Workspace, spec.BinDir = ws, binDir

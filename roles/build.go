@@ -715,16 +715,12 @@ func (b *builder) srunSettings(nodes []string) (srunSettings, error) {
 		st.pin = b.f.PinNode
 	}
 
-	switch b.f.ForwardContainerEnv {
-	case "", "auto":
-		// pyxis needs --container-env to let the plan's values through; plain Slurm rejects it.
-		st.forwardEnv = slices.ContainsFunc(st.userArgs, func(a string) bool { return strings.HasPrefix(a, "--container-") })
-	case "always":
-		st.forwardEnv = true
-	case "never":
-	default:
-		return st, inputErrorf("--forward-container-env", "want auto, always or never, got %s", quote(b.f.ForwardContainerEnv))
+	if f := b.f.ForwardContainerEnv; f != "" && !f.Valid() {
+		return st, inputErrorf("--forward-container-env", "want auto, always or never, got %s", quote(string(f)))
 	}
+	// pyxis needs --container-env to let the plan's values through; plain Slurm rejects it.
+	st.forwardEnv = b.f.ForwardContainerEnv.On(
+		slices.ContainsFunc(st.userArgs, func(a string) bool { return strings.HasPrefix(a, "--container-") }))
 	return st, nil
 }
 
@@ -783,14 +779,14 @@ func (b *builder) taskOptions() (taskopts.Options, error) {
 	o := taskopts.Defaults()
 	o.InstallCommand, o.InstallTimeout = f.TaskInstall, f.TaskInstallTimeout
 	o.Barrier, o.BarrierTimeout = f.TaskBarrier, f.TaskBarrierTimeout
-	o.UnsetSlurm = taskopts.UnsetMode(f.UnsetSlurm)
+	o.UnsetSlurm = f.UnsetSlurm
 	if f.TaskInstall != "" {
 		if err := checkShell(f.TaskInstall); err != nil {
 			return taskopts.Options{}, inputErrorf("--task-install", "not valid shell: %v", err)
 		}
 	}
 	if o.UnsetSlurm != "" && !o.UnsetSlurm.Valid() {
-		return taskopts.Options{}, inputErrorf("--task-unset-slurm", "want auto, always or never, got %s", quote(f.UnsetSlurm))
+		return taskopts.Options{}, inputErrorf("--task-unset-slurm", "want auto, always or never, got %s", quote(string(f.UnsetSlurm)))
 	}
 	for _, flag := range []struct {
 		given *bool

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
@@ -428,7 +429,7 @@ func TestTaskArgvParses(t *testing.T) {
 // TestBuildContainerEnv checks when --container-env is rendered.
 func TestBuildContainerEnv(t *testing.T) {
 	for _, tt := range []struct {
-		mode     string
+		mode     mode.Mode
 		srunArgs []string
 		want     bool
 	}{

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
@@ -55,11 +56,11 @@ type Flags struct {
 
 	// srun.
 
-	SrunArgsFile        string   `name:"srun-args-file" placeholder:"FILE" group:"srun" help:"File of extra srun arguments as shell words, as printf '%q\\n' writes them; quoting only, no expansions."`
-	SrunArgs            []string `name:"srun-arg" sep:"none" placeholder:"ARG" group:"srun" help:"One extra srun argument, after those of --srun-args-file; repeatable; write --srun-arg=--container-image=X."`
-	MPI                 string   `name:"mpi" default:"pmix" placeholder:"TYPE" group:"srun" help:"srun --mpi type of the worker steps; none leaves --mpi out (default: ${default})."`
-	PinNode             string   `name:"pin-node" placeholder:"NODE" group:"srun" help:"Node of the DISAGG_SERVER and BENCHMARK steps (default: the first node)."`
-	ForwardContainerEnv string   `name:"forward-container-env" default:"auto" enum:"auto,always,never" group:"srun" help:"Pass the plan's variables with --container-env: always, never, or auto (when the srun arguments have a --container- option)."`
+	SrunArgsFile        string    `name:"srun-args-file" placeholder:"FILE" group:"srun" help:"File of extra srun arguments as shell words, as printf '%q\\n' writes them; quoting only, no expansions."`
+	SrunArgs            []string  `name:"srun-arg" sep:"none" placeholder:"ARG" group:"srun" help:"One extra srun argument, after those of --srun-args-file; repeatable; write --srun-arg=--container-image=X."`
+	MPI                 string    `name:"mpi" default:"pmix" placeholder:"TYPE" group:"srun" help:"srun --mpi type of the worker steps; none leaves --mpi out (default: ${default})."`
+	PinNode             string    `name:"pin-node" placeholder:"NODE" group:"srun" help:"Node of the DISAGG_SERVER and BENCHMARK steps (default: the first node)."`
+	ForwardContainerEnv mode.Mode `name:"forward-container-env" default:"auto" enum:"auto,always,never" group:"srun" help:"Pass the plan's variables with --container-env: always, never, or auto (when the srun arguments have a --container- option)."`
 
 	// Paths.
 
@@ -82,7 +83,7 @@ type Flags struct {
 	TaskInstallTimeout time.Duration `name:"task-install-timeout" default:"${task_install_timeout}" placeholder:"DURATION" group:"Task" help:"How long tasks wait for the per-node install (default: ${default})."`
 	TaskBarrier        bool          `name:"task-barrier" group:"Task" help:"Make all tasks of a step wait for each other after install, so that ranks start together."`
 	TaskBarrierTimeout time.Duration `name:"task-barrier-timeout" default:"${task_barrier_timeout}" placeholder:"DURATION" group:"Task" help:"How long tasks wait at the barrier (default: ${default})."`
-	UnsetSlurm         string        `name:"task-unset-slurm" default:"${task_unset_slurm}" enum:"${task_unset_slurm_modes}" group:"Task" help:"Unset PMI*, PMIX*, MPI*, OMPI*, SLURM* (but SLURM_PROCID) before the command: always, never, or auto (DISAGG_SERVER, BENCHMARK and single-node jobs)."`
+	UnsetSlurm         mode.Mode     `name:"task-unset-slurm" default:"${task_unset_slurm}" enum:"${task_unset_slurm_modes}" group:"Task" help:"Unset PMI*, PMIX*, MPI*, OMPI*, SLURM* (but SLURM_PROCID) before the command: always, never, or auto (DISAGG_SERVER, BENCHMARK and single-node jobs)."`
 	EnvDump            *bool         `name:"task-env-dump" negatable:"" group:"Task" help:"Print the sorted, redacted environment before the command (default ${task_env_dump})."`
 	LLMSrcSetup        *bool         `name:"task-llmsrc-setup" negatable:"" group:"Task" help:"Make the wrapper in llmSrcNode executable and cd to its tests/integration/defs (default ${task_llmsrc_setup})."`
 	LDLibraryPath      *bool         `name:"task-ld-library-path" negatable:"" group:"Task" help:"When llmSrcNode is set, prepend the installed tensorrt_llm/libs to LD_LIBRARY_PATH (default ${task_ld_library_path})."`

@@ -90,11 +90,30 @@ type Role struct {
 	Probe *Probe `json:"probe,omitempty"`
 }
 
+// ProbeType is what a readiness probe checks; its word is the TYPE of --probe and the plan's
+// probe.type.
+type ProbeType string
+
+// The probe types.
+const (
+	ProbeHTTP ProbeType = "http" // GET expecting 2xx
+	ProbeTCP  ProbeType = "tcp"  // connect
+	ProbeFile ProbeType = "file" // exists
+	ProbeLog  ProbeType = "log"  // the regular expression matches a line of the role's log
+)
+
+// Valid reports whether t is one of the probe types.
+func (t ProbeType) Valid() bool {
+	switch t {
+	case ProbeHTTP, ProbeTCP, ProbeFile, ProbeLog:
+		return true
+	}
+	return false
+}
+
 // Probe is a readiness check of a role.
 type Probe struct {
-	// Type is one of "http" (GET expecting 2xx), "tcp" (connect), "file" (exists), "log" (regexp
-	// matches a line of the role's log).
-	Type string `json:"type"`
+	Type ProbeType `json:"type"`
 	// Target is the URL, host:port, path or regular expression, with placeholders expanded.
 	Target string `json:"target"`
 	// TimeoutSeconds bounds how long the supervisor waits for the probe to pass.

@@ -14,7 +14,7 @@ import (
 type probeSpec struct {
 	input   string // how to name the spec in errors
 	pattern string // role name or path.Match glob
-	typ     string
+	typ     ProbeType
 	target  string // with placeholders
 	timeout time.Duration
 }
@@ -77,11 +77,9 @@ func parseProbe(spec, input string, def time.Duration) (probeSpec, error) {
 	if !ok {
 		return s, &InputError{Input: input, Problem: form}
 	}
-	s.typ = strings.TrimSpace(typ)
-	switch s.typ {
-	case "http", "tcp", "file", "log":
-	default:
-		return s, inputErrorf(input, "unknown probe type %s: want http, tcp, file or log", quote(s.typ))
+	s.typ = ProbeType(strings.TrimSpace(typ))
+	if !s.typ.Valid() {
+		return s, inputErrorf(input, "unknown probe type %s: want http, tcp, file or log", quote(string(s.typ)))
 	}
 	if at := strings.LastIndexByte(target, '@'); at >= 0 {
 		if d, err := time.ParseDuration(target[at+1:]); err == nil {
@@ -136,19 +134,19 @@ func applyProbes(p *Plan, specs []probeSpec) error {
 }
 
 // checkProbeTarget checks what can be checked without touching the network or the files.
-func checkProbeTarget(typ, target string) error {
+func checkProbeTarget(typ ProbeType, target string) error {
 	switch typ {
-	case "http":
+	case ProbeHTTP:
 		u, err := url.Parse(target)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("http target %s is not an http:// or https:// URL", quote(target))
 		}
-	case "tcp":
+	case ProbeTCP:
 		host, port, err := net.SplitHostPort(target)
 		if err != nil || host == "" || port == "" {
 			return fmt.Errorf("tcp target %s is not host:port", quote(target))
 		}
-	case "log":
+	case ProbeLog:
 		if _, err := regexp.Compile(target); err != nil {
 			return fmt.Errorf("log target is not a regular expression: %v", err)
 		}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // CancelStep runs `scancel --signal=NAME JOB.STEP`, or `scancel JOB.STEP` when signal is 0, which
@@ -35,13 +37,11 @@ func cancelStepArgs(jobID, stepID string, signal syscall.Signal) []string {
 	return []string{"--signal=" + signalName(signal), step}
 }
 
-// signalName is the name scancel --signal takes for sig; scancel takes a number too, which is what
-// a signal without a name gets.
+// signalName is the name scancel --signal takes for sig (TERM, USR1: without "SIG"); scancel takes
+// a number too, which is what a signal without a name gets.
 func signalName(sig syscall.Signal) string {
-	for _, s := range signalTexts {
-		if s.sig == sig {
-			return s.name
-		}
+	if name := unix.SignalName(sig); name != "" {
+		return strings.TrimPrefix(name, "SIG")
 	}
 	return strconv.Itoa(int(sig))
 }

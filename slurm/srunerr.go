@@ -18,45 +18,44 @@ type TaskFailure struct {
 }
 
 // signalTexts are glibc's strsignal texts, which srun prints for tasks
-// ended by a signal, and the names scancel --signal takes. The numbers are
+// ended by a signal. The numbers are
 // Linux's, written out rather than taken from package syscall, because
 // srun runs on Linux whatever system this program was built for.
 var signalTexts = [...]struct {
 	sig  syscall.Signal
-	name string
 	text string
 }{
-	{1, "HUP", "Hangup"},
-	{2, "INT", "Interrupt"},
-	{3, "QUIT", "Quit"},
-	{4, "ILL", "Illegal instruction"},
-	{5, "TRAP", "Trace/breakpoint trap"},
-	{6, "ABRT", "Aborted"},
-	{7, "BUS", "Bus error"},
-	{8, "FPE", "Floating point exception"},
-	{9, "KILL", "Killed"},
-	{10, "USR1", "User defined signal 1"},
-	{11, "SEGV", "Segmentation fault"},
-	{12, "USR2", "User defined signal 2"},
-	{13, "PIPE", "Broken pipe"},
-	{14, "ALRM", "Alarm clock"},
-	{15, "TERM", "Terminated"},
-	{16, "STKFLT", "Stack fault"},
-	{17, "CHLD", "Child exited"},
-	{18, "CONT", "Continued"},
-	{19, "STOP", "Stopped (signal)"},
-	{20, "TSTP", "Stopped"},
-	{21, "TTIN", "Stopped (tty input)"},
-	{22, "TTOU", "Stopped (tty output)"},
-	{23, "URG", "Urgent I/O condition"},
-	{24, "XCPU", "CPU time limit exceeded"},
-	{25, "XFSZ", "File size limit exceeded"},
-	{26, "VTALRM", "Virtual timer expired"},
-	{27, "PROF", "Profiling timer expired"},
-	{28, "WINCH", "Window changed"},
-	{29, "IO", "I/O possible"},
-	{30, "PWR", "Power failure"},
-	{31, "SYS", "Bad system call"},
+	{1, "Hangup"},
+	{2, "Interrupt"},
+	{3, "Quit"},
+	{4, "Illegal instruction"},
+	{5, "Trace/breakpoint trap"},
+	{6, "Aborted"},
+	{7, "Bus error"},
+	{8, "Floating point exception"},
+	{9, "Killed"},
+	{10, "User defined signal 1"},
+	{11, "Segmentation fault"},
+	{12, "User defined signal 2"},
+	{13, "Broken pipe"},
+	{14, "Alarm clock"},
+	{15, "Terminated"},
+	{16, "Stack fault"},
+	{17, "Child exited"},
+	{18, "Continued"},
+	{19, "Stopped (signal)"},
+	{20, "Stopped"},
+	{21, "Stopped (tty input)"},
+	{22, "Stopped (tty output)"},
+	{23, "Urgent I/O condition"},
+	{24, "CPU time limit exceeded"},
+	{25, "File size limit exceeded"},
+	{26, "Virtual timer expired"},
+	{27, "Profiling timer expired"},
+	{28, "Window changed"},
+	{29, "I/O possible"},
+	{30, "Power failure"},
+	{31, "Bad system call"},
 }
 
 // sigRTMin is the first real-time signal as glibc numbers it: glibc keeps

@@ -1,8 +1,12 @@
 package supervisor
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -41,6 +45,83 @@ type Event struct {
 	Message  string
 }
 
+// LogEntry is one line of the event log (EventsFile) as written: its JSON tags are the log's schema, and
+// every reader in this module decodes the log into it (ReadEvents) rather than keeping a copy.
+type LogEntry struct {
+	Level     string    `json:"level"` // "warn" for EventWarning, else "info"
+	Time      time.Time `json:"time"`
+	Event     string    `json:"event"`
+	Role      string    `json:"role,omitempty"`
+	Nodes     string    `json:"nodes,omitempty"`
+	Step      int       `json:"step,omitempty"` // the step's srun process id
+	Code      *int      `json:"code,omitempty"`
+	Signal    string    `json:"signal,omitempty"`
+	ElapsedS  float64   `json:"elapsed_s"`
+	DurationS float64   `json:"duration_s,omitempty"`
+	Message   string    `json:"message,omitempty"`
+}
+
+// logEntry is the event as the event log records it.
+func (ev Event) logEntry() LogEntry {
+	level := "info"
+	if ev.Name == EventWarning {
+		level = "warn"
+	}
+	return LogEntry{
+		Level: level, Time: ev.Time.UTC(), Event: ev.Name, Role: ev.Role, Nodes: ev.Nodes, Step: ev.PID,
+		Code: ev.Code, Signal: ev.Signal, ElapsedS: ev.Elapsed.Seconds(), DurationS: ev.Duration.Seconds(),
+		Message: ev.Message,
+	}
+}
+
+// ReadEvents reads the event log of the run in workspace ws, oldest first.
+func ReadEvents(ws string) ([]LogEntry, error) {
+	path := filepath.Join(ws, EventsFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []LogEntry
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var e LogEntry
+		if err := json.Unmarshal(line, &e); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, i+1, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// MarshalZerologObject writes the entry's fields into a zerolog event; level and message are
+// zerolog's own fields. Writer and readers thus share this one type and its field names.
+func (e LogEntry) MarshalZerologObject(z *zerolog.Event) {
+	// Our own timestamp field: zerolog's Timestamp() formats with a package-level setting, which has
+	// second precision by default and is not ours to change.
+	z.Str("time", e.Time.Format(time.RFC3339Nano)).Str("event", e.Event)
+	if e.Role != "" {
+		z.Str("role", e.Role)
+	}
+	if e.Nodes != "" {
+		z.Str("nodes", e.Nodes)
+	}
+	if e.Step != 0 {
+		z.Int("step", e.Step)
+	}
+	if e.Code != nil {
+		z.Int("code", *e.Code)
+	}
+	if e.Signal != "" {
+		z.Str("signal", e.Signal)
+	}
+	z.Float64("elapsed_s", e.ElapsedS)
+	if e.DurationS != 0 {
+		z.Float64("duration_s", e.DurationS)
+	}
+}
+
 // eventLog writes each event as one JSON object to the event log and one readable line to the console.
 type eventLog struct {
 	logger  zerolog.Logger
@@ -58,42 +139,31 @@ func newEventLog(jsonOut, console io.Writer) eventLog {
 }
 
 func (l eventLog) emit(ev Event) {
-	var entry *zerolog.Event
+	// zerolog writes each line in one Write, so a reader never sees half an event. The event log is
+	// best effort, as the console is: a full disk must not stop the supervision.
+	entry := ev.logEntry()
+	level := zerolog.InfoLevel
 	if ev.Name == EventWarning {
-		entry = l.logger.Warn()
-	} else {
-		entry = l.logger.Info()
+		level = zerolog.WarnLevel
 	}
-	// Our own timestamp field: zerolog's Timestamp() formats with a package-level setting, which
-	// has second precision by default and is not ours to change.
-	entry = entry.Str(zerolog.TimestampFieldName, ev.Time.UTC().Format(time.RFC3339Nano)).Str("event", ev.Name)
+	l.logger.WithLevel(level).EmbedObject(entry).Msg(entry.Message)
+
 	var details []string
-	if ev.Role != "" {
-		entry = entry.Str("role", ev.Role)
-	}
 	if ev.Nodes != "" {
-		entry = entry.Str("nodes", ev.Nodes)
 		details = append(details, "nodes="+ev.Nodes)
 	}
 	if ev.PID != 0 {
-		entry = entry.Int("step", ev.PID)
 		details = append(details, fmt.Sprintf("pid=%d", ev.PID))
 	}
 	if ev.Code != nil {
-		entry = entry.Int("code", *ev.Code)
 		details = append(details, fmt.Sprintf("code=%d", *ev.Code))
 	}
 	if ev.Signal != "" {
-		entry = entry.Str("signal", ev.Signal)
 		details = append(details, "signal="+ev.Signal)
 	}
-	entry = entry.Float64("elapsed_s", ev.Elapsed.Seconds())
 	if ev.Duration != 0 {
-		entry = entry.Float64("duration_s", ev.Duration.Seconds())
 		details = append(details, fmt.Sprintf("took=%.2fs", ev.Duration.Seconds()))
 	}
-	entry.Msg(ev.Message)
-
 	line := fmt.Sprintf("%s +%6.2fs %-8s %-13s %s", ev.Time.Format("15:04:05.000"), ev.Elapsed.Seconds(), ev.Name, ev.Role, ev.Message)
 	if len(details) > 0 {
 		line += " [" + strings.Join(details, " ") + "]"

@@ -15,6 +15,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 )
 
@@ -203,7 +204,7 @@ func (p *fakeProcess) abandon() error {
 type options struct {
 	// noProbes leaves every role without a readiness probe: ready when launched.
 	noProbes   bool
-	gate       string
+	gate       mode.Mode
 	grace      time.Duration
 	killWait   time.Duration
 	ignoreTerm []string
@@ -271,7 +272,7 @@ func newHarness(t *testing.T, o options) *harness {
 		h.probes[role.Log] = make(chan error, 1)
 	}
 	cfg := Config{
-		Plan: plan, Grace: cmpOr(o.grace, 10*time.Second), LaunchGate: cmpOr(o.gate, GateNever),
+		Plan: plan, Grace: cmpOr(o.grace, 10*time.Second), LaunchGate: cmpOr(o.gate, mode.Never),
 		Signals: h.signals, EndMarkers: []string{filepath.Join(plan.OutputDir, "benchmark_status*")},
 		KillWait: o.killWait,
 		clock:    h.clock, launcher: h.launcher,

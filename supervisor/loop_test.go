@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/disagg-supervisor/disagg-supervisor/mode"
 )
 
 // outcome is how a scenario of TestLoopDecisions must end.
@@ -120,7 +122,7 @@ func TestLoopDecisions(t *testing.T) {
 			play: func(t *testing.T, h *harness) {
 				h.ready("CTX_0", errors.New("readiness probe timed out"))
 			},
-			want: outcome{state: RunFailed, code: ExitProbeTimout, role: "CTX_0", reason: "timed out",
+			want: outcome{state: RunFailed, code: ExitProbeTimeout, role: "CTX_0", reason: "timed out",
 				roles: map[string]StepState{"CTX_0": StepStopped, "DISAGG_SERVER": StepPending}},
 		},
 		{
@@ -149,7 +151,7 @@ func TestLoopDecisions(t *testing.T) {
 		},
 		{
 			name: "launch gate held, then opened by the running step",
-			opts: options{noProbes: true, gate: GateAlways},
+			opts: options{noProbes: true, gate: mode.Always},
 			play: func(t *testing.T, h *harness) {
 				// GEN_1 and CTX_0 share no node with GEN_0: launched at once. The server shares node1.
 				if !h.launched("GEN_1") || !h.launched("CTX_0") || h.launched("DISAGG_SERVER") {
@@ -174,7 +176,7 @@ func TestLoopDecisions(t *testing.T) {
 		},
 		{
 			name: "launch gate opened by its timeout",
-			opts: options{noProbes: true, gate: GateAlways},
+			opts: options{noProbes: true, gate: mode.Always},
 			play: func(t *testing.T, h *harness) {
 				h.advance(59 * time.Second)
 				if h.launched("DISAGG_SERVER") {

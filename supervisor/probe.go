@@ -3,7 +3,6 @@ package supervisor
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,9 +17,6 @@ import (
 // probeInterval is how often a readiness probe is retried. Probes poll by nature (a server that is not
 // up yet cannot tell us when it will be); failure detection does not depend on them.
 const probeInterval = 100 * time.Millisecond
-
-// errProbeTimeout marks a probe that did not pass in time.
-var errProbeTimeout = errors.New("readiness probe timed out")
 
 // waitProbe retries the probe until it passes, its timeout passes, or ctx ends.
 func waitProbe(ctx context.Context, probe roles.Probe, logPath string, logStart int64) error {
@@ -42,7 +38,7 @@ func waitProbe(ctx context.Context, probe roles.Probe, logPath string, logStart 
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline.C:
-			return fmt.Errorf("%w after %s: %s %s: %v", errProbeTimeout, timeout, probe.Type, probe.Target, last)
+			return fmt.Errorf("readiness probe timed out after %s: %s %s: %v", timeout, probe.Type, probe.Target, last)
 		case <-ticker.C:
 		}
 	}
@@ -51,7 +47,7 @@ func waitProbe(ctx context.Context, probe roles.Probe, logPath string, logStart 
 // newProbeCheck returns one attempt of the probe.
 func newProbeCheck(probe roles.Probe, logPath string, logStart int64) (func(context.Context) error, error) {
 	switch probe.Type {
-	case "http":
+	case roles.ProbeHTTP:
 		client := &http.Client{Timeout: 2 * time.Second}
 		return func(ctx context.Context) error {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, probe.Target, nil)
@@ -69,7 +65,7 @@ func newProbeCheck(probe roles.Probe, logPath string, logStart int64) (func(cont
 			}
 			return nil
 		}, nil
-	case "tcp":
+	case roles.ProbeTCP:
 		dialer := net.Dialer{Timeout: 2 * time.Second}
 		return func(ctx context.Context) error {
 			conn, err := dialer.DialContext(ctx, "tcp", probe.Target)
@@ -78,12 +74,12 @@ func newProbeCheck(probe roles.Probe, logPath string, logStart int64) (func(cont
 			}
 			return conn.Close()
 		}, nil
-	case "file":
+	case roles.ProbeFile:
 		return func(context.Context) error {
 			_, err := os.Stat(probe.Target)
 			return err
 		}, nil
-	case "log":
+	case roles.ProbeLog:
 		re, err := regexp.Compile(probe.Target)
 		if err != nil {
 			return nil, fmt.Errorf("log probe %q: %w", probe.Target, err)

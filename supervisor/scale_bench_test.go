@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
+	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
@@ -56,7 +57,7 @@ func BenchmarkLocal512(b *testing.B) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		cfg := supervisor.Config{
 			Plan: plan, Launcher: []string{binary, "srun"}, Env: env, Executable: binary,
-			Grace: 5 * time.Second, LaunchGate: supervisor.GateNever,
+			Grace: 5 * time.Second, LaunchGate: mode.Never,
 		}
 
 		b.StartTimer()
@@ -65,7 +66,7 @@ func BenchmarkLocal512(b *testing.B) {
 
 		cancel()
 		if result.Code != 0 {
-			b.Fatalf("exit code %d, want 0: %v", result.Code, result.Err)
+			b.Fatalf("exit code %d, want 0; errors in %s", result.Code, filepath.Join(ws, supervisor.SummaryFile))
 		}
 		if left := processesOf(plan.RunToken); len(left) > 0 {
 			b.Fatalf("%d processes of the run are still alive when Run returned: %v", len(left), left)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
@@ -152,16 +154,12 @@ func exitStatus(state *os.ProcessState) (int, string) {
 	return state.ExitCode(), ""
 }
 
+// signalName is the name the event log and the summary give a signal: "SIGTERM", or "signal 40"
+// for one without a name (real-time signals).
 func signalName(sig os.Signal) string {
 	if s, ok := sig.(syscall.Signal); ok {
-		for name, candidate := range map[string]syscall.Signal{
-			"SIGTERM": syscall.SIGTERM, "SIGINT": syscall.SIGINT, "SIGHUP": syscall.SIGHUP,
-			"SIGKILL": syscall.SIGKILL, "SIGUSR1": syscall.SIGUSR1, "SIGUSR2": syscall.SIGUSR2,
-			"SIGQUIT": syscall.SIGQUIT, "SIGSEGV": syscall.SIGSEGV, "SIGABRT": syscall.SIGABRT,
-		} {
-			if candidate == s {
-				return name
-			}
+		if name := unix.SignalName(s); name != "" {
+			return name
 		}
 		return fmt.Sprintf("signal %d", int(s))
 	}

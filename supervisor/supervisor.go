@@ -20,6 +20,7 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
+	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/redact"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
@@ -27,18 +28,10 @@ import (
 
 // Exit codes of a run besides a failing role's own code. They are documented in the README.
 const (
-	ExitOK          = 0
-	ExitInternal    = 1 // the supervisor could not do its job (workspace, srun missing, ...)
-	ExitBadInput    = 2
-	ExitEarlyExit   = 3 // a role other than BENCHMARK ended with status 0 before the benchmark
-	ExitProbeTimout = 4
-)
-
-// Launch-gate modes: whether launches of steps that share a node are serialised.
-const (
-	GateAuto   = "auto" // only when the user's srun arguments use containers (pyxis)
-	GateAlways = "always"
-	GateNever  = "never"
+	ExitOK           = 0
+	ExitInternal     = 1 // the supervisor could not do its job (workspace, srun missing, ...)
+	ExitEarlyExit    = 3 // a role other than BENCHMARK ended with status 0 before the benchmark
+	ExitProbeTimeout = 4
 )
 
 // Files the run writes under the workspace.
@@ -62,8 +55,9 @@ type Config struct {
 	Executable string
 	// Grace is how long stopped steps get between SIGTERM and SIGKILL.
 	Grace time.Duration
-	// LaunchGate is GateAuto, GateAlways or GateNever; LaunchGateTimeout bounds each wait.
-	LaunchGate        string
+	// LaunchGate is whether launches of steps that share a node are serialised; auto does it only
+	// when the user's srun arguments use containers (pyxis). LaunchGateTimeout bounds each wait.
+	LaunchGate        mode.Mode
 	LaunchGateTimeout time.Duration
 	// DrainSignal is the pre-timeout signal (sbatch --signal=B:USR1@N): a graceful stop like SIGTERM.
 	DrainSignal syscall.Signal
@@ -123,11 +117,9 @@ const DefaultCancelHold = 3 * time.Second
 // killWaitMargin is kept free at the end of Slurm's KillWait for writing the record and exiting.
 const killWaitMargin = time.Second
 
-// Result is how a run ended.
+// Result is how a run ended. Its errors are in the summary (Summary.Errors) and on the console.
 type Result struct {
 	Code int
-	// Err gathers every error of the run: the first failure, then teardown problems. Nil on success.
-	Err error
 }
 
 // message is something a watcher goroutine tells the run loop; only the loop changes run state. It
@@ -258,16 +250,16 @@ func Run(ctx context.Context, cfg Config) Result {
 		redactor:    redact.NewText(envWithRoles(cfg.Env, plan)),
 	}
 	r.errorLines = cfg.ErrorLines.WithRedactor(r.redactor.String)
-	r.gating = cfg.LaunchGate == GateAlways || (cfg.LaunchGate != GateNever && usesContainers(plan))
+	r.gating = cfg.LaunchGate.On(usesContainers(plan))
 
 	if err := prepareDirs(plan); err != nil {
 		fmt.Fprintf(console, "disagg-supervisor: %v\n", err)
-		return Result{Code: ExitInternal, Err: err}
+		return Result{Code: ExitInternal}
 	}
 	eventsFile, err := os.OpenFile(filepath.Join(plan.Workspace, EventsFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		fmt.Fprintf(console, "disagg-supervisor: %v\n", err)
-		return Result{Code: ExitInternal, Err: err}
+		return Result{Code: ExitInternal}
 	}
 	defer eventsFile.Close()
 	r.events = newEventLog(eventsFile, console)
@@ -395,7 +387,7 @@ func (r *run) handle(msg message) {
 		}
 		if m.err != nil {
 			r.emit(Event{Name: EventWarning, Role: s.name, Message: m.err.Error()})
-			r.decide(RunFailed, ExitProbeTimout, r.failureOf(s, ExitProbeTimout, m.err.Error()))
+			r.decide(RunFailed, ExitProbeTimeout, r.failureOf(s, ExitProbeTimeout, m.err.Error()))
 			return
 		}
 		s.readyAt = now

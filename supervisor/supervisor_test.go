@@ -3,11 +3,11 @@ package supervisor_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
+	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
@@ -66,8 +67,9 @@ type scenario struct {
 	signal      os.Signal     // sent to the supervisor once every role is ready
 	grace       time.Duration // default 1s
 	requests    int
-	gate        string // launch gate mode; default never
-	toyFlags    string // more flags for the toy
+	gate        mode.Mode // launch gate mode; default never
+	toyFlags    string    // more flags for the toy
+	env         []string  // more variables for the steps
 	// untilStopped runs the toy's servers until they are stopped, instead of the harness's
 	// end-of-benchmark protocol.
 	untilStopped bool
@@ -135,11 +137,11 @@ func runScenario(t *testing.T, sc scenario) outcome {
 	}
 	gate := sc.gate
 	if gate == "" {
-		gate = supervisor.GateNever
+		gate = mode.Never
 	}
 	signals := make(chan os.Signal, 1)
 	var console bytes.Buffer
-	env := fakesrun.AllocationEnv(append(os.Environ(), "HF_TOKEN=hf_supersecretvalue"), plan.JobID, plan.Nodes,
+	env := fakesrun.AllocationEnv(append(append(os.Environ(), "HF_TOKEN=hf_supersecretvalue"), sc.env...), plan.JobID, plan.Nodes,
 		plan.GPUsPerNode, filepath.Join(ws, "fake-slurm"))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -238,7 +240,7 @@ func roleState(s supervisor.Summary, name string) supervisor.RoleSummary {
 func TestSuccess(t *testing.T) {
 	out := runScenario(t, scenario{})
 	if out.result.Code != 0 {
-		t.Fatalf("exit code %d, want 0; errors: %v", out.result.Code, out.result.Err)
+		t.Fatalf("exit code %d, want 0; errors: %v", out.result.Code, out.summary.Errors)
 	}
 	if out.summary.State != "succeeded" || out.summary.Failure != nil {
 		t.Errorf("summary state %q failure %+v, want succeeded without failure", out.summary.State, out.summary.Failure)
@@ -283,21 +285,14 @@ func TestSuccess(t *testing.T) {
 
 func readEvents(t *testing.T, ws string) map[string]int {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(ws, supervisor.EventsFile))
+	events, err := supervisor.ReadEvents(ws)
 	if err != nil {
 		t.Fatal(err)
 	}
 	counts := map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var ev struct {
-			Event string `json:"event"`
-			Time  string `json:"time"`
-		}
-		if err := json.Unmarshal([]byte(line), &ev); err != nil {
-			t.Fatalf("event log line %q: %v", line, err)
-		}
-		if ev.Time == "" {
-			t.Errorf("event without time: %s", line)
+	for _, ev := range events {
+		if ev.Time.IsZero() {
+			t.Errorf("event without time: %+v", ev)
 		}
 		counts[ev.Event]++
 	}
@@ -324,7 +319,7 @@ func TestFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			out := runScenario(t, scenario{fail: tt.fail, requests: 2000})
 			if out.result.Code != tt.wantCode {
-				t.Fatalf("exit code %d, want %d; errors: %v", out.result.Code, tt.wantCode, out.result.Err)
+				t.Fatalf("exit code %d, want %d; errors: %v", out.result.Code, tt.wantCode, out.summary.Errors)
 			}
 			f := out.summary.Failure
 			if f == nil {
@@ -399,7 +394,11 @@ func TestSignals(t *testing.T) {
 }
 
 func TestIgnoredSIGTERMIsReported(t *testing.T) {
-	out := runScenario(t, scenario{fail: "GEN_0:0:3:1s", ignoreTerm: "CTX_0", grace: 500 * time.Millisecond, requests: 100000})
+	// The grace period must be long enough for the other steps to stop on SIGTERM on a loaded machine
+	// (under scripts/stress.sh a toy rank took over 500 ms); only CTX_0 ignores it. The fake srun's own
+	// kill wait (as Slurm's KillWait for a step) must be longer still, or it kills CTX_0 first.
+	out := runScenario(t, scenario{fail: "GEN_0:0:3:1s", ignoreTerm: "CTX_0", grace: 3 * time.Second, requests: 100000,
+		env: []string{fakesrun.KillWaitEnv + "=30s"}})
 	if out.result.Code != 3 {
 		t.Fatalf("exit code %d, want 3", out.result.Code)
 	}
@@ -540,9 +539,11 @@ func TestRecordSurvivesSIGKILLAfterDecision(t *testing.T) {
 	if f := s.Failure; f == nil || f.Role != "GEN_0" || f.Code != 3 || fmt.Sprint(f.Ranks) != "[1]" {
 		t.Errorf("failure %+v, want GEN_0 rank 1 with code 3", f)
 	}
-	events, err := os.ReadFile(filepath.Join(ws, supervisor.EventsFile))
-	if err != nil || !bytes.Contains(events, []byte(`"event":"result"`)) || !bytes.Contains(events, []byte(`"code":3`)) {
-		t.Errorf("event log has no result event with code 3 (%v):\n%s", err, events)
+	events, err := supervisor.ReadEvents(ws)
+	if err != nil || !slices.ContainsFunc(events, func(ev supervisor.LogEntry) bool {
+		return ev.Event == supervisor.EventResult && ev.Code != nil && *ev.Code == 3
+	}) {
+		t.Errorf("event log has no result event with code 3 (%v): %+v", err, events)
 	}
 	junit, err := os.ReadFile(filepath.Join(ws, supervisor.JUnitFile))
 	if err != nil || !bytes.Contains(junit, []byte(`<testcase name="supervisor[GEN_0]"`)) || !bytes.Contains(junit, []byte("<failure")) {

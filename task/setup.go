@@ -48,19 +48,14 @@ func (r *runner) llmSrcSetup() {
 // It is best effort: without python3 or the package there is nothing to add, and the command will
 // say so itself if it needs them.
 func (r *runner) ldLibraryPath(ctx context.Context) {
-	python, err := lookPath("python3", r.env)
+	ctx, cancel := context.WithTimeout(ctx, r.probeTimeout)
+	defer cancel()
+	cmd, err := probeCommand(ctx, r.env)
 	if err != nil {
 		r.logf("LD_LIBRARY_PATH unchanged: %v", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.probeTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, python, "-c", probeScript)
-	// The probe gets no launcher variables: an import that initialises MPI must not join this
-	// step's PMIx world as this rank before the real command does.
-	probeEnv := newEnviron(r.env.list())
-	probeEnv.unset(isLauncherVar)
-	cmd.Env = probeEnv.list()
+	python := cmd.Path
 	cmd.Dir = r.workdir
 	var out, errOut bytes.Buffer
 	cmd.Stdout = &out
@@ -86,6 +81,27 @@ func (r *runner) ldLibraryPath(ctx context.Context) {
 		r.env.set("LD_LIBRARY_PATH", libs)
 	}
 	r.logf("LD_LIBRARY_PATH: prepended %s", libs)
+}
+
+// ProbeCommand is the task runner's LD_LIBRARY_PATH probe as it runs in a task whose environment is
+// env: the python3 of env's PATH importing tensorrt_llm and printing the package's directory. The
+// benchmark suite times it, so that it measures what every task runs.
+func ProbeCommand(ctx context.Context, env []string) (*exec.Cmd, error) {
+	return probeCommand(ctx, newEnviron(env))
+}
+
+func probeCommand(ctx context.Context, env *environ) (*exec.Cmd, error) {
+	python, err := lookPath("python3", env)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, python, "-c", probeScript)
+	// The probe gets no launcher variables: an import that initialises MPI must not join this
+	// step's PMIx world as this rank before the real command does.
+	probeEnv := newEnviron(env.list())
+	probeEnv.unset(isLauncherVar)
+	cmd.Env = probeEnv.list()
+	return cmd, nil
 }
 
 // unsetLauncherVars applies --unset-slurm.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/mode"
 )
 
 // Defaults of the task flags. Args leaves out a value equal to its default, so these are the only
@@ -35,32 +37,23 @@ const (
 )
 
 // UnsetMode is when the task removes the launcher's variables (PMI*, PMIX*, MPI*, OMPI*, SLURM* but
-// SLURM_PROCID) before the command.
-type UnsetMode string
+// SLURM_PROCID) before the command: the shared auto/always/never switch.
+type UnsetMode = mode.Mode
 
 // The values of --unset-slurm.
 const (
 	// UnsetAuto unsets for DISAGG_SERVER and BENCHMARK, which must not join an MPI world, and on
 	// single-node jobs, as the run script always did.
-	UnsetAuto UnsetMode = "auto"
+	UnsetAuto = mode.Auto
 	// UnsetAlways unsets for every role.
-	UnsetAlways UnsetMode = "always"
+	UnsetAlways = mode.Always
 	// UnsetNever keeps the Slurm and MPI variables.
-	UnsetNever UnsetMode = "never"
+	UnsetNever = mode.Never
 )
 
 // UnsetModes lists the valid UnsetMode values, comma-separated, as kong's enum tag and messages want
 // them.
-const UnsetModes = "auto,always,never"
-
-// Valid reports whether m is one of the modes.
-func (m UnsetMode) Valid() bool {
-	switch m {
-	case UnsetAuto, UnsetAlways, UnsetNever:
-		return true
-	}
-	return false
-}
+const UnsetModes = mode.Names
 
 // ValidKind reports whether k is one of the kinds.
 func ValidKind(k string) bool {

@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+	"github.com/disagg-supervisor/disagg-supervisor/task"
 )
 
 // local runs the items that need no cluster: the supervisor binary in local mode, with its fake srun.
@@ -445,13 +446,14 @@ func measureHold(d time.Duration) float64 {
 // pythonProbe times the task runner's default LD_LIBRARY_PATH probe (python3 importing tensorrt_llm),
 // which every task of every step runs: the python3 found, wall time and CPU time (s) per probe.
 func (l *local) pythonProbe() (string, []float64, []float64, error) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		return "", nil, nil, errors.New("python3 not on PATH")
-	}
+	var python string
 	var wall, cpu []float64
 	for i := 0; i < l.runs; i++ {
-		cmd := exec.Command(python, "-c", "import tensorrt_llm,os;print(os.path.dirname(tensorrt_llm.__file__))")
+		cmd, err := task.ProbeCommand(context.Background(), os.Environ())
+		if err != nil {
+			return "", nil, nil, err
+		}
+		python = cmd.Path
 		start := time.Now()
 		_ = cmd.Run() // without the package it fails, as it does in the benchmark's tasks
 		wall = append(wall, time.Since(start).Seconds())
@@ -461,31 +463,20 @@ func (l *local) pythonProbe() (string, []float64, []float64, error) {
 	return python, wall, cpu, nil
 }
 
+// event is an event log entry with its instant in Unix seconds, the unit of the bench's figures.
 type event struct {
-	Event   string `json:"event"`
-	Role    string `json:"role"`
-	Time    string `json:"time"`
-	Message string `json:"message"`
-	at      float64
+	supervisor.LogEntry
+	at float64
 }
 
 func readEvents(ws string) ([]event, error) {
-	data, err := os.ReadFile(filepath.Join(ws, supervisor.EventsFile))
+	entries, err := supervisor.ReadEvents(ws)
 	if err != nil {
 		return nil, err
 	}
-	var out []event
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var ev event
-		if err := json.Unmarshal([]byte(line), &ev); err != nil {
-			return nil, fmt.Errorf("%s: %w", supervisor.EventsFile, err)
-		}
-		t, err := time.Parse(time.RFC3339Nano, ev.Time)
-		if err != nil {
-			return nil, err
-		}
-		ev.at = float64(t.UnixNano()) / 1e9
-		out = append(out, ev)
+	out := make([]event, len(entries))
+	for i, e := range entries {
+		out[i] = event{LogEntry: e, at: float64(e.Time.UnixNano()) / 1e9}
 	}
 	return out, nil
 }

@@ -349,14 +349,15 @@ func readDemo(r io.Reader, kind string) ([]StressScenario, error) {
 
 // fail records the first message of failing run k.
 func (s *StressScenario) fail(k int, msg string) {
-	msg = fmt.Sprintf("run %d: %s", k, oneLine(msg))
+	msg = fmt.Sprintf("run %d: %s", k, firstLine(msg))
 	s.all = append(s.all, msg)
 	if len(s.Failures) < maxStoredFailures {
 		s.Failures = append(s.Failures, msg)
 	}
 }
 
-func oneLine(s string) string {
+// firstLine is the first line of a failure message, cut to what a stress table shows.
+func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return truncate(s, maxMessage)
 }

@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"golang.org/x/sys/unix"
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
+	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
@@ -31,6 +33,10 @@ role, fail fast on the first failure, one exit code, and a readable story of the
 
 Inputs come from flags, then the environment (the names today's generator exports), then --config.
 Run "disagg-supervisor demo" to see a whole run on this machine, without Slurm.`
+
+// exitBadInput is the exit code of a command line or plan that is wrong: nothing was launched. The
+// supervisor's own codes (supervisor.ExitInternal and the rest) are those of a run.
+const exitBadInput = 2
 
 // exitError carries an exit code from a command to the process.
 type exitError struct {
@@ -52,9 +58,9 @@ type cli struct {
 	Run    runCmd    `cmd:"" help:"Launch and supervise the plan (inside an sbatch job, or --local with a fake srun)."`
 	Demo   demoCmd   `cmd:"" help:"Run a toy disaggregated stack in local mode: the whole flow in under 30 s."`
 	Status statusCmd `cmd:"" help:"Show the state of a run (finished or in progress) from its workspace."`
-	Task   passCmd   `cmd:"" passthrough:"" help:"Per-rank runner that srun starts on every task (install gate, environment, exec of the role command). See 'task --help'."`
-	Srun   passCmd   `cmd:"" passthrough:"" help:"Fake srun: runs a step's tasks as local processes, as srun would."`
-	Toy    passCmd   `cmd:"" passthrough:"" hidden:"" help:"One rank of the toy stack used by the demo and the tests."`
+	Task   taskCmd   `cmd:"" passthrough:"" help:"Per-rank runner that srun starts on every task (install gate, environment, exec of the role command). See 'task --help'."`
+	Srun   srunCmd   `cmd:"" passthrough:"" help:"Fake srun: runs a step's tasks as local processes, as srun would."`
+	Toy    toyCmd    `cmd:"" passthrough:"" hidden:"" help:"One rank of the toy stack used by the demo and the tests."`
 }
 
 // env is what commands need from the process, so tests can run them in-process.
@@ -82,7 +88,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "disagg-supervisor: %v\n", err)
-		return 1
+		return supervisor.ExitInternal
 	}
 	ctx, err := parser.Parse(args[1:])
 	if exitCode >= 0 {
@@ -91,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "disagg-supervisor: %s\n", oneLine(err.Error()))
-		return supervisor.ExitBadInput
+		return exitBadInput
 	}
 	if err := ctx.Run(); err != nil {
 		var ee *exitError
@@ -102,18 +108,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return ee.code
 		}
 		fmt.Fprintf(stderr, "disagg-supervisor: %s\n", oneLine(err.Error()))
-		return 1
+		return supervisor.ExitInternal
 	}
 	return 0
 }
 
+// oneLine folds an error's lines and runs of white space into one line of stderr: all of it stays,
+// unlike the bench's firstLine.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
 
 // badInput turns a planning error into exit code 2.
 func badInput(err error) error {
-	return &exitError{code: supervisor.ExitBadInput, err: err}
+	return &exitError{code: exitBadInput, err: err}
 }
 
 type planCmd struct {
@@ -135,13 +143,13 @@ func (p *planCmd) Run(e env) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(plan.Redacted())
 	}
-	return roles.WriteTable(e.stdout, plan.Redacted())
+	return roles.WriteTable(e.stdout, plan) // which redacts it
 }
 
 // superviseFlags are the run loop's own settings.
 type superviseFlags struct {
 	Grace             time.Duration `default:"10s" help:"Time between SIGTERM and SIGKILL when steps are stopped."`
-	LaunchGate        string        `default:"auto" enum:"auto,always,never" help:"Serialise launches of steps that share a node until the earlier one has all tasks started: auto (when srun args use containers), always, never."`
+	LaunchGate        mode.Mode     `default:"auto" enum:"auto,always,never" help:"Serialise launches of steps that share a node until the earlier one has all tasks started: auto (when srun args use containers), always, never."`
 	LaunchGateTimeout time.Duration `default:"60s" help:"Longest wait at the launch gate before launching anyway."`
 	DrainSignal       string        `default:"USR1" help:"Pre-timeout signal (sbatch --signal=B:USR1@N) that drains the run gracefully."`
 	TailLines         int           `default:"30" help:"Lines of the failing role's log shown in the root-cause report."`
@@ -300,11 +308,9 @@ func absolutePaths(f *roles.Flags) error {
 	return nil
 }
 
+// parseSignal reads --drain-signal as sbatch --signal writes it: USR1, SIGUSR1 or a number.
 func parseSignal(name string) (syscall.Signal, error) {
-	n := strings.TrimPrefix(strings.ToUpper(name), "SIG")
-	signals := map[string]syscall.Signal{"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "TERM": syscall.SIGTERM,
-		"INT": syscall.SIGINT, "HUP": syscall.SIGHUP, "QUIT": syscall.SIGQUIT, "URG": syscall.SIGURG}
-	if sig, ok := signals[n]; ok {
+	if sig := unix.SignalNum("SIG" + strings.TrimPrefix(strings.ToUpper(name), "SIG")); sig != 0 {
 		return sig, nil
 	}
 	if num, err := strconv.Atoi(name); err == nil && num > 0 && num < 65 {
@@ -326,21 +332,25 @@ func (s *statusCmd) Run(e env) error {
 	return nil
 }
 
-// passCmd hands its arguments, unparsed, to a command with flags of its own.
-type passCmd struct {
+// passArgs are the arguments of a command with flags of its own, handed to it unparsed.
+type passArgs struct {
 	Args []string `arg:"" optional:""`
 }
 
-func (p *passCmd) Run(ctx *kong.Context, e env) error {
-	var code int
-	switch ctx.Command() {
-	case "task <args>", "task":
-		code = task.Main(p.Args)
-	case "srun <args>", "srun":
-		code = fakesrun.Main(p.Args)
-	default:
-		code = toyMain(p.Args, e)
-	}
+type taskCmd struct{ passArgs }
+
+func (c *taskCmd) Run() error { return exitCode(task.Main(c.Args)) }
+
+type srunCmd struct{ passArgs }
+
+func (c *srunCmd) Run() error { return exitCode(fakesrun.Main(c.Args)) }
+
+type toyCmd struct{ passArgs }
+
+func (c *toyCmd) Run(e env) error { return exitCode(toyMain(c.Args, e)) }
+
+// exitCode passes a command's own exit code on to the process.
+func exitCode(code int) error {
 	if code != 0 {
 		return &exitError{code: code}
 	}

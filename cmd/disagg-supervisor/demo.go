@@ -12,7 +12,9 @@ import (
 
 	"mvdan.cc/sh/v3/syntax"
 
+	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
+	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 	"github.com/disagg-supervisor/disagg-supervisor/toy"
 )
 
@@ -32,7 +34,7 @@ func (d *demoCmd) Run(e env) error {
 	if ws == "" {
 		dir, err := os.MkdirTemp("", "disagg-demo-")
 		if err != nil {
-			return &exitError{code: 1, err: err}
+			return &exitError{code: supervisor.ExitInternal, err: err}
 		}
 		ws = dir
 	}
@@ -69,7 +71,7 @@ func (d *demoCmd) Run(e env) error {
 	}
 	fmt.Fprintf(e.stderr, "demo: workspace %s\n", ws)
 	err = supervise(e, flags,
-		superviseFlags{Grace: d.Grace, LaunchGate: "never", LaunchGateTimeout: time.Minute, DrainSignal: "USR1", TailLines: 15,
+		superviseFlags{Grace: d.Grace, LaunchGate: mode.Never, LaunchGateTimeout: time.Minute, DrainSignal: "USR1", TailLines: 15,
 			EndMarkers: []string{"{out}/benchmark_status*"}},
 		localFlags{Local: true, Nodes: 4})
 	if res, rerr := toy.ReadResults(ws); rerr == nil {
