@@ -45,11 +45,13 @@ func TestTimeLimitDrain(t *testing.T) {
 	requireSlurm(t)
 	t.Parallel()
 	start := time.Now()
-	// --signal=B:USR1@30 on a 90-second job. Slurm checks time limits on a 30 s timer and sends the
-	// warning up to one period early, so USR1 comes 30-60 s after the start. (With a 1-minute job it
-	// could come at once, before the batch script had exec'd the supervisor, and kill the shell.)
-	const limitSeconds = 90
-	j := submit(t, jobSpec{Name: "timelimit", Time: "1:30", SBATCH: []string{"--signal=B:USR1@30"},
+	// --signal=B:USR1@60 on a 2-minute job. Slurm checks time limits on a 30 s timer, so the warning
+	// comes up to one period before or after the asked time: observed 2-25 s into a 1-minute job with
+	// @30 (where it can come before the batch script has exec'd the supervisor, and kill the shell),
+	// and 76-89 s into a 90 s job with @30 (too late to drain). Here it comes 30-90 s after the start,
+	// leaving at least 30 s to drain.
+	const limitSeconds = 120
+	j := submit(t, jobSpec{Name: "timelimit", Time: "2", SBATCH: []string{"--signal=B:USR1@60"},
 		Requests: longToy, Work: "50ms"})
 	rec, s := finish(t, j, start)
 	checkJob(t, rec, "FAILED", "138:0")
