@@ -277,6 +277,36 @@ func TestLoopDecisions(t *testing.T) {
 				roles: map[string]StepState{"CTX_0": StepExited}},
 		},
 		{
+			// Slurm signals every process of the batch step, the scontrol the loop started
+			// included: a failed query is asked again, and the supervisor's SIGTERM decides.
+			name: "Slurm's cancellation: the query is killed by the cancellation it asks about",
+			opts: options{slurm: true, killWait: 30 * time.Second},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("BENCHMARK", 143)
+				h.answer("", errors.New("scontrol show job 7: signal: terminated"))
+				if s := h.summary(); s.State != RunRunning {
+					t.Errorf("state %s after a failed query, want the end still held", s.State)
+				}
+				h.signal(syscall.SIGTERM)
+			},
+			want: outcome{state: RunInterrupted, code: 143, reason: "received SIGTERM",
+				roles: map[string]StepState{"BENCHMARK": StepStopped}},
+		},
+		{
+			name: "Slurm's cancellation: a failed query is asked again",
+			opts: options{slurm: true, killWait: 30 * time.Second},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("CTX_0", 143)
+				h.answer("", errors.New("scontrol: Socket timed out"))
+				h.advance(holdRetry)
+				h.answer("RUNNING", nil)
+			},
+			want: outcome{state: RunFailed, code: 143, role: "CTX_0", reason: "(not a cancellation: JobState=RUNNING)",
+				roles: map[string]StepState{"CTX_0": StepExited}},
+		},
+		{
 			name: "Slurm's cancellation: held end, then the supervisor's SIGTERM",
 			opts: options{slurm: true, killWait: 30 * time.Second},
 			play: func(t *testing.T, h *harness) {

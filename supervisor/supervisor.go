@@ -188,6 +188,7 @@ type run struct {
 	// holdTimer ends the wait.
 	held           *step
 	holdTimer      <-chan time.Time
+	holdErr        error // the last failed query of the job's state during the hold
 	teardownAt     time.Time
 	endedAt        time.Time
 	grace          time.Duration
@@ -333,7 +334,11 @@ func (r *run) loop(ctx context.Context, signals <-chan os.Signal) {
 			r.onSignal(syscall.SIGTERM)
 		case <-r.holdTimer:
 			r.holdTimer = nil
-			r.resolveHold("", fmt.Errorf("no word from Slurm within %s", r.cfg.CancelHold))
+			err := fmt.Errorf("no word from Slurm within %s", r.cfg.CancelHold)
+			if r.holdErr != nil {
+				err = fmt.Errorf("%w (last answer: %v)", err, r.holdErr)
+			}
+			r.resolveHold("", err)
 		case <-r.killTimer:
 			r.killTimer = nil
 			r.killAfterGrace()
@@ -397,6 +402,14 @@ func (r *run) handle(msg message) {
 	case teardownError:
 		r.errs = multierror.Append(r.errs, m.err)
 	case jobStateKnown:
+		if m.err != nil && r.held != nil && r.holdTimer != nil && !r.decided {
+			// No answer is no verdict: the query itself may have been killed by the very
+			// cancellation it asks about (Slurm signals every process of the batch step, scontrol
+			// included). Ask again until the hold ends; the supervisor's own SIGTERM may come first.
+			r.holdErr = m.err
+			r.askSlurm(holdRetry)
+			return
+		}
 		r.resolveHold(m.state, m.err)
 	case gateExpired:
 		if !r.gateOpen[m.name] {
@@ -502,9 +515,25 @@ func (r *run) hold(s *step) {
 	r.emit(Event{Name: EventWarning, Role: s.name, Code: intPtr(s.code), Message: fmt.Sprintf(
 		"ended with exit code %d; asking Slurm whether it is ending the job (up to %s) before blaming the role", s.code, r.cfg.CancelHold)})
 	r.holdTimer = r.cfg.clock.After(r.cfg.CancelHold)
-	ctx, query := r.groupCtx, r.cfg.JobState
+	r.askSlurm(0)
+}
+
+// holdRetry is the pause before the job's state is asked again after a failed query.
+const holdRetry = 250 * time.Millisecond
+
+// askSlurm queries the job's state, after delay, outside the loop; the answer comes back as a
+// jobStateKnown message.
+func (r *run) askSlurm(delay time.Duration) {
+	ctx, query, clock, bound := r.groupCtx, r.cfg.JobState, r.cfg.clock, r.cfg.CancelHold
 	r.group.Go(func() error {
-		qctx, cancel := context.WithTimeout(ctx, r.cfg.CancelHold)
+		if delay > 0 {
+			select {
+			case <-clock.After(delay):
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		qctx, cancel := context.WithTimeout(ctx, bound)
 		defer cancel()
 		state, err := query(qctx)
 		r.send(jobStateKnown{state: state, err: err})
