@@ -664,7 +664,7 @@ func (r *run) teardown() {
 		r.emit(Event{Name: EventTeardown, Message: "no step left to stop"})
 		return
 	}
-	if budget := r.killWaitBudget(); budget > 0 && r.grace > budget/2 {
+	if budget := r.killWaitBudget().Round(time.Millisecond); budget > 0 && r.grace > budget/2 {
 		// Slurm SIGKILLs the whole job KillWait after its SIGTERM: the steps get half of what is
 		// left, the other half is for killing what ignored SIGTERM.
 		r.emit(Event{Name: EventTeardown, Message: fmt.Sprintf(
