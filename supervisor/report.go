@@ -76,12 +76,21 @@ func (r *run) failureOf(s *step, code int, reason string) *Failure {
 	if lines, err := r.errorLines.ScanFile(s.log, s.logStart, firstErrorLines); err == nil {
 		f.FirstErrors = lines
 	}
-	if tail, err := readTail(s.log, s.logStart, 64<<10); err == nil {
-		for _, line := range lastLines(tail, r.cfg.TailLines) {
-			f.LogTail = append(f.LogTail, r.redactor.String(line))
-		}
-	}
+	f.LogTail, _ = r.logTail(s)
 	return f
+}
+
+// logTail is the last TailLines lines of this attempt's part of a step's log, secrets masked.
+func (r *run) logTail(s *step) ([]string, error) {
+	tail, err := readTail(s.log, s.logStart, 64<<10)
+	if err != nil {
+		return nil, err
+	}
+	lines := lastLines(tail, r.cfg.TailLines)
+	for i, line := range lines {
+		lines[i] = r.redactor.String(line)
+	}
+	return lines, nil
 }
 
 // installFailure finds a failed per-node install among the task runners' coordination files: the
@@ -232,14 +241,13 @@ func (r *run) writeLogTails(w io.Writer) {
 		if !s.launched() {
 			continue
 		}
-		tail, err := readTail(s.log, s.logStart, 64<<10)
+		lines, err := r.logTail(s)
 		if err != nil {
 			continue
 		}
-		lines := lastLines(tail, r.cfg.TailLines)
 		fmt.Fprintf(w, "\n--- %s: last %d lines of %s\n", s.name, len(lines), s.log)
 		for _, line := range lines {
-			fmt.Fprintf(w, "    | %s\n", r.redactor.String(line))
+			fmt.Fprintf(w, "    | %s\n", line)
 		}
 	}
 }

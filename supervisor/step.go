@@ -121,7 +121,7 @@ func (s *step) finish(status int, signal string, at time.Time) {
 			// --kill-on-bad-exit also cancels the step, after a task failed; only a cancellation
 			// with no failing task before it, or one Slurm gives a reason for, surely came from
 			// outside. Tasks that exited 143 or were killed before a plain CANCELLED line are
-			// either: the run loop asks Slurm (see mayBeCancellation).
+			// either: the run loop asks Slurm (see canAskSlurm).
 			if strings.Contains(line, " DUE TO ") || s.taskFailure == nil || s.taskFailure.Status == "Terminated" {
 				s.cancelledBySlurm = line
 			}
