@@ -48,8 +48,8 @@ case $load in '' | *[!0-9]*) echo "stress.sh: --load wants a number, not $load" 
 case $only in '' | local | slurm) ;; *) echo "stress.sh: --only wants local or slurm, not $only" >&2; exit 2 ;; esac
 
 # The process-level scenarios of ./supervisor; a name this tree does not have yet simply does not run.
-local_tests=(TestFailures TestSignals TestIgnoredSIGTERMIsReported TestCancellationIsNotAFailure
-  TestSignalDuringHold TestKillWaitBoundsTeardown TestRecordSurvivesSIGKILLAfterDecision)
+local_tests=(TestFailures TestSignals TestIgnoredSIGTERMIsReported TestLoopDecisions
+  TestKillWaitBoundsTeardown TestRecordSurvivesSIGKILLAfterDecision)
 # The demo runs: --fail SPEC ("-" for none), the exit code it must end with, and what summary.json must
 # say (failure.role, or state for the run without a failure).
 demo_runs=(
