@@ -4,7 +4,10 @@
 # bench/results.json, bench/gobench.txt and BENCHMARKS.md (generated from results.json). Run on demand,
 # not in CI; about 10 minutes.
 #
-#   scripts/bench.sh [--runs N] [--skip-cluster] [--keep]
+#   scripts/bench.sh [--runs N] [--skip-cluster] [--keep] [--only GROUP,...]
+#
+# --only measures those groups of disagg-bench (disagg-bench --help lists them) and keeps the other
+# figures of bench/results.json, each noted with the run that measured it.
 #
 # It builds the binaries with CGO_ENABLED=0, starts the Slurm dev cluster (scripts/slurm-dev-cluster.sh
 # up, needs root) unless --skip-cluster is given, runs the go test benchmarks of item 5, then
@@ -15,6 +18,7 @@ export PATH="$PATH:/usr/local/go/bin"
 
 runs=5
 skip_cluster=0
+only=
 args=("$@")
 while [ $# -gt 0 ]; do
   case $1 in
@@ -22,7 +26,9 @@ while [ $# -gt 0 ]; do
     --runs=*) runs=${1#--runs=} ;;
     --skip-cluster) skip_cluster=1 ;;
     --keep) ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --only) only=$2; shift ;;
+    --only=*) only=${1#--only=} ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -45,6 +51,9 @@ if [ "$skip_cluster" = 0 ]; then
   fi
 fi
 
+if [ -n "$only" ] && [[ ",$only," != *,local,* ]]; then
+  echo "== go test benchmarks skipped (--only $only)" >&2
+else
 echo "== go test benchmarks (item 5), -count $runs" >&2
 mkdir -p bench
 # A failing benchmark leaves its figure "not measured" (disagg-bench says so); the suite goes on.
@@ -56,6 +65,7 @@ mkdir -p bench
   go test -run '^$' -bench '^Benchmark(Local512|ReferenceSpawn512)$' -benchtime 1x -count "$runs" ./supervisor/ || true
 } > bench/gobench.txt 2>&1
 grep -E '^(Benchmark|ok|FAIL|---)' bench/gobench.txt >&2 || true
+fi
 
 echo "== disagg-bench" >&2
 "$work/disagg-bench" --bin "$work/disagg-supervisor" --gobench bench/gobench.txt \

@@ -24,11 +24,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -45,6 +47,9 @@ type options struct {
 	render      bool
 	keep        bool
 	stressJSON  string // scripts/stress.sh's pass counts, rendered when the file exists
+	// only, when set, names the groups to measure (see groups); the figures of the other groups are
+	// kept from the existing --json, so one group can be measured again without the whole suite.
+	only []string
 }
 
 // grace is the supervisor's --grace in every failure run; the targets add it.
@@ -70,6 +75,16 @@ func main() {
 	flag.BoolVar(&o.render, "render", false, "only render --md from an existing --json")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory with every run's files")
 	flag.StringVar(&o.stressJSON, "stress-json", "bench/stress.json", "pass counts of scripts/stress.sh, rendered into --md when the file exists")
+	flag.Func("only", "measure only these groups (comma-separated: "+strings.Join(groupNames(), ", ")+
+		"); the other figures are kept from --json", func(v string) error {
+		for _, name := range strings.Split(v, ",") {
+			if !slices.Contains(groupNames(), name) {
+				return fmt.Errorf("unknown group %q (groups: %s)", name, strings.Join(groupNames(), ", "))
+			}
+			o.only = append(o.only, name)
+		}
+		return nil
+	})
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "disagg-bench:", err)
@@ -97,6 +112,11 @@ func run(o options) error {
 			defer os.RemoveAll(work)
 		}
 		res := measure(o, work)
+		if len(o.only) > 0 {
+			if err := keepOtherFigures(&res, o.jsonOut); err != nil {
+				return err
+			}
+		}
 		if err := writeJSON(o.jsonOut, res); err != nil {
 			return err
 		}
@@ -118,38 +138,100 @@ func run(o options) error {
 	return os.WriteFile(o.mdOut, []byte(markdown(res, stress)), 0o644)
 }
 
-// measure runs every item; an item that cannot run is reported as not measured, with the reason.
+// group is a set of figures measured together; --only picks groups by name.
+type group struct {
+	name    string
+	measure func(o options, work string) []Figure
+}
+
+// groups are the suite's groups, in the order they run.
+func groups() []group {
+	return []group{
+		{"cluster", measureCluster},
+		{"local", func(o options, work string) []Figure {
+			l := &local{bin: o.bin, work: filepath.Join(work, "local"), runs: o.runs}
+			return slices.Concat(l.failures(), l.overhead(), l.throughput(), scale(o.gobench, l))
+		}},
+	}
+}
+
+func groupNames() []string {
+	var names []string
+	for _, g := range groups() {
+		names = append(names, g.name)
+	}
+	return names
+}
+
+// measure runs every item (or the --only groups); an item that cannot run is reported as not
+// measured, with the reason.
 func measure(o options, work string) Results {
 	res := Results{Date: time.Now().UTC().Format(time.RFC3339), Command: o.command, Runs: o.runs,
 		Machine: describeMachine(), GraceSeconds: grace.Seconds()}
-	add := func(fs ...Figure) { res.Figures = append(res.Figures, fs...) }
-
 	started := time.Now()
-	reason := ""
-	if o.skipCluster {
-		reason = "--skip-cluster was given"
-	} else if err := clusterAvailable(); err != nil {
-		reason = err.Error()
-	}
-	if reason == "" {
-		c := &cluster{bin: o.bin, work: filepath.Join(work, "cluster"), runs: o.runs}
-		add(c.launch()...)
-		add(c.failures()...)
-		c.cancelLeftovers()
-	} else {
-		for _, f := range clusterFigures() {
-			f.NotMeasured = reason
-			add(f)
+	for _, g := range groups() {
+		if len(o.only) == 0 || slices.Contains(o.only, g.name) {
+			res.Figures = append(res.Figures, g.measure(o, work)...)
 		}
 	}
-	l := &local{bin: o.bin, work: filepath.Join(work, "local"), runs: o.runs}
-	add(l.failures()...)
-	add(l.overhead()...)
-	add(l.throughput()...)
-	add(scale(o.gobench, l)...)
 	sort.SliceStable(res.Figures, func(i, j int) bool { return res.Figures[i].ID < res.Figures[j].ID })
 	res.SuiteSeconds = time.Since(started).Seconds()
 	return res
+}
+
+// clusterReason says why the cluster figures cannot be measured; empty when they can.
+func clusterReason(o options) string {
+	if o.skipCluster {
+		return "--skip-cluster was given"
+	}
+	if err := clusterAvailable(); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func measureCluster(o options, work string) []Figure {
+	if reason := clusterReason(o); reason != "" {
+		var fs []Figure
+		for _, f := range clusterFigures() {
+			f.NotMeasured = reason
+			fs = append(fs, f)
+		}
+		return fs
+	}
+	c := &cluster{bin: o.bin, work: filepath.Join(work, "cluster"), runs: o.runs}
+	fs := slices.Concat(c.launch(), c.failures())
+	c.cancelLeftovers()
+	return fs
+}
+
+// keptNote starts the note of a figure carried over from an earlier suite run by --only.
+const keptNote = "measured in an earlier run:"
+
+// keepOtherFigures adds to res the figures of path that res does not measure again, so that a run
+// with --only updates its groups' figures and leaves the others as they were measured.
+func keepOtherFigures(res *Results, path string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var old Results
+	if err := json.Unmarshal(data, &old); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, f := range old.Figures {
+		if !slices.ContainsFunc(res.Figures, func(g Figure) bool { return g.ID == f.ID }) {
+			if !slices.ContainsFunc(f.Notes, func(n string) bool { return strings.HasPrefix(n, keptNote) }) {
+				f.note("%s %s (%s)", keptNote, old.Date, old.Command)
+			}
+			res.Figures = append(res.Figures, f)
+		}
+	}
+	sort.SliceStable(res.Figures, func(i, j int) bool { return res.Figures[i].ID < res.Figures[j].ID })
+	return nil
 }
 
 // Results is bench/results.json.
