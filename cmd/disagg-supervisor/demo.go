@@ -24,6 +24,7 @@ type demoCmd struct {
 	Requests    int           `default:"200" help:"Requests the toy benchmark sends."`
 	Concurrency int           `default:"8" help:"Concurrent requests of the toy benchmark."`
 	Grace       time.Duration `default:"2s" help:"Time between SIGTERM and SIGKILL when steps are stopped."`
+	Precheck    string        `placeholder:"SPEC" help:"Run the toy cache-transceiver precheck before the servers: [ROLE=]VARIANT[:DURATION],... with VARIANT pass, fail, status (a failing verdict in the status file) or hang, e.g. pass or CTX_PRECHECK_0=status. A failing or hung instance (timeout 10s) ends the demo with exit code 5."`
 }
 
 // Run runs the toy stack under the real supervisor code path: a fake 4-node allocation with 2 GPUs per
@@ -68,6 +69,15 @@ func (d *demoCmd) Run(e env) error {
 			"DISAGG_SERVER=file:{out}/hostnames-{token}/DISAGG_SERVER.txt",
 		},
 		ProbeTimeout: 20 * time.Second,
+	}
+	if d.Precheck != "" {
+		check, err := quoteWords([]string{roles.TaskBinaryPath(ws), "toy", "precheck", "--variant", d.Precheck})
+		if err != nil {
+			return badInput(err)
+		}
+		yes := true
+		flags.Precheck, flags.PrecheckGenCommand, flags.PrecheckCtxCommand = &yes, check, check
+		flags.PrecheckTimeout = 10 * time.Second
 	}
 	fmt.Fprintf(e.stderr, "demo: workspace %s\n", ws)
 	err = supervise(e, flags,
