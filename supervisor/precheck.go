@@ -64,6 +64,9 @@ type CheckResult struct {
 	Verdict  string `json:"verdict"`
 	ExitCode *int   `json:"exit_code,omitempty"`
 	TimedOut bool   `json:"timed_out,omitempty"`
+	// Stopped: the supervisor (or Slurm) stopped it because of something else, a signal or another
+	// failure, before it had ended by itself; its verdict is not its own.
+	Stopped bool `json:"stopped,omitempty"`
 	// DurationSeconds is from its launch to its end (or to its timeout).
 	DurationSeconds float64 `json:"duration_seconds,omitempty"`
 	Log             string  `json:"log"`
@@ -203,7 +206,8 @@ func (r *run) recordCheck(s *step, now time.Time) {
 	if s.exited {
 		res.ExitCode = intPtr(s.code)
 	}
-	res.Passed = s.exited && s.code == 0 && !c.timedOut && !s.stopping && !s.stoppedBySlurm
+	res.Stopped = s.exited && !c.timedOut && (s.stopping || s.stoppedBySlurm)
+	res.Passed = s.exited && s.code == 0 && !c.timedOut && !res.Stopped
 	status := firstLine(c.plan.StatusFile)
 	switch {
 	case c.timedOut:
@@ -213,7 +217,7 @@ func (r *run) recordCheck(s *step, now time.Time) {
 		}
 	case status != "":
 		res.Verdict = status
-	case s.exited && (s.stopping || s.stoppedBySlurm):
+	case res.Stopped:
 		res.Verdict = fmt.Sprintf("stopped before it ended (exit code %d)", s.code)
 	default:
 		res.Verdict = fmt.Sprintf("exit code %d", s.code)
@@ -365,7 +369,7 @@ func (r *run) writeCheckJUnit(kind roles.Kind) {
 			Time: res.DurationSeconds}
 		switch {
 		case res.Passed:
-		case res.ExitCode == nil && !res.TimedOut, res.ExitCode != nil && !res.TimedOut && res.stoppedOnly():
+		case res.Stopped, res.ExitCode == nil && !res.TimedOut:
 			c.Skipped = &checkSkipped{Message: junitText(res.Verdict, 1000)}
 			set.Skipped++
 		default:
@@ -386,12 +390,6 @@ func (r *run) writeCheckJUnit(kind roles.Kind) {
 	if err != nil {
 		r.errs = multierror.Append(r.errs, fmt.Errorf("JUnit %s: %w", file, err))
 	}
-}
-
-// stoppedOnly reports whether the step was stopped because of something else (another failure, a
-// signal) rather than failing by itself.
-func (res CheckResult) stoppedOnly() bool {
-	return strings.HasPrefix(res.Verdict, "stopped before it ended")
 }
 
 type checkSuites struct {
@@ -429,16 +427,18 @@ func writeChecks(w io.Writer, s Summary) {
 	fmt.Fprintln(w, "\nPRE-FLIGHT")
 	for _, c := range s.Checks {
 		word := "passed"
-		if !c.Passed {
-			word = "FAILED"
-		}
-		if c.ExitCode == nil && !c.TimedOut {
+		switch {
+		case c.Stopped:
+			word = "stopped"
+		case c.ExitCode == nil && !c.TimedOut:
 			word = "-"
+		case !c.Passed:
+			word = "FAILED"
 		}
 		fmt.Fprintf(w, "  %-18s %-8s %-6s %s\n", c.Name, c.Check, word, c.Verdict)
 	}
 	for _, c := range s.Checks {
-		if c.Passed || (c.ExitCode == nil && !c.TimedOut) || c.stoppedOnly() {
+		if c.Passed || c.Stopped || (c.ExitCode == nil && !c.TimedOut) {
 			continue
 		}
 		if s.Failure != nil && s.Failure.Role == c.Name {

@@ -271,7 +271,7 @@ func TestPrecheckInterrupted(t *testing.T) {
 		if res := h.result(); res.Code != 143 {
 			t.Errorf("exit code %d, want 143", res.Code)
 		}
-		if c := h.checkResult("GEN_PRECHECK_0"); c.Passed || !strings.HasPrefix(c.Verdict, "stopped before it ended") {
+		if c := h.checkResult("GEN_PRECHECK_0"); c.Passed || !c.Stopped || !strings.HasPrefix(c.Verdict, "stopped before it ended") {
 			t.Errorf("GEN_PRECHECK_0 %+v", c)
 		}
 		if got := h.junitCases(PrecheckJUnitFile)["cache_transceiver_precheck[gen_0]"]; !strings.HasPrefix(got, "skipped:stopped") {

@@ -762,8 +762,8 @@ func (r *run) launchWhatIsDue() {
 	}
 }
 
-// dependenciesReady: workers after the install step, the server after every worker, the benchmark
-// after the server.
+// dependenciesReady: the pre-flight phase first (see checksAllow), workers after the install step, the
+// server after every worker, the benchmark after the server.
 func (r *run) dependenciesReady(s *step) bool {
 	if !r.checksAllow(s) {
 		return false
