@@ -338,16 +338,20 @@ func (r *run) checkSummary() ([]CheckResult, []RedFlag) {
 	return results, flags
 }
 
-// firstLine is the first line of a file, trimmed; empty when there is no file.
+// firstLine is the first line of a file (at most its first 4 KiB), trimmed; empty when there is no
+// file.
 func firstLine(path string) string {
 	if path == "" {
 		return ""
 	}
-	data, err := readTail(path, 0, 4096)
+	f, err := os.Open(path)
 	if err != nil {
 		return ""
 	}
-	line, _, _ := strings.Cut(data, "\n")
+	defer f.Close()
+	buf := make([]byte, 4096)
+	n, _ := io.ReadFull(f, buf)
+	line, _, _ := strings.Cut(string(buf[:n]), "\n")
 	return strings.TrimSpace(line)
 }
 

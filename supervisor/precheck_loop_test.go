@@ -113,7 +113,9 @@ func TestPrecheckPhaseOrder(t *testing.T) {
 				t.Fatalf("GEN_0 launched after %s passed, before every instance had", name)
 			}
 		}
-		if err := os.WriteFile(h.check("GEN_PRECHECK_1").StatusFile, []byte("PASS gen_1 bandwidth 12 GB/s\nmore\n"), 0o644); err != nil {
+		// A long status file: its first line is the verdict.
+		status := "PASS gen_1 bandwidth 12 GB/s\n" + strings.Repeat("detail\n", 2000)
+		if err := os.WriteFile(h.check("GEN_PRECHECK_1").StatusFile, []byte(status), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		h.exit("GEN_PRECHECK_1", 0)
