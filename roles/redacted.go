@@ -53,6 +53,12 @@ func (p Plan) Redacted() Plan {
 			probe.Target = text.String(probe.Target)
 			r.Probe = &probe
 		}
+		if r.Liveness != nil {
+			check := *r.Liveness
+			check.Target = text.String(check.Target)
+			check.Body = text.String(check.Body)
+			r.Liveness = &check
+		}
 		out.Roles[i] = r
 	}
 	if p.Roles == nil {
