@@ -36,6 +36,9 @@ type Failure struct {
 	// line numbers in the file: the tail of a crashed MPI job is mostly shutdown noise.
 	FirstErrors []logscan.Line `json:"first_errors,omitempty"`
 	LogTail     []string       `json:"log_tail,omitempty"`
+	// Check and Answers are the liveness check an unhealthy role failed and its last answers.
+	Check   string   `json:"check,omitempty"`
+	Answers []string `json:"answers,omitempty"`
 }
 
 // Error describes the failure in one line.
@@ -131,6 +134,8 @@ type Summary struct {
 	// with a non-zero code after the benchmark had announced its end.
 	Warnings []string `json:"warnings,omitempty"`
 	Errors   []string `json:"errors,omitempty"`
+	// Ledger is where the GPU time went, by step and phase.
+	Ledger *Ledger `json:"gpu_ledger,omitempty"`
 }
 
 // RoleSummary is one step in summary.json.
@@ -192,6 +197,7 @@ func (r *run) summary() Summary {
 		}
 		s.Roles = append(s.Roles, rs)
 	}
+	s.Ledger = r.ledger(s, now)
 	return s
 }
 
@@ -306,6 +312,12 @@ func WriteRootCause(w io.Writer, f *Failure) {
 	fmt.Fprintf(w, "  reason: %s\n", f.Reason)
 	if f.SrunLine != "" {
 		fmt.Fprintf(w, "  srun:   %s\n", f.SrunLine)
+	}
+	if f.Check != "" {
+		fmt.Fprintf(w, "  check:  %s\n", f.Check)
+		for _, answer := range f.Answers {
+			fmt.Fprintf(w, "    answer %s\n", answer)
+		}
 	}
 	if len(f.FirstErrors) > 0 {
 		fmt.Fprintf(w, "  first errors in the log:\n")
@@ -434,6 +446,11 @@ func WriteStatus(w io.Writer, s Summary) {
 		fmt.Fprint(w, " (teardown not finished)")
 	}
 	fmt.Fprint(w, "\n\n")
+	if s.EndedAt == nil && s.Ledger != nil {
+		// The ledger up to now, not to the last change.
+		l := ComputeLedger(s, time.Now())
+		s.Ledger = &l
+	}
 	writeReport(w, s)
 }
 
@@ -441,6 +458,9 @@ func WriteStatus(w io.Writer, s Summary) {
 // cause, and the warnings.
 func writeReport(w io.Writer, s Summary) {
 	WriteTable(w, s)
+	if s.Ledger != nil {
+		WriteLedger(w, *s.Ledger)
+	}
 	if s.Failure != nil {
 		WriteRootCause(w, s.Failure)
 	}

@@ -34,6 +34,8 @@ type step struct {
 	env    map[string]string
 	log    string
 	probe  *roles.Probe
+	// liveness checks the role from its readiness until it ends or the teardown starts.
+	liveness *roles.Liveness
 
 	proc stepProcess
 	// logStart is where this attempt's output starts in the log: logs are appended to, so an earlier
@@ -41,6 +43,8 @@ type step struct {
 	logStart int64
 	// stop ends the step's watchers (tasks-running watcher, probe).
 	stop context.CancelFunc
+	// watch is the context of the step's watchers, which stop ends.
+	watch context.Context
 
 	launchedAt, runningAt, readyAt, endedAt time.Time
 	exited                                  bool
