@@ -58,7 +58,7 @@ func TestLivenessOnPlan(t *testing.T) {
 	env := contractEnv()
 	env["DISAGG_LIVENESS"] = "GEN_*=tcp:{node}:9000@5s;DISAGG_SERVER=tcp:{node}:1"
 	p, err := Build(Sources{
-		Flags: Flags{Liveness: []string{"DISAGG_SERVER=http:http://{node}:8000/health body=\"workers\":[1-9]@2s/2"}},
+		Flags:  Flags{Liveness: []string{"DISAGG_SERVER=http:http://{node}:8000/health body=\"workers\":[1-9]@2s/2"}},
 		Getenv: getenv(env),
 	})
 	if err != nil {

@@ -288,7 +288,7 @@ func newHarness(t *testing.T, o options) *harness {
 		Plan: plan, Grace: cmpOr(o.grace, 10*time.Second), LaunchGate: cmpOr(o.gate, mode.Never),
 		Signals: h.signals, EndMarkers: []string{filepath.Join(plan.OutputDir, "benchmark_status*")},
 		KillWait: o.killWait, HangSettings: o.hang,
-		clock:    h.clock, launcher: h.launcher,
+		clock: h.clock, launcher: h.launcher,
 		waitProbe: func(ctx context.Context, _ roles.Probe, logPath string, _ int64) error {
 			select {
 			case err := <-h.probes[logPath]:
