@@ -58,7 +58,9 @@ func TestSicknessOfServers(t *testing.T) {
 		check func(status int, body string, err error) bool
 	}{
 		{"hang", func(_ int, _ string, err error) bool { return err != nil && strings.Contains(err.Error(), "Timeout") }},
-		{"unavailable", func(status int, _ string, err error) bool { return err == nil && status == http.StatusServiceUnavailable }},
+		{"unavailable", func(status int, _ string, err error) bool {
+			return err == nil && status == http.StatusServiceUnavailable
+		}},
 		{"noworkers", func(status int, body string, err error) bool {
 			var b struct{ Workers *int }
 			return err == nil && status == http.StatusOK && json.Unmarshal([]byte(body), &b) == nil && b.Workers != nil && *b.Workers == 0
