@@ -167,7 +167,7 @@ func (r *run) ledger(s Summary, now time.Time) *Ledger {
 // WriteLedger prints the ledger as a table of GPU-seconds by step and phase, and the allocation's line.
 func WriteLedger(w io.Writer, l Ledger) {
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "GPU-SECONDS\tGPUS\tLOADING\tWAITING\tSERVING\tTEARDOWN\tTOTAL\t")
 	row := func(name, gpus string, g GPUSecondsByPhase) {
 		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", name, gpus, g.Loading, g.Waiting, g.Serving, g.Teardown, g.Total)

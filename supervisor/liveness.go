@@ -64,11 +64,15 @@ func (r *run) startLiveness(s *step) {
 	r.emit(Event{Name: EventReady, Role: s.name, Message: "liveness check started: " + describeLiveness(l)})
 	r.group.Go(func() error {
 		var answers []string
+		// The attempts keep to a grid of periods from readiness, however long each one takes, so
+		// that FAILURES failed attempts span FAILURES periods.
+		next := clock.Now()
 		for failed := 0; ; {
+			next = next.Add(period)
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-clock.After(period):
+			case <-clock.After(max(next.Sub(clock.Now()), 0)):
 			}
 			cctx, stop := context.WithTimeout(ctx, livenessCheckTimeout(period))
 			err := check(cctx)

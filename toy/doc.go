@@ -36,7 +36,8 @@
 //	-until-stopped       serve until stopped: no end-of-benchmark protocol (see below)
 //	-fail SPEC           fault injection, see below
 //	-ignore-term ROLE    the ranks of ROLE keep running after SIGTERM, until killed
-//	-heartbeat D         every rank writes "toy: ROLE rank R: heartbeat N" every D (default 0: never)
+//	-heartbeat D         rank 0 of every role writes "toy: ROLE rank 0: heartbeat N" every D, as
+//	                     multi-rank servers log from their first rank (default 0: never)
 //	-server-port N       DISAGG_SERVER listens on 127.0.0.1:N (default 0: a port the kernel picks)
 //
 // Flags may be written with one dash or two. Every rank can be given the same flags and environment:

@@ -129,10 +129,11 @@ func (r *rank) stallOnDeadConnection(ctx context.Context) error {
 	return context.Cause(ctx)
 }
 
-// heartbeat writes a line every period until ctx ends, as a live server logs its iterations; a silent
-// rank's heartbeat stops with the rest of its output.
+// heartbeat writes a line every period until ctx ends, as a live server logs its iterations: from rank
+// 0 only, as multi-rank servers log from their first rank, so that a silent rank 0 leaves its role's
+// log silent. A silent rank's heartbeat stops with the rest of its output.
 func (r *rank) heartbeat(ctx context.Context) {
-	if r.cfg.heartbeat <= 0 {
+	if r.cfg.heartbeat <= 0 || r.cfg.rank != 0 {
 		return
 	}
 	ticker := time.NewTicker(r.cfg.heartbeat)
