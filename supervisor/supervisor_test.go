@@ -77,6 +77,11 @@ type scenario struct {
 	// stopped through a failing scancel, as when Slurm refuses step signals of an ending job.
 	jobState func(context.Context) (string, error)
 	killWait time.Duration
+	// liveness are --liveness specs; hang the run's hang detection; watch, when set, runs alongside
+	// the run with its workspace until the run is over.
+	liveness []string
+	hang     supervisor.HangSettings
+	watch    func(ctx context.Context, ws string)
 }
 
 type outcome struct {
@@ -125,6 +130,7 @@ func runScenario(t *testing.T, sc scenario) outcome {
 		Command: command, Workspace: ws, Probes: probes, ProbeTimeout: 20 * time.Second,
 		TaskInstall: sc.taskInstall, TaskInstallTimeout: 30 * time.Second,
 		TaskBarrier: sc.barrier, TaskBarrierTimeout: 30 * time.Second,
+		Liveness: sc.liveness,
 	}
 	plan, err := roles.Build(roles.Sources{Flags: flags, Getenv: func(string) string { return "" },
 		ReadFile: os.ReadFile, Unique: "t" + jobID})
@@ -156,7 +162,14 @@ func runScenario(t *testing.T, sc scenario) outcome {
 	cfg := supervisor.Config{
 		Plan: plan, Launcher: []string{binary, "srun"}, Env: env, Executable: binary,
 		Grace: grace, LaunchGate: gate, Signals: signals, Console: &console,
-		EndMarkers: []string{filepath.Join(plan.OutputDir, "benchmark_status*")},
+		EndMarkers:   []string{filepath.Join(plan.OutputDir, "benchmark_status*")},
+		HangSettings: sc.hang,
+	}
+	watched := make(chan struct{})
+	if sc.watch != nil {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer func() { stopWatch(); <-watched }()
+		go func() { defer close(watched); sc.watch(watchCtx, ws) }()
 	}
 	if sc.jobState != nil {
 		cfg.Scancel, cfg.KillWait = "false", sc.killWait
