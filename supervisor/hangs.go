@@ -125,6 +125,10 @@ func (r *run) onBenchmarkTimeout(now time.Time) {
 // decideHung fails the run with ExitUnhealthy, blaming s, and asks for the dump signal before the
 // teardown.
 func (r *run) decideHung(s *step, reason, check string, answers []string) {
+	if r.held != nil {
+		// A step's end is waiting for Slurm's word on a cancellation: that verdict comes first.
+		return
+	}
 	f := r.failureOf(s, ExitUnhealthy, reason)
 	f.Check, f.Answers = check, answers
 	r.emit(Event{Name: EventWarning, Role: s.name, Code: intPtr(ExitUnhealthy), Message: reason})

@@ -206,6 +206,20 @@ func TestLoopHangDecisions(t *testing.T) {
 			want: outcome{state: RunFailed, code: ExitUnhealthy, role: "BENCHMARK"},
 		},
 		{
+			name: "stall: a step's end held for Slurm's word is decided by that word, not by the stall",
+			opts: options{slurm: true, hang: HangSettings{StallTimeout: 2 * time.Second}},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("GEN_0", 143)
+				every(h, 200*time.Millisecond, 12)
+				if s := h.summary(); s.State != RunRunning {
+					t.Fatalf("decided (%s: %+v) while the end of GEN_0 waited for Slurm", s.State, s.Failure)
+				}
+				h.answer("CANCELLED", nil)
+			},
+			want: outcome{state: RunInterrupted, code: 143},
+		},
+		{
 			name: "benchmark timeout: from the benchmark's launch, naming what still runs",
 			opts: options{hang: HangSettings{BenchmarkTimeout: 30 * time.Second}},
 			play: func(t *testing.T, h *harness) {
