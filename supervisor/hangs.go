@@ -130,7 +130,7 @@ func (r *run) decideHung(s *step, reason, check string, answers []string) {
 		return
 	}
 	f := r.failureOf(s, ExitUnhealthy, reason)
-	f.Check, f.Answers = check, answers
+	f.Hung, f.Check, f.Answers = true, check, answers
 	r.emit(Event{Name: EventWarning, Role: s.name, Code: intPtr(ExitUnhealthy), Message: reason})
 	r.hang.dump = true
 	r.decide(RunFailed, ExitUnhealthy, f)

@@ -125,6 +125,11 @@ func TestLoopHangDecisions(t *testing.T) {
 					!strings.Contains(f.Reason, "GEN_0 5s ago, BENCHMARK 5s ago") {
 					t.Errorf("failure %+v; want the logs that stopped first named first", f)
 				}
+				// A hung benchmark reports nothing itself: the supervisor's JUnit fails its case.
+				junit, err := os.ReadFile(filepath.Join(h.plan.Workspace, JUnitFile))
+				if err != nil || !strings.Contains(string(junit), `<testcase name="supervisor[BENCHMARK]"`) || !strings.Contains(string(junit), `type="hung"`) {
+					t.Errorf("JUnit (%v) does not fail supervisor[BENCHMARK] as hung:\n%s", err, junit)
+				}
 			},
 			want: outcome{state: RunFailed, code: ExitUnhealthy, role: "BENCHMARK", reason: "no role's log and no file under",
 				roles: map[string]StepState{"BENCHMARK": StepStopped, "GEN_0": StepStopped}},

@@ -36,7 +36,9 @@ type Failure struct {
 	// line numbers in the file: the tail of a crashed MPI job is mostly shutdown noise.
 	FirstErrors []logscan.Line `json:"first_errors,omitempty"`
 	LogTail     []string       `json:"log_tail,omitempty"`
-	// Check and Answers are the liveness check an unhealthy role failed and its last answers.
+	// Hung is set when the role was found unhealthy or hung rather than failing by itself (exit
+	// code 6); Check and Answers are the liveness check it failed and its last answers.
+	Hung    bool     `json:"hung,omitempty"`
 	Check   string   `json:"check,omitempty"`
 	Answers []string `json:"answers,omitempty"`
 }
@@ -377,10 +379,14 @@ type junitFailure struct {
 func writeJUnit(path string, s Summary) error {
 	class := "disagg-supervisor." + s.JobID
 	c := junitCase{Name: "supervisor", ClassName: class, Time: s.DurationSeconds}
-	if f := s.Failure; f != nil && f.Kind != "benchmark" {
+	// A hung benchmark reports nothing itself: its hang fails a case here.
+	if f := s.Failure; f != nil && (f.Kind != "benchmark" || f.Hung) {
 		kind := "infrastructure"
 		if s.State == RunInterrupted {
 			kind = "interrupted"
+		}
+		if f.Hung {
+			kind = "hung"
 		}
 		if f.Role != "" {
 			c.Name = "supervisor[" + f.Role + "]"

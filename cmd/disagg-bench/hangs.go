@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
@@ -41,11 +42,12 @@ var hangCases = []hangCase{
 var hangCrash = hangCase{spec: "DISAGG_SERVER:0:3:500ms", role: "DISAGG_SERVER", code: 3}
 
 func hangMethod(c hangCase) string {
-	return fmt.Sprintf("`disagg-supervisor demo --fail %s %v --grace 1s --requests 100` (the toy stack on a fake 4-node allocation; "+
+	flags := strings.Join(append([]string{"--fail", c.spec}, c.args...), " ")
+	return fmt.Sprintf("`disagg-supervisor demo %s --grace 1s --requests 100` (the toy stack on a fake 4-node allocation; "+
 		"the demo's router has a liveness check: http /health matching a workers count, every 1 s, 3 failures). The sick rank writes the Unix "+
 		"time in ns when its sickness strikes; the figure is the summary's decided_at minus that time, for a run that must end with exit code 6 "+
 		"and a root cause naming %s. Reference: the same demo with the router exiting 3 at the same moment (`--fail %s`), a crash found by its "+
-		"step's end; the ratio says how much longer a hang takes to find than a crash.", c.spec, c.args, c.role, hangCrash.spec)
+		"step's end; the ratio says how much longer a hang takes to find than a crash.", flags, c.role, hangCrash.spec)
 }
 
 // measureHangs measures the hangs group: each toy sickness's detection latency against its bound.
