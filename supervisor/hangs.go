@@ -176,6 +176,26 @@ func (r *run) beginTeardown() {
 	r.cfg.clock.AfterFunc(wait, func() { r.send(dumpWaitOver{}) })
 }
 
+// notReady names what a readiness deadline left pending: the steps launched and not ready, and those
+// not launched yet.
+func (r *run) notReady(now time.Time) string {
+	var waiting, pending []string
+	for _, s := range r.steps {
+		switch {
+		case s.ready() || s.exited:
+		case s.launched():
+			waiting = append(waiting, fmt.Sprintf("%s (launched %s ago)", s.name, now.Sub(s.launchedAt).Round(time.Second)))
+		default:
+			pending = append(pending, s.name)
+		}
+	}
+	text := "not ready: " + strings.Join(waiting, ", ")
+	if len(pending) > 0 {
+		text += "; not launched: " + strings.Join(pending, ", ")
+	}
+	return text
+}
+
 // stillRunning names the live steps and what each was doing, for the reasons of deadlines and of the
 // drain before Slurm's time limit.
 func (r *run) stillRunning(now time.Time) string {

@@ -240,6 +240,16 @@ func TestLoopHangDecisions(t *testing.T) {
 				reason: "still running 30s after its launch (--benchmark-timeout 30s); still running: GEN_0 on node1 (ready for 30s), GEN_1 on node2"},
 		},
 		{
+			name: "a readiness deadline names what was pending",
+			play: func(t *testing.T, h *harness) {
+				h.ready("GEN_0", nil)
+				h.advance(20 * time.Minute)
+				h.ready("CTX_0", errors.New("readiness probe timed out after 20m0s: file x: not there"))
+			},
+			want: outcome{state: RunFailed, code: ExitProbeTimeout, role: "CTX_0",
+				reason: "not there; not ready: GEN_1 (launched 20m0s ago), CTX_0 (launched 20m0s ago); not launched: DISAGG_SERVER, BENCHMARK"},
+		},
+		{
 			name: "drain before the time limit names what was still running",
 			play: func(t *testing.T, h *harness) {
 				h.up()

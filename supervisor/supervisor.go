@@ -395,7 +395,7 @@ func (r *run) handle(msg message) {
 		}
 		if m.err != nil {
 			r.emit(Event{Name: EventWarning, Role: s.name, Message: m.err.Error()})
-			r.decide(RunFailed, ExitProbeTimeout, r.failureOf(s, ExitProbeTimeout, m.err.Error()))
+			r.decide(RunFailed, ExitProbeTimeout, r.failureOf(s, ExitProbeTimeout, m.err.Error()+"; "+r.notReady(now)))
 			return
 		}
 		s.readyAt = now
