@@ -49,7 +49,7 @@ type hangState struct {
 	// when it was sent.
 	dump   bool
 	dumpAt time.Time
-	// stopChecks ends the liveness checks, which run until the teardown starts.
+	// stopChecks ends the liveness checks and the stall watch, which run until the decision.
 	stopChecks []context.CancelFunc
 	// benchmarkAt is the launch of the benchmark: the stall window and the benchmark timeout count
 	// from it.

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -62,7 +63,10 @@ func (r *run) startStallWatch() {
 		skip[s.log] = true // watched on their own
 	}
 	own := filepath.Join(r.plan.Workspace, ".disagg-supervisor")
-	outDir, clock, every, ctx := r.plan.OutputDir, r.cfg.clock, stallInterval(r.cfg.HangSettings), r.groupCtx
+	// The watch ends with the decision, like the liveness checks.
+	ctx, stop := context.WithCancel(r.groupCtx)
+	r.hang.stopChecks = append(r.hang.stopChecks, stop)
+	outDir, clock, every := r.plan.OutputDir, r.cfg.clock, stallInterval(r.cfg.HangSettings)
 	r.group.Go(func() error {
 		sizes := map[string]int64{}
 		for name, path := range logs {
