@@ -598,6 +598,7 @@ func (r *run) onSignal(sig os.Signal) {
 	if r.decided && r.teardownAt.IsZero() {
 		// A signal while hung steps write their stacks: stop waiting for them.
 		r.emit(Event{Name: EventSignal, Signal: name, Message: "signal while the steps dump their stacks: stopping every step now"})
+		r.slurmEnding = sig == syscall.SIGTERM && r.cfg.KillWait > 0
 		r.teardown()
 		return
 	}
