@@ -1,6 +1,7 @@
 package roles
 
 import (
+	"fmt"
 	"path"
 	"regexp"
 	"strconv"
@@ -36,6 +37,20 @@ type Liveness struct {
 // Period is PeriodSeconds as a duration.
 func (l Liveness) Period() time.Duration {
 	return time.Duration(l.PeriodSeconds * float64(time.Second))
+}
+
+// String is the check as the plan table and a root cause show it.
+func (l Liveness) String() string {
+	s := fmt.Sprintf("%s %s", l.Type, l.Target)
+	if l.Type == ProbeHTTP {
+		if l.StatusMin != 200 || l.StatusMax != 299 {
+			s += fmt.Sprintf(" status=%d-%d", l.StatusMin, l.StatusMax)
+		}
+		if l.Body != "" {
+			s += " body=" + l.Body
+		}
+	}
+	return s + fmt.Sprintf(" every %s, %d failures in a row", l.Period(), l.Failures)
 }
 
 // livenessSpec is one parsed ROLE=TYPE:TARGET[@PERIOD[/FAILURES]].

@@ -1,6 +1,7 @@
 package roles
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -98,5 +99,22 @@ func TestLivenessTargetErrors(t *testing.T) {
 	_, err := Build(Sources{Getenv: getenv(env)})
 	if want := `DISAGG_LIVENESS entry "GEN_0=nope:x": unknown check type "nope": want http, tcp, file or log`; err == nil || err.Error() != want {
 		t.Errorf("error\n got: %v\nwant: %s", err, want)
+	}
+}
+
+// TestLivenessInPlanTable: the plan's table shows each role's check with its conditions.
+func TestLivenessInPlanTable(t *testing.T) {
+	p, err := Build(Sources{Flags: Flags{Liveness: []string{`DISAGG_SERVER=http:http://{node}:8000/health status=200 body="workers":[1-9]@2s/2`}},
+		Getenv: getenv(contractEnv())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := WriteTable(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	want := `liveness DISAGG_SERVER: http http://gpu-a01:8000/health status=200-200 body="workers":[1-9] every 2s, 2 failures in a row` + "\n"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, b.String())
 	}
 }

@@ -66,7 +66,7 @@ func WriteTable(w io.Writer, p Plan) error {
 	}
 	for _, r := range p.Roles {
 		if l := r.Liveness; l != nil {
-			ew.printf("liveness %s: %s %s every %s, %d failures in a row\n", r.Name, l.Type, oneLineShown(l.Target), l.Period(), l.Failures)
+			ew.printf("liveness %s: %s\n", r.Name, oneLineShown(l.String()))
 		}
 	}
 	return ew.err

@@ -28,20 +28,6 @@ func livenessCheckTimeout(period time.Duration) time.Duration {
 // livenessAnswers is how many of a role's last failed answers its root cause shows.
 const livenessAnswers = 5
 
-// describeLiveness is the check as the root cause names it.
-func describeLiveness(l roles.Liveness) string {
-	s := fmt.Sprintf("%s %s", l.Type, l.Target)
-	if l.Type == roles.ProbeHTTP {
-		if l.StatusMin != 200 || l.StatusMax != 299 {
-			s += fmt.Sprintf(" status=%d-%d", l.StatusMin, l.StatusMax)
-		}
-		if l.Body != "" {
-			s += " body=" + l.Body
-		}
-	}
-	return s + fmt.Sprintf(" every %s, %d failures in a row", l.Period(), l.Failures)
-}
-
 // startLiveness starts the role's liveness check once it is ready. It runs outside the loop until the
 // step ends or the teardown starts, and reports FAILURES failed attempts in a row as livenessFailed.
 func (r *run) startLiveness(s *step) {
@@ -61,7 +47,7 @@ func (r *run) startLiveness(s *step) {
 	ctx, cancel := context.WithCancel(s.watch)
 	r.hang.stopChecks = append(r.hang.stopChecks, cancel)
 	name, clock, period := s.name, r.cfg.clock, l.Period()
-	r.emit(Event{Name: EventReady, Role: s.name, Message: "liveness check started: " + describeLiveness(l)})
+	r.emit(Event{Name: EventReady, Role: s.name, Message: "liveness check started: " + l.String()})
 	r.group.Go(func() error {
 		var answers []string
 		// The attempts keep to a grid of periods from readiness, however long each one takes, so
@@ -90,7 +76,7 @@ func (r *run) startLiveness(s *step) {
 				answers = answers[1:]
 			}
 			if failed >= l.Failures {
-				r.send(livenessFailed{name: name, check: describeLiveness(l), answers: answers})
+				r.send(livenessFailed{name: name, check: l.String(), answers: answers})
 				return nil
 			}
 		}
