@@ -47,7 +47,6 @@ func (r *run) startLiveness(s *step) {
 	ctx, cancel := context.WithCancel(s.watch)
 	r.hang.stopChecks = append(r.hang.stopChecks, cancel)
 	name, clock, period := s.name, r.cfg.clock, l.Period()
-	r.emit(Event{Name: EventReady, Role: s.name, Message: "liveness check started: " + l.String()})
 	r.group.Go(func() error {
 		var answers []string
 		// The attempts keep to a grid of periods from readiness, however long each one takes, so
