@@ -61,7 +61,7 @@ func TestHangs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			start := time.Now()
-			port := freePort(t)
+			port := hangFreePort(t)
 			spec := jobSpec{Name: "hang", Fail: tt.fail, ToyFlags: strings.TrimSpace(fmt.Sprintf("--server-port %d %s", port, tt.toyFlags)),
 				RunFlags: tt.runFlags}
 			if tt.liveness {
@@ -105,8 +105,8 @@ func TestHangs(t *testing.T) {
 	}
 }
 
-// freePort is a loopback port free at this moment: the cluster's nodes are processes of this machine.
-func freePort(t *testing.T) int {
+// hangFreePort is a loopback port free at this moment: the cluster's nodes are processes of this machine.
+func hangFreePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

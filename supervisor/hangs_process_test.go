@@ -17,8 +17,8 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
 
-// freePort is a loopback port free at this moment, for the toy router and its liveness check.
-func freePort(t *testing.T) int {
+// hangFreePort is a loopback port free at this moment, for the toy router and its liveness check.
+func hangFreePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -71,7 +71,7 @@ func TestHangsEndTheRun(t *testing.T) {
 			hang: supervisor.HangSettings{StallRoles: map[string]time.Duration{"GEN_1": 2 * time.Second}, DumpSignal: 10, DumpWait: time.Second}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			port := freePort(t)
+			port := hangFreePort(t)
 			// The toy's load writes nothing while it runs: a short one, so that a stall bound only
 			// sees the sickness.
 			sc := scenario{fail: tt.fail, toyFlags: fmt.Sprintf("--server-port %d %s", port, tt.toyFlags), hang: tt.hang, requests: 100}
