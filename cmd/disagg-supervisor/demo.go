@@ -45,7 +45,7 @@ func (d *demoCmd) Run(e env) error {
 	if err != nil {
 		return badInput(fmt.Errorf("--workspace: %w", err))
 	}
-	port, err := freePort()
+	port, err := toyRouterPort()
 	if err != nil {
 		return &exitError{code: supervisor.ExitInternal, err: err}
 	}
@@ -94,9 +94,9 @@ func (d *demoCmd) Run(e env) error {
 	return err
 }
 
-// freePort is a loopback port free at this moment, for the toy router, so that its liveness check can
+// toyRouterPort is a loopback port free at this moment, for the toy router, so that its liveness check can
 // be written into the plan.
-func freePort() (int, error) {
+func toyRouterPort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port for the toy router: %w", err)
