@@ -162,6 +162,13 @@ func (b *builder) build(unique string) (Plan, error) {
 	if err := applyProbes(&p, probes); err != nil {
 		return Plan{}, err
 	}
+	liveness, err := b.livenessSpecs()
+	if err != nil {
+		return Plan{}, err
+	}
+	if err := applyLiveness(&p, liveness); err != nil {
+		return Plan{}, err
+	}
 	return p, nil
 }
 

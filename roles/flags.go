@@ -75,6 +75,7 @@ type Flags struct {
 	// Readiness.
 
 	Probes       []string      `name:"probe" sep:"none" placeholder:"ROLE=TYPE:TARGET[@TIMEOUT]" group:"Readiness" help:"Readiness probe of the roles matching ROLE (a name or a glob such as GEN_*); TYPE is http, tcp, file or log; TARGET may use {role} {node} {out} {workspace} {job} {token} (the run token). Repeatable; env DISAGG_PROBES holds more, separated by ';' or lines."`
+	Liveness     []string      `name:"liveness" sep:"none" placeholder:"ROLE=TYPE:TARGET[@PERIOD[/FAILURES]]" group:"Readiness" help:"Liveness check of the roles matching ROLE, from their readiness until they end: TYPE and TARGET as in --probe (log: a new matching line each period); an http TARGET may add status=CODE or status=LOW-HIGH and body=REGEXP after the URL, separated by spaces. FAILURES failed checks in a row (default 3, every PERIOD, default 10s) fail the run with exit code 6. Repeatable; env DISAGG_LIVENESS holds more, separated by ';' or lines."`
 	ProbeTimeout time.Duration `name:"probe-timeout" default:"30m" placeholder:"DURATION" group:"Readiness" help:"Timeout of probes that give none (default: ${default})."`
 
 	// Pre-flight phase.

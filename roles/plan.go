@@ -93,6 +93,8 @@ type Role struct {
 	Log           string            `json:"log"`
 	// Probe, when set, tells when the role is ready; dependents wait for it.
 	Probe *Probe `json:"probe,omitempty"`
+	// Liveness, when set, checks the role from its readiness until it ends or the teardown starts.
+	Liveness *Liveness `json:"liveness,omitempty"`
 }
 
 // ProbeType is what a readiness probe checks; its word is the TYPE of --probe and the plan's

@@ -108,14 +108,7 @@ func applyProbes(p *Plan, specs []probeSpec) error {
 				continue
 			}
 			matched = true
-			target := strings.NewReplacer(
-				"{role}", r.Name,
-				"{node}", r.Nodes[0],
-				"{out}", p.OutputDir,
-				"{workspace}", p.Workspace,
-				"{job}", p.JobID,
-				"{token}", p.RunToken,
-			).Replace(s.target)
+			target := placeholders(p, r).Replace(s.target)
 			if !checked[target] {
 				if err := checkProbeTarget(s.typ, target); err != nil {
 					return inputErrorf(s.input, "%s", err)

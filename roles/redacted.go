@@ -101,6 +101,12 @@ func redactRole(text *redact.Text, r Role) Role {
 		probe.Target = text.String(probe.Target)
 		r.Probe = &probe
 	}
+	if r.Liveness != nil {
+		check := *r.Liveness
+		check.Target = text.String(check.Target)
+		check.Body = text.String(check.Body)
+		r.Liveness = &check
+	}
 	return r
 }
 

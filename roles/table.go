@@ -67,6 +67,11 @@ func WriteTable(w io.Writer, p Plan) error {
 		timeout := time.Duration(r.Probe.TimeoutSeconds * float64(time.Second))
 		ew.printf("probe %s: %s %s (timeout %s)\n", r.Name, r.Probe.Type, oneLineShown(r.Probe.Target), timeout)
 	}
+	for _, r := range p.Roles {
+		if l := r.Liveness; l != nil {
+			ew.printf("liveness %s: %s\n", r.Name, oneLineShown(l.String()))
+		}
+	}
 	return ew.err
 }
 

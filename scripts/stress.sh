@@ -52,6 +52,8 @@ local_tests=(TestFailures TestSignals TestIgnoredSIGTERMIsReported TestLoopDecis
   TestKillWaitBoundsTeardown TestRecordSurvivesSIGKILLAfterDecision)
 # The pre-flight phase's: its decisions with fake steps, and its real steps with the toy precheck.
 local_tests+=(TestPrecheckProcesses TestPrecheckFailure TestPrecheckTimeout)
+# Hangs and sick servers (exit 6 within each detector's bound).
+local_tests+=(TestHangsEndTheRun TestLoopHangDecisions)
 # The demo runs: --fail SPEC ("-" for none), the exit code it must end with, and what summary.json must
 # say (failure.role, or state for the run without a failure).
 demo_runs=(
@@ -60,6 +62,11 @@ demo_runs=(
   "DISAGG_SERVER:0:0 3 role=DISAGG_SERVER"
   "BENCHMARK:0:7 7 role=BENCHMARK"
   "- 0 state=succeeded"
+)
+# The demo's router has a liveness check: a hung or sick router ends the run with exit 6.
+demo_runs+=(
+  "DISAGG_SERVER:0:hang 6 role=DISAGG_SERVER"
+  "DISAGG_SERVER:0:noworkers 6 role=DISAGG_SERVER"
 )
 # A demo run takes seconds; one still running after this long is a failure (timeout's exit 124).
 demo_limit=300

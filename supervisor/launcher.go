@@ -50,6 +50,9 @@ type stepProcess interface {
 	stop(stepID string) error
 	// kill ends a step that outlived the grace period.
 	kill(stepID string) error
+	// signal sends sig to the step's tasks without stopping it (the dump signal before the teardown
+	// of a hung run).
+	signal(stepID string, sig syscall.Signal) error
 	// abandon is the last resort for a step that did not end after kill: SIGKILL to its process
 	// group, and no more waiting for it.
 	abandon() error
@@ -162,6 +165,15 @@ func (p *execProcess) kill(stepID string) error {
 		return errs
 	}
 	return signalGroup(p.name, p.pid(), syscall.SIGKILL)
+}
+
+// signal sends sig to the step's tasks: through Slurm once the step id is known, else to srun, which
+// passes signals other than the ones that end a step on to its tasks (the fake srun does the same).
+func (p *execProcess) signal(stepID string, sig syscall.Signal) error {
+	if p.l.scancel != "" && stepID != "" {
+		return p.cancel(stepID, sig)
+	}
+	return signalGroup(p.name, p.pid(), sig)
 }
 
 func (p *execProcess) abandon() error {

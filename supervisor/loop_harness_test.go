@@ -195,6 +195,11 @@ func (p *fakeProcess) kill(string) error {
 	return nil
 }
 
+func (p *fakeProcess) signal(_ string, sig syscall.Signal) error {
+	p.l.record("signal " + p.name + " " + signalName(sig))
+	return nil
+}
+
 func (p *fakeProcess) abandon() error {
 	p.l.record("abandon " + p.name)
 	return nil
@@ -216,6 +221,9 @@ type options struct {
 	slurm bool
 	// flags, when set, changes the plan's flags (a precheck, an install script) before it is built.
 	flags func(*roles.Flags)
+	// liveness are --liveness specs of the plan; hang the run's hang detection settings.
+	liveness []string
+	hang     HangSettings
 }
 
 // harness is one Run of a 2 GEN + 1 CTX + server + benchmark plan on node[1-4] (GEN_0, the server
@@ -233,6 +241,9 @@ type harness struct {
 	answers chan jobStateKnown
 	done    chan Result
 	marker  string
+	// sick holds the answer of each role's fake liveness check: nil while it is well.
+	sickMu sync.Mutex
+	sick   map[string]error
 }
 
 // newHarness starts the run; the caller is inside a synctest bubble.
@@ -249,6 +260,7 @@ func newHarness(t *testing.T, o options) *harness {
 		NumGen: &two, NumCtx: &one, NodesPerGen: &one, NodesPerCtx: &one,
 		GPUsPerNodePerGen: &two, GPUsPerNodePerCtx: &two,
 		Command: "pytest test_disagg.py", Workspace: ws, Probes: probes, ProbeTimeout: time.Minute,
+		Liveness: o.liveness,
 	}
 	if o.flags != nil {
 		o.flags(&flags)
@@ -267,6 +279,7 @@ func newHarness(t *testing.T, o options) *harness {
 		answers: make(chan jobStateKnown, 1),
 		done:    make(chan Result, 1),
 		marker:  filepath.Join(plan.OutputDir, "benchmark_status.0.txt"),
+		sick:    map[string]error{},
 	}
 	for _, name := range o.ignoreTerm {
 		h.launcher.ignoreTerm[name] = true
@@ -280,8 +293,8 @@ func newHarness(t *testing.T, o options) *harness {
 	cfg := Config{
 		Plan: plan, Grace: cmpOr(o.grace, 10*time.Second), LaunchGate: cmpOr(o.gate, mode.Never),
 		Signals: h.signals, EndMarkers: []string{filepath.Join(plan.OutputDir, "benchmark_status*")},
-		KillWait: o.killWait,
-		clock:    h.clock, launcher: h.launcher,
+		KillWait: o.killWait, HangSettings: o.hang,
+		clock: h.clock, launcher: h.launcher,
 		waitProbe: func(ctx context.Context, _ roles.Probe, logPath string, _ int64) error {
 			select {
 			case err := <-h.probes[logPath]:
@@ -290,6 +303,19 @@ func newHarness(t *testing.T, o options) *harness {
 				return ctx.Err()
 			}
 		},
+	}
+	cfg.newLivenessCheck = func(_ roles.Liveness, logPath string, _ int64) (livenessCheck, error) {
+		name := ""
+		for _, role := range plan.Roles {
+			if role.Log == logPath {
+				name = role.Name
+			}
+		}
+		return func(context.Context) error {
+			h.sickMu.Lock()
+			defer h.sickMu.Unlock()
+			return h.sick[name]
+		}, nil
 	}
 	if o.slurm {
 		cfg.JobState = func(ctx context.Context) (string, error) {
@@ -356,6 +382,13 @@ func (h *harness) up() {
 	}
 	h.ready("DISAGG_SERVER", nil)
 	h.proc("BENCHMARK")
+}
+
+// setSick makes the role's fake liveness check answer err (nil: well again).
+func (h *harness) setSick(name string, err error) {
+	h.sickMu.Lock()
+	defer h.sickMu.Unlock()
+	h.sick[name] = err
 }
 
 // exit: the step ends with srun's status.

@@ -36,6 +36,11 @@ type Failure struct {
 	// line numbers in the file: the tail of a crashed MPI job is mostly shutdown noise.
 	FirstErrors []logscan.Line `json:"first_errors,omitempty"`
 	LogTail     []string       `json:"log_tail,omitempty"`
+	// Hung is set when the role was found unhealthy or hung rather than failing by itself (exit
+	// code 6); Check and Answers are the liveness check it failed and its last answers.
+	Hung    bool     `json:"hung,omitempty"`
+	Check   string   `json:"check,omitempty"`
+	Answers []string `json:"answers,omitempty"`
 }
 
 // Error describes the failure in one line.
@@ -134,6 +139,8 @@ type Summary struct {
 	// Checks are the pre-flight phase's verdicts, UCXRedFlags the red-flag lines of their logs.
 	Checks      []CheckResult `json:"checks,omitempty"`
 	UCXRedFlags []RedFlag     `json:"ucx_red_flags,omitempty"`
+	// Ledger is where the GPU time went, by step and phase.
+	Ledger *Ledger `json:"gpu_ledger,omitempty"`
 }
 
 // RoleSummary is one step in summary.json.
@@ -196,6 +203,7 @@ func (r *run) summary() Summary {
 		}
 		s.Roles = append(s.Roles, rs)
 	}
+	s.Ledger = r.ledger(s, now)
 	return s
 }
 
@@ -311,6 +319,12 @@ func WriteRootCause(w io.Writer, f *Failure) {
 	if f.SrunLine != "" {
 		fmt.Fprintf(w, "  srun:   %s\n", f.SrunLine)
 	}
+	if f.Check != "" {
+		fmt.Fprintf(w, "  check:  %s\n", f.Check)
+		for _, answer := range f.Answers {
+			fmt.Fprintf(w, "    answer %s\n", answer)
+		}
+	}
 	if len(f.FirstErrors) > 0 {
 		fmt.Fprintf(w, "  first errors in the log:\n")
 		for _, line := range f.FirstErrors {
@@ -369,10 +383,14 @@ type junitFailure struct {
 func writeJUnit(path string, s Summary) error {
 	class := "disagg-supervisor." + s.JobID
 	c := junitCase{Name: "supervisor", ClassName: class, Time: s.DurationSeconds}
-	if f := s.Failure; f != nil && f.Kind != "benchmark" {
+	// A hung benchmark reports nothing itself: its hang fails a case here.
+	if f := s.Failure; f != nil && (f.Kind != "benchmark" || f.Hung) {
 		kind := "infrastructure"
 		if s.State == RunInterrupted {
 			kind = "interrupted"
+		}
+		if f.Hung {
+			kind = "hung"
 		}
 		if f.Role != "" {
 			c.Name = "supervisor[" + f.Role + "]"
@@ -438,6 +456,11 @@ func WriteStatus(w io.Writer, s Summary) {
 		fmt.Fprint(w, " (teardown not finished)")
 	}
 	fmt.Fprint(w, "\n\n")
+	if s.EndedAt == nil && s.Ledger != nil {
+		// The ledger up to now, not to the last change.
+		l := ComputeLedger(s, time.Now())
+		s.Ledger = &l
+	}
 	writeReport(w, s)
 }
 
@@ -446,6 +469,9 @@ func WriteStatus(w io.Writer, s Summary) {
 func writeReport(w io.Writer, s Summary) {
 	WriteTable(w, s)
 	writeChecks(w, s)
+	if s.Ledger != nil {
+		WriteLedger(w, *s.Ledger)
+	}
 	if s.Failure != nil {
 		WriteRootCause(w, s.Failure)
 	}

@@ -36,6 +36,8 @@ type step struct {
 	probe  *roles.Probe
 	// check is set for a step of the pre-flight phase (see precheck.go).
 	check *checkState
+	// liveness checks the role from its readiness until it ends or the teardown starts.
+	liveness *roles.Liveness
 
 	proc stepProcess
 	// logStart is where this attempt's output starts in the log: logs are appended to, so an earlier
@@ -43,6 +45,8 @@ type step struct {
 	logStart int64
 	// stop ends the step's watchers (tasks-running watcher, probe).
 	stop context.CancelFunc
+	// watch is the context of the step's watchers, which stop ends.
+	watch context.Context
 
 	launchedAt, runningAt, readyAt, endedAt time.Time
 	exited                                  bool

@@ -98,6 +98,8 @@ type Config struct {
 	// ErrorLines finds the first error-shaped lines of a failed role's log for the root cause; nil
 	// means logscan's default patterns.
 	ErrorLines *logscan.Matcher
+	// HangSettings find hangs and sick servers: stalls, the benchmark's deadline, the dump signal.
+	HangSettings
 
 	// The seams of the run loop's own tests (package supervisor); nil means the real thing. With a
 	// fake clock, launcher and probe the loop's decisions are tested without processes or waiting.
@@ -199,6 +201,7 @@ type run struct {
 	summaryPath    string
 	junitPath      string
 	errorLines     *logscan.Matcher
+	hang           hangState
 }
 
 // Run carries out the plan and returns the run's exit code. It returns when every step it started has
@@ -319,7 +322,7 @@ func (r *run) buildSteps() {
 	r.addChecks(add, r.plan.Precheck)
 	for _, role := range r.plan.Roles {
 		add(&step{name: role.Name, kind: role.Kind, nodes: role.Nodes, ntasks: role.NTasks,
-			argv: role.Srun, env: role.Env, log: role.Log, probe: role.Probe})
+			argv: role.Srun, env: role.Env, log: role.Log, probe: role.Probe, liveness: role.Liveness})
 	}
 }
 
@@ -396,12 +399,13 @@ func (r *run) handle(msg message) {
 		}
 		if m.err != nil {
 			r.emit(Event{Name: EventWarning, Role: s.name, Message: m.err.Error()})
-			r.decide(RunFailed, ExitProbeTimeout, r.failureOf(s, ExitProbeTimeout, m.err.Error()))
+			r.decide(RunFailed, ExitProbeTimeout, r.failureOf(s, ExitProbeTimeout, m.err.Error()+"; "+r.notReady(now)))
 			return
 		}
 		s.readyAt = now
 		r.emit(Event{Name: EventReady, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes),
 			Duration: now.Sub(s.launchedAt), Message: fmt.Sprintf("%s probe passed", s.probe.Type)})
+		r.startLiveness(s)
 		r.launchWhatIsDue()
 	case teardownError:
 		r.errs = multierror.Append(r.errs, m.err)
@@ -424,6 +428,8 @@ func (r *run) handle(msg message) {
 				"launch gate: steps sharing its nodes did not report all tasks started within %s; launching anyway", r.cfg.LaunchGateTimeout)})
 			r.launchWhatIsDue()
 		}
+	case livenessFailed, stallSample, benchmarkTimedOut, dumpWaitOver:
+		r.onHangMessage(msg, now)
 	}
 }
 
@@ -602,6 +608,13 @@ func (r *run) warn(role, msg string) {
 
 func (r *run) onSignal(sig os.Signal) {
 	name := signalName(sig)
+	if r.decided && r.teardownAt.IsZero() {
+		// A signal while hung steps write their stacks: stop waiting for them.
+		r.emit(Event{Name: EventSignal, Signal: name, Message: "signal while the steps dump their stacks: stopping every step now"})
+		r.slurmEnding = sig == syscall.SIGTERM && r.cfg.KillWait > 0
+		r.teardown()
+		return
+	}
 	if r.decided {
 		if !r.teardownAt.IsZero() && r.killTimer != nil {
 			r.emit(Event{Name: EventSignal, Signal: name, Message: "second signal during teardown: killing every step now"})
@@ -613,7 +626,7 @@ func (r *run) onSignal(sig os.Signal) {
 	code := 128 + signalNumber(sig)
 	msg := "stopping every step"
 	if sig == r.cfg.DrainSignal {
-		msg = "pre-timeout signal: draining before the time limit"
+		msg = "pre-timeout signal: draining before the time limit; still running: " + r.stillRunning(r.cfg.clock.Now())
 	}
 	if r.held != nil && sig == syscall.SIGTERM {
 		// Slurm's SIGTERM to the batch shell, a moment after it ended the held step.
@@ -646,7 +659,7 @@ func (r *run) decide(state RunState, code int, failure *Failure) {
 	summary := r.summary()
 	r.emit(Event{Name: EventResult, Code: intPtr(r.code), Duration: r.decidedAt.Sub(r.start), Message: resultLine(summary)})
 	r.writeRecord(summary)
-	r.teardown()
+	r.beginTeardown()
 }
 
 // teardown asks every live step to stop (SIGTERM to its process group; srun forwards it to the tasks),
@@ -826,7 +839,7 @@ func (r *run) launch(s *step) {
 	r.emit(Event{Name: EventLaunch, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.pid(),
 		Message: fmt.Sprintf("%d tasks, log %s", s.ntasks, s.log)})
 	ctx, stop := context.WithCancel(r.groupCtx)
-	s.stop = stop
+	s.stop, s.watch = stop, ctx
 	name := s.name
 	r.group.Go(func() error {
 		status, signal := proc.wait()
@@ -867,7 +880,9 @@ func (r *run) launch(s *step) {
 	default:
 		// Without a probe a role counts as ready once launched, so nothing waits on it needlessly.
 		s.readyAt = now
+		r.startLiveness(s)
 	}
+	r.onLaunched(s)
 }
 
 // send hands a message to the loop unless the run is over.

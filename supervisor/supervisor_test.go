@@ -79,6 +79,11 @@ type scenario struct {
 	killWait time.Duration
 	// flags, when set, changes the plan's flags (a precheck, say) before it is built.
 	flags func(*roles.Flags)
+	// liveness are --liveness specs; hang the run's hang detection; watch, when set, runs alongside
+	// the run with its workspace until the run is over.
+	liveness []string
+	hang     supervisor.HangSettings
+	watch    func(ctx context.Context, ws string)
 }
 
 type outcome struct {
@@ -127,6 +132,7 @@ func runScenario(t *testing.T, sc scenario) outcome {
 		Command: command, Workspace: ws, Probes: probes, ProbeTimeout: 20 * time.Second,
 		TaskInstall: sc.taskInstall, TaskInstallTimeout: 30 * time.Second,
 		TaskBarrier: sc.barrier, TaskBarrierTimeout: 30 * time.Second,
+		Liveness: sc.liveness,
 	}
 	if sc.flags != nil {
 		sc.flags(&flags)
@@ -161,7 +167,14 @@ func runScenario(t *testing.T, sc scenario) outcome {
 	cfg := supervisor.Config{
 		Plan: plan, Launcher: []string{binary, "srun"}, Env: env, Executable: binary,
 		Grace: grace, LaunchGate: gate, Signals: signals, Console: &console,
-		EndMarkers: []string{filepath.Join(plan.OutputDir, "benchmark_status*")},
+		EndMarkers:   []string{filepath.Join(plan.OutputDir, "benchmark_status*")},
+		HangSettings: sc.hang,
+	}
+	watched := make(chan struct{})
+	if sc.watch != nil {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer func() { stopWatch(); <-watched }()
+		go func() { defer close(watched); sc.watch(watchCtx, ws) }()
 	}
 	if sc.jobState != nil {
 		cfg.Scancel, cfg.KillWait = "false", sc.killWait

@@ -94,6 +94,14 @@ func (r *rank) benchmark(ctx context.Context) error {
 			verdict = fmt.Errorf("%s%d of %d requests failed; first failure: %v",
 				r.configPrefix(idx), res.Failed, res.Requests, firstErr)
 		}
+		if f := r.cfg.fault; idx == last && f != nil && f.Sickness == sickStall {
+			// Stuck on a dead connection after the load (at DELAY after the start at the earliest):
+			// no status file, no verdict, no more output, until stopped.
+			if f.DelaySet && !sleepCtx(ctx, f.Delay-time.Since(r.start)) {
+				return context.Cause(ctx)
+			}
+			return r.stallOnDeadConnection(ctx)
+		}
 		if idx == last {
 			if err := r.waitForFaults(ctx); err != nil {
 				if ctx.Err() != nil {
@@ -108,7 +116,7 @@ func (r *rank) benchmark(ctx context.Context) error {
 		}
 		status := statusOK
 		// A fault of the benchmark itself fires at the end of the run, so the run has failed.
-		if verdict != nil || (idx == last && r.cfg.fault != nil) {
+		if verdict != nil || (idx == last && r.cfg.fault != nil && r.cfg.fault.Sickness == "") {
 			status = statusFailed
 		}
 		r.announce(idx, status)
@@ -125,7 +133,7 @@ func (r *rank) benchmark(ctx context.Context) error {
 		// The exit code reports the other failure; this one still belongs in the log.
 		r.printf(r.stderr, "toy: %s: %v", r.cfg.role, doneErr)
 	}
-	if r.cfg.fault != nil {
+	if r.cfg.fault != nil && r.cfg.fault.Sickness == "" {
 		// A fault without a delay (or with one longer than the run) fires here, at the very end:
 		// the case of a benchmark that measured everything and still exits non-zero.
 		return r.fail()

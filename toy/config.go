@@ -72,6 +72,11 @@ type config struct {
 	fault *fault
 	// ignoreTerm is set when this rank must keep running after its context is cancelled.
 	ignoreTerm bool
+	// heartbeat, when positive, is how often every rank writes a line, as live servers log their
+	// iterations; serverPort, when positive, is the router's port (0: the kernel picks), so that a
+	// liveness check can be written before the run.
+	heartbeat  time.Duration
+	serverPort int
 }
 
 // parseConfig reads flags and environment. An error wraps errUsage and is one line naming the input.
@@ -89,6 +94,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 	serverConfigs := fs.Int("server-configs", 1, "server configurations served one after another")
 	untilStopped := fs.Bool("until-stopped", false, "serve until stopped: no benchmark_status files, no wait for .done files (default from $"+envUntilStopped+")")
 	failSpec := fs.String("fail", "", "fault injection ROLE[:RANK[:CODE[:DELAY]]],... (default from $"+envFail+")")
+	heartbeat := fs.Duration("heartbeat", 0, "every rank writes a heartbeat line this often (0: never)")
+	serverPort := fs.Int("server-port", 0, "port of "+roleServer+" on 127.0.0.1 (0: the kernel picks one)")
 	ignoreTerm := fs.String("ignore-term", "", "ROLE whose ranks keep running after SIGTERM (default from $"+envIgnoreTerm+")")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -115,6 +122,10 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 		return nil, fmt.Errorf("%w: -done-timeout %v: must be positive", errUsage, *doneTimeout)
 	case *serverConfigs < 1:
 		return nil, fmt.Errorf("%w: -server-configs %d: must be at least 1", errUsage, *serverConfigs)
+	case *heartbeat < 0:
+		return nil, fmt.Errorf("%w: -heartbeat %v: must not be negative", errUsage, *heartbeat)
+	case *serverPort < 0 || *serverPort > 65535:
+		return nil, fmt.Errorf("%w: -server-port %d: want a port from 0 to 65535", errUsage, *serverPort)
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -127,6 +138,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 		doneTimeout:   *doneTimeout,
 		serverConfigs: *serverConfigs,
 		untilStopped:  *untilStopped,
+		heartbeat:     *heartbeat,
+		serverPort:    *serverPort,
 		jobID:         getenv(envJobID),
 		outputDir:     getenv(envOutputDir),
 		workspace:     getenv(envWorkspace),

@@ -36,6 +36,9 @@
 //	-until-stopped       serve until stopped: no end-of-benchmark protocol (see below)
 //	-fail SPEC           fault injection, see below
 //	-ignore-term ROLE    the ranks of ROLE keep running after SIGTERM, until killed
+//	-heartbeat D         rank 0 of every role writes "toy: ROLE rank 0: heartbeat N" every D, as
+//	                     multi-rank servers log from their first rank (default 0: never)
+//	-server-port N       DISAGG_SERVER listens on 127.0.0.1:N (default 0: a port the kernel picks)
 //
 // Flags may be written with one dash or two. Every rank can be given the same flags and environment:
 // each uses the ones that concern its role.
@@ -122,6 +125,24 @@
 // whose server died would hang, and then fails with 1 (announcing "failed"): it never reports success
 // after a fault, so a supervisor that reads a server's end after the benchmark's status file as normal
 // cannot miss the fault.
+//
+// # Sicknesses
+//
+// CODE may also name a sickness, which leaves the rank running but unwell, as hangs look from
+// outside; it strikes after DELAY as an exit would (the fault time file and a "toy: injected sickness"
+// line on stderr mark the moment), and the rank still ends on SIGTERM:
+//
+//	hang         a server (GEN_i, CTX_i, DISAGG_SERVER) keeps its port and accepts connections, but
+//	             answers no request
+//	unavailable  a server answers every request with 503
+//	noworkers    DISAGG_SERVER answers GET /health with 200 and "workers":0 (a healthy router
+//	             reports its GEN and CTX count there), and every other request with 503
+//	stall        BENCHMARK, after its load (and DELAY after its start at the earliest), blocks on a
+//	             connection that never answers: no status file, no verdict, no more output
+//	silent       the rank stops writing anything, heartbeat included, and goes on running and serving
+//
+// Every rank prints all its goroutines' stacks on stderr when it receives SIGUSR1, as processes that
+// honour a dump signal do.
 //
 // A BENCHMARK fault keeps its own rules, and its DELAY counts from the rank's start. Without a DELAY it
 // fires at the end of the run, after the summary and results, with the last status file "failed" and

@@ -23,6 +23,9 @@ type fault struct {
 	Code int
 	// Kill makes the rank send itself SIGKILL instead of exiting, as a crash or the OOM killer would.
 	Kill bool
+	// Sickness, when set, makes the rank sick instead of ending it (see sickness.go); Code and Kill
+	// are then unused.
+	Sickness sickness
 	// Delay counts from the role's readiness, or from the start of the rank for BENCHMARK (see
 	// armFault). DelaySet tells an explicit 0s from an absent delay, which means defaultFaultDelay
 	// for most roles but "at the end of the run" for BENCHMARK.
@@ -35,6 +38,9 @@ func (f fault) String() string {
 	code := strconv.Itoa(f.Code)
 	if f.Kill {
 		code = "kill"
+	}
+	if f.Sickness != "" {
+		code = string(f.Sickness)
 	}
 	s := fmt.Sprintf("%s:%d:%s", f.Role, f.Rank, code)
 	if f.DelaySet {
@@ -95,10 +101,15 @@ func parseFault(item string) (fault, error) {
 	case "kill":
 		f.Kill = true
 		f.Code = 128 + int(syscall.SIGKILL)
+	case string(sickHang), string(sickUnavailable), string(sickNoWorkers), string(sickStall), string(sickSilent):
+		f.Sickness = sickness(s)
+		if err := f.Sickness.check(f.Role); err != nil {
+			return fault{}, fmt.Errorf("item %q: %v", item, err)
+		}
 	default:
 		code, err := nonNegative(s)
 		if err != nil || code > 255 {
-			return fault{}, fmt.Errorf("item %q: code %q: want kill or a number from 0 to 255", item, s)
+			return fault{}, fmt.Errorf("item %q: code %q: want a number from 0 to 255, kill, hang, unavailable, noworkers, stall or silent", item, s)
 		}
 		f.Code = code
 	}

@@ -48,7 +48,7 @@ func TestParseFaults(t *testing.T) {
 		{spec: "gen_0", wantErr: `unknown role "gen_0"`},
 		{spec: "GEN_0:-1", wantErr: `item "GEN_0:-1": rank: "-1" is not a non-negative integer`},
 		{spec: "GEN_0:a", wantErr: `rank: "a"`},
-		{spec: "GEN_0:0:256", wantErr: `code "256": want kill or a number from 0 to 255`},
+		{spec: "GEN_0:0:256", wantErr: `code "256": want a number from 0 to 255, kill, hang, unavailable, noworkers, stall or silent`},
 		{spec: "GEN_0:0:segv", wantErr: `code "segv"`},
 		{spec: "GEN_0:0:1:soon", wantErr: `delay "soon"`},
 		{spec: "GEN_0:0:1:-1s", wantErr: `delay "-1s"`},

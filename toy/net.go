@@ -199,8 +199,13 @@ func newClient(timeout time.Duration, conns int) *http.Client {
 
 // listen opens a loopback listener on a port the kernel picks, so ranks sharing a node never collide.
 func listen(ctx context.Context) (net.Listener, error) {
+	return listenPort(ctx, 0)
+}
+
+// listenPort opens a loopback listener on port, or on one the kernel picks when port is 0.
+func listenPort(ctx context.Context, port int) (net.Listener, error) {
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
 		return nil, fmt.Errorf("listening on 127.0.0.1: %w", err)
 	}
@@ -216,7 +221,7 @@ func (r *rank) serve(ctx context.Context, idx int, ln net.Listener, h http.Handl
 	handlerCtx, cancelHandlers := context.WithCancel(context.Background())
 	defer cancelHandlers()
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           r.sickHandler(ctx, h),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(r.stderr, "toy: "+r.cfg.role+" http: ", 0),
 		BaseContext:       func(net.Listener) context.Context { return handlerCtx },
@@ -277,7 +282,12 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 func (r *rank) healthMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"role": r.cfg.role, "status": "ok"})
+		body := map[string]any{"role": r.cfg.role, "status": "ok"}
+		if r.cfg.role == roleServer {
+			// What a liveness check can match, so that a router whose workers are gone fails it.
+			body["workers"] = r.cfg.numGen + r.cfg.numCtx
+		}
+		writeJSON(w, http.StatusOK, body)
 	})
 	return mux
 }

@@ -71,7 +71,7 @@ func (r *rank) server(ctx context.Context, idx int) error {
 	}
 	r.printf(r.stdout, "toy: %s: workers ready: %s; routing %s", r.cfg.role, strings.Join(layout, " "), mode)
 
-	ln, err := listen(ctx)
+	ln, err := listenPort(ctx, r.cfg.serverPort)
 	if err != nil {
 		return err
 	}

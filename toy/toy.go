@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -82,6 +83,8 @@ type rank struct {
 	// moment its fault's delay counts from.
 	ready     chan struct{}
 	readyOnce sync.Once
+	// sick is set once the rank's sickness (a fault that leaves it running) has struck.
+	sick atomic.Bool
 }
 
 // run arms the fault and the SIGTERM handling around the role's own work and maps the outcome to an
@@ -109,11 +112,13 @@ func (r *rank) run(parent context.Context) int {
 		})
 	}
 
-	if f := r.cfg.fault; f != nil && (r.cfg.role != roleBenchmark || f.DelaySet) {
-		// Without a delay the benchmark fails at the end of its run (see benchmark); every other
-		// fault fires on a timer.
+	if f := r.cfg.fault; f != nil && f.Sickness != sickStall && (r.cfg.role != roleBenchmark || f.DelaySet || f.Sickness != "") {
+		// Without a delay the benchmark fails at the end of its run (see benchmark), and stalls
+		// after its load; every other fault fires on a timer.
 		wg.Go(func() { r.armFault(ctx, cancel, f) })
 	}
+	wg.Go(func() { r.heartbeat(ctx) })
+	wg.Go(func() { r.dumpStacksOnUSR1(ctx, r.stderr) })
 
 	var err error
 	switch {
@@ -169,6 +174,10 @@ func (r *rank) armFault(ctx context.Context, cancel context.CancelCauseFunc, f *
 	defer t.Stop()
 	select {
 	case <-t.C:
+		if f.Sickness != "" {
+			r.sicken()
+			return
+		}
 		cancel(r.fail())
 	case <-ctx.Done():
 	}
@@ -202,6 +211,9 @@ func (r *rank) fail() *faultExit {
 
 // printf writes one whole line.
 func (r *rank) printf(w io.Writer, format string, args ...any) {
+	if r.isSick(sickSilent) {
+		return
+	}
 	fmt.Fprintf(w, format+"\n", args...)
 }
 

@@ -155,6 +155,7 @@ func groups() []group {
 			return slices.Concat(l.failures(), l.overhead(), l.throughput(), scale(o.gobench, l))
 		}},
 		{"precheck", measurePrecheck},
+		{"hangs", measureHangs},
 	}
 }
 

@@ -156,6 +156,7 @@ type superviseFlags struct {
 	EndMarkers        []string      `name:"end-marker" default:"{out}/benchmark_status*" sep:"none" placeholder:"PATTERN" help:"File pattern by which the benchmark announces its end (repeatable; {out} {workspace} {job} {token} as in probes). A server ending with status 0 once one exists has finished; before, it is an early exit (exit 3). Default: ${default}."`
 	JUnit             string        `name:"junit" placeholder:"PATH" help:"Where the supervisor's JUnit verdict goes (default: WORKSPACE/results-disagg-supervisor.xml, which CI's results*.xml pattern collects)."`
 	ErrorPatterns     []string      `name:"error-pattern" sep:"none" placeholder:"REGEXP" help:"One more pattern (Go regexp) of the error-shaped lines a root cause shows first, besides tracebacks, MPI, CUDA, NCCL, UCX and srun errors (repeatable)."`
+	hangFlags
 }
 
 type localFlags struct {
@@ -241,7 +242,12 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 	if err != nil {
 		return badInput(fmt.Errorf("--error-pattern: %w", err))
 	}
+	hangs, err := sf.hangFlags.settings(plan, lf.Local, e.getenv)
+	if err != nil {
+		return badInput(err)
+	}
 	cfg := supervisor.Config{
+		HangSettings:      hangs,
 		Plan:              plan,
 		Launcher:          launcher,
 		Env:               baseEnv,

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/disagg-supervisor/disagg-supervisor/roles"
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+)
+
+// hangFlags are how a run finds hangs besides crashes (liveness checks are plan flags: --liveness).
+type hangFlags struct {
+	StallTimeout     time.Duration `name:"stall-timeout" placeholder:"DURATION" help:"While the benchmark runs, if no role's log and no file under the output directory has grown for this long, the run is hung: exit code 6, naming the logs that stopped first (default 0: off; e.g. 15m in CI)."`
+	Stall            []string      `name:"stall" sep:"none" placeholder:"ROLE=DURATION" help:"A role (name or glob) whose own log has not grown for DURATION while the benchmark runs is hung, whatever the other logs do (repeatable)."`
+	BenchmarkTimeout time.Duration `name:"benchmark-timeout" placeholder:"DURATION" help:"The benchmark still running this long after its launch fails the run with exit code 6, naming what still runs (default 0: none)."`
+	DumpSignal       string        `name:"dump-signal" placeholder:"SIGNAL" help:"Signal sent to every live step before the teardown of a hung run (exit 6), e.g. USR1 for processes that print their stacks on it, so that the logs hold them (default: none)."`
+	DumpWait         time.Duration `name:"dump-wait" default:"5s" placeholder:"DURATION" help:"Time the steps get after --dump-signal, before SIGTERM (default: ${default})."`
+}
+
+// settings checks the hang flags against the plan and fills in the job's end time: from
+// SLURM_JOB_END_TIME, else from squeue, on a cluster.
+func (h hangFlags) settings(plan roles.Plan, local bool, getenv func(string) string) (supervisor.HangSettings, error) {
+	s := supervisor.HangSettings{StallTimeout: h.StallTimeout, BenchmarkTimeout: h.BenchmarkTimeout, DumpWait: h.DumpWait}
+	switch {
+	case h.StallTimeout < 0:
+		return s, fmt.Errorf("--stall-timeout: %s is negative", h.StallTimeout)
+	case h.BenchmarkTimeout < 0:
+		return s, fmt.Errorf("--benchmark-timeout: %s is negative", h.BenchmarkTimeout)
+	case h.DumpWait < 0:
+		return s, fmt.Errorf("--dump-wait: %s is negative", h.DumpWait)
+	}
+	for _, spec := range h.Stall {
+		pattern, value, ok := strings.Cut(spec, "=")
+		d, err := time.ParseDuration(value)
+		if !ok || pattern == "" || err != nil || d <= 0 {
+			return s, fmt.Errorf("--stall %q: want ROLE=DURATION with a positive duration, e.g. GEN_0=10m", spec)
+		}
+		if _, err := path.Match(pattern, ""); err != nil {
+			return s, fmt.Errorf("--stall %q: role pattern %q: %v", spec, pattern, err)
+		}
+		matched := false
+		for _, role := range plan.Roles {
+			if ok, _ := path.Match(pattern, role.Name); ok {
+				if s.StallRoles == nil {
+					s.StallRoles = map[string]time.Duration{}
+				}
+				s.StallRoles[role.Name], matched = d, true
+			}
+		}
+		if !matched && !strings.ContainsAny(pattern, "*?[") {
+			return s, fmt.Errorf("--stall %q: role pattern %q matches no role of this plan", spec, pattern)
+		}
+	}
+	if h.DumpSignal != "" {
+		sig, err := signalByName(h.DumpSignal)
+		if err != nil {
+			return s, fmt.Errorf("--dump-signal: %w", err)
+		}
+		s.DumpSignal = sig
+	}
+	if !local {
+		s.JobEnd = jobEnd(plan.JobID, getenv)
+	}
+	return s, nil
+}
+
+// signalByName reads a signal as sbatch --signal and scancel --signal write it: USR1, SIGUSR1 or a
+// number.
+func signalByName(name string) (syscall.Signal, error) {
+	if sig := unix.SignalNum("SIG" + strings.TrimPrefix(strings.ToUpper(name), "SIG")); sig != 0 {
+		return sig, nil
+	}
+	if num, err := strconv.Atoi(name); err == nil && num > 0 && num < 65 {
+		return syscall.Signal(num), nil
+	}
+	return 0, fmt.Errorf("%q is not a signal name like USR1", name)
+}
+
+// jobEnd is the job's end (time limit), zero when Slurm does not say.
+func jobEnd(jobID string, getenv func(string) string) time.Time {
+	if t, ok := slurm.ParseJobEndEnv(getenv(slurm.JobEndEnv)); ok {
+		return t
+	}
+	squeue, err := exec.LookPath("squeue")
+	if err != nil {
+		return time.Time{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	t, err := slurm.JobEndTime(ctx, squeue, jobID)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}

@@ -1,0 +1,43 @@
+package slurm
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// JobEndEnv is the batch environment's variable with the job's projected end (its time limit), as a
+// Unix time in seconds.
+const JobEndEnv = "SLURM_JOB_END_TIME"
+
+// ParseJobEndEnv reads SLURM_JOB_END_TIME; ok is false when it is unset or not a positive Unix time.
+func ParseJobEndEnv(value string) (time.Time, bool) {
+	sec, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+	if err != nil || sec <= 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(sec, 0), true
+}
+
+// JobEndTime asks Slurm for the job's end time: `squeue -h -j JOB -o %e`.
+func JobEndTime(ctx context.Context, squeue, jobID string) (time.Time, error) {
+	out, err := exec.CommandContext(ctx, squeue, "-h", "-j", jobID, "-o", "%e").Output()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s -h -j %s -o %%e: %w", squeue, jobID, err)
+	}
+	return ParseSqueueTime(string(out), time.Local)
+}
+
+// ParseSqueueTime reads a time as squeue prints it (2026-12-01T23:00:00, in the cluster's local
+// time zone, loc). "N/A", "Unknown" and an empty answer (no limit, or not known yet) are errors.
+func ParseSqueueTime(out string, loc *time.Location) (time.Time, error) {
+	s := strings.TrimSpace(out)
+	t, err := time.ParseInLocation("2006-01-02T15:04:05", s, loc)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("job end time %q: not a time squeue prints", s)
+	}
+	return t, nil
+}

@@ -1,0 +1,220 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/roles"
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+)
+
+// ExitUnhealthy is the exit code of a run that ended because a role was unhealthy or hung: a liveness
+// check failed, the logs stalled, or the benchmark outlived --benchmark-timeout.
+const ExitUnhealthy = 6
+
+// DefaultDumpWait is how long the steps get, after the dump signal, to write their stacks before the
+// teardown's SIGTERM.
+const DefaultDumpWait = 5 * time.Second
+
+// HangSettings are how a run finds hangs and sick servers besides crashes. The liveness checks come
+// with the plan's roles (roles.Role.Liveness). Zero values turn each detector off.
+type HangSettings struct {
+	// StallTimeout: while the benchmark runs, if no role's log and no file under the output
+	// directory has grown for this long, the run is hung (exit 6).
+	StallTimeout time.Duration
+	// StallRoles are per-role bounds: a role whose own log has not grown for its bound while the
+	// benchmark runs is hung, whatever the other logs do.
+	StallRoles map[string]time.Duration
+	// BenchmarkTimeout bounds the benchmark's run, from its launch (exit 6 when it passes).
+	BenchmarkTimeout time.Duration
+	// DumpSignal, when set, goes to every live step before the teardown of a hung run, so that
+	// processes that print their stacks on it (USR1 for many) leave them in the logs; DumpWait
+	// (default DefaultDumpWait) is the time they get.
+	DumpSignal syscall.Signal
+	DumpWait   time.Duration
+	// JobEnd is when Slurm ends the job (its time limit), zero when unknown: the GPU-time ledger
+	// says how much an early stop saved against it.
+	JobEnd time.Time
+
+	// newLivenessCheck is the loop tests' seam; nil means newLivenessCheck.
+	newLivenessCheck func(l roles.Liveness, logPath string, logStart int64) (livenessCheck, error)
+}
+
+// hangState is the run loop's part of hang detection; only the loop touches it.
+type hangState struct {
+	// dump asks for the dump signal before the teardown of the decision being made; dumpAt is
+	// when it was sent.
+	dump   bool
+	dumpAt time.Time
+	// stopChecks ends the liveness checks and the stall watch, which run until the decision.
+	stopChecks []context.CancelFunc
+	// benchmarkAt is the launch of the benchmark: the stall window and the benchmark timeout count
+	// from it.
+	benchmarkAt time.Time
+	stall       *stallTracker
+}
+
+type (
+	// livenessFailed: a role failed its liveness check the configured number of times in a row.
+	livenessFailed struct {
+		name    string
+		check   string
+		answers []string
+	}
+	// stallSample is one look at the logs and the output directory: the steps whose logs grew
+	// since the last look, and whether any file under the output directory changed.
+	stallSample struct {
+		grown      []string
+		outputGrew bool
+	}
+	benchmarkTimedOut struct{}
+	dumpWaitOver      struct{}
+)
+
+func (livenessFailed) isMessage()    {}
+func (stallSample) isMessage()       {}
+func (benchmarkTimedOut) isMessage() {}
+func (dumpWaitOver) isMessage()      {}
+
+// onHangMessage handles the hang detectors' messages.
+func (r *run) onHangMessage(msg message, now time.Time) {
+	switch m := msg.(type) {
+	case livenessFailed:
+		r.onLivenessFailed(m)
+	case stallSample:
+		r.onStallSample(m, now)
+	case benchmarkTimedOut:
+		r.onBenchmarkTimeout(now)
+	case dumpWaitOver:
+		r.teardown()
+	}
+}
+
+// onLaunched starts what watches a step from its launch: for the benchmark, the stall detector and
+// the benchmark timeout.
+func (r *run) onLaunched(s *step) {
+	if s.kind != roles.KindBenchmark {
+		return
+	}
+	r.hang.benchmarkAt = s.launchedAt
+	if d := r.cfg.BenchmarkTimeout; d > 0 {
+		r.cfg.clock.AfterFunc(d, func() { r.send(benchmarkTimedOut{}) })
+	}
+	r.startStallWatch()
+}
+
+// onBenchmarkTimeout fails the run when the benchmark is still running at --benchmark-timeout.
+func (r *run) onBenchmarkTimeout(now time.Time) {
+	var bench *step
+	for _, s := range r.steps {
+		if s.kind == roles.KindBenchmark {
+			bench = s
+		}
+	}
+	if r.decided || bench == nil || !bench.alive() {
+		return
+	}
+	reason := fmt.Sprintf("still running %s after its launch (--benchmark-timeout %s); still running: %s",
+		now.Sub(bench.launchedAt).Round(time.Millisecond), r.cfg.BenchmarkTimeout, r.stillRunning(now))
+	r.decideHung(bench, reason, "", nil)
+}
+
+// decideHung fails the run with ExitUnhealthy, blaming s, and asks for the dump signal before the
+// teardown.
+func (r *run) decideHung(s *step, reason, check string, answers []string) {
+	if r.held != nil {
+		// A step's end is waiting for Slurm's word on a cancellation: that verdict comes first.
+		return
+	}
+	f := r.failureOf(s, ExitUnhealthy, reason)
+	f.Hung, f.Check, f.Answers = true, check, answers
+	r.emit(Event{Name: EventWarning, Role: s.name, Code: intPtr(ExitUnhealthy), Message: reason})
+	r.hang.dump = true
+	r.decide(RunFailed, ExitUnhealthy, f)
+}
+
+// beginTeardown starts the teardown of a decided run; a hung run first gets the dump signal, when one
+// is configured, and DumpWait to write its stacks.
+func (r *run) beginTeardown() {
+	for _, stop := range r.hang.stopChecks {
+		stop()
+	}
+	r.hang.stopChecks = nil
+	sig := r.cfg.DumpSignal
+	if !r.hang.dump || sig == 0 || !r.hang.dumpAt.IsZero() {
+		r.teardown()
+		return
+	}
+	var live []string
+	for _, s := range r.steps {
+		if !s.alive() {
+			continue
+		}
+		live = append(live, s.name)
+		proc, stepID := s.proc, s.stepID
+		r.group.Go(func() error {
+			if err := proc.signal(stepID, sig); err != nil {
+				r.send(teardownError{err: err})
+			}
+			return nil
+		})
+	}
+	if len(live) == 0 {
+		r.teardown()
+		return
+	}
+	r.hang.dumpAt = r.cfg.clock.Now()
+	wait := r.cfg.DumpWait
+	if wait <= 0 {
+		wait = DefaultDumpWait
+	}
+	r.emit(Event{Name: EventTeardown, Signal: signalName(sig), Message: fmt.Sprintf(
+		"%s sent to %d steps %v so that their logs hold their stacks; SIGTERM in %s", signalName(sig), len(live), live, wait)})
+	r.cfg.clock.AfterFunc(wait, func() { r.send(dumpWaitOver{}) })
+}
+
+// notReady names what a readiness deadline left pending: the steps launched and not ready, and those
+// not launched yet.
+func (r *run) notReady(now time.Time) string {
+	var waiting, pending []string
+	for _, s := range r.steps {
+		switch {
+		case s.ready() || s.exited:
+		case s.launched():
+			waiting = append(waiting, fmt.Sprintf("%s (launched %s ago)", s.name, now.Sub(s.launchedAt).Round(time.Second)))
+		default:
+			pending = append(pending, s.name)
+		}
+	}
+	text := "not ready: " + strings.Join(waiting, ", ")
+	if len(pending) > 0 {
+		text += "; not launched: " + strings.Join(pending, ", ")
+	}
+	return text
+}
+
+// stillRunning names the live steps and what each was doing, for the reasons of deadlines and of the
+// drain before Slurm's time limit.
+func (r *run) stillRunning(now time.Time) string {
+	var parts []string
+	for _, s := range r.steps {
+		if !s.alive() {
+			continue
+		}
+		what := fmt.Sprintf("launched %s ago", now.Sub(s.launchedAt).Round(time.Second))
+		if s.ready() {
+			what = fmt.Sprintf("ready for %s", now.Sub(s.readyAt).Round(time.Second))
+		}
+		if s.kind == roles.KindBenchmark || s.kind == kindInstall {
+			what = fmt.Sprintf("running for %s", now.Sub(s.launchedAt).Round(time.Second))
+		}
+		parts = append(parts, fmt.Sprintf("%s on %s (%s)", s.name, slurm.CompressHostlist(s.nodes), what))
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
+}

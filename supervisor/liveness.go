@@ -1,0 +1,195 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/roles"
+)
+
+// livenessCheck is one attempt of a liveness check: nil when the role is well, else what it answered.
+type livenessCheck func(ctx context.Context) error
+
+// livenessCheckTimeout bounds one attempt: half the period, and never more than 750 ms, so that a
+// role that keeps its port and stops answering is found within PERIOD x FAILURES + 1 s of its last
+// good answer. A /health endpoint that needs longer than that is itself a sign of trouble.
+func livenessCheckTimeout(period time.Duration) time.Duration {
+	return min(period/2, 750*time.Millisecond)
+}
+
+// livenessAnswers is how many of a role's last failed answers its root cause shows.
+const livenessAnswers = 5
+
+// startLiveness starts the role's liveness check once it is ready. It runs outside the loop until the
+// step ends or the teardown starts, and reports FAILURES failed attempts in a row as livenessFailed.
+func (r *run) startLiveness(s *step) {
+	if s.liveness == nil || r.decided || s.watch == nil {
+		return
+	}
+	l := *s.liveness
+	newCheck := r.cfg.newLivenessCheck
+	if newCheck == nil {
+		newCheck = newLivenessCheck
+	}
+	check, err := newCheck(l, s.log, s.logStart)
+	if err != nil {
+		r.warn(s.name, fmt.Sprintf("liveness check not started: %v", err))
+		return
+	}
+	ctx, cancel := context.WithCancel(s.watch)
+	r.hang.stopChecks = append(r.hang.stopChecks, cancel)
+	name, clock, period := s.name, r.cfg.clock, l.Period()
+	r.group.Go(func() error {
+		var answers []string
+		// The attempts keep to a grid of periods from readiness, however long each one takes, so
+		// that FAILURES failed attempts span FAILURES periods.
+		next := clock.Now()
+		for failed := 0; ; {
+			next = next.Add(period)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-clock.After(max(next.Sub(clock.Now()), 0)):
+			}
+			cctx, stop := context.WithTimeout(ctx, livenessCheckTimeout(period))
+			err := check(cctx)
+			stop()
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err == nil {
+				failed, answers = 0, answers[:0]
+				continue
+			}
+			failed++
+			answers = append(answers, clock.Now().UTC().Format("15:04:05.000")+" "+err.Error())
+			if len(answers) > livenessAnswers {
+				answers = answers[1:]
+			}
+			if failed >= l.Failures {
+				r.send(livenessFailed{name: name, check: l.String(), answers: answers})
+				return nil
+			}
+		}
+	})
+}
+
+// onLivenessFailed fails the run for a role that failed its liveness check, unless the run is decided,
+// the step is ending anyway, or the benchmark has announced its end (servers stop answering then, as
+// the harness has them do).
+func (r *run) onLivenessFailed(m livenessFailed) {
+	s := r.byName[m.name]
+	if r.decided || !s.alive() || s.stopping {
+		return
+	}
+	if r.benchmarkAnnouncedEnd() {
+		r.warn(s.name, fmt.Sprintf("liveness check failed after the benchmark announced its end (ignored): %s; last answer: %s",
+			m.check, m.answers[len(m.answers)-1]))
+		return
+	}
+	reason := fmt.Sprintf("unhealthy: its liveness check failed %d times in a row (%s); last answer: %s",
+		s.liveness.Failures, m.check, m.answers[len(m.answers)-1])
+	r.decideHung(s, reason, m.check, m.answers)
+}
+
+// newLivenessCheck returns one attempt of a liveness check.
+func newLivenessCheck(l roles.Liveness, logPath string, logStart int64) (livenessCheck, error) {
+	switch l.Type {
+	case roles.ProbeHTTP:
+		var body *regexp.Regexp
+		if l.Body != "" {
+			re, err := regexp.Compile(l.Body)
+			if err != nil {
+				return nil, fmt.Errorf("body %q: %w", l.Body, err)
+			}
+			body = re
+		}
+		// No keep-alive: a router that accepts new connections no more must fail, even if an old
+		// connection still answers.
+		client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+		return func(ctx context.Context) error {
+			return checkHTTP(ctx, client, l, body)
+		}, nil
+	case roles.ProbeTCP:
+		var dialer net.Dialer
+		return func(ctx context.Context) error {
+			conn, err := dialer.DialContext(ctx, "tcp", l.Target)
+			if err != nil {
+				return answerErr(ctx, err)
+			}
+			return conn.Close()
+		}, nil
+	case roles.ProbeFile:
+		return func(context.Context) error {
+			_, err := os.Stat(l.Target)
+			return err
+		}, nil
+	case roles.ProbeLog:
+		// A heartbeat: each attempt passes when the log gained a matching line since the last one.
+		re, err := regexp.Compile(l.Target)
+		if err != nil {
+			return nil, fmt.Errorf("log check %q: %w", l.Target, err)
+		}
+		scanner := &logScanner{path: logPath, offset: logStart, re: re}
+		return func(ctx context.Context) error {
+			if err := scanner.check(ctx); err != nil {
+				return fmt.Errorf("no new line matches %q", l.Target)
+			}
+			return nil
+		}, nil
+	}
+	return nil, fmt.Errorf("unknown check type %q", l.Type)
+}
+
+// checkHTTP is one GET of an http liveness check: the status must be in range and the body, when
+// asked, must match.
+func checkHTTP(ctx context.Context, client *http.Client, l roles.Liveness, body *regexp.Regexp) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.Target, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return answerErr(ctx, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return fmt.Errorf("status %s, body unreadable: %w", resp.Status, answerErr(ctx, err))
+	}
+	if resp.StatusCode < l.StatusMin || resp.StatusCode > l.StatusMax {
+		return fmt.Errorf("status %s (want %d-%d): %s", resp.Status, l.StatusMin, l.StatusMax, snippet(data))
+	}
+	if body != nil && !body.Match(data) {
+		return fmt.Errorf("status %s, body does not match %q: %s", resp.Status, l.Body, snippet(data))
+	}
+	return nil
+}
+
+// answerErr names a timed-out attempt as what it is: no answer.
+func answerErr(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("no answer within the check's timeout: %w", err)
+	}
+	return err
+}
+
+// snippet is the start of an answer's body on one line.
+func snippet(b []byte) string {
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	if s == "" {
+		return "(empty body)"
+	}
+	return s
+}
