@@ -101,6 +101,13 @@ func (b *builder) build(unique string) (Plan, error) {
 			return Plan{}, err
 		}
 	}
+	mode, err := b.testMode()
+	if err != nil {
+		return Plan{}, err
+	}
+	if mode == TestAggregated {
+		return b.buildAggregated(topo, unique)
+	}
 	lay, err := b.layout(topo)
 	if err != nil {
 		return Plan{}, err
@@ -114,6 +121,7 @@ func (b *builder) build(unique string) (Plan, error) {
 	}
 
 	p := Plan{
+		Mode:             TestDisaggregated,
 		JobID:            topo.JobID,
 		RestartCount:     topo.RestartCount,
 		Nodes:            topo.Nodes,
