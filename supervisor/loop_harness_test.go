@@ -214,6 +214,8 @@ type options struct {
 	// slurm makes it a cluster run: step ends are checked against the job's state, which the test
 	// gives with answer.
 	slurm bool
+	// aggregated makes it the plan of an aggregated test (aggregatedFlags) instead.
+	aggregated bool
 }
 
 // harness is one Run of a 2 GEN + 1 CTX + server + benchmark plan on node[1-4] (GEN_0, the server
@@ -242,12 +244,16 @@ func newHarness(t *testing.T, o options) *harness {
 	if o.noProbes {
 		probes = nil
 	}
-	plan, err := roles.Build(roles.Sources{Flags: roles.Flags{
+	flags := roles.Flags{
 		Nodelist: "node[1-4]", GPUsPerNode: &two, JobID: "41",
 		NumGen: &two, NumCtx: &one, NodesPerGen: &one, NodesPerCtx: &one,
 		GPUsPerNodePerGen: &two, GPUsPerNodePerCtx: &two,
 		Command: "pytest test_disagg.py", Workspace: ws, Probes: probes, ProbeTimeout: time.Minute,
-	}, Getenv: func(string) string { return "" }, ReadFile: os.ReadFile, Unique: "41"})
+	}
+	if o.aggregated {
+		flags = aggregatedFlags(ws, o.noProbes)
+	}
+	plan, err := roles.Build(roles.Sources{Flags: flags, Getenv: func(string) string { return "" }, ReadFile: os.ReadFile, Unique: "41"})
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
