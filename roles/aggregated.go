@@ -50,7 +50,7 @@ const aggregatedLog = "aggregated_server.log"
 // AggregatedFlags are the command-line inputs that choose the test mode and shape an aggregated test.
 // Flags embeds them, so the CLI binds them with the rest.
 type AggregatedFlags struct {
-	Mode                 TestMode `name:"mode" default:"auto" enum:"auto,disaggregated,aggregated" group:"Layout" help:"Test mode: disaggregated (GEN, CTX, DISAGG_SERVER, BENCHMARK), aggregated (one multi-rank SERVER over the allocation), or auto: aggregated when gpusPerNodePerServer and totalNodes are exported without numGenServers or --config has server_configs, disaggregated when numGenServers (--num-gen, hardware.num_gen_servers) is given."`
+	Mode                 TestMode `name:"mode" default:"auto" placeholder:"MODE" group:"Layout" help:"Test mode: disaggregated (GEN, CTX, DISAGG_SERVER, BENCHMARK), aggregated (one multi-rank SERVER over the allocation), or auto: aggregated when gpusPerNodePerServer and totalNodes are exported without numGenServers or --config has server_configs, disaggregated when numGenServers (--num-gen, hardware.num_gen_servers) is given."`
 	TotalNodes           *int     `name:"total-nodes" placeholder:"N" group:"Layout" help:"Aggregated: nodes of the SERVER (env totalNodes; else from --config's server_configs; else the whole allocation)."`
 	GPUsPerNodePerServer *int     `name:"gpus-per-node-per-server" placeholder:"N" group:"Layout" help:"Aggregated: ranks (GPUs) per node of the SERVER (env gpusPerNodePerServer; else from --config; else GPUs per node)."`
 	WorldSize            *int     `name:"world-size" placeholder:"N" group:"Layout" help:"Aggregated: ranks of the SERVER (env world_size; else from --config; else total nodes x ranks per node)."`

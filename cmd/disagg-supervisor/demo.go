@@ -20,7 +20,8 @@ import (
 
 type demoCmd struct {
 	Workspace   string        `help:"Where the run writes everything (default: a new directory under the system temp dir)."`
-	Fail        string        `help:"Inject a failure: ROLE[:RANK[:CODE[:DELAY]]], e.g. GEN_0:1:3:2s, CTX_0:0:kill:2s, DISAGG_SERVER:0:0:1s, BENCHMARK:0:7. CODE kill means SIGKILL."`
+	Fail        string        `help:"Inject a failure: ROLE[:RANK[:CODE[:DELAY]]], e.g. GEN_0:1:3:2s, CTX_0:0:kill:2s, DISAGG_SERVER:0:0:1s, BENCHMARK:0:7, or SERVER:3:7:1s with --aggregated. CODE kill means SIGKILL."`
+	Aggregated  bool          `help:"Run an aggregated test instead: one SERVER of 2 nodes x 2 ranks that serves and measures itself."`
 	Requests    int           `default:"200" help:"Requests the toy benchmark sends."`
 	Concurrency int           `default:"8" help:"Concurrent requests of the toy benchmark."`
 	Grace       time.Duration `default:"2s" help:"Time between SIGTERM and SIGKILL when steps are stopped."`
@@ -69,11 +70,15 @@ func (d *demoCmd) Run(e env) error {
 		},
 		ProbeTimeout: 20 * time.Second,
 	}
+	nodes := 4
+	if d.Aggregated {
+		flags, nodes = aggregatedDemoFlags(ws, quoted), 2
+	}
 	fmt.Fprintf(e.stderr, "demo: workspace %s\n", ws)
 	err = supervise(e, flags,
 		superviseFlags{Grace: d.Grace, LaunchGate: mode.Never, LaunchGateTimeout: time.Minute, DrainSignal: "USR1", TailLines: 15,
 			EndMarkers: []string{"{out}/benchmark_status*"}},
-		localFlags{Local: true, Nodes: 4})
+		localFlags{Local: true, Nodes: nodes})
 	if res, rerr := toy.ReadResults(ws); rerr == nil {
 		fmt.Fprintf(e.stderr, "demo: toy benchmark: %d requests (%d failed) at concurrency %d in %.2fs: %.0f req/s, latency p50 %.1f ms, p99 %.1f ms\n",
 			res.Requests, res.Failed, res.Concurrency, res.DurationSeconds, res.ThroughputRPS, res.LatencyMS.P50, res.LatencyMS.P99)
