@@ -105,14 +105,7 @@ func TestAggregatedScancel(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
 	j := submit(t, jobSpec{Name: "agg-scancel", Aggregated: true, Requests: longToy, Work: "50ms"})
-	j.waitSummary(jobTimeout, "the SERVER sending requests", func(s summary) bool {
-		if !s.roleRunning("SERVER") {
-			return false
-		}
-		data, err := os.ReadFile(filepath.Join(j.ws, "aggregated_server.log"))
-		i := strings.LastIndex(string(data), header("SERVER", s.RunToken))
-		return err == nil && i >= 0 && strings.Contains(string(data[i:]), "toy: SERVER: sending ")
-	})
+	j.waitSummary(jobTimeout, "the SERVER sending requests", func(s summary) bool { return serverSending(j, s) })
 	if _, err := slurmCmd("", "scancel", j.id); err != nil {
 		t.Fatal(err)
 	}
@@ -121,5 +114,84 @@ func TestAggregatedScancel(t *testing.T) {
 	checkRun(t, j, s, 143)
 	if srv, _ := s.role("SERVER"); s.State != "interrupted" || srv.State != "stopped" || s.Failure == nil || s.Failure.Role == "SERVER" {
 		t.Errorf("summary state %q, SERVER %q, failure %+v; want interrupted, stopped, not the SERVER's failure", s.State, srv.State, s.Failure)
+	}
+}
+
+// serverSending reports whether the attempt of summary s is mid-run: the SERVER's tasks all started
+// and rank 0 sending its requests.
+func serverSending(j *job, s summary) bool {
+	if !s.roleRunning("SERVER") {
+		return false
+	}
+	data, err := os.ReadFile(filepath.Join(j.ws, j.serverLog))
+	i := strings.LastIndex(string(data), header("SERVER", s.RunToken))
+	return err == nil && i >= 0 && strings.Contains(string(data[i:]), "toy: SERVER: sending ")
+}
+
+// TestAggregatedRequeue requeues a running aggregated job: the first attempt ends interrupted (never
+// the SERVER's failure), the second runs with a new run token and succeeds, and the SERVER's log
+// holds both attempts.
+func TestAggregatedRequeue(t *testing.T) {
+	requireSlurm(t)
+	t.Parallel()
+	start := time.Now()
+	j := submit(t, jobSpec{Name: "agg-requeue", Aggregated: true,
+		SBATCH:  []string{"--requeue", "--open-mode=append"},
+		Setup:   []string{`if [ "${SLURM_RESTART_COUNT:-0}" = 0 ]; then toyflags="--requests ` + longToy + ` --work 50ms"; else toyflags="--requests 100"; fi`},
+		Command: binary + " toy --concurrency 4 $toyflags"})
+	first := j.waitSummary(jobTimeout, "the first attempt's SERVER sending requests", func(s summary) bool {
+		return strings.HasPrefix(s.RunToken, j.id+".0.") && serverSending(j, s)
+	})
+	tok1 := first.RunToken
+	if _, err := slurmCmd("", "scontrol", "requeue", j.id); err != nil {
+		t.Fatal(err)
+	}
+	rec, s := finish(t, j, start)
+	checkJob(t, rec, "COMPLETED", "0:0")
+	if rec.Restarts != 1 {
+		t.Errorf("Restarts=%d, want 1", rec.Restarts)
+	}
+	checkRun(t, j, s, 0)
+	checkNothingLeft(t, j, tok1)
+	if tok2 := s.RunToken; !strings.HasPrefix(tok2, j.id+".1.") || s.State != "succeeded" {
+		t.Errorf("second attempt %s is %q, want a <job>.1.* token that succeeded", tok2, s.State)
+	}
+	data, _ := os.ReadFile(filepath.Join(j.ws, "aggregated_server.log"))
+	i1, i2 := strings.Index(string(data), header("SERVER", tok1)), strings.Index(string(data), header("SERVER", s.RunToken))
+	if i1 < 0 || i2 < 0 || i1 > i2 {
+		t.Errorf("aggregated_server.log: header of attempt %s at %d, of %s at %d; want both, in order", tok1, i1, s.RunToken, i2)
+	}
+	var result *event
+	for _, ev := range attemptEvents(t, j.ws, tok1) {
+		if ev.Event == "result" {
+			result = &ev
+		}
+	}
+	if result == nil || result.Code == nil || *result.Code != 143 {
+		t.Errorf("requeued attempt %s: result %+v, want 143 (interrupted)", tok1, result)
+	}
+}
+
+// TestAggregatedTimeLimitDrain: the pre-timeout signal drains an aggregated run as a disaggregated
+// one (see TestTimeLimitDrain for the timing of Slurm's warning).
+func TestAggregatedTimeLimitDrain(t *testing.T) {
+	requireSlurm(t)
+	t.Parallel()
+	start := time.Now()
+	j := submit(t, jobSpec{Name: "agg-timelimit", Aggregated: true, Time: "2", SBATCH: []string{"--signal=B:USR1@60"},
+		Requests: longToy, Work: "50ms"})
+	rec, s := finish(t, j, start)
+	checkJob(t, rec, "FAILED", "138:0")
+	checkRun(t, j, s, 138)
+	srv, _ := s.role("SERVER")
+	if s.State != "interrupted" || (srv.State != "stopped" && !(srv.State == "pending" && srv.LaunchedAt == nil)) {
+		t.Errorf("summary state %q, SERVER %q; want interrupted, SERVER stopped by the drain", s.State, srv.State)
+	}
+	var drained bool
+	for _, ev := range attemptEvents(t, j.ws, s.RunToken) {
+		drained = drained || (ev.Event == "signal" && ev.Signal == "SIGUSR1")
+	}
+	if !drained {
+		t.Error("event log has no signal event for SIGUSR1")
 	}
 }
