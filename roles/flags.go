@@ -43,7 +43,7 @@ type Flags struct {
 
 	// Commands.
 
-	Config           string  `name:"config" placeholder:"FILE" group:"Commands" help:"TensorRT-LLM disaggregated test config YAML: hardware, worker_config, environment and benchmark keys fill what flags and environment leave open."`
+	Config           string  `name:"config" placeholder:"FILE" group:"Commands" help:"TensorRT-LLM disaggregated test config YAML: hardware, worker_config, environment and benchmark keys fill what flags and environment leave open; an aggregated test's config (server_configs) plans one SERVER."`
 	Command          string  `name:"command" placeholder:"CMD" group:"Commands" help:"Base test command, role commands are derived from it (env pytestCommand)."`
 	GenCommand       string  `name:"gen-command" placeholder:"CMD" group:"Commands" help:"GEN worker command, used as given (env pytestCommandGENWorker, then pytestCommandWorker)."`
 	CtxCommand       string  `name:"ctx-command" placeholder:"CMD" group:"Commands" help:"CTX worker command, used as given (env pytestCommandCTXWorker, then pytestCommandWorker)."`
