@@ -1,6 +1,7 @@
 package roles
 
 import (
+	"cmp"
 	"fmt"
 	"path"
 	"slices"
@@ -216,9 +217,9 @@ func (b *builder) testMode() (TestMode, error) {
 	for i := range found {
 		switch found[i].mode {
 		case TestAggregated:
-			agg = cmpOr(agg, &found[i])
+			agg = cmp.Or(agg, &found[i])
 		case TestDisaggregated:
-			disagg = cmpOr(disagg, &found[i])
+			disagg = cmp.Or(disagg, &found[i])
 		}
 	}
 	switch {
@@ -238,14 +239,6 @@ func (b *builder) testMode() (TestMode, error) {
 	return "", inputErrorf("--mode auto", "the inputs describe neither test: a disaggregated one needs numGenServers "+
 		"(or --num-gen, hardware.num_gen_servers in --config); an aggregated one needs gpusPerNodePerServer and totalNodes "+
 		"without numGenServers (or --mode aggregated, or a --config with server_configs); missing: %s", strings.Join(missing, ", "))
-}
-
-// cmpOr returns a unless it is nil, else b: the first evidence of a kind is the one named.
-func cmpOr(a, b *evidence) *evidence {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // aggLayout is the resolved shape of an aggregated test.
@@ -331,18 +324,19 @@ func (b *builder) aggregatedLayout(topo slurm.Topology) (aggLayout, error) {
 		return lay, err
 	}
 	capacity := lay.nodes * lay.perNode
+	from := ws.from
 	switch {
 	case ws.set:
 		if err := checkRange(ws.from, ws.v, 1); err != nil {
 			return lay, err
 		}
 		lay.worldSize = ws.v
-	case cfgGPUs > 0 && cfgGPUs <= capacity:
-		lay.worldSize = cfgGPUs
+	case cfgGPUs > 0:
+		// The config's world, checked below against the nodes the exports or flags give it.
+		lay.worldSize, from = cfgGPUs, b.cfg.path+": "+b.cfg.agg.key
 	default:
-		lay.worldSize = capacity
+		lay.worldSize, from = capacity, "layout"
 	}
-	from := cmpOrString(ws.from, "world size")
 	switch {
 	case lay.worldSize > capacity:
 		return lay, inputErrorf(from, "%d ranks do not fit on %d nodes x %d ranks per node", lay.worldSize, lay.nodes, lay.perNode)
@@ -360,13 +354,6 @@ func (b *builder) aggregatedLayout(topo slurm.Topology) (aggLayout, error) {
 		return lay, err
 	}
 	return lay, nil
-}
-
-func cmpOrString(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // buildAggregated makes the plan of an aggregated test: the install step (as for a disaggregated

@@ -245,6 +245,7 @@ func TestBuildAggregatedInputErrors(t *testing.T) {
 		"badlist.yaml": "server_configs: {tensor_parallel_size: 4}\n",
 		"badws.yaml":   "server_configs:\n  - world_size: 0\n",
 		"baditem.yaml": "server_configs:\n  - 4\n",
+		"one.yaml":     "server_configs:\n  - world_size: 1\n",
 	}
 	for _, tt := range []struct {
 		name  string
@@ -280,6 +281,12 @@ func TestBuildAggregatedInputErrors(t *testing.T) {
 			want: `world_size: 9 ranks do not fit on 2 nodes x 4 ranks per node`},
 		{name: "world_size under the node count", env: merged(aggregatedEnv(), map[string]string{"world_size": "1"}),
 			want: `world_size: 1 ranks cannot cover 2 nodes: every node of the SERVER needs a rank`},
+		{name: "the config's world under the node count", env: withDeleted(aggregatedEnv(), "world_size"),
+			flags: func(f *Flags) { f.Config = "one.yaml" },
+			want:  `one.yaml: server_configs: 1 ranks cannot cover 2 nodes: every node of the SERVER needs a rank`},
+		{name: "the config's world over the exported layout", env: merged(aggregatedEnv(), map[string]string{"world_size": "", "totalNodes": "1"}),
+			flags: func(f *Flags) { f.Config = "agg.yaml" },
+			want:  `agg.yaml: server_configs: 8 ranks do not fit on 1 nodes x 4 ranks per node`},
 		{name: "world_size not a number", env: merged(aggregatedEnv(), map[string]string{"world_size": "eight"}),
 			want: `world_size: want an integer, got "eight"`},
 		{name: "zero totalNodes", env: merged(aggregatedEnv(), map[string]string{"totalNodes": "0"}),
