@@ -364,7 +364,9 @@ func (b *builder) layout(topo slurm.Topology) (layout, error) {
 	}
 
 	var gpusGen, gpusCtx int
-	if b.cfg != nil {
+	// An aggregated test's config has no worker sizes: its missing worker_config must not read as
+	// 1-GPU servers when --mode disaggregated is forced on it.
+	if b.cfg != nil && !b.cfg.agg.present {
 		gpusGen, gpusCtx = b.cfg.gpusPerGen, b.cfg.gpusPerCtx
 	}
 	lay.gen, err = b.servers(lay.gpusPerNode, numGen.v, serverInputs{

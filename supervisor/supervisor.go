@@ -753,8 +753,7 @@ func (r *run) launchWhatIsDue() {
 }
 
 // dependenciesReady: workers (and an aggregated SERVER) after the install step, the server after every
-// worker, the benchmark
-// after the server.
+// worker, the benchmark after the server.
 func (r *run) dependenciesReady(s *step) bool {
 	var needs []roles.Kind
 	switch s.kind {
