@@ -359,3 +359,22 @@ func TestWriteTableAggregated(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildAggregatedContainerEnv checks that with pyxis options the SERVER's step forwards every
+// variable the plan sets into the container, as every disaggregated role's does.
+func TestBuildAggregatedContainerEnv(t *testing.T) {
+	f := Flags{SrunArgs: containerFlags}
+	p, err := Build(Sources{Flags: f, Getenv: getenv(aggregatedEnv()), Unique: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := p.Roles[0]
+	for name := range r.Env {
+		if !slices.Contains(r.Srun, "--container-env="+name) {
+			t.Errorf("SERVER's srun %q does not forward %s", r.Srun, name)
+		}
+	}
+	if !slices.Equal(r.Srun[1:3], containerFlags) {
+		t.Errorf("srun %q does not start with the user's arguments %q", r.Srun, containerFlags)
+	}
+}
