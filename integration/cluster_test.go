@@ -464,6 +464,11 @@ func attemptEvents(t *testing.T, ws, token string) []event {
 // logName is the log file of a role, with today's names.
 func logName(role string) string {
 	switch {
+	case strings.Contains(role, "_PRECHECK_"):
+		kind, idx, _ := strings.Cut(role, "_PRECHECK_")
+		return "cache_transceiver_precheck/logs/" + strings.ToLower(kind) + "_" + idx + ".log"
+	case strings.HasPrefix(role, "PREFLIGHT_"):
+		return "preflight/" + strings.TrimPrefix(role, "PREFLIGHT_") + ".log"
 	case strings.HasPrefix(role, "GEN_"):
 		return "gen_server_" + strings.TrimPrefix(role, "GEN_") + ".log"
 	case strings.HasPrefix(role, "CTX_"):

@@ -406,11 +406,17 @@ func (b *builder) buildAggregated(topo slurm.Topology, unique string) (Plan, err
 	if err != nil {
 		return Plan{}, err
 	}
-	vars := b.roleVars(layout{gpusPerNode: lay.gpusPerNode, noContext: lay.noContext})
+	shared := layout{gpusPerNode: lay.gpusPerNode, noContext: lay.noContext}
+	vars := b.roleVars(shared)
 	if p.Install, err = b.installStep(&p, st); err != nil {
 		return Plan{}, err
 	}
 	p.Roles = []Role{aggregatedRole(&p, lay, cmd.v, st, task, vars)}
+	// The --preflight checks run as for any test; the cache-transceiver precheck mirrors GEN and CTX
+	// servers, of which there are none, so it plans no step.
+	if err := b.checks(&p, shared, st, task, vars); err != nil {
+		return Plan{}, err
+	}
 
 	probes, err := b.probeSpecs()
 	if err != nil {

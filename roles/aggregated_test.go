@@ -378,3 +378,21 @@ func TestBuildAggregatedContainerEnv(t *testing.T) {
 		t.Errorf("srun %q does not start with the user's arguments %q", r.Srun, containerFlags)
 	}
 }
+
+// TestBuildAggregatedPreflight checks the pre-flight phase of an aggregated plan: --preflight checks
+// on every node as for any test; no cache-transceiver precheck, which mirrors GEN and CTX servers.
+func TestBuildAggregatedPreflight(t *testing.T) {
+	env := aggregatedEnv()
+	env["ctPrecheckEnabled"] = "1"
+	f := Flags{Preflight: []string{"gpus=nvidia-smi -L"}}
+	p, err := Build(Sources{Flags: f, Getenv: getenv(env), Unique: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Preflight) != 1 || p.Preflight[0].Name != "PREFLIGHT_gpus" || len(p.Preflight[0].Nodes) != 5 {
+		t.Errorf("preflight %+v, want PREFLIGHT_gpus on the 5 nodes", p.Preflight)
+	}
+	if len(p.Precheck) != 0 {
+		t.Errorf("precheck %+v, want none in an aggregated test", p.Precheck)
+	}
+}

@@ -159,6 +159,9 @@ func (b *builder) build(unique string) (Plan, error) {
 		return Plan{}, err
 	}
 	p.Roles = assembleRoles(&p, lay, cmds, st, task, vars)
+	if err := b.checks(&p, lay, st, task, vars); err != nil {
+		return Plan{}, err
+	}
 
 	probes, err := b.probeSpecs()
 	if err != nil {

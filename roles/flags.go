@@ -80,6 +80,14 @@ type Flags struct {
 	Probes       []string      `name:"probe" sep:"none" placeholder:"ROLE=TYPE:TARGET[@TIMEOUT]" group:"Readiness" help:"Readiness probe of the roles matching ROLE (a name or a glob such as GEN_*); TYPE is http, tcp, file or log; TARGET may use {role} {node} {out} {workspace} {job} {token} (the run token). Repeatable; env DISAGG_PROBES holds more, separated by ';' or lines."`
 	ProbeTimeout time.Duration `name:"probe-timeout" default:"30m" placeholder:"DURATION" group:"Readiness" help:"Timeout of probes that give none (default: ${default})."`
 
+	// Pre-flight phase.
+
+	Precheck           *bool         `name:"precheck" negatable:"" group:"Pre-flight" help:"Run the cache-transceiver precheck before any server: one step per GEN and CTX server, on its nodes and with its srun shape, all at once; every one must end with 0 (env ctPrecheckEnabled=1; skipped in gen-only-no-context)."`
+	PrecheckGenCommand string        `name:"precheck-gen-command" placeholder:"CMD" group:"Pre-flight" help:"Command of GEN_PRECHECK_<i>, to which ' --server-idx <i>' is appended (env pytestCommandGENPrecheck)."`
+	PrecheckCtxCommand string        `name:"precheck-ctx-command" placeholder:"CMD" group:"Pre-flight" help:"Command of CTX_PRECHECK_<i>, to which ' --server-idx <i>' is appended (env pytestCommandCTXPrecheck)."`
+	PrecheckTimeout    time.Duration `name:"precheck-timeout" placeholder:"DURATION" group:"Pre-flight" help:"Bound of each precheck and --preflight step: one still running then is stopped and fails the run with exit code 5 (env ctPrecheckTimeout, in seconds; default 900s)."`
+	Preflight          []string      `name:"preflight" sep:"none" placeholder:"NAME=COMMAND" group:"Pre-flight" help:"A check run before anything else as one task on every node of the allocation, e.g. --preflight 'disk=test $(df --output=avail -k . | tail -1) -gt 1000000'; a non-zero exit fails the run with exit code 5. Repeatable; env DISAGG_PREFLIGHT holds more, one per line."`
+
 	// Task runner options: rendered into every role's srun argv, read by "disagg-supervisor task".
 
 	TaskInstall        string        `name:"task-install" placeholder:"CMD" group:"Task" help:"Install command that one task per node runs before the role, the others wait for it."`

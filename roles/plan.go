@@ -57,8 +57,13 @@ type Plan struct {
 	// that the supervisor can run further steps (a precheck) the same way.
 	SrunArgs []string `json:"srun_args,omitempty"`
 	// Install is the install step over the whole allocation; nil when no install script is given.
-	Install *Step  `json:"install,omitempty"`
-	Roles   []Role `json:"roles"`
+	Install *Step `json:"install,omitempty"`
+	// Preflight are the generic pre-flight checks (--preflight), run before anything else;
+	// Precheck the cache-transceiver precheck instances, run after the install step. No role is
+	// launched before every one of them has ended with 0.
+	Preflight []Check `json:"preflight,omitempty"`
+	Precheck  []Check `json:"precheck,omitempty"`
+	Roles     []Role  `json:"roles"`
 }
 
 // Step is a one-off srun step that is not a role (the install step).

@@ -18,7 +18,7 @@ func (p Plan) Redacted() Plan {
 			secrets = append(secrets, name+"="+v)
 		}
 	}
-	for _, r := range p.Roles {
+	for _, r := range append(p.CheckRoles(), p.Roles...) {
 		collect(r.Env)
 		secrets = append(secrets, assignedSecrets(r.Command)...)
 	}
@@ -36,24 +36,11 @@ func (p Plan) Redacted() Plan {
 		install.Srun = maskAll(text, install.Srun)
 		out.Install = &install
 	}
+	out.Preflight = redactChecks(text, p.Preflight)
+	out.Precheck = redactChecks(text, p.Precheck)
 	out.Roles = make([]Role, len(p.Roles))
 	for i, r := range p.Roles {
-		r.Nodes = slices.Clone(r.Nodes)
-		r.Command = text.String(r.Command)
-		r.Srun = maskAll(text, r.Srun)
-		if r.Env != nil {
-			env := redact.Env(r.Env)
-			for name, v := range env {
-				env[name] = text.String(v)
-			}
-			r.Env = env
-		}
-		if r.Probe != nil {
-			probe := *r.Probe
-			probe.Target = text.String(probe.Target)
-			r.Probe = &probe
-		}
-		out.Roles[i] = r
+		out.Roles[i] = redactRole(text, r)
 	}
 	if p.Roles == nil {
 		out.Roles = nil
@@ -94,5 +81,38 @@ func assignedSecrets(cmd string) []string {
 		}
 		return true
 	})
+	return out
+}
+
+// redactRole returns a copy of r with its secrets masked (see Plan.Redacted).
+func redactRole(text *redact.Text, r Role) Role {
+	r.Nodes = slices.Clone(r.Nodes)
+	r.Command = text.String(r.Command)
+	r.Srun = maskAll(text, r.Srun)
+	if r.Env != nil {
+		env := redact.Env(r.Env)
+		for name, v := range env {
+			env[name] = text.String(v)
+		}
+		r.Env = env
+	}
+	if r.Probe != nil {
+		probe := *r.Probe
+		probe.Target = text.String(probe.Target)
+		r.Probe = &probe
+	}
+	return r
+}
+
+// redactChecks returns a copy of checks with their secrets masked.
+func redactChecks(text *redact.Text, checks []Check) []Check {
+	if checks == nil {
+		return nil
+	}
+	out := make([]Check, len(checks))
+	for i, c := range checks {
+		c.Role = redactRole(text, c.Role)
+		out[i] = c
+	}
 	return out
 }

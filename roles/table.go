@@ -50,6 +50,9 @@ func WriteTable(w io.Writer, p Plan) error {
 		ew.printf("install none\n")
 	}
 	ew.printf("\n")
+	if err := writeCheckTable(ew, p); err != nil {
+		return err
+	}
 
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROLE\tNODES\tTASKS\tCOMMAND")

@@ -49,7 +49,11 @@ case $only in '' | local | slurm) ;; *) echo "stress.sh: --only wants local or s
 
 # The process-level scenarios of ./supervisor; a name this tree does not have yet simply does not run.
 local_tests=(TestFailures TestSignals TestIgnoredSIGTERMIsReported TestLoopDecisions
-  TestKillWaitBoundsTeardown TestRecordSurvivesSIGKILLAfterDecision TestLoopAggregated TestAggregatedProcesses)
+  TestKillWaitBoundsTeardown TestRecordSurvivesSIGKILLAfterDecision)
+# The pre-flight phase's: its decisions with fake steps, and its real steps with the toy precheck.
+local_tests+=(TestPrecheckProcesses TestPrecheckFailure TestPrecheckTimeout)
+# The aggregated test's: its decisions with fake steps, and its real steps with the toy's SERVER.
+local_tests+=(TestLoopAggregated TestAggregatedProcesses)
 # The demo runs: --fail SPEC ("-" for none), the exit code it must end with, and what summary.json must
 # say (failure.role, or state for the run without a failure).
 demo_runs=(

@@ -98,6 +98,30 @@ func TestLoopAggregated(t *testing.T) {
 				roles: map[string]StepState{"SERVER": StepExited}},
 		},
 		{
+			name: "a --preflight check runs first; its failure is exit 5 with no SERVER",
+			opts: options{flags: func(f *roles.Flags) { f.Preflight = []string{"gpus=nvidia-smi -L"} }},
+			play: func(t *testing.T, h *harness) {
+				if h.launched("INSTALL") || h.launched("SERVER") {
+					t.Errorf("launched %v before the pre-flight check ended", h.launchedNow())
+				}
+				h.exit("PREFLIGHT_gpus", 1)
+				if h.launched("SERVER") {
+					t.Error("SERVER launched after the pre-flight check failed")
+				}
+			},
+			want: outcome{state: RunFailed, code: ExitPreflight, role: "PREFLIGHT_gpus", roles: map[string]StepState{"SERVER": StepPending}},
+		},
+		{
+			name: "a passing --preflight check, then the install step, then the SERVER",
+			opts: options{flags: func(f *roles.Flags) { f.Preflight = []string{"gpus=nvidia-smi -L"} }},
+			play: func(t *testing.T, h *harness) {
+				h.exit("PREFLIGHT_gpus", 0)
+				installed(t, h)
+				h.exit("SERVER", 0)
+			},
+			want: outcome{state: RunSucceeded, code: 0, roles: map[string]StepState{"PREFLIGHT_gpus": StepExited, "SERVER": StepExited}},
+		},
+		{
 			name: "the install step fails: no SERVER",
 			play: func(t *testing.T, h *harness) {
 				h.exit("INSTALL", 2)

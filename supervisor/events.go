@@ -27,6 +27,7 @@ const (
 	EventDone     = "done"     // the teardown is over: every step has ended
 	EventWarning  = "warning"
 	EventResult   = "result"
+	EventCheck    = "check" // a pre-flight step's verdict
 )
 
 // Event is one thing that happened during a run. Every event goes to the JSON event log and, as one

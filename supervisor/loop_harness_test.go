@@ -214,6 +214,8 @@ type options struct {
 	// slurm makes it a cluster run: step ends are checked against the job's state, which the test
 	// gives with answer.
 	slurm bool
+	// flags, when set, changes the plan's flags (a precheck, an install script) before it is built.
+	flags func(*roles.Flags)
 	// aggregated makes it the plan of an aggregated test (aggregatedFlags) instead.
 	aggregated bool
 }
@@ -252,6 +254,9 @@ func newHarness(t *testing.T, o options) *harness {
 	}
 	if o.aggregated {
 		flags = aggregatedFlags(ws, o.noProbes)
+	}
+	if o.flags != nil {
+		o.flags(&flags)
 	}
 	plan, err := roles.Build(roles.Sources{Flags: flags, Getenv: func(string) string { return "" }, ReadFile: os.ReadFile, Unique: "41"})
 	if err != nil {

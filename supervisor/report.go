@@ -131,6 +131,9 @@ type Summary struct {
 	// with a non-zero code after the benchmark had announced its end.
 	Warnings []string `json:"warnings,omitempty"`
 	Errors   []string `json:"errors,omitempty"`
+	// Checks are the pre-flight phase's verdicts, UCXRedFlags the red-flag lines of their logs.
+	Checks      []CheckResult `json:"checks,omitempty"`
+	UCXRedFlags []RedFlag     `json:"ucx_red_flags,omitempty"`
 }
 
 // RoleSummary is one step in summary.json.
@@ -167,6 +170,7 @@ func (r *run) summary() Summary {
 		State: r.state, StartedAt: r.start.UTC(), Failure: r.failure, IgnoredSIGTERM: r.ignoredSIGTERM,
 		Warnings: r.warnings,
 	}
+	s.Checks, s.UCXRedFlags = r.checkSummary()
 	now := r.cfg.clock.Now()
 	s.DurationSeconds = now.Sub(r.start).Seconds()
 	if r.decided {
@@ -441,6 +445,7 @@ func WriteStatus(w io.Writer, s Summary) {
 // cause, and the warnings.
 func writeReport(w io.Writer, s Summary) {
 	WriteTable(w, s)
+	writeChecks(w, s)
 	if s.Failure != nil {
 		WriteRootCause(w, s.Failure)
 	}

@@ -34,6 +34,8 @@ type step struct {
 	env    map[string]string
 	log    string
 	probe  *roles.Probe
+	// check is set for a step of the pre-flight phase (see precheck.go).
+	check *checkState
 
 	proc stepProcess
 	// logStart is where this attempt's output starts in the log: logs are appended to, so an earlier

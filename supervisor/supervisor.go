@@ -32,6 +32,7 @@ const (
 	ExitInternal     = 1 // the supervisor could not do its job (workspace, srun missing, ...)
 	ExitEarlyExit    = 3 // a role other than BENCHMARK ended with status 0 before the benchmark
 	ExitProbeTimeout = 4
+	ExitPreflight    = 5 // a pre-flight step (precheck instance, --preflight check) failed, hung or was killed
 )
 
 // Files the run writes under the workspace.
@@ -278,6 +279,7 @@ func Run(ctx context.Context, cfg Config) Result {
 	r.buildSteps()
 	r.emit(Event{Name: EventPlan, Message: fmt.Sprintf("job %s, %d nodes, %d roles, run token %s",
 		plan.JobID, len(plan.Nodes), len(plan.Roles), plan.RunToken)})
+	r.prepareChecks()
 	if stale := removeStaleMarkers(cfg.EndMarkers); len(stale) > 0 {
 		r.emit(Event{Name: EventPlan, Message: "removed an earlier attempt's end markers: " + strings.Join(stale, " ")})
 	}
@@ -308,12 +310,14 @@ func (r *run) buildSteps() {
 		r.steps = append(r.steps, s)
 		r.byName[s.name] = s
 	}
+	r.addChecks(add, r.plan.Preflight)
 	if in := r.plan.Install; in != nil {
 		// Without a task count in the job's environment srun runs one task per node.
 		ntasks := cmp.Or(in.NTasks, len(r.plan.Nodes))
 		add(&step{name: "INSTALL", kind: kindInstall, nodes: r.plan.Nodes, ntasks: ntasks,
 			argv: in.Srun, env: map[string]string{}, log: in.Log})
 	}
+	r.addChecks(add, r.plan.Precheck)
 	for _, role := range r.plan.Roles {
 		add(&step{name: role.Name, kind: role.Kind, nodes: role.Nodes, ntasks: role.NTasks,
 			argv: role.Srun, env: role.Env, log: role.Log, probe: role.Probe})
@@ -412,6 +416,8 @@ func (r *run) handle(msg message) {
 			return
 		}
 		r.resolveHold(m.state, m.err)
+	case checkTimedOut:
+		r.onCheckTimeout(m)
 	case gateExpired:
 		if !r.gateOpen[m.name] {
 			r.gateOpen[m.name] = true
@@ -428,7 +434,7 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 		s.stop()
 	}
 	// The harness's servers end with status 0 once the benchmark has announced its end.
-	afterEnd := s.kind != kindInstall && !decidesRun(s.kind) && !s.stopping && r.benchmarkAnnouncedEnd()
+	afterEnd := s.kind != kindInstall && !decidesRun(s.kind) && !s.isCheck() && !s.stopping && r.benchmarkAnnouncedEnd()
 	s.finished = afterEnd && s.code == 0
 	ev := Event{Name: EventExit, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.pid(),
 		Code: intPtr(s.code), Signal: s.signal, Duration: now.Sub(s.launchedAt)}
@@ -451,6 +457,9 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 	if s.kind == roles.KindGen {
 		r.touchDone(s)
 	}
+	if s.isCheck() {
+		r.recordCheck(s, now)
+	}
 	if r.decided || s.stopping {
 		return
 	}
@@ -461,6 +470,8 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 		// Slurm is ending the job (scancel, requeue, time limit); the supervisor's own signal is
 		// on its way. Nothing failed: record an interruption, not a role failure.
 		r.interruptBySlurm(s.name, "Slurm cancelled step "+s.name+": "+s.cancelledBySlurm)
+	case s.isCheck():
+		r.onCheckEnd(s, now)
 	case afterEnd:
 		msg := fmt.Sprintf("role %s ended with exit code %d after the benchmark announced its end", s.name, s.code)
 		if s.taskFailure != nil {
@@ -483,6 +494,8 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 // failureOfExit is the root cause a step's own end makes.
 func (r *run) failureOfExit(s *step) *Failure {
 	switch {
+	case s.isCheck():
+		return r.checkFailure(s)
 	case s.kind == kindInstall:
 		return r.failureOf(s, s.code, fmt.Sprintf("install step failed with exit code %d", s.code))
 	case s.kind == roles.KindBenchmark:
@@ -752,9 +765,12 @@ func (r *run) launchWhatIsDue() {
 	}
 }
 
-// dependenciesReady: workers (and an aggregated SERVER) after the install step, the server after every
-// worker, the benchmark after the server.
+// dependenciesReady: the pre-flight phase first (see checksAllow), workers (and an aggregated SERVER)
+// after the install step, the server after every worker, the benchmark after the server.
 func (r *run) dependenciesReady(s *step) bool {
+	if !r.checksAllow(s) {
+		return false
+	}
 	var needs []roles.Kind
 	switch s.kind {
 	case kindInstall:
@@ -840,6 +856,9 @@ func (r *run) launch(s *step) {
 	switch {
 	case s.kind == kindInstall:
 		// Ready when it has ended with status 0.
+	case s.isCheck():
+		// Ready when it has ended with status 0, within its timeout.
+		r.armCheckTimeout(s)
 	case s.probe != nil:
 		probe, logPath, logStart, wait := *s.probe, s.log, s.logStart, r.cfg.waitProbe
 		r.group.Go(func() error {
@@ -977,7 +996,7 @@ func prepareDirs(p roles.Plan) error {
 // envWithRoles is every variable a step can see, for finding the secret values to mask in log tails.
 func envWithRoles(base []string, p roles.Plan) []string {
 	env := append([]string{}, base...)
-	for _, role := range p.Roles {
+	for _, role := range append(p.CheckRoles(), p.Roles...) {
 		for name, value := range role.Env {
 			env = append(env, name+"="+value)
 		}

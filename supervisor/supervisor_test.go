@@ -77,6 +77,8 @@ type scenario struct {
 	// stopped through a failing scancel, as when Slurm refuses step signals of an ending job.
 	jobState func(context.Context) (string, error)
 	killWait time.Duration
+	// flags, when set, changes the plan's flags (a precheck, say) before it is built.
+	flags func(*roles.Flags)
 }
 
 type outcome struct {
@@ -125,6 +127,9 @@ func runScenario(t *testing.T, sc scenario) outcome {
 		Command: command, Workspace: ws, Probes: probes, ProbeTimeout: 20 * time.Second,
 		TaskInstall: sc.taskInstall, TaskInstallTimeout: 30 * time.Second,
 		TaskBarrier: sc.barrier, TaskBarrierTimeout: 30 * time.Second,
+	}
+	if sc.flags != nil {
+		sc.flags(&flags)
 	}
 	plan, err := roles.Build(roles.Sources{Flags: flags, Getenv: func(string) string { return "" },
 		ReadFile: os.ReadFile, Unique: "t" + jobID})

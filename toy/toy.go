@@ -26,7 +26,8 @@ const (
 	ExitTerminated = 143
 )
 
-// Main runs one rank of the toy stack and returns its exit code.
+// Main runs one rank of the toy stack and returns its exit code; `precheck` as the first argument runs
+// one rank of the toy precheck instead (see Precheck).
 //
 // The role comes from DISAGG_SERVING_TYPE and the rank from SLURM_PROCID, read through getenv; the
 // package documentation has the whole flag and environment contract.
@@ -41,6 +42,9 @@ const (
 //
 // stdout and stderr may be the same writer; Main serialises its own writes, line by line.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "precheck" {
+		return Precheck(ctx, args[1:], getenv, stdout, stderr)
+	}
 	start := time.Now()
 	// One lock for both streams: the supervisor usually sends them to the same log file, where
 	// interleaved halves of lines would be unreadable.

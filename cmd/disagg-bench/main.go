@@ -11,7 +11,9 @@
 //  4. overhead while supervising 10 idle roles for 30 s: peak RSS and CPU time of the supervisor
 //     process alone;
 //  5. scale: the medians of the go test benchmarks whose output it is given (--gobench);
-//  6. throughput and latency of the toy benchmark through the toy stack.
+//  6. throughput and latency of the toy benchmark through the toy stack;
+//  7. the precheck phase's wall time against its slowest instance, in local mode and on the cluster
+//     (group precheck, precheck.go).
 //
 // Every figure is the median of --runs runs and comes with a reference measured in the same run on
 // the same machine (a bare srun step, a bare fake-srun step, a direct process spawn, ...) and its ratio
@@ -152,6 +154,7 @@ func groups() []group {
 			l := &local{bin: o.bin, work: filepath.Join(work, "local"), runs: o.runs}
 			return slices.Concat(l.failures(), l.overhead(), l.throughput(), scale(o.gobench, l))
 		}},
+		{"precheck", measurePrecheck},
 		{"aggregated", measureAggregated},
 	}
 }

@@ -49,6 +49,16 @@ var catalog = map[string]struct{ name, unit, method string }{
 		"`disagg-supervisor demo --requests 2000 --concurrency 8`: throughput_rps of toy_benchmark_results.json. " +
 			"Reference: the ideal for 8 requests in flight when each one holds a CTX prefill and a GEN decode of 2 ms each: " +
 			"8 / (two back-to-back 2 ms sleeps, timed 50 times on this machine before each run)."},
+	"7a": {"Precheck phase, local: 3 instances of 2 tasks, the slowest 2 s", "s",
+		"`disagg-supervisor run --local` of 2 GEN + 1 CTX (1 node × 2 tasks each) with `--precheck`, the toy precheck as the GEN and CTX precheck command " +
+			"(`toy precheck --variant " + precheckVariant + "`), servers `sleep 600`, benchmark `true`. " +
+			"The figure is GEN_0's launch event minus the first precheck instance's launch event. " +
+			"Reference: the slowest instance's step time (its exit event's duration: srun start to end), same run; the ratio is the phase's overhead over it. " +
+			"Today's gate adds `sleep 5` after each of the three launches."},
+	"7b": {"Precheck phase, cluster: 3 instances of 4 tasks, the slowest 2 s", "s",
+		"An sbatch job of 3 nodes execs `disagg-supervisor run` of 2 GEN + 1 CTX (1 node × 4 tasks each, PMIx) with `--precheck`, the toy precheck " +
+			"(`toy precheck --variant " + precheckVariant + "`), servers `sleep 60`, benchmark `true`. " +
+			"Figure and reference as in 7a, from the job's event log."},
 	"6b": {"Toy benchmark request latency, p50", "ms",
 		"The runs of 6a: latency_ms.p50 of toy_benchmark_results.json. Reference: two back-to-back 2 ms sleeps, timed before each run."},
 }

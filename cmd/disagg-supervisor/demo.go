@@ -25,6 +25,7 @@ type demoCmd struct {
 	Requests    int           `default:"200" help:"Requests the toy benchmark sends."`
 	Concurrency int           `default:"8" help:"Concurrent requests of the toy benchmark."`
 	Grace       time.Duration `default:"2s" help:"Time between SIGTERM and SIGKILL when steps are stopped."`
+	Precheck    string        `placeholder:"SPEC" help:"Run the toy cache-transceiver precheck before the servers: [ROLE=]VARIANT[:DURATION],... with VARIANT pass, fail, status (a failing verdict in the status file) or hang, e.g. pass or CTX_PRECHECK_0=status. A failing or hung instance (timeout 10s) ends the demo with exit code 5."`
 }
 
 // Run runs the toy stack under the real supervisor code path: a fake 4-node allocation with 2 GPUs per
@@ -70,8 +71,21 @@ func (d *demoCmd) Run(e env) error {
 		},
 		ProbeTimeout: 20 * time.Second,
 	}
+	if d.Precheck != "" {
+		check, err := quoteWords([]string{roles.TaskBinaryPath(ws), "toy", "precheck", "--variant", d.Precheck})
+		if err != nil {
+			return badInput(err)
+		}
+		yes := true
+		flags.Precheck, flags.PrecheckGenCommand, flags.PrecheckCtxCommand = &yes, check, check
+		flags.PrecheckTimeout = 10 * time.Second
+	}
 	nodes := 4
 	if d.Aggregated {
+		if d.Precheck != "" {
+			// The precheck mirrors GEN and CTX servers, of which an aggregated test has none.
+			return badInput(fmt.Errorf("--precheck: the aggregated demo has no GEN or CTX server to check"))
+		}
 		flags, nodes = aggregatedDemoFlags(ws, quoted), 2
 	}
 	fmt.Fprintf(e.stderr, "demo: workspace %s\n", ws)

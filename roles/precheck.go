@@ -1,0 +1,257 @@
+package roles
+
+import (
+	"fmt"
+	"io"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
+)
+
+// The kinds of the pre-flight phase's steps. They run before every role and are not roles: the
+// plan lists them apart (Plan.Preflight, Plan.Precheck), and the supervisor launches no server
+// until every one of them has ended with 0.
+const (
+	// KindPreflight is a generic pre-flight check (--preflight NAME=COMMAND): one task on every node
+	// of the allocation, before anything else, the install step included.
+	KindPreflight Kind = "preflight"
+	// KindPrecheck is one instance of the cache-transceiver precheck: GEN_PRECHECK_<i> or
+	// CTX_PRECHECK_<i>, on the node slice and with the srun shape of the server it checks, after the
+	// install step.
+	KindPrecheck Kind = "precheck"
+)
+
+// Check is one step of the pre-flight phase: a role-shaped srun step (same task runner, same
+// environment contract) with a bound on its run time and a name for its verdict.
+type Check struct {
+	Role
+	// Check names the instance in the report and in its JUnit test case: gen_0, ctx_1 (as today's
+	// precheck names its logs and status files), or the NAME of a --preflight check.
+	Check string `json:"check"`
+	// StatusFile is where a precheck instance may write its verdict (first line PASS, or what went
+	// wrong); empty for a generic check, whose exit code is its verdict.
+	StatusFile string `json:"status_file,omitempty"`
+	// TimeoutSeconds bounds the step: still running then, it is stopped and fails the run.
+	TimeoutSeconds float64 `json:"timeout_seconds"`
+}
+
+// Inputs and defaults of the pre-flight phase.
+const (
+	// DefaultPrecheckTimeout is today's ctPrecheckTimeout default.
+	DefaultPrecheckTimeout = 900 * time.Second
+	// PrecheckDirName is the precheck's directory under the output directory: logs/ and status/.
+	PrecheckDirName = "cache_transceiver_precheck"
+	// PreflightDirName is the generic checks' directory under the output directory.
+	PreflightDirName = "preflight"
+
+	precheckEnabledVar = "ctPrecheckEnabled"
+	precheckTimeoutVar = "ctPrecheckTimeout"
+	precheckGenVar     = "pytestCommandGENPrecheck"
+	precheckCtxVar     = "pytestCommandCTXPrecheck"
+	preflightVar       = "DISAGG_PREFLIGHT"
+)
+
+// CheckRoles returns the roles of the pre-flight phase's steps, generic checks first, in launch order.
+func (p Plan) CheckRoles() []Role {
+	out := make([]Role, 0, len(p.Preflight)+len(p.Precheck))
+	for _, c := range p.Preflight {
+		out = append(out, c.Role)
+	}
+	for _, c := range p.Precheck {
+		out = append(out, c.Role)
+	}
+	return out
+}
+
+// checkName is what a --preflight NAME may hold: it names a step, a log file and a JUnit test case.
+var checkName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// preflightChecks plans the generic checks: DISAGG_PREFLIGHT's entries (one per line), then the
+// --preflight flags. Each runs its command through the task runner as one task on every node of
+// the allocation, before the install step, so the task's own install gate and barrier are off.
+func (b *builder) preflightChecks(p *Plan, lay layout, st srunSettings, task taskopts.Options, vars sharedVars, timeout time.Duration) ([]Check, error) {
+	type entry struct{ spec, from string }
+	var entries []entry
+	for _, line := range strings.Split(b.getenv(preflightVar), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			entries = append(entries, entry{line, preflightVar + " entry " + quote(line)})
+		}
+	}
+	for _, spec := range b.f.Preflight {
+		entries = append(entries, entry{spec, "--preflight " + quote(spec)})
+	}
+	task.InstallCommand, task.Barrier = "", false
+	var checks []Check
+	seen := map[string]bool{}
+	for _, e := range entries {
+		name, cmd, ok := strings.Cut(e.spec, "=")
+		name, cmd = strings.TrimSpace(name), strings.TrimSpace(cmd)
+		switch {
+		case !ok || cmd == "":
+			return nil, inputErrorf(e.from, "want NAME=COMMAND")
+		case !checkName.MatchString(name):
+			return nil, inputErrorf(e.from, "NAME %s: want letters, digits, '_', '.' or '-'", quote(name))
+		case seen[name]:
+			return nil, inputErrorf(e.from, "a second check named %s", quote(name))
+		}
+		seen[name] = true
+		if err := checkShell(cmd); err != nil {
+			return nil, inputErrorf(e.from, "not valid shell: %v", err)
+		}
+		r := Role{
+			Name:          "PREFLIGHT_" + name,
+			Kind:          KindGen, // the task runner's kind: a multi-task step that keeps Slurm's variables
+			Nodes:         slices.Clone(p.Nodes),
+			NTasks:        len(p.Nodes),
+			NTasksPerNode: 1,
+			Command:       cmd,
+			Log:           path.Join(p.OutputDir, PreflightDirName, name+".log"),
+		}
+		r = finishRole(p, r, lay, st, task, vars, "")
+		r.Kind = KindPreflight
+		checks = append(checks, Check{Role: r, Check: name, TimeoutSeconds: timeout.Seconds()})
+	}
+	return checks, nil
+}
+
+// prechecks plans today's cache-transceiver precheck when it is enabled (--precheck, else
+// ctPrecheckEnabled=1): one step per GEN and CTX server, GEN_PRECHECK_<i> and CTX_PRECHECK_<i>, on
+// exactly the server's nodes with its srun shape and task options, running the precheck command
+// with " --server-idx <i>" appended. Gen-only-no-context skips it, as today's gate does.
+func (b *builder) prechecks(p *Plan, lay layout, st srunSettings, task taskopts.Options, vars sharedVars, timeout time.Duration) ([]Check, error) {
+	on, err := b.precheckEnabled()
+	if err != nil || !on || lay.noContext {
+		return nil, err
+	}
+	cmds := map[Kind]commandSource{}
+	for _, k := range []struct {
+		kind       Kind
+		flag, from string
+		env        string
+	}{
+		{KindGen, b.f.PrecheckGenCommand, "--precheck-gen-command", precheckGenVar},
+		{KindCtx, b.f.PrecheckCtxCommand, "--precheck-ctx-command", precheckCtxVar},
+	} {
+		c := commandSource{k.flag, k.from}
+		if c.v == "" {
+			c = commandSource{b.env(k.env), k.env}
+		}
+		cmds[k.kind] = c
+	}
+	var checks []Check
+	for _, server := range p.Roles {
+		if !server.IsWorker() {
+			continue
+		}
+		c := cmds[server.Kind]
+		if c.v == "" {
+			return nil, inputErrorf(envOrFlag(server.Kind), "not set: the precheck is on and %s_PRECHECK_%d needs a command; set it, or turn the precheck off (--no-precheck, ctPrecheckEnabled=0)",
+				strings.ToUpper(string(server.Kind)), server.Index)
+		}
+		if err := checkShell(c.v); err != nil {
+			return nil, inputErrorf(c.from, "not valid shell: %v", err)
+		}
+		check := fmt.Sprintf("%s_%d", server.Kind, server.Index)
+		dir := path.Join(p.OutputDir, PrecheckDirName)
+		r := server
+		r.Name = fmt.Sprintf("%s_PRECHECK_%d", strings.ToUpper(string(server.Kind)), server.Index)
+		r.Command = c.v + " --server-idx " + strconv.Itoa(server.Index)
+		r.Log = path.Join(dir, "logs", check+".log")
+		r.Probe = nil
+		r.Nodes = slices.Clone(server.Nodes)
+		// Rendered as the server's kind (no --overlap, its --mpi, the task's worker behaviour), then
+		// marked as what it is.
+		r = finishRole(p, r, lay, st, task, vars, st.mpi)
+		r.Kind = KindPrecheck
+		checks = append(checks, Check{Role: r, Check: check,
+			StatusFile:     path.Join(dir, "status", check+".status"),
+			TimeoutSeconds: timeout.Seconds()})
+	}
+	return checks, nil
+}
+
+// envOrFlag names both inputs of a kind's precheck command, for the message of a missing one.
+func envOrFlag(k Kind) string {
+	if k == KindCtx {
+		return precheckCtxVar + " / --precheck-ctx-command"
+	}
+	return precheckGenVar + " / --precheck-gen-command"
+}
+
+// precheckEnabled resolves --[no-]precheck, else ctPrecheckEnabled (1 or 0, as the generator
+// exports it).
+func (b *builder) precheckEnabled() (bool, error) {
+	if b.f.Precheck != nil {
+		return *b.f.Precheck, nil
+	}
+	switch v := b.env(precheckEnabledVar); v {
+	case "", "0":
+		return false, nil
+	case "1":
+		return true, nil
+	default:
+		return false, inputErrorf(precheckEnabledVar, "want 1 or 0, got %s", quote(v))
+	}
+}
+
+// checkTimeout resolves the bound of every pre-flight step: --precheck-timeout, else
+// ctPrecheckTimeout in seconds, else DefaultPrecheckTimeout.
+func (b *builder) checkTimeout() (time.Duration, error) {
+	if d := b.f.PrecheckTimeout; d != 0 {
+		if d < 0 {
+			return 0, inputErrorf("--precheck-timeout", "want a positive duration, got %s", d)
+		}
+		return d, nil
+	}
+	v := b.env(precheckTimeoutVar)
+	if v == "" {
+		return DefaultPrecheckTimeout, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, inputErrorf(precheckTimeoutVar, "want a positive number of seconds, got %s", quote(v))
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+// checks plans the whole pre-flight phase into p.
+func (b *builder) checks(p *Plan, lay layout, st srunSettings, task taskopts.Options, vars sharedVars) error {
+	timeout, err := b.checkTimeout()
+	if err != nil {
+		return err
+	}
+	if p.Preflight, err = b.preflightChecks(p, lay, st, task, vars, timeout); err != nil {
+		return err
+	}
+	p.Precheck, err = b.prechecks(p, lay, st, task, vars, timeout)
+	return err
+}
+
+// writeCheckTable writes the pre-flight phase of a (redacted) plan as a table of its own, in launch
+// order, before the roles: generic checks, then (after the install step) the precheck instances.
+func writeCheckTable(w io.Writer, p Plan) error {
+	checks := append(slices.Clone(p.Preflight), p.Precheck...)
+	if len(checks) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "pre-flight: every step must end with 0 within %s before any role is launched (else exit 5)\n",
+		time.Duration(checks[0].TimeoutSeconds*float64(time.Second)))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tNODES\tTASKS\tCOMMAND\tLOG")
+	for _, c := range checks {
+		fmt.Fprintf(tw, "%s\t%s\t%d (%d/node)\t%s\t%s\n", c.Name, slurm.CompressHostlist(c.Nodes), c.NTasks,
+			c.NTasksPerNode, oneLineShown(c.Command), c.Log)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}

@@ -1,0 +1,477 @@
+package supervisor
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/logscan"
+	"github.com/disagg-supervisor/disagg-supervisor/roles"
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+)
+
+// The pre-flight phase: the generic checks (roles.KindPreflight) run first, then the install step,
+// then the cache-transceiver precheck instances (roles.KindPrecheck), all of a phase at once. No role
+// is launched until every one has ended with 0. A phase's verdict waits until all its instances have
+// ended, as today's gate waits for each of them, so that the report has every instance's verdict (the
+// precheck aborts its peers itself when one fails); each is bounded by its timeout, and one that
+// outlives it fails the run at once: it is stopped like any step and reported as hung.
+
+// Files of the pre-flight phase's JUnit verdicts, in the workspace where CI collects results*.xml.
+const (
+	// PrecheckJUnitFile is today's name for the precheck's JUnit file.
+	PrecheckJUnitFile  = "results-ct-precheck.xml"
+	PreflightJUnitFile = "results-preflight.xml"
+)
+
+// The JUnit test case names of the phases: cache_transceiver_precheck[gen_0], preflight[disk].
+const (
+	precheckCase  = "cache_transceiver_precheck"
+	preflightCase = "preflight"
+)
+
+// maxRedFlags bounds the UCX red-flag lines a report quotes, as today's gate does.
+const maxRedFlags = 20
+
+// checkState is what the run knows of a pre-flight step besides what every step has.
+type checkState struct {
+	plan roles.Check
+	// timedOut is set when the step was still running at its timeout.
+	timedOut bool
+	// result is the step's verdict, set when it has ended or timed out.
+	result *CheckResult
+	// redFlags are the UCX red-flag lines of its log.
+	redFlags []RedFlag
+}
+
+// CheckResult is one pre-flight step's verdict in summary.json's "checks".
+type CheckResult struct {
+	Name  string `json:"name"`  // the step: GEN_PRECHECK_0, PREFLIGHT_disk
+	Check string `json:"check"` // the instance: gen_0, disk
+	Kind  string `json:"kind"`  // precheck or preflight
+	// Passed: it ended with 0 within its timeout.
+	Passed bool `json:"passed"`
+	// Verdict is the first line of its status file when it wrote one, else what ended it:
+	// "exit code 3", "timed out after 900s", "stopped before it ended"; "running" or "not run" while
+	// it has none.
+	Verdict  string `json:"verdict"`
+	ExitCode *int   `json:"exit_code,omitempty"`
+	TimedOut bool   `json:"timed_out,omitempty"`
+	// Stopped: the supervisor (or Slurm) stopped it because of something else, a signal or another
+	// failure, before it had ended by itself; its verdict is not its own.
+	Stopped bool `json:"stopped,omitempty"`
+	// DurationSeconds is from its launch to its end (or to its timeout).
+	DurationSeconds float64 `json:"duration_seconds,omitempty"`
+	Log             string  `json:"log"`
+	StatusFile      string  `json:"status_file,omitempty"`
+	// FirstErrors and LogTail are those of a failed step's log (this attempt's part).
+	FirstErrors []logscan.Line `json:"first_errors,omitempty"`
+	LogTail     []string       `json:"log_tail,omitempty"`
+}
+
+// RedFlag is a UCX red-flag line (sw-emul, UCX ERROR, UCX WARN) of a pre-flight step's log.
+type RedFlag struct {
+	Log  string `json:"log"`
+	Line int    `json:"line"`
+	Text string `json:"text"`
+}
+
+// checkTimedOut tells the loop that a pre-flight step's timeout has passed.
+type checkTimedOut struct{ name string }
+
+func (checkTimedOut) isMessage() {}
+
+func (s *step) isCheck() bool { return s.check != nil }
+
+// addChecks adds the steps of a pre-flight phase.
+func (r *run) addChecks(add func(*step), checks []roles.Check) {
+	for _, c := range checks {
+		add(&step{name: c.Name, kind: c.Kind, nodes: c.Nodes, ntasks: c.NTasks, argv: c.Srun, env: c.Env,
+			log: c.Log, check: &checkState{plan: c}})
+	}
+}
+
+// checksAllow is the pre-flight phase's share of the launch order: generic checks first, then the
+// install step, then the precheck, and every role after all of them.
+func (r *run) checksAllow(s *step) bool {
+	switch {
+	case s.kind == roles.KindPreflight:
+		return true
+	case !r.allReady(roles.KindPreflight):
+		return false
+	case s.kind == kindInstall:
+		return true
+	case s.kind == roles.KindPrecheck:
+		return r.allReady(kindInstall)
+	}
+	return r.allReady(roles.KindPrecheck)
+}
+
+// allReady reports whether every step of a kind is ready (true when there is none).
+func (r *run) allReady(kind roles.Kind) bool {
+	for _, s := range r.steps {
+		if s.kind == kind && !s.ready() {
+			return false
+		}
+	}
+	return true
+}
+
+// prepareChecks makes the directories of the pre-flight logs and status files, and removes an earlier
+// attempt's precheck files (a requeued job reuses its directories): a stale status file would give an
+// instance a verdict it never wrote, and the precheck's own rendezvous and abort files would mislead
+// its peers, as today's gate also knows.
+func (r *run) prepareChecks() {
+	var stale []string
+	dirs := map[string]bool{}
+	for _, c := range append(append([]roles.Check{}, r.plan.Preflight...), r.plan.Precheck...) {
+		dirs[filepath.Dir(c.Log)] = true
+		if c.StatusFile != "" {
+			dirs[filepath.Dir(c.StatusFile)] = true
+		}
+	}
+	if len(r.plan.Precheck) > 0 {
+		base := filepath.Join(r.plan.OutputDir, roles.PrecheckDirName)
+		for _, pattern := range []string{"status/*.status", "status/*.json", "rendezvous/*.addr", "precheck.abort"} {
+			matches, _ := filepath.Glob(filepath.Join(base, pattern))
+			for _, path := range matches {
+				if err := os.Remove(path); err == nil {
+					stale = append(stale, path)
+				}
+			}
+		}
+		if _, err := os.Stat(filepath.Join(base, "csv")); err == nil {
+			if err := os.RemoveAll(filepath.Join(base, "csv")); err == nil {
+				stale = append(stale, filepath.Join(base, "csv"))
+			}
+		}
+	}
+	for dir := range dirs {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			r.errs = multierror.Append(r.errs, fmt.Errorf("make directory: %w", err))
+		}
+	}
+	if len(stale) > 0 {
+		r.emit(Event{Name: EventPlan, Message: "removed an earlier attempt's precheck files: " + strings.Join(stale, " ")})
+	}
+}
+
+// armCheckTimeout starts the bound of a pre-flight step that has just been launched.
+func (r *run) armCheckTimeout(s *step) {
+	name := s.name
+	r.cfg.clock.AfterFunc(checkTimeout(s), func() { r.send(checkTimedOut{name: name}) })
+}
+
+func checkTimeout(s *step) time.Duration {
+	return time.Duration(s.check.plan.TimeoutSeconds * float64(time.Second))
+}
+
+// onCheckTimeout fails the run at once when a pre-flight step is still running at its timeout: it
+// hangs, so waiting longer gains nothing, and the teardown stops it like any step.
+func (r *run) onCheckTimeout(m checkTimedOut) {
+	s := r.byName[m.name]
+	if s == nil || !s.alive() || s.check.timedOut {
+		return
+	}
+	s.check.timedOut = true
+	r.emit(Event{Name: EventWarning, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.pid(),
+		Message: fmt.Sprintf("%s is still running after its timeout of %s: it hangs; stopping it", s.check.plan.Check, checkTimeout(s))})
+	r.recordCheck(s, r.cfg.clock.Now())
+	if !r.decided {
+		f := r.checkFailure(s)
+		r.decide(RunFailed, f.Code, f)
+	}
+}
+
+// recordCheck works out a pre-flight step's verdict once it has ended (or timed out), and records it:
+// a check event, its UCX red flags, and the phase's JUnit file.
+func (r *run) recordCheck(s *step, now time.Time) {
+	c := s.check
+	res := &CheckResult{Name: s.name, Check: c.plan.Check, Kind: string(s.kind), Log: s.log, StatusFile: c.plan.StatusFile,
+		TimedOut: c.timedOut}
+	if s.launched() {
+		res.DurationSeconds = now.Sub(s.launchedAt).Seconds()
+		if c.result != nil && c.timedOut {
+			// It hung: its run time is up to the timeout, not up to the end of its teardown.
+			res.DurationSeconds = c.result.DurationSeconds
+		}
+	}
+	if s.exited {
+		res.ExitCode = intPtr(s.code)
+	}
+	res.Stopped = s.exited && !c.timedOut && (s.stopping || s.stoppedBySlurm)
+	res.Passed = s.exited && s.code == 0 && !c.timedOut && !res.Stopped
+	status := firstLine(c.plan.StatusFile)
+	switch {
+	case c.timedOut:
+		res.Verdict = fmt.Sprintf("timed out after %s", checkTimeout(s))
+		if status != "" {
+			res.Verdict += "; its status said: " + status
+		}
+	case status != "":
+		res.Verdict = status
+	case res.Stopped:
+		res.Verdict = fmt.Sprintf("stopped before it ended (exit code %d)", s.code)
+	default:
+		res.Verdict = fmt.Sprintf("exit code %d", s.code)
+	}
+	res.Verdict = r.redactor.String(res.Verdict)
+	if !res.Passed {
+		if lines, err := r.errorLines.ScanFile(s.log, s.logStart, firstErrorLines); err == nil {
+			res.FirstErrors = lines
+		}
+		res.LogTail, _ = r.logTail(s)
+	}
+	c.result = res
+	// A step that timed out is recorded again when it ends: its log only grew, so the red flags
+	// found then are the first ones found now, and only the new ones make events.
+	reported := len(c.redFlags)
+	if flags, err := logscan.RedFlags().WithRedactor(r.redactor.String).ScanFile(s.log, s.logStart, maxRedFlags); err == nil {
+		c.redFlags = c.redFlags[:0]
+		for _, l := range flags {
+			c.redFlags = append(c.redFlags, RedFlag{Log: s.log, Line: l.Number, Text: l.Text})
+		}
+	}
+
+	word := "passed"
+	if !res.Passed {
+		word = "FAILED"
+	}
+	ev := Event{Name: EventCheck, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), Code: res.ExitCode,
+		Duration: time.Duration(res.DurationSeconds * float64(time.Second)),
+		Message:  fmt.Sprintf("%s %s: %s", c.plan.Check, word, res.Verdict)}
+	if len(res.FirstErrors) > 0 {
+		ev.Message += fmt.Sprintf("; first error at line %d: %s", res.FirstErrors[0].Number, res.FirstErrors[0].Text)
+	}
+	r.emit(ev)
+	for _, f := range c.redFlags[min(reported, len(c.redFlags)):] {
+		r.emit(Event{Name: EventWarning, Role: s.name, Message: fmt.Sprintf("UCX red flag in %s:%d: %s", f.Log, f.Line, f.Text)})
+	}
+	r.writeCheckJUnit(s.kind)
+}
+
+// onCheckEnd carries the phase on once a pre-flight step has ended by itself: a passing step is
+// ready; once every step of its phase has ended, the phase has passed (what waits on it is launched)
+// or failed (exit code 5, with the first failing step as the root cause).
+func (r *run) onCheckEnd(s *step, now time.Time) {
+	if s.check.result != nil && s.check.result.Passed {
+		s.readyAt = now
+	}
+	var first *step
+	for _, o := range r.steps {
+		if o.kind != s.kind {
+			continue
+		}
+		if !o.exited {
+			return // the phase's verdict waits for every instance
+		}
+		if !o.ready() && (first == nil || o.endedAt.Before(first.endedAt)) {
+			first = o
+		}
+	}
+	switch {
+	case first == nil:
+		r.launchWhatIsDue()
+	case r.canAskSlurm():
+		// As for any step: on a cluster, Slurm's own cancellation of the job can look like a failure.
+		r.hold(first)
+	default:
+		f := r.checkFailure(first)
+		r.decide(RunFailed, f.Code, f)
+	}
+}
+
+// checkFailure is the root cause a failed pre-flight step makes: exit code 5.
+func (r *run) checkFailure(s *step) *Failure {
+	if s.check.result == nil {
+		r.recordCheck(s, r.cfg.clock.Now())
+	}
+	res := s.check.result
+	what := "pre-flight check " + res.Check
+	if s.kind == roles.KindPrecheck {
+		what = "cache-transceiver precheck " + res.Check
+	}
+	reason := fmt.Sprintf("%s failed: %s", what, res.Verdict)
+	if res.TimedOut {
+		reason = fmt.Sprintf("%s hangs: %s; it was stopped", what, res.Verdict)
+	}
+	return r.failureOf(s, ExitPreflight, reason+"; no role was launched")
+}
+
+// checkSummary is the pre-flight phase's part of the summary: every step's verdict so far, and the
+// UCX red flags of their logs, each text once.
+func (r *run) checkSummary() ([]CheckResult, []RedFlag) {
+	var results []CheckResult
+	var flags []RedFlag
+	seen := map[string]bool{}
+	for _, s := range r.steps {
+		if !s.isCheck() {
+			continue
+		}
+		res := CheckResult{Name: s.name, Check: s.check.plan.Check, Kind: string(s.kind), Log: s.log,
+			StatusFile: s.check.plan.StatusFile}
+		switch {
+		case s.check.result != nil:
+			res = *s.check.result
+		case s.alive() && s.stopping:
+			res.Verdict = "stopping"
+		case s.alive():
+			res.Verdict = "running"
+		default:
+			res.Verdict = "not run"
+		}
+		results = append(results, res)
+		for _, f := range s.check.redFlags {
+			if !seen[f.Text] && len(flags) < maxRedFlags {
+				seen[f.Text] = true
+				flags = append(flags, f)
+			}
+		}
+	}
+	return results, flags
+}
+
+// firstLine is the first line of a file (at most its first 4 KiB), trimmed; empty when there is no
+// file.
+func firstLine(path string) string {
+	if path == "" {
+		return ""
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	n, _ := io.ReadFull(f, buf)
+	line, _, _ := strings.Cut(string(buf[:n]), "\n")
+	return strings.TrimSpace(line)
+}
+
+// writeCheckJUnit writes the JUnit file of one pre-flight phase, with a test case per instance:
+// passing, failing (its verdict, first errors and log tail) or skipped (not run, or stopped because
+// of something else).
+func (r *run) writeCheckJUnit(kind roles.Kind) {
+	file, caseName := PreflightJUnitFile, preflightCase
+	if kind == roles.KindPrecheck {
+		file, caseName = PrecheckJUnitFile, precheckCase
+	}
+	results, _ := r.checkSummary()
+	set := checkSuite{Name: caseName}
+	for _, res := range results {
+		if res.Kind != string(kind) {
+			continue
+		}
+		c := checkCase{Name: caseName + "[" + res.Check + "]", ClassName: "disagg-supervisor." + r.plan.JobID,
+			Time: res.DurationSeconds}
+		switch {
+		case res.Passed:
+		case res.Stopped, res.ExitCode == nil && !res.TimedOut:
+			c.Skipped = &checkSkipped{Message: junitText(res.Verdict, 1000)}
+			set.Skipped++
+		default:
+			var text strings.Builder
+			writeCheckDetail(&text, res)
+			c.Failure = &junitFailure{Message: junitText(res.Verdict, 1000), Type: caseName, Text: junitText(text.String(), 64<<10)}
+			set.Failures++
+		}
+		set.Tests++
+		set.Time = max(set.Time, res.DurationSeconds)
+		set.Cases = append(set.Cases, c)
+	}
+	data, err := xml.MarshalIndent(checkSuites{Suites: []checkSuite{set}}, "", "  ")
+	if err == nil {
+		path := filepath.Join(r.plan.Workspace, file)
+		err = coord.WriteFileAtomic(path, append([]byte(xml.Header), append(data, '\n')...))
+	}
+	if err != nil {
+		r.errs = multierror.Append(r.errs, fmt.Errorf("JUnit %s: %w", file, err))
+	}
+}
+
+type checkSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []checkSuite `xml:"testsuite"`
+}
+
+type checkSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Skipped  int         `xml:"skipped,attr"`
+	Time     float64     `xml:"time,attr"`
+	Cases    []checkCase `xml:"testcase"`
+}
+
+type checkCase struct {
+	Name      string        `xml:"name,attr"`
+	ClassName string        `xml:"classname,attr"`
+	Time      float64       `xml:"time,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *checkSkipped `xml:"skipped,omitempty"`
+}
+
+type checkSkipped struct {
+	Message string `xml:"message,attr"`
+}
+
+// writeChecks prints the pre-flight phase of a summary: each step's verdict, the first errors and
+// tail of each failed step's log, and the UCX red flags.
+func writeChecks(w io.Writer, s Summary) {
+	if len(s.Checks) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nPRE-FLIGHT")
+	for _, c := range s.Checks {
+		word := "passed"
+		switch {
+		case c.Stopped:
+			word = "stopped"
+		case c.ExitCode == nil && !c.TimedOut:
+			word = "-"
+		case !c.Passed:
+			word = "FAILED"
+		}
+		fmt.Fprintf(w, "  %-18s %-8s %-6s %s\n", c.Name, c.Check, word, c.Verdict)
+	}
+	for _, c := range s.Checks {
+		if c.Passed || c.Stopped || (c.ExitCode == nil && !c.TimedOut) {
+			continue
+		}
+		if s.Failure != nil && s.Failure.Role == c.Name {
+			// The root cause below shows its errors and tail.
+			fmt.Fprintf(w, "  --- %s (%s): see the root cause\n", c.Name, c.Check)
+			continue
+		}
+		fmt.Fprintf(w, "  --- %s (%s)\n", c.Name, c.Check)
+		writeCheckDetail(w, c)
+	}
+	if len(s.UCXRedFlags) > 0 {
+		fmt.Fprintln(w, "  UCX red flags:")
+		for _, f := range s.UCXRedFlags {
+			fmt.Fprintf(w, "    %s:%d: %s\n", f.Log, f.Line, f.Text)
+		}
+	}
+}
+
+// writeCheckDetail prints a failed step's verdict, first error lines and log tail.
+func writeCheckDetail(w io.Writer, c CheckResult) {
+	fmt.Fprintf(w, "  verdict: %s\n", c.Verdict)
+	if len(c.FirstErrors) > 0 {
+		fmt.Fprintf(w, "  first errors in the log:\n")
+		for _, line := range c.FirstErrors {
+			fmt.Fprintf(w, "    %6d: %s\n", line.Number, line.Text)
+		}
+	}
+	fmt.Fprintf(w, "  log:     %s (last %d lines)\n", c.Log, len(c.LogTail))
+	for _, line := range c.LogTail {
+		fmt.Fprintf(w, "    | %s\n", line)
+	}
+}
