@@ -20,13 +20,13 @@ type TestMode string
 
 // The test modes.
 const (
-	// TestAuto takes the mode from the shape of the inputs (see AggregatedFlags.Mode).
-	TestAuto TestMode = "auto"
-	// TestDisaggregated runs GEN_i and CTX_i servers, the DISAGG_SERVER router and the BENCHMARK.
-	TestDisaggregated TestMode = "disaggregated"
-	// TestAggregated runs one multi-rank SERVER over the allocation, whose test command serves and
+	// ModeAuto takes the mode from the shape of the inputs (see AggregatedFlags.Mode).
+	ModeAuto TestMode = "auto"
+	// ModeDisaggregated runs GEN_i and CTX_i servers, the DISAGG_SERVER router and the BENCHMARK.
+	ModeDisaggregated TestMode = "disaggregated"
+	// ModeAggregated runs one multi-rank SERVER over the allocation, whose test command serves and
 	// measures by itself; no router, no separate benchmark.
-	TestAggregated TestMode = "aggregated"
+	ModeAggregated TestMode = "aggregated"
 )
 
 // KindAggregated is the kind of the SERVER role of an aggregated test. It is not KindServer, which is
@@ -172,17 +172,17 @@ type evidence struct {
 func (b *builder) testMode() (TestMode, error) {
 	f := b.f
 	switch f.Mode {
-	case "", TestAuto:
-	case TestAggregated:
+	case "", ModeAuto:
+	case ModeAggregated:
 		if name, ok := f.disaggregatedFlag(); ok {
 			return "", inputErrorf(name, "a disaggregated input, but --mode aggregated runs one SERVER")
 		}
-		return TestAggregated, nil
-	case TestDisaggregated:
+		return ModeAggregated, nil
+	case ModeDisaggregated:
 		if name, ok := f.AggregatedFlags.given(); ok {
 			return "", inputErrorf(name, "an aggregated input, but --mode disaggregated runs GEN and CTX servers")
 		}
-		return TestDisaggregated, nil
+		return ModeDisaggregated, nil
 	default:
 		return "", inputErrorf("--mode", "want auto, disaggregated or aggregated, got %s", quote(string(f.Mode)))
 	}
@@ -191,34 +191,34 @@ func (b *builder) testMode() (TestMode, error) {
 	// and only the user can say which test was meant.
 	var found []evidence
 	if name, ok := f.disaggregatedFlag(); ok {
-		found = append(found, evidence{TestDisaggregated, name})
+		found = append(found, evidence{ModeDisaggregated, name})
 	}
 	if name, ok := f.AggregatedFlags.given(); ok {
-		found = append(found, evidence{TestAggregated, name})
+		found = append(found, evidence{ModeAggregated, name})
 	}
 	// In the environment numGenServers decides, as the aggregated contract has none; totalNodes
 	// alone says nothing, since the disaggregated contract exports it too.
 	switch {
 	case b.env(numGenVar) != "":
-		found = append(found, evidence{TestDisaggregated, numGenVar})
+		found = append(found, evidence{ModeDisaggregated, numGenVar})
 	case b.env(aggGPUsPerNodeVar) != "" && b.env(aggNodesVar) != "":
-		found = append(found, evidence{TestAggregated, aggGPUsPerNodeVar + " and " + aggNodesVar})
+		found = append(found, evidence{ModeAggregated, aggGPUsPerNodeVar + " and " + aggNodesVar})
 	}
 	if b.cfg != nil {
 		if b.cfg.agg.present {
-			found = append(found, evidence{TestAggregated, b.cfg.path + ": " + b.cfg.agg.key})
+			found = append(found, evidence{ModeAggregated, b.cfg.path + ": " + b.cfg.agg.key})
 		}
 		if b.cfg.numGen.set {
-			found = append(found, evidence{TestDisaggregated, b.cfg.path + ": " + b.cfg.numGen.key})
+			found = append(found, evidence{ModeDisaggregated, b.cfg.path + ": " + b.cfg.numGen.key})
 		}
 	}
 
 	var agg, disagg *evidence
 	for i := range found {
 		switch found[i].mode {
-		case TestAggregated:
+		case ModeAggregated:
 			agg = cmp.Or(agg, &found[i])
-		case TestDisaggregated:
+		case ModeDisaggregated:
 			disagg = cmp.Or(disagg, &found[i])
 		}
 	}
@@ -226,9 +226,9 @@ func (b *builder) testMode() (TestMode, error) {
 	case agg != nil && disagg != nil:
 		return "", inputErrorf(disagg.from+" / "+agg.from, "inputs of a disaggregated test (%s) and of an aggregated one (%s): give --mode, or drop the ones of the other test", disagg.from, agg.from)
 	case agg != nil:
-		return TestAggregated, nil
+		return ModeAggregated, nil
 	case disagg != nil:
-		return TestDisaggregated, nil
+		return ModeDisaggregated, nil
 	}
 	var missing []string
 	for _, name := range []string{numGenVar, aggGPUsPerNodeVar, aggNodesVar} {
@@ -367,7 +367,7 @@ func (b *builder) buildAggregated(topo slurm.Topology, unique string) (Plan, err
 		return Plan{}, err
 	}
 	p := Plan{
-		Mode:             TestAggregated,
+		Mode:             ModeAggregated,
 		JobID:            topo.JobID,
 		RestartCount:     topo.RestartCount,
 		Nodes:            topo.Nodes,

@@ -54,7 +54,7 @@ func TestBuildAggregatedFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Mode != TestAggregated || p.GPUsPerNode != 4 || p.GenOnlyNoContext {
+	if p.Mode != ModeAggregated || p.GPUsPerNode != 4 || p.GenOnlyNoContext {
 		t.Errorf("mode %q gpus/node %d gen-only %v, want aggregated, 4, false", p.Mode, p.GPUsPerNode, p.GenOnlyNoContext)
 	}
 	if p.Install == nil || p.Install.Command != "/lustre/src/install.sh" {
@@ -120,7 +120,7 @@ func TestBuildAggregatedShapes(t *testing.T) {
 			nodes: []string{"gpu-a01", "gpu-a02"}, ntasks: 8, perNode: 4, log: "gen_server_0.log", genOnly: true, gpusNode: 4},
 		{name: "--mode aggregated alone takes the whole allocation",
 			env:   map[string]string{"gpusPerNodePerServer": "", "totalNodes": "", "world_size": ""},
-			flags: func(f *Flags) { f.Mode = TestAggregated },
+			flags: func(f *Flags) { f.Mode = ModeAggregated },
 			nodes: []string{"gpu-a01", "gpu-a02", "gpu-a03", "gpu-b7", "gpu-b8"}, ntasks: 20, perNode: 4, gpusNode: 4},
 		{name: "config of the aggregated shape: its largest world",
 			env:   map[string]string{"gpusPerNodePerServer": "", "totalNodes": "", "world_size": "", "SLURM_GPUS_ON_NODE": ""},
@@ -187,18 +187,18 @@ func TestBuildModeDetection(t *testing.T) {
 		flags func(*Flags)
 		want  TestMode
 	}{
-		{name: "disaggregated contract", env: contractEnv(), want: TestDisaggregated},
-		{name: "aggregated contract", env: aggregatedEnv(), want: TestAggregated},
+		{name: "disaggregated contract", env: contractEnv(), want: ModeDisaggregated},
+		{name: "aggregated contract", env: aggregatedEnv(), want: ModeAggregated},
 		{name: "aggregated flags", env: withDeleted(aggregatedEnv(), "gpusPerNodePerServer", "totalNodes", "world_size"),
-			flags: func(f *Flags) { f.TotalNodes = ptr(1) }, want: TestAggregated},
+			flags: func(f *Flags) { f.TotalNodes = ptr(1) }, want: ModeAggregated},
 		{name: "aggregated config", env: withDeleted(aggregatedEnv(), "gpusPerNodePerServer", "totalNodes"),
-			flags: func(f *Flags) { f.Config = "agg.yaml" }, want: TestAggregated},
+			flags: func(f *Flags) { f.Config = "agg.yaml" }, want: ModeAggregated},
 		{name: "disaggregated config", env: withDeleted(contractEnv(), "numGenServers"),
-			flags: func(f *Flags) { f.Config = "disagg.yaml" }, want: TestDisaggregated},
+			flags: func(f *Flags) { f.Config = "disagg.yaml" }, want: ModeDisaggregated},
 		{name: "--mode disaggregated over aggregated exports", env: merged(aggregatedEnv(), map[string]string{"numGenServers": "1", "nodesPerGenServer": "2"}),
-			flags: func(f *Flags) { f.Mode = TestDisaggregated }, want: TestDisaggregated},
+			flags: func(f *Flags) { f.Mode = ModeDisaggregated }, want: ModeDisaggregated},
 		{name: "numGenServers decides the environment", env: merged(aggregatedEnv(), map[string]string{"numGenServers": "1", "nodesPerGenServer": "1", "totalNodes": "1", "world_size": ""}),
-			want: TestDisaggregated},
+			want: ModeDisaggregated},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var f Flags
@@ -212,7 +212,7 @@ func TestBuildModeDetection(t *testing.T) {
 			if p.Mode != tt.want {
 				t.Errorf("mode %q, want %q", p.Mode, tt.want)
 			}
-			if tt.want == TestDisaggregated && slices.ContainsFunc(p.Roles, func(r Role) bool { return r.Kind == KindAggregated }) {
+			if tt.want == ModeDisaggregated && slices.ContainsFunc(p.Roles, func(r Role) bool { return r.Kind == KindAggregated }) {
 				t.Errorf("a disaggregated plan has an aggregated role: %+v", p.Roles)
 			}
 		})
@@ -266,13 +266,13 @@ func TestBuildAggregatedInputErrors(t *testing.T) {
 			flags: func(f *Flags) { f.NumGen = ptr(1) },
 			want:  `--num-gen / gpusPerNodePerServer and totalNodes: inputs of a disaggregated test (--num-gen) and of an aggregated one (gpusPerNodePerServer and totalNodes): give --mode, or drop the ones of the other test`},
 		{name: "a disaggregated flag with --mode aggregated", env: aggregatedEnv(),
-			flags: func(f *Flags) { f.Mode = TestAggregated; f.GenCommand = "x" },
+			flags: func(f *Flags) { f.Mode = ModeAggregated; f.GenCommand = "x" },
 			want:  `--gen-command: a disaggregated input, but --mode aggregated runs one SERVER`},
 		{name: "an aggregated flag with --mode disaggregated", env: contractEnv(),
-			flags: func(f *Flags) { f.Mode = TestDisaggregated; f.WorldSize = ptr(8) },
+			flags: func(f *Flags) { f.Mode = ModeDisaggregated; f.WorldSize = ptr(8) },
 			want:  `--world-size: an aggregated input, but --mode disaggregated runs GEN and CTX servers`},
 		{name: "--mode disaggregated on an aggregated config: no 1-GPU GEN server", env: withDeleted(aggregatedEnv(), "gpusPerNodePerServer", "totalNodes", "world_size"),
-			flags: func(f *Flags) { f.Mode = TestDisaggregated; f.NumGen = ptr(1); f.Config = "agg.yaml" },
+			flags: func(f *Flags) { f.Mode = ModeDisaggregated; f.NumGen = ptr(1); f.Config = "agg.yaml" },
 			want:  `nodesPerGenServer / --nodes-per-gen: not set: set nodesPerGenServer, --nodes-per-gen, gpusPerGenServer or --config`},
 		{name: "unknown mode", env: aggregatedEnv(), flags: func(f *Flags) { f.Mode = "agg" },
 			want: `--mode: want auto, disaggregated or aggregated, got "agg"`},
@@ -299,7 +299,7 @@ func TestBuildAggregatedInputErrors(t *testing.T) {
 		{name: "command not shell", env: aggregatedEnv(), flags: func(f *Flags) { f.Command = `pytest "x` },
 			want: "--command: not valid shell: 1:8: reached EOF without closing quote `\"`"},
 		{name: "no GPUs per node anywhere", env: withDeleted(aggregatedEnv(), "SLURM_GPUS_ON_NODE", "gpusPerNodePerServer", "totalNodes", "world_size"),
-			flags: func(f *Flags) { f.Mode = TestAggregated },
+			flags: func(f *Flags) { f.Mode = ModeAggregated },
 			want:  `gpusPerNode / --gpus-per-node: unknown GPUs per node: run under Slurm with GPUs, or set gpusPerNodePerServer, gpusPerNode, --gpus-per-node or hardware.gpus_per_node in --config`},
 		{name: "server_configs not a list", env: withDeleted(aggregatedEnv(), "gpusPerNodePerServer", "totalNodes"),
 			flags: func(f *Flags) { f.Config = "badlist.yaml" },

@@ -105,7 +105,7 @@ func (b *builder) build(unique string) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
-	if mode == TestAggregated {
+	if mode == ModeAggregated {
 		return b.buildAggregated(topo, unique)
 	}
 	lay, err := b.layout(topo)
@@ -121,7 +121,7 @@ func (b *builder) build(unique string) (Plan, error) {
 	}
 
 	p := Plan{
-		Mode:             TestDisaggregated,
+		Mode:             ModeDisaggregated,
 		JobID:            topo.JobID,
 		RestartCount:     topo.RestartCount,
 		Nodes:            topo.Nodes,

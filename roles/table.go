@@ -30,7 +30,7 @@ func WriteTable(w io.Writer, p Plan) error {
 	}
 	ew.printf("nodes %d (%s), %d used  gpus/node %d  benchmark %s\n",
 		len(p.Nodes), slurm.CompressHostlist(p.Nodes), used, p.GPUsPerNode, mode)
-	if p.Mode == TestAggregated {
+	if p.Mode == ModeAggregated {
 		ew.printf("%s\n", aggregatedLine(p))
 	}
 	ew.printf("workspace %s  output %s\n", p.Workspace, p.OutputDir)

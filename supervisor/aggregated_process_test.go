@@ -63,7 +63,7 @@ func runAggregated(t *testing.T, fail string, genOnly bool, sig os.Signal) aggre
 		Nodelist: "node[1-2]", GPUsPerNode: &two, JobID: jobID, Command: command, Workspace: ws,
 		Probes: []string{"SERVER=file:{out}/hostnames-{token}/SERVER.txt"}, ProbeTimeout: 20 * time.Second,
 	}
-	flags.Mode, flags.GenOnly = roles.TestAggregated, &genOnly
+	flags.Mode, flags.GenOnly = roles.ModeAggregated, &genOnly
 	plan, err := roles.Build(roles.Sources{Flags: flags, Getenv: func(string) string { return "" },
 		ReadFile: os.ReadFile, Unique: "t" + jobID})
 	if err != nil {

@@ -22,7 +22,7 @@ func aggregatedFlags(ws string, noProbes bool) roles.Flags {
 		Command: "pytest test_aggregated.py", Workspace: ws, InstallScript: "/bin/install.sh",
 		ProbeTimeout: time.Minute,
 	}
-	f.Mode, f.TotalNodes, f.GPUsPerNodePerServer = roles.TestAggregated, &two, &two
+	f.Mode, f.TotalNodes, f.GPUsPerNodePerServer = roles.ModeAggregated, &two, &two
 	if !noProbes {
 		f.Probes = []string{"SERVER=file:{out}/SERVER.ready"}
 	}

@@ -17,6 +17,6 @@ func aggregatedDemoFlags(ws, command string) roles.Flags {
 		Probes:       []string{"SERVER=file:{out}/hostnames-{token}/SERVER.txt"},
 		ProbeTimeout: 20 * time.Second,
 	}
-	f.Mode, f.TotalNodes, f.GPUsPerNodePerServer = roles.TestAggregated, &two, &two
+	f.Mode, f.TotalNodes, f.GPUsPerNodePerServer = roles.ModeAggregated, &two, &two
 	return f
 }
