@@ -34,6 +34,10 @@ type jobSpec struct {
 	NodesPerGen  int      // nodesPerGenServer; default 1
 	NodesPerCtx  int      // nodesPerCtxServer; default 1
 	GenOnly      bool     // export TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1
+	// Aggregated exports the aggregated contract instead of the disaggregated one: gpusPerNodePerServer
+	// (TasksPerNode), totalNodes (Nodes, default 2), world_size (WorldSize, when set), no numGenServers.
+	Aggregated bool
+	WorldSize  int
 
 	// The toy command: --requests (default 100) --concurrency 4 [--work] [--fail].
 	Requests string
@@ -73,6 +77,9 @@ func (s *jobSpec) defaults() {
 	if s.NodesPerCtx == 0 {
 		s.NodesPerCtx = 1
 	}
+	if s.Nodes == 0 && s.Aggregated {
+		s.Nodes = 2
+	}
 	if s.Nodes == 0 {
 		s.Nodes = s.NumGen * s.NodesPerGen
 		if !s.GenOnly {
@@ -93,6 +100,9 @@ func (s *jobSpec) defaults() {
 		if s.ToyFlags != "" {
 			s.Command += " " + s.ToyFlags
 		}
+	}
+	if s.Probes == "" && s.Aggregated {
+		s.Probes = "SERVER=file:{out}/hostnames-{token}/SERVER.txt"
 	}
 	if s.Probes == "" {
 		// A probe pattern that matches no role is an input error, so CTX_* only when there are CTX roles.
@@ -117,6 +127,8 @@ type job struct {
 	ws string
 	// ended is set once the job reached a final state, so the cleanup does not cancel it.
 	ended bool
+	// serverLog is the aggregated SERVER's log name: gen_server_0.log in gen-only.
+	serverLog string
 }
 
 // submit renders the scenario's job script into a fresh workspace and submits it with sbatch.
@@ -150,7 +162,10 @@ func submit(t *testing.T, spec jobSpec) *job {
 	if _, err := strconv.Atoi(id); err != nil {
 		t.Fatalf("sbatch --parsable printed %q, want a job id", out)
 	}
-	j := &job{t: t, id: id, ws: ws}
+	j := &job{t: t, id: id, ws: ws, serverLog: "aggregated_server.log"}
+	if spec.Aggregated && spec.GenOnly {
+		j.serverLog = "gen_server_0.log"
+	}
 	t.Logf("job %s submitted, workspace %s", id, ws)
 	t.Cleanup(func() {
 		if !j.ended {
@@ -534,6 +549,9 @@ func checkRun(t *testing.T, j *job, s summary, wantCode int) {
 
 	for _, r := range s.Roles {
 		want := filepath.Join(j.ws, logName(r.Name))
+		if r.Name == "SERVER" {
+			want = filepath.Join(j.ws, j.serverLog)
+		}
 		if r.Log != want {
 			t.Errorf("%s: log %s, want %s", r.Name, r.Log, want)
 		}

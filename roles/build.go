@@ -101,6 +101,13 @@ func (b *builder) build(unique string) (Plan, error) {
 			return Plan{}, err
 		}
 	}
+	mode, err := b.testMode()
+	if err != nil {
+		return Plan{}, err
+	}
+	if mode == ModeAggregated {
+		return b.buildAggregated(topo, unique)
+	}
 	lay, err := b.layout(topo)
 	if err != nil {
 		return Plan{}, err
@@ -114,6 +121,7 @@ func (b *builder) build(unique string) (Plan, error) {
 	}
 
 	p := Plan{
+		Mode:             ModeDisaggregated,
 		JobID:            topo.JobID,
 		RestartCount:     topo.RestartCount,
 		Nodes:            topo.Nodes,
@@ -366,7 +374,9 @@ func (b *builder) layout(topo slurm.Topology) (layout, error) {
 	}
 
 	var gpusGen, gpusCtx int
-	if b.cfg != nil {
+	// An aggregated test's config has no worker sizes: its missing worker_config must not read as
+	// 1-GPU servers when --mode disaggregated is forced on it.
+	if b.cfg != nil && !b.cfg.agg.present {
 		gpusGen, gpusCtx = b.cfg.gpusPerGen, b.cfg.gpusPerCtx
 	}
 	lay.gen, err = b.servers(lay.gpusPerNode, numGen.v, serverInputs{

@@ -139,6 +139,7 @@ func TestBuildFromEnvContract(t *testing.T) {
 		return []string{bin, "task", "--role", name, "--kind", kind, "--coord-dir", coord}
 	}
 	want := Plan{
+		Mode:          ModeDisaggregated,
 		JobID:         "4242",
 		RunToken:      token,
 		Nodes:         []string{"gpu-a01", "gpu-a02", "gpu-a03", "gpu-b7", "gpu-b8"},
@@ -914,6 +915,8 @@ func TestBuildInputErrors(t *testing.T) {
 		{name: "zero GEN servers by flag", flags: func(f *Flags) { f.NumGen = ptr(0) },
 			want: `--num-gen: want at least 1 GEN server, got 0`},
 		{name: "no GEN count", env: map[string]string{"numGenServers": ""},
+			want: `--mode auto: the inputs describe neither test: a disaggregated one needs numGenServers (or --num-gen, hardware.num_gen_servers in --config); an aggregated one needs gpusPerNodePerServer and totalNodes without numGenServers (or --mode aggregated, or a --config with server_configs); missing: numGenServers, gpusPerNodePerServer`},
+		{name: "no GEN count, explicit mode", env: map[string]string{"numGenServers": ""}, flags: func(f *Flags) { f.Mode = ModeDisaggregated },
 			want: `numGenServers / --num-gen: not set: set numGenServers, --num-gen or hardware.num_gen_servers in --config`},
 		{name: "negative numCtxServers", env: map[string]string{"numCtxServers": "-1"},
 			want: `numCtxServers: want a non-negative integer, got -1`},

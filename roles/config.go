@@ -25,6 +25,8 @@ type config struct {
 	mode                                               cfgString
 	// concurrency is benchmark.concurrency_list; nil when absent.
 	concurrency []int
+	// agg is server_configs, the shape of an aggregated test's config.
+	agg aggConfig
 }
 
 // cfgInt is an integer key of the config; key names it for error messages.
@@ -107,6 +109,8 @@ func parseConfig(path string, data []byte) (*config, error) {
 	bench := p.section(root, "benchmark")
 	c.mode = p.str(bench, "benchmark", "mode")
 	c.concurrency = p.concurrency(bench)
+
+	c.agg = p.serverConfigs(root)
 
 	if p.err != nil {
 		return nil, p.err

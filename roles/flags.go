@@ -38,9 +38,12 @@ type Flags struct {
 	// distinct from e2e so that the environment and the test id can decide.
 	BenchmarkMode string `name:"benchmark-mode" placeholder:"MODE" group:"Layout" help:"Benchmark mode, e2e or gen_only; gen_only keeps the CTX servers and gives the derived GEN command TRTLLM_DISABLE_KV_CACHE_TRANSFER_OVERLAP=1 TLLM_BENCHMARK_REQ_QUEUES_SIZE=<largest concurrency> (env DISAGG_BENCHMARK_MODE; else the MODE of the test id MODULE::FUNCTION[PREFIX-MODE-CONFIG] in the base command; else gen_only with --gen-only, else e2e)."`
 
+	// The test mode and the aggregated layout.
+	AggregatedFlags
+
 	// Commands.
 
-	Config           string  `name:"config" placeholder:"FILE" group:"Commands" help:"TensorRT-LLM disaggregated test config YAML: hardware, worker_config, environment and benchmark keys fill what flags and environment leave open."`
+	Config           string  `name:"config" placeholder:"FILE" group:"Commands" help:"TensorRT-LLM disaggregated test config YAML: hardware, worker_config, environment and benchmark keys fill what flags and environment leave open; an aggregated test's config (server_configs) plans one SERVER."`
 	Command          string  `name:"command" placeholder:"CMD" group:"Commands" help:"Base test command, role commands are derived from it (env pytestCommand)."`
 	GenCommand       string  `name:"gen-command" placeholder:"CMD" group:"Commands" help:"GEN worker command, used as given (env pytestCommandGENWorker, then pytestCommandWorker)."`
 	CtxCommand       string  `name:"ctx-command" placeholder:"CMD" group:"Commands" help:"CTX worker command, used as given (env pytestCommandCTXWorker, then pytestCommandWorker)."`

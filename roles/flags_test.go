@@ -33,6 +33,7 @@ func parseFlags(t *testing.T, args ...string) (Flags, string) {
 func TestFlagsKong(t *testing.T) {
 	none, _ := parseFlags(t)
 	want := Flags{
+		AggregatedFlags:     AggregatedFlags{Mode: ModeAuto},
 		MPI:                 DefaultMPI,
 		ForwardContainerEnv: "auto",
 		UnsetSlurm:          "auto",

@@ -32,6 +32,8 @@ const (
 // Plan is everything the supervisor launches for one job attempt. Its JSON form is documented in the
 // README and is a stable interface for users.
 type Plan struct {
+	// Mode is disaggregated (GEN, CTX, DISAGG_SERVER, BENCHMARK) or aggregated (one SERVER).
+	Mode          TestMode      `json:"mode"`
 	JobID         string        `json:"job_id"`
 	RestartCount  int           `json:"restart_count"`
 	RunToken      string        `json:"run_token"`

@@ -20,7 +20,7 @@ func WriteTable(w io.Writer, p Plan) error {
 	ew.printf("job %s  restart %d  run token %s\n", p.JobID, p.RestartCount, p.RunToken)
 	used := 0
 	for _, r := range p.Roles {
-		if r.IsWorker() {
+		if r.IsWorker() || r.Kind == KindAggregated {
 			used += len(r.Nodes)
 		}
 	}
@@ -30,6 +30,9 @@ func WriteTable(w io.Writer, p Plan) error {
 	}
 	ew.printf("nodes %d (%s), %d used  gpus/node %d  benchmark %s\n",
 		len(p.Nodes), slurm.CompressHostlist(p.Nodes), used, p.GPUsPerNode, mode)
+	if p.Mode == ModeAggregated {
+		ew.printf("%s\n", aggregatedLine(p))
+	}
 	ew.printf("workspace %s  output %s\n", p.Workspace, p.OutputDir)
 	ew.printf("task binary %s\n", p.TaskBinary)
 	if in := p.Install; in != nil {

@@ -40,6 +40,9 @@ export totalNodes=3
 export totalGpus=12
 export installScript=/lustre/src/TensorRT-LLM/jenkins/scripts/perf/disaggregated/install.sh
 export NVIDIA_IMEX_CHANNELS=${NVIDIA_IMEX_CHANNELS:-0}
+# An aggregated test exports its own layout instead of the counts above (and no numGenServers); the
+# same exec line then runs one SERVER step of world_size ranks over the first totalNodes nodes:
+#   export gpusPerNodePerServer=4 totalNodes=2 world_size=8
 
 # Extra srun arguments of every step. No --container-env=NAME needed: with container options the
 # supervisor forwards every variable it sets. An empty array is fine: printf '%q\n' then prints

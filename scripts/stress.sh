@@ -54,6 +54,8 @@ local_tests=(TestFailures TestSignals TestIgnoredSIGTERMIsReported TestLoopDecis
 local_tests+=(TestPrecheckProcesses TestPrecheckFailure TestPrecheckTimeout)
 # Hangs and sick servers (exit 6 within each detector's bound).
 local_tests+=(TestHangsEndTheRun TestLoopHangDecisions)
+# The aggregated test's: its decisions with fake steps, and its real steps with the toy's SERVER.
+local_tests+=(TestLoopAggregated TestAggregatedProcesses)
 # The demo runs: --fail SPEC ("-" for none), the exit code it must end with, and what summary.json must
 # say (failure.role, or state for the run without a failure).
 demo_runs=(

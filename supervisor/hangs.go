@@ -93,10 +93,10 @@ func (r *run) onHangMessage(msg message, now time.Time) {
 	}
 }
 
-// onLaunched starts what watches a step from its launch: for the benchmark, the stall detector and
-// the benchmark timeout.
+// onLaunched starts what watches a step from its launch: for the step whose end decides the run (the
+// benchmark, or an aggregated test's SERVER), the stall detector and the benchmark timeout.
 func (r *run) onLaunched(s *step) {
-	if s.kind != roles.KindBenchmark {
+	if !decidesRun(s.kind) {
 		return
 	}
 	r.hang.benchmarkAt = s.launchedAt
@@ -110,7 +110,7 @@ func (r *run) onLaunched(s *step) {
 func (r *run) onBenchmarkTimeout(now time.Time) {
 	var bench *step
 	for _, s := range r.steps {
-		if s.kind == roles.KindBenchmark {
+		if decidesRun(s.kind) {
 			bench = s
 		}
 	}
@@ -208,7 +208,7 @@ func (r *run) stillRunning(now time.Time) string {
 		if s.ready() {
 			what = fmt.Sprintf("ready for %s", now.Sub(s.readyAt).Round(time.Second))
 		}
-		if s.kind == roles.KindBenchmark || s.kind == kindInstall {
+		if decidesRun(s.kind) || s.kind == kindInstall {
 			what = fmt.Sprintf("running for %s", now.Sub(s.launchedAt).Round(time.Second))
 		}
 		parts = append(parts, fmt.Sprintf("%s on %s (%s)", s.name, slurm.CompressHostlist(s.nodes), what))

@@ -224,6 +224,8 @@ type options struct {
 	// liveness are --liveness specs of the plan; hang the run's hang detection settings.
 	liveness []string
 	hang     HangSettings
+	// aggregated makes it the plan of an aggregated test (aggregatedFlags) instead.
+	aggregated bool
 }
 
 // harness is one Run of a 2 GEN + 1 CTX + server + benchmark plan on node[1-4] (GEN_0, the server
@@ -261,6 +263,9 @@ func newHarness(t *testing.T, o options) *harness {
 		GPUsPerNodePerGen: &two, GPUsPerNodePerCtx: &two,
 		Command: "pytest test_disagg.py", Workspace: ws, Probes: probes, ProbeTimeout: time.Minute,
 		Liveness: o.liveness,
+	}
+	if o.aggregated {
+		flags = aggregatedFlags(ws, o.noProbes)
 	}
 	if o.flags != nil {
 		o.flags(&flags)

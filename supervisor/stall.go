@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/disagg-supervisor/disagg-supervisor/roles"
 )
 
 // stallWalkLimit bounds how many files of the output directory a look at it visits: a directory that
@@ -136,7 +134,7 @@ func (r *run) onStallSample(m stallSample, now time.Time) {
 	// progress; the reason names the logs that stopped first.
 	var bench *step
 	for _, s := range r.steps {
-		if s.kind == roles.KindBenchmark {
+		if decidesRun(s.kind) {
 			bench = s
 		}
 	}

@@ -93,7 +93,8 @@ type Config struct {
 	// (CI collects $jobWorkspace/results*.xml).
 	JUnitPath string
 	// BenchmarkOutput, when set, receives the BENCHMARK step's output as it is written to its log, as
-	// today's launcher shows it in the job's output file.
+	// today's launcher shows it in the job's output file; in an aggregated test, the SERVER's (unless
+	// gen-only sends it to gen_server_0.log only).
 	BenchmarkOutput io.Writer
 	// ErrorLines finds the first error-shaped lines of a failed role's log for the root cause; nil
 	// means logscan's default patterns.
@@ -439,7 +440,7 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 		s.stop()
 	}
 	// The harness's servers end with status 0 once the benchmark has announced its end.
-	afterEnd := s.kind != kindInstall && s.kind != roles.KindBenchmark && !s.isCheck() && !s.stopping && r.benchmarkAnnouncedEnd()
+	afterEnd := s.kind != kindInstall && !decidesRun(s.kind) && !s.isCheck() && !s.stopping && r.benchmarkAnnouncedEnd()
 	s.finished = afterEnd && s.code == 0
 	ev := Event{Name: EventExit, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.pid(),
 		Code: intPtr(s.code), Signal: s.signal, Duration: now.Sub(s.launchedAt)}
@@ -486,7 +487,7 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 	case s.kind == kindInstall && s.code == 0:
 		s.readyAt = now
 		r.launchWhatIsDue()
-	case s.kind == roles.KindBenchmark && s.code == 0:
+	case decidesRun(s.kind) && s.code == 0:
 		r.decide(RunSucceeded, ExitOK, nil)
 	case r.canAskSlurm():
 		r.hold(s)
@@ -505,6 +506,8 @@ func (r *run) failureOfExit(s *step) *Failure {
 		return r.failureOf(s, s.code, fmt.Sprintf("install step failed with exit code %d", s.code))
 	case s.kind == roles.KindBenchmark:
 		return r.failureOf(s, s.code, fmt.Sprintf("benchmark failed with exit code %d", s.code))
+	case s.kind == roles.KindAggregated:
+		return r.failureOfAggregated(s)
 	case s.code == 0:
 		return r.failureOf(s, ExitEarlyExit,
 			"ended with status 0 before the benchmark announced its end; a server must run until the benchmark is done")
@@ -775,8 +778,8 @@ func (r *run) launchWhatIsDue() {
 	}
 }
 
-// dependenciesReady: the pre-flight phase first (see checksAllow), workers after the install step, the
-// server after every worker, the benchmark after the server.
+// dependenciesReady: the pre-flight phase first (see checksAllow), workers (and an aggregated SERVER)
+// after the install step, the server after every worker, the benchmark after the server.
 func (r *run) dependenciesReady(s *step) bool {
 	if !r.checksAllow(s) {
 		return false
@@ -785,7 +788,7 @@ func (r *run) dependenciesReady(s *step) bool {
 	switch s.kind {
 	case kindInstall:
 		return true
-	case roles.KindGen, roles.KindCtx:
+	case roles.KindGen, roles.KindCtx, roles.KindAggregated:
 		needs = []roles.Kind{kindInstall}
 	case roles.KindServer:
 		needs = []roles.Kind{kindInstall, roles.KindGen, roles.KindCtx}
@@ -846,8 +849,9 @@ func (r *run) launch(s *step) {
 		r.send(stepExited{name: name, status: status, signal: signal})
 		return nil
 	})
-	if s.kind == roles.KindBenchmark && r.cfg.BenchmarkOutput != nil {
-		// As today's launcher shows it: the benchmark's output in the job's own output file, live.
+	if r.cfg.BenchmarkOutput != nil && r.followsOutput(s) {
+		// As today's launcher shows it: the benchmark's (or aggregated server's) output in the job's
+		// own output file, live.
 		logPath, logStart, out := s.log, s.logStart, r.cfg.BenchmarkOutput
 		r.group.Go(func() error {
 			followLog(ctx, logPath, logStart, out)

@@ -26,6 +26,8 @@ func inferKind(role string) string {
 		return taskopts.KindServer
 	case role == "BENCHMARK":
 		return taskopts.KindBenchmark
+	case role == "SERVER":
+		return taskopts.KindAggregated
 	}
 	return ""
 }

@@ -194,10 +194,10 @@ func (r *runner) configure() error {
 	if o.Kind == "" {
 		o.Kind = inferKind(o.Role)
 		if o.Kind == "" {
-			return fmt.Errorf("role %s: --kind is required for a role name that is not GEN_i, CTX_i, DISAGG_SERVER or BENCHMARK", o.Role)
+			return fmt.Errorf("role %s: --kind is required for a role name that is not GEN_i, CTX_i, DISAGG_SERVER, BENCHMARK or SERVER", o.Role)
 		}
 	} else if !taskopts.ValidKind(o.Kind) {
-		return fmt.Errorf("role %s: --kind %q must be one of gen, ctx, server, benchmark", o.Role, o.Kind)
+		return fmt.Errorf("role %s: --kind %q must be one of gen, ctx, server, benchmark, aggregated", o.Role, o.Kind)
 	}
 	if !o.UnsetSlurm.Valid() {
 		return fmt.Errorf("role %s: --unset-slurm %q must be one of auto, always, never", o.Role, o.UnsetSlurm)

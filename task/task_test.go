@@ -368,7 +368,7 @@ func TestMainUsageErrors(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{args: []string{"--kind=router"}, code: 2, stderr: `task: invalid value "router" for flag -kind: must be one of gen, ctx, server, benchmark`},
+		{args: []string{"--kind=router"}, code: 2, stderr: `task: invalid value "router" for flag -kind: must be one of gen, ctx, server, benchmark, aggregated`},
 		{args: []string{"-h"}, code: 0, stderr: "-install-timeout value"},
 	}
 	for _, tt := range tests {

@@ -34,6 +34,8 @@ const (
 	KindCtx       = "ctx"
 	KindServer    = "server"
 	KindBenchmark = "benchmark"
+	// KindAggregated is the one multi-rank SERVER of an aggregated test.
+	KindAggregated = "aggregated"
 )
 
 // UnsetMode is when the task removes the launcher's variables (PMI*, PMIX*, MPI*, OMPI*, SLURM* but
@@ -58,7 +60,7 @@ const UnsetModes = mode.Names
 // ValidKind reports whether k is one of the kinds.
 func ValidKind(k string) bool {
 	switch k {
-	case KindGen, KindCtx, KindServer, KindBenchmark:
+	case KindGen, KindCtx, KindServer, KindBenchmark, KindAggregated:
 		return true
 	}
 	return false
@@ -69,7 +71,7 @@ type Options struct {
 	// Role is the role name, e.g. GEN_0 (--role; the task falls back to DISAGG_SERVING_TYPE when it is
 	// empty).
 	Role string
-	// Kind is gen, ctx, server or benchmark (--kind); the task infers it from Role when empty.
+	// Kind is gen, ctx, server, benchmark or aggregated (--kind); the task infers it from Role when empty.
 	Kind string
 	// CoordDir is this run attempt's shared coordination directory (--coord-dir). The supervisor keys
 	// it by run token, so files of an older attempt are never seen.
@@ -203,9 +205,9 @@ func newFlagSet(opts *Options, output io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("task", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&opts.Role, "role", opts.Role, "role name, e.g. GEN_0 (default $DISAGG_SERVING_TYPE)")
-	fs.Func("kind", "role kind: gen|ctx|server|benchmark (default: from the role name)", func(v string) error {
+	fs.Func("kind", "role kind: gen|ctx|server|benchmark|aggregated (default: from the role name)", func(v string) error {
 		if !ValidKind(v) {
-			return errors.New("must be one of gen, ctx, server, benchmark")
+			return errors.New("must be one of gen, ctx, server, benchmark, aggregated")
 		}
 		opts.Kind = v
 		return nil

@@ -106,7 +106,7 @@ func TestParseErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--kind=worker"}, `invalid value "worker" for flag -kind: must be one of gen, ctx, server, benchmark`},
+		{[]string{"--kind=worker"}, `invalid value "worker" for flag -kind: must be one of gen, ctx, server, benchmark, aggregated`},
 		{[]string{"--unset-slurm=sometimes"}, `invalid value "sometimes" for flag -unset-slurm: must be one of auto, always, never`},
 		{[]string{"--install-timeout=0s"}, `invalid value "0s" for flag -install-timeout: must be positive`},
 		{[]string{"--barrier-timeout=soon"}, `invalid value "soon" for flag -barrier-timeout: not a duration`},

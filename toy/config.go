@@ -300,9 +300,10 @@ func cutLast(s, sep string) (before, after string, found bool) {
 	return s, "", false
 }
 
-// checkRole accepts the role names the harness uses: GEN_i, CTX_i, DISAGG_SERVER and BENCHMARK.
+// checkRole accepts the role names the harness uses: GEN_i, CTX_i, DISAGG_SERVER, BENCHMARK, and SERVER
+// (aggregated).
 func checkRole(role string) error {
-	if role == roleServer || role == roleBenchmark {
+	if role == roleServer || role == roleBenchmark || role == roleAggregated {
 		return nil
 	}
 	for _, prefix := range []string{"GEN_", "CTX_"} {
@@ -313,7 +314,7 @@ func checkRole(role string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown role %q: want GEN_i, CTX_i, %s or %s", role, roleServer, roleBenchmark)
+	return fmt.Errorf("unknown role %q: want GEN_i, CTX_i, %s, %s or %s", role, roleServer, roleBenchmark, roleAggregated)
 }
 
 // nonNegative parses a plain decimal number. strconv.Atoi alone would also take "+1" and "-0", which

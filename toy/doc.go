@@ -6,7 +6,8 @@
 //
 // # Environment
 //
-//	DISAGG_SERVING_TYPE  role of the rank: GEN_i, CTX_i, DISAGG_SERVER or BENCHMARK (required)
+//	DISAGG_SERVING_TYPE  role of the rank: GEN_i, CTX_i, DISAGG_SERVER, BENCHMARK, or SERVER for an
+//	                     aggregated test (required)
 //	SLURM_PROCID         rank within the role's step (default 0)
 //	SLURMD_NODENAME      node name for the first line (default: the host name)
 //	SLURM_JOB_ID         names the hostnames directory (required, unless the run token is set)
@@ -94,6 +95,19 @@
 // router never exit on their own, not even after the benchmark is done (stopping them is the
 // supervisor's job), and the benchmark writes no status file and waits for no .done file. It cannot be
 // combined with -server-configs above 1.
+//
+// # Aggregated tests
+//
+// DISAGG_SERVING_TYPE=SERVER is the one multi-rank server of an aggregated test, which measures itself
+// as the real harness's aggregated test does. Rank 0 serves GET /health and POST /generate (prefill
+// and decode in the same process, each holding the request for -work) on 127.0.0.1 and publishes
+// hostnames-<token>/SERVER.txt, which makes the role ready; its own client then sends the load through
+// that address over loopback, for each server configuration, prints the benchmark's summary line and
+// writes the same results files. Injected faults of other ranks are waited for as the benchmark waits
+// for them. Rank 0 then writes hostnames-<token>/SERVER.end ("ok" or "failed"), stops serving and
+// exits with the verdict; the ranks above 0 serve nothing and exit 0 when SERVER.end appears. No
+// status file is written and no .done file is waited for; -until-stopped does not apply. With
+// TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1 rank 0 says "gen-only" in its serving line.
 //
 // # Exit codes
 //

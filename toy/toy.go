@@ -122,6 +122,9 @@ func (r *rank) run(parent context.Context) int {
 
 	var err error
 	switch {
+	case r.cfg.role == roleAggregated:
+		// Its ranks above 0 end on rank 0's end file, not on the benchmark's status files.
+		err = r.aggregated(ctx)
 	case r.cfg.rank > 0:
 		// The other ranks stand for the rest of a multi-rank world: they only have to be there,
 		// to go away when told to (or when their fault fires), and to end with rank 0 when the

@@ -162,9 +162,11 @@ func (l *local) failures() []Figure {
 	return out
 }
 
-func (l *local) failureRun(f fault) (failureSample, error) {
+// failureRun runs the demo with f injected; extra are more demo flags (--aggregated).
+func (l *local) failureRun(f fault, extra ...string) (failureSample, error) {
 	ws := l.dir("fail")
-	cmd := exec.Command(l.bin, "demo", "--workspace", ws, "--fail", f.spec, "--grace", grace.String(), "--requests", "100000")
+	args := append([]string{"demo", "--workspace", ws, "--fail", f.spec, "--grace", grace.String(), "--requests", "100000"}, extra...)
+	cmd := exec.Command(l.bin, args...)
 	if err := os.MkdirAll(ws, 0o755); err != nil {
 		return failureSample{}, err
 	}

@@ -156,6 +156,7 @@ func groups() []group {
 		}},
 		{"precheck", measurePrecheck},
 		{"hangs", measureHangs},
+		{"aggregated", measureAggregated},
 	}
 }
 

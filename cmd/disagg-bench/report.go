@@ -29,6 +29,7 @@ var catalog = map[string]struct{ name, unit, method string }{
 	"3d": {"Failure detection, cluster: GEN_0 rank 1 exits 3", "s", clusterFailureMethod("GEN_0:1:3:2s")},
 	"3e": {"Failure detection, cluster: CTX_0 rank 1 exits 3", "s", clusterFailureMethod("CTX_0:1:3:2s")},
 	"3f": {"Failure detection, cluster: DISAGG_SERVER exits 3", "s", clusterFailureMethod("DISAGG_SERVER:0:3:2s")},
+	"3g": {"Failure detection, local, aggregated test: SERVER rank 3 exits 7", "s", aggregatedFailureMethod},
 	"4a": {"Supervisor peak RSS, 10 idle roles for 30 s", "MB",
 		"`disagg-supervisor run --local` of 8 GEN (1 task each, `sleep 600`), DISAGG_SERVER (`sleep 600`) and BENCHMARK (`sleep 30`). " +
 			"VmHWM of /proc/PID/status of the supervisor process alone, sampled every 200 ms; the last sample before it exits. " +

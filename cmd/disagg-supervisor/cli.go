@@ -31,6 +31,9 @@ const description = `Plans, launches and watches the roles of a disaggregated LL
 workers, the DISAGG_SERVER router, the BENCHMARK client) inside one Slurm allocation: one srun step per
 role, fail fast on the first failure, one exit code, and a readable story of the run.
 
+An aggregated test (one multi-rank SERVER that serves and measures itself) runs the same way, one step
+for the allocation: see --mode.
+
 Inputs come from flags, then the environment (the names today's generator exports), then --config.
 Run "disagg-supervisor demo" to see a whole run on this machine, without Slurm.`
 
@@ -56,7 +59,7 @@ func (e *exitError) Error() string {
 type cli struct {
 	Plan   planCmd   `cmd:"" help:"Print what would be launched: roles, nodes, tasks, commands, srun argv."`
 	Run    runCmd    `cmd:"" help:"Launch and supervise the plan (inside an sbatch job, or --local with a fake srun)."`
-	Demo   demoCmd   `cmd:"" help:"Run a toy disaggregated stack in local mode: the whole flow in under 30 s."`
+	Demo   demoCmd   `cmd:"" help:"Run a toy disaggregated stack in local mode: the whole flow in under 30 s (--aggregated: an aggregated test)."`
 	Status statusCmd `cmd:"" help:"Show the state of a run (finished or in progress) from its workspace."`
 	Task   taskCmd   `cmd:"" passthrough:"" help:"Per-rank runner that srun starts on every task (install gate, environment, exec of the role command). See 'task --help'."`
 	Srun   srunCmd   `cmd:"" passthrough:"" help:"Fake srun: runs a step's tasks as local processes, as srun would."`

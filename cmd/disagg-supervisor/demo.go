@@ -21,7 +21,8 @@ import (
 
 type demoCmd struct {
 	Workspace   string        `help:"Where the run writes everything (default: a new directory under the system temp dir)."`
-	Fail        string        `help:"Inject a failure: ROLE[:RANK[:CODE[:DELAY]]], e.g. GEN_0:1:3:2s, CTX_0:0:kill:2s, DISAGG_SERVER:0:0:1s, BENCHMARK:0:7. CODE kill means SIGKILL. CODE may name a sickness instead, which keeps the rank running: hang (a server keeps its port, answers nothing), unavailable (503 forever), noworkers (DISAGG_SERVER: /health 200 with no workers), stall (BENCHMARK: stuck on a dead connection after its load), silent (stops writing, keeps running). The demo's router has a liveness check (http /health with a workers match, every 1s, 3 failures), so the first three end the run with exit 6; stall needs --stall-timeout, silent needs --heartbeat and --stall ROLE=DURATION."`
+	Fail        string        `help:"Inject a failure: ROLE[:RANK[:CODE[:DELAY]]], e.g. GEN_0:1:3:2s, CTX_0:0:kill:2s, DISAGG_SERVER:0:0:1s, BENCHMARK:0:7, or SERVER:3:7:1s with --aggregated. CODE kill means SIGKILL. CODE may name a sickness instead, which keeps the rank running: hang (a server keeps its port, answers nothing), unavailable (503 forever), noworkers (DISAGG_SERVER: /health 200 with no workers), stall (BENCHMARK: stuck on a dead connection after its load), silent (stops writing, keeps running). The demo's router has a liveness check (http /health with a workers match, every 1s, 3 failures), so the first three end the run with exit 6; stall needs --stall-timeout, silent needs --heartbeat and --stall ROLE=DURATION."`
+	Aggregated  bool          `help:"Run an aggregated test instead: one SERVER of 2 nodes x 2 ranks that serves and measures itself."`
 	Requests    int           `default:"200" help:"Requests the toy benchmark sends."`
 	Concurrency int           `default:"8" help:"Concurrent requests of the toy benchmark."`
 	Grace       time.Duration `default:"2s" help:"Time between SIGTERM and SIGKILL when steps are stopped."`
@@ -91,11 +92,19 @@ func (d *demoCmd) Run(e env) error {
 		flags.Precheck, flags.PrecheckGenCommand, flags.PrecheckCtxCommand = &yes, check, check
 		flags.PrecheckTimeout = 10 * time.Second
 	}
+	nodes := 4
+	if d.Aggregated {
+		if d.Precheck != "" {
+			// The precheck mirrors GEN and CTX servers, of which an aggregated test has none.
+			return badInput(fmt.Errorf("--precheck: the aggregated demo has no GEN or CTX server to check"))
+		}
+		flags, nodes = aggregatedDemoFlags(ws, quoted), 2
+	}
 	fmt.Fprintf(e.stderr, "demo: workspace %s\n", ws)
 	err = supervise(e, flags,
 		superviseFlags{Grace: d.Grace, LaunchGate: mode.Never, LaunchGateTimeout: time.Minute, DrainSignal: "USR1", TailLines: 15,
 			EndMarkers: []string{"{out}/benchmark_status*"}, hangFlags: d.hangFlags},
-		localFlags{Local: true, Nodes: 4})
+		localFlags{Local: true, Nodes: nodes})
 	if res, rerr := toy.ReadResults(ws); rerr == nil {
 		fmt.Fprintf(e.stderr, "demo: toy benchmark: %d requests (%d failed) at concurrency %d in %.2fs: %.0f req/s, latency p50 %.1f ms, p99 %.1f ms\n",
 			res.Requests, res.Failed, res.Concurrency, res.DurationSeconds, res.ThroughputRPS, res.LatencyMS.P50, res.LatencyMS.P99)
