@@ -161,9 +161,9 @@ type seams struct {
 
 func defaultSeams() seams {
 	return seams{
-		poll:          defaultPoll,
-		progressEvery: defaultProgressEvery,
-		probeTimeout:  defaultProbeTimeout,
+		poll:            defaultPoll,
+		progressEvery:   defaultProgressEvery,
+		probeTimeout:    defaultProbeTimeout,
 		killGrace:       installKillGrace,
 		barrierProgress: defaultBarrierProgress,
 		hostname:        os.Hostname,

@@ -27,12 +27,12 @@ const (
 	// collective with a 300 s timeout, and ranks skewed by per-node installs abort together.
 	DefaultBarrier = true
 	// DefaultAfterTimeout bounds each after hook.
-	DefaultAfterTimeout = 5 * time.Minute
-	DefaultUnsetSlurm     = UnsetAuto
-	DefaultCommandVar     = "pytestCommand"
-	DefaultEnvDump        = true
-	DefaultLLMSrcSetup    = true
-	DefaultLDLibraryPath  = true
+	DefaultAfterTimeout  = 5 * time.Minute
+	DefaultUnsetSlurm    = UnsetAuto
+	DefaultCommandVar    = "pytestCommand"
+	DefaultEnvDump       = true
+	DefaultLLMSrcSetup   = true
+	DefaultLDLibraryPath = true
 )
 
 // The kinds of role, as --kind spells them: the strings of roles.Kind, which the planner passes as
