@@ -25,6 +25,7 @@ type execCall struct {
 	argv0 string
 	argv  []string
 	env   []string
+	at    time.Time // when it was about to start
 }
 
 // result is one task's outcome.
@@ -94,7 +95,7 @@ func runTaskWith(ctx context.Context, opts Options, env []string, s seams, start
 	var stdout lockedBuffer
 	var res result
 	s.beforeStart = func(cmd *exec.Cmd) error {
-		res.exec = &execCall{argv0: cmd.Path, argv: cmd.Args, env: cmd.Env}
+		res.exec = &execCall{argv0: cmd.Path, argv: cmd.Args, env: cmd.Env, at: time.Now()}
 		res.workdir = cmd.Dir
 		cmd.Args = []string{"bash", "-c", "exit 0"}
 		return startErr
