@@ -1,7 +1,6 @@
 package task
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -14,13 +13,15 @@ import (
 
 // setupScript sources the setup file with no positional parameters (the file sees an empty "$@", as
 // when a script sources it), calls the function when one is named, and writes the resulting
-// environment, NUL-separated, to fd 3. The helper variables are not exported, so they are not in it.
-// A failing source or function ends bash with its status.
-const setupScript = `__disagg_file=$1 __disagg_fn=$2 __disagg_env=$3
+// environment, NUL-separated, to a file: a file rather than a pipe, because a daemon that the setup
+// starts in the background would hold a pipe open and the task would wait for it forever. The helper
+// variables are not exported, so they are not in it. A failing source or function ends bash with its
+// status.
+const setupScript = `__disagg_file=$1 __disagg_fn=$2 __disagg_env=$3 __disagg_out=$4
 set --
 . "$__disagg_file" || exit
 if [ -n "$__disagg_fn" ]; then "$__disagg_fn" || exit; fi
-exec "$__disagg_env" -0 >&3`
+exec "$__disagg_env" -0 > "$__disagg_out"`
 
 // bashOwnVars are the variables bash sets or changes for itself; the setup's result keeps the
 // task's values of these (or their absence).
@@ -51,25 +52,18 @@ func (r *runner) setup(ctx context.Context) error {
 	if err != nil {
 		return fail(exitNotFound, "setup %s: %w", r.opts.Setup, err)
 	}
-	pr, pw, err := os.Pipe()
+	out, err := os.CreateTemp("", "disagg-task-setup-*.env")
 	if err != nil {
 		return fail(exitFailure, "setup %s: %w", r.opts.Setup, err)
 	}
-	defer pr.Close()
-	cmd := exec.CommandContext(ctx, bash, "-c", setupScript, "bash", file, fn, envBin)
+	out.Close()
+	defer os.Remove(out.Name())
+	cmd := exec.CommandContext(ctx, bash, "-c", setupScript, "bash", file, fn, envBin, out.Name())
 	cmd.Args[0] = "bash"
 	cmd.Env = r.env.list()
 	cmd.Stdout, cmd.Stderr = r.stdout, r.stderr
-	cmd.ExtraFiles = []*os.File{pw}
 	cmd.WaitDelay = r.killGrace
-	if err := cmd.Start(); err != nil {
-		pw.Close()
-		return fail(exitNotFound, "setup %s: %w", r.opts.Setup, err)
-	}
-	pw.Close()
-	var out bytes.Buffer
-	_, readErr := out.ReadFrom(pr)
-	_ = cmd.Wait()
+	_ = cmd.Run()
 	st := statusOf(cmd.ProcessState)
 	if ctx.Err() != nil {
 		return r.interrupted(ctx, "during setup "+r.opts.Setup)
@@ -77,12 +71,13 @@ func (r *runner) setup(ctx context.Context) error {
 	if st.exitCode() != 0 {
 		return fail(st.exitCode(), "setup %s failed with %s", r.opts.Setup, st)
 	}
-	if readErr != nil {
-		return fail(exitFailure, "setup %s: read its environment: %w", r.opts.Setup, readErr)
+	data, err := os.ReadFile(out.Name())
+	if err != nil {
+		return fail(exitFailure, "setup %s: read its environment: %w", r.opts.Setup, err)
 	}
 
 	var next []string
-	for _, kv := range strings.Split(out.String(), "\x00") {
+	for _, kv := range strings.Split(string(data), "\x00") {
 		name, _, ok := strings.Cut(kv, "=")
 		if !ok || name == "" || isBashOwn(name) {
 			continue

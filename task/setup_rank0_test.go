@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -291,4 +292,24 @@ func parseStamp(t *testing.T, s string) time.Time {
 		t.Fatalf("not a date +%%s.%%N stamp: %q", s)
 	}
 	return time.Unix(a, b)
+}
+
+// TestSetupStartingADaemon: a setup that leaves a process running in the background does not hold the
+// task (it reads the setup's environment from a file, not from a pipe the daemon would keep open).
+func TestSetupStartingADaemon(t *testing.T) {
+	file := writeFile(t, filepath.Join(t.TempDir(), "daemon.sh"), "sleep 30 & export DAEMON_PID=$!\n")
+	opts := baseOpts(t.TempDir())
+	opts.Setup = file
+	res := runTask(t.Context(), opts, slurmEnv(0, 0, 1, "node1"))
+	if pid, ok := res.envValue("DAEMON_PID"); ok {
+		if n, err := strconv.Atoi(pid); err == nil {
+			_ = syscall.Kill(n, syscall.SIGKILL)
+		}
+	}
+	if res.code != 0 || res.exec == nil {
+		t.Fatalf("code %d; stderr:\n%s", res.code, res.stderr)
+	}
+	if res.elapsed > 10*time.Second {
+		t.Errorf("took %s: the task waited for the setup's background process", res.elapsed)
+	}
 }
