@@ -61,7 +61,7 @@ func (r *runner) barrier(ctx context.Context) error {
 			r.logf("barrier of %s: still waiting for %s after %s of %s", r.id.role, rankList(missing), elapsed, r.opts.BarrierTimeout)
 		}
 	}
-	return r.waitEvery(ctx, "at the barrier of "+r.id.role, r.barrierProgress, check, progress)
+	return r.waitEvery(ctx, "at the barrier of "+r.id.role, r.barrierProgress, r.barrierFastPoll, check, progress)
 }
 
 // rankList is "rank 5" or "ranks 2-3,5".

@@ -41,6 +41,11 @@ const (
 	defaultProgressEvery = time.Minute
 	// defaultBarrierProgress is how often rank 0 says whom the barrier still waits for.
 	defaultBarrierProgress = 10 * time.Second
+	// Ranks in step reach the barrier within a second or so of each other, and each one leaves it up
+	// to one poll after the last one arrived: the barrier polls faster while that is likely, then
+	// at the normal pace, which a shared file system serving hundreds of ranks can bear for an hour.
+	defaultBarrierFastPoll = 10 * time.Millisecond
+	defaultFastWindow      = 2 * time.Second
 	// Importing tensorrt_llm loads CUDA libraries from a shared filesystem; it can be slow, but it
 	// must not hold the rank forever.
 	defaultProbeTimeout = 5 * time.Minute
@@ -143,7 +148,9 @@ type seams struct {
 	killGrace     time.Duration
 	// barrierProgress is how often rank 0 reports who the barrier still waits for.
 	barrierProgress time.Duration
-	hostname        func() (string, error)
+	// barrierFastPoll is the barrier's poll during its first fastWindow.
+	barrierFastPoll, fastWindow time.Duration
+	hostname                    func() (string, error)
 	// signals are the signals the task received (Main relays them); nil receives none.
 	signals <-chan os.Signal
 	// forward passes a received signal on to the command's process tree; stopHook ends an after
@@ -166,6 +173,8 @@ func defaultSeams() seams {
 		probeTimeout:    defaultProbeTimeout,
 		killGrace:       installKillGrace,
 		barrierProgress: defaultBarrierProgress,
+		barrierFastPoll: defaultBarrierFastPoll,
+		fastWindow:      defaultFastWindow,
 		hostname:        os.Hostname,
 		forward:         forwardToTree,
 		stopHook:        killTree,
@@ -326,17 +335,20 @@ func (r *runner) logf(format string, args ...any) {
 // wait polls check until it reports done or an error, logging progress every progressEvery so that a
 // long wait is visible in the log while it happens. check is called at once, then every poll.
 func (r *runner) wait(ctx context.Context, doing string, check func(elapsed time.Duration) (bool, error), progress func(elapsed time.Duration)) error {
-	return r.waitEvery(ctx, doing, r.progressEvery, check, progress)
+	return r.waitEvery(ctx, doing, r.progressEvery, 0, check, progress)
 }
 
-// waitEvery is wait with its own progress interval.
-func (r *runner) waitEvery(ctx context.Context, doing string, every time.Duration, check func(elapsed time.Duration) (bool, error), progress func(elapsed time.Duration)) error {
+// waitEvery is wait with its own progress interval, polling every fastPoll instead of every poll
+// during the first fastWindow when fastPoll is set.
+func (r *runner) waitEvery(ctx context.Context, doing string, every, fastPoll time.Duration, check func(elapsed time.Duration) (bool, error), progress func(elapsed time.Duration)) error {
 	start := time.Now()
 	lastProgress := start
-	ticker := time.NewTicker(r.poll)
-	defer ticker.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
 	for {
-		done, err := check(time.Since(start))
+		elapsed := time.Since(start)
+		done, err := check(elapsed)
 		if done || err != nil {
 			return err
 		}
@@ -344,10 +356,15 @@ func (r *runner) waitEvery(ctx context.Context, doing string, every time.Duratio
 			lastProgress = time.Now()
 			progress(time.Since(start).Round(time.Second))
 		}
+		interval := r.poll
+		if fastPoll > 0 && elapsed < r.fastWindow {
+			interval = fastPoll
+		}
+		timer.Reset(interval)
 		select {
 		case <-ctx.Done():
 			return r.interrupted(ctx, doing)
-		case <-ticker.C:
+		case <-timer.C:
 		}
 	}
 }

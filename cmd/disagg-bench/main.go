@@ -152,6 +152,7 @@ func groups() []group {
 			l := &local{bin: o.bin, work: filepath.Join(work, "local"), runs: o.runs}
 			return slices.Concat(l.failures(), l.overhead(), l.throughput(), scale(o.gobench, l))
 		}},
+		{"barrier", measureBarrier},
 	}
 }
 
