@@ -14,7 +14,8 @@ import (
 // step: on the dev cluster, two GEN steps of 2 nodes x 2 tasks, launched by the supervisor with the
 // barrier on (the default) and off (--no-task-barrier), in the same job, in alternating order.
 
-// barrierJob runs the supervisor twice, barrier on and off in the order given by @ORDER@. Every GEN
+// barrierJob runs the supervisor three times: a warm-up run with the barrier on, not counted, then
+// barrier on and off in the order given by @ORDER@. Every GEN
 // rank writes `date +%s.%N` when its command starts; the benchmark ends the run as soon as all 8 have.
 const barrierJob = `#!/bin/bash
 #SBATCH --job-name=disagg-bench-barrier
@@ -27,7 +28,8 @@ set -u
 dir=@DIR@
 bin=@BIN@
 now() { date +%s.%N; }
-for mode in @ORDER@; do
+# warm: a first run that is not counted, so that neither mode pays for the job's cold start.
+for mode in warm @ORDER@; do
   flag=; [ "$mode" = off ] && flag=--no-task-barrier
   mkdir -p "$dir/$mode"
   now > "$dir/$mode.start"
@@ -108,7 +110,7 @@ func measureBarrier(o options, work string) []Figure {
 
 const barrierMethod = "An sbatch job of 4 nodes (2 tasks and 2 GPUs each) runs `disagg-supervisor run` of 2 GEN servers of 2 nodes × 2 tasks " +
 	"(two 4-task PMIx steps), DISAGG_SERVER and BENCHMARK, twice: with the task runner's barrier on (the default) and off (`--no-task-barrier`), " +
-	"in alternating order from job to job. The batch script writes `date +%s.%N` right before each run; every GEN rank writes it when its command starts " +
+	"in alternating order from job to job, after a first run that is not counted (the job's cold start). The batch script writes `date +%s.%N` right before each run; every GEN rank writes it when its command starts " +
 	"(after the barrier); the benchmark ends the run once all 8 have. The figure is the last rank's instant minus the run's start. " +
 	"Reference: the same with the barrier off, in the same jobs."
 
