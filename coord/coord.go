@@ -24,6 +24,7 @@ import (
 //	                        a Marker, written by each task of that step that reached the barrier
 //	rank0/<ROLE>/job_<job>_step_<step>.ok      rank 0's preparation succeeded; holds its Marker
 //	rank0/<ROLE>/job_<job>_step_<step>.failed  it failed; holds the exit code, then its message
+//	after/<ROLE>/job_<job>_step_<step>/<rank>  a Marker, written by each task when its after commands are done
 //
 // Every file except the lock is written with WriteFileAtomic, so a reader never sees a half-written
 // file. Temporary names start with a dot, so they match no name above.
@@ -32,6 +33,7 @@ const (
 	installDir = "install"
 	barrierDir = "barrier"
 	rank0Dir   = "rank0"
+	afterDir   = "after"
 
 	lockSuffix   = ".lock"
 	okSuffix     = ".ok"

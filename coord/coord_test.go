@@ -27,6 +27,7 @@ func TestPaths(t *testing.T) {
 		{d.BarrierDir(StepKey{Role: "../x"}), "/c/barrier/.._x/job_none_step_none"},
 		{d.BarrierDir(StepKey{"GEN_0", "4/2", ".."}), "/c/barrier/GEN_0/job_4_2_step__.."},
 		{d.Rank0(StepKey{"GEN_0", "42", "3"}).OK, "/c/rank0/GEN_0/job_42_step_3.ok"},
+		{d.After(StepKey{"GEN_0", "42", "3"}, 2), "/c/after/GEN_0/job_42_step_3/2"},
 		{d.Rank0(StepKey{"GEN_0", "42", "3"}).Failed, "/c/rank0/GEN_0/job_42_step_3.failed"},
 		{d.InstallDir(), "/c/install"},
 		{d.Install("node1").Lock, "/c/install/node1.lock"},

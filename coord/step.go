@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -24,6 +25,16 @@ func (k StepKey) name() string {
 		step = "none"
 	}
 	return "job_" + Name(job) + "_step_" + Name(step)
+}
+
+// AfterDir holds, one file per rank, the ranks of the step k that have finished their after commands.
+func (d Dir) AfterDir(k StepKey) string {
+	return filepath.Join(string(d), afterDir, Name(k.Role), k.name())
+}
+
+// After is one rank's file in AfterDir.
+func (d Dir) After(k StepKey, rank int) string {
+	return filepath.Join(d.AfterDir(k), strconv.Itoa(rank))
 }
 
 // Rank0Files are the outcome files of rank 0's preparation in one step.

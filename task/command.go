@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 )
 
 // procStatus is how a process ended: killed by sig when sig is not 0, else exited with code.
@@ -121,9 +124,12 @@ wait:
 	code := st.exitCode()
 	if hooks := r.afterCommands(); len(hooks) > 0 {
 		r.logf("the role command ended with %s; running %d after command(s)", st, len(hooks))
-		decided := r.runAfter(hooks, code, received)
+		decided := r.runAfter(hooks, code, &received)
 		if decided != 0 && code == 0 {
 			code = decided
+		}
+		if r.id.ntasks > 1 {
+			r.awaitPeersAfter(received)
 		}
 	}
 	if st.sig != 0 && code == st.exitCode() && reraisable(st.sig) {
@@ -159,7 +165,9 @@ func (r *runner) afterCommands() []string {
 // --after-decides is the first failure's code returned (0 otherwise). A second signal (received
 // counts those that reached the task while the command ran) stops the running one and skips the
 // rest: whoever sent it wants the task gone.
-func (r *runner) runAfter(hooks []string, commandCode int, received int) int {
+func (r *runner) runAfter(hooks []string, commandCode int, receivedp *int) int {
+	received := *receivedp
+	defer func() { *receivedp = received }()
 	bash, err := lookPath("bash", r.env)
 	if err != nil {
 		r.logf("after commands skipped: %v", err)
@@ -231,6 +239,60 @@ func (r *runner) runAfter(hooks []string, commandCode int, received int) int {
 		}
 	}
 	return decided
+}
+
+// awaitPeersAfter publishes that this rank's after commands are done and, when the rank is being
+// stopped (it received a signal), waits until every rank of the step has published the same. Under
+// srun's --kill-on-bad-exit the first rank of a step to end with a non-zero status makes srun kill the
+// others, so a rank that left as soon as its own after commands were done would cut short those of
+// slower ranks. The wait ends at a second signal, or after --after-timeout (a rank killed outright
+// never publishes).
+func (r *runner) awaitPeersAfter(received int) {
+	key := r.stepKey()
+	if err := coord.WriteMarker(r.dir().After(key, r.id.rank), r.id.marker(time.Now())); err != nil {
+		r.logf("after commands: cannot publish this rank's end (%v); not waiting for the others", err)
+		return
+	}
+	if received != 1 {
+		// Not being stopped: the rank ends by itself (and is then the one to wait for), or a second
+		// signal asked it to be gone.
+		return
+	}
+	missing := func() []int {
+		ranks, _ := coord.Ranks(r.dir().AfterDir(key))
+		var out []int
+		for rank := 0; rank < r.id.ntasks; rank++ {
+			if !slices.Contains(ranks, rank) {
+				out = append(out, rank)
+			}
+		}
+		return out
+	}
+	left := missing()
+	if len(left) == 0 {
+		return
+	}
+	r.logf("after commands: waiting for %s of %s to finish theirs, up to %s", rankList(left), r.id.role, r.opts.AfterTimeout)
+	start := time.Now()
+	deadline := time.NewTimer(r.opts.AfterTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if left = missing(); len(left) == 0 {
+				r.logf("after commands: every rank of %s is done; waited %s", r.id.role, time.Since(start).Round(time.Millisecond))
+				return
+			}
+		case <-deadline.C:
+			r.logf("after commands: %s of %s did not finish theirs within %s; ending", rankList(left), r.id.role, r.opts.AfterTimeout)
+			return
+		case <-r.signals:
+			r.logf("after commands: a second signal arrived; not waiting for %s", rankList(left))
+			return
+		}
+	}
 }
 
 // forwardToTree passes sig to the process pid and every process it started, but not to the task

@@ -289,3 +289,50 @@ func unixName(sig syscall.Signal) string {
 	}
 	return sig.String()
 }
+
+// TestStoppedRankWaitsForPeersAfterCommands: under --kill-on-bad-exit the first rank to end non-zero
+// makes srun kill the others, so a rank being stopped waits, after its own after commands, until
+// every rank of its step has finished theirs. Rank 0 is stopped at once; rank 1's command and after
+// command take a while; rank 0 ends only after rank 1's after command is done.
+func TestStoppedRankWaitsForPeersAfterCommands(t *testing.T) {
+	cdir, out := t.TempDir(), t.TempDir()
+	sigs := make(chan os.Signal, 1)
+	sigs <- syscall.SIGTERM
+	type res struct {
+		out    outcome
+		stderr string
+		at     time.Time
+	}
+	results := make([]res, 2)
+	done := make(chan struct{})
+	for rank, cmd := range []string{"exec sleep 30", "sleep 0.3"} {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			s := testSeams()
+			if rank == 0 {
+				s.signals = sigs
+			}
+			opts := baseOpts(cdir)
+			opts.After = []string{"sleep 0.2; date +%s.%N > " + filepath.Join(out, "after"+strconv.Itoa(rank))}
+			o, _, stderr := runReal(t.Context(), opts, slurmEnv(rank, rank, 2, "node1", "pytestCommand="+cmd), s)
+			results[rank] = res{o, stderr, time.Now()}
+		}()
+	}
+	<-done
+	<-done
+	if results[0].out.code != 143 || results[1].out.code != 0 {
+		t.Fatalf("outcomes %+v, %+v; stderr:\n%s\n%s", results[0].out, results[1].out, results[0].stderr, results[1].stderr)
+	}
+	peerDone := parseStamp(t, readFile(t, filepath.Join(out, "after1")))
+	if results[0].at.Before(peerDone) {
+		t.Errorf("rank 0 ended %s before rank 1's after command was done", peerDone.Sub(results[0].at))
+	}
+	for _, want := range []string{"task: after commands: waiting for rank 1 of GEN_0 to finish theirs, up to ", "task: after commands: every rank of GEN_0 is done; waited "} {
+		if !strings.Contains(results[0].stderr, want) {
+			t.Errorf("rank 0's stderr lacks %q:\n%s", want, results[0].stderr)
+		}
+	}
+	if strings.Contains(results[1].stderr, "waiting for") {
+		t.Errorf("rank 1, which was not stopped, waited for the others:\n%s", results[1].stderr)
+	}
+}
