@@ -20,7 +20,11 @@ import (
 //	install/<node>.lock     claimed with O_EXCL by the one task per node that installs; holds its Marker
 //	install/<node>.ok       the install on <node> succeeded; holds the installer's Marker
 //	install/<node>.failed   the install on <node> failed; holds the installer's exit code
-//	barrier/<ROLE>/<rank>   a Marker, written by each task that reached the barrier
+//	barrier/<ROLE>/job_<job>_step_<step>/<rank>
+//	                        a Marker, written by each task of that step that reached the barrier
+//	rank0/<ROLE>/job_<job>_step_<step>.ok      rank 0's preparation succeeded; holds its Marker
+//	rank0/<ROLE>/job_<job>_step_<step>.failed  it failed; holds the exit code, then its message
+//	after/<ROLE>/job_<job>_step_<step>/<rank>  a Marker, written by each task when its after commands are done
 //
 // Every file except the lock is written with WriteFileAtomic, so a reader never sees a half-written
 // file. Temporary names start with a dot, so they match no name above.
@@ -28,6 +32,8 @@ const (
 	startedDir = "started"
 	installDir = "install"
 	barrierDir = "barrier"
+	rank0Dir   = "rank0"
+	afterDir   = "after"
 
 	lockSuffix   = ".lock"
 	okSuffix     = ".ok"
@@ -54,14 +60,16 @@ func (d Dir) Started(role string, rank int) string {
 	return filepath.Join(d.StartedDir(role), strconv.Itoa(rank))
 }
 
-// BarrierDir holds the barrier arrivals of role's tasks, one file per rank.
-func (d Dir) BarrierDir(role string) string {
-	return filepath.Join(string(d), barrierDir, Name(role))
+// BarrierDir holds the barrier arrivals of the tasks of one step, one file per rank. It is keyed by
+// job and step as well as role (and, through the directory, by run token), so that no other step's
+// or attempt's arrivals ever count.
+func (d Dir) BarrierDir(k StepKey) string {
+	return filepath.Join(string(d), barrierDir, Name(k.Role), k.name())
 }
 
 // Barrier is the barrier arrival of one task.
-func (d Dir) Barrier(role string, rank int) string {
-	return filepath.Join(d.BarrierDir(role), strconv.Itoa(rank))
+func (d Dir) Barrier(k StepKey, rank int) string {
+	return filepath.Join(d.BarrierDir(k), strconv.Itoa(rank))
 }
 
 // InstallDir holds the install gate files of every node.

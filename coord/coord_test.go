@@ -23,8 +23,12 @@ func TestPaths(t *testing.T) {
 	for _, tt := range []struct{ got, want string }{
 		{d.Started("GEN_0", 3), "/c/started/GEN_0/3"},
 		{d.StartedDir("GEN_0"), "/c/started/GEN_0"},
-		{d.Barrier("CTX_1", 0), "/c/barrier/CTX_1/0"},
-		{d.BarrierDir("../x"), "/c/barrier/.._x"},
+		{d.Barrier(StepKey{"CTX_1", "42", "3"}, 0), "/c/barrier/CTX_1/job_42_step_3/0"},
+		{d.BarrierDir(StepKey{Role: "../x"}), "/c/barrier/.._x/job_none_step_none"},
+		{d.BarrierDir(StepKey{"GEN_0", "4/2", ".."}), "/c/barrier/GEN_0/job_4_2_step__.."},
+		{d.Rank0(StepKey{"GEN_0", "42", "3"}).OK, "/c/rank0/GEN_0/job_42_step_3.ok"},
+		{d.After(StepKey{"GEN_0", "42", "3"}, 2), "/c/after/GEN_0/job_42_step_3/2"},
+		{d.Rank0(StepKey{"GEN_0", "42", "3"}).Failed, "/c/rank0/GEN_0/job_42_step_3.failed"},
 		{d.InstallDir(), "/c/install"},
 		{d.Install("node1").Lock, "/c/install/node1.lock"},
 		{d.Install("node1").OK, "/c/install/node1.ok"},
@@ -183,10 +187,10 @@ func TestWriteAndReadMarker(t *testing.T) {
 
 func TestRanks(t *testing.T) {
 	d := Dir(t.TempDir())
-	if got, err := Ranks(d.BarrierDir("GEN_0")); err != nil || len(got) != 0 {
+	if got, err := Ranks(d.BarrierDir(StepKey{Role: "GEN_0"})); err != nil || len(got) != 0 {
 		t.Errorf("missing dir: %v, %v", got, err)
 	}
-	dir := d.BarrierDir("GEN_0")
+	dir := d.BarrierDir(StepKey{Role: "GEN_0"})
 	for _, name := range []string{"10", "2", "0", ".2.123.tmp", "-1", "01", "x"} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
@@ -257,5 +261,21 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	if err := WriteFileAtomic(filepath.Join(dir, "missing", "f"), nil); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing directory: %v, want fs.ErrNotExist (the caller decides whether to create it)", err)
+	}
+}
+
+func TestFailureRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x", "f.failed")
+	if err := WriteFailure(path, Failure{Code: 3, Message: "prep failed\non node1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ReadFailure(path), (Failure{Code: 3, Message: "prep failed on node1"}); got != want {
+		t.Errorf("ReadFailure = %+v, want %+v", got, want)
+	}
+	if err := os.WriteFile(path, []byte("zero\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := ReadFailure(path); got.Code != 1 {
+		t.Errorf("unparsable failure: code %d, want 1", got.Code)
 	}
 }

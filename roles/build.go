@@ -789,6 +789,7 @@ func (b *builder) taskOptions() (taskopts.Options, error) {
 	}{
 		{"--task-install-timeout", f.TaskInstallTimeout},
 		{"--task-barrier-timeout", f.TaskBarrierTimeout},
+		{"--task-after-timeout", f.TaskAfterTimeout},
 		{"--probe-timeout", f.ProbeTimeout},
 	} {
 		if d.v < 0 {
@@ -798,8 +799,11 @@ func (b *builder) taskOptions() (taskopts.Options, error) {
 	// Zero timeouts and an empty mode stay zero: they mean the task's defaults.
 	o := taskopts.Defaults()
 	o.InstallCommand, o.InstallTimeout = f.TaskInstall, f.TaskInstallTimeout
-	o.Barrier, o.BarrierTimeout = f.TaskBarrier, f.TaskBarrierTimeout
+	o.BarrierTimeout = f.TaskBarrierTimeout
 	o.UnsetSlurm = f.UnsetSlurm
+	if err := b.taskHooks(&o); err != nil {
+		return taskopts.Options{}, err
+	}
 	if f.TaskInstall != "" {
 		if err := checkShell(f.TaskInstall); err != nil {
 			return taskopts.Options{}, inputErrorf("--task-install", "not valid shell: %v", err)
@@ -811,7 +815,7 @@ func (b *builder) taskOptions() (taskopts.Options, error) {
 	for _, flag := range []struct {
 		given *bool
 		opt   *bool
-	}{{f.EnvDump, &o.EnvDump}, {f.LLMSrcSetup, &o.LLMSrcSetup}, {f.LDLibraryPath, &o.LDLibraryPath}} {
+	}{{f.TaskBarrier, &o.Barrier}, {f.EnvDump, &o.EnvDump}, {f.LLMSrcSetup, &o.LLMSrcSetup}, {f.LDLibraryPath, &o.LDLibraryPath}} {
 		if flag.given != nil {
 			*flag.opt = *flag.given
 		}
@@ -1008,6 +1012,7 @@ func finishRole(p *Plan, r Role, lay layout, st srunSettings, task taskopts.Opti
 		}
 	}
 	task.Role, task.Kind, task.CoordDir = r.Name, string(r.Kind), p.CoordDir
+	r.Task = task.WithDefaults()
 	cmd := append([]string{p.TaskBinary, "task"}, task.Args()...)
 	spec := slurm.StepSpec{
 		Srun:          "srun",

@@ -138,6 +138,12 @@ func TestBuildFromEnvContract(t *testing.T) {
 	task := func(name, kind string) []string {
 		return []string{bin, "task", "--role", name, "--kind", kind, "--coord-dir", coord}
 	}
+	// taskOpts is what the role's task runs with: the defaults, as its argv leaves them out.
+	taskOpts := func(name, kind string) taskopts.Options {
+		o := taskopts.Defaults()
+		o.Role, o.Kind, o.CoordDir = name, kind, coord
+		return o
+	}
 	want := Plan{
 		Mode:          ModeDisaggregated,
 		JobID:         "4242",
@@ -165,7 +171,8 @@ func TestBuildFromEnvContract(t *testing.T) {
 				Srun: concat([]string{"srun"}, containerFlags,
 					[]string{"--mpi=pmix", "--kill-on-bad-exit=1", "-N", "2", "-w", "gpu-a[01-02]", "--ntasks=8", "--ntasks-per-node=4"},
 					forwarded, task("GEN_0", "gen")),
-				Log: "/lustre/ws/disagg/out/gen_server_0.log",
+				Log:  "/lustre/ws/disagg/out/gen_server_0.log",
+				Task: taskOpts("GEN_0", "gen"),
 			},
 			{
 				Name: "GEN_1", Kind: KindGen, Index: 1,
@@ -174,7 +181,8 @@ func TestBuildFromEnvContract(t *testing.T) {
 				Srun: concat([]string{"srun"}, containerFlags,
 					[]string{"--mpi=pmix", "--kill-on-bad-exit=1", "-N", "2", "-w", "gpu-a03,gpu-b7", "--ntasks=8", "--ntasks-per-node=4"},
 					forwarded, task("GEN_1", "gen")),
-				Log: "/lustre/ws/disagg/out/gen_server_1.log",
+				Log:  "/lustre/ws/disagg/out/gen_server_1.log",
+				Task: taskOpts("GEN_1", "gen"),
 			},
 			{
 				Name: "CTX_0", Kind: KindCtx, Index: 0,
@@ -183,7 +191,8 @@ func TestBuildFromEnvContract(t *testing.T) {
 				Srun: concat([]string{"srun"}, containerFlags,
 					[]string{"--mpi=pmix", "--kill-on-bad-exit=1", "-N", "1", "-w", "gpu-b8", "--ntasks=2", "--ntasks-per-node=2"},
 					forwarded, task("CTX_0", "ctx")),
-				Log: "/lustre/ws/disagg/out/ctx_server_0.log",
+				Log:  "/lustre/ws/disagg/out/ctx_server_0.log",
+				Task: taskOpts("CTX_0", "ctx"),
 			},
 			{
 				Name: "DISAGG_SERVER", Kind: KindServer,
@@ -192,7 +201,8 @@ func TestBuildFromEnvContract(t *testing.T) {
 				Srun: concat([]string{"srun"}, containerFlags,
 					[]string{"--kill-on-bad-exit=1", "--overlap", "-N", "1", "-w", "gpu-a01", "--ntasks=1", "--ntasks-per-node=1"},
 					forwarded, task("DISAGG_SERVER", "server")),
-				Log: "/lustre/ws/disagg/out/disagg_server.log",
+				Log:  "/lustre/ws/disagg/out/disagg_server.log",
+				Task: taskOpts("DISAGG_SERVER", "server"),
 			},
 			{
 				Name: "BENCHMARK", Kind: KindBenchmark,
@@ -201,7 +211,8 @@ func TestBuildFromEnvContract(t *testing.T) {
 				Srun: concat([]string{"srun"}, containerFlags,
 					[]string{"--kill-on-bad-exit=1", "--overlap", "-N", "1", "-w", "gpu-a01", "--ntasks=1", "--ntasks-per-node=1"},
 					forwarded, task("BENCHMARK", "benchmark")),
-				Log: "/lustre/ws/disagg/out/benchmark.log",
+				Log:  "/lustre/ws/disagg/out/benchmark.log",
+				Task: taskOpts("BENCHMARK", "benchmark"),
 			},
 		},
 	}
@@ -373,13 +384,13 @@ func TestBuildTaskFlags(t *testing.T) {
 	all := base
 	all.TaskInstall = "pip install -e ."
 	all.TaskInstallTimeout = 45 * 60e9
-	all.TaskBarrier = true
+	all.TaskBarrier = ptr(false)
 	all.TaskBarrierTimeout = 90e9
 	all.UnsetSlurm = "never"
 	all.EnvDump, all.LLMSrcSetup, all.LDLibraryPath = ptr(false), ptr(false), ptr(false)
 	want := []string{
-		"--install-command", "pip install -e .", "--install-timeout", "45m0s", "--barrier", "--barrier-timeout", "1m30s",
-		"--unset-slurm", "never", "--env-dump=false", "--llmsrc-setup=false", "--ld-library-path=false",
+		"--install-command", "pip install -e .", "--install-timeout", "45m0s", "--barrier-timeout", "1m30s",
+		"--unset-slurm", "never", "--barrier=false", "--env-dump=false", "--llmsrc-setup=false", "--ld-library-path=false",
 	}
 	if diff := cmp.Diff(want, tail(all)); diff != "" {
 		t.Errorf("task flags (-want +got):\n%s", diff)
@@ -391,7 +402,9 @@ func TestBuildTaskFlags(t *testing.T) {
 func TestTaskArgvParses(t *testing.T) {
 	base := Flags{Nodelist: "n[1-2]", GPUsPerNode: ptr(1), NumGen: ptr(1), NumCtx: ptr(0), NodesPerGen: ptr(1), Command: "x", Workspace: "/ws"}
 	all := base
-	all.TaskInstall, all.TaskInstallTimeout, all.TaskBarrier, all.TaskBarrierTimeout = "pip install -e .", 45*time.Minute, true, 90*time.Second
+	all.TaskInstall, all.TaskInstallTimeout, all.TaskBarrier, all.TaskBarrierTimeout = "pip install -e .", 45*time.Minute, ptr(false), 90*time.Second
+	all.TaskSetup, all.TaskRank0, all.TaskAfter, all.TaskAfterRank0 = "/opt/env.sh:fix", "touch ready", []string{"drain", "classify"}, []string{"perf_check"}
+	all.TaskAfterTimeout, all.TaskAfterDecides = time.Minute, true
 	all.UnsetSlurm, all.EnvDump, all.LLMSrcSetup, all.LDLibraryPath = "always", ptr(false), ptr(true), ptr(false)
 	for _, tt := range []struct {
 		name  string
@@ -400,7 +413,9 @@ func TestTaskArgvParses(t *testing.T) {
 	}{
 		{"defaults", base, func(*taskopts.Options) {}},
 		{"all", all, func(o *taskopts.Options) {
-			o.InstallCommand, o.InstallTimeout, o.Barrier, o.BarrierTimeout = "pip install -e .", 45*time.Minute, true, 90*time.Second
+			o.InstallCommand, o.InstallTimeout, o.Barrier, o.BarrierTimeout = "pip install -e .", 45*time.Minute, false, 90*time.Second
+			o.Setup, o.Rank0, o.After, o.AfterRank0 = "/opt/env.sh:fix", "touch ready", []string{"drain", "classify"}, []string{"perf_check"}
+			o.AfterTimeout, o.AfterDecides = time.Minute, true
 			o.UnsetSlurm, o.EnvDump, o.LDLibraryPath = taskopts.UnsetAlways, false, false
 		}},
 	} {
@@ -422,6 +437,10 @@ func TestTaskArgvParses(t *testing.T) {
 			tt.want(&want)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("%s %s (-want +got):\n%s", tt.name, r.Name, diff)
+			}
+			// plan --json shows what the argv says.
+			if diff := cmp.Diff(got, r.Task); diff != "" {
+				t.Errorf("%s %s: Role.Task differs from the argv (-argv +Task):\n%s", tt.name, r.Name, diff)
 			}
 		}
 	}

@@ -93,8 +93,14 @@ type Flags struct {
 
 	TaskInstall        string        `name:"task-install" placeholder:"CMD" group:"Task" help:"Install command that one task per node runs before the role, the others wait for it."`
 	TaskInstallTimeout time.Duration `name:"task-install-timeout" default:"${task_install_timeout}" placeholder:"DURATION" group:"Task" help:"How long tasks wait for the per-node install (default: ${default})."`
-	TaskBarrier        bool          `name:"task-barrier" group:"Task" help:"Make all tasks of a step wait for each other after install, so that ranks start together."`
-	TaskBarrierTimeout time.Duration `name:"task-barrier-timeout" default:"${task_barrier_timeout}" placeholder:"DURATION" group:"Task" help:"How long tasks wait at the barrier (default: ${default})."`
+	TaskBarrier        *bool         `name:"task-barrier" negatable:"" group:"Task" help:"In every step of more than one task, make all ranks wait for each other after install, setup and rank 0's preparation, so that they start the command together (default ${task_barrier}; --no-task-barrier or --task-barrier=false: off)."`
+	TaskBarrierTimeout time.Duration `name:"task-barrier-timeout" default:"${task_barrier_timeout}" placeholder:"DURATION" group:"Task" help:"How long tasks wait at the barrier and for rank 0's preparation; keep it longer than --task-install-timeout (default: ${default})."`
+	TaskSetup          string        `name:"task-setup" placeholder:"FILE[:FUNCTION]" group:"Task" help:"Bash file every rank sources (and function it then calls) before the environment dump and the command, which see the environment it builds; its failure fails the rank before the barrier (env DISAGG_TASK_SETUP)."`
+	TaskRank0          string        `name:"task-rank0" placeholder:"CMD" group:"Task" help:"Command rank 0 of every step runs before the barrier; the other ranks wait for it to finish (no fixed sleep), and its failure fails them all with its message and code."`
+	TaskAfter          []string      `name:"task-after" sep:"none" placeholder:"CMD" group:"Task" help:"Command every rank runs after the role command, also after a failure or the teardown's SIGTERM; best effort, bounded, output in the role log, skipped on a second signal; repeatable. DISAGG_TASK_EXIT_CODE holds the command's exit code."`
+	TaskAfterRank0     []string      `name:"task-after-rank0" sep:"none" placeholder:"CMD" group:"Task" help:"Like --task-after, for rank 0 only (e.g. a perf check), after the --task-after commands; repeatable."`
+	TaskAfterTimeout   time.Duration `name:"task-after-timeout" default:"${task_after_timeout}" placeholder:"DURATION" group:"Task" help:"Bound of each after command (default: ${default})."`
+	TaskAfterDecides   bool          `name:"task-after-decides" group:"Task" help:"When the role command passed, the first failing after command's exit code becomes the rank's (today's rank-0 perf check); without it after commands never change the exit code."`
 	UnsetSlurm         mode.Mode     `name:"task-unset-slurm" default:"${task_unset_slurm}" enum:"${task_unset_slurm_modes}" group:"Task" help:"Unset PMI*, PMIX*, MPI*, OMPI*, SLURM* (but SLURM_PROCID) before the command: always, never, or auto (DISAGG_SERVER, BENCHMARK and single-node jobs)."`
 	EnvDump            *bool         `name:"task-env-dump" negatable:"" group:"Task" help:"Print the sorted, redacted environment before the command (default ${task_env_dump})."`
 	LLMSrcSetup        *bool         `name:"task-llmsrc-setup" negatable:"" group:"Task" help:"Make the wrapper in llmSrcNode executable and cd to its tests/integration/defs (default ${task_llmsrc_setup})."`
@@ -130,6 +136,8 @@ func FlagVars() map[string]string {
 	return map[string]string{
 		"task_install_timeout":   shortDuration(d.InstallTimeout),
 		"task_barrier_timeout":   shortDuration(d.BarrierTimeout),
+		"task_barrier":           strconv.FormatBool(d.Barrier),
+		"task_after_timeout":     shortDuration(d.AfterTimeout),
 		"task_unset_slurm":       string(d.UnsetSlurm),
 		"task_unset_slurm_modes": taskopts.UnsetModes,
 		"task_env_dump":          strconv.FormatBool(d.EnvDump),

@@ -40,6 +40,7 @@ func TestFlagsKong(t *testing.T) {
 		ProbeTimeout:        DefaultProbeTimeout,
 		TaskInstallTimeout:  taskopts.DefaultInstallTimeout,
 		TaskBarrierTimeout:  taskopts.DefaultBarrierTimeout,
+		TaskAfterTimeout:    taskopts.DefaultAfterTimeout,
 	}
 	if diff := cmp.Diff(want, none); diff != "" {
 		t.Errorf("no flags (-want +got):\n%s", diff)
@@ -51,6 +52,8 @@ func TestFlagsKong(t *testing.T) {
 		"--probe=GEN_*=http:http://{node}:8000/health@5m", "--probe=CTX_*=tcp:{node}:8001",
 		"--unset=", "--mpi=none", "--no-task-env-dump", "--task-llmsrc-setup", "--task-barrier-timeout=90s",
 		"--forward-container-env=never", "--benchmark-mode=gen_only", "--install-per-node",
+		"--no-task-barrier", "--task-setup=/opt/env.sh:fix", "--task-rank0=touch x", "--task-after=a,b", "--task-after=c",
+		"--task-after-rank0=perf", "--task-after-timeout=1m", "--task-after-decides",
 	)
 	want = none
 	want.Nodelist, want.GPUsPerNode, want.NumGen, want.NumCtx, want.GenOnly = "gpu[1-4]", ptr(4), ptr(2), ptr(0), ptr(false)
@@ -59,6 +62,8 @@ func TestFlagsKong(t *testing.T) {
 	want.Unset, want.MPI, want.EnvDump, want.LLMSrcSetup = ptr(""), "none", ptr(false), ptr(true)
 	want.TaskBarrierTimeout, want.ForwardContainerEnv = 90*time.Second, "never"
 	want.BenchmarkMode, want.InstallPerNode = "gen_only", true
+	want.TaskBarrier, want.TaskSetup, want.TaskRank0 = ptr(false), "/opt/env.sh:fix", "touch x"
+	want.TaskAfter, want.TaskAfterRank0, want.TaskAfterTimeout, want.TaskAfterDecides = []string{"a,b", "c"}, []string{"perf"}, time.Minute, true
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("flags (-want +got):\n%s", diff)
 	}
@@ -80,12 +85,12 @@ func TestFlagsHelp(t *testing.T) {
 	}
 	// The task's defaults reach the help text from taskopts (words joined again: help wraps lines).
 	words := strings.Join(strings.Fields(help.String()), " ")
-	for _, want := range []string{"per-node install (default: 30m)", "at the barrier (default: 10m)", `--task-unset-slurm="auto"`, "before the command (default true)"} {
+	for _, want := range []string{"per-node install (default: 30m)", "at the barrier and for rank 0's preparation; keep it longer than --task-install-timeout (default: 1h)", "(default true; --no-task-barrier or --task-barrier=false: off)", "Bound of each after command (default: 5m)", `--task-unset-slurm="auto"`, "before the command (default true)"} {
 		if !strings.Contains(words, want) {
 			t.Errorf("help lacks %q:\n%s", want, help.String())
 		}
 	}
-	for _, want := range []string{"--[no-]gen-only", "--benchmark-mode=MODE", "--install-per-node", "--srun-arg=ARG", "--probe=ROLE=TYPE:TARGET[@TIMEOUT]", "--[no-]task-env-dump", "Topology", "printf '%q\\n'"} {
+	for _, want := range []string{"--[no-]gen-only", "--benchmark-mode=MODE", "--install-per-node", "--srun-arg=ARG", "--probe=ROLE=TYPE:TARGET[@TIMEOUT]", "--[no-]task-env-dump", "--[no-]task-barrier", "--task-setup=FILE[:FUNCTION]", "Topology", "printf '%q\\n'"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, help.String())
 		}

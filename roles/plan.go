@@ -2,7 +2,11 @@
 // command, environment and srun argv. It is pure: no processes, no files, no clocks.
 package roles
 
-import "path"
+import (
+	"path"
+
+	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
+)
 
 // Kind is the kind of a role. Its string form is part of the plan JSON schema.
 type Kind string
@@ -93,6 +97,9 @@ type Role struct {
 	Env           map[string]string `json:"env"`
 	Srun          []string          `json:"srun"`
 	Log           string            `json:"log"`
+	// Task is what the role's `task` runs with in every rank, defaults included; its argv form is
+	// in Srun.
+	Task taskopts.Options `json:"task"`
 	// Probe, when set, tells when the role is ready; dependents wait for it.
 	Probe *Probe `json:"probe,omitempty"`
 	// Liveness, when set, checks the role from its readiness until it ends or the teardown starts.

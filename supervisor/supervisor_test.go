@@ -131,7 +131,7 @@ func runScenario(t *testing.T, sc scenario) outcome {
 		GPUsPerNodePerGen: &two, GPUsPerNodePerCtx: &two,
 		Command: command, Workspace: ws, Probes: probes, ProbeTimeout: 20 * time.Second,
 		TaskInstall: sc.taskInstall, TaskInstallTimeout: 30 * time.Second,
-		TaskBarrier: sc.barrier, TaskBarrierTimeout: 30 * time.Second,
+		TaskBarrier: &sc.barrier, TaskBarrierTimeout: 30 * time.Second,
 		Liveness: sc.liveness,
 	}
 	if sc.flags != nil {

@@ -13,11 +13,14 @@ import (
 )
 
 // barrier waits until every rank of this step has reached it. Nodes that finish their install at
-// different times otherwise start the MPI world skewed, and PMIx fences time out; waiting here
-// costs the spread of install times once, before any model is loaded.
+// different times otherwise start the MPI world skewed: the framework's first import enters an MPI
+// collective with a 300 s timeout under PMIx, and all ranks abort together. Waiting here costs the
+// spread of install times once, before any model is loaded. The arrivals are keyed by job, step and
+// (through the coordination directory) run token, so no other step's or attempt's arrivals count.
 func (r *runner) barrier(ctx context.Context) error {
-	dir := r.dir().BarrierDir(r.id.role)
-	mine := r.dir().Barrier(r.id.role, r.id.rank)
+	key := r.stepKey()
+	dir := r.dir().BarrierDir(key)
+	mine := r.dir().Barrier(key, r.id.rank)
 	if err := coord.WriteMarker(mine, r.id.marker(time.Now())); err != nil {
 		return fail(exitFailure, "barrier of %s: write %s: %w", r.id.role, mine, err)
 	}
@@ -52,10 +55,13 @@ func (r *runner) barrier(ctx context.Context) error {
 		}
 		return false, nil
 	}
+	// Rank 0 alone reports progress, so that a role log shows one line per interval, not one per rank.
 	progress := func(elapsed time.Duration) {
-		r.logf("barrier of %s: still waiting for %s after %s of %s", r.id.role, rankList(missing), elapsed, r.opts.BarrierTimeout)
+		if r.id.rank == 0 {
+			r.logf("barrier of %s: still waiting for %s after %s of %s", r.id.role, rankList(missing), elapsed, r.opts.BarrierTimeout)
+		}
 	}
-	return r.wait(ctx, "at the barrier of "+r.id.role, check, progress)
+	return r.waitEvery(ctx, "at the barrier of "+r.id.role, r.barrierProgress, r.barrierFastPoll, check, progress)
 }
 
 // rankList is "rank 5" or "ranks 2-3,5".
@@ -66,41 +72,84 @@ func rankList(ranks []int) string {
 	return "ranks " + slurm.CompressRanks(ranks)
 }
 
-// whereMissing tells, from the start markers, which missing ranks are running (and on which node:
-// most likely still in their node's install) and which never started at all.
+// whereMissing tells, for each missing rank, its node: from its start marker when it started (it is
+// then most likely still in its node's install or setup), else from the step's layout in Slurm's
+// environment (it never started: its node may be down or slow to launch).
 func (r *runner) whereMissing(missing []int) string {
-	byNode := map[string][]int{}
-	var notStarted []int
+	started := map[string][]int{}
+	notStarted := map[string][]int{}
 	for _, rank := range missing {
 		m, err := coord.ReadMarker(r.dir().Started(r.id.role, rank))
-		if notWritten(err) {
-			notStarted = append(notStarted, rank)
-			continue
+		switch {
+		case notWritten(err):
+			node := r.rankNode(rank)
+			if node == "" {
+				node = "unknown node"
+			}
+			notStarted[node] = append(notStarted[node], rank)
+		case err != nil:
+			started["unknown node"] = append(started["unknown node"], rank)
+		default:
+			started[m.Node] = append(started[m.Node], rank)
 		}
-		node := m.Node
-		if err != nil {
-			node = "unknown node"
-		}
-		byNode[node] = append(byNode[node], rank)
 	}
 	var parts []string
-	if len(byNode) > 0 {
-		nodes := make([]string, 0, len(byNode))
-		for n := range byNode {
-			nodes = append(nodes, n)
-		}
-		sort.Strings(nodes)
-		where := make([]string, len(nodes))
-		for i, n := range nodes {
-			where[i] = slurm.CompressRanks(byNode[n]) + " on " + n
-		}
-		parts = append(parts, "started but not at the barrier: "+strings.Join(where, ", "))
+	if len(started) > 0 {
+		parts = append(parts, "started but not at the barrier: "+byNode(started))
 	}
 	if len(notStarted) > 0 {
-		parts = append(parts, "never started: "+slurm.CompressRanks(notStarted))
+		parts = append(parts, "never started: "+byNode(notStarted))
 	}
 	if len(parts) == 0 {
 		return ""
 	}
 	return " (" + strings.Join(parts, "; ") + ")"
+}
+
+// byNode renders ranks grouped by node as "2 on node2, 3,5 on node3", nodes sorted.
+func byNode(ranks map[string][]int) string {
+	nodes := make([]string, 0, len(ranks))
+	for n := range ranks {
+		nodes = append(nodes, n)
+	}
+	sort.Strings(nodes)
+	where := make([]string, len(nodes))
+	for i, n := range nodes {
+		where[i] = slurm.CompressRanks(ranks[n]) + " on " + n
+	}
+	return strings.Join(where, ", ")
+}
+
+// rankNode is the node Slurm placed rank on, from the step's node list and tasks per node (the
+// default block distribution); "" when the environment does not say.
+func (r *runner) rankNode(rank int) string {
+	list, _ := r.env.get("SLURM_STEP_NODELIST")
+	perNode, _ := r.env.get("SLURM_STEP_TASKS_PER_NODE")
+	if perNode == "" {
+		perNode, _ = r.env.get("SLURM_TASKS_PER_NODE")
+	}
+	if list == "" || perNode == "" {
+		return ""
+	}
+	nodes, err := slurm.ExpandHostlist(list)
+	if err != nil {
+		return ""
+	}
+	counts, err := slurm.ParseTasksPerNode(perNode)
+	if err != nil {
+		return ""
+	}
+	layout, err := slurm.BlockNodes(nodes, counts)
+	if err != nil || rank >= len(layout) {
+		return ""
+	}
+	return layout[rank]
+}
+
+// onNode is " on NODE" for rank's node when it is known.
+func (r *runner) onNode(rank int) string {
+	if n := r.rankNode(rank); n != "" {
+		return " on " + n
+	}
+	return ""
 }

@@ -30,15 +30,16 @@ func TestBarrierAllArrive(t *testing.T) {
 		}
 	}
 	for rank := range 4 {
-		if !exists(coord.Dir(cdir).Barrier("GEN_0", rank)) {
+		if !exists(coord.Dir(cdir).Barrier(coord.StepKey{Role: "GEN_0", Job: "42", Step: "3"}, rank)) {
 			t.Errorf("no barrier file for rank %d", rank)
 		}
 	}
 }
 
-// TestBarrierTimeoutNamesMissingRanks: of six ranks, 1 and 4 are already at the barrier when rank 0
-// arrives; rank 2 started on node2 (stuck before the barrier), ranks 3 and 5 never started. The other
-// ranks' files are written beforehand so that a slow machine cannot change which ranks are missing.
+// TestBarrierTimeoutNamesMissingRanks: of six ranks on three nodes, 1 and 4 are already at the barrier
+// when rank 0 arrives; rank 2 started on node2 (stuck before the barrier), ranks 3 and 5 never
+// started, and their nodes come from the step's layout in Slurm's environment. The other ranks'
+// files are written beforehand so that a slow machine cannot change which ranks are missing.
 func TestBarrierTimeoutNamesMissingRanks(t *testing.T) {
 	cdir := t.TempDir()
 	stuck := identity{role: "GEN_0", rank: 2, node: "node2", pid: 4242}
@@ -46,18 +47,18 @@ func TestBarrierTimeoutNamesMissingRanks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, rank := range []int{1, 4} {
-		if err := coord.WriteMarker(coord.Dir(cdir).Barrier("GEN_0", rank), coord.Marker{Role: "GEN_0", Rank: rank, Node: "node1"}); err != nil {
+		if err := coord.WriteMarker(coord.Dir(cdir).Barrier(coord.StepKey{Role: "GEN_0", Job: "42", Step: "3"}, rank), coord.Marker{Role: "GEN_0", Rank: rank, Node: "node1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	opts := baseOpts(cdir)
 	opts.Barrier = true
 	opts.BarrierTimeout = 300 * time.Millisecond
-	res := runTask(t.Context(), opts, slurmEnv(0, 0, 6, "node1"))
+	res := runTask(t.Context(), opts, slurmEnv(0, 0, 6, "node1", "SLURM_STEP_NODELIST=node[1-3]", "SLURM_STEP_TASKS_PER_NODE=2(x3)"))
 	if res.code != 124 || res.exec != nil {
 		t.Errorf("code %d, exec %v; want 124; stderr:\n%s", res.code, res.exec != nil, res.stderr)
 	}
-	want := "task: role GEN_0 rank 0 on node1: ranks 2-3,5 of GEN_0 did not arrive within 300ms (started but not at the barrier: 2 on node2; never started: 3,5)\n"
+	want := "task: role GEN_0 rank 0 on node1: ranks 2-3,5 of GEN_0 did not arrive within 300ms (started but not at the barrier: 2 on node2; never started: 3 on node2, 5 on node3)\n"
 	if !strings.HasSuffix(res.stderr, want) {
 		t.Errorf("stderr ends\n%s\nwant it to end\n%s", res.stderr, want)
 	}

@@ -3,12 +3,13 @@ package task
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ type execCall struct {
 	argv0 string
 	argv  []string
 	env   []string
+	at    time.Time // when it was about to start
 }
 
 // result is one task's outcome.
@@ -69,39 +71,48 @@ func (l *lockedBuffer) String() string {
 
 func testSeams() seams {
 	return seams{
-		poll:          5 * time.Millisecond,
-		progressEvery: 0,
-		probeTimeout:  10 * time.Second,
-		killGrace:     2 * time.Second,
-		chdir:         func(string) error { return errors.New("chdir not recorded") },
-		hostname:      func() (string, error) { return "testhost", nil },
+		poll:            5 * time.Millisecond,
+		progressEvery:   0,
+		probeTimeout:    10 * time.Second,
+		killGrace:       2 * time.Second,
+		barrierProgress: 0,
+		hostname:        func() (string, error) { return "testhost", nil },
+		// The test's process tree is the test binary's: only what the task started is signalled.
+		forward:  func(pid int, sig syscall.Signal) { _ = syscall.Kill(pid, sig) },
+		stopHook: func(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) },
 	}
 }
 
-// runTask runs one task with a recording exec and chdir; it is safe to call from goroutines.
+// runTask runs one task whose role command is recorded and replaced by `exit 0`; it is safe to call
+// from goroutines.
 func runTask(ctx context.Context, opts Options, env []string) result {
 	return runTaskWith(ctx, opts, env, testSeams(), nil, &lockedBuffer{})
 }
 
-// runTaskWith also takes the exec's error and the stderr buffer, which a test may watch while the
+// runTaskWith also takes the start's error and the stderr buffer, which a test may watch while the
 // task runs.
-func runTaskWith(ctx context.Context, opts Options, env []string, s seams, execErr error, stderr *lockedBuffer) result {
+func runTaskWith(ctx context.Context, opts Options, env []string, s seams, startErr error, stderr *lockedBuffer) result {
 	var stdout lockedBuffer
 	var res result
-	s.chdir = func(dir string) error {
-		res.workdir = dir
-		return nil
-	}
-	exec := func(argv0 string, argv []string, env []string) error {
-		res.exec = &execCall{argv0: argv0, argv: argv, env: env}
-		return execErr
+	s.beforeStart = func(cmd *exec.Cmd) error {
+		res.exec = &execCall{argv0: cmd.Path, argv: cmd.Args, env: cmd.Env, at: time.Now()}
+		res.workdir = cmd.Dir
+		cmd.Args = []string{"bash", "-c", "exit 0"}
+		return startErr
 	}
 	start := time.Now()
-	res.code = run(ctx, opts, env, &stdout, stderr, exec, s)
+	res.code = run(ctx, opts, env, &stdout, stderr, s).code
 	res.elapsed = time.Since(start)
 	res.stdout = stdout.String()
 	res.stderr = stderr.String()
 	return res
+}
+
+// runReal runs one task whose role command really runs, with s's seams.
+func runReal(ctx context.Context, opts Options, env []string, s seams) (outcome, string, string) {
+	var stdout, stderr lockedBuffer
+	out := run(ctx, opts, env, &stdout, &stderr, s)
+	return out, stdout.String(), stderr.String()
 }
 
 // baseOpts is a quiet task: no install, no barrier, no environment work.

@@ -1,7 +1,10 @@
 // Package task is the per-rank runner: srun starts `<supervisor binary> task [flags]` on every task of
-// every role step. Each task announces itself, takes part in a per-node install gate and an optional
-// all-ranks barrier, prepares the environment, and finally replaces itself with `bash -c <command>`,
-// so signals and exit codes pass between srun and the role command untouched.
+// every role step. Each task announces itself, takes part in a per-node install gate, sources the
+// setup file, waits for rank 0's preparation and, in a step of more than one task, for every rank at
+// the barrier, prepares the environment, runs `bash -c <command>` as its child in its own process
+// group, passes the signals it gets on to it, runs the after commands, and ends with the command's
+// status: its exit code, or the signal that ended it, raised again on the task, so that srun reports
+// the step as it would have reported the command.
 //
 // Every wait is bounded, and every failure line names the role, rank and node that wrote it, because
 // the failures this replaces were silent hangs whose evidence was lost when the job was killed.
@@ -14,9 +17,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -29,13 +32,20 @@ const (
 	exitFailure  = 1   // coordination files could not be written or read
 	exitUsage    = 2   // bad options or environment, or an empty command
 	exitTimeout  = 124 // a bounded wait ran out, as timeout(1) reports it
-	exitNotFound = 127 // bash could not be found or exec'd, as a shell reports it
+	exitNotFound = 127 // bash could not be found or started, as a shell reports it
 )
 
 // Timings of the per-rank helper. The shared filesystem is polled; these are cheap stat calls.
 const (
 	defaultPoll          = 100 * time.Millisecond
 	defaultProgressEvery = time.Minute
+	// defaultBarrierProgress is how often rank 0 says whom the barrier still waits for.
+	defaultBarrierProgress = 10 * time.Second
+	// Ranks in step reach the barrier within a second or so of each other, and each one leaves it up
+	// to one poll after the last one arrived: the barrier polls faster while that is likely, then
+	// at the normal pace, which a shared file system serving hundreds of ranks can bear for an hour.
+	defaultBarrierFastPoll = 10 * time.Millisecond
+	defaultFastWindow      = 2 * time.Second
 	// Importing tensorrt_llm loads CUDA libraries from a shared filesystem; it can be slow, but it
 	// must not hold the rank forever.
 	defaultProbeTimeout = 5 * time.Minute
@@ -43,18 +53,16 @@ const (
 	installKillGrace = 10 * time.Second
 )
 
-// execFunc replaces the process with argv0 running argv under env; it returns only on failure.
-// Main passes syscall.Exec; tests pass a recorder.
-type execFunc func(argv0 string, argv []string, env []string) error
-
-// Run does the per-rank work and finally calls exec with `bash -c <command>`; it only returns on
-// error, with the exit code to use. (An exec that returns nil, as no real exec does, makes it return 0.)
-func Run(ctx context.Context, opts Options, env []string, stdout, stderr io.Writer, exec func(argv0 string, argv []string, env []string) error) int {
-	return run(ctx, opts, env, stdout, stderr, exec, defaultSeams())
+// Run does the per-rank work, runs the role command and the after commands, and returns the exit
+// code: the command's (128+signal when a signal ended it), a deciding after command's, or the task's
+// own for a failure before the command. Signals are Main's business; Run's caller passes none.
+func Run(ctx context.Context, opts Options, env []string, stdout, stderr io.Writer) int {
+	return run(ctx, opts, env, stdout, stderr, defaultSeams()).code
 }
 
-// Main is Run for the process: flags from args (the words after `task`), os.Environ, os.Stdout and
-// os.Stderr, and syscall.Exec. It returns the exit code when Run returns.
+// Main is the task for the process: flags from args (the words after `task`), os.Environ, os.Stdout
+// and os.Stderr, SIGTERM, SIGINT and SIGHUP. It returns the exit code; when a signal the task can
+// take on itself ended the command, it ends the process with that signal instead of returning.
 func Main(args []string) int {
 	opts, err := ParseArgs(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -66,31 +74,44 @@ func Main(args []string) int {
 		return exitUsage
 	}
 
-	// A signal while waiting cancels the context with the signal as cause, so that an interrupted
-	// installer still writes its failed marker and the message says what the task was waiting for.
+	// A signal before the command cancels the context with the signal as cause, so that an
+	// interrupted installer still writes its failed marker and the message says what the task was
+	// waiting for; every signal is also relayed to the command phase, which passes it on.
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 4)
+	relay := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	stop := make(chan struct{})
+	defer close(stop)
 	go func() {
-		select {
-		case s := <-sigs:
-			cancel(signalError{s})
-		case <-ctx.Done():
+		for {
+			select {
+			case s := <-sigs:
+				cancel(signalError{s})
+				select {
+				case relay <- s:
+				default: // four unread signals already say it all
+				}
+			case <-stop:
+				return
+			}
 		}
 	}()
 
-	execve := func(argv0 string, argv []string, env []string) error {
-		// From here on a signal must take its default action: a SIGTERM that arrives between this
-		// point and the exec kills the task, exactly as it would kill the command.
-		signal.Reset(syscall.SIGINT, syscall.SIGTERM)
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		return syscall.Exec(argv0, argv, env)
+	s := defaultSeams()
+	s.signals = relay
+	s.stdin = os.Stdin
+	s.pdeathsig = true
+	out := run(ctx, opts, os.Environ(), os.Stdout, os.Stderr, s)
+	if out.sig != 0 {
+		// End as the command ended, so that srun's "Terminated" or "Killed" stays what it was.
+		signal.Reset(out.sig)
+		_ = syscall.Kill(os.Getpid(), out.sig)
+		time.Sleep(time.Second)
 	}
-	return Run(ctx, opts, os.Environ(), os.Stdout, os.Stderr, execve)
+	return out.code
 }
 
 // signalError is the cancellation cause when the task received a signal.
@@ -125,20 +146,38 @@ type seams struct {
 	progressEvery time.Duration
 	probeTimeout  time.Duration
 	killGrace     time.Duration
-	// chdir changes the working directory the command will start in; tests record it instead,
-	// because the working directory belongs to the whole test process.
-	chdir    func(dir string) error
-	hostname func() (string, error)
+	// barrierProgress is how often rank 0 reports who the barrier still waits for.
+	barrierProgress time.Duration
+	// barrierFastPoll is the barrier's poll during its first fastWindow.
+	barrierFastPoll, fastWindow time.Duration
+	hostname                    func() (string, error)
+	// signals are the signals the task received (Main relays them); nil receives none.
+	signals <-chan os.Signal
+	// forward passes a received signal on to the command's process tree; stopHook ends an after
+	// command (and what it started) that ran out of time or was cut short.
+	forward  func(pid int, sig syscall.Signal)
+	stopHook func(pid int)
+	stdin    io.Reader
+	// beforeStart, when set, sees the role command just before it starts (tests record it there, and
+	// may replace what runs); an error fails the start.
+	beforeStart func(cmd *exec.Cmd) error
+	// pdeathsig makes the children die with the task's thread; only Main's thread is known to live
+	// as long as the task.
+	pdeathsig bool
 }
 
 func defaultSeams() seams {
 	return seams{
-		poll:          defaultPoll,
-		progressEvery: defaultProgressEvery,
-		probeTimeout:  defaultProbeTimeout,
-		killGrace:     installKillGrace,
-		chdir:         os.Chdir,
-		hostname:      os.Hostname,
+		poll:            defaultPoll,
+		progressEvery:   defaultProgressEvery,
+		probeTimeout:    defaultProbeTimeout,
+		killGrace:       installKillGrace,
+		barrierProgress: defaultBarrierProgress,
+		barrierFastPoll: defaultBarrierFastPoll,
+		fastWindow:      defaultFastWindow,
+		hostname:        os.Hostname,
+		forward:         forwardToTree,
+		stopHook:        killTree,
 	}
 }
 
@@ -149,30 +188,28 @@ type runner struct {
 	env    *environ
 	stdout io.Writer
 	stderr io.Writer
-	exec   execFunc
 	id     identity
 	// workdir is where the command starts; empty keeps the task's own.
 	workdir string
 }
 
-func run(ctx context.Context, opts Options, env []string, stdout, stderr io.Writer, exec execFunc, s seams) int {
-	r := &runner{seams: s, opts: opts.WithDefaults(), env: newEnviron(env), stdout: stdout, stderr: stderr, exec: exec}
+func run(ctx context.Context, opts Options, env []string, stdout, stderr io.Writer, s seams) outcome {
+	r := &runner{seams: s, opts: opts.WithDefaults(), env: newEnviron(env), stdout: stdout, stderr: stderr}
 	if err := r.configure(); err != nil {
 		fmt.Fprintf(stderr, "task: %v\n", err)
-		return exitUsage
+		return outcome{code: exitUsage}
 	}
-	if err := r.steps(ctx); err != nil {
+	out, err := r.steps(ctx)
+	if err != nil {
 		code := exitFailure
 		var f *failure
 		if errors.As(err, &f) {
 			code = f.code
 		}
 		fmt.Fprintf(stderr, "task: %s: %v\n", r.id.who(), err)
-		return code
+		return outcome{code: code}
 	}
-	// steps returns nil only when exec returned nil: a real exec never does, and an exec that ran the
-	// command in some other way (a test's) reports that it succeeded.
-	return 0
+	return out
 }
 
 // configure settles role, kind and identity before anything is written, so that every later message
@@ -220,21 +257,33 @@ func (r *runner) configure() error {
 	return nil
 }
 
-// steps runs the task's steps in order; it returns nil only if exec returned nil.
-func (r *runner) steps(ctx context.Context) error {
+// steps runs the task's steps in order, the role command last.
+func (r *runner) steps(ctx context.Context) (outcome, error) {
 	fmt.Fprintln(r.stderr, r.id.line(r.opts.CoordDir))
 
 	if err := coord.WriteMarker(r.dir().Started(r.id.role, r.id.rank), r.id.marker(time.Now())); err != nil {
-		return fail(exitFailure, "write start marker: %w", err)
+		return outcome{}, fail(exitFailure, "write start marker: %w", err)
 	}
 	if r.opts.InstallCommand != "" {
 		if err := r.installGate(ctx); err != nil {
-			return err
+			return outcome{}, err
 		}
 	}
-	if r.opts.Barrier {
+	// Setup before the preparation and the barrier: its environment (library paths, UCX and PMIx
+	// fixups) is the one they and the command run in, and its failure fails this rank at once.
+	if r.opts.Setup != "" {
+		if err := r.setup(ctx); err != nil {
+			return outcome{}, err
+		}
+	}
+	if r.opts.Rank0 != "" {
+		if err := r.rank0Prep(ctx); err != nil {
+			return outcome{}, err
+		}
+	}
+	if r.barrierOn() {
 		if err := r.barrier(ctx); err != nil {
-			return err
+			return outcome{}, err
 		}
 	}
 	if r.opts.LLMSrcSetup {
@@ -254,38 +303,15 @@ func (r *runner) steps(ctx context.Context) error {
 		// One write, so that ranks sharing a log interleave whole dumps rather than lines.
 		_, _ = io.WriteString(r.stdout, dumpText(r.env.list()))
 	}
-	return r.execCommand(ctx)
+	return r.runCommand(ctx)
 }
+
+// barrierOn tells whether this task takes part in a barrier: a step of one task has nobody to wait
+// for.
+func (r *runner) barrierOn() bool { return r.opts.Barrier && r.id.ntasks > 1 }
 
 // dir is the run attempt's coordination directory.
 func (r *runner) dir() coord.Dir { return coord.Dir(r.opts.CoordDir) }
-
-// execCommand replaces the task with bash -c <command>.
-func (r *runner) execCommand(ctx context.Context) error {
-	command, _ := r.env.get(r.opts.CommandVar)
-	if strings.TrimSpace(command) == "" {
-		return fail(exitUsage, "$%s is empty", r.opts.CommandVar)
-	}
-	bash, err := lookPath("bash", r.env)
-	if err != nil {
-		return fail(exitNotFound, "cannot run the role command: %w", err)
-	}
-	if ctx.Err() != nil {
-		return r.interrupted(ctx, "before starting the role command")
-	}
-	if r.workdir != "" {
-		if err := r.chdir(r.workdir); err != nil {
-			return fail(exitFailure, "change to %s: %w", r.workdir, err)
-		}
-	}
-	if err := r.exec(bash, []string{"bash", "-c", command}, r.env.list()); err != nil {
-		if ctx.Err() != nil {
-			return r.interrupted(ctx, "before starting the role command")
-		}
-		return fail(exitNotFound, "exec %s: %w", bash, err)
-	}
-	return nil
-}
 
 // interrupted is the error for a wait cut short by a signal (or a cancelled context in tests).
 func (r *runner) interrupted(ctx context.Context, doing string) error {
@@ -309,23 +335,36 @@ func (r *runner) logf(format string, args ...any) {
 // wait polls check until it reports done or an error, logging progress every progressEvery so that a
 // long wait is visible in the log while it happens. check is called at once, then every poll.
 func (r *runner) wait(ctx context.Context, doing string, check func(elapsed time.Duration) (bool, error), progress func(elapsed time.Duration)) error {
+	return r.waitEvery(ctx, doing, r.progressEvery, 0, check, progress)
+}
+
+// waitEvery is wait with its own progress interval, polling every fastPoll instead of every poll
+// during the first fastWindow when fastPoll is set.
+func (r *runner) waitEvery(ctx context.Context, doing string, every, fastPoll time.Duration, check func(elapsed time.Duration) (bool, error), progress func(elapsed time.Duration)) error {
 	start := time.Now()
 	lastProgress := start
-	ticker := time.NewTicker(r.poll)
-	defer ticker.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
 	for {
-		done, err := check(time.Since(start))
+		elapsed := time.Since(start)
+		done, err := check(elapsed)
 		if done || err != nil {
 			return err
 		}
-		if r.progressEvery > 0 && time.Since(lastProgress) >= r.progressEvery {
+		if every > 0 && time.Since(lastProgress) >= every {
 			lastProgress = time.Now()
 			progress(time.Since(start).Round(time.Second))
 		}
+		interval := r.poll
+		if fastPoll > 0 && elapsed < r.fastWindow {
+			interval = fastPoll
+		}
+		timer.Reset(interval)
 		select {
 		case <-ctx.Done():
 			return r.interrupted(ctx, doing)
-		case <-ticker.C:
+		case <-timer.C:
 		}
 	}
 }

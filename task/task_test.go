@@ -35,7 +35,9 @@ func TestMain(m *testing.M) {
 func TestParseArgs(t *testing.T) {
 	defaults := Options{
 		InstallTimeout: 30 * time.Minute,
-		BarrierTimeout: 10 * time.Minute,
+		Barrier:        true,
+		BarrierTimeout: time.Hour,
+		AfterTimeout:   5 * time.Minute,
 		UnsetSlurm:     "auto",
 		EnvDump:        true,
 		LLMSrcSetup:    true,
@@ -63,7 +65,7 @@ func TestParseArgs(t *testing.T) {
 					Role: "CTX_1", Kind: "ctx", CoordDir: "/shared/coord/42.0.7",
 					InstallCommand: "pip install -e .", InstallTimeout: 5 * time.Minute,
 					Barrier: true, BarrierTimeout: 90 * time.Second, UnsetSlurm: "always",
-					CommandVar: "pytestCommandWorker",
+					AfterTimeout: 5 * time.Minute, CommandVar: "pytestCommandWorker",
 				}
 			},
 		},
@@ -265,12 +267,12 @@ func TestExecCommand(t *testing.T) {
 			stderr:     "task: role GEN_0 rank 0 on node1: $pytestCommandBenchmark is empty\n",
 		},
 		{
-			name:    "exec fails",
+			name:    "start fails",
 			env:     slurmEnv(0, 0, 1, "node1"),
 			execErr: syscall.ENOEXEC,
 			code:    127,
 			argv:    []string{"bash", "-c", "pytest perf/test_perf_sanity.py::test_e2e -vv"},
-			stderr:  "task: role GEN_0 rank 0 on node1: exec " + bash + ": exec format error\n",
+			stderr:  "task: role GEN_0 rank 0 on node1: start " + bash + ": exec format error\n",
 		},
 	}
 	for _, tt := range tests {
@@ -323,9 +325,10 @@ func mainProcess(t *testing.T, args []string, env ...string) *exec.Cmd {
 	return cmd
 }
 
-// TestMainExecReplacesTheProcess proves the real path: Main execs bash in place of the task, so the
-// command has the task's pid, starts in the prepared directory, and its exit code is the task's.
-func TestMainExecReplacesTheProcess(t *testing.T) {
+// TestMainRunsTheCommand proves the real path: Main runs bash as its child in its own process group
+// (the task leads its group, as srun makes it), so the command's parent is the task and its process
+// group the task's; it starts in the prepared directory, and its exit code is the task's.
+func TestMainRunsTheCommand(t *testing.T) {
 	cdir := t.TempDir()
 	src := t.TempDir()
 	defs := filepath.Join(src, testDefsPath)
@@ -336,8 +339,9 @@ func TestMainExecReplacesTheProcess(t *testing.T) {
 		[]string{"--role=BENCHMARK", "--coord-dir=" + cdir, "--install-command=echo installing", "--ld-library-path=false"},
 		"SLURM_PROCID=0", "SLURM_NTASKS=1", "SLURMD_NODENAME=node1", "SLURM_JOB_NUM_NODES=2",
 		"llmSrcNode="+src, "HF_TOKEN=abc123secret",
-		`pytestCommand=echo "pid=$$ pwd=$(pwd) procid=${SLURM_PROCID-} node=${SLURMD_NODENAME-unset}"; exit 7`,
+		`pytestCommand=read -r _ _ _ _ pgrp _ < /proc/$$/stat; echo "ppid=$PPID pgrp=$pgrp pwd=$(pwd) procid=${SLURM_PROCID-} node=${SLURMD_NODENAME-unset}"; exit 7`,
 	)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stdout, stderr lockedBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -345,7 +349,8 @@ func TestMainExecReplacesTheProcess(t *testing.T) {
 	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 7 {
 		t.Fatalf("exit = %v, want exit code 7; stderr:\n%s", err, stderr.String())
 	}
-	want := "pid=" + strconv.Itoa(cmd.Process.Pid) + " pwd=" + defs + " procid=0 node=unset\n"
+	pid := strconv.Itoa(cmd.Process.Pid)
+	want := "ppid=" + pid + " pgrp=" + pid + " pwd=" + defs + " procid=0 node=unset\n"
 	if !strings.HasSuffix(stdout.String(), want) {
 		t.Errorf("stdout ends\n%s\nwant it to end %q", stdout.String(), want)
 	}

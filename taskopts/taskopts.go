@@ -19,12 +19,20 @@ import (
 // place a default is stated: the planner's help text and the task's parser both read them.
 const (
 	DefaultInstallTimeout = 30 * time.Minute
-	DefaultBarrierTimeout = 10 * time.Minute
-	DefaultUnsetSlurm     = UnsetAuto
-	DefaultCommandVar     = "pytestCommand"
-	DefaultEnvDump        = true
-	DefaultLLMSrcSetup    = true
-	DefaultLDLibraryPath  = true
+	// DefaultBarrierTimeout is longer than DefaultInstallTimeout: a rank may wait at the barrier for a
+	// whole install on another node, and must not give up before that install's own waiters do.
+	// Today's run script waits 3600 s.
+	DefaultBarrierTimeout = time.Hour
+	// DefaultBarrier fences every multi-rank step: the framework's first import enters an MPI
+	// collective with a 300 s timeout, and ranks skewed by per-node installs abort together.
+	DefaultBarrier = true
+	// DefaultAfterTimeout bounds each after hook.
+	DefaultAfterTimeout  = 5 * time.Minute
+	DefaultUnsetSlurm    = UnsetAuto
+	DefaultCommandVar    = "pytestCommand"
+	DefaultEnvDump       = true
+	DefaultLLMSrcSetup   = true
+	DefaultLDLibraryPath = true
 )
 
 // The kinds of role, as --kind spells them: the strings of roles.Kind, which the planner passes as
@@ -82,10 +90,28 @@ type Options struct {
 	// InstallTimeout bounds how long a task waits for another task's install on its node; zero means
 	// the default.
 	InstallTimeout time.Duration
-	// Barrier makes every rank of the step wait, after install, until all ranks got there.
+	// Barrier makes every rank of a step with more than one task wait, after install, setup and rank
+	// 0's preparation, until all ranks got there (on by default).
 	Barrier bool
-	// BarrierTimeout bounds the barrier wait; zero means the default.
+	// BarrierTimeout bounds the barrier wait, and the wait for rank 0's preparation; zero means the
+	// default.
 	BarrierTimeout time.Duration
+	// Setup is FILE[:FUNCTION]: a bash file every rank sources (and the function it then calls)
+	// before the environment dump and the command, whose resulting environment both see; empty
+	// means none.
+	Setup string
+	// Rank0 is a command rank 0 runs before the barrier while the other ranks wait for it; empty
+	// means none.
+	Rank0 string
+	// After are commands every rank runs after the role command, best effort and bounded.
+	After []string
+	// AfterRank0 are after commands only rank 0 runs, after those of After.
+	AfterRank0 []string
+	// AfterTimeout bounds each after command; zero means the default.
+	AfterTimeout time.Duration
+	// AfterDecides makes the first failing after command's exit code the task's when the role
+	// command passed (today's rank-0 perf check).
+	AfterDecides bool
 	// UnsetSlurm is when to remove the PMI/PMIX/MPI/OMPI/SLURM variables; empty means the default.
 	UnsetSlurm UnsetMode
 	// EnvDump prints the final, redacted environment to stdout.
@@ -105,7 +131,9 @@ type Options struct {
 func Defaults() Options {
 	return Options{
 		InstallTimeout: DefaultInstallTimeout,
+		Barrier:        DefaultBarrier,
 		BarrierTimeout: DefaultBarrierTimeout,
+		AfterTimeout:   DefaultAfterTimeout,
 		UnsetSlurm:     DefaultUnsetSlurm,
 		EnvDump:        DefaultEnvDump,
 		LLMSrcSetup:    DefaultLLMSrcSetup,
@@ -122,6 +150,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.BarrierTimeout <= 0 {
 		o.BarrierTimeout = d.BarrierTimeout
+	}
+	if o.AfterTimeout <= 0 {
+		o.AfterTimeout = d.AfterTimeout
 	}
 	if o.UnsetSlurm == "" {
 		o.UnsetSlurm = d.UnsetSlurm
@@ -149,11 +180,25 @@ func (o Options) Args() []string {
 	if o.InstallTimeout != d.InstallTimeout {
 		out = append(out, "--install-timeout", o.InstallTimeout.String())
 	}
-	if o.Barrier {
-		out = append(out, "--barrier")
-	}
 	if o.BarrierTimeout != d.BarrierTimeout {
 		out = append(out, "--barrier-timeout", o.BarrierTimeout.String())
+	}
+	for _, f := range []struct{ name, value string }{{"--setup", o.Setup}, {"--rank0", o.Rank0}} {
+		if f.value != "" {
+			out = append(out, f.name, f.value)
+		}
+	}
+	for _, c := range o.After {
+		out = append(out, "--after", c)
+	}
+	for _, c := range o.AfterRank0 {
+		out = append(out, "--after-rank0", c)
+	}
+	if o.AfterTimeout != d.AfterTimeout {
+		out = append(out, "--after-timeout", o.AfterTimeout.String())
+	}
+	if o.AfterDecides {
+		out = append(out, "--after-decides")
 	}
 	if o.UnsetSlurm != d.UnsetSlurm {
 		out = append(out, "--unset-slurm", string(o.UnsetSlurm))
@@ -164,7 +209,7 @@ func (o Options) Args() []string {
 		name      string
 		value, is bool
 	}{
-		{"--env-dump", o.EnvDump, d.EnvDump}, {"--llmsrc-setup", o.LLMSrcSetup, d.LLMSrcSetup}, {"--ld-library-path", o.LDLibraryPath, d.LDLibraryPath},
+		{"--barrier", o.Barrier, d.Barrier}, {"--env-dump", o.EnvDump, d.EnvDump}, {"--llmsrc-setup", o.LLMSrcSetup, d.LLMSrcSetup}, {"--ld-library-path", o.LDLibraryPath, d.LDLibraryPath},
 	} {
 		if f.value != f.is {
 			out = append(out, f.name+"="+strconv.FormatBool(f.value))
@@ -189,6 +234,11 @@ func Parse(args []string) (Options, error) {
 	}
 	if opts.CommandVar == "" {
 		return Options{}, errors.New("flag --command-var must not be empty")
+	}
+	if opts.Setup != "" {
+		if _, _, err := SplitSetup(opts.Setup); err != nil {
+			return Options{}, fmt.Errorf("flag --setup: %w", err)
+		}
 	}
 	return opts, nil
 }
@@ -215,8 +265,20 @@ func newFlagSet(opts *Options, output io.Writer) *flag.FlagSet {
 	fs.StringVar(&opts.CoordDir, "coord-dir", opts.CoordDir, "shared coordination directory of this run attempt (required)")
 	fs.StringVar(&opts.InstallCommand, "install-command", opts.InstallCommand, "shell command run once per node before the role command; empty: no install gate")
 	fs.Var(positiveDuration{&opts.InstallTimeout}, "install-timeout", "how long to wait for another task's install on this node")
-	fs.BoolVar(&opts.Barrier, "barrier", opts.Barrier, "after install, wait until every rank of this step got there")
-	fs.Var(positiveDuration{&opts.BarrierTimeout}, "barrier-timeout", "how long to wait at the barrier")
+	fs.BoolVar(&opts.Barrier, "barrier", opts.Barrier, "in a step of more than one task, wait until every rank got here before the command (--barrier=false: off)")
+	fs.Var(positiveDuration{&opts.BarrierTimeout}, "barrier-timeout", "how long to wait at the barrier, and for rank 0's preparation")
+	fs.StringVar(&opts.Setup, "setup", opts.Setup, "FILE[:FUNCTION]: bash file sourced (and function called) before the environment dump and the command, which see the environment it builds")
+	fs.StringVar(&opts.Rank0, "rank0", opts.Rank0, "shell command rank 0 runs before the barrier; the other ranks wait for it, and its failure fails them all")
+	fs.Func("after", "shell command every rank runs after the role command, best effort (repeatable)", func(v string) error {
+		opts.After = append(opts.After, v)
+		return nil
+	})
+	fs.Func("after-rank0", "shell command rank 0 runs after the role command, after the --after ones (repeatable)", func(v string) error {
+		opts.AfterRank0 = append(opts.AfterRank0, v)
+		return nil
+	})
+	fs.Var(positiveDuration{&opts.AfterTimeout}, "after-timeout", "bound of each after command")
+	fs.BoolVar(&opts.AfterDecides, "after-decides", opts.AfterDecides, "a failing after command's exit code becomes the task's when the role command passed")
 	fs.Func("unset-slurm", fmt.Sprintf("when to unset PMI*/PMIX*/MPI*/OMPI*/SLURM* except SLURM_PROCID: %s (default %s)", strings.ReplaceAll(UnsetModes, ",", "|"), opts.UnsetSlurm), func(v string) error {
 		if !UnsetMode(v).Valid() {
 			return errors.New("must be one of auto, always, never")
@@ -229,6 +291,39 @@ func newFlagSet(opts *Options, output io.Writer) *flag.FlagSet {
 	fs.BoolVar(&opts.LDLibraryPath, "ld-library-path", opts.LDLibraryPath, "when $llmSrcNode is set, prepend the installed tensorrt_llm/libs to LD_LIBRARY_PATH")
 	fs.StringVar(&opts.CommandVar, "command-var", opts.CommandVar, "environment variable that holds the role command")
 	return fs
+}
+
+// SplitSetup splits a --setup value FILE[:FUNCTION] into the file and the function (empty when none).
+// The function, when given, must be a bash function name; the last colon separates it, so a file
+// name may hold colons.
+func SplitSetup(v string) (file, function string, err error) {
+	file = v
+	if i := strings.LastIndexByte(v, ':'); i >= 0 {
+		file, function = v[:i], v[i+1:]
+		if !validFunctionName(function) {
+			return "", "", fmt.Errorf("%q: %q after the last colon is not a function name", v, function)
+		}
+	}
+	if file == "" {
+		return "", "", fmt.Errorf("%q: no file", v)
+	}
+	return file, function, nil
+}
+
+// validFunctionName accepts the names a bash function can be called by without quoting.
+func validFunctionName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '-' || r == '.'):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // positiveDuration is a duration flag that refuses zero and negative values: a zero timeout would make

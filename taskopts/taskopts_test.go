@@ -18,18 +18,22 @@ func TestArgs(t *testing.T) {
 	}{
 		{name: "defaults", opts: Defaults(), want: nil},
 		{name: "zero values mean the defaults, but for the booleans", opts: Options{},
-			want: []string{"--env-dump=false", "--llmsrc-setup=false", "--ld-library-path=false"}},
+			want: []string{"--barrier=false", "--env-dump=false", "--llmsrc-setup=false", "--ld-library-path=false"}},
 		{
 			name: "everything",
 			opts: Options{
 				Role: "GEN_0", Kind: KindGen, CoordDir: "/ws/.disagg-supervisor/runs/42.0.7", InstallCommand: "pip install -e .",
 				InstallTimeout: 45 * time.Minute, Barrier: true, BarrierTimeout: 90 * time.Second, UnsetSlurm: UnsetNever,
+				Setup: "/opt/env.sh:setup_env", Rank0: "make coverage", After: []string{"drain", "classify"},
+				AfterRank0: []string{"perf_check"}, AfterTimeout: time.Minute, AfterDecides: true,
 				CommandVar: "cmd",
 			},
 			want: []string{
 				"--role", "GEN_0", "--kind", "gen", "--coord-dir", "/ws/.disagg-supervisor/runs/42.0.7",
-				"--install-command", "pip install -e .", "--install-timeout", "45m0s", "--barrier",
-				"--barrier-timeout", "1m30s", "--unset-slurm", "never",
+				"--install-command", "pip install -e .", "--install-timeout", "45m0s",
+				"--barrier-timeout", "1m30s", "--setup", "/opt/env.sh:setup_env", "--rank0", "make coverage",
+				"--after", "drain", "--after", "classify", "--after-rank0", "perf_check", "--after-timeout", "1m0s",
+				"--after-decides", "--unset-slurm", "never",
 				"--env-dump=false", "--llmsrc-setup=false", "--ld-library-path=false", "--command-var", "cmd",
 			},
 		},
@@ -78,17 +82,21 @@ func TestRoundTripAwkwardValues(t *testing.T) {
 }
 
 func FuzzRoundTrip(f *testing.F) {
-	f.Add("GEN_0", uint8(0), "/c", "pip install .", int64(time.Minute), true, int64(time.Second), uint8(2), true, false, true, "pytestCommand")
-	f.Add("", uint8(4), "", "", int64(0), false, int64(-1), uint8(3), false, false, false, "")
+	f.Add("GEN_0", uint8(0), "/c", "pip install .", int64(time.Minute), true, int64(time.Second), uint8(2), true, false, true, "pytestCommand", "prep", "drain", int64(time.Second), true)
+	f.Add("", uint8(4), "", "", int64(0), false, int64(-1), uint8(3), false, false, false, "", "", "", int64(0), false)
 	f.Fuzz(func(t *testing.T, role string, kind uint8, coordDir, install string, installTimeout int64, barrier bool,
-		barrierTimeout int64, unset uint8, envDump, llmSrc, ldPath bool, commandVar string) {
+		barrierTimeout int64, unset uint8, envDump, llmSrc, ldPath bool, commandVar, rank0, after string, afterTimeout int64, decides bool) {
 		kinds := []string{KindGen, KindCtx, KindServer, KindBenchmark, ""}
 		modes := []UnsetMode{UnsetAuto, UnsetAlways, UnsetNever, ""}
 		o := Options{
 			Role: role, Kind: kinds[int(kind)%len(kinds)], CoordDir: coordDir, InstallCommand: install,
 			InstallTimeout: time.Duration(installTimeout), Barrier: barrier, BarrierTimeout: time.Duration(barrierTimeout),
 			UnsetSlurm: modes[int(unset)%len(modes)], EnvDump: envDump, LLMSrcSetup: llmSrc, LDLibraryPath: ldPath,
-			CommandVar: commandVar,
+			CommandVar: commandVar, Rank0: rank0, AfterTimeout: time.Duration(afterTimeout), AfterDecides: decides,
+		}
+		if after != "" {
+			// A command that is given is kept as it is, empty included, in the order given.
+			o.After, o.AfterRank0 = []string{after, ""}, []string{after}
 		}
 		args := o.Args()
 		got, err := Parse(args)
@@ -114,6 +122,9 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"--role", "GEN_0", "bash"}, `unexpected argument "bash": the role command comes from $pytestCommand`},
 		{[]string{"--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
 		{[]string{"--role"}, "flag needs an argument: -role"},
+		{[]string{"--setup", ":f"}, `flag --setup: ":f": no file`},
+		{[]string{"--setup", "/x.sh:1f"}, `flag --setup: "/x.sh:1f": "1f" after the last colon is not a function name`},
+		{[]string{"--after-timeout=0s"}, `invalid value "0s" for flag -after-timeout: must be positive`},
 	} {
 		_, err := Parse(tt.args)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -128,7 +139,7 @@ func TestParseErrors(t *testing.T) {
 func TestUsageShowsTheDefaults(t *testing.T) {
 	var b strings.Builder
 	PrintUsage(&b)
-	for _, want := range []string{"(default 30m0s)", "(default 10m0s)", "auto|always|never (default auto)", `(default "pytestCommand")`, "-env-dump\n"} {
+	for _, want := range []string{"(default 30m0s)", "(default 1h0m0s)", "(default 5m0s)", "-barrier\n", "auto|always|never (default auto)", `(default "pytestCommand")`, "-env-dump\n"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("usage lacks %q:\n%s", want, b.String())
 		}
@@ -143,5 +154,39 @@ func TestUnsetModes(t *testing.T) {
 	}
 	if UnsetMode("").Valid() || UnsetMode("sometimes").Valid() {
 		t.Error("an empty or unknown mode is valid")
+	}
+}
+
+func TestSplitSetup(t *testing.T) {
+	for _, tt := range []struct{ in, file, fn string }{
+		{"/opt/env.sh", "/opt/env.sh", ""},
+		{"/opt/env.sh:setup_env", "/opt/env.sh", "setup_env"},
+		{"c:/odd:name.sh:fix-ucx", "c:/odd:name.sh", "fix-ucx"},
+	} {
+		file, fn, err := SplitSetup(tt.in)
+		if err != nil || file != tt.file || fn != tt.fn {
+			t.Errorf("SplitSetup(%q) = %q, %q, %v; want %q, %q", tt.in, file, fn, err, tt.file, tt.fn)
+		}
+	}
+}
+
+// TestJSONRoundTrip: plan --json shows every option with its effective value, and reads back.
+func TestJSONRoundTrip(t *testing.T) {
+	o := Options{Role: "GEN_0", Kind: KindGen, CoordDir: "/c", Setup: "/e.sh:f", After: []string{"a"}, AfterDecides: true}
+	data, err := o.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"barrier":false`, `"barrier_timeout":"1h0m0s"`, `"after":["a"]`, `"after_timeout":"5m0s"`, `"setup":"/e.sh:f"`, `"unset_slurm":"auto"`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("JSON lacks %s: %s", want, data)
+		}
+	}
+	var back Options
+	if err := back.UnmarshalJSON(data); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(o.WithDefaults(), back); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
 }

@@ -157,6 +157,7 @@ func groups() []group {
 		{"precheck", measurePrecheck},
 		{"hangs", measureHangs},
 		{"aggregated", measureAggregated},
+		{"barrier", measureBarrier},
 	}
 }
 

@@ -8,10 +8,11 @@ import (
 )
 
 func init() {
-	// Keep main on the process's main thread. The kernel keeps the parent-death signal per thread:
-	// `task` execs the role command from main, and only the main thread carries the SIGKILL-on-parent-
-	// death that the fake srun set, so a role never outlives its srun. The supervisor, which forks
-	// every srun from main, gets the same guarantee for its children.
+	// Keep main on the process's main thread. The kernel ties the parent-death signal to the thread
+	// that forked the child: `task` starts the role command from main with SIGKILL as that signal, so
+	// the command dies with the task (which the fake srun's own parent-death signal kills with it), and
+	// a role never outlives its srun. The supervisor, which forks every srun from main, gets the same
+	// guarantee for its children.
 	runtime.LockOSThread()
 }
 
