@@ -240,7 +240,7 @@ func TestTaskStepKillLeavesNothing(t *testing.T) {
 	if step == "" {
 		t.Fatalf("GEN_0's start marker names no step: %q", marker)
 	}
-	if _, err := slurmCmd("", "scancel", "--signal=KILL", j.id+"."+step); err != nil {
+	if _, err := slurmCmd("", "scancel", "--ctld", "--signal=KILL", j.id+"."+step); err != nil {
 		t.Fatal(err)
 	}
 	rec, s := finish(t, j, start)

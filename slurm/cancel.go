@@ -13,10 +13,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// CancelStep runs `scancel --signal=NAME JOB.STEP`, or `scancel JOB.STEP` when signal is 0, which
-// cancels the step outright. scancel is the command's path. The supervisor stops steps this way
+// CancelStep runs `scancel --ctld --signal=NAME JOB.STEP`, or `scancel JOB.STEP` when signal is 0,
+// which cancels the step outright. scancel is the command's path. The supervisor stops steps this way
 // rather than by signalling srun, because srun answers SIGTERM by killing its tasks at once, while a
 // signal sent through Slurm reaches every task, on every node, and leaves them their grace period.
+// --ctld routes the signal through slurmctld: without it scancel (22.05) signals the nodes itself and,
+// in a job of several nodes, reports "Invalid job id specified" (exit 225) even though the signal was
+// delivered, so the error could not be told from a real one.
 // The error holds the command line and what scancel printed, e.g. "Job/step already completing"
 // when Slurm is already ending the job.
 func CancelStep(ctx context.Context, scancel, jobID, stepID string, signal syscall.Signal) error {
@@ -34,7 +37,7 @@ func cancelStepArgs(jobID, stepID string, signal syscall.Signal) []string {
 	if signal == 0 {
 		return []string{step}
 	}
-	return []string{"--signal=" + signalName(signal), step}
+	return []string{"--ctld", "--signal=" + signalName(signal), step}
 }
 
 // signalName is the name scancel --signal takes for sig (TERM, USR1: without "SIG"); scancel takes

@@ -23,11 +23,11 @@ func TestCancelStepArgs(t *testing.T) {
 		want   []string
 	}{
 		{0, []string{"12.3"}},
-		{syscall.SIGTERM, []string{"--signal=TERM", "12.3"}},
-		{syscall.SIGKILL, []string{"--signal=KILL", "12.3"}},
-		{syscall.Signal(10), []string{"--signal=USR1", "12.3"}},
+		{syscall.SIGTERM, []string{"--ctld", "--signal=TERM", "12.3"}},
+		{syscall.SIGKILL, []string{"--ctld", "--signal=KILL", "12.3"}},
+		{syscall.Signal(10), []string{"--ctld", "--signal=USR1", "12.3"}},
 		// A real-time signal has no name scancel knows; it takes the number.
-		{syscall.Signal(40), []string{"--signal=40", "12.3"}},
+		{syscall.Signal(40), []string{"--ctld", "--signal=40", "12.3"}},
 	} {
 		if diff := cmp.Diff(tc.want, cancelStepArgs("12", "3", tc.signal)); diff != "" {
 			t.Errorf("cancelStepArgs(12, 3, %d) (-want +got):\n%s", tc.signal, diff)
@@ -48,7 +48,7 @@ func TestCancelStepRunsScancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff("--signal=TERM\n12.3\n", string(data)); diff != "" {
+	if diff := cmp.Diff("--ctld\n--signal=TERM\n12.3\n", string(data)); diff != "" {
 		t.Errorf("scancel's arguments (-want +got):\n%s", diff)
 	}
 
@@ -116,7 +116,9 @@ func TestFormatStepCancelledRoundTrip(t *testing.T) {
 
 // TestCancelStepOnCluster stops a step of a real job on the dev cluster the way the supervisor
 // does: SIGTERM through scancel, which the step's task traps and survives, then the cancellation,
-// whose notice in the step's output StepCancelledLine must find.
+// whose notice in the step's output StepCancelledLine must find. The job has two nodes and the step
+// runs on one, as a role's step does: scancel's direct signal to the nodes then reports "Invalid job
+// id specified" after delivering it, which --ctld avoids.
 func TestCancelStepOnCluster(t *testing.T) {
 	tools := slurmdev.Require(t)
 	dir := t.TempDir()
@@ -127,7 +129,7 @@ func TestCancelStepOnCluster(t *testing.T) {
 	if err := os.WriteFile(scriptPath, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(tools.Sbatch, "--parsable", "--job-name=disagg-slurm-cancelstep", "--nodes=1", "--ntasks=1",
+	out, err := exec.Command(tools.Sbatch, "--parsable", "--job-name=disagg-slurm-cancelstep", "--nodes=2", "--ntasks=2",
 		"--time=2", "--chdir="+dir, "--output="+filepath.Join(dir, "batch.log"), scriptPath).CombinedOutput()
 	if err != nil {
 		t.Fatalf("sbatch: %v: %s", err, out)

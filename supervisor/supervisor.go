@@ -70,7 +70,7 @@ type Config struct {
 	TailLines int
 	// Scancel, when set (on a real cluster), is how steps are stopped: srun answers SIGTERM by killing
 	// its tasks outright, and a SIGKILLed srun leaves its step running, so the supervisor signals the
-	// step itself (`scancel --signal=TERM JOB.STEP`, later `scancel JOB.STEP`). Empty (local mode):
+	// step itself (`scancel --ctld --signal=TERM JOB.STEP`, later `scancel JOB.STEP`). Empty (local mode):
 	// the fake srun's process group is signalled.
 	Scancel string
 	// KillWait is the cluster's KillWait: once Slurm has sent the job SIGTERM (scancel, requeue, time

@@ -294,7 +294,7 @@ func (c *cluster) failures() []Figure {
 		}
 		figure = failureFigure(f.clusterID, latency, parts, "srun -N1 -n1 true", refs, 2*time.Second)
 		if n := median(parts["steps the teardown asked to stop (#)"]); n > 0 {
-			figure.note("On a cluster every other step is stopped with its own `scancel --signal=TERM JOB.STEP`, the calls started together at the teardown event: %.0f steps were all reaped %.3f s after it (median of c).",
+			figure.note("On a cluster every other step is stopped with its own `scancel --ctld --signal=TERM JOB.STEP`, the calls started together at the teardown event: %.0f steps were all reaped %.3f s after it (median of c).",
 				n, median(parts["c. → every step reaped (s)"]))
 		}
 		out = append(out, figure)
