@@ -366,30 +366,11 @@ func (b *builder) buildAggregated(topo slurm.Topology, unique string) (Plan, err
 	if err != nil {
 		return Plan{}, err
 	}
-	p := Plan{
-		Mode:             ModeAggregated,
-		JobID:            topo.JobID,
-		RestartCount:     topo.RestartCount,
-		Nodes:            topo.Nodes,
-		GPUsPerNode:      lay.gpusPerNode,
-		BenchmarkMode:    lay.mode,
-		GenOnlyNoContext: lay.noContext,
-	}
-	if unique == "" {
-		unique = "0"
-	}
-	if err := checkPathPart("run token", unique); err != nil {
-		return Plan{}, err
-	}
-	p.RunToken = fmt.Sprintf("%s.%d.%s", p.JobID, p.RestartCount, unique)
-	if err := b.paths(&p); err != nil {
-		return Plan{}, err
-	}
-	st, err := b.srunSettings(p.Nodes)
+	p, st, err := b.newPlan(Plan{Mode: ModeAggregated, GPUsPerNode: lay.gpusPerNode, BenchmarkMode: lay.mode,
+		GenOnlyNoContext: lay.noContext}, topo, unique)
 	if err != nil {
 		return Plan{}, err
 	}
-	p.SrunArgs = st.userArgs
 
 	cmd := commandSource{b.f.Command, "--command"}
 	if cmd.v == "" {
@@ -414,15 +395,7 @@ func (b *builder) buildAggregated(topo slurm.Topology, unique string) (Plan, err
 	p.Roles = []Role{aggregatedRole(&p, lay, cmd.v, st, task, vars)}
 	// The --preflight checks run as for any test; the cache-transceiver precheck mirrors GEN and CTX
 	// servers, of which there are none, so it plans no step.
-	if err := b.checks(&p, shared, st, task, vars); err != nil {
-		return Plan{}, err
-	}
-
-	probes, err := b.probeSpecs()
-	if err != nil {
-		return Plan{}, err
-	}
-	if err := applyProbes(&p, probes); err != nil {
+	if err := b.finishPlan(&p, shared, st, task, vars); err != nil {
 		return Plan{}, err
 	}
 	return p, nil

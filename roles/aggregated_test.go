@@ -396,3 +396,24 @@ func TestBuildAggregatedPreflight(t *testing.T) {
 		t.Errorf("precheck %+v, want none in an aggregated test", p.Precheck)
 	}
 }
+
+// TestBuildAggregatedLiveness: probes and liveness checks apply to the SERVER as to any role; a check
+// for a role of the other test is an error, not silently dropped.
+func TestBuildAggregatedLiveness(t *testing.T) {
+	f := Flags{Probes: []string{"SERVER=tcp:{node}:8000"}, Liveness: []string{"SERVER=http:http://{node}:8000/health@2s/4"}}
+	p, err := Build(Sources{Flags: f, Getenv: getenv(aggregatedEnv()), Unique: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := p.Roles[0]
+	if server.Probe == nil || server.Probe.Type != ProbeTCP {
+		t.Errorf("SERVER probe %+v, want the tcp probe", server.Probe)
+	}
+	if server.Liveness == nil || server.Liveness.Type != ProbeHTTP || server.Liveness.PeriodSeconds != 2 || server.Liveness.Failures != 4 {
+		t.Errorf("SERVER liveness %+v, want http every 2s, 4 failures", server.Liveness)
+	}
+	f.Liveness = []string{"DISAGG_SERVER=http:http://{node}:8000/health"}
+	if _, err := Build(Sources{Flags: f, Getenv: getenv(aggregatedEnv()), Unique: "1"}); err == nil || !strings.Contains(err.Error(), "DISAGG_SERVER") {
+		t.Errorf("liveness of DISAGG_SERVER in an aggregated test: err %v, want one naming DISAGG_SERVER", err)
+	}
+}

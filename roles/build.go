@@ -120,31 +120,11 @@ func (b *builder) build(unique string) (Plan, error) {
 		return Plan{}, err
 	}
 
-	p := Plan{
-		Mode:             ModeDisaggregated,
-		JobID:            topo.JobID,
-		RestartCount:     topo.RestartCount,
-		Nodes:            topo.Nodes,
-		GPUsPerNode:      lay.gpusPerNode,
-		BenchmarkMode:    lay.mode,
-		GenOnlyNoContext: lay.noContext,
-	}
-	if unique == "" {
-		unique = "0"
-	}
-	if err := checkPathPart("run token", unique); err != nil {
-		return Plan{}, err
-	}
-	p.RunToken = fmt.Sprintf("%s.%d.%s", p.JobID, p.RestartCount, unique)
-	if err := b.paths(&p); err != nil {
-		return Plan{}, err
-	}
-
-	st, err := b.srunSettings(p.Nodes)
+	p, st, err := b.newPlan(Plan{Mode: ModeDisaggregated, GPUsPerNode: lay.gpusPerNode, BenchmarkMode: lay.mode,
+		GenOnlyNoContext: lay.noContext}, topo, unique)
 	if err != nil {
 		return Plan{}, err
 	}
-	p.SrunArgs = st.userArgs
 
 	cmds, err := b.commands(lay)
 	if err != nil {
@@ -159,25 +139,52 @@ func (b *builder) build(unique string) (Plan, error) {
 		return Plan{}, err
 	}
 	p.Roles = assembleRoles(&p, lay, cmds, st, task, vars)
-	if err := b.checks(&p, lay, st, task, vars); err != nil {
-		return Plan{}, err
-	}
-
-	probes, err := b.probeSpecs()
-	if err != nil {
-		return Plan{}, err
-	}
-	if err := applyProbes(&p, probes); err != nil {
-		return Plan{}, err
-	}
-	liveness, err := b.livenessSpecs()
-	if err != nil {
-		return Plan{}, err
-	}
-	if err := applyLiveness(&p, liveness); err != nil {
+	if err := b.finishPlan(&p, lay, st, task, vars); err != nil {
 		return Plan{}, err
 	}
 	return p, nil
+}
+
+// newPlan starts a plan of either test: p says its mode and layout figures; the allocation, the run
+// token, the paths and the user's srun settings are added here.
+func (b *builder) newPlan(p Plan, topo slurm.Topology, unique string) (Plan, srunSettings, error) {
+	p.JobID, p.RestartCount, p.Nodes = topo.JobID, topo.RestartCount, topo.Nodes
+	if unique == "" {
+		unique = "0"
+	}
+	if err := checkPathPart("run token", unique); err != nil {
+		return Plan{}, srunSettings{}, err
+	}
+	p.RunToken = fmt.Sprintf("%s.%d.%s", p.JobID, p.RestartCount, unique)
+	if err := b.paths(&p); err != nil {
+		return Plan{}, srunSettings{}, err
+	}
+	st, err := b.srunSettings(p.Nodes)
+	if err != nil {
+		return Plan{}, srunSettings{}, err
+	}
+	p.SrunArgs = st.userArgs
+	return p, st, nil
+}
+
+// finishPlan adds to a plan whose roles are laid out what every test has on top of them: the
+// pre-flight checks, the readiness probes and the liveness checks.
+func (b *builder) finishPlan(p *Plan, lay layout, st srunSettings, task taskopts.Options, vars sharedVars) error {
+	if err := b.checks(p, lay, st, task, vars); err != nil {
+		return err
+	}
+	probes, err := b.probeSpecs()
+	if err != nil {
+		return err
+	}
+	if err := applyProbes(p, probes); err != nil {
+		return err
+	}
+	liveness, err := b.livenessSpecs()
+	if err != nil {
+		return err
+	}
+	return applyLiveness(p, liveness)
 }
 
 // topology reads the allocation from Slurm's environment and applies the flag overrides. Variables
