@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"encoding/xml"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
-	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
@@ -364,17 +362,17 @@ func (r *run) writeCheckJUnit(kind roles.Kind) {
 		file, caseName = PrecheckJUnitFile, precheckCase
 	}
 	results, _ := r.checkSummary()
-	set := checkSuite{Name: caseName}
+	set := junitSet{Name: caseName}
 	for _, res := range results {
 		if res.Kind != string(kind) {
 			continue
 		}
-		c := checkCase{Name: caseName + "[" + res.Check + "]", ClassName: "disagg-supervisor." + r.plan.JobID,
+		c := junitCase{Name: caseName + "[" + res.Check + "]", ClassName: "disagg-supervisor." + r.plan.JobID,
 			Time: res.DurationSeconds}
 		switch {
 		case res.Passed:
 		case res.Stopped, res.ExitCode == nil && !res.TimedOut:
-			c.Skipped = &checkSkipped{Message: junitText(res.Verdict, 1000)}
+			c.Skipped = &junitSkipped{Message: junitText(res.Verdict, 1000)}
 			set.Skipped++
 		default:
 			var text strings.Builder
@@ -386,40 +384,9 @@ func (r *run) writeCheckJUnit(kind roles.Kind) {
 		set.Time = max(set.Time, res.DurationSeconds)
 		set.Cases = append(set.Cases, c)
 	}
-	data, err := xml.MarshalIndent(checkSuites{Suites: []checkSuite{set}}, "", "  ")
-	if err == nil {
-		path := filepath.Join(r.plan.Workspace, file)
-		err = coord.WriteFileAtomic(path, append([]byte(xml.Header), append(data, '\n')...))
-	}
-	if err != nil {
+	if err := writeJUnitFile(filepath.Join(r.plan.Workspace, file), set); err != nil {
 		r.errs = multierror.Append(r.errs, fmt.Errorf("JUnit %s: %w", file, err))
 	}
-}
-
-type checkSuites struct {
-	XMLName xml.Name     `xml:"testsuites"`
-	Suites  []checkSuite `xml:"testsuite"`
-}
-
-type checkSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Skipped  int         `xml:"skipped,attr"`
-	Time     float64     `xml:"time,attr"`
-	Cases    []checkCase `xml:"testcase"`
-}
-
-type checkCase struct {
-	Name      string        `xml:"name,attr"`
-	ClassName string        `xml:"classname,attr"`
-	Time      float64       `xml:"time,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
-	Skipped   *checkSkipped `xml:"skipped,omitempty"`
-}
-
-type checkSkipped struct {
-	Message string `xml:"message,attr"`
 }
 
 // writeChecks prints the pre-flight phase of a summary: each step's verdict, the first errors and

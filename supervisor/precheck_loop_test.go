@@ -69,7 +69,7 @@ func (h *harness) junitCases(file string) map[string]string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	var doc checkSuites
+	var doc junitSuites
 	if err := xml.Unmarshal(data, &doc); err != nil {
 		h.t.Fatalf("%s: %v", file, err)
 	}

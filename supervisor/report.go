@@ -358,6 +358,7 @@ type junitSet struct {
 	Name     string      `xml:"name,attr"`
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
+	Skipped  int         `xml:"skipped,attr,omitempty"`
 	Time     float64     `xml:"time,attr"`
 	Cases    []junitCase `xml:"testcase"`
 }
@@ -367,6 +368,11 @@ type junitCase struct {
 	ClassName string        `xml:"classname,attr"`
 	Time      float64       `xml:"time,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 type junitFailure struct {
@@ -405,6 +411,11 @@ func writeJUnit(path string, s Summary) error {
 	if c.Failure != nil {
 		set.Failures = 1
 	}
+	return writeJUnitFile(path, set)
+}
+
+// writeJUnitFile writes one test suite as a JUnit file, atomically.
+func writeJUnitFile(path string, set junitSet) error {
 	data, err := xml.MarshalIndent(junitSuites{Suites: []junitSet{set}}, "", "  ")
 	if err != nil {
 		return err
