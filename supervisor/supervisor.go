@@ -335,6 +335,12 @@ func (r *run) loop(ctx context.Context, signals <-chan os.Signal) {
 		select {
 		case msg := <-r.msgs:
 			r.handle(msg)
+			if _, sample := msg.(stallSample); sample && !r.decided {
+				// Up to a few looks a second at the logs change nothing a reader of summary.json
+				// sees (status works the ledger out itself); the workspace is often a shared file
+				// system, where each rewrite costs.
+				continue
+			}
 		case sig := <-signals:
 			r.onSignal(sig)
 		case <-done:
