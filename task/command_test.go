@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 )
 
 // TestAfterCommands: after commands run after the role command in order, see its exit code, never
@@ -334,5 +336,48 @@ func TestStoppedRankWaitsForPeersAfterCommands(t *testing.T) {
 	}
 	if strings.Contains(results[1].stderr, "waiting for") {
 		t.Errorf("rank 1, which was not stopped, waited for the others:\n%s", results[1].stderr)
+	}
+}
+
+// TestMainInstallSIGKILLLeavesNothing: the installer runs in the task's process group, so the step's
+// SIGKILL during the install ends the installer and what it started (pip, compilers) too.
+func TestMainInstallSIGKILLLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	started := filepath.Join(dir, "installing")
+	cmd, _, _ := startMain(t,
+		[]string{"--role=GEN_0", "--coord-dir=" + t.TempDir(), "--env-dump=false", "--ld-library-path=false",
+			"--install-command=trap '' TERM; sleep 300 & sleep 300 & touch " + started + "; wait"},
+		"SLURM_PROCID=0", "SLURM_NTASKS=1", "SLURMD_NODENAME=node1", "pytestCommand=true")
+	waitFor(t, started)
+	if n := len(groupLeft(t, cmd.Process.Pid)); n < 4 {
+		t.Fatalf("%d processes in the task's group, want the task, the installer's bash and two sleeps", n)
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, cmd)
+	waitGroupEmpty(t, cmd.Process.Pid)
+}
+
+// TestMainInstallSIGTERMStopsItsChildren: a SIGTERM to the task alone (not its group) during the
+// install stops the installer's whole tree, and the task ends with 143 and a failed install marker.
+func TestMainInstallSIGTERMStopsItsChildren(t *testing.T) {
+	dir, cdir := t.TempDir(), t.TempDir()
+	started := filepath.Join(dir, "installing")
+	cmd, _, stderr := startMain(t,
+		[]string{"--role=GEN_0", "--coord-dir=" + cdir, "--env-dump=false", "--ld-library-path=false",
+			"--install-command=sleep 300 & sleep 300 & touch " + started + "; wait"},
+		"SLURM_PROCID=0", "SLURM_NTASKS=1", "SLURMD_NODENAME=node1", "pytestCommand=true")
+	waitFor(t, started)
+	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	ws := waitStatus(t, cmd)
+	if code := ws.ExitStatus(); !(ws.Exited() && code == 143) && !(ws.Signaled() && ws.Signal() == syscall.SIGTERM) {
+		t.Errorf("task ended with %v, want 143; stderr:\n%s", ws, stderr)
+	}
+	waitGroupEmpty(t, cmd.Process.Pid)
+	if got := coord.ReadExitCode(coord.Dir(cdir).Install("node1").Failed); got != 143 {
+		t.Errorf("failed install marker holds %d, want 143", got)
 	}
 }

@@ -83,10 +83,16 @@ func (r *runner) runInstaller(ctx context.Context) (int, error) {
 	cmd.Env = r.env.list()
 	cmd.Stdout = r.stdout
 	cmd.Stderr = r.stderr
-	// Its own process group, so an interrupted install stops with all its children (pip, compilers)
-	// rather than leaving them to write into the tree after the failed marker is out.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	// An interrupted install stops with all its children (pip, compilers) rather than leaving them to
+	// write into the tree after the failed marker is out. It stays in the task's process group, as the
+	// command does, so that a SIGKILL of the step's tasks reaches it and them too.
+	if r.pdeathsig {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	}
+	cmd.Cancel = func() error {
+		forwardToTree(cmd.Process.Pid, syscall.SIGTERM)
+		return nil
+	}
 	cmd.WaitDelay = r.killGrace
 
 	err = cmd.Run()
