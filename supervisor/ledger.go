@@ -5,10 +5,13 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/roles"
 )
 
 // Ledger is where a run's GPU time went: for each step and in total, GPU-seconds loading (launch to
-// ready), ready and waiting (until the benchmark's launch), serving the benchmark (until the decision)
+// ready), ready and waiting (until the benchmark's launch), serving the benchmark (until the decision;
+// an aggregated SERVER serves from its readiness)
 // and in teardown (from the decision to the step's end); and the allocation's GPU-seconds before the
 // first role's launch and after the decision. A step's GPU-seconds are its tasks times its wall time
 // (one GPU per task), whatever kind of step it is. It is summary.json's gpu_ledger.
@@ -73,9 +76,11 @@ func ComputeLedger(s Summary, asOf time.Time) Ledger {
 	if s.DecidedAt != nil && s.DecidedAt.Before(asOf) {
 		decided = *s.DecidedAt
 	}
+	// Serving starts with the step whose end decides the run: the benchmark, or an aggregated test's
+	// SERVER, which serves and measures itself from its launch.
 	benchmark := asOf
 	for _, r := range s.Roles {
-		if r.Kind == "benchmark" && r.LaunchedAt != nil {
+		if decidesRun(roles.Kind(r.Kind)) && r.LaunchedAt != nil {
 			benchmark = *r.LaunchedAt
 		}
 	}

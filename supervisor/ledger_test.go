@@ -50,3 +50,29 @@ func TestComputeLedgerEdges(t *testing.T) {
 		t.Errorf("a successful run saved %v, want nothing said", *l.Saved)
 	}
 }
+
+// TestComputeLedgerAggregated: an aggregated test's SERVER has no benchmark to wait for: it loads until
+// it is ready and serves from then on until its end decides the run.
+func TestComputeLedgerAggregated(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	at := func(s float64) *time.Time {
+		v := t0.Add(time.Duration(s * float64(time.Second)))
+		return &v
+	}
+	s := Summary{
+		State: RunSucceeded, StartedAt: t0, DecidedAt: at(100), EndedAt: at(100),
+		Roles: []RoleSummary{
+			{Name: "INSTALL", Kind: "install", NTasks: 2, LaunchedAt: at(0), ReadyAt: at(5), EndedAt: at(5)},
+			{Name: "SERVER", Kind: "aggregated", NTasks: 8, LaunchedAt: at(5), ReadyAt: at(25), EndedAt: at(100)},
+		},
+		Ledger: &Ledger{AllocationGPUs: 8, FirstRoleLaunchAt: at(5)},
+	}
+	l := ComputeLedger(s, t0)
+	want := []StepGPUTime{
+		{Name: "INSTALL", GPUs: 2, GPUSecondsByPhase: GPUSecondsByPhase{Loading: 10, Total: 10}},
+		{Name: "SERVER", GPUs: 8, GPUSecondsByPhase: GPUSecondsByPhase{Loading: 160, Serving: 600, Total: 760}},
+	}
+	if diff := cmp.Diff(want, l.Steps); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+}
