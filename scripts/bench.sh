@@ -62,7 +62,7 @@ mkdir -p bench
   go test -run '^$' -bench '^Benchmark(Expand|Compress)Hostlist$' -count "$runs" ./slurm/ || true
   go test -run '^$' -bench '^BenchmarkReferenceSortNames$' -count "$runs" ./supervisor/ || true
   # One op launches 512 processes: one op per count.
-  go test -run '^$' -bench '^Benchmark(Local512|ReferenceSpawn512)$' -benchtime 1x -count "$runs" ./supervisor/ || true
+  go test -run '^$' -bench '^Benchmark(Local512|Local512NoBarrier|ReferenceSpawn512)$' -benchtime 1x -count "$runs" ./supervisor/ || true
 } > bench/gobench.txt 2>&1
 grep -E '^(Benchmark|ok|FAIL|---)' bench/gobench.txt >&2 || true
 fi

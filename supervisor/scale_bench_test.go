@@ -23,7 +23,13 @@ import (
 // that exits 0 as soon as every worker task has written its start marker. One op is one Run, from its
 // start to its return; the setup and the check that no process of the run is left are not timed.
 // Run it with -benchtime 1x: one op launches 512 processes.
-func BenchmarkLocal512(b *testing.B) {
+func BenchmarkLocal512(b *testing.B) { benchmarkLocal512(b, true) }
+
+// BenchmarkLocal512NoBarrier is BenchmarkLocal512 with the task runner's barrier off, to show what the
+// barrier, on by default for steps of more than one task, costs when 512 ranks poll on 2 cores.
+func BenchmarkLocal512NoBarrier(b *testing.B) { benchmarkLocal512(b, false) }
+
+func benchmarkLocal512(b *testing.B, barrier bool) {
 	const servers, tasksPerServer = 64, 8
 	for b.Loop() {
 		b.StopTimer()
@@ -37,6 +43,7 @@ func BenchmarkLocal512(b *testing.B) {
 			// Measured without the task's LD_LIBRARY_PATH probe, which starts python3 in every task
 			// (512 interpreters) and measures python, not the launcher; BENCHMARKS.md gives its cost.
 			LDLibraryPath: &no,
+			TaskBarrier:   &barrier,
 		}
 		sources := roles.Sources{Flags: flags, Getenv: func(string) string { return "" }, ReadFile: os.ReadFile,
 			Unique: "b" + jobID}
