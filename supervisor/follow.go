@@ -8,10 +8,14 @@ import (
 	"time"
 )
 
-// followInterval is how often a followed log is read for new output. The log lives on a shared file
-// system where change notifications do not cross nodes; a person watching the job's output does not
-// notice a tenth of a second.
-const followInterval = 100 * time.Millisecond
+// followInterval is how often a followed log is read for new output while it grows. The log lives on a
+// shared file system where change notifications do not cross nodes; a person watching the job's output
+// does not notice a tenth of a second. While nothing comes the pause doubles up to followIdleInterval,
+// so that an idle benchmark costs the supervisor one read a second.
+const (
+	followInterval     = 100 * time.Millisecond
+	followIdleInterval = time.Second
+)
 
 // maxPartialLine bounds how much of an unfinished line is held back waiting for its newline.
 const maxPartialLine = 64 << 10
@@ -28,14 +32,17 @@ func followLog(ctx context.Context, path string, offset int64, w io.Writer) {
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return
 	}
-	ticker := time.NewTicker(followInterval)
-	defer ticker.Stop()
+	pause := followInterval
+	timer := time.NewTimer(pause)
+	defer timer.Stop()
 	buf := make([]byte, 64<<10)
 	var partial []byte
 	for stopping := false; ; {
+		grew := false
 		for {
 			n, err := f.Read(buf)
 			if n > 0 {
+				grew = true
 				partial = append(partial, buf[:n]...)
 				if i := bytes.LastIndexByte(partial, '\n'); i >= 0 {
 					_, _ = w.Write(partial[:i+1])
@@ -55,11 +62,17 @@ func followLog(ctx context.Context, path string, offset int64, w io.Writer) {
 			}
 			return
 		}
+		if grew {
+			pause = followInterval
+		} else {
+			pause = min(2*pause, followIdleInterval)
+		}
+		timer.Reset(pause)
 		select {
 		case <-ctx.Done():
 			// One more read: the step has ended, and its last lines may have come since.
 			stopping = true
-		case <-ticker.C:
+		case <-timer.C:
 		}
 	}
 }

@@ -309,7 +309,7 @@ func (l *local) overhead() []Figure {
 		// /proc counts CPU time in 10 ms ticks: over 18 s one tick is 0.056% of a core.
 		used = "no measurable CPU time (under one 10 ms clock tick in 18 s, i.e. under 0.06% of one core)"
 	}
-	cpu.note("Between 10 s and 28 s into the run, with every role started and nothing happening, the supervisor used %s: it waits on its children and timers; it does not poll them.", used)
+	cpu.note("Between 10 s and 28 s into the run, with every role started and nothing happening, the supervisor used %s: it waits on its children and timers; the one thing it polls is the benchmark's log, which it copies to the job's output, once a second while the log does not grow.", used)
 	return []Figure{rss, cpu}
 }
 
