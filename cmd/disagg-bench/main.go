@@ -212,7 +212,7 @@ func measureCluster(o options, work string) []Figure {
 }
 
 // keptNote starts the note of a figure carried over from an earlier suite run by --only.
-const keptNote = "measured in an earlier run:"
+const keptNote = "Measured in an earlier run of the suite:"
 
 // keepOtherFigures adds to res the figures of path that res does not measure again, so that a run
 // with --only updates its groups' figures and leaves the others as they were measured.
@@ -231,7 +231,7 @@ func keepOtherFigures(res *Results, path string) error {
 	for _, f := range old.Figures {
 		if !slices.ContainsFunc(res.Figures, func(g Figure) bool { return g.ID == f.ID }) {
 			if !slices.ContainsFunc(f.Notes, func(n string) bool { return strings.HasPrefix(n, keptNote) }) {
-				f.note("%s %s (%s)", keptNote, old.Date, old.Command)
+				f.note("%s %s, `%s`.", keptNote, old.Date, old.Command)
 			}
 			res.Figures = append(res.Figures, f)
 		}
