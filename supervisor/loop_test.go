@@ -226,6 +226,55 @@ func TestLoopDecisions(t *testing.T) {
 			want: outcome{state: RunInterrupted, code: 143, roles: map[string]StepState{"CTX_0": StepStopped}},
 		},
 		{
+			name: "Slurm's SIGTERM after a step it ended decided the run is a first signal, not a second",
+			opts: options{slurm: true, killWait: 5 * time.Second, ignoreTerm: []string{"GEN_0"}},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("CTX_0", 143)
+				h.answer("COMPLETING", nil)
+				// Slurm signals the batch shell with the steps: the supervisor's first signal.
+				h.signal(syscall.SIGTERM)
+				if got := h.calls("kill"); len(got) > 0 {
+					t.Errorf("killed %v at Slurm's SIGTERM, want the grace period to go on", got)
+				}
+				// The grace period was cut to half of KillWait less the margin: (5s - 1s) / 2.
+				h.advance(2*time.Second - time.Millisecond)
+				if got := h.calls("kill"); len(got) > 0 {
+					t.Errorf("killed %v before the cut grace period ended", got)
+				}
+				h.advance(time.Millisecond)
+				if got := h.calls("kill"); !cmp.Equal(got, []string{"GEN_0"}) {
+					t.Errorf("killed %v, want [GEN_0] when the grace period ends", got)
+				}
+			},
+			want: outcome{state: RunInterrupted, code: 143, reason: "Slurm is ending the job (JobState=COMPLETING)",
+				roles: map[string]StepState{"CTX_0": StepStopped, "GEN_0": StepStopped}, ignored: []string{"GEN_0"}},
+		},
+		{
+			name: "scancel's SIGTERM during a failure's teardown cuts the grace period to KillWait",
+			opts: options{slurm: true, killWait: 5 * time.Second, ignoreTerm: []string{"CTX_0"}},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("GEN_0", 3)
+				h.answer("RUNNING", nil)
+				// The failure's teardown has the full grace period (10 s); a second later Slurm ends the job.
+				h.advance(time.Second)
+				h.signal(syscall.SIGTERM)
+				if got := h.calls("kill"); len(got) > 0 {
+					t.Errorf("killed %v at the first signal, want the grace period to go on", got)
+				}
+				if m := h.messages(EventTeardown); !contains(m, "grace cut from 9s to 2s from now") {
+					t.Errorf("teardown events %q, want the grace period cut to fit KillWait", m)
+				}
+				h.advance(2 * time.Second)
+				if got := h.calls("kill"); !cmp.Equal(got, []string{"CTX_0"}) {
+					t.Errorf("killed %v, want [CTX_0] 2 s after Slurm's SIGTERM", got)
+				}
+			},
+			want: outcome{state: RunFailed, code: 3, role: "GEN_0", reason: "not a cancellation: JobState=RUNNING",
+				roles: map[string]StepState{"GEN_0": StepExited, "CTX_0": StepStopped}, ignored: []string{"CTX_0"}},
+		},
+		{
 			name: "Slurm's cancellation: held end, the job is completing",
 			opts: options{slurm: true, killWait: 30 * time.Second},
 			play: func(t *testing.T, h *harness) {

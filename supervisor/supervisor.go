@@ -183,9 +183,13 @@ type run struct {
 	state   RunState
 	code    int
 	failure *Failure
-	// slurmEnding is set when Slurm is ending the job: the teardown must fit in its KillWait.
-	slurmEnding bool
-	errs        *multierror.Error
+	// slurmEnding is set when Slurm is ending the job: the teardown must fit in its KillWait, which
+	// runs from slurmEndingAt.
+	slurmEnding   bool
+	slurmEndingAt time.Time
+	// signalled counts the signals the supervisor got: only the second one cuts the grace period short.
+	signalled int
+	errs      *multierror.Error
 	// warnings are things worth a reader's attention that did not change the result.
 	warnings []string
 	// held is the first step whose end looked like a cancellation, waiting for Slurm's word;
@@ -605,7 +609,7 @@ func (r *run) markStoppedBySlurm(held *step) {
 // began.
 func (r *run) interruptBySlurm(role, reason string) {
 	code := 128 + int(syscall.SIGTERM)
-	r.slurmEnding = true
+	r.slurmEndsJob()
 	r.emit(Event{Name: EventSignal, Role: role, Code: intPtr(code), Message: reason})
 	r.decide(RunInterrupted, code, &Failure{Code: code, Reason: reason})
 }
@@ -617,15 +621,30 @@ func (r *run) warn(role, msg string) {
 
 func (r *run) onSignal(sig os.Signal) {
 	name := signalName(sig)
+	first := r.signalled == 0
+	r.signalled++
 	if r.decided && r.teardownAt.IsZero() {
 		// A signal while hung steps write their stacks: stop waiting for them.
 		r.emit(Event{Name: EventSignal, Signal: name, Message: "signal while the steps dump their stacks: stopping every step now"})
-		r.slurmEnding = sig == syscall.SIGTERM && r.cfg.KillWait > 0
+		if sig == syscall.SIGTERM {
+			r.slurmEndsJob()
+		}
 		r.teardown()
 		return
 	}
 	if r.decided {
-		if !r.teardownAt.IsZero() && r.killTimer != nil {
+		switch {
+		case r.teardownAt.IsZero() || r.killTimer == nil:
+			// The grace period is over: the steps are being killed already.
+		case first:
+			// The run was decided by something else (a failure, a step that Slurm ended): this is
+			// the first signal, not a second one, and a SIGTERM is most likely Slurm's own, sent to
+			// the batch shell with the steps. The teardown goes on, fitted to Slurm's KillWait.
+			r.emit(Event{Name: EventSignal, Signal: name, Message: "signal during the teardown; the grace period goes on (a second signal ends it)"})
+			if sig == syscall.SIGTERM {
+				r.fitGraceToKillWait()
+			}
+		default:
 			r.emit(Event{Name: EventSignal, Signal: name, Message: "second signal during teardown: killing every step now"})
 			r.killTimer = nil
 			r.killNow()
@@ -643,8 +662,9 @@ func (r *run) onSignal(sig os.Signal) {
 		r.markStoppedBySlurm(r.held)
 	}
 	r.emit(Event{Name: EventSignal, Signal: name, Code: intPtr(code), Message: msg})
-	// On a cluster a SIGTERM is Slurm ending the job (scancel, requeue, time limit): KillWait runs.
-	r.slurmEnding = sig == syscall.SIGTERM && r.cfg.KillWait > 0
+	if sig == syscall.SIGTERM {
+		r.slurmEndsJob()
+	}
 	r.decide(RunInterrupted, code, &Failure{Code: code, Reason: fmt.Sprintf("the supervisor received %s", name)})
 }
 
@@ -710,13 +730,40 @@ func (r *run) teardown() {
 	r.killTimer = r.cfg.clock.After(r.grace)
 }
 
+// slurmEndsJob records that Slurm has begun ending the job (on a cluster a SIGTERM is Slurm's: scancel,
+// requeue, time limit), unless that is known already: its KillWait runs from the first sign.
+func (r *run) slurmEndsJob() {
+	if r.slurmEnding || r.cfg.KillWait <= 0 {
+		return
+	}
+	r.slurmEnding = true
+	r.slurmEndingAt = r.cfg.clock.Now()
+}
+
+// fitGraceToKillWait cuts a running grace period when Slurm begins ending the job during the
+// teardown, as the teardown itself does when Slurm's ending comes first.
+func (r *run) fitGraceToKillWait() {
+	if r.slurmEnding {
+		return
+	}
+	r.slurmEndsJob()
+	budget := r.killWaitBudget().Round(time.Millisecond)
+	left := r.grace - r.cfg.clock.Now().Sub(r.teardownAt)
+	if budget <= 0 || left <= budget/2 {
+		return
+	}
+	r.emit(Event{Name: EventTeardown, Message: fmt.Sprintf(
+		"grace cut from %s to %s from now: Slurm kills the job %s (KillWait) after its SIGTERM", left.Round(time.Millisecond), budget/2, r.cfg.KillWait)})
+	r.killTimer = r.cfg.clock.After(budget / 2)
+}
+
 // killWaitBudget is how long the teardown may take before Slurm's SIGKILL, less a margin for the
 // record; zero when Slurm is not ending the job or its KillWait is unknown.
 func (r *run) killWaitBudget() time.Duration {
 	if !r.slurmEnding || r.cfg.KillWait <= 0 {
 		return 0
 	}
-	return max(r.cfg.KillWait-killWaitMargin-r.cfg.clock.Now().Sub(r.decidedAt), 200*time.Millisecond)
+	return max(r.cfg.KillWait-killWaitMargin-r.cfg.clock.Now().Sub(r.slurmEndingAt), 200*time.Millisecond)
 }
 
 // killAfterGrace kills the steps that outlived the grace period and reports each: they ignored
