@@ -178,10 +178,22 @@ func (r *run) onCheckTimeout(m checkTimedOut) {
 	if s == nil || !s.alive() || s.check.timedOut {
 		return
 	}
-	s.check.timedOut = true
-	r.emit(Event{Name: EventWarning, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.pid(),
-		Message: fmt.Sprintf("%s is still running after its timeout of %s: it hangs; stopping it", s.check.plan.Check, checkTimeout(s))})
-	r.recordCheck(s, r.cfg.clock.Now())
+	// Every instance past its own timeout hangs, not only the one whose timer came first: instances
+	// launched together time out together, and the teardown below must not make the others' ends
+	// look like mere stops before their own timers are heard.
+	now := r.cfg.clock.Now()
+	var hung []*step
+	for _, other := range r.steps {
+		if other.isCheck() && other.alive() && !other.check.timedOut && other.launched() && !now.Before(other.launchedAt.Add(checkTimeout(other))) {
+			hung = append(hung, other)
+		}
+	}
+	for _, h := range hung {
+		h.check.timedOut = true
+		r.emit(Event{Name: EventWarning, Role: h.name, Nodes: slurm.CompressHostlist(h.nodes), PID: h.pid(),
+			Message: fmt.Sprintf("%s is still running after its timeout of %s: it hangs; stopping it", h.check.plan.Check, checkTimeout(h))})
+		r.recordCheck(h, now)
+	}
 	if !r.decided {
 		f := r.checkFailure(s)
 		r.decide(RunFailed, f.Code, f)
