@@ -226,6 +226,27 @@ func TestLoopDecisions(t *testing.T) {
 			want: outcome{state: RunInterrupted, code: 143, roles: map[string]StepState{"CTX_0": StepStopped}},
 		},
 		{
+			name: "the same signal twice within milliseconds is one signal",
+			opts: options{ignoreTerm: []string{"CTX_0"}},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.signal(syscall.SIGTERM)
+				h.signal(syscall.SIGTERM)
+				if got := h.calls("kill"); len(got) > 0 {
+					t.Errorf("killed %v at a duplicate SIGTERM, want the grace period to go on", got)
+				}
+				if m := h.messages(EventSignal); !contains(m, "SIGTERM again within 500ms: the same delivery") {
+					t.Errorf("signal events %q, want the duplicate said", m)
+				}
+				h.advance(duplicateSignalWindow)
+				h.signal(syscall.SIGTERM)
+				if got := h.calls("kill"); !cmp.Equal(got, []string{"CTX_0"}) {
+					t.Errorf("killed %v, want [CTX_0] at a second SIGTERM after the window", got)
+				}
+			},
+			want: outcome{state: RunInterrupted, code: 143, roles: map[string]StepState{"CTX_0": StepStopped}},
+		},
+		{
 			name: "Slurm's SIGTERM after a step it ended decided the run is a first signal, not a second",
 			opts: options{slurm: true, killWait: 5 * time.Second, ignoreTerm: []string{"GEN_0"}},
 			play: func(t *testing.T, h *harness) {

@@ -118,6 +118,11 @@ const firstErrorLines = 10
 // and stays well inside Slurm's KillWait so that a cancellation still leaves time for the teardown.
 const DefaultCancelHold = 3 * time.Second
 
+// duplicateSignalWindow is how soon the same signal again counts as the same delivery rather than a
+// second signal (which skips the grace period): Slurm can deliver one cancellation's SIGTERM twice
+// within milliseconds; a person or a later stage of Slurm's own sequence signals again well after this.
+const duplicateSignalWindow = 500 * time.Millisecond
+
 // killWaitMargin is kept free at the end of Slurm's KillWait for writing the record and exiting.
 const killWaitMargin = time.Second
 
@@ -188,8 +193,11 @@ type run struct {
 	slurmEnding   bool
 	slurmEndingAt time.Time
 	// signalled counts the signals the supervisor got: only the second one cuts the grace period short.
-	signalled int
-	errs      *multierror.Error
+	// lastSignal and lastSignalAt tell a second signal from the same one delivered twice.
+	signalled    int
+	lastSignal   os.Signal
+	lastSignalAt time.Time
+	errs         *multierror.Error
 	// warnings are things worth a reader's attention that did not change the result.
 	warnings []string
 	// held is the first step whose end looked like a cancellation, waiting for Slurm's word;
@@ -621,6 +629,13 @@ func (r *run) warn(role, msg string) {
 
 func (r *run) onSignal(sig os.Signal) {
 	name := signalName(sig)
+	now := r.cfg.clock.Now()
+	if sig == r.lastSignal && now.Sub(r.lastSignalAt) < duplicateSignalWindow {
+		r.emit(Event{Name: EventSignal, Signal: name, Message: fmt.Sprintf(
+			"%s again within %s: the same delivery, not a second signal", name, duplicateSignalWindow)})
+		return
+	}
+	r.lastSignal, r.lastSignalAt = sig, now
 	first := r.signalled == 0
 	r.signalled++
 	if r.decided && r.teardownAt.IsZero() {

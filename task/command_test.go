@@ -230,10 +230,13 @@ func TestMainSecondSignalSkipsAfterCommands(t *testing.T) {
 		"SLURM_PROCID=0", "SLURM_NTASKS=1", "SLURMD_NODENAME=node1",
 		"pytestCommand=touch "+started+"; exec sleep 30")
 	waitFor(t, started)
+	first := time.Now()
 	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, hook)
+	// The same signal sooner than this is the same delivery seen twice (TestMainDuplicateSignal).
+	time.Sleep(time.Until(first.Add(duplicateSignalWindow + 50*time.Millisecond)))
 	start := time.Now()
 	// To the task alone: the task, not the signal, must end the after command.
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -380,4 +383,33 @@ func TestMainInstallSIGTERMStopsItsChildren(t *testing.T) {
 	if got := coord.ReadExitCode(coord.Dir(cdir).Install("node1").Failed); got != 143 {
 		t.Errorf("failed install marker holds %d, want 143", got)
 	}
+}
+
+// TestMainDuplicateSignal: the same signal twice within milliseconds, as one scancel of a step can
+// deliver it, is one signal: the after commands still run, and the task ends as its command did.
+func TestMainDuplicateSignal(t *testing.T) {
+	dir := t.TempDir()
+	started, after := filepath.Join(dir, "started"), filepath.Join(dir, "after")
+	cmd, _, stderr := startMain(t,
+		[]string{"--role=GEN_0", "--coord-dir=" + t.TempDir(), "--env-dump=false", "--ld-library-path=false",
+			"--after", "echo $DISAGG_TASK_EXIT_CODE > " + after},
+		"SLURM_PROCID=0", "SLURM_NTASKS=1", "SLURMD_NODENAME=node1",
+		"pytestCommand=touch "+started+"; exec sleep 30")
+	waitFor(t, started)
+	for range 2 {
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ws := waitStatus(t, cmd)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("task ended with %v, want killed by SIGTERM; stderr:\n%s", ws, stderr.String())
+	}
+	if data, err := os.ReadFile(after); err != nil || strings.TrimSpace(string(data)) != "143" {
+		t.Errorf("after command wrote %q (%v), want 143; stderr:\n%s", data, err, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "second signal") {
+		t.Errorf("a duplicate counted as a second signal:\n%s", stderr.String())
+	}
+	waitGroupEmpty(t, cmd.Process.Pid)
 }

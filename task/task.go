@@ -35,6 +35,13 @@ const (
 	exitNotFound = 127 // bash could not be found or started, as a shell reports it
 )
 
+// duplicateSignalWindow is how soon the same signal again counts as the same delivery rather than
+// a second signal (which skips the after commands and the wait for the step's other ranks). One
+// `scancel --signal=TERM` of a step can reach a task twice within milliseconds (seen on the dev
+// cluster, with the task's command running); a person or a later stage of a teardown signals again
+// well after this.
+const duplicateSignalWindow = 500 * time.Millisecond
+
 // Timings of the per-rank helper. The shared filesystem is polled; these are cheap stat calls.
 const (
 	defaultPoll          = 100 * time.Millisecond
@@ -86,10 +93,17 @@ func Main(args []string) int {
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
+		var last os.Signal
+		var lastAt time.Time
 		for {
 			select {
 			case s := <-sigs:
 				cancel(signalError{s})
+				if s == last && time.Since(lastAt) < duplicateSignalWindow {
+					// The same delivery seen twice, not a second signal: see duplicateSignalWindow.
+					continue
+				}
+				last, lastAt = s, time.Now()
 				select {
 				case relay <- s:
 				default: // four unread signals already say it all
