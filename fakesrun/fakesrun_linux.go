@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/disagg-supervisor/disagg-supervisor/internal/proctable"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
@@ -801,35 +802,15 @@ func waitGroupsGone(groups map[int]bool, deadline time.Time) []int {
 
 // groupMembers lists the processes whose process group is in groups, from /proc.
 func groupMembers(groups map[int]bool) ([]groupMember, error) {
-	entries, err := os.ReadDir("/proc")
+	procs, err := proctable.Read()
 	if err != nil {
 		return nil, err
 	}
 	var members []groupMember
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+	for _, p := range procs {
+		if groups[p.PGRP] {
+			members = append(members, groupMember{pid: p.PID, ppid: p.PPID})
 		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // gone meanwhile
-		}
-		// "pid (comm) state ppid pgrp ...": comm may hold anything, so fields count from its ")".
-		end := bytes.LastIndexByte(data, ')')
-		if end < 0 {
-			continue
-		}
-		fields := strings.Fields(string(data[end+1:]))
-		if len(fields) < 3 {
-			continue
-		}
-		ppid, err1 := strconv.Atoi(fields[1])
-		pgrp, err2 := strconv.Atoi(fields[2])
-		if err1 != nil || err2 != nil || !groups[pgrp] {
-			continue
-		}
-		members = append(members, groupMember{pid: pid, ppid: ppid})
 	}
 	return members, nil
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/internal/proctable"
 )
 
 // procStatus is how a process ended: killed by sig when sig is not 0, else exited with code.
@@ -320,37 +321,15 @@ func processTree(pid int) []int {
 	return tree
 }
 
-// childrenByParent maps every process's parent to its children, from /proc/PID/stat.
+// childrenByParent maps every process's parent to its children.
 func childrenByParent() (map[int][]int, error) {
-	entries, err := os.ReadDir("/proc")
+	procs, err := proctable.Read()
 	if err != nil {
 		return nil, err
 	}
 	out := map[int][]int{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // gone meanwhile
-		}
-		// "pid (comm) state ppid ...": comm may hold anything, so fields count from its last ')'.
-		s := string(data)
-		end := strings.LastIndexByte(s, ')')
-		if end < 0 {
-			continue
-		}
-		fields := strings.Fields(s[end+1:])
-		if len(fields) < 2 {
-			continue
-		}
-		ppid, err := strconv.Atoi(fields[1])
-		if err != nil {
-			continue
-		}
-		out[ppid] = append(out[ppid], pid)
+	for _, p := range procs {
+		out[p.PPID] = append(out[p.PPID], p.PID)
 	}
 	return out, nil
 }
