@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // aggregatedFlags plan an aggregated test for the loop's harness: the install step, then one SERVER of
@@ -109,7 +110,7 @@ func TestLoopAggregated(t *testing.T) {
 					t.Error("SERVER launched after the pre-flight check failed")
 				}
 			},
-			want: outcome{state: RunFailed, code: ExitPreflight, role: "PREFLIGHT_gpus", roles: map[string]StepState{"SERVER": StepPending}},
+			want: outcome{state: RunFailed, code: verdict.ExitPreflight, role: "PREFLIGHT_gpus", roles: map[string]StepState{"SERVER": StepPending}},
 		},
 		{
 			name: "a passing --preflight check, then the install step, then the SERVER",

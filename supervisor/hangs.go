@@ -9,11 +9,8 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
-
-// ExitUnhealthy is the exit code of a run that ended because a role was unhealthy or hung: a liveness
-// check failed, the logs stalled, or the benchmark outlived --benchmark-timeout.
-const ExitUnhealthy = 6
 
 // DefaultDumpWait is how long the steps get, after the dump signal, to write their stacks before the
 // teardown's SIGTERM.
@@ -122,18 +119,18 @@ func (r *run) onBenchmarkTimeout(now time.Time) {
 	r.decideHung(bench, reason, "", nil)
 }
 
-// decideHung fails the run with ExitUnhealthy, blaming s, and asks for the dump signal before the
+// decideHung fails the run with verdict.ExitHung, blaming s, and asks for the dump signal before the
 // teardown.
 func (r *run) decideHung(s *step, reason, check string, answers []string) {
 	if r.held != nil {
 		// A step's end is waiting for Slurm's word on a cancellation: that verdict comes first.
 		return
 	}
-	f := r.failureOf(s, ExitUnhealthy, reason)
+	f := r.failureOf(s, verdict.ExitHung, reason)
 	f.Hung, f.Check, f.Answers = true, check, answers
-	r.emit(Event{Name: EventWarning, Role: s.name, Code: intPtr(ExitUnhealthy), Message: reason})
+	r.emit(Event{Name: EventWarning, Role: s.name, Code: intPtr(verdict.ExitHung), Message: reason})
 	r.hang.dump = true
-	r.decide(RunFailed, ExitUnhealthy, f)
+	r.decide(RunFailed, verdict.ExitHung, f)
 }
 
 // beginTeardown starts the teardown of a decided run; a hung run first gets the dump signal, when one

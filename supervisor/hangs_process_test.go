@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // hangFreePort is a loopback port free at this moment, for the toy router and its liveness check.
@@ -79,11 +80,11 @@ func TestHangsEndTheRun(t *testing.T) {
 				sc.liveness = []string{fmt.Sprintf(`DISAGG_SERVER=http:http://127.0.0.1:%d/health body="workers":[1-9]@1s/3`, port)}
 			}
 			out := runScenario(t, sc)
-			if out.result.Code != supervisor.ExitUnhealthy {
-				t.Fatalf("exit code %d, want %d; failure %+v", out.result.Code, supervisor.ExitUnhealthy, out.summary.Failure)
+			if out.result.Code != verdict.ExitHung {
+				t.Fatalf("exit code %d, want %d; failure %+v", out.result.Code, verdict.ExitHung, out.summary.Failure)
 			}
 			f := out.summary.Failure
-			if f == nil || f.Role != tt.wantRole || f.Code != supervisor.ExitUnhealthy || !strings.Contains(f.Reason, tt.wantWhy) {
+			if f == nil || f.Role != tt.wantRole || f.Code != verdict.ExitHung || !strings.Contains(f.Reason, tt.wantWhy) {
 				t.Fatalf("failure %+v; want %s, code 6, a reason with %q", f, tt.wantRole, tt.wantWhy)
 			}
 			if tt.liveness && len(f.Answers) != 3 {

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -49,7 +50,7 @@ func TestLoopHangDecisions(t *testing.T) {
 					t.Errorf("failure %+v; want the check and its three answers", f)
 				}
 			},
-			want: outcome{state: RunFailed, code: ExitUnhealthy, role: "DISAGG_SERVER", reason: "liveness check failed 3 times in a row",
+			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "DISAGG_SERVER", reason: "liveness check failed 3 times in a row",
 				roles: map[string]StepState{"DISAGG_SERVER": StepStopped, "GEN_0": StepStopped, "BENCHMARK": StepStopped}},
 		},
 		{
@@ -80,7 +81,7 @@ func TestLoopHangDecisions(t *testing.T) {
 				h.ready("GEN_0", nil)
 				every(h, time.Second, 2)
 			},
-			want: outcome{state: RunFailed, code: ExitUnhealthy, role: "GEN_0", reason: "failed 2 times in a row"},
+			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "GEN_0", reason: "failed 2 times in a row"},
 		},
 		{
 			name: "liveness: failing after the benchmark announced its end is a warning",
@@ -131,7 +132,7 @@ func TestLoopHangDecisions(t *testing.T) {
 					t.Errorf("JUnit (%v) does not fail supervisor[BENCHMARK] as hung:\n%s", err, junit)
 				}
 			},
-			want: outcome{state: RunFailed, code: ExitUnhealthy, role: "BENCHMARK", reason: "no role's log and no file under",
+			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "BENCHMARK", reason: "no role's log and no file under",
 				roles: map[string]StepState{"BENCHMARK": StepStopped, "GEN_0": StepStopped}},
 		},
 		{
@@ -154,7 +155,7 @@ func TestLoopHangDecisions(t *testing.T) {
 				}
 				every(h, 500*time.Millisecond, 10)
 			},
-			want: outcome{state: RunFailed, code: ExitUnhealthy, role: "BENCHMARK", reason: "--stall-timeout 5s"},
+			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "BENCHMARK", reason: "--stall-timeout 5s"},
 		},
 		{
 			name: "stall: a role's own bound names it while the others write",
@@ -171,7 +172,7 @@ func TestLoopHangDecisions(t *testing.T) {
 				}
 				h.advance(500 * time.Millisecond)
 			},
-			want: outcome{state: RunFailed, code: ExitUnhealthy, role: "GEN_0", reason: "has not grown for 3s while the benchmark ran (--stall GEN_0=3s)"},
+			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "GEN_0", reason: "has not grown for 3s while the benchmark ran (--stall GEN_0=3s)"},
 		},
 		{
 			name: "stall: the dump signal goes to every live step, SIGTERM after the dump wait",
@@ -195,7 +196,7 @@ func TestLoopHangDecisions(t *testing.T) {
 					t.Errorf("stopped %v after the dump wait, want every step", got)
 				}
 			},
-			want: outcome{state: RunFailed, code: ExitUnhealthy, role: "BENCHMARK"},
+			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "BENCHMARK"},
 		},
 		{
 			name: "stall: a signal during the dump wait starts the teardown at once",
@@ -208,7 +209,7 @@ func TestLoopHangDecisions(t *testing.T) {
 					t.Errorf("stopped %v after the signal, want every step", got)
 				}
 			},
-			want: outcome{state: RunFailed, code: ExitUnhealthy, role: "BENCHMARK"},
+			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "BENCHMARK"},
 		},
 		{
 			name: "stall: a step's end held for Slurm's word is decided by that word, not by the stall",
@@ -236,7 +237,7 @@ func TestLoopHangDecisions(t *testing.T) {
 				}
 				h.advance(time.Millisecond)
 			},
-			want: outcome{state: RunFailed, code: ExitUnhealthy, role: "BENCHMARK",
+			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "BENCHMARK",
 				reason: "still running 30s after its launch (--benchmark-timeout 30s); still running: GEN_0 on node1 (ready for 30s), GEN_1 on node2"},
 		},
 		{
@@ -246,7 +247,7 @@ func TestLoopHangDecisions(t *testing.T) {
 				h.advance(20 * time.Minute)
 				h.ready("CTX_0", errors.New("readiness probe timed out after 20m0s: file x: not there"))
 			},
-			want: outcome{state: RunFailed, code: ExitProbeTimeout, role: "CTX_0",
+			want: outcome{state: RunFailed, code: verdict.ExitNotReady, role: "CTX_0",
 				reason: "not there; not ready: GEN_1 (launched 20m0s ago), CTX_0 (launched 20m0s ago); not launched: DISAGG_SERVER, BENCHMARK"},
 		},
 		{

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // outcome is how a scenario of TestLoopDecisions must end.
@@ -61,7 +62,7 @@ func TestLoopDecisions(t *testing.T) {
 				h.up()
 				h.exit("DISAGG_SERVER", 0)
 			},
-			want: outcome{state: RunFailed, code: ExitEarlyExit, role: "DISAGG_SERVER", reason: "before the benchmark announced its end",
+			want: outcome{state: RunFailed, code: verdict.ExitEarlyExit, role: "DISAGG_SERVER", reason: "before the benchmark announced its end",
 				roles: map[string]StepState{"DISAGG_SERVER": StepExited, "GEN_0": StepStopped, "BENCHMARK": StepStopped}},
 		},
 		{
@@ -122,7 +123,7 @@ func TestLoopDecisions(t *testing.T) {
 			play: func(t *testing.T, h *harness) {
 				h.ready("CTX_0", errors.New("readiness probe timed out"))
 			},
-			want: outcome{state: RunFailed, code: ExitProbeTimeout, role: "CTX_0", reason: "timed out",
+			want: outcome{state: RunFailed, code: verdict.ExitNotReady, role: "CTX_0", reason: "timed out",
 				roles: map[string]StepState{"CTX_0": StepStopped, "DISAGG_SERVER": StepPending}},
 		},
 		{
@@ -146,7 +147,7 @@ func TestLoopDecisions(t *testing.T) {
 					h.ready(name, nil)
 				}
 			},
-			want: outcome{state: RunFailed, code: ExitInternal, role: "DISAGG_SERVER", reason: "no such file",
+			want: outcome{state: RunFailed, code: verdict.ExitInternal, role: "DISAGG_SERVER", reason: "no such file",
 				roles: map[string]StepState{"DISAGG_SERVER": StepLaunchFailed, "GEN_0": StepStopped, "BENCHMARK": StepPending}},
 		},
 		{

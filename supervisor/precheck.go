@@ -13,6 +13,7 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // The pre-flight phase: the generic checks (roles.KindPreflight) run first, then the install step,
@@ -312,7 +313,7 @@ func (r *run) checkFailure(s *step) *Failure {
 	if res.TimedOut {
 		reason = fmt.Sprintf("%s hangs: %s; it was stopped", what, res.Verdict)
 	}
-	return r.failureOf(s, ExitPreflight, reason+"; no role was launched")
+	return r.failureOf(s, verdict.ExitPreflight, reason+"; no role was launched")
 }
 
 // checkSummary is the pre-flight phase's part of the summary: every step's verdict so far, and the

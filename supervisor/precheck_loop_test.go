@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 const precheckTimeout = 5 * time.Minute
@@ -166,11 +167,11 @@ func TestPrecheckFailure(t *testing.T) {
 		}
 		h.exit("GEN_PRECHECK_0", 0)
 		h.exit("GEN_PRECHECK_1", 0)
-		if res := h.result(); res.Code != ExitPreflight {
-			t.Errorf("exit code %d, want %d", res.Code, ExitPreflight)
+		if res := h.result(); res.Code != verdict.ExitPreflight {
+			t.Errorf("exit code %d, want %d", res.Code, verdict.ExitPreflight)
 		}
 		s := h.summary()
-		if s.Failure == nil || s.Failure.Role != "CTX_PRECHECK_0" || s.Failure.Code != ExitPreflight ||
+		if s.Failure == nil || s.Failure.Role != "CTX_PRECHECK_0" || s.Failure.Code != verdict.ExitPreflight ||
 			s.Failure.Node != "node3" || !strings.Contains(s.Failure.Reason, "FAIL: TRANSFER_ERROR no route") {
 			t.Errorf("failure %+v", s.Failure)
 		}
@@ -210,7 +211,7 @@ func TestPrecheckTimeout(t *testing.T) {
 		}
 		h.advance(time.Second)
 		s := h.summary()
-		if s.State != RunFailed || s.ExitCode == nil || *s.ExitCode != ExitPreflight {
+		if s.State != RunFailed || s.ExitCode == nil || *s.ExitCode != verdict.ExitPreflight {
 			t.Fatalf("state %s, code %v at the timeout; want failed, 5", s.State, s.ExitCode)
 		}
 		if got := h.calls("stop"); !slices.Equal(got, []string{"CTX_PRECHECK_0", "GEN_PRECHECK_1"}) {
@@ -221,7 +222,7 @@ func TestPrecheckTimeout(t *testing.T) {
 		}
 		h.exit("GEN_PRECHECK_1", 143) // ends on the teardown's SIGTERM
 		res := h.result()
-		if res.Code != ExitPreflight {
+		if res.Code != verdict.ExitPreflight {
 			t.Errorf("exit code %d", res.Code)
 		}
 		for _, name := range []string{"CTX_PRECHECK_0", "GEN_PRECHECK_1"} {
@@ -243,7 +244,7 @@ func TestPreflightFailure(t *testing.T) {
 		h := newHarness(t, options{flags: withChecks(true), noProbes: true})
 		defer h.drain()
 		h.exit("PREFLIGHT_disk", 3)
-		if res := h.result(); res.Code != ExitPreflight {
+		if res := h.result(); res.Code != verdict.ExitPreflight {
 			t.Errorf("exit code %d, want 5", res.Code)
 		}
 		if got := h.launchedNow(); !slices.Equal(got, []string{"PREFLIGHT_disk"}) {
@@ -294,7 +295,7 @@ func TestPrecheckFailureAskedOfSlurm(t *testing.T) {
 			t.Fatalf("state %s before Slurm answered", s.State)
 		}
 		h.answer("RUNNING", nil)
-		if res := h.result(); res.Code != ExitPreflight {
+		if res := h.result(); res.Code != verdict.ExitPreflight {
 			t.Errorf("exit code %d, want 5", res.Code)
 		}
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // precheck plans the toy precheck with the given -variant spec for both kinds of server, bounded by
@@ -43,9 +44,9 @@ func TestPrecheckProcesses(t *testing.T) {
 		verdict string // CTX_PRECHECK_0's verdict, a prefix
 	}{
 		{"pass", "pass:100ms", time.Minute, 0, "PASS ctx_0"},
-		{"status file", "CTX_PRECHECK_0=status:200ms,pass", time.Minute, supervisor.ExitPreflight, "FAIL: TRANSFER_ERROR: toy precheck ctx_0"},
-		{"no status file", "CTX_PRECHECK_0=fail,pass", time.Minute, supervisor.ExitPreflight, "exit code 1"},
-		{"hang", "CTX_PRECHECK_0=hang,pass", 3 * time.Second, supervisor.ExitPreflight, "timed out after 3s"},
+		{"status file", "CTX_PRECHECK_0=status:200ms,pass", time.Minute, verdict.ExitPreflight, "FAIL: TRANSFER_ERROR: toy precheck ctx_0"},
+		{"no status file", "CTX_PRECHECK_0=fail,pass", time.Minute, verdict.ExitPreflight, "exit code 1"},
+		{"hang", "CTX_PRECHECK_0=hang,pass", 3 * time.Second, verdict.ExitPreflight, "timed out after 3s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := runScenario(t, scenario{flags: precheck(tc.variant, tc.timeout)})
@@ -72,7 +73,7 @@ func TestPrecheckProcesses(t *testing.T) {
 			if tc.code == 0 {
 				return
 			}
-			if f := out.summary.Failure; f == nil || f.Role != "CTX_PRECHECK_0" || f.Code != supervisor.ExitPreflight {
+			if f := out.summary.Failure; f == nil || f.Role != "CTX_PRECHECK_0" || f.Code != verdict.ExitPreflight {
 				t.Errorf("failure %+v", f)
 			}
 			if tc.name == "hang" {

@@ -24,15 +24,7 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/redact"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
-)
-
-// Exit codes of a run besides a failing role's own code. They are documented in the README.
-const (
-	ExitOK           = 0
-	ExitInternal     = 1 // the supervisor could not do its job (workspace, srun missing, ...)
-	ExitEarlyExit    = 3 // a role other than BENCHMARK ended with status 0 before the benchmark
-	ExitProbeTimeout = 4
-	ExitPreflight    = 5 // a pre-flight step (precheck instance, --preflight check) failed, hung or was killed
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // Files the run writes under the workspace.
@@ -272,12 +264,12 @@ func Run(ctx context.Context, cfg Config) Result {
 
 	if err := prepareDirs(plan); err != nil {
 		fmt.Fprintf(console, "disagg-supervisor: %v\n", err)
-		return Result{Code: ExitInternal}
+		return Result{Code: verdict.ExitInternal}
 	}
 	eventsFile, err := os.OpenFile(filepath.Join(plan.Workspace, EventsFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		fmt.Fprintf(console, "disagg-supervisor: %v\n", err)
-		return Result{Code: ExitInternal}
+		return Result{Code: verdict.ExitInternal}
 	}
 	defer eventsFile.Close()
 	r.events = newEventLog(eventsFile, console)
@@ -299,7 +291,7 @@ func Run(ctx context.Context, cfg Config) Result {
 		r.emit(Event{Name: EventPlan, Message: "removed an earlier attempt's end markers: " + strings.Join(stale, " ")})
 	}
 	if err := r.prepareTaskBinary(); err != nil {
-		r.decide(RunFailed, ExitInternal, &Failure{Reason: err.Error(), Code: ExitInternal})
+		r.decide(RunFailed, verdict.ExitInternal, &Failure{Reason: err.Error(), Code: verdict.ExitInternal})
 		r.errs = multierror.Append(r.errs, err)
 	}
 
@@ -418,7 +410,7 @@ func (r *run) handle(msg message) {
 		}
 		if m.err != nil {
 			r.emit(Event{Name: EventWarning, Role: s.name, Message: m.err.Error()})
-			r.decide(RunFailed, ExitProbeTimeout, r.failureOf(s, ExitProbeTimeout, m.err.Error()+"; "+r.notReady(now)))
+			r.decide(RunFailed, verdict.ExitNotReady, r.failureOf(s, verdict.ExitNotReady, m.err.Error()+"; "+r.notReady(now)))
 			return
 		}
 		s.readyAt = now
@@ -506,7 +498,7 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 		s.readyAt = now
 		r.launchWhatIsDue()
 	case decidesRun(s.kind) && s.code == 0:
-		r.decide(RunSucceeded, ExitOK, nil)
+		r.decide(RunSucceeded, verdict.ExitOK, nil)
 	case r.canAskSlurm():
 		r.hold(s)
 	default:
@@ -527,7 +519,7 @@ func (r *run) failureOfExit(s *step) *Failure {
 	case s.kind == roles.KindAggregated:
 		return r.failureOfAggregated(s)
 	case s.code == 0:
-		return r.failureOf(s, ExitEarlyExit,
+		return r.failureOf(s, verdict.ExitEarlyExit,
 			"ended with status 0 before the benchmark announced its end; a server must run until the benchmark is done")
 	}
 	return r.failureOf(s, s.code, fmt.Sprintf("ended with exit code %d before the benchmark finished", s.code))
@@ -903,7 +895,7 @@ func (r *run) launch(s *step) {
 	if err != nil {
 		s.launchErr = err
 		r.emit(Event{Name: EventWarning, Role: s.name, Message: err.Error()})
-		r.decide(RunFailed, ExitInternal, r.failureOf(s, ExitInternal, err.Error()))
+		r.decide(RunFailed, verdict.ExitInternal, r.failureOf(s, verdict.ExitInternal, err.Error()))
 		return
 	}
 	s.proc, s.logStart, s.launchedAt = proc, proc.logStart(), now

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // hangCase is one toy sickness of the hangs group, with the bound its detector promises.
@@ -26,16 +27,16 @@ type hangCase struct {
 // stalls use their own bounds (+ 1 s).
 var hangCases = []hangCase{
 	{id: "8a", name: "Hang detection, local: DISAGG_SERVER hangs (keeps its port, answers nothing)", spec: "DISAGG_SERVER:0:hang:500ms",
-		role: "DISAGG_SERVER", bound: 4 * time.Second, boundText: "liveness 1 s × 3 + 1 s", code: supervisor.ExitUnhealthy},
+		role: "DISAGG_SERVER", bound: 4 * time.Second, boundText: "liveness 1 s × 3 + 1 s", code: verdict.ExitHung},
 	{id: "8b", name: "Hang detection, local: DISAGG_SERVER answers 503 forever", spec: "DISAGG_SERVER:0:unavailable:500ms",
-		role: "DISAGG_SERVER", bound: 4 * time.Second, boundText: "liveness 1 s × 3 + 1 s", code: supervisor.ExitUnhealthy},
+		role: "DISAGG_SERVER", bound: 4 * time.Second, boundText: "liveness 1 s × 3 + 1 s", code: verdict.ExitHung},
 	{id: "8c", name: "Hang detection, local: DISAGG_SERVER answers 200 with no workers", spec: "DISAGG_SERVER:0:noworkers:500ms",
-		role: "DISAGG_SERVER", bound: 4 * time.Second, boundText: "liveness 1 s × 3 + 1 s", code: supervisor.ExitUnhealthy},
+		role: "DISAGG_SERVER", bound: 4 * time.Second, boundText: "liveness 1 s × 3 + 1 s", code: verdict.ExitHung},
 	{id: "8d", name: "Hang detection, local: BENCHMARK stalls on a dead connection", spec: "BENCHMARK:0:stall", args: []string{"--stall-timeout", "3s"},
-		role: "BENCHMARK", bound: 4 * time.Second, boundText: "--stall-timeout 3 s + 1 s", code: supervisor.ExitUnhealthy},
+		role: "BENCHMARK", bound: 4 * time.Second, boundText: "--stall-timeout 3 s + 1 s", code: verdict.ExitHung},
 	{id: "8e", name: "Hang detection, local: GEN_0 rank 0 stops writing, keeps running", spec: "GEN_0:0:silent:500ms",
 		args: []string{"--heartbeat", "200ms", "--stall", "GEN_0=3s"},
-		role: "GEN_0", bound: 4 * time.Second, boundText: "--stall GEN_0=3s + 1 s", code: supervisor.ExitUnhealthy},
+		role: "GEN_0", bound: 4 * time.Second, boundText: "--stall GEN_0=3s + 1 s", code: verdict.ExitHung},
 }
 
 // hangCrash is the reference: the same router crashing, found by its step's end.

@@ -25,6 +25,7 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 	"github.com/disagg-supervisor/disagg-supervisor/task"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 const description = `Plans, launches and watches the roles of a disaggregated LLM-serving job (GEN and CTX
@@ -36,10 +37,6 @@ for the allocation: see --mode.
 
 Inputs come from flags, then the environment (the names today's generator exports), then --config.
 Run "disagg-supervisor demo" to see a whole run on this machine, without Slurm.`
-
-// exitBadInput is the exit code of a command line or plan that is wrong: nothing was launched. The
-// supervisor's own codes (supervisor.ExitInternal and the rest) are those of a run.
-const exitBadInput = 2
 
 // exitError carries an exit code from a command to the process.
 type exitError struct {
@@ -91,7 +88,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "disagg-supervisor: %v\n", err)
-		return supervisor.ExitInternal
+		return verdict.ExitInternal
 	}
 	ctx, err := parser.Parse(args[1:])
 	if exitCode >= 0 {
@@ -100,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "disagg-supervisor: %s\n", oneLine(err.Error()))
-		return exitBadInput
+		return verdict.ExitBadInput
 	}
 	if err := ctx.Run(); err != nil {
 		var ee *exitError
@@ -111,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return ee.code
 		}
 		fmt.Fprintf(stderr, "disagg-supervisor: %s\n", oneLine(err.Error()))
-		return supervisor.ExitInternal
+		return verdict.ExitInternal
 	}
 	return 0
 }
@@ -124,7 +121,7 @@ func oneLine(s string) string {
 
 // badInput turns a planning error into exit code 2.
 func badInput(err error) error {
-	return &exitError{code: exitBadInput, err: err}
+	return &exitError{code: verdict.ExitBadInput, err: err}
 }
 
 type planCmd struct {
@@ -198,7 +195,7 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return &exitError{code: supervisor.ExitInternal, err: fmt.Errorf("find own binary: %w", err)}
+		return &exitError{code: verdict.ExitInternal, err: fmt.Errorf("find own binary: %w", err)}
 	}
 	getenv := e.getenv
 	baseEnv := os.Environ()

@@ -15,8 +15,8 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
-	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 	"github.com/disagg-supervisor/disagg-supervisor/toy"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 type demoCmd struct {
@@ -39,7 +39,7 @@ func (d *demoCmd) Run(e env) error {
 	if ws == "" {
 		dir, err := os.MkdirTemp("", "disagg-demo-")
 		if err != nil {
-			return &exitError{code: supervisor.ExitInternal, err: err}
+			return &exitError{code: verdict.ExitInternal, err: err}
 		}
 		ws = dir
 	}
@@ -49,7 +49,7 @@ func (d *demoCmd) Run(e env) error {
 	}
 	port, err := toyRouterPort()
 	if err != nil {
-		return &exitError{code: supervisor.ExitInternal, err: err}
+		return &exitError{code: verdict.ExitInternal, err: err}
 	}
 	command := []string{roles.TaskBinaryPath(ws), "toy", "--requests", strconv.Itoa(d.Requests),
 		"--concurrency", strconv.Itoa(d.Concurrency), "--server-port", strconv.Itoa(port)}

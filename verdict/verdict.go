@@ -1,0 +1,96 @@
+// Package verdict owns the contract a run hands to CI: the exit codes of the supervisor's own verdicts
+// (a band, 80-89, that no test harness uses), the failure classes, and the signal codes. Every package
+// that ends a process or a run with one of these codes takes it from here.
+package verdict
+
+import (
+	"os"
+	"syscall"
+)
+
+// The supervisor's own verdicts. A role whose failure is the root cause passes its own code through
+// (the test's code, 137, 139, ...); a signal gives 128+S. Everything the supervisor decides by itself
+// is in 80-89, apart from pytest's 1-5 and from the shell's 126-165.
+const (
+	ExitOK = 0
+	// ExitInternal: the supervisor could not do its job (workspace not writable, srun not found, ...).
+	ExitInternal = 80
+	// ExitBadInput: an input is wrong; nothing was launched. Also kong's usage errors.
+	ExitBadInput = 81
+	// ExitPreflight: a pre-flight step (precheck instance, --preflight check) failed, hung or was killed.
+	ExitPreflight = 82
+	// ExitNotReady: a role never became ready (readiness probe, the task runner's barrier).
+	ExitNotReady = 83
+	// ExitEarlyExit: a server ended with status 0 before the benchmark announced its end.
+	ExitEarlyExit = 84
+	// ExitHung: a role was unhealthy or hung (liveness check, stalled logs, benchmark timeout).
+	ExitHung = 85
+	// ExitInvalid: the benchmark ended with 0 but its result is not valid (a --result-require or
+	// --result-reject rule, or a status file saying it failed).
+	ExitInvalid = 86
+	// ExitInfrastructure: the cluster failed (a node, a step launch, a GPU, the file system): retry as
+	// a fresh job, avoiding the run's bad nodes.
+	ExitInfrastructure = 87
+	// ExitStatusRunning and ExitStatusGone are `status`'s answers about a run that has not decided:
+	// its supervisor is still at work, or it is gone (killed before it decided).
+	ExitStatusRunning = 88
+	ExitStatusGone    = 89
+)
+
+// InBand reports whether code is one of the supervisor's own verdicts.
+func InBand(code int) bool { return code >= 80 && code <= 89 }
+
+// Class is what kind of failure ended a run: what CI should do about it.
+type Class string
+
+// The failure classes. Only ClassInfrastructure is worth retrying as a fresh job as it is.
+const (
+	// ClassTest: a role's own failure, or the benchmark's verdict.
+	ClassTest Class = "test"
+	// ClassInfrastructure: the cluster failed (node, step launch, GPU hardware, no space left).
+	ClassInfrastructure Class = "infrastructure"
+	// ClassHang: a role never became ready, was unhealthy, or hung.
+	ClassHang Class = "hang"
+	// ClassSetup: bad input, the install, the task runner's setup, the supervisor's own environment.
+	ClassSetup Class = "setup"
+	// ClassCancelled: scancel, the time limit, preemption, a requeue, or a signal to the supervisor.
+	ClassCancelled Class = "cancelled"
+	// ClassInvalid: the benchmark passed but its result does not hold.
+	ClassInvalid Class = "invalid"
+)
+
+// IsFailure reports whether a JUnit case of this class is a <failure> (the test's own result) rather
+// than an <error> (the job could not produce a result).
+func (c Class) IsFailure() bool { return c == ClassTest || c == ClassInvalid }
+
+// Origin says whose code a failure's exit code is: a role's own, or the supervisor's verdict.
+type Origin string
+
+// The origins of an exit code.
+const (
+	OriginRole       Origin = "role"
+	OriginSupervisor Origin = "supervisor"
+)
+
+// ClassOf is the class of a supervisor verdict code, or of a role's own code (test).
+func ClassOf(code int) Class {
+	switch code {
+	case ExitInternal, ExitBadInput, ExitPreflight:
+		return ClassSetup
+	case ExitNotReady, ExitHung:
+		return ClassHang
+	case ExitInvalid:
+		return ClassInvalid
+	case ExitInfrastructure:
+		return ClassInfrastructure
+	}
+	return ClassTest
+}
+
+// Signal is the exit code of a process ended by sig, as a shell reports it: 128+S.
+func Signal(sig os.Signal) int {
+	if s, ok := sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 128 + int(syscall.SIGTERM)
+}
