@@ -69,6 +69,9 @@ const (
 //	address-in-use  Address already in use (uvicorn lowercases it: "address already in use")
 //	init-error      INIT_ERROR
 //	transfer-error  TRANSFER_ERROR
+//	task-error      the per-rank runner's own failure ("task: error: ...")
+//	gpu-hardware    NVRM Xid reports ("Xid (PCI:...)"), uncorrectable ECC errors, "fallen off the bus"
+//	no-space        No space left on device, Disk quota exceeded
 //
 // A line that several patterns match is reported once, named after the first of them in this list.
 // Names are matched case-sensitively and as whole words, so "error_handler.py", "RuntimeErrorCount" or
@@ -224,7 +227,29 @@ var defaultPatterns = []pattern{
 	at("address-in-use", isWordByte, "address already in use", `\b`),
 	at("init-error", isAlnumByte, "INIT_ERROR", `\b`),
 	at("transfer-error", isAlnumByte, "TRANSFER_ERROR", `\b`),
+	at(TaskErrorName, nil, TaskErrorPrefix, ""),
+	at(GPUHardwareName, isWordByte, "Xid", ` ?\(`),
+	at(GPUHardwareName, nil, "uncorrectable ECC", ""),
+	at(GPUHardwareName, nil, "Uncorrectable ECC", ""),
+	at(GPUHardwareName, nil, "fallen off the bus", ""),
+	at(NoSpaceName, nil, "No space left on device", ""),
+	at(NoSpaceName, nil, "Disk quota exceeded", ""),
 }
+
+// Names of the rules whose lines decide a failure's class (see package verdict), exported so that the
+// caller does not spell them again.
+const (
+	// TaskErrorName: the per-rank runner's own failure line, TaskErrorPrefix and the reason.
+	TaskErrorName = "task-error"
+	// GPUHardwareName: the driver's Xid reports, uncorrectable ECC errors, a GPU fallen off the bus.
+	GPUHardwareName = "gpu-hardware"
+	// NoSpaceName: a write failed with ENOSPC or EDQUOT.
+	NoSpaceName = "no-space"
+)
+
+// TaskErrorPrefix starts the one line the per-rank runner prints when it fails by itself (bad options,
+// setup, a wait that ran out) rather than passing its command's status on.
+const TaskErrorPrefix = "task: error: "
 
 // redFlagPatterns are the UCX warning signs that the cache-transceiver precheck looks for across logs:
 // sw-emul means UCX fell back to emulating in software what the transport should do in hardware.

@@ -51,7 +51,7 @@ func (r *runner) barrier(ctx context.Context) error {
 			return true, nil
 		}
 		if elapsed >= r.opts.BarrierTimeout {
-			return false, fail(exitTimeout, "%s of %s did not arrive within %s%s", rankList(missing), r.id.role, r.opts.BarrierTimeout, r.whereMissing(missing))
+			return false, fail(exitWaited, "%s of %s did not arrive within %s%s", rankList(missing), r.id.role, r.opts.BarrierTimeout, r.whereMissing(missing))
 		}
 		return false, nil
 	}

@@ -55,10 +55,10 @@ func TestBarrierTimeoutNamesMissingRanks(t *testing.T) {
 	opts.Barrier = true
 	opts.BarrierTimeout = 300 * time.Millisecond
 	res := runTask(t.Context(), opts, slurmEnv(0, 0, 6, "node1", "SLURM_STEP_NODELIST=node[1-3]", "SLURM_STEP_TASKS_PER_NODE=2(x3)"))
-	if res.code != 124 || res.exec != nil {
-		t.Errorf("code %d, exec %v; want 124; stderr:\n%s", res.code, res.exec != nil, res.stderr)
+	if res.code != exitWaited || res.exec != nil {
+		t.Errorf("code %d, exec %v; want %d; stderr:\n%s", res.code, res.exec != nil, exitWaited, res.stderr)
 	}
-	want := "task: role GEN_0 rank 0 on node1: ranks 2-3,5 of GEN_0 did not arrive within 300ms (started but not at the barrier: 2 on node2; never started: 3 on node2, 5 on node3)\n"
+	want := "task: error: role GEN_0 rank 0 on node1: ranks 2-3,5 of GEN_0 did not arrive within 300ms (started but not at the barrier: 2 on node2; never started: 3 on node2, 5 on node3)\n"
 	if !strings.HasSuffix(res.stderr, want) {
 		t.Errorf("stderr ends\n%s\nwant it to end\n%s", res.stderr, want)
 	}
@@ -77,20 +77,20 @@ func TestBarrierFailsFastOnFailedInstall(t *testing.T) {
 			name:    "at the barrier",
 			barrier: true,
 			code:    3,
-			stderr:  "task: role GEN_0 rank 0 on node1: install failed on node9 (exit code 3); leaving the barrier of GEN_0\n",
+			stderr:  "task: error: role GEN_0 rank 0 on node1: install failed on node9 (exit code 3); leaving the barrier of GEN_0\n",
 		},
 		{
 			name:        "waiting for own install",
 			lockOwnNode: true,
 			barrier:     true,
 			code:        3,
-			stderr:      "task: role GEN_0 rank 0 on node1: install failed on node9 (exit code 3); not waiting for the install on node1, the barrier cannot complete\n",
+			stderr:      "task: error: role GEN_0 rank 0 on node1: install failed on node9 (exit code 3); not waiting for the install on node1, the barrier cannot complete\n",
 		},
 		{
 			// Without a barrier another node's install is none of this task's business.
 			name:        "no barrier",
 			lockOwnNode: true,
-			code:        124,
+			code:        exitWaited,
 			stderr:      "install on node1 did not finish within 300ms",
 		},
 	}

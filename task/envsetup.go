@@ -29,7 +29,7 @@ var bashOwnVars = []string{"_", "SHLVL", "PWD", "OLDPWD"}
 
 // setup applies --setup: the environment the setup file (and function) builds is what the rest of
 // the task, the environment dump and the command see. Its output goes to the role log. A failure
-// ends the task with the setup's own code, before the barrier.
+// ends the task with exitUsage (the setup's own code is in the message), before the barrier.
 func (r *runner) setup(ctx context.Context) error {
 	file, fn, err := taskopts.SplitSetup(r.opts.Setup)
 	if err != nil {
@@ -69,7 +69,7 @@ func (r *runner) setup(ctx context.Context) error {
 		return r.interrupted(ctx, "during setup "+r.opts.Setup)
 	}
 	if st.exitCode() != 0 {
-		return fail(st.exitCode(), "setup %s failed with %s", r.opts.Setup, st)
+		return fail(exitUsage, "setup %s failed with %s", r.opts.Setup, st)
 	}
 	data, err := os.ReadFile(out.Name())
 	if err != nil {

@@ -80,8 +80,8 @@ func TestFakeSrunRankNeverArrives(t *testing.T) {
 		t.Errorf("took %s", took)
 	}
 	for _, want := range []string{
-		"task: role GEN_0 rank 0 on node1: rank 3 of GEN_0 did not arrive within 1s (started but not at the barrier: 3 on node2)",
-		": Exited with exit code 124\n",
+		"task: error: role GEN_0 rank 0 on node1: rank 3 of GEN_0 did not arrive within 1s (started but not at the barrier: 3 on node2)",
+		": Exited with exit code 83\n",
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)

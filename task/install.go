@@ -150,7 +150,7 @@ func (r *runner) waitInstall(ctx context.Context, files coord.InstallFiles) erro
 		}
 		if elapsed >= r.opts.InstallTimeout {
 			// Re-read the holder: the lock may have been empty when the wait began.
-			return false, fail(exitTimeout, "install on %s did not finish within %s; gave up waiting for %s, whose lock %s has no ok or failed marker (did the installer die?)",
+			return false, fail(exitWaited, "install on %s did not finish within %s; gave up waiting for %s, whose lock %s has no ok or failed marker (did the installer die?)",
 				r.id.node, r.opts.InstallTimeout, holder(files.Lock), files.Lock)
 		}
 		return false, nil

@@ -114,10 +114,10 @@ func TestInstallWaitTimeout(t *testing.T) {
 		opts.InstallCommand = "true"
 		opts.InstallTimeout = 200 * time.Millisecond
 		res := runTask(t.Context(), opts, slurmEnv(1, 1, 4, "node1"))
-		if res.code != 124 || res.exec != nil {
-			t.Fatalf("code %d, exec %v; want 124; stderr:\n%s", res.code, res.exec != nil, res.stderr)
+		if res.code != exitWaited || res.exec != nil {
+			t.Fatalf("code %d, exec %v; want %d; stderr:\n%s", res.code, res.exec != nil, exitWaited, res.stderr)
 		}
-		want := "task: role GEN_0 rank 1 on node1: install on node1 did not finish within 200ms; gave up waiting for role=CTX_0 rank=0 node=node1 pid=999 job=42 step=2 time=2025-01-01T00:00:00Z, whose lock " + lock + " has no ok or failed marker (did the installer die?)\n"
+		want := "task: error: role GEN_0 rank 1 on node1: install on node1 did not finish within 200ms; gave up waiting for role=CTX_0 rank=0 node=node1 pid=999 job=42 step=2 time=2025-01-01T00:00:00Z, whose lock " + lock + " has no ok or failed marker (did the installer die?)\n"
 		if !strings.HasSuffix(res.stderr, want) {
 			t.Errorf("stderr ends\n%s\nwant it to end\n%s", res.stderr, want)
 		}
@@ -136,8 +136,8 @@ func TestInstallWaitTimeout(t *testing.T) {
 		waiterOpts := installerOpts
 		waiterOpts.InstallTimeout = 300 * time.Millisecond
 		res := runTask(t.Context(), waiterOpts, slurmEnv(1, 1, 2, "node3"))
-		if res.code != 124 || !strings.Contains(res.stderr, "on node3: install on node3 did not finish within 300ms; gave up waiting for role=GEN_0 rank=0 node=node3") {
-			t.Errorf("waiter: code %d; want 124 naming node3 and the installer; stderr:\n%s", res.code, res.stderr)
+		if res.code != exitWaited || !strings.Contains(res.stderr, "on node3: install on node3 did not finish within 300ms; gave up waiting for role=GEN_0 rank=0 node=node3") {
+			t.Errorf("waiter: code %d; want %d naming node3 and the installer; stderr:\n%s", res.code, exitWaited, res.stderr)
 		}
 
 		// Stopping the installer publishes its failure for any later waiter.

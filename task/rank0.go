@@ -53,7 +53,7 @@ func (r *runner) rank0Prep(ctx context.Context) error {
 			return false, fail(f.Code, "leaving: %s", f.Message)
 		}
 		if elapsed >= r.opts.BarrierTimeout {
-			return false, fail(exitTimeout, "rank 0 of %s%s did not finish its preparation within %s", r.id.role, r.onNode(0), r.opts.BarrierTimeout)
+			return false, fail(exitWaited, "rank 0 of %s%s did not finish its preparation within %s", r.id.role, r.onNode(0), r.opts.BarrierTimeout)
 		}
 		return false, nil
 	}

@@ -61,7 +61,8 @@ fix_pmix() { export PMIX_FIXUP="called with $# args"; }
 	}
 }
 
-// TestSetupFailure: a failing setup fails the rank with its own code and message, before the barrier
+// TestSetupFailure: a failing setup fails the rank with the task's setup code (in the supervisor's band)
+// and a message with the setup's own code, before the barrier
 // (which would otherwise hold the rank for its whole timeout) and without starting the command.
 func TestSetupFailure(t *testing.T) {
 	dir := t.TempDir()
@@ -70,10 +71,10 @@ func TestSetupFailure(t *testing.T) {
 		code        int
 		stderr      string
 	}{
-		{"file fails", writeFile(t, filepath.Join(dir, "a.sh"), "echo sourcing a; return 4\n"), 4, "a.sh failed with exit code 4"},
-		{"function fails", writeFile(t, filepath.Join(dir, "b.sh"), "f() { echo in f >&2; exit 5; }\n") + ":f", 5, "b.sh:f failed with exit code 5"},
-		{"no such function", writeFile(t, filepath.Join(dir, "c.sh"), "true\n") + ":nope", 127, "c.sh:nope failed with exit code 127"},
-		{"no such file", filepath.Join(dir, "missing.sh"), 2, "missing.sh: cannot source it: stat "},
+		{"file fails", writeFile(t, filepath.Join(dir, "a.sh"), "echo sourcing a; return 4\n"), exitUsage, "a.sh failed with exit code 4"},
+		{"function fails", writeFile(t, filepath.Join(dir, "b.sh"), "f() { echo in f >&2; exit 5; }\n") + ":f", exitUsage, "b.sh:f failed with exit code 5"},
+		{"no such function", writeFile(t, filepath.Join(dir, "c.sh"), "true\n") + ":nope", exitUsage, "c.sh:nope failed with exit code 127"},
+		{"no such file", filepath.Join(dir, "missing.sh"), exitUsage, "missing.sh: cannot source it: stat "},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cdir := t.TempDir()
@@ -83,7 +84,7 @@ func TestSetupFailure(t *testing.T) {
 			if res.code != tt.code || res.exec != nil {
 				t.Fatalf("code %d, exec %v; want %d; stderr:\n%s", res.code, res.exec != nil, tt.code, res.stderr)
 			}
-			if !strings.Contains(res.stderr, "task: role GEN_0 rank 1 on node1: setup ") || !strings.Contains(res.stderr, tt.stderr) {
+			if !strings.Contains(res.stderr, "task: error: role GEN_0 rank 1 on node1: setup ") || !strings.Contains(res.stderr, tt.stderr) {
 				t.Errorf("stderr lacks %q:\n%s", tt.stderr, res.stderr)
 			}
 			if res.elapsed > 5*time.Second {
@@ -151,7 +152,7 @@ func TestRank0PreparationFailureFailsAll(t *testing.T) {
 		if !strings.Contains(res.stderr, want) || !strings.Contains(res.stderr, " on node1") {
 			t.Errorf("rank %d: stderr lacks %q:\n%s", rank, want, res.stderr)
 		}
-		if rank > 0 && !strings.Contains(res.stderr, "task: role GEN_0 rank "+strconv.Itoa(rank)+" on node2: leaving: rank-0 preparation") {
+		if rank > 0 && !strings.Contains(res.stderr, "task: error: role GEN_0 rank "+strconv.Itoa(rank)+" on node2: leaving: rank-0 preparation") {
 			t.Errorf("rank %d: stderr:\n%s", rank, res.stderr)
 		}
 	}
@@ -163,9 +164,9 @@ func TestRank0PreparationTimeout(t *testing.T) {
 	opts := baseOpts(t.TempDir())
 	opts.Rank0, opts.BarrierTimeout = "true", 300*time.Millisecond
 	res := runTask(t.Context(), opts, slurmEnv(1, 0, 2, "node2", "SLURM_STEP_NODELIST=node[1-2]", "SLURM_STEP_TASKS_PER_NODE=1(x2)"))
-	want := "task: role GEN_0 rank 1 on node2: rank 0 of GEN_0 on node1 did not finish its preparation within 300ms\n"
-	if res.code != 124 || !strings.HasSuffix(res.stderr, want) {
-		t.Errorf("code %d, stderr\n%s\nwant 124 and the end %q", res.code, res.stderr, want)
+	want := "task: error: role GEN_0 rank 1 on node2: rank 0 of GEN_0 on node1 did not finish its preparation within 300ms\n"
+	if res.code != exitWaited || !strings.HasSuffix(res.stderr, want) {
+		t.Errorf("code %d, stderr\n%s\nwant %d and the end %q", res.code, res.stderr, exitWaited, want)
 	}
 }
 
@@ -187,7 +188,7 @@ func TestBarrierDefault(t *testing.T) {
 			opts.Barrier, opts.BarrierTimeout = tt.barrier, 200*time.Millisecond
 			res := runTask(t.Context(), opts, slurmEnv(0, 0, tt.ntasks, "node1"))
 			if tt.waits {
-				if res.code != 124 || !strings.Contains(res.stderr, "rank 1 of GEN_0 did not arrive within 200ms") {
+				if res.code != exitWaited || !strings.Contains(res.stderr, "rank 1 of GEN_0 did not arrive within 200ms") {
 					t.Errorf("code %d; stderr:\n%s", res.code, res.stderr)
 				}
 				return
@@ -211,7 +212,7 @@ func TestBarrierKeyedByStep(t *testing.T) {
 	opts := baseOpts(cdir)
 	opts.Barrier, opts.BarrierTimeout = true, 200*time.Millisecond
 	res := runTask(t.Context(), opts, slurmEnv(0, 0, 2, "node1"))
-	if res.code != 124 || !strings.Contains(res.stderr, "rank 1 of GEN_0 did not arrive") {
+	if res.code != exitWaited || !strings.Contains(res.stderr, "rank 1 of GEN_0 did not arrive") {
 		t.Errorf("code %d; stderr:\n%s", res.code, res.stderr)
 	}
 }

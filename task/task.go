@@ -24,15 +24,21 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
-// Exit codes Run returns for its own failures; a failed install returns the installer's own code.
+// Exit codes Run returns for its own failures, in the supervisor's band (package verdict) so that a
+// role's own code cannot be taken for them; a failed install returns the installer's own code.
 const (
-	exitFailure  = 1   // coordination files could not be written or read
-	exitUsage    = 2   // bad options or environment, or an empty command
-	exitTimeout  = 124 // a bounded wait ran out, as timeout(1) reports it
-	exitNotFound = 127 // bash could not be found or started, as a shell reports it
+	exitFailure = verdict.ExitInternal // coordination files could not be written or read
+	exitUsage   = verdict.ExitBadInput // bad options, environment or setup, or an empty command
+	exitWaited  = verdict.ExitNotReady // a bounded wait for other ranks (barrier, install, rank 0) ran out
+	// exitNotFound: bash could not be found or started, as a shell reports it.
+	exitNotFound = 127
+	// exitTimeout is an after command's status when it ran out of its time, as timeout(1) reports it.
+	exitTimeout = 124
 )
 
 // duplicateSignalWindow is how soon the same signal again counts as the same delivery rather than
@@ -77,7 +83,7 @@ func Main(args []string) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "task: %v\n", err)
+		fmt.Fprintf(os.Stderr, "%s%v\n", logscan.TaskErrorPrefix, err)
 		return exitUsage
 	}
 
@@ -210,7 +216,7 @@ type runner struct {
 func run(ctx context.Context, opts Options, env []string, stdout, stderr io.Writer, s seams) outcome {
 	r := &runner{seams: s, opts: opts.WithDefaults(), env: newEnviron(env), stdout: stdout, stderr: stderr}
 	if err := r.configure(); err != nil {
-		fmt.Fprintf(stderr, "task: %v\n", err)
+		fmt.Fprintf(stderr, "%s%v\n", logscan.TaskErrorPrefix, err)
 		return outcome{code: exitUsage}
 	}
 	out, err := r.steps(ctx)
@@ -220,7 +226,7 @@ func run(ctx context.Context, opts Options, env []string, stdout, stderr io.Writ
 		if errors.As(err, &f) {
 			code = f.code
 		}
-		fmt.Fprintf(stderr, "task: %s: %v\n", r.id.who(), err)
+		fmt.Fprintf(stderr, "%s%s: %v\n", logscan.TaskErrorPrefix, r.id.who(), err)
 		return outcome{code: code}
 	}
 	return out

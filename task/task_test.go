@@ -146,39 +146,39 @@ func TestIdentityAndStartMarker(t *testing.T) {
 			name:   "no role",
 			opts:   func(o *Options) { o.Role = "" },
 			env:    slurmEnv(0, 0, 1, "node1"),
-			code:   2,
-			stderr: []string{"task: no role: set --role or DISAGG_SERVING_TYPE"},
+			code:   exitUsage,
+			stderr: []string{"task: error: no role: set --role or DISAGG_SERVING_TYPE"},
 		},
 		{
 			name:   "role disagrees with the environment",
 			env:    slurmEnv(0, 0, 1, "node1", "DISAGG_SERVING_TYPE=CTX_0"),
-			code:   2,
+			code:   exitUsage,
 			stderr: []string{"--role GEN_0 disagrees with DISAGG_SERVING_TYPE=CTX_0"},
 		},
 		{
 			name:   "unknown role needs a kind",
 			opts:   func(o *Options) { o.Role = "ROUTER" },
 			env:    slurmEnv(0, 0, 1, "node1"),
-			code:   2,
+			code:   exitUsage,
 			stderr: []string{"role ROUTER: --kind is required"},
 		},
 		{
 			name:   "bad rank",
 			env:    slurmEnv(0, 0, 4, "node1", "SLURM_PROCID=x"),
-			code:   2,
+			code:   exitUsage,
 			stderr: []string{`role GEN_0: SLURM_PROCID="x" is not a non-negative integer`},
 		},
 		{
 			name:   "rank beyond the step",
 			env:    slurmEnv(4, 0, 4, "node1"),
-			code:   2,
+			code:   exitUsage,
 			stderr: []string{"SLURM_PROCID=4 is not below SLURM_NTASKS=4"},
 		},
 		{
 			name:   "no coordination directory",
 			opts:   func(o *Options) { o.CoordDir = "" },
 			env:    slurmEnv(0, 0, 1, "node1"),
-			code:   2,
+			code:   exitUsage,
 			stderr: []string{"role GEN_0: --coord-dir is required"},
 		},
 	}
@@ -250,21 +250,21 @@ func TestExecCommand(t *testing.T) {
 		{
 			name:   "empty",
 			env:    slurmEnv(0, 0, 1, "node1", "pytestCommand="),
-			code:   2,
-			stderr: "task: role GEN_0 rank 0 on node1: $pytestCommand is empty\n",
+			code:   exitUsage,
+			stderr: "task: error: role GEN_0 rank 0 on node1: $pytestCommand is empty\n",
 		},
 		{
 			name:   "blank",
 			env:    slurmEnv(0, 0, 1, "node1", "pytestCommand=  "),
-			code:   2,
-			stderr: "task: role GEN_0 rank 0 on node1: $pytestCommand is empty\n",
+			code:   exitUsage,
+			stderr: "task: error: role GEN_0 rank 0 on node1: $pytestCommand is empty\n",
 		},
 		{
 			name:       "unset",
 			commandVar: "pytestCommandBenchmark",
 			env:        slurmEnv(0, 0, 1, "node1"),
-			code:       2,
-			stderr:     "task: role GEN_0 rank 0 on node1: $pytestCommandBenchmark is empty\n",
+			code:       exitUsage,
+			stderr:     "task: error: role GEN_0 rank 0 on node1: $pytestCommandBenchmark is empty\n",
 		},
 		{
 			name:    "start fails",
@@ -272,7 +272,7 @@ func TestExecCommand(t *testing.T) {
 			execErr: syscall.ENOEXEC,
 			code:    127,
 			argv:    []string{"bash", "-c", "pytest perf/test_perf_sanity.py::test_e2e -vv"},
-			stderr:  "task: role GEN_0 rank 0 on node1: start " + bash + ": exec format error\n",
+			stderr:  "task: error: role GEN_0 rank 0 on node1: start " + bash + ": exec format error\n",
 		},
 	}
 	for _, tt := range tests {
@@ -373,7 +373,7 @@ func TestMainUsageErrors(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{args: []string{"--kind=router"}, code: 2, stderr: `task: invalid value "router" for flag -kind: must be one of gen, ctx, server, benchmark, aggregated`},
+		{args: []string{"--kind=router"}, code: exitUsage, stderr: `task: error: invalid value "router" for flag -kind: must be one of gen, ctx, server, benchmark, aggregated`},
 		{args: []string{"-h"}, code: 0, stderr: "-install-timeout value"},
 	}
 	for _, tt := range tests {
@@ -422,7 +422,7 @@ func TestMainSignalDuringInstall(t *testing.T) {
 	if got := coord.ReadExitCode(coord.Dir(cdir).Install("node1").Failed); got != 143 {
 		t.Errorf("failed marker = %d, want 143", got)
 	}
-	if !strings.Contains(stderr.String(), "task: role GEN_0 rank 0 on node1: install on node1 failed with exit code 143") ||
+	if !strings.Contains(stderr.String(), "task: error: role GEN_0 rank 0 on node1: install on node1 failed with exit code 143") ||
 		!strings.Contains(stderr.String(), "interrupted during install: received signal terminated") {
 		t.Errorf("stderr:\n%s", stderr.String())
 	}
