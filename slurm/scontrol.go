@@ -43,24 +43,67 @@ func ParseKillWait(config string) (time.Duration, error) {
 	return 0, fmt.Errorf("scontrol show config: no KillWait line")
 }
 
-// JobState asks the controller for a job's state (scontrol show job), e.g. RUNNING, COMPLETING,
-// CANCELLED, TIMEOUT, PENDING (after a requeue).
-func JobState(ctx context.Context, scontrol, jobID string) (string, error) {
+// JobStatus is what the controller says about a job: its state (RUNNING, COMPLETING, CANCELLED,
+// TIMEOUT, NODE_FAIL, PENDING after a requeue, ...) and the reason it gives (NodeDown, ...).
+type JobStatus struct {
+	State  string
+	Reason string
+}
+
+// JobState asks the controller for a job's state and reason (scontrol show job).
+func JobState(ctx context.Context, scontrol, jobID string) (JobStatus, error) {
 	out, err := exec.CommandContext(ctx, scontrol, "show", "job", "--oneliner", jobID).Output()
 	if err != nil {
-		return "", fmt.Errorf("%s show job %s: %w", scontrol, jobID, err)
+		return JobStatus{}, fmt.Errorf("%s show job %s: %w", scontrol, jobID, err)
 	}
 	return ParseJobState(string(out))
 }
 
-// ParseJobState reads the JobState field of `scontrol show job`.
-func ParseJobState(out string) (string, error) {
+// ParseJobState reads the JobState and Reason fields of `scontrol show job`.
+func ParseJobState(out string) (JobStatus, error) {
+	var st JobStatus
 	for _, field := range strings.Fields(out) {
-		if state, ok := strings.CutPrefix(field, "JobState="); ok && state != "" {
-			return state, nil
+		if state, ok := strings.CutPrefix(field, "JobState="); ok && st.State == "" {
+			st.State = state
+		}
+		if reason, ok := strings.CutPrefix(field, "Reason="); ok && st.Reason == "" {
+			st.Reason = reason
 		}
 	}
-	return "", fmt.Errorf("scontrol show job: no JobState field")
+	if st.State == "" {
+		return JobStatus{}, fmt.Errorf("scontrol show job: no JobState field")
+	}
+	if st.Reason == "None" {
+		st.Reason = ""
+	}
+	return st, nil
+}
+
+// NodeStates asks the controller for the state of each of nodes (sinfo), e.g. "allocated", "down*",
+// "idle*" (a trailing * means the node does not respond).
+func NodeStates(ctx context.Context, sinfo string, nodes []string) (map[string]string, error) {
+	out, err := exec.CommandContext(ctx, sinfo, "-h", "-N", "-n", CompressHostlist(nodes), "-o", "%N %T").Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s -N -n %s: %w", sinfo, CompressHostlist(nodes), err)
+	}
+	return ParseNodeStates(string(out)), nil
+}
+
+// ParseNodeStates reads sinfo's "NODE STATE" lines.
+func ParseNodeStates(out string) map[string]string {
+	states := map[string]string{}
+	for line := range strings.Lines(out) {
+		if f := strings.Fields(line); len(f) == 2 {
+			states[f[0]] = strings.ToLower(f[1])
+		}
+	}
+	return states
+}
+
+// NodeFailed reports whether a node state, as sinfo gives it, says the node failed: down, failing,
+// or not responding (a trailing *).
+func NodeFailed(state string) bool {
+	return strings.HasSuffix(state, "*") || strings.HasPrefix(state, "down") || strings.HasPrefix(state, "fail")
 }
 
 // JobEnding reports whether a job state, read while the job's batch script still runs, means Slurm

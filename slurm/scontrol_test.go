@@ -31,8 +31,12 @@ func TestParseKillWait(t *testing.T) {
 
 func TestParseJobState(t *testing.T) {
 	line := "JobId=16 JobName=wrap UserId=root(0) GroupId=root(0) Priority=1 JobState=COMPLETING Reason=None Dependency=(null) Requeue=1 Restarts=0"
-	if got, err := ParseJobState(line); err != nil || got != "COMPLETING" {
-		t.Errorf("ParseJobState = %q, %v; want COMPLETING", got, err)
+	if got, err := ParseJobState(line); err != nil || got != (JobStatus{State: "COMPLETING"}) {
+		t.Errorf("ParseJobState = %+v, %v; want COMPLETING and no reason", got, err)
+	}
+	down := "JobId=17 JobName=x JobState=COMPLETING Reason=NodeDown Dependency=(null) Requeue=0 Restarts=0"
+	if got, err := ParseJobState(down); err != nil || got != (JobStatus{State: "COMPLETING", Reason: "NodeDown"}) {
+		t.Errorf("ParseJobState = %+v, %v; want COMPLETING, NodeDown", got, err)
 	}
 	if _, err := ParseJobState("slurm_load_jobs error: Invalid job id specified"); err == nil {
 		t.Error("ParseJobState of an error message: no error")
@@ -56,5 +60,15 @@ func TestKillWaitFromCluster(t *testing.T) {
 	}
 	if got != 5*time.Second {
 		t.Errorf("KillWait = %v, want the dev cluster's 5s", got)
+	}
+}
+
+func TestNodeStates(t *testing.T) {
+	got := ParseNodeStates("node1 allocated\nnode2 down*\nnode3 idle*\nnode4 mixed\n")
+	want := map[string]bool{"node1": false, "node2": true, "node3": true, "node4": false}
+	for node, failed := range want {
+		if NodeFailed(got[node]) != failed {
+			t.Errorf("%s: state %q, failed %v; want %v", node, got[node], !failed, failed)
+		}
 	}
 }

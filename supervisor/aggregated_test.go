@@ -91,15 +91,15 @@ func TestLoopAggregated(t *testing.T) {
 					t.Errorf("first errors %+v, want the traceback first", f.FirstErrors)
 				}
 				junit, err := os.ReadFile(filepath.Join(h.plan.Workspace, JUnitFile))
-				if err != nil || !strings.Contains(string(junit), `<testcase name="supervisor[SERVER]"`) {
-					t.Errorf("JUnit (%v) does not fail supervisor[SERVER]:\n%s", err, junit)
+				if err != nil || !strings.Contains(string(junit), `<testcase name="supervisor"`) || !strings.Contains(string(junit), `<failure message="test: role SERVER`) {
+					t.Errorf("JUnit (%v) does not fail the supervisor case with the SERVER as a test failure:\n%s", err, junit)
 				}
 			},
 			want: outcome{state: RunFailed, code: 7, role: "SERVER", reason: "aggregated server ended with exit code 7",
 				roles: map[string]StepState{"SERVER": StepExited}},
 		},
 		{
-			name: "a --preflight check runs first; its failure is exit 5 with no SERVER",
+			name: "a --preflight check runs first; its failure with no node named by srun is exit 82, with no SERVER",
 			opts: options{flags: func(f *roles.Flags) { f.Preflight = []string{"gpus=nvidia-smi -L"} }},
 			play: func(t *testing.T, h *harness) {
 				if h.launched("INSTALL") || h.launched("SERVER") {

@@ -44,12 +44,15 @@ type Event struct {
 	// Duration is the length of the phase the event ends (launch to ready, launch to exit, teardown).
 	Duration time.Duration
 	Message  string
+	// Debug marks what is expected and worth keeping only for a reader of the event log (a teardown
+	// command refused because Slurm is already ending the job): level "debug", not on the console.
+	Debug bool
 }
 
 // LogEntry is one line of the event log (EventsFile) as written: its JSON tags are the log's schema, and
 // every reader in this module decodes the log into it (ReadEvents) rather than keeping a copy.
 type LogEntry struct {
-	Level     string    `json:"level"` // "warn" for EventWarning, else "info"
+	Level     string    `json:"level"` // "warn" for EventWarning, "debug" for Event.Debug, else "info"
 	Time      time.Time `json:"time"`
 	Event     string    `json:"event"`
 	Role      string    `json:"role,omitempty"`
@@ -65,7 +68,10 @@ type LogEntry struct {
 // logEntry is the event as the event log records it.
 func (ev Event) logEntry() LogEntry {
 	level := "info"
-	if ev.Name == EventWarning {
+	switch {
+	case ev.Debug:
+		level = "debug"
+	case ev.Name == EventWarning:
 		level = "warn"
 	}
 	return LogEntry{
@@ -144,10 +150,16 @@ func (l eventLog) emit(ev Event) {
 	// best effort, as the console is: a full disk must not stop the supervision.
 	entry := ev.logEntry()
 	level := zerolog.InfoLevel
-	if ev.Name == EventWarning {
+	switch {
+	case ev.Debug:
+		level = zerolog.DebugLevel
+	case ev.Name == EventWarning:
 		level = zerolog.WarnLevel
 	}
 	l.logger.WithLevel(level).EmbedObject(entry).Msg(entry.Message)
+	if ev.Debug {
+		return
+	}
 
 	var details []string
 	if ev.Nodes != "" {

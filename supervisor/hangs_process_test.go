@@ -178,7 +178,7 @@ func TestStatusShowsLedger(t *testing.T) {
 	}
 	var done bytes.Buffer
 	supervisor.WriteStatus(&done, out.summary)
-	for _, want := range []string{"state failed, exit code 6", "GPU-SECONDS", "BENCHMARK", "after the decision"} {
+	for _, want := range []string{"state failed, exit code 85", "GPU-SECONDS", "BENCHMARK", "after the decision"} {
 		if !strings.Contains(done.String(), want) {
 			t.Errorf("status of the finished run lacks %q:\n%s", want, done.String())
 		}

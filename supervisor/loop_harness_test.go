@@ -17,6 +17,7 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
 // The run loop's tests drive a real Run with a fake clock, a fake launcher and fake probes, inside a
@@ -323,13 +324,13 @@ func newHarness(t *testing.T, o options) *harness {
 		}, nil
 	}
 	if o.slurm {
-		cfg.JobState = func(ctx context.Context) (string, error) {
+		cfg.JobState = func(ctx context.Context) (slurm.JobStatus, error) {
 			h.asked <- struct{}{}
 			select {
 			case a := <-h.answers:
-				return a.state, a.err
+				return a.status, a.err
 			case <-ctx.Done():
-				return "", ctx.Err()
+				return slurm.JobStatus{}, ctx.Err()
 			}
 		}
 	}
@@ -439,7 +440,7 @@ func (h *harness) answer(state string, err error) {
 	default:
 		h.t.Fatal("the loop never asked Slurm for the job's state")
 	}
-	h.answers <- jobStateKnown{state: state, err: err}
+	h.answers <- jobStateKnown{status: slurm.JobStatus{State: state}, err: err}
 	synctest.Wait()
 }
 

@@ -28,6 +28,11 @@ type outcome struct {
 	ignored []string
 	// warning is a part of a warning the summary must hold.
 	warning string
+	// class is the failure's class; evidence a part of one of its evidence lines; badNodes the nodes
+	// an infrastructure failure named (each checked when set).
+	class    verdict.Class
+	evidence string
+	badNodes []string
 }
 
 // TestLoopDecisions plays scenarios against the run loop with fake steps and a fake clock: each one
@@ -131,10 +136,11 @@ func TestLoopDecisions(t *testing.T) {
 			play: func(t *testing.T, h *harness) {
 				h.up()
 				h.exit("BENCHMARK", 7)
-				// The benchmark's failure is the test's own verdict, which the harness reports.
+				// The benchmark's failure is the test's own verdict: the job failed, so the supervisor's
+				// case fails too (a crashed benchmark may leave CI no results.xml of its own).
 				junit, err := os.ReadFile(filepath.Join(h.plan.Workspace, JUnitFile))
-				if err != nil || strings.Contains(string(junit), "<failure") {
-					t.Errorf("JUnit (%v) fails a case for the benchmark's own failure:\n%s", err, junit)
+				if err != nil || !strings.Contains(string(junit), `<failure message="test: role BENCHMARK`) {
+					t.Errorf("JUnit (%v) does not fail the supervisor case for the benchmark's failure:\n%s", err, junit)
 				}
 			},
 			want: outcome{state: RunFailed, code: 7, role: "BENCHMARK", reason: "benchmark failed with exit code 7"},
@@ -269,7 +275,7 @@ func TestLoopDecisions(t *testing.T) {
 					t.Errorf("killed %v, want [GEN_0] when the grace period ends", got)
 				}
 			},
-			want: outcome{state: RunInterrupted, code: 143, reason: "Slurm is ending the job (JobState=COMPLETING)",
+			want: outcome{state: RunInterrupted, code: 143, reason: "Slurm is ending the job: JobState=COMPLETING",
 				roles: map[string]StepState{"CTX_0": StepStopped, "GEN_0": StepStopped}, ignored: []string{"GEN_0"}},
 		},
 		{
@@ -307,7 +313,7 @@ func TestLoopDecisions(t *testing.T) {
 				}
 				h.answer("COMPLETING", nil)
 			},
-			want: outcome{state: RunInterrupted, code: 143, reason: "Slurm is ending the job (JobState=COMPLETING)",
+			want: outcome{state: RunInterrupted, code: 143, reason: "Slurm is ending the job: JobState=COMPLETING",
 				roles: map[string]StepState{"CTX_0": StepStopped, "GEN_0": StepStopped}},
 		},
 		{
@@ -402,8 +408,8 @@ func TestLoopDecisions(t *testing.T) {
 					t.Error("Slurm was asked although slurmstepd had said it cancelled the step")
 				}
 			},
-			want: outcome{state: RunInterrupted, code: 143, reason: "Slurm cancelled step CTX_0",
-				roles: map[string]StepState{"CTX_0": StepStopped}},
+			want: outcome{state: RunInterrupted, code: 143, reason: "Slurm is ending the job (scancel)", class: verdict.ClassCancelled,
+				evidence: "CANCELLED AT", roles: map[string]StepState{"CTX_0": StepStopped}},
 		},
 		{
 			name: "local mode: a 143 is the role's failure at once",
@@ -486,8 +492,8 @@ func TestLoopDecisions(t *testing.T) {
 					t.Errorf("CTX_0 %s, want stopping", h.roleState("CTX_0"))
 				}
 				junit, err := os.ReadFile(filepath.Join(h.plan.Workspace, JUnitFile))
-				if err != nil || !strings.Contains(string(junit), `<testcase name="supervisor[GEN_0]"`) {
-					t.Errorf("JUnit (%v) does not fail supervisor[GEN_0]:\n%s", err, junit)
+				if err != nil || !strings.Contains(string(junit), `<testcase name="supervisor"`) || !strings.Contains(string(junit), `<failure message="test: role GEN_0`) {
+					t.Errorf("JUnit (%v) does not fail the supervisor case with GEN_0 as a test failure:\n%s", err, junit)
 				}
 				if r := h.messages(EventResult); len(r) != 1 || len(h.messages(EventDone)) != 0 {
 					t.Errorf("result events %q, done events %q; want one result and no done yet", r, h.messages(EventDone))
@@ -538,6 +544,18 @@ func checkOutcome(t *testing.T, h *harness, res Result, want outcome) {
 	}
 	if !cmp.Equal(s.IgnoredSIGTERM, want.ignored) {
 		t.Errorf("ignored_sigterm %v, want %v", s.IgnoredSIGTERM, want.ignored)
+	}
+	if f != nil && (f.Class == "" || f.Origin == "") {
+		t.Errorf("failure %+v has no class or origin", f)
+	}
+	if f != nil && want.class != "" && f.Class != want.class {
+		t.Errorf("failure class %q, want %q", f.Class, want.class)
+	}
+	if f != nil && want.evidence != "" && !contains(f.Evidence, want.evidence) {
+		t.Errorf("failure evidence %q, want a line with %q", f.Evidence, want.evidence)
+	}
+	if !cmp.Equal(s.BadNodes, want.badNodes) {
+		t.Errorf("bad nodes %v, want %v", s.BadNodes, want.badNodes)
 	}
 	if want.warning != "" && !contains(s.Warnings, want.warning) {
 		t.Errorf("warnings %q, want one with %q", s.Warnings, want.warning)

@@ -243,9 +243,13 @@ func TestPreflightFailure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, options{flags: withChecks(true), noProbes: true})
 		defer h.drain()
+		h.writeCheckLog("PREFLIGHT_disk", "srun: error: node2: task 1: Exited with exit code 3\n")
 		h.exit("PREFLIGHT_disk", 3)
-		if res := h.result(); res.Code != verdict.ExitPreflight {
-			t.Errorf("exit code %d, want 5", res.Code)
+		if res := h.result(); res.Code != verdict.ExitInfrastructure {
+			t.Errorf("exit code %d, want %d: a --preflight check that fails on a node is the node's failure", res.Code, verdict.ExitInfrastructure)
+		}
+		if s := h.summary(); s.Failure == nil || s.Failure.Class != verdict.ClassInfrastructure || !slices.Equal(s.BadNodes, []string{"node2"}) {
+			t.Errorf("summary failure %+v, bad nodes %v; want an infrastructure failure naming the node", s.Failure, s.BadNodes)
 		}
 		if got := h.launchedNow(); !slices.Equal(got, []string{"PREFLIGHT_disk"}) {
 			t.Errorf("launched %v, want nothing after the failed check", got)
@@ -296,7 +300,7 @@ func TestPrecheckFailureAskedOfSlurm(t *testing.T) {
 		}
 		h.answer("RUNNING", nil)
 		if res := h.result(); res.Code != verdict.ExitPreflight {
-			t.Errorf("exit code %d, want 5", res.Code)
+			t.Errorf("exit code %d, want 82", res.Code)
 		}
 	})
 }

@@ -89,7 +89,7 @@ func TestPrecheckProcesses(t *testing.T) {
 				!strings.Contains(string(junit), `failures="1"`) {
 				t.Errorf("JUnit: %v\n%s", err, junit)
 			}
-			if !strings.Contains(out.console, "PRE-FLIGHT") || !strings.Contains(out.console, "exit code 5") {
+			if !strings.Contains(out.console, "PRE-FLIGHT") || !strings.Contains(out.console, "exit code 82") {
 				t.Errorf("console lacks the pre-flight report")
 			}
 		})

@@ -17,6 +17,7 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // Failure is the root cause of a failed run: which role, where, what code, and the end of its log.
@@ -41,6 +42,12 @@ type Failure struct {
 	Hung    bool     `json:"hung,omitempty"`
 	Check   string   `json:"check,omitempty"`
 	Answers []string `json:"answers,omitempty"`
+	// Class says what CI should make of the failure (test, infrastructure, hang, setup, cancelled,
+	// invalid); Origin whose code Code is (a role's own, or the supervisor's verdict); Evidence the
+	// lines that decided the class.
+	Class    verdict.Class  `json:"class"`
+	Origin   verdict.Origin `json:"origin"`
+	Evidence []string       `json:"evidence,omitempty"`
 }
 
 // Error describes the failure in one line.
@@ -141,6 +148,8 @@ type Summary struct {
 	UCXRedFlags []RedFlag     `json:"ucx_red_flags,omitempty"`
 	// Ledger is where the GPU time went, by step and phase.
 	Ledger *Ledger `json:"gpu_ledger,omitempty"`
+	// BadNodes are the nodes an infrastructure failure named, also in BadNodesFile.
+	BadNodes []string `json:"bad_nodes,omitempty"`
 }
 
 // RoleSummary is one step in summary.json.
@@ -175,7 +184,7 @@ func (r *run) summary() Summary {
 	s := Summary{
 		JobID: r.plan.JobID, RunToken: r.plan.RunToken, Workspace: r.plan.Workspace, OutputDir: r.plan.OutputDir,
 		State: r.state, StartedAt: r.start.UTC(), Failure: r.failure, IgnoredSIGTERM: r.ignoredSIGTERM,
-		Warnings: r.warnings,
+		Warnings: r.warnings, BadNodes: r.badNodes,
 	}
 	s.Checks, s.UCXRedFlags = r.checkSummary()
 	now := r.cfg.clock.Now()
@@ -270,7 +279,7 @@ func resultLine(s Summary) string {
 		code = *s.ExitCode
 	}
 	if s.Failure != nil {
-		return fmt.Sprintf("result: %s, exit code %d: %s", s.State, code, s.Failure.where())
+		return fmt.Sprintf("result: %s, exit code %d (%s): %s", s.State, code, s.Failure.Class, s.Failure.where())
 	}
 	return fmt.Sprintf("result: %s, exit code %d", s.State, code)
 }
@@ -315,7 +324,13 @@ func WriteRootCause(w io.Writer, f *Failure) {
 		}
 	}
 	fmt.Fprintf(w, "  code:   %d\n", f.Code)
+	if f.Class != "" {
+		fmt.Fprintf(w, "  class:  %s (exit code from the %s)\n", f.Class, f.Origin)
+	}
 	fmt.Fprintf(w, "  reason: %s\n", f.Reason)
+	for _, line := range f.Evidence {
+		fmt.Fprintf(w, "  evidence: %s\n", line)
+	}
 	if f.SrunLine != "" {
 		fmt.Fprintf(w, "  srun:   %s\n", f.SrunLine)
 	}
@@ -358,6 +373,7 @@ type junitSet struct {
 	Name     string      `xml:"name,attr"`
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
+	Errors   int         `xml:"errors,attr"`
 	Skipped  int         `xml:"skipped,attr,omitempty"`
 	Time     float64     `xml:"time,attr"`
 	Cases    []junitCase `xml:"testcase"`
@@ -368,6 +384,7 @@ type junitCase struct {
 	ClassName string        `xml:"classname,attr"`
 	Time      float64       `xml:"time,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
+	Error     *junitFailure `xml:"error,omitempty"`
 	Skipped   *junitSkipped `xml:"skipped,omitempty"`
 }
 
@@ -381,36 +398,30 @@ type junitFailure struct {
 	Text    string `xml:",chardata"`
 }
 
-// writeJUnit writes the supervisor's own verdict where CI collects JUnit files: one failing test case
-// per role or phase that failed, or one passing case. A failing benchmark is the test's own result,
-// which the harness reports in its own JUnit file; anything that failed before or outside it is an
-// infrastructure failure (or an interruption) and fails a case here, with the root cause, so CI
-// dashboards show it.
+// writeJUnit writes the supervisor's own verdict where CI collects JUnit files: one test case,
+// `supervisor`, which fails whenever the job does, so that a job that failed always leaves CI a failing
+// case (a benchmark that crashed before pytest wrote its results.xml leaves none of its own). A
+// failure of the test itself (class test or invalid) is a <failure>; anything that kept the job from
+// producing a result (infrastructure, hang, setup, cancelled) is an <error>. The message is
+// "CLASS: one-line root cause", the body the root-cause block.
 func writeJUnit(path string, s Summary) error {
 	class := "disagg-supervisor." + s.JobID
 	c := junitCase{Name: "supervisor", ClassName: class, Time: s.DurationSeconds}
-	// A hung benchmark reports nothing itself: its hang fails a case here.
-	if f := s.Failure; f != nil && (f.Kind != "benchmark" || f.Hung) {
-		kind := "infrastructure"
-		if s.State == RunInterrupted {
-			kind = "interrupted"
-		}
-		if f.Hung {
-			kind = "hung"
-		}
-		if f.Role != "" {
-			c.Name = "supervisor[" + f.Role + "]"
-		} else {
-			c.Name = "supervisor[" + kind + "]"
-		}
+	set := junitSet{Name: "disagg-supervisor", Tests: 1, Time: s.DurationSeconds}
+	if f := s.Failure; f != nil {
 		var text strings.Builder
 		WriteRootCause(&text, f)
-		c.Failure = &junitFailure{Message: junitText(f.Error(), 1000), Type: kind, Text: junitText(text.String(), 64<<10)}
+		jf := &junitFailure{Message: junitText(string(f.Class)+": "+f.Error(), 1000), Type: string(f.Class),
+			Text: junitText(text.String(), 64<<10)}
+		if f.Class.IsFailure() {
+			c.Failure = jf
+			set.Failures = 1
+		} else {
+			c.Error = jf
+			set.Errors = 1
+		}
 	}
-	set := junitSet{Name: "disagg-supervisor", Tests: 1, Time: s.DurationSeconds, Cases: []junitCase{c}}
-	if c.Failure != nil {
-		set.Failures = 1
-	}
+	set.Cases = []junitCase{c}
 	return writeJUnitFile(path, set)
 }
 
@@ -485,6 +496,9 @@ func writeReport(w io.Writer, s Summary) {
 	}
 	if s.Failure != nil {
 		WriteRootCause(w, s.Failure)
+	}
+	if len(s.BadNodes) > 0 {
+		fmt.Fprintf(w, "bad nodes: %s (retry as a fresh job with sbatch --exclude=%s)\n", strings.Join(s.BadNodes, " "), slurm.CompressHostlist(s.BadNodes))
 	}
 	for _, name := range s.IgnoredSIGTERM {
 		fmt.Fprintf(w, "warning: %s ignored SIGTERM and was killed after the grace period\n", name)

@@ -72,7 +72,10 @@ type Config struct {
 	// JobState, when set (on a cluster), asks Slurm for the job's state (RUNNING, COMPLETING,
 	// CANCELLED, ...). A step that ends unexpectedly is not blamed before Slurm has been asked whether
 	// it is ending the job.
-	JobState func(context.Context) (string, error)
+	JobState func(context.Context) (slurm.JobStatus, error)
+	// NodeStates, when set (on a cluster), asks Slurm for the state of nodes (sinfo): a run that a
+	// node failure ends names the nodes that are down.
+	NodeStates func(ctx context.Context, nodes []string) (map[string]string, error)
 	// CancelHold is how long such a step's end waits for a verdict (the job's state, the
 	// supervisor's own signal) before it counts as the role's failure; zero means DefaultCancelHold.
 	CancelHold time.Duration
@@ -145,8 +148,14 @@ type (
 	teardownError struct{ err error }
 	// jobStateKnown is Slurm's answer about the job while a step's end is held.
 	jobStateKnown struct {
-		state string
-		err   error
+		status slurm.JobStatus
+		err    error
+	}
+	// jobEndKnown is Slurm's answer, after the run was decided as interrupted, about why the job is
+	// ending: a node failure makes it an infrastructure failure, anything else names who ended it.
+	jobEndKnown struct {
+		status slurm.JobStatus
+		err    error
 	}
 )
 
@@ -156,6 +165,7 @@ func (probeDone) isMessage()     {}
 func (gateExpired) isMessage()   {}
 func (teardownError) isMessage() {}
 func (jobStateKnown) isMessage() {}
+func (jobEndKnown) isMessage()   {}
 
 // run is the state of one run; it is owned by the loop goroutine.
 type run struct {
@@ -207,6 +217,8 @@ type run struct {
 	junitPath      string
 	errorLines     *logscan.Matcher
 	hang           hangState
+	// badNodes are the nodes an infrastructure failure named (summary.json bad_nodes, BadNodesFile).
+	badNodes []string
 }
 
 // Run carries out the plan and returns the run's exit code. It returns when every step it started has
@@ -356,7 +368,7 @@ func (r *run) loop(ctx context.Context, signals <-chan os.Signal) {
 			if r.holdErr != nil {
 				err = fmt.Errorf("%w (last answer: %v)", err, r.holdErr)
 			}
-			r.resolveHold("", err)
+			r.resolveHold(slurm.JobStatus{}, err)
 		case <-r.killTimer:
 			r.killTimer = nil
 			r.killAfterGrace()
@@ -419,7 +431,9 @@ func (r *run) handle(msg message) {
 		r.startLiveness(s)
 		r.launchWhatIsDue()
 	case teardownError:
-		r.errs = multierror.Append(r.errs, m.err)
+		r.onTeardownError(m.err)
+	case jobEndKnown:
+		r.onJobEnd(m)
 	case jobStateKnown:
 		if m.err != nil && r.held != nil && r.holdTimer != nil && !r.decided {
 			// No answer is no verdict: the query itself may have been killed by the very
@@ -429,7 +443,7 @@ func (r *run) handle(msg message) {
 			r.askSlurm(holdRetry)
 			return
 		}
-		r.resolveHold(m.state, m.err)
+		r.resolveHold(m.status, m.err)
 	case checkTimedOut:
 		r.onCheckTimeout(m)
 	case gateExpired:
@@ -485,7 +499,7 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 	case s.cancelledBySlurm != "":
 		// Slurm is ending the job (scancel, requeue, time limit); the supervisor's own signal is
 		// on its way. Nothing failed: record an interruption, not a role failure.
-		r.interruptBySlurm(s.name, "Slurm cancelled step "+s.name+": "+s.cancelledBySlurm)
+		r.interruptBySlurm(s.name, slurm.JobStatus{}, "")
 	case s.isCheck():
 		r.onCheckEnd(s, now)
 	case afterEnd:
@@ -567,30 +581,31 @@ func (r *run) askSlurm(delay time.Duration) {
 		}
 		qctx, cancel := context.WithTimeout(ctx, bound)
 		defer cancel()
-		state, err := query(qctx)
-		r.send(jobStateKnown{state: state, err: err})
+		status, err := query(qctx)
+		r.send(jobStateKnown{status: status, err: err})
 		return nil
 	})
 }
 
-// resolveHold settles a held step's end: Slurm ending the job makes it an interruption; anything
-// else (the job still running, no answer in time) makes it the role's failure.
-func (r *run) resolveHold(state string, err error) {
+// resolveHold settles a held step's end: Slurm ending the job makes it an interruption (or, when a
+// node failed, an infrastructure failure); anything else (the job still running, no answer in time)
+// makes it the role's failure.
+func (r *run) resolveHold(st slurm.JobStatus, err error) {
 	s := r.held
 	if s == nil || r.decided {
 		return
 	}
 	r.holdTimer = nil
-	if err == nil && slurm.JobEnding(state) {
+	if err == nil && slurm.JobEnding(st.State) {
 		r.markStoppedBySlurm(s)
-		r.interruptBySlurm(s.name, fmt.Sprintf("Slurm is ending the job (JobState=%s) and stopped step %s", state, s.name))
+		r.interruptBySlurm(s.name, st, fmt.Sprintf("JobState=%s; step %s ended with it", st.State, s.name))
 		return
 	}
 	f := r.failureOfExit(s)
 	if err != nil {
 		f.Reason += fmt.Sprintf(" (not a cancellation: %v)", err)
 	} else {
-		f.Reason += fmt.Sprintf(" (not a cancellation: JobState=%s)", state)
+		f.Reason += fmt.Sprintf(" (not a cancellation: JobState=%s)", st.State)
 	}
 	r.decide(RunFailed, f.Code, f)
 }
@@ -606,12 +621,72 @@ func (r *run) markStoppedBySlurm(held *step) {
 }
 
 // interruptBySlurm decides the run as interrupted by Slurm, which SIGKILLs the job KillWait after it
-// began.
-func (r *run) interruptBySlurm(role, reason string) {
-	code := 128 + int(syscall.SIGTERM)
+// began; a node failure makes it an infrastructure failure instead. role is the step whose end told.
+func (r *run) interruptBySlurm(role string, st slurm.JobStatus, why string) {
+	code := verdict.Signal(syscall.SIGTERM)
 	r.slurmEndsJob()
-	r.emit(Event{Name: EventSignal, Role: role, Code: intPtr(code), Message: reason})
-	r.decide(RunInterrupted, code, &Failure{Code: code, Reason: reason})
+	f := r.cancellation(code, st, why)
+	r.emit(Event{Name: EventSignal, Role: role, Code: intPtr(code), Message: f.Reason})
+	r.decide(RunInterrupted, code, f)
+	if r.nodeFailure(st) {
+		r.recordRefinement()
+	}
+}
+
+// askWhyEnding asks Slurm, once the run was decided as interrupted by a SIGTERM, why the job is
+// ending; the answer (jobEndKnown) refines the root cause before the record is final.
+func (r *run) askWhyEnding() {
+	if r.cfg.JobState == nil {
+		return
+	}
+	ctx, query, bound := r.groupCtx, r.cfg.JobState, r.cfg.CancelHold
+	r.group.Go(func() error {
+		qctx, cancel := context.WithTimeout(ctx, bound)
+		defer cancel()
+		status, err := query(qctx)
+		r.send(jobEndKnown{status: status, err: err})
+		return nil
+	})
+}
+
+// onJobEnd refines an interruption with Slurm's word on why the job ends.
+func (r *run) onJobEnd(m jobEndKnown) {
+	if r.state != RunInterrupted || r.failure == nil {
+		return
+	}
+	if m.err != nil {
+		r.emit(Event{Name: EventSignal, Debug: true, Message: fmt.Sprintf("could not ask Slurm why the job ends: %v", m.err)})
+		return
+	}
+	if r.nodeFailure(m.status) {
+		r.recordRefinement()
+		return
+	}
+	refined := r.cancellation(r.code, m.status, strings.TrimPrefix(r.failure.Reason, "Slurm is ending the job: "))
+	if !strings.HasPrefix(r.failure.Reason, "Slurm is ending the job") {
+		refined = r.cancellation(r.code, m.status, r.failure.Reason)
+	}
+	r.failure.Reason, r.failure.Evidence = refined.Reason, refined.Evidence
+	r.recordRefinement()
+}
+
+// recordRefinement rewrites the record after the root cause of a decided run became more precise.
+func (r *run) recordRefinement() {
+	summary := r.summary()
+	r.emit(Event{Name: EventResult, Code: intPtr(r.code), Message: "refined: " + resultLine(summary)})
+	r.writeRecord(summary)
+}
+
+// onTeardownError records a teardown command that failed. While Slurm is ending the job, a step
+// signal is refused ("Invalid job id specified", "already completing"): that is expected, and the
+// step is reached by other means, so it is a debug event, not one of the run's errors.
+func (r *run) onTeardownError(err error) {
+	msg := err.Error()
+	if r.slurmEnding || strings.Contains(msg, "Invalid job id specified") || strings.Contains(msg, "already completing") {
+		r.emit(Event{Name: EventTeardown, Debug: true, Message: msg})
+		return
+	}
+	r.errs = multierror.Append(r.errs, err)
 }
 
 func (r *run) warn(role, msg string) {
@@ -658,7 +733,7 @@ func (r *run) onSignal(sig os.Signal) {
 		}
 		return
 	}
-	code := 128 + signalNumber(sig)
+	code := verdict.Signal(sig)
 	msg := "stopping every step"
 	if sig == r.cfg.DrainSignal {
 		msg = "pre-timeout signal: draining before the time limit; still running: " + r.stillRunning(r.cfg.clock.Now())
@@ -672,7 +747,15 @@ func (r *run) onSignal(sig os.Signal) {
 	if sig == syscall.SIGTERM {
 		r.slurmEndsJob()
 	}
-	r.decide(RunInterrupted, code, &Failure{Code: code, Reason: fmt.Sprintf("the supervisor received %s", name)})
+	f := &Failure{Code: code, Reason: fmt.Sprintf("the supervisor received %s", name)}
+	if sig == syscall.SIGTERM && r.cfg.JobState != nil {
+		// On a cluster a SIGTERM is Slurm's: scancel, the time limit, preemption, a node failure.
+		f = r.cancellation(code, slurm.JobStatus{}, f.Reason)
+	}
+	r.decide(RunInterrupted, code, f)
+	if sig == syscall.SIGTERM {
+		r.askWhyEnding()
+	}
 }
 
 // decide fixes the run's result once, records it at once (summary, result event, JUnit), so that
@@ -686,7 +769,7 @@ func (r *run) decide(state RunState, code int, failure *Failure) {
 	r.state = state
 	r.decidedAt = r.cfg.clock.Now()
 	r.held, r.holdTimer = nil, nil
-	r.code = code
+	r.code = r.classify(state, code, failure)
 	r.failure = failure
 	if failure != nil {
 		r.errs = multierror.Append(r.errs, failure)

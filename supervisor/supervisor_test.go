@@ -19,6 +19,7 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
 
@@ -75,7 +76,7 @@ type scenario struct {
 	untilStopped bool
 	// jobState, when set, stands for Slurm's answer about the job (a cluster run); steps are then
 	// stopped through a failing scancel, as when Slurm refuses step signals of an ending job.
-	jobState func(context.Context) (string, error)
+	jobState func(context.Context) (slurm.JobStatus, error)
 	killWait time.Duration
 	// flags, when set, changes the plan's flags (a precheck, say) before it is built.
 	flags func(*roles.Flags)
@@ -503,7 +504,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 func TestKillWaitBoundsTeardown(t *testing.T) {
 	out := runScenario(t, scenario{signal: syscall.SIGTERM, ignoreTerm: "CTX_0", requests: 100000, untilStopped: true,
 		grace: time.Minute, killWait: 3 * time.Second,
-		jobState: func(context.Context) (string, error) { return "COMPLETING", nil }})
+		jobState: func(context.Context) (slurm.JobStatus, error) { return slurm.JobStatus{State: "COMPLETING"}, nil }})
 	if out.result.Code != 143 || out.summary.State != "interrupted" {
 		t.Fatalf("exit code %d state %q, want 143 interrupted", out.result.Code, out.summary.State)
 	}
@@ -576,8 +577,8 @@ func TestRecordSurvivesSIGKILLAfterDecision(t *testing.T) {
 		t.Errorf("event log has no result event with code 3 (%v): %+v", err, events)
 	}
 	junit, err := os.ReadFile(filepath.Join(ws, supervisor.JUnitFile))
-	if err != nil || !bytes.Contains(junit, []byte(`<testcase name="supervisor[GEN_0]"`)) || !bytes.Contains(junit, []byte("<failure")) {
-		t.Errorf("JUnit file (%v) does not fail supervisor[GEN_0]:\n%s", err, junit)
+	if err != nil || !bytes.Contains(junit, []byte(`<testcase name="supervisor"`)) || !bytes.Contains(junit, []byte(`<failure message="test: role GEN_0`)) {
+		t.Errorf("JUnit file (%v) does not fail the supervisor case with GEN_0 as a test failure:\n%s", err, junit)
 	}
 	// The steps die with the supervisor (their srun has a parent-death signal).
 	assertNothingLeft(t, s.RunToken)

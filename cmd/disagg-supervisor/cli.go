@@ -292,7 +292,12 @@ func clusterSettings(cfg *supervisor.Config, jobID string, stderr io.Writer) {
 		cfg.KillWait = slurm.DefaultKillWait
 		fmt.Fprintf(stderr, "disagg-supervisor: %v; assuming Slurm's default KillWait of %s\n", err, cfg.KillWait)
 	}
-	cfg.JobState = func(ctx context.Context) (string, error) { return slurm.JobState(ctx, scontrol, jobID) }
+	cfg.JobState = func(ctx context.Context) (slurm.JobStatus, error) { return slurm.JobState(ctx, scontrol, jobID) }
+	if sinfo, err := exec.LookPath("sinfo"); err == nil {
+		cfg.NodeStates = func(ctx context.Context, nodes []string) (map[string]string, error) {
+			return slurm.NodeStates(ctx, sinfo, nodes)
+		}
+	}
 }
 
 // absolutePaths makes the directory flags absolute: steps may start in another working directory (a

@@ -70,8 +70,8 @@ func buildAndRun(m *testing.M) int {
 //	    object there (len(roles)). A string value is compared as it is, any other value as compact
 //	    JSON without HTML escaping (["gpu-a01","gpu-a02"], 4, false). ! jsonfield: the value
 //	    differs or is absent.
-//	junitcase FILE NAME pass|fail
-//	    FILE is well-formed JUnit XML with a test case NAME that passed or failed.
+//	junitcase FILE NAME pass|failure|error
+//	    FILE is well-formed JUnit XML with a test case NAME that passed, failed (<failure>) or erred (<error>).
 //	replace FILE REGEXP REPLACEMENT
 //	    rewrites FILE in place, replacing every match of REGEXP (Go syntax; $1 in REPLACEMENT is a
 //	    group), e.g. to pin the pid part of a run token before cmp with a golden file. Fails when
@@ -274,14 +274,15 @@ func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func cmdJUnitCase(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 3 || (args[2] != "pass" && args[2] != "fail") {
-		ts.Fatalf("usage: junitcase FILE NAME pass|fail")
+	if neg || len(args) != 3 || (args[2] != "pass" && args[2] != "failure" && args[2] != "error") {
+		ts.Fatalf("usage: junitcase FILE NAME pass|failure|error")
 	}
 	var doc struct {
 		Suites []struct {
 			Cases []struct {
 				Name    string    `xml:"name,attr"`
 				Failure *struct{} `xml:"failure"`
+				Error   *struct{} `xml:"error"`
 			} `xml:"testcase"`
 		} `xml:"testsuite"`
 	}
@@ -296,8 +297,17 @@ func cmdJUnitCase(ts *testscript.TestScript, neg bool, args []string) {
 				names = append(names, c.Name)
 				continue
 			}
-			if failed := c.Failure != nil; failed != (args[2] == "fail") {
-				ts.Fatalf("junitcase: %s: test case %s failed: %v, want %s", args[0], c.Name, failed, args[2])
+			got := "pass"
+			switch {
+			case c.Failure != nil && c.Error != nil:
+				got = "failure and error"
+			case c.Failure != nil:
+				got = "failure"
+			case c.Error != nil:
+				got = "error"
+			}
+			if got != args[2] {
+				ts.Fatalf("junitcase: %s: test case %s: %s, want %s", args[0], c.Name, got, args[2])
 			}
 			return
 		}
