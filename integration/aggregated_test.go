@@ -69,7 +69,7 @@ func TestAggregatedRankExits(t *testing.T) {
 	// Rank 3 is the second task of the second node.
 	runFailure(t, failureScenario{
 		spec:  jobSpec{Name: "agg-rank3-exit7", Aggregated: true, Requests: longToy, Work: "20ms", Fail: "SERVER:3:7:3s"},
-		state: "FAILED", code: 7, role: "SERVER", node: 1, ranks: []int{3}, faultAt: "SERVER:3", junitErr: true,
+		state: "FAILED", code: 7, role: "SERVER", node: 1, ranks: []int{3}, faultAt: "SERVER:3", class: "test",
 	})
 }
 

@@ -375,6 +375,9 @@ type failure struct {
 	Reason   string   `json:"reason"`
 	SrunLine string   `json:"srun_line"`
 	Log      string   `json:"log"`
+	Class    string   `json:"class"`
+	Origin   string   `json:"origin"`
+	Evidence []string `json:"evidence"`
 	// FirstErrors are the first error-shaped lines of the role's log, with their line numbers.
 	FirstErrors []struct {
 		Line int    `json:"line"`

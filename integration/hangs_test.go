@@ -34,7 +34,7 @@ type hangRecord struct {
 	} `json:"gpu_ledger"`
 }
 
-// TestHangs: on the cluster, each toy hang or sickness ends the job with exit code 6 within its bound
+// TestHangs: on the cluster, each toy hang or sickness ends the job with exit code 85 within its bound
 // (period x failures + 1 s for the router's liveness check, the stall bound + 1 s for stalls), from the
 // moment the sickness struck to the decision, with the right role as the root cause, nothing of the
 // job left, and a ledger that says what stopping early saved against the time limit.
@@ -69,10 +69,10 @@ func TestHangs(t *testing.T) {
 			}
 			j := submit(t, spec)
 			rec, s := finish(t, j, start)
-			checkJob(t, rec, "FAILED", "6:0")
-			checkRun(t, j, s, 6)
-			if f := s.Failure; f == nil || f.Role != tt.faulty || f.Code != 6 || !strings.Contains(f.Reason, tt.why) {
-				t.Fatalf("failure %+v; want %s, code 6, a reason with %q", f, tt.faulty, tt.why)
+			checkJob(t, rec, "FAILED", "85:0")
+			checkRun(t, j, s, 85)
+			if f := s.Failure; f == nil || f.Role != tt.faulty || f.Code != 85 || !strings.Contains(f.Reason, tt.why) {
+				t.Fatalf("failure %+v; want %s, code 85, a reason with %q", f, tt.faulty, tt.why)
 			}
 			data, err := os.ReadFile(filepath.Join(j.ws, fmt.Sprintf("fault-%s-0.time", tt.faulty)))
 			if err != nil {

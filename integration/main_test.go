@@ -9,11 +9,11 @@
 //	TestGenOnly                   TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1: no CTX step, no ctx_server_0.log
 //	TestGenRankExits              a GEN rank exits 3 mid-run: FAILED 3:0, names GEN_0, its node, rank 1
 //	TestCtxRankKilled             a CTX rank is SIGKILLed mid-run: FAILED 137:0, names CTX_0 and its node
-//	TestServerExitsEarly          DISAGG_SERVER exits 0 before the benchmark: FAILED 3:0
+//	TestServerExitsEarly          DISAGG_SERVER exits 0 before the benchmark: FAILED 84:0
 //	TestBenchmarkFails            the benchmark exits 7: FAILED 7:0
 //	TestScancel                   scancel mid-run: CANCELLED, complete interrupted summary and event log
 //	TestTimeLimitDrain            --time=1 with --signal=B:USR1@30: the supervisor drains, exit 138
-//	TestInstallFailure            --task-install fails on one node behind --task-barrier: exit 5, fast
+//	TestInstallFailure            --task-install fails on one node behind --task-barrier: its code 5, class setup, fast
 //	TestRequeue                   scontrol requeue: the second attempt has its own run token and files
 //	TestPlanMatchesSlurm          `plan --json` inside the job: ranks ran where the plan said, with the
 //	                              CUDA_VISIBLE_DEVICES Slurm assigned

@@ -115,9 +115,9 @@ func TestPrecheckCtxFails(t *testing.T) {
 	j := submit(t, jobSpec{Name: "precheck-fail", NumGen: 1, NumCtx: 1,
 		BeforeExec: precheckExports("CTX_PRECHECK_0=status:300ms,pass:300ms", "120")})
 	rec, s := finish(t, j, start)
-	checkJob(t, rec, "FAILED", "5:0")
-	checkRun(t, j, s, 5)
-	if s.Failure == nil || s.Failure.Role != "CTX_PRECHECK_0" || s.Failure.Code != 5 ||
+	checkJob(t, rec, "FAILED", "82:0")
+	checkRun(t, j, s, 82)
+	if s.Failure == nil || s.Failure.Role != "CTX_PRECHECK_0" || s.Failure.Code != 82 ||
 		!strings.Contains(s.Failure.Reason, "FAIL: TRANSFER_ERROR: toy precheck ctx_0") {
 		t.Errorf("failure %+v", s.Failure)
 	}
@@ -138,7 +138,7 @@ func TestPrecheckCtxFails(t *testing.T) {
 		t.Errorf("results-ct-precheck.xml: %v\n%s", err, junit)
 	}
 	out, _ := os.ReadFile(filepath.Join(j.ws, "slurm-"+j.id+".out"))
-	for _, want := range []string{"PRE-FLIGHT", "UCX red flags:", "sw-emul", "result: failed, exit code 5"} {
+	for _, want := range []string{"PRE-FLIGHT", "UCX red flags:", "sw-emul", "result: failed, exit code 82"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the job's output lacks %q", want)
 		}
@@ -152,8 +152,8 @@ func TestPrecheckHangs(t *testing.T) {
 	j := submit(t, jobSpec{Name: "precheck-hang", NumGen: 1, NumCtx: 1,
 		BeforeExec: precheckExports("CTX_PRECHECK_0=hang,pass:300ms", "10")})
 	rec, s := finish(t, j, start)
-	checkJob(t, rec, "FAILED", "5:0")
-	checkRun(t, j, s, 5) // which also checks that no step and no process of the job is left
+	checkJob(t, rec, "FAILED", "82:0")
+	checkRun(t, j, s, 82) // which also checks that no step and no process of the job is left
 	c := readChecks(t, j.ws)["CTX_PRECHECK_0"]
 	if !c.TimedOut || c.Passed || !strings.HasPrefix(c.Verdict, "timed out after 10s") {
 		t.Errorf("CTX_PRECHECK_0: %+v", c)

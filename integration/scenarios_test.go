@@ -59,6 +59,10 @@ func TestTimeLimitDrain(t *testing.T) {
 	if s.State != "interrupted" {
 		t.Errorf("summary state %q, want interrupted", s.State)
 	}
+	// Slurm's word names who ended the job, and no role.
+	if f := s.Failure; f == nil || f.Class != "cancelled" || f.Role != "" || !strings.Contains(f.Reason, "(scancel)") {
+		t.Errorf("failure %+v, want class cancelled, no role, a reason naming scancel", f)
+	}
 	// USR1 may come before every role is launched; a role not launched by then stays pending.
 	launched := 0
 	for _, r := range s.Roles {
@@ -324,7 +328,7 @@ type failureScenario struct {
 	node     int // index of the failing node in the allocation; -1: none named
 	ranks    []int
 	faultAt  string // ROLE:RANK whose fault time starts the clock of "ends within seconds"; "" for none
-	junitErr bool   // the JUnit file reports a failure (everything but the benchmark's own)
+	class    string // the failure's class, also the JUnit message's prefix
 }
 
 func runFailure(t *testing.T, sc failureScenario) {
@@ -363,9 +367,13 @@ func runFailure(t *testing.T, sc failureScenario) {
 			t.Errorf("%s is %q, want stopped by the teardown", r.Name, r.State)
 		}
 	}
+	if f := s.Failure; f != nil && f.Class != sc.class {
+		t.Errorf("failure class %q, want %q", f.Class, sc.class)
+	}
+	// The supervisor's case fails whenever the job does, the class first in its message.
 	junit, _ := os.ReadFile(filepath.Join(j.ws, "results-disagg-supervisor.xml"))
-	if got := strings.Contains(string(junit), "<failure"); got != sc.junitErr {
-		t.Errorf("JUnit failure present: %v, want %v", got, sc.junitErr)
+	if want := `<failure message="` + sc.class + `: `; !strings.Contains(string(junit), want) {
+		t.Errorf("JUnit lacks %s:\n%s", want, junit)
 	}
 	if sc.faultAt == "" {
 		return
@@ -386,14 +394,14 @@ func runFailure(t *testing.T, sc failureScenario) {
 func TestGenRankExits(t *testing.T) {
 	runFailure(t, failureScenario{
 		spec:  jobSpec{Name: "gen-exit3", NumGen: 1, NumCtx: 1, Requests: longToy, Work: "20ms", Fail: "GEN_0:1:3:3s"},
-		state: "FAILED", code: 3, role: "GEN_0", node: 0, ranks: []int{1}, faultAt: "GEN_0:1", junitErr: true,
+		state: "FAILED", code: 3, role: "GEN_0", node: 0, ranks: []int{1}, faultAt: "GEN_0:1", class: "test",
 	})
 }
 
 func TestCtxRankKilled(t *testing.T) {
 	runFailure(t, failureScenario{
 		spec:  jobSpec{Name: "ctx-kill", NumGen: 1, NumCtx: 1, Requests: longToy, Work: "20ms", Fail: "CTX_0:1:kill:3s"},
-		state: "FAILED", code: 137, role: "CTX_0", node: 1, ranks: []int{1}, faultAt: "CTX_0:1", junitErr: true,
+		state: "FAILED", code: 137, role: "CTX_0", node: 1, ranks: []int{1}, faultAt: "CTX_0:1", class: "test",
 	})
 }
 
@@ -401,14 +409,14 @@ func TestServerExitsEarly(t *testing.T) {
 	// Status 0 from a server is not srun's "task failed" line: the failure names no node or rank.
 	runFailure(t, failureScenario{
 		spec:  jobSpec{Name: "server-exit0", Requests: longToy, Work: "20ms", Fail: "DISAGG_SERVER:0:0:2s"},
-		state: "FAILED", code: 3, role: "DISAGG_SERVER", node: -1, faultAt: "DISAGG_SERVER:0", junitErr: true,
+		state: "FAILED", code: 84, role: "DISAGG_SERVER", node: -1, faultAt: "DISAGG_SERVER:0", class: "test",
 	})
 }
 
 func TestBenchmarkFails(t *testing.T) {
 	runFailure(t, failureScenario{
 		spec:  jobSpec{Name: "benchmark-exit7", Fail: "BENCHMARK:0:7"},
-		state: "FAILED", code: 7, role: "BENCHMARK", node: 0, ranks: []int{0}, junitErr: false,
+		state: "FAILED", code: 7, role: "BENCHMARK", node: 0, ranks: []int{0}, class: "test",
 	})
 }
 
@@ -429,6 +437,10 @@ func TestScancel(t *testing.T) {
 	checkRun(t, j, s, 143)
 	if s.State != "interrupted" {
 		t.Errorf("summary state %q, want interrupted", s.State)
+	}
+	// Slurm's word names who ended the job, and no role.
+	if f := s.Failure; f == nil || f.Class != "cancelled" || f.Role != "" || !strings.Contains(f.Reason, "(scancel)") {
+		t.Errorf("failure %+v, want class cancelled, no role, a reason naming scancel", f)
 	}
 	for _, r := range s.Roles {
 		if r.State != "stopped" {
@@ -463,8 +475,8 @@ func TestInstallFailure(t *testing.T) {
 	fileAbsent(t, filepath.Join(installs, rec.Nodes[0]+".failed"))
 	fileExists(t, filepath.Join(installs, rec.Nodes[0]+".ok"))
 	f := s.Failure
-	if f == nil || f.Role != "GEN_0" || f.Code != 5 || len(f.Ranks) == 0 {
-		t.Fatalf("failure %+v, want GEN_0 with code 5 and the ranks srun named", f)
+	if f == nil || f.Role != "GEN_0" || f.Code != 5 || len(f.Ranks) == 0 || f.Class != "setup" {
+		t.Fatalf("failure %+v, want GEN_0 with code 5, class setup and the ranks srun named", f)
 	}
 	// The named ranks are on the named node (ranks 0-1 on the first node, 2-3 on the second); srun
 	// may name them in one line or two.

@@ -16,7 +16,7 @@ import (
 //	                                  default barrier starts all four within 0.2 s; the setup's
 //	                                  variable reaches the command and the environment dump
 //	TestTaskRankNeverArrives          rank 3's setup never ends: the step fails after the barrier
-//	                                  timeout, naming rank 3 and its node; FAILED 124:0
+//	                                  timeout: FAILED 83:0 (never ready), class hang, the task's line first
 //	TestTaskRank0GatesOthers          with the barrier off, rank 0's preparation still gates the others
 //	TestTaskAfterCommandsOnFailure    a GEN rank exits 3: FAILED 3:0 all the same; after commands ran on
 //	                                  the failing rank (code 3) and on the ranks the teardown stopped
@@ -107,10 +107,13 @@ func TestTaskRankNeverArrives(t *testing.T) {
 		},
 		RunFlags: `--task-setup "$jobWorkspace/stuck.sh" --task-barrier-timeout 5s`})
 	rec, s := finish(t, j, start)
-	checkJob(t, rec, "FAILED", "124:0")
-	checkRun(t, j, s, 124)
-	if f := s.Failure; f == nil || f.Role != "GEN_0" || f.Code != 124 {
-		t.Errorf("failure %+v, want GEN_0 with 124", f)
+	// The barrier's timeout is the per-rank runner's own verdict: 83 (never ready), class hang, its
+	// line the first error.
+	checkJob(t, rec, "FAILED", "83:0")
+	checkRun(t, j, s, 83)
+	if f := s.Failure; f == nil || f.Role != "GEN_0" || f.Code != 83 || f.Class != "hang" || f.Origin != "supervisor" ||
+		len(f.FirstErrors) == 0 || !strings.HasPrefix(f.FirstErrors[0].Text, "task: error: ") {
+		t.Errorf("failure %+v, want GEN_0 with 83, class hang from the supervisor, the task's line first", f)
 	}
 	gen := attemptLog(t, filepath.Join(j.ws, "gen_server_0.log"), "GEN_0", s.RunToken)
 	want := "rank 3 of GEN_0 did not arrive within 5s (started but not at the barrier: 3 on " + rec.Nodes[1] + ")"

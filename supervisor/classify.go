@@ -54,7 +54,8 @@ func (r *run) classify(state RunState, code int, f *Failure) int {
 		return verdict.ExitInfrastructure
 	}
 	switch {
-	case s.kind == kindInstall:
+	case s.kind == kindInstall || r.installFailed():
+		// The install's own code, wherever the ranks waiting for it reported it.
 		f.Class, f.Origin = verdict.ClassSetup, verdict.OriginRole
 	case code == s.code && verdict.InBand(code) && r.taskErrorFirst(s, f):
 		// The per-rank runner's own verdict (setup, empty command, a wait that ran out).
@@ -286,4 +287,10 @@ func uniqueSorted(list []string) []string {
 	out := slices.Clone(list)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// installFailed reports whether a per-node install failed in this attempt.
+func (r *run) installFailed() bool {
+	_, _, _, ok := r.installFailure()
+	return ok
 }
