@@ -79,7 +79,7 @@ func (r *run) toInfrastructure(f *Failure, code int, evidence, nodes []string) {
 
 // infrastructureEvidence searches the failed step's output for the lines by which Slurm, the driver
 // or the kernel say that the cluster failed (see package verdict), and returns them with the nodes they
-// name (the failing node when they name none).
+// name (for a GPU or a start that failed, the failing task's node).
 func (r *run) infrastructureEvidence(s *step, f *Failure) (evidence, nodes []string) {
 	text, err := readTail(s.log, s.logStart, evidenceScanBytes)
 	if err != nil {
@@ -102,24 +102,21 @@ func (r *run) infrastructureEvidence(s *step, f *Failure) (evidence, nodes []str
 		if !slices.Contains(evidence, entry) {
 			evidence = append(evidence, entry)
 		}
-		if ev.Node != "" {
+		switch {
+		case ev.Node != "":
 			nodes = append(nodes, ev.Node)
-		} else {
-			nodes = append(nodes, r.failedNodes(s, f)...)
+		case ev.Rule == verdict.RuleGPUHardware || ev.Rule == verdict.RulePMIStart:
+			// The failing task's node, when srun named it: its GPU or its start failed there. A
+			// launch or step creation that failed names no node of its own, nor does a full disk.
+			if f.Node != "" {
+				nodes = append(nodes, f.Node)
+			}
 		}
 		if len(evidence) >= firstErrorLines {
 			break
 		}
 	}
 	return evidence, nodes
-}
-
-// failedNodes are the nodes srun named for the failing tasks, else the step's nodes.
-func (r *run) failedNodes(s *step, f *Failure) []string {
-	if f.Node != "" {
-		return []string{f.Node}
-	}
-	return s.nodes
 }
 
 // ranksNotStarted reports whether a failing rank of s never started its command: the task runner

@@ -99,6 +99,8 @@ type fakeLauncher struct {
 	ignoreTerm, ignoreKill map[string]bool
 	// failStart names a step that cannot be started.
 	failStart string
+	// stopErr is what stopping a step answers besides ending it (a refused scancel).
+	stopErr error
 }
 
 type fakeProcess struct {
@@ -182,7 +184,7 @@ func (p *fakeProcess) stop(string) error {
 	if !ignore {
 		p.exit(143, "")
 	}
-	return nil
+	return p.l.stopErr
 }
 
 func (p *fakeProcess) kill(string) error {
@@ -218,8 +220,10 @@ type options struct {
 	// failStart names a step the launcher cannot start.
 	failStart string
 	// slurm makes it a cluster run: step ends are checked against the job's state, which the test
-	// gives with answer.
-	slurm bool
+	// gives with answer; nodeStates is what sinfo says of the nodes then.
+	slurm      bool
+	nodeStates map[string]string
+	stopErr    error
 	// flags, when set, changes the plan's flags (a precheck, an install script) before it is built.
 	flags func(*roles.Flags)
 	// liveness are --liveness specs of the plan; hang the run's hang detection settings.
@@ -278,7 +282,7 @@ func newHarness(t *testing.T, o options) *harness {
 	h := &harness{
 		t: t, plan: plan, clock: newFakeClock(),
 		launcher: &fakeLauncher{procs: map[string]*fakeProcess{}, ignoreTerm: map[string]bool{}, ignoreKill: map[string]bool{},
-			failStart: o.failStart},
+			failStart: o.failStart, stopErr: o.stopErr},
 		signals: make(chan os.Signal, 4),
 		probes:  map[string]chan error{},
 		asked:   make(chan struct{}, 4),
@@ -333,6 +337,7 @@ func newHarness(t *testing.T, o options) *harness {
 				return slurm.JobStatus{}, ctx.Err()
 			}
 		}
+		cfg.NodeStates = func(context.Context, []string) (map[string]string, error) { return o.nodeStates, nil }
 	}
 	go func() { h.done <- Run(context.Background(), cfg) }()
 	synctest.Wait()
@@ -435,12 +440,18 @@ func (h *harness) advance(d time.Duration) {
 // answer gives Slurm's answer about the job, once the loop has asked.
 func (h *harness) answer(state string, err error) {
 	h.t.Helper()
+	h.answerWhy(slurm.JobStatus{State: state}, err)
+}
+
+// answerWhy gives Slurm's answer with the reason it states.
+func (h *harness) answerWhy(status slurm.JobStatus, err error) {
+	h.t.Helper()
 	select {
 	case <-h.asked:
 	default:
 		h.t.Fatal("the loop never asked Slurm for the job's state")
 	}
-	h.answers <- jobStateKnown{status: slurm.JobStatus{State: state}, err: err}
+	h.answers <- jobStateKnown{status: status, err: err}
 	synctest.Wait()
 }
 

@@ -219,6 +219,8 @@ type run struct {
 	hang           hangState
 	// badNodes are the nodes an infrastructure failure named (summary.json bad_nodes, BadNodesFile).
 	badNodes []string
+	// askingWhy is set while Slurm is asked why it ends the job (see askWhyEnding).
+	askingWhy bool
 }
 
 // Run carries out the plan and returns the run's exit code. It returns when every step it started has
@@ -386,9 +388,10 @@ func (r *run) loop(ctx context.Context, signals <-chan os.Signal) {
 	}
 }
 
-// over reports whether the run has decided its result and every step has ended.
+// over reports whether the run has decided its result, every step has ended, and Slurm has answered
+// (or failed to answer, within CancelHold) why it ends the job.
 func (r *run) over() bool {
-	return r.decided && r.allReaped()
+	return r.decided && r.allReaped() && !r.askingWhy
 }
 
 func (r *run) allReaped() bool {
@@ -435,6 +438,11 @@ func (r *run) handle(msg message) {
 	case jobEndKnown:
 		r.onJobEnd(m)
 	case jobStateKnown:
+		if r.decided && r.state == RunInterrupted {
+			// The question of a held step, answered after a signal decided the run.
+			r.onJobEnd(jobEndKnown(m))
+			return
+		}
 		if m.err != nil && r.held != nil && r.holdTimer != nil && !r.decided {
 			// No answer is no verdict: the query itself may have been killed by the very
 			// cancellation it asks about (Slurm signals every process of the batch step, scontrol
@@ -640,6 +648,7 @@ func (r *run) askWhyEnding() {
 		return
 	}
 	ctx, query, bound := r.groupCtx, r.cfg.JobState, r.cfg.CancelHold
+	r.askingWhy = true
 	r.group.Go(func() error {
 		qctx, cancel := context.WithTimeout(ctx, bound)
 		defer cancel()
@@ -651,6 +660,7 @@ func (r *run) askWhyEnding() {
 
 // onJobEnd refines an interruption with Slurm's word on why the job ends.
 func (r *run) onJobEnd(m jobEndKnown) {
+	r.askingWhy = false
 	if r.state != RunInterrupted || r.failure == nil {
 		return
 	}
@@ -747,13 +757,15 @@ func (r *run) onSignal(sig os.Signal) {
 	if sig == syscall.SIGTERM {
 		r.slurmEndsJob()
 	}
+	// A held step's question to Slurm is already on its way: its answer refines the root cause.
+	asked := r.held != nil
 	f := &Failure{Code: code, Reason: fmt.Sprintf("the supervisor received %s", name)}
 	if sig == syscall.SIGTERM && r.cfg.JobState != nil {
 		// On a cluster a SIGTERM is Slurm's: scancel, the time limit, preemption, a node failure.
 		f = r.cancellation(code, slurm.JobStatus{}, f.Reason)
 	}
 	r.decide(RunInterrupted, code, f)
-	if sig == syscall.SIGTERM {
+	if sig == syscall.SIGTERM && !asked {
 		r.askWhyEnding()
 	}
 }

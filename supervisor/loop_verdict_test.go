@@ -1,0 +1,194 @@
+package supervisor
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"testing/synctest"
+
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
+)
+
+// TestLoopVerdicts plays the rules that class a failure: each infrastructure rule of the README, the
+// per-rank runner's own verdict, and what Slurm says about the job it ends.
+func TestLoopVerdicts(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts options
+		play func(t *testing.T, h *harness)
+		want outcome
+	}{
+		{
+			name: "srun's node failure line: infrastructure, naming the node",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.writeLog("GEN_1", "srun: error: Node failure on node2\nsrun: error: node2: tasks 0-1: Killed\n")
+				h.exit("GEN_1", 137)
+			},
+			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, role: "GEN_1", reason: "the role's own code was 137",
+				class: verdict.ClassInfrastructure, evidence: "Node failure on node2", badNodes: []string{"node2"}},
+		},
+		{
+			name: "a task launch that failed: infrastructure, naming the node",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.writeLog("CTX_0", "srun: error: Task launch for StepId=41.3 failed on node node3: Communication connection failure\n")
+				h.exit("CTX_0", 1)
+			},
+			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, role: "CTX_0", class: verdict.ClassInfrastructure,
+				evidence: "task-launch: srun: error: Task launch", badNodes: []string{"node3"}},
+		},
+		{
+			name: "a GPU fallen off the bus among the first errors: infrastructure on the failing task's node",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.writeLog("GEN_0", "NVRM: Xid (PCI:0000:3b:00): 79, pid=1234, GPU has fallen off the bus.\n"+
+					"RuntimeError: CUDA error: unspecified launch failure\nsrun: error: node1: task 1: Exited with exit code 1\n")
+				h.exit("GEN_0", 1)
+			},
+			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, role: "GEN_0", class: verdict.ClassInfrastructure,
+				evidence: "gpu-hardware: NVRM: Xid", badNodes: []string{"node1"}},
+		},
+		{
+			name: "a step that cannot be created while the job runs: infrastructure, no node named",
+			opts: options{slurm: true},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.writeLog("GEN_1", "srun: error: Unable to create step for job 41: Unexpected message received\n")
+				h.exit("GEN_1", 1)
+				h.answer("RUNNING", nil)
+			},
+			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, role: "GEN_1", class: verdict.ClassInfrastructure,
+				evidence: "step-create"},
+		},
+		{
+			name: "no space left in the output directory: infrastructure",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.writeLog("BENCHMARK", "OSError: [Errno 28] No space left on device: '"+filepath.Join(h.plan.OutputDir, "x.csv")+"'\n")
+				h.exit("BENCHMARK", 1)
+			},
+			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, role: "BENCHMARK", class: verdict.ClassInfrastructure,
+				evidence: "no-space: OSError"},
+		},
+		{
+			name: "no space left elsewhere (a node's /tmp): the test's own failure",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.writeLog("BENCHMARK", "OSError: [Errno 28] No space left on device: '/tmp/cache/x'\n")
+				h.exit("BENCHMARK", 1)
+			},
+			want: outcome{state: RunFailed, code: 1, role: "BENCHMARK", class: verdict.ClassTest},
+		},
+		{
+			name: "a test that prints about Xid without the driver's form: the test's own failure",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.writeLog("GEN_0", "AssertionError: expected Xid count 0\nsrun: error: node1: task 0: Exited with exit code 1\n")
+				h.exit("GEN_0", 1)
+			},
+			want: outcome{state: RunFailed, code: 1, role: "GEN_0", class: verdict.ClassTest},
+		},
+		{
+			name: "the per-rank runner's own failure: its code, origin supervisor, its line first",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.writeLog("GEN_0", "srun: error: node1: task 1: Exited with exit code 81\n"+
+					"task: error: role GEN_0 rank 1 on node1: $pytestCommand is empty\n")
+				h.exit("GEN_0", 81)
+				f := h.summary().Failure
+				if f == nil || len(f.FirstErrors) == 0 || !strings.HasPrefix(f.FirstErrors[0].Text, "task: error: ") || f.Origin != verdict.OriginSupervisor {
+					t.Errorf("failure %+v; want the task's line first and origin supervisor", f)
+				}
+			},
+			want: outcome{state: RunFailed, code: verdict.ExitBadInput, role: "GEN_0", reason: "$pytestCommand is empty",
+				class: verdict.ClassSetup, evidence: "task: error:"},
+		},
+		{
+			name: "a role's own code in the band, without the runner's line: the role's",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.writeLog("GEN_0", "srun: error: node1: task 1: Exited with exit code 85\n")
+				h.exit("GEN_0", 85)
+				if f := h.summary().Failure; f == nil || f.Origin != verdict.OriginRole {
+					t.Errorf("failure %+v; want origin role", f)
+				}
+			},
+			want: outcome{state: RunFailed, code: 85, role: "GEN_0", class: verdict.ClassTest},
+		},
+		{
+			name: "Slurm ends the job with Reason=NodeDown: infrastructure naming the node sinfo calls down",
+			opts: options{slurm: true, nodeStates: map[string]string{"node1": "allocated", "node2": "down*", "node3": "allocated", "node4": "allocated"}},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("GEN_1", 143)
+				h.answerWhy(slurm.JobStatus{State: "COMPLETING", Reason: "NodeDown"}, nil)
+				data, err := os.ReadFile(filepath.Join(h.plan.Workspace, BadNodesFile))
+				if err != nil || string(data) != "node2\n" {
+					t.Errorf("%s: %q, %v; want node2", BadNodesFile, data, err)
+				}
+			},
+			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, reason: "a node failed: Slurm is ending the job because of node2",
+				class: verdict.ClassInfrastructure, evidence: "Reason=NodeDown", badNodes: []string{"node2"}},
+		},
+		{
+			name: "Slurm's SIGTERM, then its word: the time limit ended the job",
+			opts: options{slurm: true, killWait: 30 * 1e9},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.signal(syscall.SIGTERM)
+				h.answer("TIMEOUT", nil)
+			},
+			want: outcome{state: RunInterrupted, code: 143, reason: "Slurm is ending the job (the time limit): the supervisor received SIGTERM",
+				class: verdict.ClassCancelled, evidence: "JobState=TIMEOUT"},
+		},
+		{
+			name: "Slurm's SIGTERM, then its word: a node failed",
+			opts: options{slurm: true, killWait: 30 * 1e9, nodeStates: map[string]string{"node3": "down*"}},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.signal(syscall.SIGTERM)
+				h.answer("NODE_FAIL", nil)
+			},
+			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, reason: "because of node3",
+				class: verdict.ClassInfrastructure, evidence: "JobState=NODE_FAIL", badNodes: []string{"node3"}},
+		},
+		{
+			name: "slurmstepd's node-failure line: infrastructure, without asking",
+			opts: options{slurm: true, killWait: 30 * 1e9},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.writeLog("CTX_0", "slurmstepd: error: *** STEP 41.3 ON node3 CANCELLED AT 2026-11-30T05:20:25 DUE TO NODE FAILURE, SEE SLURMCTLD LOG FOR DETAILS ***\n")
+				h.exit("CTX_0", 143)
+			},
+			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, class: verdict.ClassInfrastructure, evidence: "node-fail-step"},
+		},
+		{
+			name: "scancel refused while Slurm ends the job: a debug event, not an error",
+			opts: options{slurm: true, killWait: 30 * 1e9, stopErr: errors.New("scancel --ctld --signal=TERM 41.2: exit status 1: scancel: error: Kill job error on job step id 41.2: Invalid job id specified")},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.signal(syscall.SIGTERM)
+				h.answer("CANCELLED", nil)
+				if s := h.summary(); contains(s.Errors, "Invalid job id") {
+					t.Errorf("errors %q hold the refused scancel", s.Errors)
+				}
+			},
+			want: outcome{state: RunInterrupted, code: 143, reason: "(scancel)", class: verdict.ClassCancelled},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, tt.opts)
+				defer h.drain()
+				tt.play(t, h)
+				checkOutcome(t, h, h.result(), tt.want)
+			})
+		})
+	}
+}
