@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/redact"
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
@@ -220,7 +221,7 @@ func run(ctx context.Context, opts Options, env []string, stdout, stderr io.Writ
 		if errors.As(err, &f) {
 			code = f.code
 		}
-		fmt.Fprintf(stderr, "task: %s: %v\n", r.id.who(), err)
+		fmt.Fprintf(stderr, "task: %s: %s\n", r.id.who(), r.redacted(err.Error()))
 		return outcome{code: code}
 	}
 	return out
@@ -341,9 +342,16 @@ func interruptCode(ctx context.Context) int {
 	return exitFailure
 }
 
-// logf writes one informational line to stderr.
+// logf writes one informational line to stderr, secrets masked: it can quote an after command or a
+// setup file's path, which the user may have written a token into.
 func (r *runner) logf(format string, args ...any) {
-	fmt.Fprintf(r.stderr, "task: "+format+"\n", args...)
+	fmt.Fprintf(r.stderr, "task: %s\n", r.redacted(fmt.Sprintf(format, args...)))
+}
+
+// redacted masks the secrets of the task's environment as it is now (the setup can add some), and
+// tokens of well-known formats, in s.
+func (r *runner) redacted(s string) string {
+	return redact.NewText(r.env.list()).String(s)
 }
 
 // wait polls check until it reports done or an error, logging progress every progressEvery so that a
