@@ -689,6 +689,7 @@ func (r *run) decide(state RunState, code int, failure *Failure) {
 	r.code = code
 	r.failure = failure
 	if failure != nil {
+		r.redactFailure(failure)
 		r.errs = multierror.Append(r.errs, failure)
 	}
 	// The summary goes last: a reader that sees its final state finds the rest already written.
