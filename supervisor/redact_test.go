@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -73,4 +74,22 @@ func TestTokensNeverWritten(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestFollowedOutputRedacted: the benchmark's output, copied live to the job's output, has its tokens
+// masked, and the rest of each line kept.
+func TestFollowedOutputRedacted(t *testing.T) {
+	token := "sk-" + strings.Repeat("Pw7_", 8)
+	path := filepath.Join(t.TempDir(), "benchmark.log")
+	if err := os.WriteFile(path, []byte("request 1 ok\nusing key "+token+" for the judge\nunfinished "+token), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the step has ended: one pass over the log, then return
+	var out strings.Builder
+	followLog(ctx, path, 0, redactingWriter{w: &out, redact: redact.NewText(nil).String})
+	want := "request 1 ok\nusing key " + redact.Mask + " for the judge\nunfinished " + redact.Mask + "\n"
+	if out.String() != want {
+		t.Errorf("output %q, want %q", out.String(), want)
+	}
 }

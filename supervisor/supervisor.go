@@ -86,7 +86,7 @@ type Config struct {
 	JUnitPath string
 	// BenchmarkOutput, when set, receives the BENCHMARK step's output as it is written to its log, as
 	// today's launcher shows it in the job's output file; in an aggregated test, the SERVER's (unless
-	// gen-only sends it to gen_server_0.log only).
+	// gen-only sends it to gen_server_0.log only), with secrets masked.
 	BenchmarkOutput io.Writer
 	// ErrorLines finds the first error-shaped lines of a failed role's log for the root cause; nil
 	// means logscan's default patterns.
@@ -912,8 +912,9 @@ func (r *run) launch(s *step) {
 	})
 	if r.cfg.BenchmarkOutput != nil && r.followsOutput(s) {
 		// As today's launcher shows it: the benchmark's (or aggregated server's) output in the job's
-		// own output file, live.
-		logPath, logStart, out := s.log, s.logStart, r.cfg.BenchmarkOutput
+		// own output file, live, secrets masked.
+		logPath, logStart := s.log, s.logStart
+		out := redactingWriter{w: r.cfg.BenchmarkOutput, redact: r.redactor.String}
 		r.group.Go(func() error {
 			followLog(ctx, logPath, logStart, out)
 			return nil
