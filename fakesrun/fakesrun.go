@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/redact"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
@@ -1060,9 +1061,15 @@ func (st *fakeStep) claimStep() error {
 			return fmt.Errorf("srun: error: fake srun: claim step %d: %w", id, err)
 		}
 		st.stepID, st.stepFile = id, name
-		// What ran as this step, for whoever debugs a local run.
+		// What ran as this step, for whoever debugs a local run; the command line can carry secrets
+		// (an after command with a token in it), which stay out of the file.
+		text := redact.NewText(st.env)
+		argv := make([]string, len(st.argv))
+		for i, arg := range st.argv {
+			argv[i] = text.String(arg)
+		}
 		fmt.Fprintf(f, "StepId=%s.%d pid=%d nodes=%s tasks=%d argv=%q\n",
-			st.jobID, id, os.Getpid(), slurm.CompressHostlist(st.nodes), len(st.tasks), st.argv)
+			st.jobID, id, os.Getpid(), slurm.CompressHostlist(st.nodes), len(st.tasks), argv)
 		return f.Close()
 	}
 	return fmt.Errorf("srun: error: fake srun: no free step id in %s", st.stateDir)

@@ -1,6 +1,8 @@
 package fakesrun
 
 import (
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,5 +206,24 @@ func TestPlanStepSettings(t *testing.T) {
 	}
 	if _, _, err := planStep(opts, []string{KillWaitEnv + "=soon"}); err == nil {
 		t.Errorf("planStep with %s=soon: no error", KillWaitEnv)
+	}
+}
+
+// TestStepFileRedacted: the step file records the step's command line with the secrets of the step's
+// environment, and tokens of well-known formats, masked.
+func TestStepFileRedacted(t *testing.T) {
+	token := "hf_" + strings.Repeat("Wq4", 12)
+	st := &fakeStep{stateDir: t.TempDir(), env: []string{"GH_PAT=pat-s3cret", "PATH=/bin"},
+		argv: []string{"srun", "-w", "node1", "task", "--task-after", "push pat-s3cret " + token}}
+	if err := st.claimStep(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(st.stepFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `argv=["srun" "-w" "node1" "task" "--task-after" "push <redacted> <redacted>"]`
+	if !strings.Contains(string(data), want) {
+		t.Errorf("step file %q lacks %q", data, want)
 	}
 }

@@ -10,7 +10,8 @@ import (
 // Redacted returns a deep copy of p that is safe to print or write as JSON: environment values of
 // secret-looking names are masked, and so is every occurrence of those values, or of values that
 // commands assign to secret-looking names (HF_TOKEN=... in an env string), in commands, srun argv,
-// probe targets and other environment values (pytestCommand holds the command).
+// probe targets and other environment values (pytestCommand holds the command); so are tokens of
+// well-known formats (hf_..., ghp_..., JWTs), whatever holds them.
 func (p Plan) Redacted() Plan {
 	var secrets []string
 	collect := func(env map[string]string) {

@@ -9,10 +9,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// ngcKey is shaped as an NVIDIA API key: masked wherever it appears, whatever its name.
+var ngcKey = "nvapi-" + strings.Repeat("Zx8-", 16)
+
 func TestRedacted(t *testing.T) {
 	env := contractEnv()
 	env["pytestCommandGENWorker"] = `HF_TOKEN="hf_abcdef" API_KEY=k3y-value pytest g.py`
-	env["pytestCommandDisaggServer"] = "export DB_PASSWORD='s3cr3t pw'; pytest s.py"
+	env["pytestCommandDisaggServer"] = "export DB_PASSWORD='s3cr3t pw'; GH_PAT=p4t-value pytest s.py --ngc " + ngcKey
 	p, err := Build(Sources{Flags: Flags{SrunArgs: []string{"--container-image=x"}}, Getenv: getenv(env)})
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +33,7 @@ func TestRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"hf_abcdef", "k3y-value", "s3cr3t", "hf_fromenv"} {
+	for _, secret := range []string{"hf_abcdef", "k3y-value", "s3cr3t", "hf_fromenv", "p4t-value", ngcKey} {
 		if strings.Contains(string(out), secret) {
 			t.Errorf("redacted plan still holds %q", secret)
 		}
@@ -47,11 +50,24 @@ func TestRedacted(t *testing.T) {
 	if got := r.Roles[0].Env["pytestCommand"]; got != r.Roles[0].Command {
 		t.Errorf("pytestCommand env not redacted like the command: %q", got)
 	}
-	if got, want := r.Roles[3].Command, "export DB_PASSWORD=<redacted>; pytest s.py"; got != want {
+	if got, want := r.Roles[3].Command, "export DB_PASSWORD=<redacted>; GH_PAT=<redacted> pytest s.py --ngc <redacted>"; got != want {
 		t.Errorf("server command %q, want %q", got, want)
 	}
 	if got, want := r.Roles[2].Command, "pytest --token <redacted> c.py"; got != want {
 		t.Errorf("CTX_0 command %q, want %q", got, want)
+	}
+	// The table prints the redacted plan.
+	var table strings.Builder
+	if err := WriteTable(&table, p); err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"p4t-value", ngcKey, "hf_fromenv"} {
+		if strings.Contains(table.String(), secret) {
+			t.Errorf("plan table shows %q", secret)
+		}
+	}
+	if !strings.Contains(table.String(), "--ngc <redacted>") {
+		t.Errorf("plan table lacks the server's masked command:\n%s", table.String())
 	}
 	// The run token names no credential and stays visible.
 	if r.Roles[0].Env["TRTLLM_PERF_RUN_TOKEN"] != p.RunToken {

@@ -76,3 +76,17 @@ func followLog(ctx context.Context, path string, offset int64, w io.Writer) {
 		}
 	}
 }
+
+// redactingWriter masks secrets in what it passes on to w. followLog writes whole lines, so a secret is
+// not split between two writes (unless a line outgrows maxPartialLine).
+type redactingWriter struct {
+	w      io.Writer
+	redact func(string) string
+}
+
+func (rw redactingWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(rw.w, rw.redact(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

@@ -92,6 +92,23 @@ func (r *run) failureOf(s *step, code int, reason string) *Failure {
 	return f
 }
 
+// redactFailure masks secrets in what f quotes from outside the supervisor (an error, a liveness check's
+// target and answers), before the failure is written anywhere; its log lines were masked as they were
+// read.
+func (r *run) redactFailure(f *Failure) {
+	f.Reason = r.redactor.String(f.Reason)
+	f.SrunLine = r.redactor.String(f.SrunLine)
+	f.Check = r.redactor.String(f.Check)
+	if f.Answers != nil {
+		// A copy: the slice came from the liveness check's goroutine.
+		answers := make([]string, len(f.Answers))
+		for i, a := range f.Answers {
+			answers[i] = r.redactor.String(a)
+		}
+		f.Answers = answers
+	}
+}
+
 // logTail is the last TailLines lines of this attempt's part of a step's log, secrets masked.
 func (r *run) logTail(s *step) ([]string, error) {
 	tail, err := readTail(s.log, s.logStart, 64<<10)

@@ -89,7 +89,7 @@ type Config struct {
 	JUnitPath string
 	// BenchmarkOutput, when set, receives the BENCHMARK step's output as it is written to its log, as
 	// today's launcher shows it in the job's output file; in an aggregated test, the SERVER's (unless
-	// gen-only sends it to gen_server_0.log only).
+	// gen-only sends it to gen_server_0.log only), with secrets masked.
 	BenchmarkOutput io.Writer
 	// ErrorLines finds the first error-shaped lines of a failed role's log for the root cause; nil
 	// means logscan's default patterns.
@@ -784,6 +784,7 @@ func (r *run) decide(state RunState, code int, failure *Failure) {
 	r.code = r.classify(state, code, failure)
 	r.failure = failure
 	if failure != nil {
+		r.redactFailure(failure)
 		r.errs = multierror.Append(r.errs, failure)
 	}
 	// The summary goes last: a reader that sees its final state finds the rest already written.
@@ -1006,8 +1007,9 @@ func (r *run) launch(s *step) {
 	})
 	if r.cfg.BenchmarkOutput != nil && r.followsOutput(s) {
 		// As today's launcher shows it: the benchmark's (or aggregated server's) output in the job's
-		// own output file, live.
-		logPath, logStart, out := s.log, s.logStart, r.cfg.BenchmarkOutput
+		// own output file, live, secrets masked.
+		logPath, logStart := s.log, s.logStart
+		out := redactingWriter{w: r.cfg.BenchmarkOutput, redact: r.redactor.String}
 		r.group.Go(func() error {
 			followLog(ctx, logPath, logStart, out)
 			return nil

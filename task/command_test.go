@@ -75,6 +75,23 @@ func TestAfterCommandTimeout(t *testing.T) {
 	}
 }
 
+// TestAfterCommandLogRedacted: the log line that quotes a failed after command masks the secrets the
+// user wrote into it, a known secret value and a token under no name.
+func TestAfterCommandLogRedacted(t *testing.T) {
+	opts := baseOpts(t.TempDir())
+	opts.After = []string{": -u bot:pat-s3cret -H 'Authorization: Bearer " + hfToken + "'; exit 5"}
+	_, _, stderr := runReal(t.Context(), opts, slurmEnv(0, 0, 1, "node1", "pytestCommand=true", "GH_PAT=pat-s3cret"), testSeams())
+	want := "after command 1 (: -u bot:<redacted> -H 'Authorization: Bearer <redacted>'; exit 5) failed with exit code 5"
+	if !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
+	}
+	for _, secret := range []string{"pat-s3cret", hfToken} {
+		if strings.Contains(stderr, secret) {
+			t.Errorf("stderr shows %q", secret)
+		}
+	}
+}
+
 // TestCommandKilledBySignal: a command ended by SIGTERM gives an outcome that raises SIGTERM again
 // (srun then says "Terminated", as when the task exec'd the command); SIGSEGV, which the task cannot
 // raise on itself, gives 139.

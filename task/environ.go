@@ -106,8 +106,10 @@ func shouldUnset(mode taskopts.UnsetMode, kind string, env *environ) (bool, stri
 	return false, "multi-node " + kind + " worker"
 }
 
-// dumpText is the sorted, redacted environment between the begin and end lines. Newlines inside a
-// value are escaped so that each variable is one line and the end line cannot be forged.
+// dumpText is the sorted, redacted environment between the begin and end lines: secret-looking names'
+// values, those values inside other variables (pytestCommand holds the command), and tokens of well-known
+// formats under any name are masked. Newlines inside a value are escaped so that each variable is one
+// line and the end line cannot be forged.
 func dumpText(env []string) string {
 	lines := redact.EnvList(env)
 	sort.Strings(lines)

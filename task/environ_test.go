@@ -60,12 +60,18 @@ func TestUnsetSlurm(t *testing.T) {
 	}
 }
 
+// hfToken is shaped as a Hugging Face token, which is masked under any name.
+var hfToken = "hf_" + strings.Repeat("Tk9", 12)
+
 func TestEnvDump(t *testing.T) {
 	env := []string{
 		"ZZ_LAST=z", "PATH=" + testPath, "HF_TOKEN=abc123secret", "SLURM_PROCID=0", "SLURM_NTASKS=1",
 		"SLURMD_NODENAME=node1", "AWS_SECRET_ACCESS_KEY=xyz", "MULTI=line1\nline2", "pytestCommand=true",
-		"TRTLLM_PERF_RUN_TOKEN=42.0.7",
+		"TRTLLM_PERF_RUN_TOKEN=42.0.7", "GH_PAT=my-pat-value", "PASSWD=pw-value", "DB_CREDENTIALS=user:creds",
+		// A token under a name that says nothing, and a known secret inside another value.
+		"MODEL_ACCESS=" + hfToken, "HUB_URL=https://x:abc123secret@hub",
 	}
+	secrets := []string{"abc123secret", "my-pat-value", "pw-value", "user:creds", hfToken}
 	t.Run("on", func(t *testing.T) {
 		opts := baseOpts(t.TempDir())
 		opts.EnvDump = true
@@ -76,9 +82,14 @@ func TestEnvDump(t *testing.T) {
 		want := strings.Join([]string{
 			"task: environment begin",
 			"AWS_SECRET_ACCESS_KEY=<redacted>",
+			"DB_CREDENTIALS=<redacted>",
 			"DISAGG_SERVING_TYPE=GEN_0",
+			"GH_PAT=<redacted>",
 			"HF_TOKEN=<redacted>",
+			"HUB_URL=https://x:<redacted>@hub",
+			"MODEL_ACCESS=<redacted>",
 			`MULTI=line1\nline2`,
+			"PASSWD=<redacted>",
 			"PATH=" + testPath,
 			"SLURMD_NODENAME=node1",
 			"SLURM_NTASKS=1",
@@ -91,9 +102,17 @@ func TestEnvDump(t *testing.T) {
 		if diff := cmp.Diff(want, res.stdout); diff != "" {
 			t.Errorf("dump mismatch (-want +got):\n%s", diff)
 		}
+		for _, secret := range secrets {
+			if strings.Contains(res.stdout+res.stderr, secret) {
+				t.Errorf("the task's output shows %q", secret)
+			}
+		}
 		// Redaction is for the log only; the command still gets its token.
 		if v, _ := res.envValue("HF_TOKEN"); v != "abc123secret" {
 			t.Errorf("HF_TOKEN given to the command = %q", v)
+		}
+		if v, _ := res.envValue("MODEL_ACCESS"); v != hfToken {
+			t.Errorf("MODEL_ACCESS given to the command = %q", v)
 		}
 	})
 	t.Run("off", func(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
+	"github.com/disagg-supervisor/disagg-supervisor/redact"
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
@@ -226,7 +227,7 @@ func run(ctx context.Context, opts Options, env []string, stdout, stderr io.Writ
 		if errors.As(err, &f) {
 			code = f.code
 		}
-		fmt.Fprintf(stderr, "%s%s: %v\n", logscan.TaskErrorPrefix, r.id.who(), err)
+		fmt.Fprintf(stderr, "%s%s: %s\n", logscan.TaskErrorPrefix, r.id.who(), r.redacted(err.Error()))
 		return outcome{code: code}
 	}
 	return out
@@ -347,9 +348,16 @@ func interruptCode(ctx context.Context) int {
 	return exitFailure
 }
 
-// logf writes one informational line to stderr.
+// logf writes one informational line to stderr, secrets masked: it can quote an after command or a
+// setup file's path, which the user may have written a token into.
 func (r *runner) logf(format string, args ...any) {
-	fmt.Fprintf(r.stderr, "task: "+format+"\n", args...)
+	fmt.Fprintf(r.stderr, "task: %s\n", r.redacted(fmt.Sprintf(format, args...)))
+}
+
+// redacted masks the secrets of the task's environment as it is now (the setup can add some), and
+// tokens of well-known formats, in s.
+func (r *runner) redacted(s string) string {
+	return redact.NewText(r.env.list()).String(s)
 }
 
 // wait polls check until it reports done or an error, logging progress every progressEvery so that a

@@ -21,6 +21,7 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
+	"github.com/disagg-supervisor/disagg-supervisor/redact"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
@@ -96,21 +97,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitCode
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "disagg-supervisor: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(stderr, "disagg-supervisor: %s\n", errorLine(err))
 		return verdict.ExitBadInput
 	}
 	if err := ctx.Run(); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
 			if ee.err != nil {
-				fmt.Fprintf(stderr, "disagg-supervisor: %s\n", oneLine(ee.err.Error()))
+				fmt.Fprintf(stderr, "disagg-supervisor: %s\n", errorLine(ee.err))
 			}
 			return ee.code
 		}
-		fmt.Fprintf(stderr, "disagg-supervisor: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(stderr, "disagg-supervisor: %s\n", errorLine(err))
 		return verdict.ExitInternal
 	}
 	return 0
+}
+
+// errorLine is err as one line of stderr, secrets masked: a bad input is quoted back, and a URL or a
+// command in it can hold a token.
+func errorLine(err error) string {
+	return redact.NewText(os.Environ()).String(oneLine(err.Error()))
 }
 
 // oneLine folds an error's lines and runs of white space into one line of stderr: all of it stays,
