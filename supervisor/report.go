@@ -141,6 +141,11 @@ type Summary struct {
 	UCXRedFlags []RedFlag     `json:"ucx_red_flags,omitempty"`
 	// Ledger is where the GPU time went, by step and phase.
 	Ledger *Ledger `json:"gpu_ledger,omitempty"`
+
+	// Supervisor is the process that writes this summary; UpdatedAt its last write, at least every
+	// HeartbeatPeriod while it runs, so that status can tell a live run from an orphaned record.
+	Supervisor *SupervisorInfo `json:"supervisor,omitempty"`
+	UpdatedAt  *time.Time      `json:"updated_at,omitempty"`
 }
 
 // RoleSummary is one step in summary.json.
@@ -179,6 +184,7 @@ func (r *run) summary() Summary {
 	}
 	s.Checks, s.UCXRedFlags = r.checkSummary()
 	now := r.cfg.clock.Now()
+	s.Supervisor, s.UpdatedAt = &r.claim.self, timePtr(now)
 	s.DurationSeconds = now.Sub(r.start).Seconds()
 	if r.decided {
 		s.DecidedAt = timePtr(r.decidedAt)

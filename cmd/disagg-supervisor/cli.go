@@ -153,7 +153,7 @@ type superviseFlags struct {
 	LaunchGateTimeout time.Duration `default:"60s" help:"Longest wait at the launch gate before launching anyway."`
 	DrainSignal       string        `default:"USR1" help:"Pre-timeout signal (sbatch --signal=B:USR1@N) that drains the run gracefully."`
 	TailLines         int           `default:"30" help:"Lines of the failing role's log shown in the root-cause report."`
-	EndMarkers        []string      `name:"end-marker" default:"{out}/benchmark_status*" sep:"none" placeholder:"PATTERN" help:"File pattern by which the benchmark announces its end (repeatable; {out} {workspace} {job} {token} as in probes). A server ending with status 0 once one exists has finished; before, it is an early exit (exit 3). Default: ${default}."`
+	EndMarkers        []string      `name:"end-marker" default:"{out}/benchmark_status*" sep:"none" placeholder:"PATTERN" help:"File pattern by which the benchmark announces its end (repeatable; {out} {workspace} {job} {token} as in probes; it must lie under {out} or {workspace}). A server ending with status 0 once a regular file matches has finished; before, it is an early exit (exit 84). Files that match when the run starts are an earlier attempt's: they are moved, never deleted, into WORKSPACE/.disagg-supervisor/stale/RUN_TOKEN/. Default: ${default}."`
 	JUnit             string        `name:"junit" placeholder:"PATH" help:"Where the supervisor's JUnit verdict goes (default: WORKSPACE/results-disagg-supervisor.xml, which CI's results*.xml pattern collects)."`
 	ErrorPatterns     []string      `name:"error-pattern" sep:"none" placeholder:"REGEXP" help:"One more pattern (Go regexp) of the error-shaped lines a root cause shows first, besides tracebacks, MPI, CUDA, NCCL, UCX and srun errors (repeatable)."`
 	hangFlags
@@ -326,16 +326,22 @@ func parseSignal(name string) (syscall.Signal, error) {
 }
 
 type statusCmd struct {
-	Dir string `arg:"" help:"The run's workspace (where summary.json is)."`
+	Dir string `arg:"" help:"The run's workspace (where summary.json is). Exits 0 when the run succeeded, with the run's own exit code once it failed or was interrupted, 88 while it runs, 89 when its supervisor is gone before it decided."`
 }
 
+// Run shows the run and ends with what it says about it, so that a script can wait on it: the run's
+// own exit code once decided, else whether its supervisor is still at work or gone.
 func (s *statusCmd) Run(e env) error {
 	summary, err := supervisor.ReadSummary(s.Dir)
 	if err != nil {
 		return badInput(fmt.Errorf("status %s: %w", s.Dir, err))
 	}
 	supervisor.WriteStatus(e.stdout, summary)
-	return nil
+	v := supervisor.LocalObserver().Judge(summary)
+	if v.Line != "" {
+		fmt.Fprintln(e.stdout, v.Line)
+	}
+	return exitCode(v.Code)
 }
 
 // passArgs are the arguments of a command with flags of its own, handed to it unparsed.
