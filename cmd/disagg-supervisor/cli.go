@@ -66,7 +66,9 @@ type cli struct {
 // env is what commands need from the process, so tests can run them in-process.
 type env struct {
 	stdout, stderr io.Writer
-	getenv         func(string) string
+	// getenv is where the inputs' variables are read; environ is what every step starts from.
+	getenv  func(string) string
+	environ func() []string
 }
 
 // run parses args and runs the command; it returns the process's exit code.
@@ -84,7 +86,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exitCode = code }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, WrapUpperBound: 110}),
-		kong.Bind(env{stdout: stdout, stderr: stderr, getenv: os.Getenv}),
+		kong.Bind(env{stdout: stdout, stderr: stderr, getenv: os.Getenv, environ: os.Environ}),
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "disagg-supervisor: %v\n", err)
@@ -176,33 +178,56 @@ func (r *runCmd) Run(e env) error {
 
 // supervise builds the plan and runs it; local mode fakes the allocation and srun.
 func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error {
+	cfg, stop, err := prepareRun(e, flags, sf, lf)
+	defer stop()
+	if err != nil {
+		return err
+	}
+	return runPrepared(cfg)
+}
+
+// runPrepared runs what prepareRun checked and passes its exit code on.
+func runPrepared(cfg supervisor.Config) error {
+	result := supervisor.Run(context.Background(), cfg)
+	if result.Code != 0 {
+		return &exitError{code: result.Code}
+	}
+	return nil
+}
+
+// prepareRun checks every input and builds the run's configuration, launching nothing. stop releases
+// the signals it catches; call it once the run is over, also after an error.
+func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg supervisor.Config, stop func(), err error) {
+	stop = func() {}
 	drain, err := parseSignal(sf.DrainSignal)
 	if err != nil {
-		return badInput(err)
+		return cfg, stop, badInput(err)
 	}
 	// Catch the signals before anything else: Slurm may send the drain signal seconds after the job
 	// starts, and until Notify its default action would end the supervisor without a summary.
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, drain)
-	defer signal.Stop(signals)
 	// A console piped into a pager that quits must not kill the supervisor mid-run: catching SIGPIPE
 	// (ignoring it would pass SIG_IGN on to every step) turns such writes into errors.
 	pipe := make(chan os.Signal, 1)
 	signal.Notify(pipe, syscall.SIGPIPE)
-	defer signal.Stop(pipe)
+	stop = func() {
+		signal.Stop(signals)
+		signal.Stop(pipe)
+	}
 	if err := absolutePaths(&flags); err != nil {
-		return badInput(err)
+		return cfg, stop, badInput(err)
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return &exitError{code: verdict.ExitInternal, err: fmt.Errorf("find own binary: %w", err)}
+		return cfg, stop, &exitError{code: verdict.ExitInternal, err: fmt.Errorf("find own binary: %w", err)}
 	}
 	getenv := e.getenv
-	baseEnv := os.Environ()
+	baseEnv := e.environ()
 	launcher := []string{"srun"}
 	if lf.Local {
 		if lf.Nodes <= 0 {
-			return badInput(fmt.Errorf("--nodes: %d is not a positive integer", lf.Nodes))
+			return cfg, stop, badInput(fmt.Errorf("--nodes: %d is not a positive integer", lf.Nodes))
 		}
 		if flags.Nodelist == "" {
 			flags.Nodelist = fmt.Sprintf("node[1-%d]", lf.Nodes)
@@ -226,27 +251,27 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 	plan, err := roles.Build(roles.Sources{Flags: flags, Getenv: getenv, ReadFile: os.ReadFile,
 		Unique: strconv.Itoa(os.Getpid())})
 	if err != nil {
-		return badInput(err)
+		return cfg, stop, badInput(err)
 	}
 	markers, err := plan.EndMarkers("--end-marker", sf.EndMarkers)
 	if err != nil {
-		return badInput(err)
+		return cfg, stop, badInput(err)
 	}
 	junit := sf.JUnit
 	if junit != "" {
 		if junit, err = filepath.Abs(junit); err != nil {
-			return badInput(fmt.Errorf("--junit: %w", err))
+			return cfg, stop, badInput(fmt.Errorf("--junit: %w", err))
 		}
 	}
 	errorLines, err := logscan.NewMatcher(sf.ErrorPatterns)
 	if err != nil {
-		return badInput(fmt.Errorf("--error-pattern: %w", err))
+		return cfg, stop, badInput(fmt.Errorf("--error-pattern: %w", err))
 	}
 	hangs, err := sf.hangFlags.settings(plan, lf.Local, e.getenv)
 	if err != nil {
-		return badInput(err)
+		return cfg, stop, badInput(err)
 	}
-	cfg := supervisor.Config{
+	cfg = supervisor.Config{
 		HangSettings:      hangs,
 		Plan:              plan,
 		Launcher:          launcher,
@@ -270,11 +295,7 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 	} else {
 		clusterSettings(&cfg, plan.JobID, e.stderr)
 	}
-	result := supervisor.Run(context.Background(), cfg)
-	if result.Code != 0 {
-		return &exitError{code: result.Code}
-	}
-	return nil
+	return cfg, stop, nil
 }
 
 // clusterSettings fills in how the supervisor works with a real Slurm: scancel to stop steps, the
