@@ -44,7 +44,7 @@ const (
 // so the pure planner can call it: the run token keys it, and a requeued job never reads an older
 // attempt's files.
 func RunDir(workspace, runToken string) string {
-	return path.Join(workspace, ".disagg-supervisor", "runs", runToken)
+	return path.Join(StateDir(workspace), runsDirName, runToken)
 }
 
 // Dir is a coordination directory, as RunDir names it.

@@ -123,12 +123,11 @@ func (r *run) allReady(kind roles.Kind) bool {
 	return true
 }
 
-// prepareChecks makes the directories of the pre-flight logs and status files, and removes an earlier
-// attempt's precheck files (a requeued job reuses its directories): a stale status file would give an
-// instance a verdict it never wrote, and the precheck's own rendezvous and abort files would mislead
-// its peers, as today's gate also knows.
+// prepareChecks makes the directories of the pre-flight logs and status files. An earlier attempt's
+// precheck files (a requeued job reuses its directories) were moved aside already (moveStale): a
+// stale status file would give an instance a verdict it never wrote, and the precheck's own
+// rendezvous and abort files would mislead its peers, as today's gate also knows.
 func (r *run) prepareChecks() {
-	var stale []string
 	dirs := map[string]bool{}
 	for _, c := range append(append([]roles.Check{}, r.plan.Preflight...), r.plan.Precheck...) {
 		dirs[filepath.Dir(c.Log)] = true
@@ -136,29 +135,10 @@ func (r *run) prepareChecks() {
 			dirs[filepath.Dir(c.StatusFile)] = true
 		}
 	}
-	if len(r.plan.Precheck) > 0 {
-		base := filepath.Join(r.plan.OutputDir, roles.PrecheckDirName)
-		for _, pattern := range []string{"status/*.status", "status/*.json", "rendezvous/*.addr", "precheck.abort"} {
-			matches, _ := filepath.Glob(filepath.Join(base, pattern))
-			for _, path := range matches {
-				if err := os.Remove(path); err == nil {
-					stale = append(stale, path)
-				}
-			}
-		}
-		if _, err := os.Stat(filepath.Join(base, "csv")); err == nil {
-			if err := os.RemoveAll(filepath.Join(base, "csv")); err == nil {
-				stale = append(stale, filepath.Join(base, "csv"))
-			}
-		}
-	}
 	for dir := range dirs {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			r.errs = multierror.Append(r.errs, fmt.Errorf("make directory: %w", err))
 		}
-	}
-	if len(stale) > 0 {
-		r.emit(Event{Name: EventPlan, Message: "removed an earlier attempt's precheck files: " + strings.Join(stale, " ")})
 	}
 }
 

@@ -167,6 +167,11 @@ type Summary struct {
 	Ledger *Ledger `json:"gpu_ledger,omitempty"`
 	// BadNodes are the nodes an infrastructure failure named, also in BadNodesFile.
 	BadNodes []string `json:"bad_nodes,omitempty"`
+
+	// Supervisor is the process that writes this summary; UpdatedAt its last write, at least every
+	// HeartbeatPeriod while it runs, so that status can tell a live run from an orphaned record.
+	Supervisor *SupervisorInfo `json:"supervisor,omitempty"`
+	UpdatedAt  *time.Time      `json:"updated_at,omitempty"`
 }
 
 // RoleSummary is one step in summary.json.
@@ -205,6 +210,7 @@ func (r *run) summary() Summary {
 	}
 	s.Checks, s.UCXRedFlags = r.checkSummary()
 	now := r.cfg.clock.Now()
+	s.Supervisor, s.UpdatedAt = &r.claim.self, timePtr(now)
 	s.DurationSeconds = now.Sub(r.start).Seconds()
 	if r.decided {
 		s.DecidedAt = timePtr(r.decidedAt)

@@ -80,9 +80,10 @@ type Config struct {
 	// supervisor's own signal) before it counts as the role's failure; zero means DefaultCancelHold.
 	CancelHold time.Duration
 	// EndMarkers are glob patterns of the files by which the benchmark announces its end (the
-	// harness's benchmark_status.<idx>.txt). A server step that ends with status 0 once one exists has
-	// finished, as the harness's servers do; before, it is an early exit. Files that match when the
-	// run starts are an earlier attempt's and are removed.
+	// harness's benchmark_status.<idx>.txt). A server step that ends with status 0 once a regular
+	// file matches has finished, as the harness's servers do; before, it is an early exit. Files that
+	// match when the run starts are an earlier attempt's and are moved into the attempt's stale
+	// directory (see moveStale).
 	EndMarkers []string
 	// JUnitPath is where the supervisor's JUnit verdict goes; empty means JUnitFile in the workspace
 	// (CI collects $jobWorkspace/results*.xml).
@@ -221,6 +222,7 @@ type run struct {
 	badNodes []string
 	// askingWhy is set while Slurm is asked why it ends the job (see askWhyEnding).
 	askingWhy bool
+	claim          workspaceClaim
 }
 
 // Run carries out the plan and returns the run's exit code. It returns when every step it started has
@@ -276,6 +278,11 @@ func Run(ctx context.Context, cfg Config) Result {
 	r.errorLines = cfg.ErrorLines.WithRedactor(r.redactor.String)
 	r.gating = cfg.LaunchGate.On(usesContainers(plan))
 
+	if code, err := r.claimWorkspace(); err != nil {
+		fmt.Fprintf(console, "disagg-supervisor: %v\n", err)
+		return Result{Code: code}
+	}
+	defer r.claim.lock.release()
 	if err := prepareDirs(plan); err != nil {
 		fmt.Fprintf(console, "disagg-supervisor: %v\n", err)
 		return Result{Code: verdict.ExitInternal}
@@ -301,9 +308,7 @@ func Run(ctx context.Context, cfg Config) Result {
 	r.emit(Event{Name: EventPlan, Message: fmt.Sprintf("job %s, %d nodes, %d roles, run token %s",
 		plan.JobID, len(plan.Nodes), len(plan.Roles), plan.RunToken)})
 	r.prepareChecks()
-	if stale := removeStaleMarkers(cfg.EndMarkers); len(stale) > 0 {
-		r.emit(Event{Name: EventPlan, Message: "removed an earlier attempt's end markers: " + strings.Join(stale, " ")})
-	}
+	r.reportClaim()
 	if err := r.prepareTaskBinary(); err != nil {
 		r.decide(RunFailed, verdict.ExitInternal, &Failure{Reason: err.Error(), Code: verdict.ExitInternal})
 		r.errs = multierror.Append(r.errs, err)
@@ -349,8 +354,13 @@ func (r *run) loop(ctx context.Context, signals <-chan os.Signal) {
 	r.launchWhatIsDue()
 	r.writeSummary()
 	done := ctx.Done()
+	beat := r.cfg.clock.After(HeartbeatPeriod)
 	for !r.over() {
 		select {
+		case <-beat:
+			// Nothing changed, but summary.json's updated_at, rewritten below, tells status that
+			// the supervisor lives.
+			beat = r.cfg.clock.After(HeartbeatPeriod)
 		case msg := <-r.msgs:
 			r.handle(msg)
 			if _, sample := msg.(stallSample); sample && !r.decided {
@@ -1099,29 +1109,14 @@ func usesContainers(p roles.Plan) bool {
 	return false
 }
 
-// benchmarkAnnouncedEnd reports whether a file matching an end marker exists.
+// benchmarkAnnouncedEnd reports whether a regular file matching an end marker exists.
 func (r *run) benchmarkAnnouncedEnd() bool {
 	for _, pattern := range r.cfg.EndMarkers {
-		if matches, _ := filepath.Glob(pattern); len(matches) > 0 {
+		if endMarkerExists(pattern) {
 			return true
 		}
 	}
 	return false
-}
-
-// removeStaleMarkers removes the files that match the end markers before anything is launched: they
-// are an earlier attempt's, and would make this attempt's early exits look like normal ends.
-func removeStaleMarkers(patterns []string) []string {
-	var removed []string
-	for _, pattern := range patterns {
-		matches, _ := filepath.Glob(pattern)
-		for _, path := range matches {
-			if err := os.Remove(path); err == nil {
-				removed = append(removed, path)
-			}
-		}
-	}
-	return removed
 }
 
 // touchDone writes gen_server_<i>.done once a GEN step has been reaped, as today's launcher does: the
@@ -1156,12 +1151,8 @@ func prepareDirs(p roles.Plan) error {
 			return fmt.Errorf("make directory: %w", err)
 		}
 	}
-	// A stale .done file from an earlier attempt would tell the harness a GEN server had ended.
-	for _, role := range p.Roles {
-		if role.Kind == roles.KindGen {
-			_ = os.Remove(doneFile(p.OutputDir, &step{log: role.Log}))
-		}
-	}
+	// A stale .done file from an earlier attempt, which would tell the harness a GEN server had
+	// ended, was moved aside already (moveStale).
 	return nil
 }
 

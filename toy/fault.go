@@ -74,6 +74,27 @@ func parseFaults(spec string) ([]fault, error) {
 	return faults, nil
 }
 
+// FaultTarget is the role and rank one item of a --fail spec strikes.
+type FaultTarget struct {
+	Role string
+	Rank int
+}
+
+// ParseFailSpec parses a --fail spec exactly as every toy rank will, so that a launcher can refuse a
+// bad one before it starts anything, and returns the role and rank of each item, for checking them
+// against its plan.
+func ParseFailSpec(spec string) ([]FaultTarget, error) {
+	faults, err := parseFaults(spec)
+	if err != nil {
+		return nil, err
+	}
+	targets := make([]FaultTarget, len(faults))
+	for i, f := range faults {
+		targets[i] = FaultTarget{Role: f.Role, Rank: f.Rank}
+	}
+	return targets, nil
+}
+
 func parseFault(item string) (fault, error) {
 	if item == "" {
 		return fault{}, fmt.Errorf("empty item: want ROLE[:RANK[:CODE[:DELAY]]]")

@@ -129,34 +129,72 @@ func parsePrecheck(args []string, getenv func(string) string) (*precheckRun, err
 		return nil, fmt.Errorf("%s is not set: the status file goes under it", envOutputDir)
 	}
 	pc.statusFile = filepath.Join(out, "cache_transceiver_precheck", "status", pc.instance+".status")
+	entries, err := parseVariants(*spec)
+	if err != nil {
+		return nil, fmt.Errorf("-variant %w", err)
+	}
 	matched := false
-	for _, entry := range strings.Split(*spec, ",") {
-		target, v, named := strings.Cut(entry, "=")
-		if !named {
-			target, v = "", entry
-		}
-		variant, after, timed := strings.Cut(v, ":")
-		switch variant {
-		case "pass", "fail", "status", "hang":
-		default:
-			return nil, fmt.Errorf("-variant %q: %q is not pass, fail, status or hang", *spec, variant)
-		}
-		var d time.Duration
-		if timed {
-			var err error
-			if d, err = time.ParseDuration(after); err != nil || d < 0 {
-				return nil, fmt.Errorf("-variant %q: %q is not a duration", *spec, after)
-			}
-		}
+	for _, e := range entries {
 		switch {
-		case named && target == role:
-			pc.variant, pc.after, matched = variant, d, true
-		case !named && !matched:
-			pc.variant, pc.after = variant, d
+		case e.target != "" && e.target == role:
+			pc.variant, pc.after, matched = e.variant, e.after, true
+		case e.target == "" && !matched:
+			pc.variant, pc.after = e.variant, e.after
 		}
 	}
 	if pc.node == "" {
 		pc.node, _ = os.Hostname()
 	}
 	return pc, nil
+}
+
+// variantEntry is one item of a precheck --variant spec: [ROLE=]VARIANT[:DURATION].
+type variantEntry struct {
+	target, variant string
+	after           time.Duration
+}
+
+// parseVariants parses a --variant spec; an error starts with the quoted spec.
+func parseVariants(spec string) ([]variantEntry, error) {
+	var entries []variantEntry
+	for _, entry := range strings.Split(spec, ",") {
+		target, v, named := strings.Cut(entry, "=")
+		if !named {
+			target, v = "", entry
+		} else if !precheckRole.MatchString(target) {
+			return nil, fmt.Errorf("%q: %q is not GEN_PRECHECK_<i> or CTX_PRECHECK_<i>", spec, target)
+		}
+		variant, after, timed := strings.Cut(v, ":")
+		switch variant {
+		case "pass", "fail", "status", "hang":
+		default:
+			return nil, fmt.Errorf("%q: %q is not pass, fail, status or hang", spec, variant)
+		}
+		var d time.Duration
+		if timed {
+			var err error
+			if d, err = time.ParseDuration(after); err != nil || d < 0 {
+				return nil, fmt.Errorf("%q: %q is not a duration", spec, after)
+			}
+		}
+		entries = append(entries, variantEntry{target: target, variant: variant, after: d})
+	}
+	return entries, nil
+}
+
+// PrecheckTargets parses a precheck --variant spec exactly as every toy precheck rank will, so that
+// a launcher can refuse a bad one before it starts anything, and returns the instances it names
+// (GEN_PRECHECK_<i>, CTX_PRECHECK_<i>), for checking them against its plan.
+func PrecheckTargets(spec string) ([]string, error) {
+	entries, err := parseVariants(spec)
+	if err != nil {
+		return nil, err
+	}
+	var named []string
+	for _, e := range entries {
+		if e.target != "" {
+			named = append(named, e.target)
+		}
+	}
+	return named, nil
 }

@@ -67,7 +67,9 @@ type cli struct {
 // env is what commands need from the process, so tests can run them in-process.
 type env struct {
 	stdout, stderr io.Writer
-	getenv         func(string) string
+	// getenv is where the inputs' variables are read; environ is what every step starts from.
+	getenv  func(string) string
+	environ func() []string
 }
 
 // run parses args and runs the command; it returns the process's exit code.
@@ -85,7 +87,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exitCode = code }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, WrapUpperBound: 110}),
-		kong.Bind(env{stdout: stdout, stderr: stderr, getenv: os.Getenv}),
+		kong.Bind(env{stdout: stdout, stderr: stderr, getenv: os.Getenv, environ: os.Environ}),
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "disagg-supervisor: %v\n", err)
@@ -160,7 +162,7 @@ type superviseFlags struct {
 	LaunchGateTimeout time.Duration `default:"60s" help:"Longest wait at the launch gate before launching anyway."`
 	DrainSignal       string        `default:"USR1" help:"Pre-timeout signal (sbatch --signal=B:USR1@N) that drains the run gracefully."`
 	TailLines         int           `default:"30" help:"Lines of the failing role's log shown in the root-cause report."`
-	EndMarkers        []string      `name:"end-marker" default:"{out}/benchmark_status*" sep:"none" placeholder:"PATTERN" help:"File pattern by which the benchmark announces its end (repeatable; {out} {workspace} {job} {token} as in probes). A server ending with status 0 once one exists has finished; before, it is an early exit (exit 3). Default: ${default}."`
+	EndMarkers        []string      `name:"end-marker" default:"{out}/benchmark_status*" sep:"none" placeholder:"PATTERN" help:"File pattern by which the benchmark announces its end (repeatable; {out} {workspace} {job} {token} as in probes; it must lie under {out} or {workspace}). A server ending with status 0 once a regular file matches has finished; before, it is an early exit (exit 84). Files that match when the run starts are an earlier attempt's: they are moved, never deleted, into WORKSPACE/.disagg-supervisor/stale/RUN_TOKEN/. Default: ${default}."`
 	JUnit             string        `name:"junit" placeholder:"PATH" help:"Where the supervisor's JUnit verdict goes (default: WORKSPACE/results-disagg-supervisor.xml, which CI's results*.xml pattern collects)."`
 	ErrorPatterns     []string      `name:"error-pattern" sep:"none" placeholder:"REGEXP" help:"One more pattern (Go regexp) of the error-shaped lines a root cause shows first, besides tracebacks, MPI, CUDA, NCCL, UCX and srun errors (repeatable)."`
 	hangFlags
@@ -183,33 +185,56 @@ func (r *runCmd) Run(e env) error {
 
 // supervise builds the plan and runs it; local mode fakes the allocation and srun.
 func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error {
+	cfg, stop, err := prepareRun(e, flags, sf, lf)
+	defer stop()
+	if err != nil {
+		return err
+	}
+	return runPrepared(cfg)
+}
+
+// runPrepared runs what prepareRun checked and passes its exit code on.
+func runPrepared(cfg supervisor.Config) error {
+	result := supervisor.Run(context.Background(), cfg)
+	if result.Code != 0 {
+		return &exitError{code: result.Code}
+	}
+	return nil
+}
+
+// prepareRun checks every input and builds the run's configuration, launching nothing. stop releases
+// the signals it catches; call it once the run is over, also after an error.
+func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg supervisor.Config, stop func(), err error) {
+	stop = func() {}
 	drain, err := parseSignal(sf.DrainSignal)
 	if err != nil {
-		return badInput(err)
+		return cfg, stop, badInput(err)
 	}
 	// Catch the signals before anything else: Slurm may send the drain signal seconds after the job
 	// starts, and until Notify its default action would end the supervisor without a summary.
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, drain)
-	defer signal.Stop(signals)
 	// A console piped into a pager that quits must not kill the supervisor mid-run: catching SIGPIPE
 	// (ignoring it would pass SIG_IGN on to every step) turns such writes into errors.
 	pipe := make(chan os.Signal, 1)
 	signal.Notify(pipe, syscall.SIGPIPE)
-	defer signal.Stop(pipe)
+	stop = func() {
+		signal.Stop(signals)
+		signal.Stop(pipe)
+	}
 	if err := absolutePaths(&flags); err != nil {
-		return badInput(err)
+		return cfg, stop, badInput(err)
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return &exitError{code: verdict.ExitInternal, err: fmt.Errorf("find own binary: %w", err)}
+		return cfg, stop, &exitError{code: verdict.ExitInternal, err: fmt.Errorf("find own binary: %w", err)}
 	}
 	getenv := e.getenv
-	baseEnv := os.Environ()
+	baseEnv := e.environ()
 	launcher := []string{"srun"}
 	if lf.Local {
 		if lf.Nodes <= 0 {
-			return badInput(fmt.Errorf("--nodes: %d is not a positive integer", lf.Nodes))
+			return cfg, stop, badInput(fmt.Errorf("--nodes: %d is not a positive integer", lf.Nodes))
 		}
 		if flags.Nodelist == "" {
 			flags.Nodelist = fmt.Sprintf("node[1-%d]", lf.Nodes)
@@ -233,27 +258,27 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 	plan, err := roles.Build(roles.Sources{Flags: flags, Getenv: getenv, ReadFile: os.ReadFile,
 		Unique: strconv.Itoa(os.Getpid())})
 	if err != nil {
-		return badInput(err)
+		return cfg, stop, badInput(err)
 	}
 	markers, err := plan.EndMarkers("--end-marker", sf.EndMarkers)
 	if err != nil {
-		return badInput(err)
+		return cfg, stop, badInput(err)
 	}
 	junit := sf.JUnit
 	if junit != "" {
 		if junit, err = filepath.Abs(junit); err != nil {
-			return badInput(fmt.Errorf("--junit: %w", err))
+			return cfg, stop, badInput(fmt.Errorf("--junit: %w", err))
 		}
 	}
 	errorLines, err := logscan.NewMatcher(sf.ErrorPatterns)
 	if err != nil {
-		return badInput(fmt.Errorf("--error-pattern: %w", err))
+		return cfg, stop, badInput(fmt.Errorf("--error-pattern: %w", err))
 	}
 	hangs, err := sf.hangFlags.settings(plan, lf.Local, e.getenv)
 	if err != nil {
-		return badInput(err)
+		return cfg, stop, badInput(err)
 	}
-	cfg := supervisor.Config{
+	cfg = supervisor.Config{
 		HangSettings:      hangs,
 		Plan:              plan,
 		Launcher:          launcher,
@@ -277,11 +302,7 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 	} else {
 		clusterSettings(&cfg, plan.JobID, e.stderr)
 	}
-	result := supervisor.Run(context.Background(), cfg)
-	if result.Code != 0 {
-		return &exitError{code: result.Code}
-	}
-	return nil
+	return cfg, stop, nil
 }
 
 // clusterSettings fills in how the supervisor works with a real Slurm: scancel to stop steps, the
@@ -338,16 +359,22 @@ func parseSignal(name string) (syscall.Signal, error) {
 }
 
 type statusCmd struct {
-	Dir string `arg:"" help:"The run's workspace (where summary.json is)."`
+	Dir string `arg:"" help:"The run's workspace (where summary.json is). Exits 0 when the run succeeded, with the run's own exit code once it failed or was interrupted, 88 while it runs, 89 when its supervisor is gone before it decided."`
 }
 
+// Run shows the run and ends with what it says about it, so that a script can wait on it: the run's
+// own exit code once decided, else whether its supervisor is still at work or gone.
 func (s *statusCmd) Run(e env) error {
 	summary, err := supervisor.ReadSummary(s.Dir)
 	if err != nil {
 		return badInput(fmt.Errorf("status %s: %w", s.Dir, err))
 	}
 	supervisor.WriteStatus(e.stdout, summary)
-	return nil
+	v := supervisor.LocalObserver().Judge(summary)
+	if v.Line != "" {
+		fmt.Fprintln(e.stdout, v.Line)
+	}
+	return exitCode(v.Code)
 }
 
 // passArgs are the arguments of a command with flags of its own, handed to it unparsed.

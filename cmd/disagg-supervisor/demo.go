@@ -2,17 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"mvdan.cc/sh/v3/syntax"
 
+	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/toy"
@@ -33,8 +37,13 @@ type demoCmd struct {
 
 // Run runs the toy stack under the real supervisor code path: a fake 4-node allocation with 2 GPUs per
 // node, 2 GEN servers and 1 CTX server of 1 node x 2 tasks, the router and the benchmark, with file
-// probes on the addresses the toy roles publish.
+// probes on the addresses the toy roles publish. Every flag is checked before anything is created or
+// launched, and the job's variables of the user's shell are not read (see demoEnv).
 func (d *demoCmd) Run(e env) error {
+	if err := d.check(); err != nil {
+		return badInput(err)
+	}
+	e = demoEnv(e)
 	ws := d.Workspace
 	if ws == "" {
 		dir, err := os.MkdirTemp("", "disagg-demo-")
@@ -94,23 +103,121 @@ func (d *demoCmd) Run(e env) error {
 	}
 	nodes := 4
 	if d.Aggregated {
-		if d.Precheck != "" {
-			// The precheck mirrors GEN and CTX servers, of which an aggregated test has none.
-			return badInput(fmt.Errorf("--precheck: the aggregated demo has no GEN or CTX server to check"))
-		}
 		flags, nodes = aggregatedDemoFlags(ws, quoted), 2
 	}
-	fmt.Fprintf(e.stderr, "demo: workspace %s\n", ws)
-	err = supervise(e, flags,
+	cfg, stop, err := prepareRun(e, flags,
 		superviseFlags{Grace: d.Grace, LaunchGate: mode.Never, LaunchGateTimeout: time.Minute, DrainSignal: "USR1", TailLines: 15,
 			EndMarkers: []string{"{out}/benchmark_status*"}, hangFlags: d.hangFlags},
 		localFlags{Local: true, Nodes: nodes})
+	defer stop()
+	if err == nil {
+		if perr := d.checkAgainst(cfg.Plan); perr != nil {
+			err = badInput(perr)
+		}
+	}
+	if err != nil {
+		if d.Workspace == "" {
+			_ = os.Remove(ws) // the empty directory made above; nothing else was created
+		}
+		return err
+	}
+	fmt.Fprintf(e.stderr, "demo: workspace %s\n", ws)
+	err = runPrepared(cfg)
+	var ee *exitError
+	if errors.As(err, &ee) && ee.code == verdict.ExitBadInput {
+		// The workspace is another run's, or holds what cannot be moved aside: nothing of this run
+		// is there to point at.
+		return err
+	}
 	if res, rerr := toy.ReadResults(ws); rerr == nil {
 		fmt.Fprintf(e.stderr, "demo: toy benchmark: %d requests (%d failed) at concurrency %d in %.2fs: %.0f req/s, latency p50 %.1f ms, p99 %.1f ms\n",
 			res.Requests, res.Failed, res.Concurrency, res.DurationSeconds, res.ThroughputRPS, res.LatencyMS.P50, res.LatencyMS.P99)
 	}
 	fmt.Fprintf(e.stderr, "demo: see %s/summary.json, or run: disagg-supervisor status %s\n", ws, ws)
 	return err
+}
+
+// check checks the demo's own flags, before anything is created: a bad one would otherwise surface
+// as a role's failure, its cause in a log tail, or as a fault that never fires.
+func (d *demoCmd) check() error {
+	switch {
+	case d.Requests < 1:
+		return fmt.Errorf("--requests: %d: want at least 1", d.Requests)
+	case d.Concurrency < 1:
+		return fmt.Errorf("--concurrency: %d: want at least 1", d.Concurrency)
+	case d.Grace <= 0:
+		return fmt.Errorf("--grace: %s: want a positive duration", d.Grace)
+	case d.Heartbeat < 0:
+		return fmt.Errorf("--heartbeat: %s is negative", d.Heartbeat)
+	case d.Aggregated && d.Precheck != "":
+		// The precheck mirrors GEN and CTX servers, of which an aggregated test has none.
+		return fmt.Errorf("--precheck: the aggregated demo has no GEN or CTX server to check")
+	}
+	if _, err := toy.ParseFailSpec(d.Fail); err != nil {
+		return fmt.Errorf("--fail %q: %w", d.Fail, err)
+	}
+	if d.Precheck != "" {
+		if _, err := toy.PrecheckTargets(d.Precheck); err != nil {
+			return fmt.Errorf("--precheck %w", err)
+		}
+	}
+	return nil
+}
+
+// checkAgainst checks that every role and rank the demo's --fail and --precheck name is in its plan:
+// a fault for a role the demo does not run would never fire, and the benchmark would wait for it.
+func (d *demoCmd) checkAgainst(plan roles.Plan) error {
+	ntasks := map[string]int{}
+	var names []string
+	for _, role := range plan.Roles {
+		ntasks[role.Name] = role.NTasks
+		names = append(names, role.Name)
+	}
+	targets, _ := toy.ParseFailSpec(d.Fail) // checked already
+	for _, t := range targets {
+		n, ok := ntasks[t.Role]
+		switch {
+		case !ok:
+			return fmt.Errorf("--fail %q: %s is not a role of the demo (%s)", d.Fail, t.Role, strings.Join(names, " "))
+		case t.Rank >= n:
+			return fmt.Errorf("--fail %q: %s has ranks 0-%d, not %d", d.Fail, t.Role, n-1, t.Rank)
+		}
+	}
+	if d.Precheck == "" {
+		return nil
+	}
+	var checks []string
+	for _, c := range plan.Precheck {
+		checks = append(checks, c.Name)
+	}
+	named, _ := toy.PrecheckTargets(d.Precheck) // checked already
+	for _, name := range named {
+		if !slices.Contains(checks, name) {
+			return fmt.Errorf("--precheck %q: %s is not a precheck instance of the demo (%s)", d.Precheck, name, strings.Join(checks, " "))
+		}
+	}
+	return nil
+}
+
+// demoEnv is the demo's environment: it reads none of the job's variables (every input is a flag it
+// sets), and its steps start from a few variables of the user's shell only: what a process needs to
+// run (PATH, HOME, the locale, the temporary directory), the Go runtime's settings and the fake srun's
+// own setting. Every other variable is left out, the job's above all: the demo plays a whole job
+// itself, and a stray numGenServers, pytestCommand*, SLURM_*, jobWorkspace or TOY_FAIL exported in
+// the shell must not change it.
+func demoEnv(e env) env {
+	keep := []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "TZ", "TERM", "LANG", "LANGUAGE",
+		"GOCOVERDIR", "GORACE", "GOTRACEBACK", fakesrun.KillWaitEnv}
+	var kept []string
+	for _, kv := range e.environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if slices.Contains(keep, name) || strings.HasPrefix(name, "LC_") {
+			kept = append(kept, kv)
+		}
+	}
+	e.getenv = func(string) string { return "" }
+	e.environ = func() []string { return slices.Clone(kept) }
+	return e
 }
 
 // toyRouterPort is a loopback port free at this moment, for the toy router, so that its liveness check can

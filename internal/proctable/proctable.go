@@ -58,3 +58,16 @@ func parseStat(pid int, data []byte) (Proc, bool) {
 	}
 	return Proc{PID: pid, PPID: ppid, PGRP: pgrp, State: fields[0]}, true
 }
+
+// Lookup reads one process; false when /proc shows no such process (it never existed, or it has
+// been reaped).
+func Lookup(pid int) (Proc, bool) {
+	if pid <= 0 {
+		return Proc{}, false
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return Proc{}, false
+	}
+	return parseStat(pid, data)
+}
