@@ -222,7 +222,7 @@ type run struct {
 	badNodes []string
 	// askingWhy is set while Slurm is asked why it ends the job (see askWhyEnding).
 	askingWhy bool
-	claim          workspaceClaim
+	claim     workspaceClaim
 }
 
 // Run carries out the plan and returns the run's exit code. It returns when every step it started has
