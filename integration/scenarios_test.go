@@ -59,9 +59,8 @@ func TestTimeLimitDrain(t *testing.T) {
 	if s.State != "interrupted" {
 		t.Errorf("summary state %q, want interrupted", s.State)
 	}
-	// Slurm's word names who ended the job, and no role.
-	if f := s.Failure; f == nil || f.Class != "cancelled" || f.Role != "" || !strings.Contains(f.Reason, "(scancel)") {
-		t.Errorf("failure %+v, want class cancelled, no role, a reason naming scancel", f)
+	if f := s.Failure; f == nil || f.Class != "cancelled" || f.Role != "" || !strings.Contains(f.Reason, "SIGUSR1") {
+		t.Errorf("failure %+v, want class cancelled, no role, a reason naming the drain signal", f)
 	}
 	// USR1 may come before every role is launched; a role not launched by then stays pending.
 	launched := 0

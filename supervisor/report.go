@@ -260,6 +260,7 @@ func (r *run) writeRecord(s Summary) {
 
 // finishRun completes the record once every step has ended and prints the final report.
 func (r *run) finishRun() Result {
+	r.refineCancellation()
 	r.endedAt = r.cfg.clock.Now()
 	summary := r.summary()
 	r.writeRecord(summary)

@@ -693,8 +693,34 @@ func (r *run) onJobEnd(m jobEndKnown) {
 // recordRefinement rewrites the record after the root cause of a decided run became more precise.
 func (r *run) recordRefinement() {
 	summary := r.summary()
-	r.emit(Event{Name: EventResult, Code: intPtr(r.code), Message: "refined: " + resultLine(summary)})
+	r.emit(Event{Name: EventSignal, Code: intPtr(r.code), Message: "Slurm's word on the job's end: " + resultLine(summary)})
 	r.writeRecord(summary)
+}
+
+// refineCancellation names who ended an interrupted job once the teardown has flushed the steps'
+// logs: slurmstepd's CANCELLED lines say "DUE TO TIME LIMIT", "DUE TO NODE FAILURE", ..., or nothing
+// (scancel), where the job's state during the teardown only says COMPLETING.
+func (r *run) refineCancellation() {
+	f := r.failure
+	if r.state != RunInterrupted || f == nil || f.Class != verdict.ClassCancelled || r.cfg.JobState == nil {
+		return
+	}
+	if r.nodeFailure(slurm.JobStatus{}) {
+		return
+	}
+	line := r.cancelledLine()
+	who := verdict.Canceller(line, "", "")
+	if who == "" || strings.Contains(f.Reason, "("+who+")") {
+		return
+	}
+	why := f.Reason
+	if rest, ok := strings.CutPrefix(why, "Slurm is ending the job"); ok {
+		_, why, _ = strings.Cut(rest, ": ")
+	}
+	refined := r.cancellation(f.Code, slurm.JobStatus{}, why)
+	f.Reason = refined.Reason
+	f.Evidence = append(f.Evidence, refined.Evidence...)
+	f.Evidence = slices.Compact(f.Evidence)
 }
 
 // onTeardownError records a teardown command that failed. While Slurm is ending the job, a step
