@@ -320,14 +320,14 @@ func TestGenOnly(t *testing.T) {
 
 // failureScenario is a run in which one role fails on purpose.
 type failureScenario struct {
-	spec     jobSpec
-	state    string // JobState
-	code     int
-	role     string
-	node     int // index of the failing node in the allocation; -1: none named
-	ranks    []int
-	faultAt  string // ROLE:RANK whose fault time starts the clock of "ends within seconds"; "" for none
-	class    string // the failure's class, also the JUnit message's prefix
+	spec    jobSpec
+	state   string // JobState
+	code    int
+	role    string
+	node    int // index of the failing node in the allocation; -1: none named
+	ranks   []int
+	faultAt string // ROLE:RANK whose fault time starts the clock of "ends within seconds"; "" for none
+	class   string // the failure's class, also the JUnit message's prefix
 }
 
 func runFailure(t *testing.T, sc failureScenario) {

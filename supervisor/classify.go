@@ -201,18 +201,23 @@ func cmpOrNone(s string) string {
 }
 
 // cancelledLine is the first slurmstepd CANCELLED line of any step's log: the one that says why,
-// when Slurm gives a reason.
+// when Slurm gives a reason. A step the teardown stopped has the line too when Slurm cancelled the
+// job meanwhile, though its end was not taken for a cancellation.
 func (r *run) cancelledLine() string {
 	first := ""
 	for _, s := range r.steps {
-		if s.cancelledBySlurm == "" {
+		line := s.cancelledBySlurm
+		if line == "" && s.exited {
+			line = findCancelLine(s.log, s.logStart)
+		}
+		if line == "" {
 			continue
 		}
-		if strings.Contains(s.cancelledBySlurm, " DUE TO ") {
-			return s.cancelledBySlurm
+		if strings.Contains(line, " DUE TO ") {
+			return line
 		}
 		if first == "" {
-			first = s.cancelledBySlurm
+			first = line
 		}
 	}
 	return first

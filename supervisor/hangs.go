@@ -97,6 +97,7 @@ func (r *run) onLaunched(s *step) {
 		return
 	}
 	r.hang.benchmarkAt = s.launchedAt
+	r.startMeasurement(s)
 	if d := r.cfg.BenchmarkTimeout; d > 0 {
 		r.cfg.clock.AfterFunc(d, func() { r.send(benchmarkTimedOut{}) })
 	}

@@ -165,6 +165,8 @@ type Summary struct {
 	UCXRedFlags []RedFlag     `json:"ucx_red_flags,omitempty"`
 	// Ledger is where the GPU time went, by step and phase.
 	Ledger *Ledger `json:"gpu_ledger,omitempty"`
+	// Measurement is the window from the benchmark's launch to its end marker, and its result rules.
+	Measurement *Measurement `json:"measurement,omitempty"`
 	// BadNodes are the nodes an infrastructure failure named, also in BadNodesFile.
 	BadNodes []string `json:"bad_nodes,omitempty"`
 
@@ -206,7 +208,7 @@ func (r *run) summary() Summary {
 	s := Summary{
 		JobID: r.plan.JobID, RunToken: r.plan.RunToken, Workspace: r.plan.Workspace, OutputDir: r.plan.OutputDir,
 		State: r.state, StartedAt: r.start.UTC(), Failure: r.failure, IgnoredSIGTERM: r.ignoredSIGTERM,
-		Warnings: r.warnings, BadNodes: r.badNodes,
+		Warnings: r.warnings, BadNodes: r.badNodes, Measurement: r.measure,
 	}
 	s.Checks, s.UCXRedFlags = r.checkSummary()
 	now := r.cfg.clock.Now()
@@ -514,6 +516,7 @@ func WriteStatus(w io.Writer, s Summary) {
 // cause, and the warnings.
 func writeReport(w io.Writer, s Summary) {
 	WriteTable(w, s)
+	writeMeasurement(w, s.StartedAt, s.Measurement)
 	writeChecks(w, s)
 	if s.Ledger != nil {
 		WriteLedger(w, *s.Ledger)

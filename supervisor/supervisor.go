@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -97,6 +98,12 @@ type Config struct {
 	ErrorLines *logscan.Matcher
 	// HangSettings find hangs and sick servers: stalls, the benchmark's deadline, the dump signal.
 	HangSettings
+	// RefuseRequeue ends a requeued attempt (the plan's RestartCount > 0) at once, before any step,
+	// as an infrastructure failure: CI that submits with --no-requeue retries as a fresh job itself.
+	RefuseRequeue bool
+	// ResultRules are matched against the benchmark's output when it ends with 0: a broken rule makes
+	// its result invalid (exit 86).
+	ResultRules []ResultRule
 
 	// The seams of the run loop's own tests (package supervisor); nil means the real thing. With a
 	// fake clock, launcher and probe the loop's decisions are tested without processes or waiting.
@@ -222,7 +229,9 @@ type run struct {
 	badNodes []string
 	// askingWhy is set while Slurm is asked why it ends the job (see askWhyEnding).
 	askingWhy bool
-	claim     workspaceClaim
+	// measure is the measurement window, from the benchmark's launch.
+	measure *Measurement
+	claim   workspaceClaim
 }
 
 // Run carries out the plan and returns the run's exit code. It returns when every step it started has
@@ -309,7 +318,12 @@ func Run(ctx context.Context, cfg Config) Result {
 		plan.JobID, len(plan.Nodes), len(plan.Roles), plan.RunToken)})
 	r.prepareChecks()
 	r.reportClaim()
-	if err := r.prepareTaskBinary(); err != nil {
+	if cfg.RefuseRequeue && plan.RestartCount > 0 {
+		r.decide(RunFailed, verdict.ExitInfrastructure, &Failure{Code: verdict.ExitInfrastructure,
+			Class: verdict.ClassInfrastructure, Origin: verdict.OriginSupervisor,
+			Reason:   fmt.Sprintf("this attempt is a requeue of job %s (restart %d) and --requeue refuse is set: nothing was launched; retry as a fresh job", plan.JobID, plan.RestartCount),
+			Evidence: []string{fmt.Sprintf("%s: SLURM_RESTART_COUNT=%d", verdict.RuleRequeue, plan.RestartCount)}})
+	} else if err := r.prepareTaskBinary(); err != nil {
 		r.decide(RunFailed, verdict.ExitInternal, &Failure{Reason: err.Error(), Code: verdict.ExitInternal})
 		r.errs = multierror.Append(r.errs, err)
 	}
@@ -317,7 +331,7 @@ func Run(ctx context.Context, cfg Config) Result {
 	signals := cfg.Signals
 	if signals == nil {
 		ch := make(chan os.Signal, 4)
-		signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, cfg.DrainSignal)
+		signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, cfg.DrainSignal)
 		defer signal.Stop(ch)
 		signals = ch
 	}
@@ -502,6 +516,10 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 		ev.Message += "; the benchmark had announced its end"
 	}
 	r.emit(ev)
+	invalid := ""
+	if decidesRun(s.kind) {
+		invalid = r.closeMeasurement(s, now)
+	}
 	if s.kind == roles.KindGen {
 		r.touchDone(s)
 	}
@@ -529,6 +547,8 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 	case s.kind == kindInstall && s.code == 0:
 		s.readyAt = now
 		r.launchWhatIsDue()
+	case decidesRun(s.kind) && s.code == 0 && invalid != "":
+		r.invalidResult(s, invalid)
 	case decidesRun(s.kind) && s.code == 0:
 		r.decide(RunSucceeded, verdict.ExitOK, nil)
 	case r.canAskSlurm():
@@ -743,6 +763,10 @@ func (r *run) warn(role, msg string) {
 func (r *run) onSignal(sig os.Signal) {
 	name := signalName(sig)
 	now := r.cfg.clock.Now()
+	if sig == syscall.SIGQUIT {
+		// What Go's default would print on stderr before exiting 2, kept where the record is.
+		r.dumpGoroutines()
+	}
 	if sig == r.lastSignal && now.Sub(r.lastSignalAt) < duplicateSignalWindow {
 		r.emit(Event{Name: EventSignal, Signal: name, Message: fmt.Sprintf(
 			"%s again within %s: the same delivery, not a second signal", name, duplicateSignalWindow)})
@@ -817,6 +841,7 @@ func (r *run) decide(state RunState, code int, failure *Failure) {
 	r.state = state
 	r.decidedAt = r.cfg.clock.Now()
 	r.held, r.holdTimer = nil, nil
+	r.closeMeasurement(nil, r.decidedAt)
 	r.code = r.classify(state, code, failure)
 	r.failure = failure
 	if failure != nil {
@@ -1165,6 +1190,9 @@ func (r *run) emit(ev Event) {
 	ev.Elapsed = now.Sub(r.start)
 	ev.Message = r.redactor.String(ev.Message)
 	r.events.emit(ev)
+	if r.measure != nil {
+		r.noteDisturbance(ev)
+	}
 }
 
 // prepareDirs makes the workspace, output and coordination directories.
@@ -1191,4 +1219,26 @@ func envWithRoles(base []string, p roles.Plan) []string {
 		}
 	}
 	return env
+}
+
+// GoroutineDumpFile is where a SIGQUIT leaves the supervisor's goroutine stacks, in the workspace.
+const GoroutineDumpFile = "supervisor.goroutines.txt"
+
+// dumpGoroutines writes every goroutine's stack to GoroutineDumpFile, appending, so that a SIGQUIT
+// shows what the supervisor was doing and still ends the run with a final record.
+func (r *run) dumpGoroutines() {
+	path := filepath.Join(r.plan.Workspace, GoroutineDumpFile)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err == nil {
+		fmt.Fprintf(f, "=== goroutines at %s (SIGQUIT)\n", r.cfg.clock.Now().UTC().Format(time.RFC3339Nano))
+		err = pprof.Lookup("goroutine").WriteTo(f, 2)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		r.warn("", fmt.Sprintf("SIGQUIT: cannot write the goroutine dump %s: %v", path, err))
+		return
+	}
+	r.emit(Event{Name: EventSignal, Signal: "SIGQUIT", Message: "goroutine stacks written to " + path})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -165,6 +167,9 @@ type superviseFlags struct {
 	EndMarkers        []string      `name:"end-marker" default:"{out}/benchmark_status*" sep:"none" placeholder:"PATTERN" help:"File pattern by which the benchmark announces its end (repeatable; {out} {workspace} {job} {token} as in probes; it must lie under {out} or {workspace}). A server ending with status 0 once a regular file matches has finished; before, it is an early exit (exit 84). Files that match when the run starts are an earlier attempt's: they are moved, never deleted, into WORKSPACE/.disagg-supervisor/stale/RUN_TOKEN/. Default: ${default}."`
 	JUnit             string        `name:"junit" placeholder:"PATH" help:"Where the supervisor's JUnit verdict goes (default: WORKSPACE/results-disagg-supervisor.xml, which CI's results*.xml pattern collects)."`
 	ErrorPatterns     []string      `name:"error-pattern" sep:"none" placeholder:"REGEXP" help:"One more pattern (Go regexp) of the error-shaped lines a root cause shows first, besides tracebacks, MPI, CUDA, NCCL, UCX and srun errors (repeatable)."`
+	ResultRequire     []string      `name:"result-require" sep:"none" placeholder:"REGEXP" help:"A pattern (Go regexp) the benchmark's output must contain when it ends with 0, e.g. 'Total generated tokens:\\s*[1-9]'; else its result is invalid: exit 86 (repeatable; env DISAGG_RESULT_REQUIRE, one pattern a line)."`
+	ResultReject      []string      `name:"result-reject" sep:"none" placeholder:"REGEXP" help:"A pattern (Go regexp) the benchmark's output must not contain when it ends with 0, e.g. '!FAILED REQUESTS!'; else its result is invalid: exit 86 (repeatable; env DISAGG_RESULT_REJECT, one pattern a line)."`
+	Requeue           string        `name:"requeue" enum:"allow,refuse," default:"" placeholder:"allow|refuse" help:"What a requeued attempt (SLURM_RESTART_COUNT > 0) does: allow (run it, the default) or refuse (exit 87 at once, before any step, for CI that submits with --no-requeue and retries itself; env DISAGG_REQUEUE)."`
 	hangFlags
 }
 
@@ -213,7 +218,9 @@ func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg
 	// Catch the signals before anything else: Slurm may send the drain signal seconds after the job
 	// starts, and until Notify its default action would end the supervisor without a summary.
 	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, drain)
+	// SIGQUIT too: Go's default (a goroutine dump on stderr, exit 2) would leave the record running;
+	// the run writes the dump to a file and ends like any signal.
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, drain)
 	// A console piped into a pager that quits must not kill the supervisor mid-run: catching SIGPIPE
 	// (ignoring it would pass SIG_IGN on to every step) turns such writes into errors.
 	pipe := make(chan os.Signal, 1)
@@ -278,6 +285,14 @@ func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg
 	if err != nil {
 		return cfg, stop, badInput(err)
 	}
+	rules, err := resultRules(sf, e.getenv)
+	if err != nil {
+		return cfg, stop, badInput(err)
+	}
+	requeue := cmp.Or(sf.Requeue, e.getenv("DISAGG_REQUEUE"), "allow")
+	if requeue != "allow" && requeue != "refuse" {
+		return cfg, stop, badInput(fmt.Errorf("DISAGG_REQUEUE: want allow or refuse, got %q", requeue))
+	}
 	cfg = supervisor.Config{
 		HangSettings:      hangs,
 		Plan:              plan,
@@ -295,6 +310,8 @@ func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg
 		BenchmarkOutput:   e.stdout,
 		ErrorLines:        errorLines,
 		Signals:           signals,
+		ResultRules:       rules,
+		RefuseRequeue:     requeue == "refuse",
 	}
 	if lf.Local {
 		cfg.Env = fakesrun.AllocationEnv(baseEnv, plan.JobID, plan.Nodes, plan.GPUsPerNode,
@@ -400,4 +417,34 @@ func exitCode(code int) error {
 		return &exitError{code: code}
 	}
 	return nil
+}
+
+// resultRules compiles --result-require and --result-reject, or their variables (one pattern a line)
+// when the flags are not given.
+func resultRules(sf superviseFlags, getenv func(string) string) ([]supervisor.ResultRule, error) {
+	var rules []supervisor.ResultRule
+	for _, src := range []struct {
+		flag, env string
+		given     []string
+		require   bool
+	}{
+		{"--result-require", "DISAGG_RESULT_REQUIRE", sf.ResultRequire, true},
+		{"--result-reject", "DISAGG_RESULT_REJECT", sf.ResultReject, false},
+	} {
+		input, patterns := src.flag, src.given
+		if len(patterns) == 0 && getenv(src.env) != "" {
+			input, patterns = src.env, strings.Split(strings.TrimRight(getenv(src.env), "\n"), "\n")
+		}
+		for _, p := range patterns {
+			if strings.TrimSpace(p) == "" {
+				return nil, fmt.Errorf("%s: an empty pattern would match any output", input)
+			}
+			re, err := regexp.Compile(p)
+			if err != nil {
+				return nil, fmt.Errorf("%s %q: %w", input, p, err)
+			}
+			rules = append(rules, supervisor.ResultRule{Require: src.require, Pattern: re})
+		}
+	}
+	return rules, nil
 }
