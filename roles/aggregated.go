@@ -124,6 +124,7 @@ func (p *configParser) serverConfigs(root *yaml.Node) aggConfig {
 			p.fail(key, "want a mapping, got %s", describeOrNil(item))
 			return c
 		}
+		p.checkKeys(item, key, serverKeys, nearMisses)
 		gpus := 0
 		if ws := p.integer(item, key, "world_size"); ws.set {
 			if ws.v < 1 || ws.v > maxCount {
