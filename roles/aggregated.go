@@ -384,6 +384,10 @@ func (b *builder) buildAggregated(topo slurm.Topology, unique string) (Plan, err
 	if err := checkCommand(cmd.from, cmd.v); err != nil {
 		return Plan{}, err
 	}
+	wrapper := cmp.Or(b.f.Wrapper, DefaultWrapper)
+	if err := checkNotOnlyWrapper(cmd, wrapper, "the SERVER would launch nothing"); err != nil {
+		return Plan{}, err
+	}
 	task, err := b.taskOptions()
 	if err != nil {
 		return Plan{}, err

@@ -128,6 +128,9 @@ func (b *builder) commands(lay layout) (roleCommands, error) {
 	if err := checkCommand(d.base.from, d.base.v); err != nil {
 		return cmds, err
 	}
+	if err := checkNotOnlyWrapper(d.base, d.wrapper, `the DISAGG_SERVER and BENCHMARK commands derived without it would be ":" and succeed at once`); err != nil {
+		return cmds, err
+	}
 	for _, r := range toDerive {
 		if r.plain && d.noWrapper.v == "" {
 			v, err := removeWrapper(d.base.v, d.wrapper)
@@ -156,6 +159,39 @@ func checkCommand(input, cmd string) error {
 		return inputErrorf(input, "%s runs no command, only assignments (is the variable it was built from empty?)", quote(cmd))
 	}
 	return nil
+}
+
+// checkNotOnlyWrapper rejects a base command that is the wrapper alone (with assignments at most):
+// the workers would start the wrapper with nothing to launch, and the server and benchmark
+// commands derived without it would be ":", which succeeds at once and makes a run that tested
+// nothing look like a success.
+func checkNotOnlyWrapper(base commandSource, wrapper, consequence string) error {
+	out, err := removeWrapper(base.v, wrapper)
+	if err != nil || out == base.v {
+		return nil // no wrapper in it; a removal error is reported where the result is needed
+	}
+	f, err := parseShell(out)
+	if err != nil || !runsOnlyNoOps(f) {
+		return nil
+	}
+	return inputErrorf(base.from, "%s is only the wrapper %s, with no command after it: %s", quote(base.v), wrapper, consequence)
+}
+
+// runsOnlyNoOps reports whether every statement of f is a bare assignment or ":", what removeWrapper
+// leaves of a command that was only the wrapper.
+func runsOnlyNoOps(f *syntax.File) bool {
+	for _, st := range f.Stmts {
+		call, ok := st.Cmd.(*syntax.CallExpr)
+		if !ok || len(st.Redirs) > 0 || len(call.Args) > 1 {
+			return false
+		}
+		if len(call.Args) == 1 {
+			if v, ok := literal(call.Args[0]); !ok || v != ":" {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // runsNothing reports whether every statement of f is a bare assignment.
