@@ -759,30 +759,45 @@ func checkUserArgs(input string, args []string) error {
 			// srun would take an empty word for the program to run, and every step would fail.
 			return inputErrorf(input, "an empty argument: srun would run it as the program")
 		}
-		if opt, ok := plannedOption(a); ok {
-			return inputErrorf(input, "%s sets %s, which the plan sets for every step (-N, -w, --ntasks, --ntasks-per-node)", quote(a), opt)
+		if opt, owner, ok := plannedOption(a); ok {
+			return inputErrorf(input, "%s sets %s, which %s", quote(a), opt, owner)
 		}
 	}
 	return nil
 }
 
-// plannedOption reports whether the srun argument a is one of the options the plan sets.
-func plannedOption(a string) (string, bool) {
+// Who sets the srun options that a user's srun argument must not: srun takes the last of two
+// copies, and the plan's come after the user's, so a user's copy would be silently overridden.
+const (
+	shapeOwner = "the plan sets for every step (-N, -w, --ntasks, --ntasks-per-node)"
+	mpiOwner   = "the plan sets for the worker steps: use the --mpi flag (--mpi none leaves it out)"
+	killOwner  = "the plan sets for every step (--kill-on-bad-exit=1: a failing rank ends its step at once)"
+)
+
+// plannedOption reports whether the srun argument a is one of the options the plan sets, and
+// says who sets it.
+func plannedOption(a string) (opt, owner string, ok bool) {
 	if strings.HasPrefix(a, "--") {
 		name, _, _ := strings.Cut(a[2:], "=")
 		switch name {
 		case "nodes", "nodelist", "ntasks", "ntasks-per-node":
-			return "--" + name, true
+			return "--" + name, shapeOwner, true
+		case "mpi":
+			return "--mpi", mpiOwner, true
+		case "kill-on-bad-exit":
+			return "--kill-on-bad-exit", killOwner, true
 		}
-		return "", false
+		return "", "", false
 	}
 	if len(a) >= 2 && a[0] == '-' {
 		switch a[1] {
 		case 'N', 'w', 'n':
-			return a[:2], true
+			return a[:2], shapeOwner, true
+		case 'K':
+			return "-K (--kill-on-bad-exit)", killOwner, true
 		}
 	}
-	return "", false
+	return "", "", false
 }
 
 // taskOptions checks the task runner options of the flags and returns them; role, kind and
