@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
@@ -278,14 +279,17 @@ func checkPathPart(input, v string) error {
 	return nil
 }
 
-// checkRange checks a count against its lower bound (0 or 1) and maxCount.
+// checkRange checks a count against its lower bound (0 or 1), by the rule of every count, and
+// against maxCount.
 func checkRange(input string, v, lowest int) error {
-	switch {
-	case v < lowest && lowest == 0:
-		return inputErrorf(input, "want a non-negative integer, got %d", v)
-	case v < lowest:
-		return inputErrorf(input, "want a positive integer, got %d", v)
-	case v > maxCount:
+	zeroMeans := ""
+	if lowest == 0 {
+		zeroMeans = "none"
+	}
+	if err := valid.Count(v, zeroMeans); err != nil {
+		return &InputError{Input: input, Problem: err.Error()}
+	}
+	if v > maxCount {
 		return inputErrorf(input, "want at most %d, got %d", maxCount, v)
 	}
 	return nil
@@ -455,13 +459,11 @@ func (b *builder) noContext(flag *bool) (boolInput, error) {
 		return boolInput{on: false, from: "--no-gen-only", layer: layerFlag}, nil
 	}
 	if v := b.env(genOnlyVar); v != "" {
-		switch strings.ToLower(v) {
-		case "1", "true", "yes", "on":
-			return boolInput{on: true, from: genOnlyVar, layer: layerEnv}, nil
-		case "0", "false", "no", "off":
-			return boolInput{on: false, from: genOnlyVar, layer: layerEnv}, nil
+		on, err := valid.Bool(v)
+		if err != nil {
+			return boolInput{}, &InputError{Input: genOnlyVar, Problem: err.Error()}
 		}
-		return boolInput{}, inputErrorf(genOnlyVar, "want 1 or 0, got %s", quote(v))
+		return boolInput{on: on, from: genOnlyVar, layer: layerEnv}, nil
 	}
 	if b.cfg.noContext() {
 		return boolInput{on: true, from: b.cfg.path + ": " + b.cfg.mode.key, layer: layerConfig}, nil
@@ -814,8 +816,9 @@ func (b *builder) taskOptions() (taskopts.Options, error) {
 		{"--task-after-timeout", f.TaskAfterTimeout},
 		{"--probe-timeout", f.ProbeTimeout},
 	} {
-		if d.v < 0 {
-			return taskopts.Options{}, inputErrorf(d.input, "want a positive duration, got %s", d.v)
+		// Zero is "not given" in a Flags built in Go (the CLI refuses a zero it parsed).
+		if err := valid.Duration(d.v, "the default"); err != nil {
+			return taskopts.Options{}, &InputError{Input: d.input, Problem: err.Error()}
 		}
 	}
 	// Zero timeouts and an empty mode stay zero: they mean the task's defaults.

@@ -962,7 +962,7 @@ func TestBuildInputErrors(t *testing.T) {
 		{name: "gen-only with CTX servers by flag", flags: func(f *Flags) { f.GenOnly, f.NumCtx = ptr(true), ptr(2) },
 			want: `--num-ctx: 2 conflicts with gen-only-no-context mode (from --gen-only), which runs no CTX servers`},
 		{name: "bad TRTLLM_DISAGG_BENCHMARK_GEN_ONLY", env: map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "maybe"},
-			want: `TRTLLM_DISAGG_BENCHMARK_GEN_ONLY: want 1 or 0, got "maybe"`},
+			want: `TRTLLM_DISAGG_BENCHMARK_GEN_ONLY: want 1/0, true/false, yes/no or on/off, got "maybe"`},
 		{name: "bad --benchmark-mode", flags: func(f *Flags) { f.BenchmarkMode = "gen-only" },
 			want: `--benchmark-mode: want e2e or gen_only, got "gen-only"`},
 		{name: "--benchmark-mode gen_only_no_context", flags: func(f *Flags) { f.BenchmarkMode = "gen_only_no_context" },
@@ -1054,7 +1054,7 @@ func TestBuildInputErrors(t *testing.T) {
 		{name: "bad --task-unset-slurm", flags: func(f *Flags) { f.UnsetSlurm = "sometimes" },
 			want: `--task-unset-slurm: want auto, always or never, got "sometimes"`},
 		{name: "negative --task-install-timeout", flags: func(f *Flags) { f.TaskInstallTimeout = -1e9 },
-			want: `--task-install-timeout: want a positive duration, got -1s`},
+			want: `--task-install-timeout: want a positive duration or 0 (the default), got -1s`},
 
 		// Config file.
 		{name: "config unreadable", flags: func(f *Flags) { f.Config = "missing.yaml" },

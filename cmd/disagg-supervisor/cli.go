@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
+	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
@@ -99,6 +101,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "disagg-supervisor: %s\n", oneLine(err.Error()))
 		return verdict.ExitBadInput
 	}
+	if err := checkNumbers(ctx); err != nil {
+		fmt.Fprintf(stderr, "disagg-supervisor: %s\n", oneLine(err.Error()))
+		return verdict.ExitBadInput
+	}
 	if err := ctx.Run(); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
@@ -113,13 +119,49 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// durationType is the type of the duration flags.
+var durationType = reflect.TypeFor[time.Duration]()
+
+// checkNumbers applies the one rule of durations and counts (package valid) to every duration and
+// integer flag of the command that a default or the user set: positive, or also 0 where the flag's
+// `zero` tag says what 0 means. Zero must not silently mean a default (--probe-timeout 0 was 30
+// minutes), and a negative grace or tail means nothing at all.
+func checkNumbers(ctx *kong.Context) error {
+	for _, f := range ctx.Flags() {
+		v := f.Target
+		if !f.Set || !v.IsValid() {
+			continue
+		}
+		if v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				continue
+			}
+			v = v.Elem()
+		}
+		zeroMeans := f.Tag.Get("zero")
+		var err error
+		switch {
+		case v.Type() == durationType:
+			err = valid.Duration(time.Duration(v.Int()), zeroMeans)
+		case v.Kind() == reflect.Int:
+			err = valid.Count(int(v.Int()), zeroMeans)
+		default:
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("--%s: %w", f.Name, err)
+		}
+	}
+	return nil
+}
+
 // oneLine folds an error's lines and runs of white space into one line of stderr: all of it stays,
 // unlike the bench's firstLine.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
 
-// badInput turns a planning error into exit code 2.
+// badInput turns a planning error into the bad-input exit code.
 func badInput(err error) error {
 	return &exitError{code: verdict.ExitBadInput, err: err}
 }
@@ -201,8 +243,8 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 	baseEnv := os.Environ()
 	launcher := []string{"srun"}
 	if lf.Local {
-		if lf.Nodes <= 0 {
-			return badInput(fmt.Errorf("--nodes: %d is not a positive integer", lf.Nodes))
+		if err := valid.Count(lf.Nodes, ""); err != nil {
+			return badInput(fmt.Errorf("--nodes: %w", err))
 		}
 		if flags.Nodelist == "" {
 			flags.Nodelist = fmt.Sprintf("node[1-%d]", lf.Nodes)
