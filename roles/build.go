@@ -98,6 +98,9 @@ func (b *builder) build(unique string) (Plan, error) {
 		if err != nil {
 			return Plan{}, inputErrorf("--config", "cannot read it: %v", err)
 		}
+		if err := checkFileSize("--config", b.f.Config, data); err != nil {
+			return Plan{}, err
+		}
 		if b.cfg, err = parseConfig(b.f.Config, data); err != nil {
 			return Plan{}, err
 		}
@@ -112,6 +115,9 @@ func (b *builder) build(unique string) (Plan, error) {
 	lay, err := b.layout(topo)
 	if err != nil {
 		return Plan{}, err
+	}
+	if n := lay.gen.count + lay.ctx.count; n > maxServers {
+		return Plan{}, inputErrorf("layout", "%d GEN and CTX servers (%s): more than %d, the most one plan takes", n, describeLayout(lay), maxServers)
 	}
 	needed := lay.gen.totalNodes() + lay.ctx.totalNodes()
 	if needed > len(topo.Nodes) {
@@ -219,6 +225,14 @@ func (b *builder) topology() (slurm.Topology, error) {
 	nodesFrom := "SLURM_JOB_NODELIST"
 	if f.Nodelist != "" {
 		nodesFrom = "--nodelist"
+		// Counted first: making a million names only to refuse them would take seconds.
+		n, err := slurm.CountHostlist(f.Nodelist)
+		if err != nil {
+			return topo, &InputError{Input: "--nodelist", Problem: err.Error()}
+		}
+		if n > maxNodes {
+			return topo, inputErrorf(nodesFrom, "%d nodes: more than %d, the most one plan takes", n, maxNodes)
+		}
 		nodes, err := slurm.ExpandHostlist(f.Nodelist)
 		if err != nil {
 			return topo, &InputError{Input: "--nodelist", Problem: err.Error()}
@@ -230,6 +244,9 @@ func (b *builder) topology() (slurm.Topology, error) {
 	}
 	if len(topo.Nodes) == 0 {
 		return topo, inputErrorf("nodelist", "no node list: set SLURM_JOB_NODELIST or --nodelist")
+	}
+	if len(topo.Nodes) > maxNodes {
+		return topo, inputErrorf(nodesFrom, "%d nodes: more than %d, the most one plan takes", len(topo.Nodes), maxNodes)
 	}
 	// Two slices holding one node would make srun fail after the earlier roles have started.
 	seen := make(map[string]bool, len(topo.Nodes))
@@ -265,6 +282,15 @@ func (b *builder) topology() (slurm.Topology, error) {
 		topo.RestartCount = *f.RestartCount
 	}
 	return topo, nil
+}
+
+// checkFileSize refuses a file over MaxInputFile; data may be cut one byte past the bound, as
+// readers stop there.
+func checkFileSize(input, name string, data []byte) error {
+	if len(data) > MaxInputFile {
+		return inputErrorf(input, "%s is larger than %d MiB, which no config or argument file is (is it the right file?)", quote(name), MaxInputFile>>20)
+	}
+	return nil
 }
 
 // checkPathPart rejects a value that cannot be one part of a file name, since the job id and
@@ -705,6 +731,9 @@ func (b *builder) srunSettings(nodes []string) (srunSettings, error) {
 		data, err := b.read(name)
 		if err != nil {
 			return st, inputErrorf("--srun-args-file", "cannot read it: %v", err)
+		}
+		if err := checkFileSize("--srun-args-file", name, data); err != nil {
+			return st, err
 		}
 		words, err := splitWords(string(data))
 		if err != nil {

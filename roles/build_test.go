@@ -1208,3 +1208,61 @@ func TestTestIDMode(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildBounds checks that a runaway request is refused at once, naming the input, where it once
+// took gigabytes and minutes to plan, and that the largest plan within the bounds stays fast.
+func TestBuildBounds(t *testing.T) {
+	base := func() Flags {
+		return Flags{GPUsPerNode: ptr(4), NodesPerGen: ptr(1), Command: "pytest x", Workspace: "/ws"}
+	}
+	big := strings.Repeat("x", MaxInputFile+1)
+	for _, tt := range []struct {
+		name  string
+		flags func(*Flags)
+		want  string
+	}{
+		{"2^20 nodes and as many GEN servers", func(f *Flags) { f.Nodelist, f.NumGen = "n[1-1048576]", ptr(1<<20) },
+			`--nodelist: 1048576 nodes: more than 16384, the most one plan takes`},
+		{"as many GEN servers as nodes allow", func(f *Flags) { f.Nodelist, f.NumGen = "n[1-16384]", ptr(16384) },
+			`layout: 16384 GEN and CTX servers (16384 GEN x 1): more than 1024, the most one plan takes`},
+		{"config over the bound", func(f *Flags) { f.Nodelist, f.NumGen, f.Config = "n1", ptr(1), "big" },
+			`--config: "big" is larger than 4 MiB, which no config or argument file is (is it the right file?)`},
+		{"srun arguments over the bound", func(f *Flags) { f.Nodelist, f.NumGen, f.SrunArgsFile = "n1", ptr(1), "big" },
+			`--srun-args-file: "big" is larger than 4 MiB, which no config or argument file is (is it the right file?)`},
+		{"too many pre-flight checks", func(f *Flags) {
+			f.Nodelist, f.NumGen = "n1", ptr(1)
+			for i := range 65 {
+				f.Preflight = append(f.Preflight, fmt.Sprintf("c%d=true", i))
+			}
+		}, `DISAGG_PREFLIGHT / --preflight: 65 checks: more than 64, the most one plan takes`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := base()
+			tt.flags(&f)
+			start := time.Now()
+			_, err := Build(Sources{Flags: f, ReadFile: readFiles(map[string]string{"big": big})})
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("error\n got: %v\nwant: %s", err, tt.want)
+			}
+			// Milliseconds in fact; generous for the race detector on a loaded machine. The
+			// unbounded plan took minutes.
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("refused after %s", d)
+			}
+		})
+	}
+
+	f := base()
+	f.Nodelist, f.NumGen, f.NodesPerGen = "n[1-16384]", ptr(1024), ptr(16)
+	start := time.Now()
+	p, err := Build(Sources{Flags: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Roles) != 1026 {
+		t.Errorf("%d roles, want 1026", len(p.Roles))
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the largest plan took %s", d)
+	}
+}

@@ -12,6 +12,21 @@ import (
 // products such as tp*pp*cp or servers*nodes from overflowing into nonsense.
 const maxCount = 1 << 20
 
+// Bounds of what one plan holds, far above any real job, so that a runaway input is refused in
+// milliseconds instead of planned for minutes in gigabytes (a 2^20-node list with as many GEN
+// servers took 5 GB and over a minute): each role carries its node list, environment and argv.
+const (
+	// MaxInputFile bounds the config and srun-arguments files: a config is a few KB, and a
+	// larger file (/dev/zero, a runaway pipe) is a mistake. Readers read at most one byte more.
+	MaxInputFile = 4 << 20
+	// maxNodes bounds the allocation's nodes.
+	maxNodes = 16384
+	// maxServers bounds the GEN and CTX servers of a plan.
+	maxServers = 1024
+	// maxChecks bounds the --preflight checks, each of which is a step on every node.
+	maxChecks = 64
+)
+
 // config is what a TensorRT-LLM disaggregated test config contributes to a plan. Only the keys
 // today's generator reads are looked at; other tools' sections and settings are left alone, but
 // a key given twice or a near miss of a key read is refused (checkKeys).

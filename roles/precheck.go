@@ -88,6 +88,9 @@ func (b *builder) preflightChecks(p *Plan, lay layout, st srunSettings, task tas
 	for _, spec := range b.f.Preflight {
 		entries = append(entries, entry{spec, "--preflight " + quote(spec)})
 	}
+	if len(entries) > maxChecks {
+		return nil, inputErrorf(preflightVar+" / --preflight", "%d checks: more than %d, the most one plan takes", len(entries), maxChecks)
+	}
 	task.InstallCommand, task.Barrier = "", false
 	var checks []Check
 	seen := map[string]bool{}

@@ -175,7 +175,7 @@ func (p *planCmd) Run(e env) error {
 	if err := absolutePaths(&p.Flags); err != nil {
 		return badInput(err)
 	}
-	plan, err := roles.Build(roles.Sources{Flags: p.Flags, Getenv: e.getenv, ReadFile: os.ReadFile,
+	plan, err := roles.Build(roles.Sources{Flags: p.Flags, Getenv: e.getenv, ReadFile: readInput,
 		Unique: strconv.Itoa(os.Getpid())})
 	if err != nil {
 		return badInput(err)
@@ -265,7 +265,7 @@ func supervise(e env, flags roles.Flags, sf superviseFlags, lf localFlags) error
 		}
 		launcher = []string{self, "srun"}
 	}
-	plan, err := roles.Build(roles.Sources{Flags: flags, Getenv: getenv, ReadFile: os.ReadFile,
+	plan, err := roles.Build(roles.Sources{Flags: flags, Getenv: getenv, ReadFile: readInput,
 		Unique: strconv.Itoa(os.Getpid())})
 	if err != nil {
 		return badInput(err)
@@ -335,6 +335,22 @@ func clusterSettings(cfg *supervisor.Config, jobID string, stderr io.Writer) {
 		fmt.Fprintf(stderr, "disagg-supervisor: %v; assuming Slurm's default KillWait of %s\n", err, cfg.KillWait)
 	}
 	cfg.JobState = func(ctx context.Context) (string, error) { return slurm.JobState(ctx, scontrol, jobID) }
+}
+
+// readInput reads a config or srun-arguments file, at most one byte past roles.MaxInputFile, so that
+// /dev/zero or an endless pipe ends as bad input (roles refuses the oversized data) instead of
+// growing without bound.
+func readInput(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, roles.MaxInputFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return data, nil
 }
 
 // absolutePaths makes the directory flags absolute: steps may start in another working directory (a
