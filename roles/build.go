@@ -411,13 +411,20 @@ func (b *builder) layout(topo slurm.Topology) (layout, error) {
 	}
 
 	var gpusGen, gpusCtx int
+	var cfgGen, cfgCtx string
 	// An aggregated test's config has no worker sizes: its missing worker_config must not read as
 	// 1-GPU servers when --mode disaggregated is forced on it.
 	if b.cfg != nil && !b.cfg.agg.present {
 		gpusGen, gpusCtx = b.cfg.gpusPerGen, b.cfg.gpusPerCtx
+		if b.cfg.genSized {
+			cfgGen = b.cfg.path + ": worker_config.gen parallel sizes"
+		}
+		if b.cfg.ctxSized {
+			cfgCtx = b.cfg.path + ": worker_config.ctx parallel sizes"
+		}
 	}
 	lay.gen, err = b.servers(lay.gpusPerNode, numGen.v, serverInputs{
-		kind: "GEN", gpus: gpusGen, gpusEnv: "gpusPerGenServer",
+		kind: "GEN", gpus: gpusGen, gpusCfg: cfgGen, gpusEnv: "gpusPerGenServer",
 		nodesFlag: b.f.NodesPerGen, nodesFlagName: "--nodes-per-gen", nodesEnv: "nodesPerGenServer",
 		gpnFlag: b.f.GPUsPerNodePerGen, gpnFlagName: "--gpus-per-node-per-gen",
 		gpnEnv: []string{"gpusPerNodePerGenServer", "gpusPerfNodePerfGenServer"},
@@ -426,7 +433,7 @@ func (b *builder) layout(topo slurm.Topology) (layout, error) {
 		return lay, err
 	}
 	lay.ctx, err = b.servers(lay.gpusPerNode, numCtx.v, serverInputs{
-		kind: "CTX", gpus: gpusCtx, gpusEnv: "gpusPerCtxServer",
+		kind: "CTX", gpus: gpusCtx, gpusCfg: cfgCtx, gpusEnv: "gpusPerCtxServer",
 		nodesFlag: b.f.NodesPerCtx, nodesFlagName: "--nodes-per-ctx", nodesEnv: "nodesPerCtxServer",
 		gpnFlag: b.f.GPUsPerNodePerCtx, gpnFlagName: "--gpus-per-node-per-ctx",
 		gpnEnv: []string{"gpusPerNodePerCtxServer", "gpusPerfNodePerfCtxServer"},
@@ -573,6 +580,7 @@ func testIDMode(cmd string) (BenchmarkMode, bool) {
 type serverInputs struct {
 	kind          string
 	gpus          int    // GPUs per server from the config; 0 without one
+	gpusCfg       string // the config keys that gave gpus
 	gpusEnv       string // gpusPer<Kind>Server
 	nodesFlag     *int
 	nodesFlagName string
@@ -590,7 +598,7 @@ func (b *builder) servers(gpn, count int, in serverInputs) (servers, error) {
 	if count == 0 {
 		return s, nil
 	}
-	gpus := in.gpus
+	gpus, gpusFrom := in.gpus, in.gpusCfg
 	if v := b.env(in.gpusEnv); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -599,7 +607,7 @@ func (b *builder) servers(gpn, count int, in serverInputs) (servers, error) {
 		if err := checkRange(in.gpusEnv, n, 1); err != nil {
 			return s, err
 		}
-		gpus = n
+		gpus, gpusFrom = n, in.gpusEnv
 	}
 
 	nodes, err := b.intFrom(in.nodesFlag, in.nodesFlagName, []string{in.nodesEnv}, cfgInt{})
@@ -622,6 +630,11 @@ func (b *builder) servers(gpn, count int, in serverInputs) (servers, error) {
 	if err != nil {
 		return s, err
 	}
+	if perNode.set && !nodes.set && gpus > 0 && perNode.v >= 1 {
+		// Ranks per node given, nodes not: as many nodes as those ranks need, not as many as
+		// whole nodes would.
+		s.nodes = (gpus + perNode.v - 1) / perNode.v
+	}
 	switch {
 	case perNode.set:
 		if err := checkRange(perNode.from, perNode.v, 1); err != nil {
@@ -639,6 +652,24 @@ func (b *builder) servers(gpn, count int, in serverInputs) (servers, error) {
 	}
 	if s.count*s.nodes > maxCount {
 		return s, inputErrorf("layout", "%d %s servers x %d nodes is more than %d nodes", s.count, in.kind, s.nodes, maxCount)
+	}
+	// A given total must be what the server gets. A flag for nodes or ranks per node changes the
+	// layout on purpose, and the lower layers' total is then stale by design (as for totalNodes).
+	if gpus > 0 && gpusFrom != "" && nodes.layer != layerFlag && perNode.layer != layerFlag && s.nodes*s.gpusPerNode != gpus {
+		source := func(in intInput) string {
+			if in.set {
+				return in.from
+			}
+			return "derived"
+		}
+		inputs := []string{gpusFrom}
+		for _, in := range []intInput{nodes, perNode} {
+			if in.set {
+				inputs = append(inputs, in.from)
+			}
+		}
+		return s, inputErrorf(strings.Join(inputs, " / "), "%d GPUs per %s server (%s) disagree with %d nodes (%s) x %d GPUs per node (%s) = %d",
+			gpus, in.kind, gpusFrom, s.nodes, source(nodes), s.gpusPerNode, source(perNode), s.nodes*s.gpusPerNode)
 	}
 	return s, nil
 }

@@ -855,17 +855,23 @@ func TestBuildDerivedLayout(t *testing.T) {
 		nodes, perNode int
 	}{
 		{"gpus over several nodes", map[string]string{"gpusPerGenServer": "16"}, 4, 4},
-		{"gpus not a multiple", map[string]string{"gpusPerGenServer": "6"}, 2, 4},
+		{"gpus and ranks per node", map[string]string{"gpusPerGenServer": "6", "gpusPerNodePerGenServer": "3"}, 2, 3},
 		{"part of a node", map[string]string{"gpusPerGenServer": "2"}, 1, 2},
 		{"nodes given, gpus unknown: whole nodes", map[string]string{"nodesPerGenServer": "2"}, 2, 4},
 		{"nodes given with gpus", map[string]string{"nodesPerGenServer": "1", "gpusPerGenServer": "3"}, 1, 3},
-		{"generator's misspelled name", map[string]string{"gpusPerGenServer": "8", "gpusPerfNodePerfGenServer": "2"}, 2, 2},
+		{"generator's misspelled name", map[string]string{"gpusPerGenServer": "8", "gpusPerfNodePerfGenServer": "2"}, 4, 2},
+		// A flag changes the layout on purpose: the exported total is stale by design.
+		{"flag over the exported total", map[string]string{"gpusPerGenServer": "8", "nodesPerGenServer": "2", "gpusPerNodePerGenServer": "4", "DISAGG_TEST_FLAG": "1"}, 1, 4},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			env := slurmEnv()
 			maps.Copy(env, map[string]string{"gpusPerNode": "4", "numGenServers": "1", "pytestCommand": "x", "jobWorkspace": "/ws"})
 			maps.Copy(env, tt.env)
-			p, err := Build(Sources{Getenv: getenv(env)})
+			var f Flags
+			if env["DISAGG_TEST_FLAG"] != "" {
+				f.NodesPerGen = ptr(1)
+			}
+			p, err := Build(Sources{Flags: f, Getenv: getenv(env)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -896,6 +902,7 @@ func TestBuildInputErrors(t *testing.T) {
 		"concmap.yaml":  "benchmark:\n  concurrency_list: [1, {a: 2}]\n",
 		"envlist.yaml":  "environment:\n  worker_env_var: [A=1]\n",
 		"noworker.yaml": "hardware:\n  num_gen_servers: 0\n",
+		"tp4.yaml":      "worker_config:\n  ctx:\n    tensor_parallel_size: 4\n",
 	}
 	tests := []struct {
 		name  string
@@ -954,6 +961,13 @@ func TestBuildInputErrors(t *testing.T) {
 			want: `layout: needs 5 nodes (2 GEN x 2 + 1 CTX x 1), allocation has 4`},
 		{name: "more GPUs per server node than per node", env: map[string]string{"gpusPerNodePerGenServer": "8"},
 			want: `gpusPerNodePerGenServer: 8 GPUs per node for each GEN server, but nodes have 4`},
+		// A given GPU count per server must be nodes x ranks per node, given or derived.
+		{name: "gpusPerGenServer over the given shape", env: map[string]string{"gpusPerGenServer": "8", "nodesPerGenServer": "1"},
+			want: `gpusPerGenServer / nodesPerGenServer / gpusPerNodePerGenServer: 8 GPUs per GEN server (gpusPerGenServer) disagree with 1 nodes (nodesPerGenServer) x 4 GPUs per node (gpusPerNodePerGenServer) = 4`},
+		{name: "gpusPerGenServer not whole nodes", env: map[string]string{"gpusPerGenServer": "6", "nodesPerGenServer": "", "gpusPerNodePerGenServer": ""},
+			want: `gpusPerGenServer: 6 GPUs per GEN server (gpusPerGenServer) disagree with 2 nodes (derived) x 4 GPUs per node (derived) = 8`},
+		{name: "config's parallel sizes against the exports", env: map[string]string{"gpusPerCtxServer": ""}, flags: func(f *Flags) { f.Config = "tp4.yaml" },
+			want: `tp4.yaml: worker_config.ctx parallel sizes / nodesPerCtxServer / gpusPerNodePerCtxServer: 4 GPUs per CTX server (tp4.yaml: worker_config.ctx parallel sizes) disagree with 1 nodes (nodesPerCtxServer) x 2 GPUs per node (gpusPerNodePerCtxServer) = 2`},
 		{name: "totalNodes mismatch", env: map[string]string{"totalNodes": "6"},
 			want: `totalNodes: 6 conflicts with the layout, which needs 5 nodes (2 GEN x 2 + 1 CTX x 1)`},
 		{name: "totalGpus mismatch", env: map[string]string{"totalGpus": "18"},

@@ -37,6 +37,9 @@ type config struct {
 	// gpusPerGen and gpusPerCtx are tp*pp*cp of worker_config.{gen,ctx}, a missing factor being 1
 	// as in the generator, so they are always known when a config is given.
 	gpusPerGen, gpusPerCtx int
+	// genSized and ctxSized tell that worker_config.gen or .ctx names a parallel size: only then is
+	// its GPU count an input that the layout must agree with.
+	genSized, ctxSized bool
 
 	workerEnv, genEnv, ctxEnv, serverEnv, benchmarkEnv cfgString
 	mode                                               cfgString
@@ -116,8 +119,9 @@ func parseConfig(path string, data []byte) (*config, error) {
 
 	workers := p.section(root, "worker_config")
 	p.checkKeys(workers, "worker_config", workerKeys, nearMisses)
-	c.gpusPerGen = p.parallelism(p.workerSection(workers, "worker_config.gen"), "worker_config.gen")
-	c.gpusPerCtx = p.parallelism(p.workerSection(workers, "worker_config.ctx"), "worker_config.ctx")
+	gen, ctx := p.workerSection(workers, "worker_config.gen"), p.workerSection(workers, "worker_config.ctx")
+	c.gpusPerGen, c.genSized = p.parallelism(gen, "worker_config.gen"), hasParallelism(gen)
+	c.gpusPerCtx, c.ctxSized = p.parallelism(ctx, "worker_config.ctx"), hasParallelism(ctx)
 
 	env := p.section(root, "environment")
 	p.checkKeys(env, "environment", environmentKeys, nearMisses)
