@@ -903,6 +903,7 @@ func TestBuildInputErrors(t *testing.T) {
 		"envlist.yaml":  "environment:\n  worker_env_var: [A=1]\n",
 		"noworker.yaml": "hardware:\n  num_gen_servers: 0\n",
 		"tp4.yaml":      "worker_config:\n  ctx:\n    tensor_parallel_size: 4\n",
+		"envword.yaml":  "environment:\n  gen_worker_env_var: \"A=1 --debug\"\n",
 	}
 	tests := []struct {
 		name  string
@@ -1033,6 +1034,13 @@ func TestBuildInputErrors(t *testing.T) {
 			want: "pytestCommand: not valid shell: 1:8: reached EOF without closing quote `\"`"},
 		{name: "flag base not valid shell", flags: func(f *Flags) { f.Command = "pytest && " },
 			want: "--command: not valid shell: 1:8: `&&` must be followed by a statement"},
+		// Env strings go before the command: a word that is not NAME=VALUE would become it.
+		{name: "worker env not assignments", flags: func(f *Flags) { f.WorkerEnv = "A=1 notanassignment" },
+			want: `--worker-env: "notanassignment" is not NAME=VALUE: the words go before the command as its environment`},
+		{name: "server env two statements", flags: func(f *Flags) { f.ServerEnv = "A=1; B=2" },
+			want: `--server-env: "A=1; B=2": want NAME=VALUE words only, which go before the command`},
+		{name: "config env not assignments", flags: func(f *Flags) { f.Config = "envword.yaml" },
+			want: `envword.yaml: environment.gen_worker_env_var: "--debug" is not NAME=VALUE: the words go before the command as its environment`},
 		{name: "base is only the wrapper", env: map[string]string{"pytestCommand": "trtllm-llmapi-launch", "pytestCommandDisaggServer": "", "pytestCommandBenchmark": ""},
 			want: `pytestCommand: "trtllm-llmapi-launch" is only the wrapper trtllm-llmapi-launch, with no command after it: the DISAGG_SERVER and BENCHMARK commands derived without it would be ":" and succeed at once`},
 		{name: "flag base is only the wrapper", flags: func(f *Flags) { f.Command = "A=1 /opt/bin/trtllm-llmapi-launch " },

@@ -1,6 +1,7 @@
 package roles
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -301,12 +302,33 @@ func (b *builder) envString(sources ...commandSource) (commandSource, error) {
 		if strings.TrimSpace(s.v) == "" {
 			continue
 		}
-		if err := checkShell(s.v); err != nil {
-			return s, inputErrorf(s.from, "not valid shell: %v", err)
+		if err := checkAssignments(s.v); err != nil {
+			return s, &InputError{Input: s.from, Problem: err.Error()}
 		}
 		return s, nil
 	}
 	return commandSource{}, nil
+}
+
+// checkAssignments checks an env string: NAME=VALUE words only, in one simple command. It is put
+// before a command, so any other word would become the command itself ("notanassignment pytest
+// ...") and a ';' or '&&' would split it off the command it is meant for.
+func checkAssignments(v string) error {
+	f, err := parseShell(v)
+	if err != nil {
+		return fmt.Errorf("not valid shell: %v", err)
+	}
+	for _, st := range f.Stmts {
+		call, ok := st.Cmd.(*syntax.CallExpr)
+		if !ok || len(f.Stmts) > 1 || len(st.Redirs) > 0 || st.Background || st.Negated {
+			return fmt.Errorf("%s: want NAME=VALUE words only, which go before the command", quote(v))
+		}
+		if len(call.Args) > 0 {
+			word := v[call.Args[0].Pos().Offset():call.Args[0].End().Offset()]
+			return fmt.Errorf("%s is not NAME=VALUE: the words go before the command as its environment", quote(word))
+		}
+	}
+	return nil
 }
 
 // isName reports whether s is a shell variable name.
