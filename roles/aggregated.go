@@ -124,6 +124,7 @@ func (p *configParser) serverConfigs(root *yaml.Node) aggConfig {
 			p.fail(key, "want a mapping, got %s", describeOrNil(item))
 			return c
 		}
+		p.checkKeys(item, key, serverKeys, nearMisses)
 		gpus := 0
 		if ws := p.integer(item, key, "world_size"); ws.set {
 			if ws.v < 1 || ws.v > maxCount {
@@ -381,6 +382,10 @@ func (b *builder) buildAggregated(topo slurm.Topology, unique string) (Plan, err
 		return Plan{}, inputErrorf("pytestCommand / --command", "no command for the aggregated SERVER: set pytestCommand or --command")
 	}
 	if err := checkCommand(cmd.from, cmd.v); err != nil {
+		return Plan{}, err
+	}
+	wrapper := cmp.Or(b.f.Wrapper, DefaultWrapper)
+	if err := checkNotOnlyWrapper(cmd, wrapper, "the SERVER would launch nothing"); err != nil {
 		return Plan{}, err
 	}
 	task, err := b.taskOptions()

@@ -298,6 +298,8 @@ func TestBuildAggregatedInputErrors(t *testing.T) {
 			want: `pytestCommand / --command: no command for the aggregated SERVER: set pytestCommand or --command`},
 		{name: "command not shell", env: aggregatedEnv(), flags: func(f *Flags) { f.Command = `pytest "x` },
 			want: "--command: not valid shell: 1:8: reached EOF without closing quote `\"`"},
+		{name: "command only the wrapper", env: merged(aggregatedEnv(), map[string]string{"pytestCommand": "trtllm-llmapi-launch"}),
+			want: `pytestCommand: "trtllm-llmapi-launch" is only the wrapper trtllm-llmapi-launch, with no command after it: the SERVER would launch nothing`},
 		{name: "no GPUs per node anywhere", env: withDeleted(aggregatedEnv(), "SLURM_GPUS_ON_NODE", "gpusPerNodePerServer", "totalNodes", "world_size"),
 			flags: func(f *Flags) { f.Mode = ModeAggregated },
 			want:  `gpusPerNode / --gpus-per-node: unknown GPUs per node: run under Slurm with GPUs, or set gpusPerNodePerServer, gpusPerNode, --gpus-per-node or hardware.gpus_per_node in --config`},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
@@ -97,6 +98,9 @@ func (b *builder) build(unique string) (Plan, error) {
 		if err != nil {
 			return Plan{}, inputErrorf("--config", "cannot read it: %v", err)
 		}
+		if err := checkFileSize("--config", b.f.Config, data); err != nil {
+			return Plan{}, err
+		}
 		if b.cfg, err = parseConfig(b.f.Config, data); err != nil {
 			return Plan{}, err
 		}
@@ -111,6 +115,9 @@ func (b *builder) build(unique string) (Plan, error) {
 	lay, err := b.layout(topo)
 	if err != nil {
 		return Plan{}, err
+	}
+	if n := lay.gen.count + lay.ctx.count; n > maxServers {
+		return Plan{}, inputErrorf("layout", "%d GEN and CTX servers (%s): more than %d, the most one plan takes", n, describeLayout(lay), maxServers)
 	}
 	needed := lay.gen.totalNodes() + lay.ctx.totalNodes()
 	if needed > len(topo.Nodes) {
@@ -218,6 +225,14 @@ func (b *builder) topology() (slurm.Topology, error) {
 	nodesFrom := "SLURM_JOB_NODELIST"
 	if f.Nodelist != "" {
 		nodesFrom = "--nodelist"
+		// Counted first: making a million names only to refuse them would take seconds.
+		n, err := slurm.CountHostlist(f.Nodelist)
+		if err != nil {
+			return topo, &InputError{Input: "--nodelist", Problem: err.Error()}
+		}
+		if n > maxNodes {
+			return topo, inputErrorf(nodesFrom, "%d nodes: more than %d, the most one plan takes", n, maxNodes)
+		}
 		nodes, err := slurm.ExpandHostlist(f.Nodelist)
 		if err != nil {
 			return topo, &InputError{Input: "--nodelist", Problem: err.Error()}
@@ -229,6 +244,9 @@ func (b *builder) topology() (slurm.Topology, error) {
 	}
 	if len(topo.Nodes) == 0 {
 		return topo, inputErrorf("nodelist", "no node list: set SLURM_JOB_NODELIST or --nodelist")
+	}
+	if len(topo.Nodes) > maxNodes {
+		return topo, inputErrorf(nodesFrom, "%d nodes: more than %d, the most one plan takes", len(topo.Nodes), maxNodes)
 	}
 	// Two slices holding one node would make srun fail after the earlier roles have started.
 	seen := make(map[string]bool, len(topo.Nodes))
@@ -266,6 +284,15 @@ func (b *builder) topology() (slurm.Topology, error) {
 	return topo, nil
 }
 
+// checkFileSize refuses a file over MaxInputFile; data may be cut one byte past the bound, as
+// readers stop there.
+func checkFileSize(input, name string, data []byte) error {
+	if len(data) > MaxInputFile {
+		return inputErrorf(input, "%s is larger than %d MiB, which no config or argument file is (is it the right file?)", quote(name), MaxInputFile>>20)
+	}
+	return nil
+}
+
 // checkPathPart rejects a value that cannot be one part of a file name, since the job id and
 // the run token name the coordination directory.
 func checkPathPart(input, v string) error {
@@ -278,14 +305,17 @@ func checkPathPart(input, v string) error {
 	return nil
 }
 
-// checkRange checks a count against its lower bound (0 or 1) and maxCount.
+// checkRange checks a count against its lower bound (0 or 1), by the rule of every count, and
+// against maxCount.
 func checkRange(input string, v, lowest int) error {
-	switch {
-	case v < lowest && lowest == 0:
-		return inputErrorf(input, "want a non-negative integer, got %d", v)
-	case v < lowest:
-		return inputErrorf(input, "want a positive integer, got %d", v)
-	case v > maxCount:
+	zeroMeans := ""
+	if lowest == 0 {
+		zeroMeans = "none"
+	}
+	if err := valid.Count(v, zeroMeans); err != nil {
+		return &InputError{Input: input, Problem: err.Error()}
+	}
+	if v > maxCount {
 		return inputErrorf(input, "want at most %d, got %d", maxCount, v)
 	}
 	return nil
@@ -381,13 +411,20 @@ func (b *builder) layout(topo slurm.Topology) (layout, error) {
 	}
 
 	var gpusGen, gpusCtx int
+	var cfgGen, cfgCtx string
 	// An aggregated test's config has no worker sizes: its missing worker_config must not read as
 	// 1-GPU servers when --mode disaggregated is forced on it.
 	if b.cfg != nil && !b.cfg.agg.present {
 		gpusGen, gpusCtx = b.cfg.gpusPerGen, b.cfg.gpusPerCtx
+		if b.cfg.genSized {
+			cfgGen = b.cfg.path + ": worker_config.gen parallel sizes"
+		}
+		if b.cfg.ctxSized {
+			cfgCtx = b.cfg.path + ": worker_config.ctx parallel sizes"
+		}
 	}
 	lay.gen, err = b.servers(lay.gpusPerNode, numGen.v, serverInputs{
-		kind: "GEN", gpus: gpusGen, gpusEnv: "gpusPerGenServer",
+		kind: "GEN", gpus: gpusGen, gpusCfg: cfgGen, gpusEnv: "gpusPerGenServer",
 		nodesFlag: b.f.NodesPerGen, nodesFlagName: "--nodes-per-gen", nodesEnv: "nodesPerGenServer",
 		gpnFlag: b.f.GPUsPerNodePerGen, gpnFlagName: "--gpus-per-node-per-gen",
 		gpnEnv: []string{"gpusPerNodePerGenServer", "gpusPerfNodePerfGenServer"},
@@ -396,7 +433,7 @@ func (b *builder) layout(topo slurm.Topology) (layout, error) {
 		return lay, err
 	}
 	lay.ctx, err = b.servers(lay.gpusPerNode, numCtx.v, serverInputs{
-		kind: "CTX", gpus: gpusCtx, gpusEnv: "gpusPerCtxServer",
+		kind: "CTX", gpus: gpusCtx, gpusCfg: cfgCtx, gpusEnv: "gpusPerCtxServer",
 		nodesFlag: b.f.NodesPerCtx, nodesFlagName: "--nodes-per-ctx", nodesEnv: "nodesPerCtxServer",
 		gpnFlag: b.f.GPUsPerNodePerCtx, gpnFlagName: "--gpus-per-node-per-ctx",
 		gpnEnv: []string{"gpusPerNodePerCtxServer", "gpusPerfNodePerfCtxServer"},
@@ -455,13 +492,11 @@ func (b *builder) noContext(flag *bool) (boolInput, error) {
 		return boolInput{on: false, from: "--no-gen-only", layer: layerFlag}, nil
 	}
 	if v := b.env(genOnlyVar); v != "" {
-		switch strings.ToLower(v) {
-		case "1", "true", "yes", "on":
-			return boolInput{on: true, from: genOnlyVar, layer: layerEnv}, nil
-		case "0", "false", "no", "off":
-			return boolInput{on: false, from: genOnlyVar, layer: layerEnv}, nil
+		on, err := valid.Bool(v)
+		if err != nil {
+			return boolInput{}, &InputError{Input: genOnlyVar, Problem: err.Error()}
 		}
-		return boolInput{}, inputErrorf(genOnlyVar, "want 1 or 0, got %s", quote(v))
+		return boolInput{on: on, from: genOnlyVar, layer: layerEnv}, nil
 	}
 	if b.cfg.noContext() {
 		return boolInput{on: true, from: b.cfg.path + ": " + b.cfg.mode.key, layer: layerConfig}, nil
@@ -545,6 +580,7 @@ func testIDMode(cmd string) (BenchmarkMode, bool) {
 type serverInputs struct {
 	kind          string
 	gpus          int    // GPUs per server from the config; 0 without one
+	gpusCfg       string // the config keys that gave gpus
 	gpusEnv       string // gpusPer<Kind>Server
 	nodesFlag     *int
 	nodesFlagName string
@@ -562,7 +598,7 @@ func (b *builder) servers(gpn, count int, in serverInputs) (servers, error) {
 	if count == 0 {
 		return s, nil
 	}
-	gpus := in.gpus
+	gpus, gpusFrom := in.gpus, in.gpusCfg
 	if v := b.env(in.gpusEnv); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -571,7 +607,7 @@ func (b *builder) servers(gpn, count int, in serverInputs) (servers, error) {
 		if err := checkRange(in.gpusEnv, n, 1); err != nil {
 			return s, err
 		}
-		gpus = n
+		gpus, gpusFrom = n, in.gpusEnv
 	}
 
 	nodes, err := b.intFrom(in.nodesFlag, in.nodesFlagName, []string{in.nodesEnv}, cfgInt{})
@@ -594,6 +630,11 @@ func (b *builder) servers(gpn, count int, in serverInputs) (servers, error) {
 	if err != nil {
 		return s, err
 	}
+	if perNode.set && !nodes.set && gpus > 0 && perNode.v >= 1 {
+		// Ranks per node given, nodes not: as many nodes as those ranks need, not as many as
+		// whole nodes would.
+		s.nodes = (gpus + perNode.v - 1) / perNode.v
+	}
 	switch {
 	case perNode.set:
 		if err := checkRange(perNode.from, perNode.v, 1); err != nil {
@@ -611,6 +652,24 @@ func (b *builder) servers(gpn, count int, in serverInputs) (servers, error) {
 	}
 	if s.count*s.nodes > maxCount {
 		return s, inputErrorf("layout", "%d %s servers x %d nodes is more than %d nodes", s.count, in.kind, s.nodes, maxCount)
+	}
+	// A given total must be what the server gets. A flag for nodes or ranks per node changes the
+	// layout on purpose, and the lower layers' total is then stale by design (as for totalNodes).
+	if gpus > 0 && gpusFrom != "" && nodes.layer != layerFlag && perNode.layer != layerFlag && s.nodes*s.gpusPerNode != gpus {
+		source := func(in intInput) string {
+			if in.set {
+				return in.from
+			}
+			return "derived"
+		}
+		inputs := []string{gpusFrom}
+		for _, in := range []intInput{nodes, perNode} {
+			if in.set {
+				inputs = append(inputs, in.from)
+			}
+		}
+		return s, inputErrorf(strings.Join(inputs, " / "), "%d GPUs per %s server (%s) disagree with %d nodes (%s) x %d GPUs per node (%s) = %d",
+			gpus, in.kind, gpusFrom, s.nodes, source(nodes), s.gpusPerNode, source(perNode), s.nodes*s.gpusPerNode)
 	}
 	return s, nil
 }
@@ -704,6 +763,9 @@ func (b *builder) srunSettings(nodes []string) (srunSettings, error) {
 		if err != nil {
 			return st, inputErrorf("--srun-args-file", "cannot read it: %v", err)
 		}
+		if err := checkFileSize("--srun-args-file", name, data); err != nil {
+			return st, err
+		}
 		words, err := splitWords(string(data))
 		if err != nil {
 			return st, &InputError{Input: input, Problem: err.Error()}
@@ -759,30 +821,45 @@ func checkUserArgs(input string, args []string) error {
 			// srun would take an empty word for the program to run, and every step would fail.
 			return inputErrorf(input, "an empty argument: srun would run it as the program")
 		}
-		if opt, ok := plannedOption(a); ok {
-			return inputErrorf(input, "%s sets %s, which the plan sets for every step (-N, -w, --ntasks, --ntasks-per-node)", quote(a), opt)
+		if opt, owner, ok := plannedOption(a); ok {
+			return inputErrorf(input, "%s sets %s, which %s", quote(a), opt, owner)
 		}
 	}
 	return nil
 }
 
-// plannedOption reports whether the srun argument a is one of the options the plan sets.
-func plannedOption(a string) (string, bool) {
+// Who sets the srun options that a user's srun argument must not: srun takes the last of two
+// copies, and the plan's come after the user's, so a user's copy would be silently overridden.
+const (
+	shapeOwner = "the plan sets for every step (-N, -w, --ntasks, --ntasks-per-node)"
+	mpiOwner   = "the plan sets for the worker steps: use the --mpi flag (--mpi none leaves it out)"
+	killOwner  = "the plan sets for every step (--kill-on-bad-exit=1: a failing rank ends its step at once)"
+)
+
+// plannedOption reports whether the srun argument a is one of the options the plan sets, and
+// says who sets it.
+func plannedOption(a string) (opt, owner string, ok bool) {
 	if strings.HasPrefix(a, "--") {
 		name, _, _ := strings.Cut(a[2:], "=")
 		switch name {
 		case "nodes", "nodelist", "ntasks", "ntasks-per-node":
-			return "--" + name, true
+			return "--" + name, shapeOwner, true
+		case "mpi":
+			return "--mpi", mpiOwner, true
+		case "kill-on-bad-exit":
+			return "--kill-on-bad-exit", killOwner, true
 		}
-		return "", false
+		return "", "", false
 	}
 	if len(a) >= 2 && a[0] == '-' {
 		switch a[1] {
 		case 'N', 'w', 'n':
-			return a[:2], true
+			return a[:2], shapeOwner, true
+		case 'K':
+			return "-K (--kill-on-bad-exit)", killOwner, true
 		}
 	}
-	return "", false
+	return "", "", false
 }
 
 // taskOptions checks the task runner options of the flags and returns them; role, kind and
@@ -799,8 +876,9 @@ func (b *builder) taskOptions() (taskopts.Options, error) {
 		{"--task-after-timeout", f.TaskAfterTimeout},
 		{"--probe-timeout", f.ProbeTimeout},
 	} {
-		if d.v < 0 {
-			return taskopts.Options{}, inputErrorf(d.input, "want a positive duration, got %s", d.v)
+		// Zero is "not given" in a Flags built in Go (the CLI refuses a zero it parsed).
+		if err := valid.Duration(d.v, "the default"); err != nil {
+			return taskopts.Options{}, &InputError{Input: d.input, Problem: err.Error()}
 		}
 	}
 	// Zero timeouts and an empty mode stay zero: they mean the task's defaults.

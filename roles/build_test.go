@@ -855,17 +855,23 @@ func TestBuildDerivedLayout(t *testing.T) {
 		nodes, perNode int
 	}{
 		{"gpus over several nodes", map[string]string{"gpusPerGenServer": "16"}, 4, 4},
-		{"gpus not a multiple", map[string]string{"gpusPerGenServer": "6"}, 2, 4},
+		{"gpus and ranks per node", map[string]string{"gpusPerGenServer": "6", "gpusPerNodePerGenServer": "3"}, 2, 3},
 		{"part of a node", map[string]string{"gpusPerGenServer": "2"}, 1, 2},
 		{"nodes given, gpus unknown: whole nodes", map[string]string{"nodesPerGenServer": "2"}, 2, 4},
 		{"nodes given with gpus", map[string]string{"nodesPerGenServer": "1", "gpusPerGenServer": "3"}, 1, 3},
-		{"generator's misspelled name", map[string]string{"gpusPerGenServer": "8", "gpusPerfNodePerfGenServer": "2"}, 2, 2},
+		{"generator's misspelled name", map[string]string{"gpusPerGenServer": "8", "gpusPerfNodePerfGenServer": "2"}, 4, 2},
+		// A flag changes the layout on purpose: the exported total is stale by design.
+		{"flag over the exported total", map[string]string{"gpusPerGenServer": "8", "nodesPerGenServer": "2", "gpusPerNodePerGenServer": "4", "DISAGG_TEST_FLAG": "1"}, 1, 4},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			env := slurmEnv()
 			maps.Copy(env, map[string]string{"gpusPerNode": "4", "numGenServers": "1", "pytestCommand": "x", "jobWorkspace": "/ws"})
 			maps.Copy(env, tt.env)
-			p, err := Build(Sources{Getenv: getenv(env)})
+			var f Flags
+			if env["DISAGG_TEST_FLAG"] != "" {
+				f.NodesPerGen = ptr(1)
+			}
+			p, err := Build(Sources{Flags: f, Getenv: getenv(env)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -882,6 +888,7 @@ func TestBuildDerivedLayout(t *testing.T) {
 func TestBuildInputErrors(t *testing.T) {
 	files := map[string]string{
 		"args.txt":      "--container-image=x\n--ntasks-per-node=4\n",
+		"mpi.txt":       "--container-image=x\n--mpi=pmi2\n",
 		"expand.txt":    "--container-image=x\n--container-mounts=$HOME/x:/x\n",
 		"unclosed.txt":  "--container-image=\"x\n",
 		"types.yaml":    "hardware:\n  num_gen_servers: two\n",
@@ -895,6 +902,8 @@ func TestBuildInputErrors(t *testing.T) {
 		"concmap.yaml":  "benchmark:\n  concurrency_list: [1, {a: 2}]\n",
 		"envlist.yaml":  "environment:\n  worker_env_var: [A=1]\n",
 		"noworker.yaml": "hardware:\n  num_gen_servers: 0\n",
+		"tp4.yaml":      "worker_config:\n  ctx:\n    tensor_parallel_size: 4\n",
+		"envword.yaml":  "environment:\n  gen_worker_env_var: \"A=1 --debug\"\n",
 	}
 	tests := []struct {
 		name  string
@@ -953,6 +962,13 @@ func TestBuildInputErrors(t *testing.T) {
 			want: `layout: needs 5 nodes (2 GEN x 2 + 1 CTX x 1), allocation has 4`},
 		{name: "more GPUs per server node than per node", env: map[string]string{"gpusPerNodePerGenServer": "8"},
 			want: `gpusPerNodePerGenServer: 8 GPUs per node for each GEN server, but nodes have 4`},
+		// A given GPU count per server must be nodes x ranks per node, given or derived.
+		{name: "gpusPerGenServer over the given shape", env: map[string]string{"gpusPerGenServer": "8", "nodesPerGenServer": "1"},
+			want: `gpusPerGenServer / nodesPerGenServer / gpusPerNodePerGenServer: 8 GPUs per GEN server (gpusPerGenServer) disagree with 1 nodes (nodesPerGenServer) x 4 GPUs per node (gpusPerNodePerGenServer) = 4`},
+		{name: "gpusPerGenServer not whole nodes", env: map[string]string{"gpusPerGenServer": "6", "nodesPerGenServer": "", "gpusPerNodePerGenServer": ""},
+			want: `gpusPerGenServer: 6 GPUs per GEN server (gpusPerGenServer) disagree with 2 nodes (derived) x 4 GPUs per node (derived) = 8`},
+		{name: "config's parallel sizes against the exports", env: map[string]string{"gpusPerCtxServer": ""}, flags: func(f *Flags) { f.Config = "tp4.yaml" },
+			want: `tp4.yaml: worker_config.ctx parallel sizes / nodesPerCtxServer / gpusPerNodePerCtxServer: 4 GPUs per CTX server (tp4.yaml: worker_config.ctx parallel sizes) disagree with 1 nodes (nodesPerCtxServer) x 2 GPUs per node (gpusPerNodePerCtxServer) = 2`},
 		{name: "totalNodes mismatch", env: map[string]string{"totalNodes": "6"},
 			want: `totalNodes: 6 conflicts with the layout, which needs 5 nodes (2 GEN x 2 + 1 CTX x 1)`},
 		{name: "totalGpus mismatch", env: map[string]string{"totalGpus": "18"},
@@ -961,7 +977,7 @@ func TestBuildInputErrors(t *testing.T) {
 		{name: "gen-only with CTX servers by flag", flags: func(f *Flags) { f.GenOnly, f.NumCtx = ptr(true), ptr(2) },
 			want: `--num-ctx: 2 conflicts with gen-only-no-context mode (from --gen-only), which runs no CTX servers`},
 		{name: "bad TRTLLM_DISAGG_BENCHMARK_GEN_ONLY", env: map[string]string{"TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "maybe"},
-			want: `TRTLLM_DISAGG_BENCHMARK_GEN_ONLY: want 1 or 0, got "maybe"`},
+			want: `TRTLLM_DISAGG_BENCHMARK_GEN_ONLY: want 1/0, true/false, yes/no or on/off, got "maybe"`},
 		{name: "bad --benchmark-mode", flags: func(f *Flags) { f.BenchmarkMode = "gen-only" },
 			want: `--benchmark-mode: want e2e or gen_only, got "gen-only"`},
 		{name: "--benchmark-mode gen_only_no_context", flags: func(f *Flags) { f.BenchmarkMode = "gen_only_no_context" },
@@ -988,6 +1004,16 @@ func TestBuildInputErrors(t *testing.T) {
 			want: `--srun-arg: "-w" sets -w, which the plan sets for every step (-N, -w, --ntasks, --ntasks-per-node)`},
 		{name: "srun args file sets --ntasks-per-node", flags: func(f *Flags) { f.SrunArgsFile = "args.txt" },
 			want: `--srun-args-file args.txt: "--ntasks-per-node=4" sets --ntasks-per-node, which the plan sets for every step (-N, -w, --ntasks, --ntasks-per-node)`},
+		{name: "srun arg sets --mpi", flags: func(f *Flags) { f.SrunArgs = []string{"--mpi=none"} },
+			want: `--srun-arg: "--mpi=none" sets --mpi, which the plan sets for the worker steps: use the --mpi flag (--mpi none leaves it out)`},
+		{name: "srun arg sets --mpi as two words", flags: func(f *Flags) { f.SrunArgs = []string{"--mpi", "pmi2"} },
+			want: `--srun-arg: "--mpi" sets --mpi, which the plan sets for the worker steps: use the --mpi flag (--mpi none leaves it out)`},
+		{name: "srun arg sets --kill-on-bad-exit", flags: func(f *Flags) { f.SrunArgs = []string{"--kill-on-bad-exit=0"} },
+			want: `--srun-arg: "--kill-on-bad-exit=0" sets --kill-on-bad-exit, which the plan sets for every step (--kill-on-bad-exit=1: a failing rank ends its step at once)`},
+		{name: "srun arg sets -K", flags: func(f *Flags) { f.SrunArgs = []string{"-K0"} },
+			want: `--srun-arg: "-K0" sets -K (--kill-on-bad-exit), which the plan sets for every step (--kill-on-bad-exit=1: a failing rank ends its step at once)`},
+		{name: "srun args file sets --mpi", flags: func(f *Flags) { f.SrunArgsFile = "mpi.txt" },
+			want: `--srun-args-file mpi.txt: "--mpi=pmi2" sets --mpi, which the plan sets for the worker steps: use the --mpi flag (--mpi none leaves it out)`},
 		{name: "srun args file unreadable", flags: func(f *Flags) { f.SrunArgsFile = "/dev/fd/63" },
 			want: `--srun-args-file: cannot read it: open /dev/fd/63: file does not exist`},
 		{name: "srun args file expands", flags: func(f *Flags) { f.SrunArgsFile = "expand.txt" },
@@ -1008,6 +1034,19 @@ func TestBuildInputErrors(t *testing.T) {
 			want: "pytestCommand: not valid shell: 1:8: reached EOF without closing quote `\"`"},
 		{name: "flag base not valid shell", flags: func(f *Flags) { f.Command = "pytest && " },
 			want: "--command: not valid shell: 1:8: `&&` must be followed by a statement"},
+		// Env strings go before the command: a word that is not NAME=VALUE would become it.
+		{name: "worker env not assignments", flags: func(f *Flags) { f.WorkerEnv = "A=1 notanassignment" },
+			want: `--worker-env: "notanassignment" is not NAME=VALUE: the words go before the command as its environment`},
+		{name: "server env two statements", flags: func(f *Flags) { f.ServerEnv = "A=1; B=2" },
+			want: `--server-env: "A=1; B=2": want NAME=VALUE words only, which go before the command`},
+		{name: "config env not assignments", flags: func(f *Flags) { f.Config = "envword.yaml" },
+			want: `envword.yaml: environment.gen_worker_env_var: "--debug" is not NAME=VALUE: the words go before the command as its environment`},
+		{name: "base is only the wrapper", env: map[string]string{"pytestCommand": "trtllm-llmapi-launch", "pytestCommandDisaggServer": "", "pytestCommandBenchmark": ""},
+			want: `pytestCommand: "trtllm-llmapi-launch" is only the wrapper trtllm-llmapi-launch, with no command after it: the DISAGG_SERVER and BENCHMARK commands derived without it would be ":" and succeed at once`},
+		{name: "flag base is only the wrapper", flags: func(f *Flags) { f.Command = "A=1 /opt/bin/trtllm-llmapi-launch " },
+			want: `--command: "A=1 /opt/bin/trtllm-llmapi-launch" is only the wrapper trtllm-llmapi-launch, with no command after it: the DISAGG_SERVER and BENCHMARK commands derived without it would be ":" and succeed at once`},
+		{name: "base is only another wrapper", flags: func(f *Flags) { f.Command, f.Wrapper = "mpi-launch", "mpi-launch" },
+			want: `--command: "mpi-launch" is only the wrapper mpi-launch, with no command after it: the DISAGG_SERVER and BENCHMARK commands derived without it would be ":" and succeed at once`},
 		{name: "role command not valid shell", flags: func(f *Flags) { f.GenCommand = "pytest $(" },
 			want: "--gen-command: not valid shell: 1:8: reached EOF without matching `$(` with `)`"},
 		{name: "env role command not valid shell", env: map[string]string{"pytestCommandDisaggServer": "pytest )"},
@@ -1037,7 +1076,7 @@ func TestBuildInputErrors(t *testing.T) {
 		{name: "bad --task-unset-slurm", flags: func(f *Flags) { f.UnsetSlurm = "sometimes" },
 			want: `--task-unset-slurm: want auto, always or never, got "sometimes"`},
 		{name: "negative --task-install-timeout", flags: func(f *Flags) { f.TaskInstallTimeout = -1e9 },
-			want: `--task-install-timeout: want a positive duration, got -1s`},
+			want: `--task-install-timeout: want a positive duration or 0 (the default), got -1s`},
 
 		// Config file.
 		{name: "config unreadable", flags: func(f *Flags) { f.Config = "missing.yaml" },
@@ -1189,5 +1228,63 @@ func TestTestIDMode(t *testing.T) {
 		if ok != (tt.want != "") || got != tt.want {
 			t.Errorf("testIDMode(%q) = %q, %v; want %q", tt.cmd, got, ok, tt.want)
 		}
+	}
+}
+
+// TestBuildBounds checks that a runaway request is refused at once, naming the input, where it once
+// took gigabytes and minutes to plan, and that the largest plan within the bounds stays fast.
+func TestBuildBounds(t *testing.T) {
+	base := func() Flags {
+		return Flags{GPUsPerNode: ptr(4), NodesPerGen: ptr(1), Command: "pytest x", Workspace: "/ws"}
+	}
+	big := strings.Repeat("x", MaxInputFile+1)
+	for _, tt := range []struct {
+		name  string
+		flags func(*Flags)
+		want  string
+	}{
+		{"2^20 nodes and as many GEN servers", func(f *Flags) { f.Nodelist, f.NumGen = "n[1-1048576]", ptr(1<<20) },
+			`--nodelist: 1048576 nodes: more than 16384, the most one plan takes`},
+		{"as many GEN servers as nodes allow", func(f *Flags) { f.Nodelist, f.NumGen = "n[1-16384]", ptr(16384) },
+			`layout: 16384 GEN and CTX servers (16384 GEN x 1): more than 1024, the most one plan takes`},
+		{"config over the bound", func(f *Flags) { f.Nodelist, f.NumGen, f.Config = "n1", ptr(1), "big" },
+			`--config: "big" is larger than 4 MiB, which no config or argument file is (is it the right file?)`},
+		{"srun arguments over the bound", func(f *Flags) { f.Nodelist, f.NumGen, f.SrunArgsFile = "n1", ptr(1), "big" },
+			`--srun-args-file: "big" is larger than 4 MiB, which no config or argument file is (is it the right file?)`},
+		{"too many pre-flight checks", func(f *Flags) {
+			f.Nodelist, f.NumGen = "n1", ptr(1)
+			for i := range 65 {
+				f.Preflight = append(f.Preflight, fmt.Sprintf("c%d=true", i))
+			}
+		}, `DISAGG_PREFLIGHT / --preflight: 65 checks: more than 64, the most one plan takes`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := base()
+			tt.flags(&f)
+			start := time.Now()
+			_, err := Build(Sources{Flags: f, ReadFile: readFiles(map[string]string{"big": big})})
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("error\n got: %v\nwant: %s", err, tt.want)
+			}
+			// Milliseconds in fact; generous for the race detector on a loaded machine. The
+			// unbounded plan took minutes.
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("refused after %s", d)
+			}
+		})
+	}
+
+	f := base()
+	f.Nodelist, f.NumGen, f.NodesPerGen = "n[1-16384]", ptr(1024), ptr(16)
+	start := time.Now()
+	p, err := Build(Sources{Flags: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Roles) != 1026 {
+		t.Errorf("%d roles, want 1026", len(p.Roles))
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the largest plan took %s", d)
 	}
 }

@@ -1,6 +1,7 @@
 package roles
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -128,6 +129,9 @@ func (b *builder) commands(lay layout) (roleCommands, error) {
 	if err := checkCommand(d.base.from, d.base.v); err != nil {
 		return cmds, err
 	}
+	if err := checkNotOnlyWrapper(d.base, d.wrapper, `the DISAGG_SERVER and BENCHMARK commands derived without it would be ":" and succeed at once`); err != nil {
+		return cmds, err
+	}
 	for _, r := range toDerive {
 		if r.plain && d.noWrapper.v == "" {
 			v, err := removeWrapper(d.base.v, d.wrapper)
@@ -156,6 +160,39 @@ func checkCommand(input, cmd string) error {
 		return inputErrorf(input, "%s runs no command, only assignments (is the variable it was built from empty?)", quote(cmd))
 	}
 	return nil
+}
+
+// checkNotOnlyWrapper rejects a base command that is the wrapper alone (with assignments at most):
+// the workers would start the wrapper with nothing to launch, and the server and benchmark
+// commands derived without it would be ":", which succeeds at once and makes a run that tested
+// nothing look like a success.
+func checkNotOnlyWrapper(base commandSource, wrapper, consequence string) error {
+	out, err := removeWrapper(base.v, wrapper)
+	if err != nil || out == base.v {
+		return nil // no wrapper in it; a removal error is reported where the result is needed
+	}
+	f, err := parseShell(out)
+	if err != nil || !runsOnlyNoOps(f) {
+		return nil
+	}
+	return inputErrorf(base.from, "%s is only the wrapper %s, with no command after it: %s", quote(base.v), wrapper, consequence)
+}
+
+// runsOnlyNoOps reports whether every statement of f is a bare assignment or ":", what removeWrapper
+// leaves of a command that was only the wrapper.
+func runsOnlyNoOps(f *syntax.File) bool {
+	for _, st := range f.Stmts {
+		call, ok := st.Cmd.(*syntax.CallExpr)
+		if !ok || len(st.Redirs) > 0 || len(call.Args) > 1 {
+			return false
+		}
+		if len(call.Args) == 1 {
+			if v, ok := literal(call.Args[0]); !ok || v != ":" {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // runsNothing reports whether every statement of f is a bare assignment.
@@ -265,12 +302,33 @@ func (b *builder) envString(sources ...commandSource) (commandSource, error) {
 		if strings.TrimSpace(s.v) == "" {
 			continue
 		}
-		if err := checkShell(s.v); err != nil {
-			return s, inputErrorf(s.from, "not valid shell: %v", err)
+		if err := checkAssignments(s.v); err != nil {
+			return s, &InputError{Input: s.from, Problem: err.Error()}
 		}
 		return s, nil
 	}
 	return commandSource{}, nil
+}
+
+// checkAssignments checks an env string: NAME=VALUE words only, in one simple command. It is put
+// before a command, so any other word would become the command itself ("notanassignment pytest
+// ...") and a ';' or '&&' would split it off the command it is meant for.
+func checkAssignments(v string) error {
+	f, err := parseShell(v)
+	if err != nil {
+		return fmt.Errorf("not valid shell: %v", err)
+	}
+	for _, st := range f.Stmts {
+		call, ok := st.Cmd.(*syntax.CallExpr)
+		if !ok || len(f.Stmts) > 1 || len(st.Redirs) > 0 || st.Background || st.Negated {
+			return fmt.Errorf("%s: want NAME=VALUE words only, which go before the command", quote(v))
+		}
+		if len(call.Args) > 0 {
+			word := v[call.Args[0].Pos().Offset():call.Args[0].End().Offset()]
+			return fmt.Errorf("%s is not NAME=VALUE: the words go before the command as its environment", quote(word))
+		}
+	}
+	return nil
 }
 
 // isName reports whether s is a shell variable name.

@@ -1,6 +1,7 @@
 package roles
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,8 +12,24 @@ import (
 // products such as tp*pp*cp or servers*nodes from overflowing into nonsense.
 const maxCount = 1 << 20
 
+// Bounds of what one plan holds, far above any real job, so that a runaway input is refused in
+// milliseconds instead of planned for minutes in gigabytes (a 2^20-node list with as many GEN
+// servers took 5 GB and over a minute): each role carries its node list, environment and argv.
+const (
+	// MaxInputFile bounds the config and srun-arguments files: a config is a few KB, and a
+	// larger file (/dev/zero, a runaway pipe) is a mistake. Readers read at most one byte more.
+	MaxInputFile = 4 << 20
+	// maxNodes bounds the allocation's nodes.
+	maxNodes = 16384
+	// maxServers bounds the GEN and CTX servers of a plan.
+	maxServers = 1024
+	// maxChecks bounds the --preflight checks, each of which is a step on every node.
+	maxChecks = 64
+)
+
 // config is what a TensorRT-LLM disaggregated test config contributes to a plan. Only the keys
-// today's generator reads are looked at; everything else in the file is ignored.
+// today's generator reads are looked at; other tools' sections and settings are left alone, but
+// a key given twice or a near miss of a key read is refused (checkKeys).
 type config struct {
 	path string // as given to --config, for error messages
 
@@ -20,6 +37,9 @@ type config struct {
 	// gpusPerGen and gpusPerCtx are tp*pp*cp of worker_config.{gen,ctx}, a missing factor being 1
 	// as in the generator, so they are always known when a config is given.
 	gpusPerGen, gpusPerCtx int
+	// genSized and ctxSized tell that worker_config.gen or .ctx names a parallel size: only then is
+	// its GPU count an input that the layout must agree with.
+	genSized, ctxSized bool
 
 	workerEnv, genEnv, ctxEnv, serverEnv, benchmarkEnv cfgString
 	mode                                               cfgString
@@ -89,17 +109,22 @@ func parseConfig(path string, data []byte) (*config, error) {
 		return nil, &InputError{Input: path, Problem: "want a mapping at the top level, got " + describe(root)}
 	}
 	p := configParser{path: path}
+	p.checkKeys(root, "", topKeys, ownKeysOnly)
 
 	hardware := p.section(root, "hardware")
+	p.checkKeys(hardware, "hardware", hardwareKeys, allKeys)
 	c.gpusPerNode = p.integer(hardware, "hardware", "gpus_per_node")
 	c.numGen = p.integer(hardware, "hardware", "num_gen_servers")
 	c.numCtx = p.integer(hardware, "hardware", "num_ctx_servers")
 
 	workers := p.section(root, "worker_config")
-	c.gpusPerGen = p.parallelism(p.section(workers, "worker_config.gen"), "worker_config.gen")
-	c.gpusPerCtx = p.parallelism(p.section(workers, "worker_config.ctx"), "worker_config.ctx")
+	p.checkKeys(workers, "worker_config", workerKeys, nearMisses)
+	gen, ctx := p.workerSection(workers, "worker_config.gen"), p.workerSection(workers, "worker_config.ctx")
+	c.gpusPerGen, c.genSized = p.parallelism(gen, "worker_config.gen"), hasParallelism(gen)
+	c.gpusPerCtx, c.ctxSized = p.parallelism(ctx, "worker_config.ctx"), hasParallelism(ctx)
 
 	env := p.section(root, "environment")
+	p.checkKeys(env, "environment", environmentKeys, nearMisses)
 	c.workerEnv = p.str(env, "environment", "worker_env_var")
 	c.genEnv = p.str(env, "environment", "gen_worker_env_var")
 	c.ctxEnv = p.str(env, "environment", "ctx_worker_env_var")
@@ -107,6 +132,7 @@ func parseConfig(path string, data []byte) (*config, error) {
 	c.benchmarkEnv = p.str(env, "environment", "benchmark_env_var")
 
 	bench := p.section(root, "benchmark")
+	p.checkKeys(bench, "benchmark", benchmarkKeys, nearMisses)
 	c.mode = p.str(bench, "benchmark", "mode")
 	c.concurrency = p.concurrency(bench)
 
@@ -143,6 +169,135 @@ func (p *configParser) section(m *yaml.Node, name string) *yaml.Node {
 		return nil
 	}
 	return n
+}
+
+// workerSection returns worker_config.gen or .ctx, its keys checked.
+func (p *configParser) workerSection(workers *yaml.Node, name string) *yaml.Node {
+	m := p.section(workers, name)
+	p.checkKeys(m, name, parallelKeys, nearMisses)
+	return m
+}
+
+// The keys the supervisor reads in each section of the config.
+var (
+	topKeys         = []string{"hardware", "worker_config", "environment", "benchmark", "server_configs"}
+	hardwareKeys    = []string{"gpus_per_node", "num_gen_servers", "num_ctx_servers"}
+	workerKeys      = []string{"gen", "ctx"}
+	parallelKeys    = []string{"tensor_parallel_size", "pipeline_parallel_size", "context_parallel_size"}
+	environmentKeys = []string{"worker_env_var", "gen_worker_env_var", "ctx_worker_env_var", "server_env_var", "benchmark_env_var"}
+	benchmarkKeys   = []string{"mode", "concurrency_list"}
+	serverKeys      = append([]string{"world_size"}, parallelKeys...)
+)
+
+// unknownKeys says which unknown keys of a section are bad input.
+type unknownKeys int
+
+const (
+	// nearMisses: the section is shared with other tools (a worker's model settings, the
+	// benchmark's options), so an unknown key is refused only when it is a near miss of a key the
+	// supervisor reads: that is a typo that would silently change the layout or a command.
+	nearMisses unknownKeys = iota
+	// allKeys: the section is the supervisor's alone (hardware): every unknown key is refused.
+	allKeys
+	// ownKeysOnly: the top level, whose other sections belong to other tools and are left alone
+	// entirely: only a section the supervisor reads is checked, for being given twice.
+	ownKeysOnly
+)
+
+// checkKeys refuses a key given twice in mapping m (YAML would silently keep the last) and the
+// unknown keys that rule refuses, with the closest known key when there is a close one. Only m's
+// own keys are checked: merged mappings ("<<") are checked where they are read, if at all.
+func (p *configParser) checkKeys(m *yaml.Node, name string, known []string, rule unknownKeys) {
+	if m == nil || m.Kind != yaml.MappingNode || p.err != nil {
+		return
+	}
+	dotted := func(key string) string {
+		if name == "" {
+			return key
+		}
+		return name + "." + key
+	}
+	lines := map[string]int{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k := resolve(m.Content[i])
+		if k == nil || k.Kind != yaml.ScalarNode || k.Tag == "!!merge" || rule == ownKeysOnly && !slices.Contains(known, k.Value) {
+			continue
+		}
+		if first, ok := lines[k.Value]; ok {
+			p.fail(dotted(k.Value), "given twice, at lines %d and %d (YAML would keep the last one): remove one", first, k.Line)
+			return
+		}
+		lines[k.Value] = k.Line
+	}
+	for i := 0; i+1 < len(m.Content) && rule != ownKeysOnly; i += 2 {
+		k := resolve(m.Content[i])
+		if k == nil || k.Kind != yaml.ScalarNode || k.Tag == "!!merge" || slices.Contains(known, k.Value) {
+			continue
+		}
+		if near, ok := closestKey(k.Value, known); ok {
+			p.fail(dotted(k.Value), "unknown key; did you mean %s?", near)
+			return
+		}
+		if rule == allKeys {
+			p.fail(dotted(k.Value), "unknown key: want %s", orList(known))
+			return
+		}
+	}
+}
+
+// closestKey returns the known key nearest to key when it is close enough to be a typo of it:
+// a different case, or at most two edits (one for keys of up to four letters, and then no insertion
+// or deletion, so that "model" is not taken for "mode"). A transposition is one edit.
+func closestKey(key string, known []string) (string, bool) {
+	best, bestDist := "", -1
+	for _, k := range known {
+		d := editDistance(strings.ToLower(key), strings.ToLower(k))
+		limit := 2
+		if len(k) <= 4 {
+			limit = 1
+			if len(key) != len(k) {
+				continue
+			}
+		}
+		if d <= limit && (bestDist < 0 || d < bestDist) {
+			best, bestDist = k, d
+		}
+	}
+	return best, bestDist >= 0
+}
+
+// editDistance is the optimal string alignment distance of a and b: insertions, deletions,
+// substitutions and transpositions of adjacent bytes, each one edit.
+func editDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
+}
+
+// orList writes "a, b or c".
+func orList(words []string) string {
+	if len(words) == 1 {
+		return words[0]
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
 // integer reads an integer key of section m (named parent).
@@ -235,8 +390,9 @@ func (p *configParser) concurrency(bench *yaml.Node) []int {
 }
 
 // lookup returns the value of key in mapping m, following aliases and "<<" merge keys as
-// PyYAML's safe_load does. The last occurrence of a key wins, as in PyYAML. A null value counts as
-// absent, since the generator's dict.get treats it so.
+// PyYAML's safe_load does. The last occurrence of a key wins, as in PyYAML (checkKeys refuses a key
+// given twice in the sections read). A null value counts as absent, since the generator's dict.get
+// treats it so.
 func lookup(m *yaml.Node, key string) *yaml.Node {
 	// Aliases let a small file merge the same mapping exponentially often; each mapping is
 	// searched once.

@@ -38,8 +38,13 @@ func TestParseConfig(t *testing.T) {
 			queueSize: 1, gpusPerGen: 1, gpusPerCtx: 1},
 		{name: "anchors and merge keys", yaml: "base: &b\n  tensor_parallel_size: 4\nworker_config:\n  gen:\n    <<: *b\n    pipeline_parallel_size: 2\n  ctx: *b\n",
 			queueSize: 1, gpusPerGen: 8, gpusPerCtx: 4},
-		{name: "last duplicate key wins, as in PyYAML", yaml: "environment:\n  worker_env_var: A=1\n  worker_env_var: B=2\n",
-			queueSize: 1, gpusPerGen: 1, gpusPerCtx: 1, workerEnv: "B=2"},
+		// Other tools' settings in the sections read are left alone, and so are their sections,
+		// duplicates included.
+		{name: "other tools' keys", yaml: "slurm: {partition: a}\nslurm: {partition: b}\nworker_config:\n  gen:\n    tensor_parallel_size: 2\n" +
+			"    moe_tensor_parallel_size: 2\n    moe_expert_parallel_size: 4\n    max_batch_size: 8\n    kv_cache_config: {free_gpu_memory_fraction: 0.8}\n" +
+			"  eplb_num_slots: 0\nenvironment:\n  container_image: x\n  model_path: /m\n  work_dir: /w\n  worker_env_var: A=1\n" +
+			"benchmark:\n  model: m\n  streaming: true\n  input_length: 1024\n  concurrency_list: 4\n",
+			queueSize: 4, concurrency: []int{4}, gpusPerGen: 2, gpusPerCtx: 1, workerEnv: "A=1"},
 		{name: "hex integer", yaml: "worker_config:\n  ctx:\n    tensor_parallel_size: 0x10\n", queueSize: 1, gpusPerGen: 1, gpusPerCtx: 16},
 	}
 	for _, tt := range tests {
@@ -79,6 +84,27 @@ func TestParseConfigErrors(t *testing.T) {
 		{"zero concurrency", "benchmark:\n  concurrency_list: [0]\n", `c.yaml: benchmark.concurrency_list: want positive integers, got 0`},
 		{"tab indentation", "hardware:\n\tgpus_per_node: 4\n", `c.yaml: not valid YAML: line 2: found character that cannot start any token`},
 		{"scalar document", "just text\n", `c.yaml: want a mapping at the top level, got "just text"`},
+
+		// A near miss of a key read is a typo that would change the plan without a word.
+		{"typo of a parallel size", "worker_config:\n  gen:\n    tensor_paralel_size: 8\n    max_batch_size: 8\n",
+			`c.yaml: worker_config.gen.tensor_paralel_size: unknown key; did you mean tensor_parallel_size?`},
+		{"transposed letters", "worker_config:\n  ctx:\n    pipeline_parallel_szie: 2\n",
+			`c.yaml: worker_config.ctx.pipeline_parallel_szie: unknown key; did you mean pipeline_parallel_size?`},
+		{"other case", "worker_config:\n  Gen:\n    tensor_parallel_size: 2\n", `c.yaml: worker_config.Gen: unknown key; did you mean gen?`},
+		{"typo of an env string", "environment:\n  worker_env_vars: A=1\n", `c.yaml: environment.worker_env_vars: unknown key; did you mean worker_env_var?`},
+		{"typo of a benchmark key", "benchmark:\n  concurency_list: [1]\n", `c.yaml: benchmark.concurency_list: unknown key; did you mean concurrency_list?`},
+		{"typo in server_configs", "server_configs:\n  - world_sise: 8\n", `c.yaml: server_configs[0].world_sise: unknown key; did you mean world_size?`},
+		// hardware is the layout's alone: every unknown key is refused.
+		{"typo in hardware", "hardware:\n  num_gen_server: 2\n", `c.yaml: hardware.num_gen_server: unknown key; did you mean num_gen_servers?`},
+		{"unknown hardware key", "hardware:\n  gpus_per_node: 4\n  nvlink: true\n",
+			`c.yaml: hardware.nvlink: unknown key: want gpus_per_node, num_gen_servers or num_ctx_servers`},
+		// A key given twice: PyYAML keeps the last one without a word.
+		{"key twice", "environment:\n  worker_env_var: A=1\n  server_env_var: B=1\n  worker_env_var: B=2\n",
+			`c.yaml: environment.worker_env_var: given twice, at lines 2 and 4 (YAML would keep the last one): remove one`},
+		{"section twice", "hardware: {gpus_per_node: 4}\nbenchmark: {}\nhardware: {gpus_per_node: 8}\n",
+			`c.yaml: hardware: given twice, at lines 1 and 3 (YAML would keep the last one): remove one`},
+		{"parallel size twice", "worker_config:\n  gen:\n    tensor_parallel_size: 4\n    tensor_parallel_size: 8\n",
+			`c.yaml: worker_config.gen.tensor_parallel_size: given twice, at lines 3 and 4 (YAML would keep the last one): remove one`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,5 +137,32 @@ func TestParseConfigMergeBomb(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("parseConfig did not finish")
+	}
+}
+
+func TestClosestKey(t *testing.T) {
+	for _, tt := range []struct {
+		key  string
+		want string // "" for none
+	}{
+		{"tensor_paralel_size", "tensor_parallel_size"},
+		{"TENSOR_PARALLEL_SIZE", "tensor_parallel_size"},
+		{"tensor_parallel_sizes", "tensor_parallel_size"},
+		{"context_paralel_sizes", "context_parallel_size"},
+		{"moe_tensor_parallel_size", ""},
+		{"moe_expert_parallel_size", ""},
+		{"max_batch_size", ""},
+		{"gne", "gen"},
+		{"model", ""},
+		{"mdoe", "mode"},
+		{"ctxs", ""},
+	} {
+		got, ok := closestKey(tt.key, append(append([]string{}, parallelKeys...), "gen", "ctx", "mode"))
+		if !ok {
+			got = ""
+		}
+		if got != tt.want {
+			t.Errorf("closestKey(%q) = %q, want %q", tt.key, got, tt.want)
+		}
 	}
 }

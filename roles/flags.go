@@ -10,6 +10,8 @@ import (
 )
 
 // Flags are the command-line inputs of a plan. The CLI binds them with kong, hence the struct tags.
+// Every duration and count must be positive; a `zero` tag says what 0 means where 0 is allowed
+// (the CLI checks every such flag by that one rule before anything else).
 //
 // A zero field means "not given": Build then falls back to the environment, then to the config
 // file, then to the default named in the help text. Pointers mark the fields whose zero value is
@@ -22,12 +24,12 @@ type Flags struct {
 	Nodelist     string `name:"nodelist" placeholder:"HOSTLIST" group:"Topology" help:"Nodes of the allocation as a Slurm hostlist, e.g. gpu[01-04] (default: SLURM_JOB_NODELIST)."`
 	GPUsPerNode  *int   `name:"gpus-per-node" placeholder:"N" group:"Topology" help:"GPUs on each node (default: SLURM_GPUS_ON_NODE, SLURM_GPUS_PER_NODE, gpusPerNode, then the config's hardware.gpus_per_node)."`
 	JobID        string `name:"job-id" placeholder:"ID" group:"Topology" help:"Job id for the run token and coordination directory (default: SLURM_JOB_ID, else nojob)."`
-	RestartCount *int   `name:"restart-count" placeholder:"N" group:"Topology" help:"Restart count for the run token (default: SLURM_RESTART_COUNT, else 0)."`
+	RestartCount *int   `name:"restart-count" zero:"the first attempt" placeholder:"N" group:"Topology" help:"Restart count for the run token, 0 for the first attempt (default: SLURM_RESTART_COUNT, else 0)."`
 
 	// Layout.
 
 	NumGen            *int  `name:"num-gen" placeholder:"N" group:"Layout" help:"Number of GEN servers (env numGenServers, config hardware.num_gen_servers)."`
-	NumCtx            *int  `name:"num-ctx" placeholder:"N" group:"Layout" help:"Number of CTX servers, 0 allowed (env numCtxServers, config hardware.num_ctx_servers; default 0)."`
+	NumCtx            *int  `name:"num-ctx" zero:"no CTX servers" placeholder:"N" group:"Layout" help:"Number of CTX servers, 0 allowed (env numCtxServers, config hardware.num_ctx_servers; default 0)."`
 	NodesPerGen       *int  `name:"nodes-per-gen" placeholder:"N" group:"Layout" help:"Nodes of each GEN server (env nodesPerGenServer; else derived from gpusPerGenServer or the config)."`
 	NodesPerCtx       *int  `name:"nodes-per-ctx" placeholder:"N" group:"Layout" help:"Nodes of each CTX server (env nodesPerCtxServer; else derived from gpusPerCtxServer or the config)."`
 	GPUsPerNodePerGen *int  `name:"gpus-per-node-per-gen" placeholder:"N" group:"Layout" help:"Ranks (GPUs) per node of each GEN server (env gpusPerNodePerGenServer; else derived)."`
@@ -79,7 +81,7 @@ type Flags struct {
 
 	Probes       []string      `name:"probe" sep:"none" placeholder:"ROLE=TYPE:TARGET[@TIMEOUT]" group:"Readiness" help:"Readiness probe of the roles matching ROLE (a name or a glob such as GEN_*); TYPE is http, tcp, file or log; TARGET may use {role} {node} {out} {workspace} {job} {token} (the run token). Repeatable; env DISAGG_PROBES holds more, separated by ';' or lines."`
 	Liveness     []string      `name:"liveness" sep:"none" placeholder:"ROLE=TYPE:TARGET[@PERIOD[/FAILURES]]" group:"Readiness" help:"Liveness check of the roles matching ROLE, from their readiness until they end: TYPE and TARGET as in --probe (log: a new matching line each period); an http TARGET may add status=CODE or status=LOW-HIGH and body=REGEXP after the URL, separated by spaces. FAILURES failed checks in a row (default 3, every PERIOD, default 10s) fail the run with exit code 6. Repeatable; env DISAGG_LIVENESS holds more, separated by ';' or lines."`
-	ProbeTimeout time.Duration `name:"probe-timeout" default:"30m" placeholder:"DURATION" group:"Readiness" help:"Timeout of probes that give none (default: ${default})."`
+	ProbeTimeout time.Duration `name:"probe-timeout" default:"30m" placeholder:"DURATION" group:"Readiness" help:"Timeout of probes that give none; positive (default: ${default})."`
 
 	// Pre-flight phase.
 

@@ -83,9 +83,10 @@ func (b *builder) livenessSpecs() ([]livenessSpec, error) {
 	return specs, nil
 }
 
-// parseLiveness parses ROLE=TYPE:TARGET[@PERIOD[/FAILURES]]. As with probes, an '@' that is not
-// followed by a period is part of the target. An http TARGET is the URL, then optionally, separated
-// by spaces, status=CODE or status=LOW-HIGH, and body=REGEXP (last: the expression may hold spaces).
+// parseLiveness parses ROLE=TYPE:TARGET[@PERIOD[/FAILURES]]. As with probes, whatever follows the
+// last '@' is PERIOD[/FAILURES], so a target that holds '@' takes an explicit one. An http TARGET is
+// the URL, then optionally, separated by spaces, status=CODE or status=LOW-HIGH, and body=REGEXP
+// (last: the expression may hold spaces).
 func parseLiveness(spec, input string) (livenessSpec, error) {
 	s := livenessSpec{input: input, check: Liveness{PeriodSeconds: DefaultLivenessPeriod.Seconds(),
 		Failures: DefaultLivenessFailures}}
@@ -107,27 +108,32 @@ func parseLiveness(spec, input string) (livenessSpec, error) {
 	}
 	if at := strings.LastIndexByte(target, '@'); at >= 0 {
 		period, failures, hasFailures := strings.Cut(target[at+1:], "/")
-		if d, err := time.ParseDuration(period); err == nil {
-			if d <= 0 {
-				return s, inputErrorf(input, "want a positive period, got %s", d)
-			}
-			s.check.PeriodSeconds = d.Seconds()
-			if hasFailures {
-				n, err := strconv.Atoi(failures)
-				if err != nil || n < 1 {
-					return s, inputErrorf(input, "failures %s: want a positive integer", quote(failures))
-				}
-				s.check.Failures = n
-			}
-			target = target[:at]
+		d, err := parseSuffixDuration(period, "PERIOD", "@10s")
+		if err != nil {
+			return s, inputErrorf(input, "%v", err)
 		}
-	}
-	if strings.TrimSpace(target) == "" {
-		return s, inputErrorf(input, "empty %s target", s.check.Type)
+		s.check.PeriodSeconds = d.Seconds()
+		if hasFailures {
+			n, err := strconv.Atoi(failures)
+			if err != nil || n < 1 || n > maxCount {
+				return s, inputErrorf(input, "failures %s: want a positive integer", quote(failures))
+			}
+			s.check.Failures = n
+		}
+		target = target[:at]
 	}
 	if s.check.Type != ProbeHTTP {
+		if err := checkTargetBlanks(s.check.Type, target); err != nil {
+			return s, inputErrorf(input, "%v", err)
+		}
 		s.check.Target = target
 		return s, nil
+	}
+	if strings.TrimSpace(target) != target || strings.TrimSpace(target) == "" {
+		// The URL's own blanks are checked once it is split from its options.
+		if err := checkTargetBlanks(s.check.Type, target); err != nil {
+			return s, inputErrorf(input, "%v", err)
+		}
 	}
 	return s, parseHTTPCheck(&s.check, target, input)
 }

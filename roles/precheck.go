@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
@@ -86,6 +87,9 @@ func (b *builder) preflightChecks(p *Plan, lay layout, st srunSettings, task tas
 	}
 	for _, spec := range b.f.Preflight {
 		entries = append(entries, entry{spec, "--preflight " + quote(spec)})
+	}
+	if len(entries) > maxChecks {
+		return nil, inputErrorf(preflightVar+" / --preflight", "%d checks: more than %d, the most one plan takes", len(entries), maxChecks)
 	}
 	task.InstallCommand, task.Barrier = "", false
 	var checks []Check
@@ -185,28 +189,29 @@ func envOrFlag(k Kind) string {
 	return precheckGenVar + " / --precheck-gen-command"
 }
 
-// precheckEnabled resolves --[no-]precheck, else ctPrecheckEnabled (1 or 0, as the generator
-// exports it).
+// precheckEnabled resolves --[no-]precheck, else ctPrecheckEnabled (1 or 0 as the generator exports
+// it, or any word of the one switch grammar).
 func (b *builder) precheckEnabled() (bool, error) {
 	if b.f.Precheck != nil {
 		return *b.f.Precheck, nil
 	}
-	switch v := b.env(precheckEnabledVar); v {
-	case "", "0":
+	v := b.env(precheckEnabledVar)
+	if v == "" {
 		return false, nil
-	case "1":
-		return true, nil
-	default:
-		return false, inputErrorf(precheckEnabledVar, "want 1 or 0, got %s", quote(v))
 	}
+	on, err := valid.Bool(v)
+	if err != nil {
+		return false, &InputError{Input: precheckEnabledVar, Problem: err.Error()}
+	}
+	return on, nil
 }
 
 // checkTimeout resolves the bound of every pre-flight step: --precheck-timeout, else
 // ctPrecheckTimeout in seconds, else DefaultPrecheckTimeout.
 func (b *builder) checkTimeout() (time.Duration, error) {
 	if d := b.f.PrecheckTimeout; d != 0 {
-		if d < 0 {
-			return 0, inputErrorf("--precheck-timeout", "want a positive duration, got %s", d)
+		if err := valid.Duration(d, ""); err != nil {
+			return 0, &InputError{Input: "--precheck-timeout", Problem: err.Error()}
 		}
 		return d, nil
 	}

@@ -133,8 +133,8 @@ func TestPrecheckBadInput(t *testing.T) {
 		input string
 		msg   string
 	}{
-		{"enabled not 0 or 1", map[string]string{"ctPrecheckEnabled": "yes"}, Flags{},
-			"ctPrecheckEnabled", `want 1 or 0, got "yes"`},
+		{"enabled not a switch", map[string]string{"ctPrecheckEnabled": "maybe"}, Flags{},
+			"ctPrecheckEnabled", `want 1/0, true/false, yes/no or on/off, got "maybe"`},
 		{"timeout not seconds", map[string]string{"ctPrecheckTimeout": "15m"}, Flags{},
 			"ctPrecheckTimeout", `want a positive number of seconds, got "15m"`},
 		{"timeout flag negative", nil, Flags{PrecheckTimeout: -1},
@@ -185,5 +185,36 @@ func TestChecksRedacted(t *testing.T) {
 	}
 	if !strings.Contains(p.Precheck[0].Command, "hf_secret123") {
 		t.Errorf("Redacted changed the plan itself")
+	}
+}
+
+// TestSwitchGrammar checks that every switch variable takes the same words: 1/0, true/false,
+// yes/no, on/off, in any case (ctPrecheckEnabled once took 1 or 0 only, while
+// TRTLLM_DISAGG_BENCHMARK_GEN_ONLY took them all).
+func TestSwitchGrammar(t *testing.T) {
+	for _, tc := range []struct {
+		word string
+		on   bool
+	}{{"1", true}, {"0", false}, {"true", true}, {"False", false}, {"YES", true}, {"no", false}, {"on", true}, {"off", false}} {
+		env := precheckEnv()
+		env["ctPrecheckEnabled"] = tc.word
+		p, err := Build(Sources{Getenv: getenv(env)})
+		if err != nil {
+			t.Fatalf("ctPrecheckEnabled=%s: %v", tc.word, err)
+		}
+		if got := len(p.Precheck) > 0; got != tc.on {
+			t.Errorf("ctPrecheckEnabled=%s: precheck %v, want %v", tc.word, got, tc.on)
+		}
+		env = contractEnv()
+		env["TRTLLM_DISAGG_BENCHMARK_GEN_ONLY"] = tc.word
+		delete(env, "totalNodes") // the generator's totals describe the layout with CTX servers
+		delete(env, "totalGpus")
+		p, err = Build(Sources{Getenv: getenv(env)})
+		if err != nil {
+			t.Fatalf("TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=%s: %v", tc.word, err)
+		}
+		if p.GenOnlyNoContext != tc.on {
+			t.Errorf("TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=%s: gen-only-no-context %v, want %v", tc.word, p.GenOnlyNoContext, tc.on)
+		}
 	}
 }

@@ -8,6 +8,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+
+	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
 )
 
 // probeSpec is one parsed ROLE=TYPE:TARGET[@TIMEOUT].
@@ -61,7 +64,9 @@ func splitProbeList(v string) []string {
 }
 
 // parseProbe parses ROLE=TYPE:TARGET[@TIMEOUT]. TIMEOUT is a Go duration with a unit ("90s",
-// "5m"); an '@' followed by anything else is part of the target, so that targets may hold '@'.
+// "5m"). Whatever follows the last '@' is the timeout: a suffix that is not one ("@20mins") is an
+// error rather than part of the target, since a probe that waits 30 minutes on a URL nobody
+// serves is the worse outcome; a target that holds '@' takes an explicit @TIMEOUT after it.
 func parseProbe(spec, input string, def time.Duration) (probeSpec, error) {
 	const form = "want ROLE=TYPE:TARGET[@TIMEOUT], e.g. GEN_*=http:http://{node}:8000/health@20m"
 	s := probeSpec{input: input, timeout: def}
@@ -82,17 +87,44 @@ func parseProbe(spec, input string, def time.Duration) (probeSpec, error) {
 		return s, inputErrorf(input, "unknown probe type %s: want http, tcp, file or log", quote(string(s.typ)))
 	}
 	if at := strings.LastIndexByte(target, '@'); at >= 0 {
-		if d, err := time.ParseDuration(target[at+1:]); err == nil {
-			if d <= 0 {
-				return s, inputErrorf(input, "want a positive timeout, got %s", d)
-			}
-			s.timeout, target = d, target[:at]
+		d, err := parseSuffixDuration(target[at+1:], "TIMEOUT", "@20m")
+		if err != nil {
+			return s, inputErrorf(input, "%v", err)
 		}
+		s.timeout, target = d, target[:at]
 	}
-	if s.target = target; strings.TrimSpace(target) == "" {
-		return s, inputErrorf(input, "empty %s target", s.typ)
+	if err := checkTargetBlanks(s.typ, target); err != nil {
+		return s, inputErrorf(input, "%v", err)
 	}
+	s.target = target
 	return s, nil
+}
+
+// parseSuffixDuration parses the duration after a target's last '@' (a probe's TIMEOUT, a liveness
+// check's PERIOD); what names it and an example go into the message of a suffix that is not one.
+func parseSuffixDuration(v, what, example string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("@%s: not a duration: want @%s such as %s after the target (a target that holds '@' needs one)", clip(v), what, example)
+	}
+	if err := valid.Duration(d, ""); err != nil {
+		return 0, fmt.Errorf("@%s: %w", v, err)
+	}
+	return d, nil
+}
+
+// checkTargetBlanks refuses an empty target, blanks around one (a stray space before the '@' or
+// after the ':'), and blanks inside an http or tcp target, which no URL or address holds.
+func checkTargetBlanks(typ ProbeType, target string) error {
+	switch {
+	case strings.TrimSpace(target) == "":
+		return fmt.Errorf("empty %s target", typ)
+	case strings.TrimSpace(target) != target:
+		return fmt.Errorf("%s target %s: blanks around it", typ, quote(target))
+	case (typ == ProbeHTTP || typ == ProbeTCP) && strings.ContainsFunc(target, unicode.IsSpace):
+		return fmt.Errorf("%s target %s holds a blank", typ, quote(target))
+	}
+	return nil
 }
 
 // applyProbes attaches each spec to the roles its pattern matches, with placeholders expanded for

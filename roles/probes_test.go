@@ -18,8 +18,16 @@ func TestParseProbe(t *testing.T) {
 		{spec: "DISAGG_SERVER=tcp:{node}:8000@90s", want: probeSpec{pattern: "DISAGG_SERVER", typ: "tcp", target: "{node}:8000", timeout: 90 * time.Second}},
 		{spec: "*=file:{out}/{role}.ready@1h", want: probeSpec{pattern: "*", typ: "file", target: "{out}/{role}.ready", timeout: time.Hour}},
 		{spec: "CTX_0=log:Uvicorn running on .*@5m", want: probeSpec{pattern: "CTX_0", typ: "log", target: "Uvicorn running on .*", timeout: 5 * time.Minute}},
-		// An '@' not followed by a duration is part of the target.
-		{spec: "CTX_0=log:user@host ready", want: probeSpec{pattern: "CTX_0", typ: "log", target: "user@host ready", timeout: def}},
+		// What follows the last '@' is the timeout: a target that holds '@' gives one.
+		{spec: "CTX_0=log:user@host ready@30m", want: probeSpec{pattern: "CTX_0", typ: "log", target: "user@host ready", timeout: def}},
+		{spec: "CTX_0=log:user@host ready", err: `--probe "CTX_0=log:user@host ready": @host ready: not a duration: want @TIMEOUT such as @20m after the target (a target that holds '@' needs one)`},
+		{spec: "GEN_0=http:http://h/health@20mins", err: `--probe "GEN_0=http:http://h/health@20mins": @20mins: not a duration: want @TIMEOUT such as @20m after the target (a target that holds '@' needs one)`},
+		{spec: "GEN_0=http:http://h/health@", err: `--probe "GEN_0=http:http://h/health@": @: not a duration: want @TIMEOUT such as @20m after the target (a target that holds '@' needs one)`},
+		{spec: "GEN_0=http:http://h/health @20m", err: `--probe "GEN_0=http:http://h/health @20m": http target "http://h/health ": blanks around it`},
+		{spec: "GEN_0=http: http://h/health", err: `--probe "GEN_0=http: http://h/health": http target " http://h/health": blanks around it`},
+		{spec: "GEN_0=http:http://h/he alth", err: `--probe "GEN_0=http:http://h/he alth": http target "http://h/he alth" holds a blank`},
+		{spec: "GEN_0=tcp:h :80", err: `--probe "GEN_0=tcp:h :80": tcp target "h :80" holds a blank`},
+		{spec: "GEN_0=file:x@-1m", err: `--probe "GEN_0=file:x@-1m": @-1m: want a positive duration, got -1m0s`},
 		{spec: "CTX_0=http:http://u@h:1/x@2m", want: probeSpec{pattern: "CTX_0", typ: "http", target: "http://u@h:1/x", timeout: 2 * time.Minute}},
 		{spec: "GEN_0", err: `--probe "GEN_0": want ROLE=TYPE:TARGET[@TIMEOUT], e.g. GEN_*=http:http://{node}:8000/health@20m`},
 		{spec: "=http:x", err: `--probe "=http:x": want ROLE=TYPE:TARGET[@TIMEOUT], e.g. GEN_*=http:http://{node}:8000/health@20m`},
@@ -28,7 +36,7 @@ func TestParseProbe(t *testing.T) {
 		{spec: "GEN_0=exec:true", err: `--probe "GEN_0=exec:true": unknown probe type "exec": want http, tcp, file or log`},
 		{spec: "GEN_0=file:", err: `--probe "GEN_0=file:": empty file target`},
 		{spec: "GEN_0=file:@5m", err: `--probe "GEN_0=file:@5m": empty file target`},
-		{spec: "GEN_0=file:x@0s", err: `--probe "GEN_0=file:x@0s": want a positive timeout, got 0s`},
+		{spec: "GEN_0=file:x@0s", err: `--probe "GEN_0=file:x@0s": @0s: want a positive duration, got 0s`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {

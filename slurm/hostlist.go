@@ -61,31 +61,47 @@ type pattern struct {
 // and blanks inside brackets are errors here rather than silently mended.
 // It allows up to MaxHosts names, where Slurm limits one range to 65536.
 func ExpandHostlist(expr string) ([]string, error) {
-	fail := func(err error) error {
-		return &HostlistError{Expr: expr, Problem: err.Error()}
-	}
-	elems, err := splitElements(expr)
+	patterns, total, err := parseHostlist(expr)
 	if err != nil {
-		return nil, fail(err)
-	}
-	patterns := make([]pattern, 0, len(elems))
-	var total int64
-	for _, el := range elems {
-		p, n, err := parseElement(el)
-		if err != nil {
-			return nil, fail(err)
-		}
-		total += n
-		if total > MaxHosts {
-			return nil, fail(fmt.Errorf("expands to more than %d hosts", MaxHosts))
-		}
-		patterns = append(patterns, p)
+		return nil, err
 	}
 	hosts := make([]string, 0, total)
 	for _, p := range patterns {
 		hosts = p.appendNames(hosts)
 	}
 	return hosts, nil
+}
+
+// CountHostlist returns how many names ExpandHostlist gives for expr, and its error, without making
+// the names: a caller with a smaller bound refuses a large list in microseconds.
+func CountHostlist(expr string) (int, error) {
+	_, total, err := parseHostlist(expr)
+	return int(total), err
+}
+
+// parseHostlist parses expr into its patterns and their total count, bounded by MaxHosts.
+func parseHostlist(expr string) ([]pattern, int64, error) {
+	fail := func(err error) error {
+		return &HostlistError{Expr: expr, Problem: err.Error()}
+	}
+	elems, err := splitElements(expr)
+	if err != nil {
+		return nil, 0, fail(err)
+	}
+	patterns := make([]pattern, 0, len(elems))
+	var total int64
+	for _, el := range elems {
+		p, n, err := parseElement(el)
+		if err != nil {
+			return nil, 0, fail(err)
+		}
+		total += n
+		if total > MaxHosts {
+			return nil, 0, fail(fmt.Errorf("expands to more than %d hosts", MaxHosts))
+		}
+		patterns = append(patterns, p)
+	}
+	return patterns, total, nil
 }
 
 // splitElements splits an expression at commas and whitespace that are

@@ -26,6 +26,10 @@ func FuzzHostlist(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, expr string) {
 		hosts, err := ExpandHostlist(expr)
+		// CountHostlist agrees with the expansion, errors included.
+		if n, cerr := CountHostlist(expr); (cerr == nil) != (err == nil) || err == nil && n != len(hosts) {
+			t.Fatalf("CountHostlist(%q) = %d, %v; ExpandHostlist gives %d names, %v", expr, n, cerr, len(hosts), err)
+		}
 		// Huge lists add nothing but time per input; TestHostlistRoundTripLarge
 		// covers their size.
 		if err == nil && len(hosts) <= 1<<14 {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
 )
 
@@ -326,8 +327,9 @@ func validFunctionName(s string) bool {
 	return true
 }
 
-// positiveDuration is a duration flag that refuses zero and negative values: a zero timeout would make
-// every waiter fail at once, which is never what a caller means.
+// positiveDuration is a duration flag that refuses zero and negative values by the rule of every
+// duration (package valid): a zero timeout would make every waiter fail at once, which is never what
+// a caller means.
 type positiveDuration struct{ d *time.Duration }
 
 func (p positiveDuration) String() string {
@@ -342,8 +344,8 @@ func (p positiveDuration) Set(v string) error {
 	if err != nil {
 		return errors.New("not a duration (e.g. 30m, 90s)")
 	}
-	if d <= 0 {
-		return errors.New("must be positive")
+	if err := valid.Duration(d, ""); err != nil {
+		return err
 	}
 	*p.d = d
 	return nil

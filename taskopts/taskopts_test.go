@@ -116,7 +116,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{[]string{"--kind=worker"}, `invalid value "worker" for flag -kind: must be one of gen, ctx, server, benchmark, aggregated`},
 		{[]string{"--unset-slurm=sometimes"}, `invalid value "sometimes" for flag -unset-slurm: must be one of auto, always, never`},
-		{[]string{"--install-timeout=0s"}, `invalid value "0s" for flag -install-timeout: must be positive`},
+		{[]string{"--install-timeout=0s"}, `invalid value "0s" for flag -install-timeout: want a positive duration, got 0s`},
 		{[]string{"--barrier-timeout=soon"}, `invalid value "soon" for flag -barrier-timeout: not a duration`},
 		{[]string{"--command-var="}, "flag --command-var must not be empty"},
 		{[]string{"--role", "GEN_0", "bash"}, `unexpected argument "bash": the role command comes from $pytestCommand`},
@@ -124,7 +124,8 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"--role"}, "flag needs an argument: -role"},
 		{[]string{"--setup", ":f"}, `flag --setup: ":f": no file`},
 		{[]string{"--setup", "/x.sh:1f"}, `flag --setup: "/x.sh:1f": "1f" after the last colon is not a function name`},
-		{[]string{"--after-timeout=0s"}, `invalid value "0s" for flag -after-timeout: must be positive`},
+		{[]string{"--after-timeout=0s"}, `invalid value "0s" for flag -after-timeout: want a positive duration, got 0s`},
+		{[]string{"--barrier-timeout=-1m"}, `invalid value "-1m" for flag -barrier-timeout: want a positive duration, got -1m0s`},
 	} {
 		_, err := Parse(tt.args)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

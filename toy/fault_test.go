@@ -187,3 +187,39 @@ func TestFaultDelayCountsFromReadiness(t *testing.T) {
 		t.Errorf("fault fired at %v, before the address was published (%v) + 10ms", at, published)
 	}
 }
+
+// FuzzParseFaults checks the demo's --fail grammar: every spec is refused with an error, or parses
+// into faults that, written back in their canonical form and joined with commas, parse to the
+// same faults.
+func FuzzParseFaults(f *testing.F) {
+	for _, s := range []string{
+		"GEN_0:1:3:2s", "CTX_0::kill:150ms", "DISAGG_SERVER:0:noworkers:1s", "BENCHMARK:0:stall", "GEN_0:0:silent",
+		"BENCHMARK::7", "GEN_0:0:3,GEN_0:1:4", "SERVER:3:7:1s", "GEN_0:0:256", "GEN_0,,CTX_0", "GEN_0:-1", "CTX_1:2:hang:0s",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		faults, err := parseFaults(spec)
+		if err != nil {
+			if strings.ContainsAny(err.Error(), "\n\r") {
+				t.Fatalf("error spans lines: %q", err)
+			}
+			return
+		}
+		items := make([]string, len(faults))
+		for i, fl := range faults {
+			if fl.Rank < 0 || fl.Delay < 0 || fl.Code < 0 || fl.Code > 255 && !fl.Kill {
+				t.Fatalf("%q: fault %+v out of bounds", spec, fl)
+			}
+			items[i] = fl.String()
+		}
+		again := strings.Join(items, ",")
+		got, err := parseFaults(again)
+		if err != nil {
+			t.Fatalf("%q, written back from %q, does not parse: %v", again, spec, err)
+		}
+		if diff := cmp.Diff(faults, got); diff != "" {
+			t.Fatalf("%q written back as %q (-first +again):\n%s", spec, again, diff)
+		}
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
+	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/redact"
@@ -104,6 +106,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "disagg-supervisor: %s\n", errorLine(err))
 		return verdict.ExitBadInput
 	}
+	if err := checkNumbers(ctx); err != nil {
+		fmt.Fprintf(stderr, "disagg-supervisor: %s\n", oneLine(err.Error()))
+		return verdict.ExitBadInput
+	}
 	if err := ctx.Run(); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
@@ -124,13 +130,49 @@ func errorLine(err error) string {
 	return redact.NewText(os.Environ()).String(oneLine(err.Error()))
 }
 
+// durationType is the type of the duration flags.
+var durationType = reflect.TypeFor[time.Duration]()
+
+// checkNumbers applies the one rule of durations and counts (package valid) to every duration and
+// integer flag of the command that a default or the user set: positive, or also 0 where the flag's
+// `zero` tag says what 0 means. Zero must not silently mean a default (--probe-timeout 0 was 30
+// minutes), and a negative grace or tail means nothing at all.
+func checkNumbers(ctx *kong.Context) error {
+	for _, f := range ctx.Flags() {
+		v := f.Target
+		if !f.Set || !v.IsValid() {
+			continue
+		}
+		if v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				continue
+			}
+			v = v.Elem()
+		}
+		zeroMeans := f.Tag.Get("zero")
+		var err error
+		switch {
+		case v.Type() == durationType:
+			err = valid.Duration(time.Duration(v.Int()), zeroMeans)
+		case v.Kind() == reflect.Int:
+			err = valid.Count(int(v.Int()), zeroMeans)
+		default:
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("--%s: %w", f.Name, err)
+		}
+	}
+	return nil
+}
+
 // oneLine folds an error's lines and runs of white space into one line of stderr: all of it stays,
 // unlike the bench's firstLine.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
 
-// badInput turns a planning error into exit code 2.
+// badInput turns a planning error into the bad-input exit code.
 func badInput(err error) error {
 	return &exitError{code: verdict.ExitBadInput, err: err}
 }
@@ -144,7 +186,7 @@ func (p *planCmd) Run(e env) error {
 	if err := absolutePaths(&p.Flags); err != nil {
 		return badInput(err)
 	}
-	plan, err := roles.Build(roles.Sources{Flags: p.Flags, Getenv: e.getenv, ReadFile: os.ReadFile,
+	plan, err := roles.Build(roles.Sources{Flags: p.Flags, Getenv: e.getenv, ReadFile: readInput,
 		Unique: strconv.Itoa(os.Getpid())})
 	if err != nil {
 		return badInput(err)
@@ -240,8 +282,8 @@ func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg
 	baseEnv := e.environ()
 	launcher := []string{"srun"}
 	if lf.Local {
-		if lf.Nodes <= 0 {
-			return cfg, stop, badInput(fmt.Errorf("--nodes: %d is not a positive integer", lf.Nodes))
+		if err := valid.Count(lf.Nodes, ""); err != nil {
+			return cfg, stop, badInput(fmt.Errorf("--nodes: %w", err))
 		}
 		if flags.Nodelist == "" {
 			flags.Nodelist = fmt.Sprintf("node[1-%d]", lf.Nodes)
@@ -262,7 +304,7 @@ func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg
 		}
 		launcher = []string{self, "srun"}
 	}
-	plan, err := roles.Build(roles.Sources{Flags: flags, Getenv: getenv, ReadFile: os.ReadFile,
+	plan, err := roles.Build(roles.Sources{Flags: flags, Getenv: getenv, ReadFile: readInput,
 		Unique: strconv.Itoa(os.Getpid())})
 	if err != nil {
 		return cfg, stop, badInput(err)
@@ -343,6 +385,22 @@ func clusterSettings(cfg *supervisor.Config, jobID string, stderr io.Writer) {
 			return slurm.NodeStates(ctx, sinfo, nodes)
 		}
 	}
+}
+
+// readInput reads a config or srun-arguments file, at most one byte past roles.MaxInputFile, so that
+// /dev/zero or an endless pipe ends as bad input (roles refuses the oversized data) instead of
+// growing without bound.
+func readInput(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, roles.MaxInputFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return data, nil
 }
 
 // absolutePaths makes the directory flags absolute: steps may start in another working directory (a

@@ -31,7 +31,7 @@ type demoCmd struct {
 	Concurrency int           `default:"8" help:"Concurrent requests of the toy benchmark."`
 	Grace       time.Duration `default:"2s" help:"Time between SIGTERM and SIGKILL when steps are stopped."`
 	Precheck    string        `placeholder:"SPEC" help:"Run the toy cache-transceiver precheck before the servers: [ROLE=]VARIANT[:DURATION],... with VARIANT pass, fail, status (a failing verdict in the status file) or hang, e.g. pass or CTX_PRECHECK_0=status. A failing or hung instance (timeout 10s) ends the demo with exit code 5."`
-	Heartbeat   time.Duration `help:"Rank 0 of every toy role writes a heartbeat line this often (default 0: never)."`
+	Heartbeat   time.Duration `zero:"never" help:"Rank 0 of every toy role writes a heartbeat line this often (default 0: never)."`
 	hangFlags
 }
 

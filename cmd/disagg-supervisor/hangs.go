@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
@@ -19,9 +20,9 @@ import (
 
 // hangFlags are how a run finds hangs besides crashes (liveness checks are plan flags: --liveness).
 type hangFlags struct {
-	StallTimeout     time.Duration `name:"stall-timeout" placeholder:"DURATION" help:"While the benchmark runs, if no role's log and no file under the output directory has grown for this long, the run is hung: exit code 6, naming the logs that stopped first (default 0: off; e.g. 15m in CI)."`
+	StallTimeout     time.Duration `name:"stall-timeout" zero:"off" placeholder:"DURATION" help:"While the benchmark runs, if no role's log and no file under the output directory has grown for this long, the run is hung: exit code 6, naming the logs that stopped first (default 0: off; e.g. 15m in CI)."`
 	Stall            []string      `name:"stall" sep:"none" placeholder:"ROLE=DURATION" help:"A role (name or glob) whose own log has not grown for DURATION while the benchmark runs is hung, whatever the other logs do (repeatable)."`
-	BenchmarkTimeout time.Duration `name:"benchmark-timeout" placeholder:"DURATION" help:"The benchmark still running this long after its launch fails the run with exit code 6, naming what still runs (default 0: none)."`
+	BenchmarkTimeout time.Duration `name:"benchmark-timeout" zero:"none" placeholder:"DURATION" help:"The benchmark still running this long after its launch fails the run with exit code 6, naming what still runs (default 0: none)."`
 	DumpSignal       string        `name:"dump-signal" placeholder:"SIGNAL" help:"Signal sent to every live step before the teardown of a hung run (exit 6), e.g. USR1 for processes that print their stacks on it, so that the logs hold them (default: none)."`
 	DumpWait         time.Duration `name:"dump-wait" default:"5s" placeholder:"DURATION" help:"Time the steps get after --dump-signal, before SIGTERM (default: ${default})."`
 }
@@ -30,18 +31,20 @@ type hangFlags struct {
 // SLURM_JOB_END_TIME, else from squeue, on a cluster.
 func (h hangFlags) settings(plan roles.Plan, local bool, getenv func(string) string) (supervisor.HangSettings, error) {
 	s := supervisor.HangSettings{StallTimeout: h.StallTimeout, BenchmarkTimeout: h.BenchmarkTimeout, DumpWait: h.DumpWait}
-	switch {
-	case h.StallTimeout < 0:
-		return s, fmt.Errorf("--stall-timeout: %s is negative", h.StallTimeout)
-	case h.BenchmarkTimeout < 0:
-		return s, fmt.Errorf("--benchmark-timeout: %s is negative", h.BenchmarkTimeout)
-	case h.DumpWait < 0:
-		return s, fmt.Errorf("--dump-wait: %s is negative", h.DumpWait)
+	// The CLI checked the flags it parsed (checkNumbers); a caller in Go gets the same rule here.
+	for _, d := range []struct {
+		flag      string
+		v         time.Duration
+		zeroMeans string
+	}{{"--stall-timeout", h.StallTimeout, "off"}, {"--benchmark-timeout", h.BenchmarkTimeout, "none"}, {"--dump-wait", h.DumpWait, "none"}} {
+		if err := valid.Duration(d.v, d.zeroMeans); err != nil {
+			return s, fmt.Errorf("%s: %w", d.flag, err)
+		}
 	}
 	for _, spec := range h.Stall {
 		pattern, value, ok := strings.Cut(spec, "=")
 		d, err := time.ParseDuration(value)
-		if !ok || pattern == "" || err != nil || d <= 0 {
+		if !ok || pattern == "" || err != nil || valid.Duration(d, "") != nil {
 			return s, fmt.Errorf("--stall %q: want ROLE=DURATION with a positive duration, e.g. GEN_0=10m", spec)
 		}
 		if _, err := path.Match(pattern, ""); err != nil {
