@@ -138,17 +138,10 @@ func (d *demoCmd) Run(e env) error {
 }
 
 // check checks the demo's own flags, before anything is created: a bad one would otherwise surface
-// as a role's failure, its cause in a log tail, or as a fault that never fires.
+// as a role's failure, its cause in a log tail, or as a fault that never fires. Its numbers were
+// checked with every command's (checkNumbers).
 func (d *demoCmd) check() error {
 	switch {
-	case d.Requests < 1:
-		return fmt.Errorf("--requests: %d: want at least 1", d.Requests)
-	case d.Concurrency < 1:
-		return fmt.Errorf("--concurrency: %d: want at least 1", d.Concurrency)
-	case d.Grace <= 0:
-		return fmt.Errorf("--grace: %s: want a positive duration", d.Grace)
-	case d.Heartbeat < 0:
-		return fmt.Errorf("--heartbeat: %s is negative", d.Heartbeat)
 	case d.Aggregated && d.Precheck != "":
 		// The precheck mirrors GEN and CTX servers, of which an aggregated test has none.
 		return fmt.Errorf("--precheck: the aggregated demo has no GEN or CTX server to check")
