@@ -52,7 +52,7 @@ local_tests=(TestFailures TestSignals TestIgnoredSIGTERMIsReported TestLoopDecis
   TestKillWaitBoundsTeardown TestRecordSurvivesSIGKILLAfterDecision)
 # The pre-flight phase's: its decisions with fake steps, and its real steps with the toy precheck.
 local_tests+=(TestPrecheckProcesses TestPrecheckFailure TestPrecheckTimeout)
-# Hangs and sick servers (exit 6 within each detector's bound).
+# Hangs and sick servers (exit 85 within each detector's bound).
 local_tests+=(TestHangsEndTheRun TestLoopHangDecisions)
 # The aggregated test's: its decisions with fake steps, and its real steps with the toy's SERVER.
 local_tests+=(TestLoopAggregated TestAggregatedProcesses)
@@ -61,14 +61,14 @@ local_tests+=(TestLoopAggregated TestAggregatedProcesses)
 demo_runs=(
   "GEN_0:1:3 3 role=GEN_0"
   "CTX_0:1:kill 137 role=CTX_0"
-  "DISAGG_SERVER:0:0 3 role=DISAGG_SERVER"
+  "DISAGG_SERVER:0:0 84 role=DISAGG_SERVER"
   "BENCHMARK:0:7 7 role=BENCHMARK"
   "- 0 state=succeeded"
 )
-# The demo's router has a liveness check: a hung or sick router ends the run with exit 6.
+# The demo's router has a liveness check: a hung or sick router ends the run with exit 85.
 demo_runs+=(
-  "DISAGG_SERVER:0:hang 6 role=DISAGG_SERVER"
-  "DISAGG_SERVER:0:noworkers 6 role=DISAGG_SERVER"
+  "DISAGG_SERVER:0:hang 85 role=DISAGG_SERVER"
+  "DISAGG_SERVER:0:noworkers 85 role=DISAGG_SERVER"
 )
 # A demo run takes seconds; one still running after this long is a failure (timeout's exit 124).
 demo_limit=300

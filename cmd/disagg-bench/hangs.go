@@ -46,7 +46,7 @@ func hangMethod(c hangCase) string {
 	flags := strings.Join(append([]string{"--fail", c.spec}, c.args...), " ")
 	return fmt.Sprintf("`disagg-supervisor demo %s --grace 1s --requests 100` (the toy stack on a fake 4-node allocation; "+
 		"the demo's router has a liveness check: http /health matching a workers count, every 1 s, 3 failures). The sick rank writes the Unix "+
-		"time in ns when its sickness strikes; the figure is the summary's decided_at minus that time, for a run that must end with exit code 6 "+
+		"time in ns when its sickness strikes; the figure is the summary's decided_at minus that time, for a run that must end with the hang verdict, exit code 85 (6 before the verdict band), "+
 		"and a root cause naming %s. Reference: the same demo with the router exiting 3 at the same moment (`--fail %s`), a crash found by its "+
 		"step's end; the ratio says how much longer a hang takes to find than a crash.", flags, c.role, hangCrash.spec)
 }
