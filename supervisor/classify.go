@@ -54,6 +54,8 @@ func (r *run) classify(state RunState, code int, f *Failure) int {
 		return verdict.ExitInfrastructure
 	}
 	switch {
+	case s.check != nil && s.check.timedOut:
+		f.Class, f.Origin = verdict.ClassHang, verdict.OriginSupervisor
 	case s.kind == kindInstall || r.installFailed():
 		// The install's own code, wherever the ranks waiting for it reported it.
 		f.Class, f.Origin = verdict.ClassSetup, verdict.OriginRole
