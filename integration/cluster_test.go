@@ -348,6 +348,7 @@ type summary struct {
 	IgnoredSIGTERM  []string      `json:"ignored_sigterm"`
 	Warnings        []string      `json:"warnings"`
 	Errors          []string      `json:"errors"`
+	BadNodes        []string      `json:"bad_nodes"`
 }
 
 type roleSummary struct {

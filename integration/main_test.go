@@ -15,6 +15,8 @@
 //	TestTimeLimitDrain            --time=1 with --signal=B:USR1@30: the supervisor drains, exit 138
 //	TestInstallFailure            --task-install fails on one node behind --task-barrier: its code 5, class setup, fast
 //	TestRequeue                   scontrol requeue: the second attempt has its own run token and files
+//	TestNodeCrash                 a node's slurmd and tasks SIGKILLed mid-run: NODE_FAIL 87:0, class
+//	                              infrastructure, the node in bad_nodes and bad-nodes.txt (infra_test.go)
 //	TestPlanMatchesSlurm          `plan --json` inside the job: ranks ran where the plan said, with the
 //	                              CUDA_VISIBLE_DEVICES Slurm assigned
 //

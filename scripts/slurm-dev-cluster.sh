@@ -7,6 +7,7 @@
 #   scripts/slurm-dev-cluster.sh down    stop exactly the processes this script started
 #   scripts/slurm-dev-cluster.sh status  show our daemons and sinfo; exit 0 only when healthy
 #   scripts/slurm-dev-cluster.sh env     print the "export SLURM_CONF=..." line
+#   scripts/slurm-dev-cluster.sh crash NODE   crash a node: SIGKILL its slurmd, slurmstepds and tasks (`up` repairs)
 #
 # Typical use:  eval "$(scripts/slurm-dev-cluster.sh up)"; srun -N4 hostname
 #
@@ -62,7 +63,7 @@ log() { printf '[slurm-dev-cluster] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -665,7 +666,25 @@ cmd_status() {
   return "$ok"
 }
 
+# cmd_crash NODE: what a node crash looks like to Slurm and to a job: SIGKILL to the node's slurmd, its
+# slurmstepds and every task it runs (the processes of its mount namespace), and to nothing else.
+# Slurm then finds the node silent after SlurmdTimeout; `up` starts its slurmd again.
+cmd_crash() {
+  local node=$1 pids
+  require_root
+  check_state_dir
+  [[ " ${NODES[*]} " == *" $node "* ]] || die "crash: no node $node (nodes: ${NODES[*]})"
+  mapfile -t pids < <(namespace_members "$node")
+  [[ ${#pids[@]} -gt 0 ]] || die "crash: no process of $node runs"
+  log "crashing $node: SIGKILL to ${#pids[@]} processes (${pids[*]})"
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+}
+
 main() {
+  if [[ ${1:-} == crash && $# -eq 2 ]]; then
+    cmd_crash "$2"
+    return
+  fi
   [[ $# -eq 1 ]] || usage
   case $1 in
     up) cmd_up ;;

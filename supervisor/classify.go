@@ -232,6 +232,7 @@ func (r *run) nodeFailure(st slurm.JobStatus) bool {
 	if verdict.JobNodeFailed(st.State, st.Reason) {
 		evidence = append(evidence, fmt.Sprintf("%s: scontrol: JobState=%s Reason=%s", verdict.RuleJobNodeFail, st.State, cmpOrNone(st.Reason)))
 	}
+	seen := map[string]bool{}
 	for _, s := range r.steps {
 		if !s.launched() {
 			continue
@@ -245,9 +246,11 @@ func (r *run) nodeFailure(st slurm.JobStatus) bool {
 			if !ok || (ev.Rule != verdict.RuleNodeFailure && ev.Rule != verdict.RuleNodeFailStep) {
 				continue
 			}
-			entry := ev.Rule + ": " + r.redactor.String(ev.Line)
-			if !slices.Contains(evidence, entry) {
-				evidence = append(evidence, entry)
+			// One line of each rule and node says it: every step's slurmstepd writes the same notice.
+			key := ev.Rule + " " + ev.Node
+			if !seen[key] {
+				seen[key] = true
+				evidence = append(evidence, ev.Rule+": "+r.redactor.String(ev.Line))
 			}
 			if ev.Node != "" {
 				nodes = append(nodes, ev.Node)

@@ -1,0 +1,90 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestNodeCrash: a node of a running job crashes (its slurmd, slurmstepds and tasks are SIGKILLed, as
+// the dev cluster allows). Slurm finds the node silent after its SlurmdTimeout and ends the job
+// NODE_FAIL; the supervisor calls that an infrastructure failure (87), names the node in bad_nodes and
+// bad-nodes.txt, and its JUnit case is an <error> of class infrastructure, never a role's failure.
+//
+// Not parallel: a node goes down, which the other scenarios' jobs would feel. It brings the node back
+// (scripts/slurm-dev-cluster.sh up) before it ends.
+func TestNodeCrash(t *testing.T) {
+	requireSlurm(t)
+	start := time.Now()
+	j := submit(t, jobSpec{Name: "node-crash", NumGen: 2, Requests: longToy, Work: "50ms", SBATCH: []string{"--no-requeue"}})
+	s := j.waitSummary(jobTimeout, "the benchmark sending requests", func(s summary) bool { return benchmarkSending(j, s) })
+	gen1, ok := s.role("GEN_1")
+	if !ok || len(gen1.Nodes) != 1 {
+		t.Fatalf("GEN_1 %+v, want one node", gen1)
+	}
+	// GEN_1 has a node of its own; the batch shell and the supervisor run on GEN_0's.
+	node := gen1.Nodes[0]
+	script, err := filepath.Abs("../scripts/slurm-dev-cluster.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { restoreNode(t, script, node) })
+	if out, err := exec.Command(script, "crash", node).CombinedOutput(); err != nil {
+		t.Fatalf("crash %s: %v\n%s", node, err, out)
+	}
+	crashed := time.Now()
+
+	rec, s := finish(t, j, start)
+	t.Logf("crash of %s to the end of the job: %s (Slurm's SlurmdTimeout is 30 s here)", node, time.Since(crashed).Round(100*time.Millisecond))
+	if rec.State != "NODE_FAIL" {
+		t.Errorf("job ended %s, want NODE_FAIL", rec.State)
+	}
+	if s.ExitCode == nil || *s.ExitCode != 87 || s.State != "failed" {
+		t.Errorf("summary state %s exit code %s, want failed with 87", s.State, ptrString(s.ExitCode))
+	}
+	f := s.Failure
+	if f == nil || f.Class != "infrastructure" || f.Role != "" || !strings.Contains(f.Reason, node) {
+		t.Fatalf("failure %+v, want class infrastructure naming %s and no role", f, node)
+	}
+	if !slices.Contains(s.BadNodes, node) {
+		t.Errorf("bad_nodes %v, want %s among them", s.BadNodes, node)
+	}
+	if data, err := os.ReadFile(filepath.Join(j.ws, "bad-nodes.txt")); err != nil || !strings.Contains(string(data), node+"\n") {
+		t.Errorf("bad-nodes.txt (%v): %q, want %s", err, data, node)
+	}
+	junit, _ := os.ReadFile(filepath.Join(j.ws, "results-disagg-supervisor.xml"))
+	if !strings.Contains(string(junit), `<error message="infrastructure: `) {
+		t.Errorf("JUnit lacks an <error> of class infrastructure:\n%s", junit)
+	}
+	t.Logf("root cause: %s; evidence %q", f.Reason, f.Evidence)
+}
+
+// restoreNode starts the crashed node's slurmd again and waits until Slurm has it back in service, so
+// that the scenarios after this one have four nodes.
+func restoreNode(t *testing.T, script, node string) {
+	t.Helper()
+	if out, err := exec.Command(script, "up").CombinedOutput(); err != nil {
+		t.Errorf("bringing %s back: %v\n%s", node, err, out)
+		return
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, _ := slurmCmd("", "sinfo", "-h", "-N", "-n", node, "-o", "%T")
+		state := strings.TrimSpace(out)
+		if state == "idle" {
+			return
+		}
+		if strings.HasPrefix(state, "down") || strings.HasPrefix(state, "drain") {
+			_, _ = slurmCmd("", "scontrol", "update", "NodeName="+node, "State=RESUME")
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s is %q two minutes after its slurmd was started again", node, state)
+			return
+		}
+		time.Sleep(time.Second)
+	}
+}
