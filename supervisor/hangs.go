@@ -69,12 +69,19 @@ type (
 	}
 	benchmarkTimedOut struct{}
 	dumpWaitOver      struct{}
+	// livenessMissed: one failed attempt of a liveness check, fewer in a row than its failures.
+	livenessMissed struct {
+		name       string
+		failed, of int
+		answer     string
+	}
 )
 
 func (livenessFailed) isMessage()    {}
 func (stallSample) isMessage()       {}
 func (benchmarkTimedOut) isMessage() {}
 func (dumpWaitOver) isMessage()      {}
+func (livenessMissed) isMessage()    {}
 
 // onHangMessage handles the hang detectors' messages.
 func (r *run) onHangMessage(msg message, now time.Time) {
@@ -87,6 +94,9 @@ func (r *run) onHangMessage(msg message, now time.Time) {
 		r.onBenchmarkTimeout(now)
 	case dumpWaitOver:
 		r.teardown()
+	case livenessMissed:
+		r.noteDisturbance(Event{Name: EventWarning, Time: now, Role: m.name, Message: fmt.Sprintf(
+			"liveness check failed (%d of %d in a row): %s", m.failed, m.of, r.redactor.String(m.answer))})
 	}
 }
 

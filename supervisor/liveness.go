@@ -78,6 +78,8 @@ func (r *run) startLiveness(s *step) {
 				r.send(livenessFailed{name: name, check: l.String(), answers: answers})
 				return nil
 			}
+			// Not sick yet, but worth a line in the measurement window's disturbances.
+			r.send(livenessMissed{name: name, failed: failed, of: l.Failures, answer: err.Error()})
 		}
 	})
 }

@@ -224,6 +224,8 @@ type options struct {
 	slurm      bool
 	nodeStates map[string]string
 	stopErr    error
+	// rules are the run's result rules (--result-require, --result-reject).
+	rules []ResultRule
 	// flags, when set, changes the plan's flags (a precheck, an install script) before it is built.
 	flags func(*roles.Flags)
 	// liveness are --liveness specs of the plan; hang the run's hang detection settings.
@@ -303,7 +305,7 @@ func newHarness(t *testing.T, o options) *harness {
 	cfg := Config{
 		Plan: plan, Grace: cmpOr(o.grace, 10*time.Second), LaunchGate: cmpOr(o.gate, mode.Never),
 		Signals: h.signals, EndMarkers: []string{filepath.Join(plan.OutputDir, "benchmark_status*")},
-		KillWait: o.killWait, HangSettings: o.hang,
+		KillWait: o.killWait, HangSettings: o.hang, ResultRules: o.rules,
 		clock: h.clock, launcher: h.launcher,
 		waitProbe: func(ctx context.Context, _ roles.Probe, logPath string, _ int64) error {
 			select {

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
@@ -188,6 +190,119 @@ func TestLoopVerdicts(t *testing.T) {
 				defer h.drain()
 				tt.play(t, h)
 				checkOutcome(t, h, h.result(), tt.want)
+			})
+		})
+	}
+}
+
+// TestLoopMeasurement plays the measurement window: its disturbances, its end at the end marker, and
+// the result rules that make a benchmark's 0 invalid.
+func TestLoopMeasurement(t *testing.T) {
+	tokens := []ResultRule{{Require: true, Pattern: regexp.MustCompile(`Total generated tokens:\s*[1-9]`)},
+		{Pattern: regexp.MustCompile(`!FAILED REQUESTS!`)}}
+	errUnavailable := errors.New("status 503 Service Unavailable (want 200-299)")
+	for _, tt := range []struct {
+		name  string
+		opts  options
+		play  func(t *testing.T, h *harness)
+		want  outcome
+		check func(t *testing.T, m *Measurement)
+	}{
+		{
+			name: "a liveness check failing once inside the window is a disturbance; the window ends at the marker",
+			opts: options{liveness: []string{"DISAGG_SERVER=tcp:{node}:1@1s/3"}, rules: tokens},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.setSick("DISAGG_SERVER", errUnavailable)
+				h.advance(time.Second)
+				h.setSick("DISAGG_SERVER", nil)
+				h.advance(time.Second)
+				h.writeLog("BENCHMARK", "Total generated tokens: 2048\n")
+				h.announceEnd()
+				h.setSick("DISAGG_SERVER", errUnavailable)
+				h.advance(time.Second) // after the marker: not in the window
+				h.exit("BENCHMARK", 0)
+			},
+			want: outcome{state: RunSucceeded},
+			check: func(t *testing.T, m *Measurement) {
+				if len(m.Disturbances) != 1 || !strings.Contains(m.Disturbances[0], "DISAGG_SERVER: liveness check failed (1 of 3 in a row)") {
+					t.Errorf("disturbances %q, want the one failed liveness check inside the window", m.Disturbances)
+				}
+				if !strings.HasPrefix(m.EndedBy, "end marker ") || m.Status != "0" || m.Valid == nil || !*m.Valid {
+					t.Errorf("window %+v, want ended by the end marker, status 0, valid", m)
+				}
+			},
+		},
+		{
+			name: "a benchmark that passed with zero tokens: invalid (86)",
+			opts: options{rules: tokens},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.writeLog("BENCHMARK", "Total generated tokens: 0\n")
+				h.announceEnd()
+				h.exit("BENCHMARK", 0)
+			},
+			want: outcome{state: RunFailed, code: verdict.ExitInvalid, role: "BENCHMARK", reason: "no line matches", class: verdict.ClassInvalid},
+			check: func(t *testing.T, m *Measurement) {
+				if m.Valid == nil || *m.Valid || len(m.Rules) != 2 || m.Rules[0].Passed || !m.Rules[1].Passed {
+					t.Errorf("window %+v, want invalid: the require rule failed, the reject rule passed", m)
+				}
+			},
+		},
+		{
+			name: "failed requests rejected: invalid (86), the line quoted",
+			opts: options{rules: tokens},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.writeLog("BENCHMARK", "Total generated tokens: 100\n!FAILED REQUESTS! 12 of 100\n")
+				h.announceEnd()
+				h.exit("BENCHMARK", 0)
+			},
+			want: outcome{state: RunFailed, code: verdict.ExitInvalid, role: "BENCHMARK", reason: "!FAILED REQUESTS! 12 of 100", class: verdict.ClassInvalid},
+		},
+		{
+			name: "a failing benchmark is its own verdict: the rules do not make it invalid",
+			opts: options{rules: tokens},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("BENCHMARK", 1)
+			},
+			want: outcome{state: RunFailed, code: 1, role: "BENCHMARK", class: verdict.ClassTest},
+			check: func(t *testing.T, m *Measurement) {
+				if m.Valid != nil || m.EndedBy != "the benchmark's end" {
+					t.Errorf("window %+v, want ended by the benchmark's end, no validity", m)
+				}
+			},
+		},
+		{
+			name: "a server step ending inside the window is a disturbance",
+			opts: options{ignoreTerm: nil},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("CTX_0", 3)
+			},
+			want: outcome{state: RunFailed, code: 3, role: "CTX_0", class: verdict.ClassTest},
+			check: func(t *testing.T, m *Measurement) {
+				if len(m.Disturbances) == 0 || !strings.Contains(m.Disturbances[0], "exit CTX_0") || m.EndedBy != "the decision" {
+					t.Errorf("window %+v, want CTX_0's end as a disturbance, closed by the decision", m)
+				}
+			},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, tt.opts)
+				defer h.drain()
+				tt.play(t, h)
+				checkOutcome(t, h, h.result(), tt.want)
+				m := h.summary().Measurement
+				if m == nil {
+					t.Fatal("summary has no measurement")
+				}
+				if tt.check != nil {
+					tt.check(t, m)
+				}
 			})
 		})
 	}

@@ -75,7 +75,7 @@ func (r *run) measuring() bool {
 func (r *run) noteDisturbance(ev Event) {
 	disturbs := ev.Name == EventWarning ||
 		(ev.Name == EventExit || ev.Name == EventStopped) && ev.Role != "" && ev.Role != r.measure.Role
-	if !disturbs || ev.Debug || !r.measuring() || len(r.measure.Disturbances) >= maxDisturbances {
+	if !disturbs || ev.Debug || r.measure == nil || !r.measuring() || len(r.measure.Disturbances) >= maxDisturbances {
 		return
 	}
 	text := fmt.Sprintf("+%.2fs %s", ev.Time.Sub(r.measure.StartedAt).Seconds(), ev.Name)

@@ -485,7 +485,7 @@ func (r *run) handle(msg message) {
 				"launch gate: steps sharing its nodes did not report all tasks started within %s; launching anyway", r.cfg.LaunchGateTimeout)})
 			r.launchWhatIsDue()
 		}
-	case livenessFailed, stallSample, benchmarkTimedOut, dumpWaitOver:
+	case livenessFailed, stallSample, benchmarkTimedOut, dumpWaitOver, livenessMissed:
 		r.onHangMessage(msg, now)
 	}
 }
