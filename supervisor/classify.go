@@ -46,6 +46,12 @@ func (r *run) classify(state RunState, code int, f *Failure) int {
 		r.toInfrastructure(f, code, evidence, nodes)
 		return verdict.ExitInfrastructure
 	}
+	if full := r.fullFileSystems(); len(full) > 0 && s.exited {
+		// srun writes the role logs itself: a full file system shows only here, and cuts them.
+		r.toInfrastructure(f, code, full, nil)
+		f.Reason += "; the logs may be cut: no space left"
+		return verdict.ExitInfrastructure
+	}
 	if s.kind == roles.KindPreflight && code == verdict.ExitPreflight && f.Node != "" && s.check != nil && !s.check.timedOut && !s.stopping {
 		// A pre-flight check tests the node it runs on: its failure, on the node srun names, is the node's.
 		nodes := []string{f.Node}

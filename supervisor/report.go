@@ -253,10 +253,12 @@ func (r *run) writeRecord(s Summary) {
 	if r.decided {
 		if err := writeJUnit(r.junitPath, s); err != nil {
 			r.errs = multierror.Append(r.errs, fmt.Errorf("JUnit %s: %w", r.junitPath, err))
+			r.writeFailed(r.junitPath, err)
 		}
 	}
 	if err := writeJSONFile(r.summaryPath, s); err != nil {
 		r.errs = multierror.Append(r.errs, err)
+		r.writeFailed(r.summaryPath, err)
 	}
 }
 

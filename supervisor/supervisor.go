@@ -231,7 +231,11 @@ type run struct {
 	askingWhy bool
 	// measure is the measurement window, from the benchmark's launch.
 	measure *Measurement
-	claim   workspaceClaim
+	// eventsOut is the event log's file, its write errors kept; writeErrs the paths whose write
+	// failed (each reported once).
+	eventsOut *checkedWriter
+	writeErrs map[string]bool
+	claim     workspaceClaim
 }
 
 // Run carries out the plan and returns the run's exit code. It returns when every step it started has
@@ -302,7 +306,8 @@ func Run(ctx context.Context, cfg Config) Result {
 		return Result{Code: verdict.ExitInternal}
 	}
 	defer eventsFile.Close()
-	r.events = newEventLog(eventsFile, console)
+	r.eventsOut = &checkedWriter{w: eventsFile}
+	r.events = newEventLog(r.eventsOut, console)
 	r.summaryPath = filepath.Join(plan.Workspace, SummaryFile)
 	r.junitPath = cfg.JUnitPath
 	if r.junitPath == "" {
@@ -323,7 +328,9 @@ func Run(ctx context.Context, cfg Config) Result {
 			Class: verdict.ClassInfrastructure, Origin: verdict.OriginSupervisor,
 			Reason:   fmt.Sprintf("this attempt is a requeue of job %s (restart %d) and --requeue refuse is set: nothing was launched; retry as a fresh job", plan.JobID, plan.RestartCount),
 			Evidence: []string{fmt.Sprintf("%s: SLURM_RESTART_COUNT=%d", verdict.RuleRequeue, plan.RestartCount)}})
-	} else if err := r.prepareTaskBinary(); err != nil {
+	} else if err := r.prepareTaskBinary(); err != nil && noSpace(err) {
+		r.writeFailed(r.plan.TaskBinary, err)
+	} else if err != nil {
 		r.decide(RunFailed, verdict.ExitInternal, &Failure{Reason: err.Error(), Code: verdict.ExitInternal})
 		r.errs = multierror.Append(r.errs, err)
 	}
@@ -1051,6 +1058,10 @@ func (r *run) launch(s *step) {
 		header: header, ntasks: s.ntasks})
 	if err != nil {
 		s.launchErr = err
+		if noSpace(err) {
+			r.writeFailed(s.log, err)
+			return
+		}
 		r.emit(Event{Name: EventWarning, Role: s.name, Message: err.Error()})
 		r.decide(RunFailed, verdict.ExitInternal, r.failureOf(s, verdict.ExitInternal, err.Error()))
 		return
@@ -1176,6 +1187,7 @@ func (r *run) touchDone(s *step) {
 	path := doneFile(r.plan.OutputDir, s)
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		r.errs = multierror.Append(r.errs, fmt.Errorf("role %s: %w", s.name, err))
+		r.writeFailed(path, err)
 	}
 }
 
@@ -1190,6 +1202,9 @@ func (r *run) emit(ev Event) {
 	ev.Elapsed = now.Sub(r.start)
 	ev.Message = r.redactor.String(ev.Message)
 	r.events.emit(ev)
+	if err := r.eventsOut.take(); err != nil {
+		r.writeFailed(filepath.Join(r.plan.Workspace, EventsFile), err)
+	}
 	if r.measure != nil {
 		r.noteDisturbance(ev)
 	}
