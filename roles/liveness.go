@@ -16,7 +16,7 @@ const (
 )
 
 // Liveness is a check that a role, once ready, is still well: it runs every period until the role ends
-// or the teardown starts, and that many failures in a row fail the run (exit code 6).
+// or the teardown starts, and that many failures in a row fail the run (exit code 85).
 type Liveness struct {
 	// Type and Target are as a readiness probe's, placeholders expanded. For log, the check passes
 	// when the log gained a matching line since the previous check: a heartbeat.

@@ -246,7 +246,7 @@ func writeCheckTable(w io.Writer, p Plan) error {
 	if len(checks) == 0 {
 		return nil
 	}
-	fmt.Fprintf(w, "pre-flight: every step must end with 0 within %s before any role is launched (else exit 5)\n",
+	fmt.Fprintf(w, "pre-flight: every step must end with 0 within %s before any role is launched (else exit 82, or 87 for a --preflight check failing on a node)\n",
 		time.Duration(checks[0].TimeoutSeconds*float64(time.Second)))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tNODES\tTASKS\tCOMMAND\tLOG")

@@ -38,7 +38,7 @@ type Failure struct {
 	FirstErrors []logscan.Line `json:"first_errors,omitempty"`
 	LogTail     []string       `json:"log_tail,omitempty"`
 	// Hung is set when the role was found unhealthy or hung rather than failing by itself (exit
-	// code 6); Check and Answers are the liveness check it failed and its last answers.
+	// code 85); Check and Answers are the liveness check it failed and its last answers.
 	Hung    bool     `json:"hung,omitempty"`
 	Check   string   `json:"check,omitempty"`
 	Answers []string `json:"answers,omitempty"`

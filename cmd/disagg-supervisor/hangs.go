@@ -20,10 +20,10 @@ import (
 
 // hangFlags are how a run finds hangs besides crashes (liveness checks are plan flags: --liveness).
 type hangFlags struct {
-	StallTimeout     time.Duration `name:"stall-timeout" zero:"off" placeholder:"DURATION" help:"While the benchmark runs, if no role's log and no file under the output directory has grown for this long, the run is hung: exit code 6, naming the logs that stopped first (default 0: off; e.g. 15m in CI)."`
+	StallTimeout     time.Duration `name:"stall-timeout" zero:"off" placeholder:"DURATION" help:"While the benchmark runs, if no role's log and no file under the output directory has grown for this long, the run is hung: exit code 85, naming the logs that stopped first (default 0: off; e.g. 15m in CI)."`
 	Stall            []string      `name:"stall" sep:"none" placeholder:"ROLE=DURATION" help:"A role (name or glob) whose own log has not grown for DURATION while the benchmark runs is hung, whatever the other logs do (repeatable)."`
-	BenchmarkTimeout time.Duration `name:"benchmark-timeout" zero:"none" placeholder:"DURATION" help:"The benchmark still running this long after its launch fails the run with exit code 6, naming what still runs (default 0: none)."`
-	DumpSignal       string        `name:"dump-signal" placeholder:"SIGNAL" help:"Signal sent to every live step before the teardown of a hung run (exit 6), e.g. USR1 for processes that print their stacks on it, so that the logs hold them (default: none)."`
+	BenchmarkTimeout time.Duration `name:"benchmark-timeout" zero:"none" placeholder:"DURATION" help:"The benchmark still running this long after its launch fails the run with exit code 85, naming what still runs (default 0: none)."`
+	DumpSignal       string        `name:"dump-signal" placeholder:"SIGNAL" help:"Signal sent to every live step before the teardown of a hung run (exit 85), e.g. USR1 for processes that print their stacks on it, so that the logs hold them (default: none)."`
 	DumpWait         time.Duration `name:"dump-wait" default:"5s" placeholder:"DURATION" help:"Time the steps get after --dump-signal, before SIGTERM (default: ${default})."`
 }
 
