@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
@@ -66,6 +67,33 @@ func TestLoopVerdicts(t *testing.T) {
 			},
 			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, role: "GEN_1", class: verdict.ClassInfrastructure,
 				evidence: "step-create"},
+		},
+		{
+			name: "a rank's PMIx start failed before its command started: infrastructure on its node",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.writeLog("GEN_1", "slurmstepd: error:  mpi/pmix_v4: pmixp_p2p_send: node2 [1]: pmixp_utils.c:467: send failed, rc=1001\n"+
+					"srun: error: node2: task 1: Exited with exit code 1\n")
+				h.exit("GEN_1", 1)
+			},
+			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, role: "GEN_1", class: verdict.ClassInfrastructure,
+				evidence: "pmi-start: slurmstepd", badNodes: []string{"node2"}},
+		},
+		{
+			name: "the same words from a rank whose command had started: the test's own failure",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				dir := coord.Dir(h.plan.CoordDir)
+				for rank := range 2 {
+					if err := coord.WriteMarker(dir.Started("GEN_1", rank), coord.Marker{Role: "GEN_1", Rank: rank, Node: "node2"}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				h.writeLog("GEN_1", "RuntimeError: MPI_Init_thread failed: the test re-initialised MPI\n"+
+					"srun: error: node2: task 1: Exited with exit code 1\n")
+				h.exit("GEN_1", 1)
+			},
+			want: outcome{state: RunFailed, code: 1, role: "GEN_1", class: verdict.ClassTest},
 		},
 		{
 			name: "no space left in the output directory: infrastructure",

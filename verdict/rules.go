@@ -76,7 +76,7 @@ func InfrastructureLine(line string) (Evidence, bool) {
 }
 
 // pmiStartLine matches what PMIx, PMI and MPI say when a rank's start failed.
-var pmiStartLine = regexp.MustCompile(`(?i)(?:mpi/pmix|pmixp_|PMIx_Init|PMI2?_Init|PMI_Init|MPI_Init(?:_thread)?)\b.*\b(?:fail|failed|failure|error|abort)`)
+var pmiStartLine = regexp.MustCompile(`(?i)(?:mpi/pmix\w*|pmixp_\w+|PMIx_Init|PMI2?_Init|MPI_Init(?:_thread)?)\b.*\b(?:fail(?:ed|ure)?|error|abort)`)
 
 // PMIStartLine reports whether a line says that a rank's PMIx/PMI/MPI start failed. It decides
 // infrastructure only for a rank whose command never started (the caller knows from the task
