@@ -8,6 +8,7 @@
 #   scripts/slurm-dev-cluster.sh status  show our daemons and sinfo; exit 0 only when healthy
 #   scripts/slurm-dev-cluster.sh env     print the "export SLURM_CONF=..." line
 #   scripts/slurm-dev-cluster.sh crash NODE   crash a node: SIGKILL its slurmd, slurmstepds and tasks (`up` repairs)
+#   scripts/slurm-dev-cluster.sh ctld-down    a controller outage: SIGKILL slurmctld (`up` starts it again)
 #
 # Typical use:  eval "$(scripts/slurm-dev-cluster.sh up)"; srun -N4 hostname
 #
@@ -63,7 +64,7 @@ log() { printf '[slurm-dev-cluster] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -680,6 +681,17 @@ cmd_crash() {
   kill -KILL "${pids[@]}" 2>/dev/null || true
 }
 
+# cmd_ctld_down: a controller outage as the steps see it: slurmctld is gone (SIGKILL), slurmd and the
+# running steps stay. `up` starts it again from its saved state.
+cmd_ctld_down() {
+  local pid
+  require_root
+  check_state_dir
+  pid=$(slurmctld_pid) || die "ctld-down: slurmctld is not running"
+  log "controller outage: SIGKILL to slurmctld (pid $pid)"
+  kill -KILL "$pid"
+}
+
 main() {
   if [[ ${1:-} == crash && $# -eq 2 ]]; then
     cmd_crash "$2"
@@ -691,6 +703,7 @@ main() {
     down) cmd_down ;;
     status) cmd_status ;;
     env) check_state_dir && env_line ;;
+    ctld-down) cmd_ctld_down ;;
     -h | --help | help) usage ;;
     *) usage ;;
   esac
