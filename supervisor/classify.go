@@ -46,7 +46,7 @@ func (r *run) classify(state RunState, code int, f *Failure) int {
 		r.toInfrastructure(f, code, evidence, nodes)
 		return verdict.ExitInfrastructure
 	}
-	if full := r.fullFileSystems(); len(full) > 0 && s.exited {
+	if full := r.fullFileSystems(); len(full) > 0 && (s.exited || s.endedOnLine) {
 		// srun writes the role logs itself: a full file system shows only here, and cuts them.
 		r.toInfrastructure(f, code, full, nil)
 		f.Reason += "; the logs may be cut: no space left"
@@ -68,7 +68,7 @@ func (r *run) classify(state RunState, code int, f *Failure) int {
 	case code == s.code && verdict.InBand(code) && r.taskErrorFirst(s, f):
 		// The per-rank runner's own verdict (setup, empty command, a wait that ran out).
 		f.Class, f.Origin = verdict.ClassOf(code), verdict.OriginSupervisor
-	case code == s.code && s.exited:
+	case code == s.code && (s.exited || s.endedOnLine):
 		f.Class, f.Origin = verdict.ClassTest, verdict.OriginRole
 	default:
 		f.Class, f.Origin = verdict.ClassOf(code), verdict.OriginSupervisor

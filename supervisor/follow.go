@@ -3,6 +3,7 @@ package supervisor
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"time"
@@ -24,45 +25,17 @@ const maxPartialLine = 64 << 10
 // until ctx is done; then it copies what is left and returns. The step writes its log directly (no
 // pipe through the supervisor), so a slow reader here can never block the step.
 func followLog(ctx context.Context, path string, offset int64, w io.Writer) {
-	f, err := os.Open(path)
+	lr, err := openLogReader(path, offset, 0)
 	if err != nil {
 		return
 	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return
-	}
+	defer lr.Close()
+	emit := func(lines []byte) { _, _ = w.Write(lines) }
 	pause := followInterval
 	timer := time.NewTimer(pause)
 	defer timer.Stop()
-	buf := make([]byte, 64<<10)
-	var partial []byte
-	for stopping := false; ; {
-		grew := false
-		for {
-			n, err := f.Read(buf)
-			if n > 0 {
-				grew = true
-				partial = append(partial, buf[:n]...)
-				if i := bytes.LastIndexByte(partial, '\n'); i >= 0 {
-					_, _ = w.Write(partial[:i+1])
-					partial = append(partial[:0], partial[i+1:]...)
-				} else if len(partial) > maxPartialLine {
-					_, _ = w.Write(append(partial, '\n'))
-					partial = partial[:0]
-				}
-			}
-			if n == 0 || err != nil {
-				break
-			}
-		}
-		if stopping {
-			if len(partial) > 0 {
-				_, _ = w.Write(append(partial, '\n'))
-			}
-			return
-		}
-		if grew {
+	for {
+		if lr.read(emit, false) {
 			pause = followInterval
 		} else {
 			pause = min(2*pause, followIdleInterval)
@@ -71,10 +44,72 @@ func followLog(ctx context.Context, path string, offset int64, w io.Writer) {
 		select {
 		case <-ctx.Done():
 			// One more read: the step has ended, and its last lines may have come since.
-			stopping = true
+			lr.read(emit, true)
+			return
 		case <-timer.C:
 		}
 	}
+}
+
+// logReader reads what a growing log gains, whole lines at a time, from an offset on: the follower
+// that copies the benchmark's output, and the watch for srun's failing-task lines (srunline.go).
+type logReader struct {
+	f   *os.File
+	pos int64 // where the next read starts
+	buf []byte
+	// partial is the unfinished last line, held back until its newline comes.
+	partial []byte
+	// window, when positive, bounds what one read takes in: when the log has grown by more since the
+	// last read, the read starts at its last window bytes and what came before is not seen. Zero reads
+	// everything.
+	window int64
+}
+
+func openLogReader(path string, offset, window int64) (*logReader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("follow log: %w", err)
+	}
+	return &logReader{f: f, pos: offset, buf: make([]byte, 64<<10), window: window}, nil
+}
+
+func (lr *logReader) Close() error { return lr.f.Close() }
+
+// read passes what the log gained since the last read to emit, as whole lines (one call may hold
+// several; a line longer than maxPartialLine comes in parts, each ended by a newline). final passes
+// the unfinished last line too, with a newline. emit must not keep the slice it gets. read reports
+// whether the log grew.
+func (lr *logReader) read(emit func(lines []byte), final bool) bool {
+	if lr.window > 0 {
+		if info, err := lr.f.Stat(); err == nil && info.Size()-lr.pos > lr.window {
+			lr.pos = info.Size() - lr.window
+			lr.partial = lr.partial[:0]
+		}
+	}
+	grew := false
+	for {
+		n, err := lr.f.ReadAt(lr.buf, lr.pos)
+		if n > 0 {
+			grew = true
+			lr.pos += int64(n)
+			lr.partial = append(lr.partial, lr.buf[:n]...)
+			if i := bytes.LastIndexByte(lr.partial, '\n'); i >= 0 {
+				emit(lr.partial[:i+1])
+				lr.partial = append(lr.partial[:0], lr.partial[i+1:]...)
+			} else if len(lr.partial) > maxPartialLine {
+				emit(append(lr.partial, '\n'))
+				lr.partial = lr.partial[:0]
+			}
+		}
+		if n == 0 || err != nil {
+			break
+		}
+	}
+	if final && len(lr.partial) > 0 {
+		emit(append(lr.partial, '\n'))
+		lr.partial = lr.partial[:0]
+	}
+	return grew
 }
 
 // redactingWriter masks secrets in what it passes on to w. followLog writes whole lines, so a secret is

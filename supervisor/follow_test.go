@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -69,5 +70,38 @@ func TestFollowLog(t *testing.T) {
 	<-done
 	if got, want := out.String(), "first line\nhalf a line\nno newline at the end\n"; got != want {
 		t.Errorf("output %q, want %q", got, want)
+	}
+}
+
+// TestLogReaderWindow: a reader with a window reads whole lines from its offset, and a log that grew
+// by more than the window since the last read is read from its last window bytes only.
+func TestLogReaderWindow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gen.log")
+	if err := os.WriteFile(path, []byte("old\nfirst\nhal"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lr, err := openLogReader(path, int64(len("old\n")), 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lr.Close()
+	var got []string
+	emit := func(lines []byte) { got = append(got, string(lines)) }
+	if !lr.read(emit, false) || !slices.Equal(got, []string{"first\n"}) {
+		t.Fatalf("first read %q, want [first\\n]", got)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, _ = f.WriteString("f\n" + strings.Repeat("noise\n", 10) + "last line\n")
+	got = nil
+	if !lr.read(emit, false) || !slices.Equal(got, []string{"noise\nlast line\n"}) {
+		t.Errorf("read after a burst %q, want the last 16 bytes", got)
+	}
+	got = nil
+	if lr.read(emit, true) || len(got) > 0 {
+		t.Errorf("read with nothing new %q, want nothing", got)
 	}
 }

@@ -35,6 +35,10 @@ type HangSettings struct {
 	// JobEnd is when Slurm ends the job (its time limit), zero when unknown: the GPU-time ledger
 	// says how much an early stop saved against it.
 	JobEnd time.Time
+	// SrunExitWait is how long srun may outlive a failing-task line it printed before the run is
+	// decided on the line (see srunline.go); zero means Slurm's KillWait plus srunExitMargin, or
+	// DefaultSrunExitWait when KillWait is unknown.
+	SrunExitWait time.Duration
 
 	// newLivenessCheck is the loop tests' seam; nil means newLivenessCheck.
 	newLivenessCheck func(l roles.Liveness, logPath string, logStart int64) (livenessCheck, error)
@@ -100,9 +104,11 @@ func (r *run) onHangMessage(msg message, now time.Time) {
 	}
 }
 
-// onLaunched starts what watches a step from its launch: for the step whose end decides the run (the
-// benchmark, or an aggregated test's SERVER), the stall detector and the benchmark timeout.
+// onLaunched starts what watches a step from its launch: for every step, the watch for srun's
+// failing-task lines; for the step whose end decides the run (the benchmark, or an aggregated test's
+// SERVER), the stall detector and the benchmark timeout.
 func (r *run) onLaunched(s *step) {
+	r.watchSrunLines(s)
 	if !decidesRun(s.kind) {
 		return
 	}

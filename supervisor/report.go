@@ -234,6 +234,9 @@ func (r *run) summary() Summary {
 		rs.PID = st.pid()
 		if st.exited {
 			rs.ExitCode, rs.SrunStatus = intPtr(st.code), intPtr(st.status)
+		} else if st.endedOnLine {
+			// Its failing task's code decided the run; srun's own status comes when it ends.
+			rs.ExitCode = intPtr(st.code)
 		}
 		s.Roles = append(s.Roles, rs)
 	}

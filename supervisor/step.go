@@ -67,6 +67,11 @@ type step struct {
 	// cancelledBySlurm is slurmstepd's "*** STEP ... CANCELLED AT ... ***" line when Slurm, not a
 	// failing task, ended the step (scancel, requeue, time limit).
 	cancelledBySlurm string
+	// failLine is the first failing-task line srun printed while the step ran (see srunline.go);
+	// endedOnLine is set when srun outlived it by the srun exit wait and the run was decided on it,
+	// as if srun had ended then.
+	failLine    *slurm.TaskFailure
+	endedOnLine bool
 }
 
 func (s *step) launched() bool { return !s.launchedAt.IsZero() }
@@ -87,7 +92,8 @@ func (s *step) state() StepState {
 	switch {
 	case s.launchErr != nil:
 		return StepLaunchFailed
-	case s.exited && (s.stopping || s.stoppedBySlurm):
+	case s.exited && (s.stoppedBySlurm || s.stopping && !s.endedOnLine):
+		// A step whose failing task decided the run is the failure's, not one the teardown stopped.
 		return StepStopped
 	case s.abandoned:
 		return StepAbandoned
@@ -114,6 +120,12 @@ func (s *step) finish(status int, signal string, at time.Time) {
 	s.endedAt = at
 	s.status, s.signal = status, signal
 	s.code = s.status
+	s.readOutcome()
+}
+
+// readOutcome works out the step's root-cause code, its failing task and whether Slurm cancelled it,
+// from srun's and slurmstepd's lines at the end of this attempt's part of its log.
+func (s *step) readOutcome() {
 	if tail, err := readTail(s.log, s.logStart, logTailBytes); err == nil {
 		if rc, ok := slurm.RootCause(slurm.ParseTaskFailures(tail)); ok {
 			s.taskFailure = &rc

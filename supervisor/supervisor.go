@@ -494,6 +494,8 @@ func (r *run) handle(msg message) {
 		}
 	case livenessFailed, stallSample, benchmarkTimedOut, dumpWaitOver, livenessMissed:
 		r.onHangMessage(msg, now)
+	case srunLineSeen, srunLineDue:
+		r.onSrunLine(msg)
 	}
 }
 

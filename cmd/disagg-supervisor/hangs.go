@@ -25,18 +25,21 @@ type hangFlags struct {
 	BenchmarkTimeout time.Duration `name:"benchmark-timeout" zero:"none" placeholder:"DURATION" help:"The benchmark still running this long after its launch fails the run with exit code 85, naming what still runs (default 0: none)."`
 	DumpSignal       string        `name:"dump-signal" placeholder:"SIGNAL" help:"Signal sent to every live step before the teardown of a hung run (exit 85), e.g. USR1 for processes that print their stacks on it, so that the logs hold them (default: none)."`
 	DumpWait         time.Duration `name:"dump-wait" default:"5s" placeholder:"DURATION" help:"Time the steps get after --dump-signal, before SIGTERM (default: ${default})."`
+	SrunExitWait     time.Duration `name:"srun-exit-wait" zero:"auto" placeholder:"DURATION" help:"How long a step's srun may outlive the line by which it says one of its tasks failed (srun: error: NODE: task N: Exited with exit code C) before the run is decided on that line and the srun is killed (default 0: Slurm's KillWait + 5s, 30s when KillWait is unknown)."`
 }
 
 // settings checks the hang flags against the plan and fills in the job's end time: from
 // SLURM_JOB_END_TIME, else from squeue, on a cluster.
 func (h hangFlags) settings(plan roles.Plan, local bool, getenv func(string) string) (supervisor.HangSettings, error) {
-	s := supervisor.HangSettings{StallTimeout: h.StallTimeout, BenchmarkTimeout: h.BenchmarkTimeout, DumpWait: h.DumpWait}
+	s := supervisor.HangSettings{StallTimeout: h.StallTimeout, BenchmarkTimeout: h.BenchmarkTimeout, DumpWait: h.DumpWait,
+		SrunExitWait: h.SrunExitWait}
 	// The CLI checked the flags it parsed (checkNumbers); a caller in Go gets the same rule here.
 	for _, d := range []struct {
 		flag      string
 		v         time.Duration
 		zeroMeans string
-	}{{"--stall-timeout", h.StallTimeout, "off"}, {"--benchmark-timeout", h.BenchmarkTimeout, "none"}, {"--dump-wait", h.DumpWait, "none"}} {
+	}{{"--stall-timeout", h.StallTimeout, "off"}, {"--benchmark-timeout", h.BenchmarkTimeout, "none"}, {"--dump-wait", h.DumpWait, "none"},
+		{"--srun-exit-wait", h.SrunExitWait, "auto"}} {
 		if err := valid.Duration(d.v, d.zeroMeans); err != nil {
 			return s, fmt.Errorf("%s: %w", d.flag, err)
 		}
