@@ -88,3 +88,61 @@ func restoreNode(t *testing.T, script, node string) {
 		time.Sleep(time.Second)
 	}
 }
+
+// TestControllerDownAtFailure: a GEN rank exits 3 while slurmctld is down. srun's kill-on-bad-exit
+// request is lost with the controller, so srun and the other rank keep running; the supervisor decides
+// on srun's failing-task line once srun has outlived it by KillWait + 5 s, with the task's own code,
+// node and rank, instead of waiting for the time limit. The controller comes back afterwards.
+//
+// Not parallel: every job of the cluster loses its controller meanwhile.
+func TestControllerDownAtFailure(t *testing.T) {
+	requireSlurm(t)
+	start := time.Now()
+	j := submit(t, jobSpec{Name: "ctld-down", NumGen: 1, Requests: longToy, Work: "50ms", Fail: "GEN_0:1:3:15s",
+		SBATCH: []string{"--no-requeue"}})
+	j.waitSummary(jobTimeout, "the benchmark sending requests", func(s summary) bool { return benchmarkSending(j, s) })
+	script, err := filepath.Abs("../scripts/slurm-dev-cluster.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if restored {
+			return
+		}
+		restored = true
+		if out, err := exec.Command(script, "up").CombinedOutput(); err != nil {
+			t.Errorf("starting slurmctld again: %v\n%s", err, out)
+		}
+	}
+	t.Cleanup(restore)
+	if out, err := exec.Command(script, "ctld-down").CombinedOutput(); err != nil {
+		t.Fatalf("ctld-down: %v\n%s", err, out)
+	}
+	// The fault fires 15 s after GEN_0's readiness, with the controller down; the decision must come
+	// from the line, within KillWait (5 s here) + 5 s of it, while the controller is still down.
+	s := j.waitSummary(2*time.Minute, "the run decided", func(s summary) bool { return s.DecidedAt != nil })
+	fault := faultTime(t, j.ws, "GEN_0", 1)
+	took := s.DecidedAt.Sub(fault)
+	t.Logf("fault to decision with the controller down: %s", took.Round(10*time.Millisecond))
+	restore()
+
+	rec, s := finish(t, j, start)
+	if s.ExitCode == nil || *s.ExitCode != 3 {
+		t.Errorf("summary exit code %s, want 3 (the task's own code)", ptrString(s.ExitCode))
+	}
+	checkFailure(t, s, "GEN_0", rec.Nodes[0], []int{1}, 3)
+	if f := s.Failure; f == nil || f.Class != "test" || !strings.Contains(f.Reason, "decided on srun's line") {
+		t.Errorf("failure %+v, want class test, decided on srun's line", f)
+	}
+	if took < 10*time.Second || took > 40*time.Second {
+		t.Errorf("decided %s after the fault, want after the 10 s wait (KillWait 5 s + 5 s) and well before the time limit", took)
+	}
+	var said bool
+	for _, ev := range attemptEvents(t, j.ws, s.RunToken) {
+		said = said || (ev.Event == "warning" && strings.Contains(ev.Message, "deciding on the line"))
+	}
+	if !said {
+		t.Error("no warning event says the run was decided on srun's line")
+	}
+}

@@ -8,7 +8,7 @@
 #   scripts/slurm-dev-cluster.sh status  show our daemons and sinfo; exit 0 only when healthy
 #   scripts/slurm-dev-cluster.sh env     print the "export SLURM_CONF=..." line
 #   scripts/slurm-dev-cluster.sh crash NODE   crash a node: SIGKILL its slurmd, slurmstepds and tasks (`up` repairs)
-#   scripts/slurm-dev-cluster.sh ctld-down    a controller outage: SIGKILL slurmctld (`up` starts it again)
+#   scripts/slurm-dev-cluster.sh ctld-down    a controller outage: stop slurmctld, its state saved (`up` starts it again)
 #
 # Typical use:  eval "$(scripts/slurm-dev-cluster.sh up)"; srun -N4 hostname
 #
@@ -681,15 +681,22 @@ cmd_crash() {
   kill -KILL "${pids[@]}" 2>/dev/null || true
 }
 
-# cmd_ctld_down: a controller outage as the steps see it: slurmctld is gone (SIGKILL), slurmd and the
-# running steps stay. `up` starts it again from its saved state.
+# cmd_ctld_down: a controller outage as the steps see it: slurmctld is gone, slurmd and the running
+# steps stay. SIGTERM, so that it saves its state as in a restart: a SIGKILL seconds after a job
+# started loses the job's start, and the controller then finds the job's steps on a node where it
+# thinks none run, and drains the node. `up` starts it again from its saved state.
 cmd_ctld_down() {
-  local pid
+  local pid i
   require_root
   check_state_dir
   pid=$(slurmctld_pid) || die "ctld-down: slurmctld is not running"
-  log "controller outage: SIGKILL to slurmctld (pid $pid)"
-  kill -KILL "$pid"
+  log "controller outage: stopping slurmctld (pid $pid)"
+  kill -TERM "$pid"
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  die "ctld-down: slurmctld (pid $pid) still runs 30 s after SIGTERM"
 }
 
 main() {
