@@ -233,6 +233,9 @@ type options struct {
 	hang     HangSettings
 	// aggregated makes it the plan of an aggregated test (aggregatedFlags) instead.
 	aggregated bool
+	// realLiveness runs the liveness checks themselves (a log check reads the role's log) instead
+	// of the fake ones that setSick steers.
+	realLiveness bool
 }
 
 // harness is one Run of a 2 GEN + 1 CTX + server + benchmark plan on node[1-4] (GEN_0, the server
@@ -328,6 +331,9 @@ func newHarness(t *testing.T, o options) *harness {
 			defer h.sickMu.Unlock()
 			return h.sick[name]
 		}, nil
+	}
+	if o.realLiveness {
+		cfg.newLivenessCheck = nil
 	}
 	if o.slurm {
 		cfg.JobState = func(ctx context.Context) (slurm.JobStatus, error) {
