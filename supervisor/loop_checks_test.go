@@ -1,11 +1,15 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
@@ -173,4 +177,127 @@ func TestLoopStallAfterFastGrowth(t *testing.T) {
 		checkOutcome(t, h, h.result(), outcome{state: RunFailed, code: verdict.ExitHung, role: "GEN_0",
 			reason: "(--stall GEN_0=3s)"})
 	})
+}
+
+// TestLoopStopOutcomes: what the teardown says of each step it stopped. A step that ended within the
+// grace period was stopped; one still running then ignored SIGTERM only when its stop command
+// succeeded, else it could not be signalled, with the command's error; never the one for the other.
+func TestLoopStopOutcomes(t *testing.T) {
+	errScancel := errors.New("role CTX_0: scancel --ctld --signal=TERM 41.CTX_0: signal: killed (timed out after 10s): slurm_load_jobs error: Unable to contact slurm controller (connect failure)")
+	for _, tt := range []struct {
+		name string
+		opts options
+		play func(t *testing.T, h *harness)
+		want outcome
+		// notSignalled is the summary's not_signalled; report lines the console report must hold.
+		notSignalled []NotSignalled
+		report       []string
+	}{
+		{
+			name: "the stop command fails and the step keeps running: could not be signalled, next to one that ignored SIGTERM",
+			opts: options{ignoreTerm: []string{"CTX_0", "GEN_1"}, stopErrs: map[string]error{"CTX_0": errScancel}},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("GEN_0", 3)
+				h.advance(10*time.Second - time.Millisecond)
+				if k := h.calls("kill"); len(k) > 0 {
+					t.Errorf("killed %v before the grace period's end", k)
+				}
+				h.advance(time.Millisecond)
+				if k := h.calls("kill"); !cmp.Equal(k, []string{"CTX_0", "GEN_1"}) {
+					t.Errorf("killed %v, want CTX_0 and GEN_1", k)
+				}
+				w := h.messages(EventWarning)
+				if !contains(w, "CTX_0: role CTX_0: step 1002 could not be signalled (role CTX_0: scancel") ||
+					!contains(w, "GEN_1: role GEN_1: step 1001 was still running 10s after SIGTERM") || contains(w, "CTX_0: role CTX_0: step 1002 was still running") {
+					t.Errorf("warnings %q; want CTX_0 not signalled, GEN_1 ignoring SIGTERM", w)
+				}
+			},
+			want: outcome{state: RunFailed, code: 3, role: "GEN_0", ignored: []string{"GEN_1"},
+				roles: map[string]StepState{"CTX_0": StepStopped, "GEN_1": StepStopped}},
+			notSignalled: []NotSignalled{{Role: "CTX_0", Error: errScancel.Error()}},
+			report: []string{"warning: GEN_1 ignored SIGTERM and was killed after the grace period",
+				"warning: CTX_0 could not be signalled (" + errScancel.Error() + ") and was killed after the grace period"},
+		},
+		{
+			name: "the stop command fails but the step ends within the grace period: stopped",
+			opts: options{stopErrs: map[string]error{"CTX_0": errScancel}},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("GEN_0", 3)
+				if s := h.summary(); !contains(s.Errors, "Unable to contact slurm controller") {
+					t.Errorf("errors %q, want the failed stop command", s.Errors)
+				}
+			},
+			want: outcome{state: RunFailed, code: 3, role: "GEN_0", roles: map[string]StepState{"CTX_0": StepStopped}},
+		},
+		{
+			name: "the stop command has not answered at the grace period's end: could not be signalled, then its answer",
+			opts: options{ignoreTerm: []string{"CTX_0"}, ignoreKill: []string{"CTX_0"}, slowStop: []string{"CTX_0"},
+				stopErrs: map[string]error{"CTX_0": errScancel}},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("GEN_0", 3)
+				h.advance(10 * time.Second)
+				want := []NotSignalled{{Role: "CTX_0", Error: "the stop command had not answered within the grace period (10s)"}}
+				if got := h.summary().NotSignalled; !cmp.Equal(got, want) {
+					t.Errorf("not_signalled %+v at the grace period's end, want %+v", got, want)
+				}
+				h.advance(2 * time.Second)
+				h.answerStops()
+				synctest.Wait()
+				h.exit("CTX_0", 137) // the kill took
+			},
+			want: outcome{state: RunFailed, code: 3, role: "GEN_0", roles: map[string]StepState{"CTX_0": StepStopped}},
+			notSignalled: []NotSignalled{{Role: "CTX_0",
+				Error: errScancel.Error() + " (answered 12s after the stop, past the grace period)"}},
+		},
+		{
+			name: "Slurm ending the job refuses the step signal: Slurm's own SIGTERM reached it, so it ignored SIGTERM",
+			opts: options{slurm: true, killWait: 30 * time.Second, ignoreTerm: []string{"CTX_0"},
+				stopErrs: map[string]error{"CTX_0": errors.New("role CTX_0: scancel --ctld --signal=TERM 41.4: exit status 1: scancel: error: Kill job error on job step id 41.4: Job/step already completing or completed")}},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.signal(syscall.SIGTERM)
+				h.answer("CANCELLED", nil)
+				h.advance(10 * time.Second)
+			},
+			want: outcome{state: RunInterrupted, code: 143, ignored: []string{"CTX_0"}},
+		},
+		{
+			name: "the same refusal while Slurm is not ending the job: could not be signalled",
+			opts: options{slurm: true, ignoreTerm: []string{"CTX_0"},
+				stopErrs: map[string]error{"CTX_0": errors.New("scancel: error: Invalid job id specified")}},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.exit("GEN_0", 3)
+				h.answer("RUNNING", nil)
+				h.advance(10 * time.Second)
+			},
+			want:         outcome{state: RunFailed, code: 3, role: "GEN_0"},
+			notSignalled: []NotSignalled{{Role: "CTX_0", Error: "scancel: error: Invalid job id specified"}},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, tt.opts)
+				defer h.drain()
+				tt.play(t, h)
+				res := h.result()
+				checkOutcome(t, h, res, tt.want)
+				s := h.summary()
+				if !cmp.Equal(s.NotSignalled, tt.notSignalled) {
+					t.Errorf("not_signalled %+v, want %+v", s.NotSignalled, tt.notSignalled)
+				}
+				var report strings.Builder
+				writeReport(&report, s)
+				for _, line := range tt.report {
+					if !strings.Contains(report.String(), line+"\n") {
+						t.Errorf("report lacks %q:\n%s", line, report.String())
+					}
+				}
+			})
+		})
+	}
 }

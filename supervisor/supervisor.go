@@ -466,6 +466,8 @@ func (r *run) handle(msg message) {
 		r.launchWhatIsDue()
 	case teardownError:
 		r.onTeardownError(m.err)
+	case stopAnswered:
+		r.onStopAnswered(m)
 	case jobEndKnown:
 		r.onJobEnd(m)
 	case jobStateKnown:
@@ -877,11 +879,9 @@ func (r *run) teardown() {
 			s.stopping = true
 			// Concurrently: on a cluster each stop is an scancel call, and a job being cancelled
 			// or drained has only seconds (KillWait) left.
-			proc, stepID := s.proc, s.stepID
+			proc, stepID, name := s.proc, s.stepID, s.name
 			r.group.Go(func() error {
-				if err := proc.stop(stepID); err != nil {
-					r.send(teardownError{err: err})
-				}
+				r.send(stopAnswered{name: name, err: proc.stop(stepID)})
 				return nil
 			})
 		}
@@ -938,16 +938,13 @@ func (r *run) killWaitBudget() time.Duration {
 }
 
 // killAfterGrace kills the steps that outlived the grace period and reports each: they ignored
-// SIGTERM.
+// SIGTERM, or could not be signalled (see reportOutlivedGrace).
 func (r *run) killAfterGrace() {
 	for _, s := range r.steps {
 		if !s.alive() {
 			continue
 		}
-		r.ignoredSIGTERM = append(r.ignoredSIGTERM, s.name)
-		err := fmt.Errorf("role %s: step %d was still running %s after SIGTERM; killing it", s.name, s.pid(), r.grace)
-		r.errs = multierror.Append(r.errs, err)
-		r.emit(Event{Name: EventWarning, Role: s.name, PID: s.pid(), Signal: "SIGKILL", Message: err.Error()})
+		r.reportOutlivedGrace(s)
 		r.kill(s)
 	}
 	r.armGiveUp()
