@@ -301,3 +301,48 @@ func TestLoopStopOutcomes(t *testing.T) {
 		})
 	}
 }
+
+// TestLoopDrainSaysWhy: the drain signal with Slurm's end of the job known says how far the time
+// limit was, in the root cause and in the signal event; the run stays an interruption (138,
+// cancelled). Without the job's end it says what it always said.
+func TestLoopDrainSaysWhy(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		jobEnd time.Duration // from the run's start; 0: unknown
+		reason string
+		event  string
+	}{
+		{name: "time limit known", jobEnd: 90*time.Second + 300*time.Second,
+			reason: "time limit in 300 s: drained (the supervisor received SIGUSR1)",
+			event:  "time limit in 300 s: drained (pre-timeout signal SIGUSR1); still running: GEN_0 on node1 (ready for 1m30s)"},
+		{name: "time limit already passed", jobEnd: 60 * time.Second,
+			reason: "time limit passed 30 s ago: drained (the supervisor received SIGUSR1)",
+			event:  "time limit passed 30 s ago: drained"},
+		{name: "time limit unknown",
+			reason: "the supervisor received SIGUSR1",
+			event:  "pre-timeout signal: draining before the time limit; still running: GEN_0 on node1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				var hang HangSettings
+				if tt.jobEnd > 0 {
+					hang.JobEnd = newFakeClock().Now().Add(tt.jobEnd)
+				}
+				h := newHarness(t, options{hang: hang})
+				defer h.drain()
+				h.up()
+				h.advance(90 * time.Second)
+				h.signal(syscall.SIGUSR1)
+				if m := h.messages(EventSignal); !contains(m, tt.event) {
+					t.Errorf("signal events %q, want one with %q", m, tt.event)
+				}
+				checkOutcome(t, h, h.result(), outcome{state: RunInterrupted, code: 138, reason: tt.reason,
+					class: verdict.ClassCancelled})
+				if f := h.summary().Failure; f == nil || f.Reason != tt.reason {
+					t.Errorf("failure %+v, want the reason %q", f, tt.reason)
+				}
+			})
+		})
+	}
+}

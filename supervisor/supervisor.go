@@ -815,7 +815,7 @@ func (r *run) onSignal(sig os.Signal) {
 	code := verdict.Signal(sig)
 	msg := "stopping every step"
 	if sig == r.cfg.DrainSignal {
-		msg = "pre-timeout signal: draining before the time limit; still running: " + r.stillRunning(r.cfg.clock.Now())
+		msg = r.drainMessage(now)
 	}
 	if r.held != nil && sig == syscall.SIGTERM {
 		// Slurm's SIGTERM to the batch shell, a moment after it ended the held step.
@@ -829,6 +829,9 @@ func (r *run) onSignal(sig os.Signal) {
 	// A held step's question to Slurm is already on its way: its answer refines the root cause.
 	asked := r.held != nil
 	f := &Failure{Code: code, Reason: fmt.Sprintf("the supervisor received %s", name)}
+	if why := r.drainWhy(sig, now); why != "" {
+		f.Reason = why + " (" + f.Reason + ")"
+	}
 	if sig == syscall.SIGTERM && r.cfg.JobState != nil {
 		// On a cluster a SIGTERM is Slurm's: scancel, the time limit, preemption, a node failure.
 		f = r.cancellation(code, slurm.JobStatus{}, f.Reason)
