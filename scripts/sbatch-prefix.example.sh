@@ -19,6 +19,15 @@
 
 set -euo pipefail
 
+# Until the exec below, the batch shell ignores the drain signal: with bash's default action an early
+# USR1 (a time limit shorter than the @300 margin, or Slurm sending it early) would kill the shell
+# before the supervisor runs, with no record of why. An ignored signal stays ignored across exec, but
+# that does not blind the supervisor: the Go runtime installs its own handler for USR1 at start,
+# whatever it inherited (only SIGHUP and SIGINT keep an inherited SIG_IGN, until signal.Notify), and
+# the supervisor asks for it with signal.Notify; its steps start with the default action again.
+# cmd/disagg-supervisor/drain_test.go checks that a supervisor exec'd from such a shell drains on USR1.
+trap '' USR1
+
 # The env contract, as the generator writes it (see README, "Inputs").
 export jobWorkspace=/lustre/ws/perf-run/disagg_workspace
 export testOutputDir=/lustre/ws/perf-run/disagg_workspace/deepseek-r1-fp4_1k1k_ctx1_gen2_tep4

@@ -135,17 +135,19 @@ func newLivenessCheck(l roles.Liveness, logPath string, logStart int64) (livenes
 			return err
 		}, nil
 	case roles.ProbeLog:
-		// A heartbeat: each attempt passes when the log gained a matching line since the last one.
+		// A heartbeat: each attempt passes when a line the log gained since the last attempt
+		// matches (see heartbeatScanner).
 		re, err := regexp.Compile(l.Target)
 		if err != nil {
 			return nil, fmt.Errorf("log check %q: %w", l.Target, err)
 		}
-		scanner := &logScanner{path: logPath, offset: logStart, re: re}
-		return func(ctx context.Context) error {
-			if err := scanner.check(ctx); err != nil {
-				return fmt.Errorf("no new line matches %q", l.Target)
+		scanner := newHeartbeatScanner(logPath, logStart, re)
+		return func(context.Context) error {
+			err := scanner.check()
+			if errors.Is(err, errNoHeartbeat) {
+				return fmt.Errorf("no new line matches %q since the last check", l.Target)
 			}
-			return nil
+			return err
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown check type %q", l.Type)

@@ -101,6 +101,12 @@ type fakeLauncher struct {
 	failStart string
 	// stopErr is what stopping a step answers besides ending it (a refused scancel).
 	stopErr error
+	// stopErrs is what stopping one step answers instead (with ignoreTerm: a step that could not be
+	// signalled and keeps running); the stop of a step in slowStop answers only once slowStops is
+	// closed (an scancel waiting for a controller that is down).
+	stopErrs  map[string]error
+	slowStop  map[string]bool
+	slowStops chan struct{}
 }
 
 type fakeProcess struct {
@@ -180,11 +186,15 @@ func (p *fakeProcess) stop(string) error {
 	p.l.record("stop " + p.name)
 	p.l.mu.Lock()
 	ignore := p.l.ignoreTerm[p.name]
+	err, slow := cmpOr(p.l.stopErrs[p.name], p.l.stopErr), p.l.slowStop[p.name]
 	p.l.mu.Unlock()
+	if slow {
+		<-p.l.slowStops
+	}
 	if !ignore {
 		p.exit(143, "")
 	}
-	return p.l.stopErr
+	return err
 }
 
 func (p *fakeProcess) kill(string) error {
@@ -233,6 +243,12 @@ type options struct {
 	hang     HangSettings
 	// aggregated makes it the plan of an aggregated test (aggregatedFlags) instead.
 	aggregated bool
+	// realLiveness runs the liveness checks themselves (a log check reads the role's log) instead
+	// of the fake ones that setSick steers.
+	realLiveness bool
+	// stopErrs and slowStop: see fakeLauncher.
+	stopErrs map[string]error
+	slowStop []string
 }
 
 // harness is one Run of a 2 GEN + 1 CTX + server + benchmark plan on node[1-4] (GEN_0, the server
@@ -284,7 +300,7 @@ func newHarness(t *testing.T, o options) *harness {
 	h := &harness{
 		t: t, plan: plan, clock: newFakeClock(),
 		launcher: &fakeLauncher{procs: map[string]*fakeProcess{}, ignoreTerm: map[string]bool{}, ignoreKill: map[string]bool{},
-			failStart: o.failStart, stopErr: o.stopErr},
+			failStart: o.failStart, stopErr: o.stopErr, stopErrs: o.stopErrs, slowStop: map[string]bool{}, slowStops: make(chan struct{})},
 		signals: make(chan os.Signal, 4),
 		probes:  map[string]chan error{},
 		asked:   make(chan struct{}, 4),
@@ -298,6 +314,9 @@ func newHarness(t *testing.T, o options) *harness {
 	}
 	for _, name := range o.ignoreKill {
 		h.launcher.ignoreKill[name] = true
+	}
+	for _, name := range o.slowStop {
+		h.launcher.slowStop[name] = true
 	}
 	for _, role := range plan.Roles {
 		h.probes[role.Log] = make(chan error, 1)
@@ -328,6 +347,9 @@ func newHarness(t *testing.T, o options) *harness {
 			defer h.sickMu.Unlock()
 			return h.sick[name]
 		}, nil
+	}
+	if o.realLiveness {
+		cfg.newLivenessCheck = nil
 	}
 	if o.slurm {
 		cfg.JobState = func(ctx context.Context) (slurm.JobStatus, error) {
@@ -558,6 +580,7 @@ func (h *harness) drain() {
 		procs = append(procs, p)
 	}
 	h.launcher.mu.Unlock()
+	h.answerStops()
 	if !h.over() {
 		h.signal(syscall.SIGTERM)
 	}
@@ -565,6 +588,17 @@ func (h *harness) drain() {
 		p.exit(137, "SIGKILL")
 	}
 	synctest.Wait()
+}
+
+// answerStops lets the slow stop commands (options.slowStop) answer.
+func (h *harness) answerStops() {
+	h.launcher.mu.Lock()
+	defer h.launcher.mu.Unlock()
+	select {
+	case <-h.launcher.slowStops:
+	default:
+		close(h.launcher.slowStops)
+	}
 }
 
 func contains(list []string, part string) bool {

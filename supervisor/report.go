@@ -156,6 +156,9 @@ type Summary struct {
 	Roles           []RoleSummary `json:"roles"`
 	Failure         *Failure      `json:"failure,omitempty"`
 	IgnoredSIGTERM  []string      `json:"ignored_sigterm,omitempty"`
+	// NotSignalled are the steps still running at the grace period's end whose stop command had
+	// failed: they are not said to have ignored SIGTERM, which they may never have received.
+	NotSignalled []NotSignalled `json:"not_signalled,omitempty"`
 	// Warnings are what did not change the result but deserves a look, e.g. a server that ended
 	// with a non-zero code after the benchmark had announced its end.
 	Warnings []string `json:"warnings,omitempty"`
@@ -208,7 +211,7 @@ func (r *run) summary() Summary {
 	s := Summary{
 		JobID: r.plan.JobID, RunToken: r.plan.RunToken, Workspace: r.plan.Workspace, OutputDir: r.plan.OutputDir,
 		State: r.state, StartedAt: r.start.UTC(), Failure: r.failure, IgnoredSIGTERM: r.ignoredSIGTERM,
-		Warnings: r.warnings, BadNodes: r.badNodes, Measurement: r.measure,
+		Warnings: r.warnings, BadNodes: r.badNodes, Measurement: r.measure, NotSignalled: r.notSignalledSteps(),
 	}
 	s.Checks, s.UCXRedFlags = r.checkSummary()
 	now := r.cfg.clock.Now()
@@ -534,6 +537,9 @@ func writeReport(w io.Writer, s Summary) {
 	}
 	for _, name := range s.IgnoredSIGTERM {
 		fmt.Fprintf(w, "warning: %s ignored SIGTERM and was killed after the grace period\n", name)
+	}
+	for _, n := range s.NotSignalled {
+		fmt.Fprintf(w, "warning: %s could not be signalled (%s) and was killed after the grace period\n", n.Role, n.Error)
 	}
 	for _, warning := range s.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warning)

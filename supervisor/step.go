@@ -64,6 +64,11 @@ type step struct {
 	launchErr   error
 	// stepID is Slurm's id of the step, from the tasks' start markers.
 	stepID string
+	// stopAnswered: the teardown's stop command has returned, with stopErr. notSignalled is why
+	// the step could not be signalled, when it outlived the grace period so (see stopoutcome.go).
+	stopAnswered bool
+	stopErr      error
+	notSignalled string
 	// cancelledBySlurm is slurmstepd's "*** STEP ... CANCELLED AT ... ***" line when Slurm, not a
 	// failing task, ended the step (scancel, requeue, time limit).
 	cancelledBySlurm string

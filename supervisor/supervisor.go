@@ -466,6 +466,8 @@ func (r *run) handle(msg message) {
 		r.launchWhatIsDue()
 	case teardownError:
 		r.onTeardownError(m.err)
+	case stopAnswered:
+		r.onStopAnswered(m)
 	case jobEndKnown:
 		r.onJobEnd(m)
 	case jobStateKnown:
@@ -815,7 +817,7 @@ func (r *run) onSignal(sig os.Signal) {
 	code := verdict.Signal(sig)
 	msg := "stopping every step"
 	if sig == r.cfg.DrainSignal {
-		msg = "pre-timeout signal: draining before the time limit; still running: " + r.stillRunning(r.cfg.clock.Now())
+		msg = r.drainMessage(now)
 	}
 	if r.held != nil && sig == syscall.SIGTERM {
 		// Slurm's SIGTERM to the batch shell, a moment after it ended the held step.
@@ -829,6 +831,9 @@ func (r *run) onSignal(sig os.Signal) {
 	// A held step's question to Slurm is already on its way: its answer refines the root cause.
 	asked := r.held != nil
 	f := &Failure{Code: code, Reason: fmt.Sprintf("the supervisor received %s", name)}
+	if why := r.drainWhy(sig, now); why != "" {
+		f.Reason = why + " (" + f.Reason + ")"
+	}
 	if sig == syscall.SIGTERM && r.cfg.JobState != nil {
 		// On a cluster a SIGTERM is Slurm's: scancel, the time limit, preemption, a node failure.
 		f = r.cancellation(code, slurm.JobStatus{}, f.Reason)
@@ -879,11 +884,9 @@ func (r *run) teardown() {
 			s.stopping = true
 			// Concurrently: on a cluster each stop is an scancel call, and a job being cancelled
 			// or drained has only seconds (KillWait) left.
-			proc, stepID := s.proc, s.stepID
+			proc, stepID, name := s.proc, s.stepID, s.name
 			r.group.Go(func() error {
-				if err := proc.stop(stepID); err != nil {
-					r.send(teardownError{err: err})
-				}
+				r.send(stopAnswered{name: name, err: proc.stop(stepID)})
 				return nil
 			})
 		}
@@ -940,16 +943,13 @@ func (r *run) killWaitBudget() time.Duration {
 }
 
 // killAfterGrace kills the steps that outlived the grace period and reports each: they ignored
-// SIGTERM.
+// SIGTERM, or could not be signalled (see reportOutlivedGrace).
 func (r *run) killAfterGrace() {
 	for _, s := range r.steps {
 		if !s.alive() {
 			continue
 		}
-		r.ignoredSIGTERM = append(r.ignoredSIGTERM, s.name)
-		err := fmt.Errorf("role %s: step %d was still running %s after SIGTERM; killing it", s.name, s.pid(), r.grace)
-		r.errs = multierror.Append(r.errs, err)
-		r.emit(Event{Name: EventWarning, Role: s.name, PID: s.pid(), Signal: "SIGKILL", Message: err.Error()})
+		r.reportOutlivedGrace(s)
 		r.kill(s)
 	}
 	r.armGiveUp()

@@ -178,7 +178,7 @@ func runScenario(t *testing.T, sc scenario) outcome {
 		go func() { defer close(watched); sc.watch(watchCtx, ws) }()
 	}
 	if sc.jobState != nil {
-		cfg.Scancel, cfg.KillWait = "false", sc.killWait
+		cfg.Scancel, cfg.KillWait = refusingScancel(t), sc.killWait
 		cfg.JobState = sc.jobState
 	}
 	result := supervisor.Run(ctx, cfg)
@@ -589,4 +589,15 @@ func fmtPtr(p *int) string {
 		return "null"
 	}
 	return strconv.Itoa(*p)
+}
+
+// refusingScancel is an scancel that refuses every step signal as Slurm does while it ends the job.
+func refusingScancel(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "scancel")
+	script := "#!/bin/sh\necho \"scancel: error: Kill job error on job step id $3: Job/step already completing or completed\" >&2\nexit 1\n"
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
