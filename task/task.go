@@ -125,6 +125,13 @@ func Main(args []string) int {
 	s.signals = relay
 	s.stdin = os.Stdin
 	s.pdeathsig = true
+	// The task adopts and, at its end, stops what its command leaves behind (reaper.go); orphans
+	// that end while the command runs are reaped as SIGCHLD announces them.
+	s.reap = true
+	childExits := make(chan os.Signal, 1)
+	signal.Notify(childExits, syscall.SIGCHLD)
+	defer signal.Stop(childExits)
+	s.childExits = childExits
 	out := run(ctx, opts, os.Environ(), os.Stdout, os.Stderr, s)
 	if out.sig != 0 {
 		// End as the command ended, so that srun's "Terminated" or "Killed" stays what it was.
@@ -185,6 +192,11 @@ type seams struct {
 	// pdeathsig makes the children die with the task's thread; only Main's thread is known to live
 	// as long as the task.
 	pdeathsig bool
+	// reap makes the task a child subreaper and stops its leftover descendants at its end
+	// (reaper.go); only a task that is a process of its own may, since a test's process has other
+	// children. childExits announces exits of its children (SIGCHLD); nil announces none.
+	reap       bool
+	childExits <-chan os.Signal
 }
 
 func defaultSeams() seams {
@@ -222,6 +234,12 @@ func run(ctx context.Context, opts Options, env []string, stdout, stderr io.Writ
 	}
 	out, err := r.steps(ctx)
 	if err != nil {
+		// What the install, setup or preparation left running goes too.
+		received := 0
+		if ctx.Err() != nil {
+			received = 1
+		}
+		r.stopLeftovers(&received)
 		code := exitFailure
 		var f *failure
 		if errors.As(err, &f) {
@@ -281,6 +299,9 @@ func (r *runner) configure() error {
 // steps runs the task's steps in order, the role command last.
 func (r *runner) steps(ctx context.Context) (outcome, error) {
 	fmt.Fprintln(r.stderr, r.id.line(r.opts.CoordDir))
+	if r.reap {
+		r.becomeSubreaper()
+	}
 
 	if err := coord.WriteMarker(r.dir().Started(r.id.role, r.id.rank), r.id.marker(time.Now())); err != nil {
 		return outcome{}, fail(exitFailure, "write start marker: %w", err)
