@@ -67,6 +67,8 @@ type step struct {
 	// cancelledBySlurm is slurmstepd's "*** STEP ... CANCELLED AT ... ***" line when Slurm, not a
 	// failing task, ended the step (scancel, requeue, time limit).
 	cancelledBySlurm string
+	// leftovers are the processes its tasks found running after the role command and stopped.
+	leftovers []Leftover
 }
 
 func (s *step) launched() bool { return !s.launchedAt.IsZero() }
