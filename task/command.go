@@ -106,12 +106,18 @@ func (r *runner) runCommand(ctx context.Context) (outcome, error) {
 
 	received := 0
 	var st procStatus
+	var reapSoon <-chan time.Time
 wait:
 	for {
 		select {
 		case st = <-done:
 			break wait
 		case <-r.childExits:
+			if reapSoon == nil {
+				reapSoon = time.After(orphanReapDelay)
+			}
+		case <-reapSoon:
+			reapSoon = nil
 			reapOrphans(cmd.Process.Pid)
 		case s := <-r.signals:
 			received++

@@ -39,6 +39,11 @@ const leftoverKillWait = 2 * time.Second
 // leftoverPoll is how often the task looks whether the leftovers it signalled are gone.
 const leftoverPoll = 10 * time.Millisecond
 
+// orphanReapDelay is how long after a SIGCHLD the task reaps the orphans that ended while the command
+// runs: one scan of the process table for all the exits of that time, and none at all for the
+// command's own exit, which the task sees first.
+const orphanReapDelay = time.Second
+
 // becomeSubreaper makes the task the child subreaper of everything below it, before it starts
 // anything that could leave processes behind.
 func (r *runner) becomeSubreaper() {

@@ -163,6 +163,46 @@ func TestMainStopsOrphansBySIGTERM(t *testing.T) {
 	}
 }
 
+// TestMainReapsOrphansWhileTheCommandRuns: short-lived processes the command double-forks become the
+// task's children when their parent exits and zombies when they end; the task reaps them while the
+// command still runs, rather than collecting one zombie (and one process id) each until its end.
+func TestMainReapsOrphansWhileTheCommandRuns(t *testing.T) {
+	started := filepath.Join(t.TempDir(), "started")
+	cmd, _, stderr := startMain(t,
+		[]string{"--role=GEN_0", "--coord-dir=" + t.TempDir(), "--env-dump=false", "--ld-library-path=false"},
+		"SLURM_PROCID=0", "SLURM_NTASKS=1", "SLURMD_NODENAME=node1",
+		"pytestCommand=for i in 1 2 3; do ( sleep 0.05 & ); done; echo $$ > "+started+".tmp; mv "+started+".tmp "+started+"; exec sleep 30")
+	waitFor(t, started)
+	command, err := strconv.Atoi(strings.TrimSpace(readFile(t, started)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		procs, err := proctable.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var others []proctable.Proc
+		for _, p := range procs {
+			if p.PPID == cmd.Process.Pid && p.PID != command {
+				others = append(others, p)
+			}
+		}
+		if len(others) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the task still has %+v besides its command while the command runs; stderr:\n%s", others, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, cmd)
+}
+
 // TestFakeSrunStopsEachRanksDaemon: four ranks of one fake srun step, two per node on this one
 // machine, each leave an escaping daemon. The step ends well before the daemons would, every daemon
 // is gone, and each rank recorded its own daemon and nobody else's: a task stops only its own
@@ -198,5 +238,27 @@ func TestFakeSrunStopsEachRanksDaemon(t *testing.T) {
 	}
 	if strings.Contains(stderr, "outlived SIGKILL") {
 		t.Errorf("processes outlived the step:\n%s", stderr)
+	}
+}
+
+// BenchmarkStopLeftoversNone is what the leftover check adds to the end of every task that left
+// nothing behind: one waitid call. BenchmarkProcessTableScan, one read of the process table, is what
+// it would cost without that shortcut, and what a task with children pays once.
+func BenchmarkStopLeftoversNone(b *testing.B) {
+	if hasChildren() {
+		b.Skip("the benchmark's process has children, which stopLeftovers would stop")
+	}
+	r := &runner{seams: seams{reap: true}}
+	received := 0
+	for b.Loop() {
+		r.stopLeftovers(&received)
+	}
+}
+
+func BenchmarkProcessTableScan(b *testing.B) {
+	for b.Loop() {
+		if _, err := liveDescendants(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
