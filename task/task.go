@@ -2,9 +2,9 @@
 // every role step. Each task announces itself, takes part in a per-node install gate, sources the
 // setup file, waits for rank 0's preparation and, in a step of more than one task, for every rank at
 // the barrier, prepares the environment, runs `bash -c <command>` as its child in its own process
-// group, passes the signals it gets on to it, runs the after commands, and ends with the command's
-// status: its exit code, or the signal that ended it, raised again on the task, so that srun reports
-// the step as it would have reported the command.
+// group, passes the signals it gets on to it, runs the after commands, stops what the command left
+// running (reaper.go), and ends with the command's status: its exit code, or the signal that ended it,
+// raised again on the task, so that srun reports the step as it would have reported the command.
 //
 // Every wait is bounded, and every failure line names the role, rank and node that wrote it, because
 // the failures this replaces were silent hangs whose evidence was lost when the job was killed.
