@@ -25,6 +25,9 @@ import (
 //	rank0/<ROLE>/job_<job>_step_<step>.ok      rank 0's preparation succeeded; holds its Marker
 //	rank0/<ROLE>/job_<job>_step_<step>.failed  it failed; holds the exit code, then its message
 //	after/<ROLE>/job_<job>_step_<step>/<rank>  a Marker, written by each task when its after commands are done
+//	leftovers/<ROLE>/job_<job>_step_<step>/<rank>
+//	                        Leftovers (JSON), written by a task that found processes of its command
+//	                        still running after the command and its after commands had ended
 //
 // Every file except the lock is written with WriteFileAtomic, so a reader never sees a half-written
 // file. Temporary names start with a dot, so they match no name above.

@@ -28,6 +28,9 @@ const (
 	EventWarning  = "warning"
 	EventResult   = "result"
 	EventCheck    = "check" // a pre-flight step's verdict
+	// EventLeftover is a process of a role that outlived its command and that its task stopped: one
+	// event per process, at warning level.
+	EventLeftover = "leftover"
 )
 
 // Event is one thing that happened during a run. Every event goes to the JSON event log and, as one
@@ -47,12 +50,16 @@ type Event struct {
 	// Debug marks what is expected and worth keeping only for a reader of the event log (a teardown
 	// command refused because Slurm is already ending the job): level "debug", not on the console.
 	Debug bool
+	// Process, ProcessPID and Ran name a leftover process and say how long it had run.
+	Process    string
+	ProcessPID int
+	Ran        time.Duration
 }
 
 // LogEntry is one line of the event log (EventsFile) as written: its JSON tags are the log's schema, and
 // every reader in this module decodes the log into it (ReadEvents) rather than keeping a copy.
 type LogEntry struct {
-	Level     string    `json:"level"` // "warn" for EventWarning, "debug" for Event.Debug, else "info"
+	Level     string    `json:"level"` // "warn" for EventWarning and EventLeftover, "debug" for Event.Debug, else "info"
 	Time      time.Time `json:"time"`
 	Event     string    `json:"event"`
 	Role      string    `json:"role,omitempty"`
@@ -63,6 +70,10 @@ type LogEntry struct {
 	ElapsedS  float64   `json:"elapsed_s"`
 	DurationS float64   `json:"duration_s,omitempty"`
 	Message   string    `json:"message,omitempty"`
+	// Process, PID and RanS are a leftover's name, pid and how long it had run, in seconds.
+	Process string  `json:"process,omitempty"`
+	PID     int     `json:"pid,omitempty"`
+	RanS    float64 `json:"ran_s,omitempty"`
 }
 
 // logEntry is the event as the event log records it.
@@ -71,13 +82,13 @@ func (ev Event) logEntry() LogEntry {
 	switch {
 	case ev.Debug:
 		level = "debug"
-	case ev.Name == EventWarning:
+	case ev.Name == EventWarning, ev.Name == EventLeftover:
 		level = "warn"
 	}
 	return LogEntry{
 		Level: level, Time: ev.Time.UTC(), Event: ev.Name, Role: ev.Role, Nodes: ev.Nodes, Step: ev.PID,
 		Code: ev.Code, Signal: ev.Signal, ElapsedS: ev.Elapsed.Seconds(), DurationS: ev.Duration.Seconds(),
-		Message: ev.Message,
+		Message: ev.Message, Process: ev.Process, PID: ev.ProcessPID, RanS: ev.Ran.Seconds(),
 	}
 }
 
@@ -127,6 +138,15 @@ func (e LogEntry) MarshalZerologObject(z *zerolog.Event) {
 	if e.DurationS != 0 {
 		z.Float64("duration_s", e.DurationS)
 	}
+	if e.Process != "" {
+		z.Str("process", e.Process)
+	}
+	if e.PID != 0 {
+		z.Int("pid", e.PID)
+	}
+	if e.RanS != 0 {
+		z.Float64("ran_s", e.RanS)
+	}
 }
 
 // eventLog writes each event as one JSON object to the event log and one readable line to the console.
@@ -153,7 +173,7 @@ func (l eventLog) emit(ev Event) {
 	switch {
 	case ev.Debug:
 		level = zerolog.DebugLevel
-	case ev.Name == EventWarning:
+	case ev.Name == EventWarning, ev.Name == EventLeftover:
 		level = zerolog.WarnLevel
 	}
 	l.logger.WithLevel(level).EmbedObject(entry).Msg(entry.Message)

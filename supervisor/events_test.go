@@ -23,6 +23,9 @@ func TestEventLogLine(t *testing.T) {
 			`{"level":"info","time":"2026-11-30T05:00:01.5Z","event":"exit","role":"GEN_0","nodes":"node[1-2]","step":42,"code":3,"signal":"KILL","elapsed_s":1.5,"duration_s":0.25,"message":"a && b <c>"}`},
 		{Event{Name: EventWarning, Time: at},
 			`{"level":"warn","time":"2026-11-30T05:00:01.5Z","event":"warning","elapsed_s":0}`},
+		{Event{Name: EventLeftover, Time: at, Role: "GEN_0", Nodes: "node1", Process: "sleep", ProcessPID: 4242, Ran: 1250 * time.Millisecond,
+			Elapsed: 2 * time.Second, Message: "process sleep (pid 4242) ..."},
+			`{"level":"warn","time":"2026-11-30T05:00:01.5Z","event":"leftover","role":"GEN_0","nodes":"node1","elapsed_s":2,"process":"sleep","pid":4242,"ran_s":1.25,"message":"process sleep (pid 4242) ..."}`},
 	}
 	for _, tt := range tests {
 		var out bytes.Buffer
@@ -40,6 +43,7 @@ func TestReadEvents(t *testing.T) {
 	evs := []Event{
 		{Name: EventLaunch, Time: at, Role: "CTX_0", PID: 7, Elapsed: time.Second},
 		{Name: EventResult, Time: at.Add(time.Second), Code: intPtr(0), Message: "done"},
+		{Name: EventLeftover, Time: at.Add(time.Second), Role: "GEN_0", Nodes: "node1", Process: "sleep", ProcessPID: 9, Ran: time.Minute},
 	}
 	var out bytes.Buffer
 	l := newEventLog(&out, nil)

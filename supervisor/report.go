@@ -197,6 +197,8 @@ type RoleSummary struct {
 	SrunStatus *int   `json:"srun_status,omitempty"`
 	Signal     string `json:"signal,omitempty"`
 	Log        string `json:"log"`
+	// Leftovers are the processes that outlived the role command in its tasks, which stopped them.
+	Leftovers []Leftover `json:"leftovers,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -235,6 +237,7 @@ func (r *run) summary() Summary {
 			LaunchedAt: timePtr(st.launchedAt), RunningAt: timePtr(st.runningAt), ReadyAt: timePtr(st.readyAt),
 			EndedAt: timePtr(st.endedAt), Signal: st.signal, Log: st.log}
 		rs.PID = st.pid()
+		rs.Leftovers = st.leftovers
 		if st.exited {
 			rs.ExitCode, rs.SrunStatus = intPtr(st.code), intPtr(st.status)
 		} else if st.endedOnLine {

@@ -77,6 +77,8 @@ type step struct {
 	// as if srun had ended then.
 	failLine    *slurm.TaskFailure
 	endedOnLine bool
+	// leftovers are the processes its tasks found running after the role command and stopped.
+	leftovers []Leftover
 }
 
 func (s *step) launched() bool { return !s.launchedAt.IsZero() }

@@ -527,6 +527,7 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 		ev.Message += "; the benchmark had announced its end"
 	}
 	r.emit(ev)
+	r.reportLeftovers(s)
 	invalid := ""
 	if decidesRun(s.kind) {
 		invalid = r.closeMeasurement(s, now)

@@ -106,11 +106,19 @@ func (r *runner) runCommand(ctx context.Context) (outcome, error) {
 
 	received := 0
 	var st procStatus
+	var reapSoon <-chan time.Time
 wait:
 	for {
 		select {
 		case st = <-done:
 			break wait
+		case <-r.childExits:
+			if reapSoon == nil {
+				reapSoon = time.After(orphanReapDelay)
+			}
+		case <-reapSoon:
+			reapSoon = nil
+			reapOrphans(cmd.Process.Pid)
 		case s := <-r.signals:
 			received++
 			sig, ok := s.(syscall.Signal)
@@ -123,15 +131,19 @@ wait:
 	}
 
 	code := st.exitCode()
-	if hooks := r.afterCommands(); len(hooks) > 0 {
+	hooks := r.afterCommands()
+	if len(hooks) > 0 {
 		r.logf("the role command ended with %s; running %d after command(s)", st, len(hooks))
 		decided := r.runAfter(hooks, code, &received)
 		if decided != 0 && code == 0 {
 			code = decided
 		}
-		if r.id.ntasks > 1 {
-			r.awaitPeersAfter(received)
-		}
+	}
+	// Before the wait for the other ranks, which can be long: a leftover holding the step's output
+	// or its GPUs must not wait with it.
+	r.stopLeftovers(&received)
+	if len(hooks) > 0 && r.id.ntasks > 1 {
+		r.awaitPeersAfter(received)
 	}
 	if st.sig != 0 && code == st.exitCode() && reraisable(st.sig) {
 		return outcome{code: code, sig: st.sig}, nil

@@ -2,9 +2,9 @@
 // every role step. Each task announces itself, takes part in a per-node install gate, sources the
 // setup file, waits for rank 0's preparation and, in a step of more than one task, for every rank at
 // the barrier, prepares the environment, runs `bash -c <command>` as its child in its own process
-// group, passes the signals it gets on to it, runs the after commands, and ends with the command's
-// status: its exit code, or the signal that ended it, raised again on the task, so that srun reports
-// the step as it would have reported the command.
+// group, passes the signals it gets on to it, runs the after commands, stops what the command left
+// running (reaper.go), and ends with the command's status: its exit code, or the signal that ended it,
+// raised again on the task, so that srun reports the step as it would have reported the command.
 //
 // Every wait is bounded, and every failure line names the role, rank and node that wrote it, because
 // the failures this replaces were silent hangs whose evidence was lost when the job was killed.
@@ -125,6 +125,13 @@ func Main(args []string) int {
 	s.signals = relay
 	s.stdin = os.Stdin
 	s.pdeathsig = true
+	// The task adopts and, at its end, stops what its command leaves behind (reaper.go); orphans
+	// that end while the command runs are reaped as SIGCHLD announces them.
+	s.reap = true
+	childExits := make(chan os.Signal, 1)
+	signal.Notify(childExits, syscall.SIGCHLD)
+	defer signal.Stop(childExits)
+	s.childExits = childExits
 	out := run(ctx, opts, os.Environ(), os.Stdout, os.Stderr, s)
 	if out.sig != 0 {
 		// End as the command ended, so that srun's "Terminated" or "Killed" stays what it was.
@@ -185,6 +192,11 @@ type seams struct {
 	// pdeathsig makes the children die with the task's thread; only Main's thread is known to live
 	// as long as the task.
 	pdeathsig bool
+	// reap makes the task a child subreaper and stops its leftover descendants at its end
+	// (reaper.go); only a task that is a process of its own may, since a test's process has other
+	// children. childExits announces exits of its children (SIGCHLD); nil announces none.
+	reap       bool
+	childExits <-chan os.Signal
 }
 
 func defaultSeams() seams {
@@ -222,6 +234,12 @@ func run(ctx context.Context, opts Options, env []string, stdout, stderr io.Writ
 	}
 	out, err := r.steps(ctx)
 	if err != nil {
+		// What the install, setup or preparation left running goes too.
+		received := 0
+		if ctx.Err() != nil {
+			received = 1
+		}
+		r.stopLeftovers(&received)
 		code := exitFailure
 		var f *failure
 		if errors.As(err, &f) {
@@ -281,6 +299,9 @@ func (r *runner) configure() error {
 // steps runs the task's steps in order, the role command last.
 func (r *runner) steps(ctx context.Context) (outcome, error) {
 	fmt.Fprintln(r.stderr, r.id.line(r.opts.CoordDir))
+	if r.reap {
+		r.becomeSubreaper()
+	}
 
 	if err := coord.WriteMarker(r.dir().Started(r.id.role, r.id.rank), r.id.marker(time.Now())); err != nil {
 		return outcome{}, fail(exitFailure, "write start marker: %w", err)

@@ -1,20 +1,32 @@
-// Package proctable reads the node's process table from /proc: each process's parent, process group
-// and state. The per-rank runner uses it to find its command's process tree, the fake srun to find the
+// Package proctable reads the node's process table from /proc: each process's parent, process group,
+// state, name and start time. The per-rank runner uses it to find its command's process tree, the fake srun to find the
 // processes of its tasks' groups. Linux only: elsewhere Read fails and callers fall back.
 package proctable
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
+
+// userHZ is the unit of the start time in /proc/PID/stat: the kernel's USER_HZ, which is 100 on every
+// architecture the project runs on (x86-64, arm64, ppc64le); sysconf(_SC_CLK_TCK) would need cgo.
+const userHZ = 100
 
 // Proc is one process of the table.
 type Proc struct {
 	PID, PPID, PGRP int
 	// State is the one-letter state of /proc/PID/stat: R, S, D, Z (a zombie) and so on.
 	State string
+	// Name is the process's command name (comm): its executable's name cut to 15 bytes, or what it
+	// set for itself.
+	Name string
+	// Started is when the process started, as time since the boot (see Uptime); 0 when /proc did not
+	// say.
+	Started time.Duration
 }
 
 // Read lists every process that /proc shows; processes that end while it reads are left out.
@@ -40,11 +52,12 @@ func Read() ([]Proc, error) {
 	return procs, nil
 }
 
-// parseStat reads "pid (comm) state ppid pgrp ...": comm may hold anything, spaces and parentheses
-// included, so the fields count from its last ')'.
+// parseStat reads "pid (comm) state ppid pgrp ... starttime ...": comm may hold anything, spaces and
+// parentheses included, so the fields count from its last ')'.
 func parseStat(pid int, data []byte) (Proc, bool) {
+	start := bytes.IndexByte(data, '(')
 	end := bytes.LastIndexByte(data, ')')
-	if end < 0 {
+	if start < 0 || end < start {
 		return Proc{}, false
 	}
 	fields := strings.Fields(string(data[end+1:]))
@@ -56,7 +69,32 @@ func parseStat(pid int, data []byte) (Proc, bool) {
 	if err1 != nil || err2 != nil {
 		return Proc{}, false
 	}
-	return Proc{PID: pid, PPID: ppid, PGRP: pgrp, State: fields[0]}, true
+	p := Proc{PID: pid, PPID: ppid, PGRP: pgrp, State: fields[0], Name: string(data[start+1 : end])}
+	// starttime is field 22 of the line, the 20th after comm.
+	if len(fields) >= 20 {
+		if ticks, err := strconv.ParseUint(fields[19], 10, 63); err == nil {
+			p.Started = time.Duration(ticks) * (time.Second / userHZ)
+		}
+	}
+	return p, true
+}
+
+// Uptime is the time since the boot, the clock of Proc.Started: a process has run for Uptime() -
+// p.Started.
+func Uptime() (time.Duration, error) {
+	data, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0, err
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) == 0 {
+		return 0, fmt.Errorf("/proc/uptime is empty")
+	}
+	secs, err := strconv.ParseFloat(fields[0], 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/uptime: %w", err)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
 }
 
 // Lookup reads one process; false when /proc shows no such process (it never existed, or it has

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestParseStat(t *testing.T) {
@@ -13,9 +14,12 @@ func TestParseStat(t *testing.T) {
 		want Proc
 		ok   bool
 	}{
-		{"42 (sleep) S 7 42 7 0", Proc{PID: 42, PPID: 7, PGRP: 42, State: "S"}, true},
+		{"42 (sleep) S 7 42 7 0", Proc{PID: 42, PPID: 7, PGRP: 42, State: "S", Name: "sleep"}, true},
 		// comm may hold spaces and parentheses.
-		{"43 (a) b (c)) Z 1 9 9 0", Proc{PID: 43, PPID: 1, PGRP: 9, State: "Z"}, true},
+		{"43 (a) b (c)) Z 1 9 9 0", Proc{PID: 43, PPID: 1, PGRP: 9, State: "Z", Name: "a) b (c)"}, true},
+		// A whole line: starttime (field 22) is in clock ticks of 1/100 s.
+		{"47 (python3) R 1 47 47 0 -1 4194560 100 0 0 0 5 1 0 0 20 0 3 0 123456 1000 10 18446744073709551615",
+			Proc{PID: 47, PPID: 1, PGRP: 47, State: "R", Name: "python3", Started: 1234560 * time.Millisecond}, true},
 		{"44 (x) R", Proc{}, false},
 		{"45 no parenthesis", Proc{}, false},
 		{"46 (x) R one 2", Proc{}, false},
@@ -49,8 +53,16 @@ func TestReadFindsAChild(t *testing.T) {
 	}
 	for _, p := range procs {
 		if p.PID == cmd.Process.Pid {
-			if p.PPID != os.Getpid() || p.PGRP != cmd.Process.Pid {
-				t.Errorf("child %+v, want parent %d and group %d", p, os.Getpid(), cmd.Process.Pid)
+			if p.PPID != os.Getpid() || p.PGRP != cmd.Process.Pid || p.Name != "sleep" {
+				t.Errorf("child %+v, want sleep with parent %d and group %d", p, os.Getpid(), cmd.Process.Pid)
+			}
+			up, err := Uptime()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Started a moment ago: allow for a loaded machine and the clock's 10 ms steps.
+			if age := up - p.Started; age < -time.Second || age > time.Minute {
+				t.Errorf("child started %s before now, want about now (uptime %s, started %s)", age, up, p.Started)
 			}
 			return
 		}
