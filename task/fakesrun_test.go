@@ -140,7 +140,10 @@ func TestFakeSrunTeardown(t *testing.T) {
 		}
 	}()
 	status, stdout, stderr := fakeStep(t, ctx, signals,
-		[]string{"--after", "echo $DISAGG_TASK_EXIT_CODE > " + out + "/after$SLURM_PROCID; sleep 30; touch " + out + "/finished$SLURM_PROCID"},
+		// The after file appears by rename, once written: the shell creates a redirection's file before
+		// echo writes it, and the second signal, sent when the file appears, must not cut the write.
+		[]string{"--after", "echo $DISAGG_TASK_EXIT_CODE > " + out + "/.after$SLURM_PROCID; mv " + out + "/.after$SLURM_PROCID " + out +
+			"/after$SLURM_PROCID; sleep 30; touch " + out + "/finished$SLURM_PROCID"},
 		"touch "+out+"/started$SLURM_PROCID; sleep 30 & sleep 30 & wait")
 	if status == 0 {
 		t.Fatalf("srun status 0; stdout:\n%s\nstderr:\n%s", stdout, stderr)
