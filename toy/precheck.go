@@ -80,6 +80,13 @@ func Precheck(ctx context.Context, args []string, getenv func(string) string, st
 				return ExitFailed
 			}
 		}
+		if code != ExitOK {
+			_ = writeFileAtomic(pc.reported, "")
+		}
+	} else if code != ExitOK {
+		// srun's --kill-on-bad-exit kills every rank once one fails: a rank that failed before rank 0
+		// had reported would cut rank 0's report, which is what the pre-flight phase reads.
+		waitForFile(ctx, pc.reported, 10*time.Second)
 	}
 	fmt.Fprintf(out, "toy precheck: %s rank %d: exit %d\n", pc.instance, pc.rank, code)
 	return code
@@ -93,6 +100,19 @@ type precheckRun struct {
 	variant    string
 	after      time.Duration
 	statusFile string
+	// reported is written by rank 0 once it has printed its failure, for the other ranks to wait for.
+	reported string
+}
+
+// waitForFile waits until path exists, ctx ends or limit passes.
+func waitForFile(ctx context.Context, path string, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 var precheckRole = regexp.MustCompile(`^(GEN|CTX)_PRECHECK_([0-9]+)$`)
@@ -129,6 +149,8 @@ func parsePrecheck(args []string, getenv func(string) string) (*precheckRun, err
 		return nil, fmt.Errorf("%s is not set: the status file goes under it", envOutputDir)
 	}
 	pc.statusFile = filepath.Join(out, "cache_transceiver_precheck", "status", pc.instance+".status")
+	// Keyed by the attempt: a requeued attempt must not take an earlier attempt's file for its own.
+	pc.reported = filepath.Join(out, "cache_transceiver_precheck", "toy-reported", pc.instance+"."+getenv("TRTLLM_PERF_RUN_TOKEN"))
 	entries, err := parseVariants(*spec)
 	if err != nil {
 		return nil, fmt.Errorf("-variant %w", err)
