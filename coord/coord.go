@@ -25,6 +25,7 @@ import (
 //	rank0/<ROLE>/job_<job>_step_<step>.ok      rank 0's preparation succeeded; holds its Marker
 //	rank0/<ROLE>/job_<job>_step_<step>.failed  it failed; holds the exit code, then its message
 //	after/<ROLE>/job_<job>_step_<step>/<rank>  a Marker, written by each task when its after commands are done
+//	nodes/<node>            the node's heartbeat, rewritten every period (see heartbeat.go)
 //
 // Every file except the lock is written with WriteFileAtomic, so a reader never sees a half-written
 // file. Temporary names start with a dot, so they match no name above.
