@@ -281,6 +281,7 @@ func (r *runner) configure() error {
 // steps runs the task's steps in order, the role command last.
 func (r *runner) steps(ctx context.Context) (outcome, error) {
 	fmt.Fprintln(r.stderr, r.id.line(r.opts.CoordDir))
+	defer r.startHeartbeat()()
 
 	if err := coord.WriteMarker(r.dir().Started(r.id.role, r.id.rank), r.id.marker(time.Now())); err != nil {
 		return outcome{}, fail(exitFailure, "write start marker: %w", err)
