@@ -233,6 +233,8 @@ type options struct {
 	hang     HangSettings
 	// aggregated makes it the plan of an aggregated test (aggregatedFlags) instead.
 	aggregated bool
+	// nodeTimeout is the plan's --node-timeout: 0 (no node watch) unless a case plays the heartbeats.
+	nodeTimeout time.Duration
 }
 
 // harness is one Run of a 2 GEN + 1 CTX + server + benchmark plan on node[1-4] (GEN_0, the server
@@ -274,6 +276,7 @@ func newHarness(t *testing.T, o options) *harness {
 	if o.aggregated {
 		flags = aggregatedFlags(ws, o.noProbes)
 	}
+	flags.NodeTimeout = &o.nodeTimeout
 	if o.flags != nil {
 		o.flags(&flags)
 	}
