@@ -28,6 +28,7 @@ import (
 //	leftovers/<ROLE>/job_<job>_step_<step>/<rank>
 //	                        Leftovers (JSON), written by a task that found processes of its command
 //	                        still running after the command and its after commands had ended
+//	nodes/<node>            the node's heartbeat, rewritten every period (see heartbeat.go)
 //
 // Every file except the lock is written with WriteFileAtomic, so a reader never sees a half-written
 // file. Temporary names start with a dot, so they match no name above.

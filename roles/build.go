@@ -163,6 +163,11 @@ func (b *builder) newPlan(p Plan, topo slurm.Topology, unique string) (Plan, sru
 		return Plan{}, srunSettings{}, err
 	}
 	p.RunToken = fmt.Sprintf("%s.%d.%s", p.JobID, p.RestartCount, unique)
+	nodeTimeout, err := b.nodeTimeout()
+	if err != nil {
+		return Plan{}, srunSettings{}, err
+	}
+	p.NodeTimeoutSeconds = nodeTimeout.Seconds()
 	if err := b.paths(&p); err != nil {
 		return Plan{}, srunSettings{}, err
 	}
@@ -886,6 +891,12 @@ func (b *builder) taskOptions() (taskopts.Options, error) {
 	o.InstallCommand, o.InstallTimeout = f.TaskInstall, f.TaskInstallTimeout
 	o.BarrierTimeout = f.TaskBarrierTimeout
 	o.UnsetSlurm = f.UnsetSlurm
+	nodeTimeout, err := b.nodeTimeout()
+	if err != nil {
+		return taskopts.Options{}, err
+	}
+	// The tasks keep their nodes' heartbeats for the supervisor's node watch.
+	o.NodeHeartbeat = taskopts.NodeHeartbeat(nodeTimeout)
 	if err := b.taskHooks(&o); err != nil {
 		return taskopts.Options{}, err
 	}

@@ -156,6 +156,8 @@ func TestBuildFromEnvContract(t *testing.T) {
 		TaskBinary:    bin,
 		CoordDir:      coord,
 		SrunArgs:      containerFlags,
+		// The default node watch: the tasks' heartbeat has its default period, which argv leaves out.
+		NodeTimeoutSeconds: 60,
 		// As today's launch draft: no node or task options, so every task of the job installs.
 		Install: &Step{
 			Command: "/lustre/src/install.sh",

@@ -83,6 +83,10 @@ type Flags struct {
 	Liveness     []string      `name:"liveness" sep:"none" placeholder:"ROLE=TYPE:TARGET[@PERIOD[/FAILURES]]" group:"Readiness" help:"Liveness check of the roles matching ROLE, from their readiness until they end: TYPE and TARGET as in --probe (log: a new matching line each period); an http TARGET may add status=CODE or status=LOW-HIGH and body=REGEXP after the URL, separated by spaces. FAILURES failed checks in a row (default 3, every PERIOD, default 10s) fail the run with exit code 85. Repeatable; env DISAGG_LIVENESS holds more, separated by ';' or lines."`
 	ProbeTimeout time.Duration `name:"probe-timeout" default:"30m" placeholder:"DURATION" group:"Readiness" help:"Timeout of probes that give none; positive (default: ${default})."`
 
+	// Node watch: the tasks' heartbeats, and the supervisor's bound on their silence.
+
+	NodeTimeout *time.Duration `name:"node-timeout" zero:"off" placeholder:"DURATION" group:"Readiness" help:"A node whose heartbeat (a file in the coordination directory that the tasks on it rewrite every sixth of this) has not changed for this long while steps run on it has failed: exit code 87 (infrastructure), naming the node and its roles, long before Slurm's SlurmdTimeout notices; 0: off (env DISAGG_NODE_TIMEOUT; default ${node_timeout})."`
+
 	// Pre-flight phase.
 
 	Precheck           *bool         `name:"precheck" negatable:"" group:"Pre-flight" help:"Run the cache-transceiver precheck before any server: one step per GEN and CTX server, on its nodes and with its srun shape, all at once; every one must end with 0 (env ctPrecheckEnabled=1; skipped in gen-only-no-context)."`
@@ -145,6 +149,7 @@ func FlagVars() map[string]string {
 		"task_env_dump":          strconv.FormatBool(d.EnvDump),
 		"task_llmsrc_setup":      strconv.FormatBool(d.LLMSrcSetup),
 		"task_ld_library_path":   strconv.FormatBool(d.LDLibraryPath),
+		"node_timeout":           shortDuration(taskopts.DefaultNodeTimeout),
 	}
 }
 

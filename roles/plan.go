@@ -57,6 +57,9 @@ type Plan struct {
 	// CoordDir is where the steps of this attempt exchange files (addresses, barriers, status);
 	// it is named by the run token so that attempts never mix.
 	CoordDir string `json:"coord_dir"`
+	// NodeTimeoutSeconds is the node watch's bound: a node whose heartbeat has not changed for this
+	// long while steps run on it has failed; 0: no watch, and no heartbeats (see Role.Task).
+	NodeTimeoutSeconds float64 `json:"node_timeout_seconds"`
 	// SrunArgs are the user's extra srun arguments, already part of every step's argv; kept so
 	// that the supervisor can run further steps (a precheck) the same way.
 	SrunArgs []string `json:"srun_args,omitempty"`

@@ -249,6 +249,8 @@ type options struct {
 	// stopErrs and slowStop: see fakeLauncher.
 	stopErrs map[string]error
 	slowStop []string
+	// nodeTimeout is the plan's --node-timeout: 0 (no node watch) unless a case plays the heartbeats.
+	nodeTimeout time.Duration
 }
 
 // harness is one Run of a 2 GEN + 1 CTX + server + benchmark plan on node[1-4] (GEN_0, the server
@@ -290,6 +292,7 @@ func newHarness(t *testing.T, o options) *harness {
 	if o.aggregated {
 		flags = aggregatedFlags(ws, o.noProbes)
 	}
+	flags.NodeTimeout = &o.nodeTimeout
 	if o.flags != nil {
 		o.flags(&flags)
 	}

@@ -225,6 +225,8 @@ type run struct {
 	junitPath      string
 	errorLines     *logscan.Matcher
 	hang           hangState
+	// nodes is the node watch's record of the nodes' heartbeats.
+	nodes nodeWatch
 	// badNodes are the nodes an infrastructure failure named (summary.json bad_nodes, BadNodesFile).
 	badNodes []string
 	// askingWhy is set while Slurm is asked why it ends the job (see askWhyEnding).
@@ -384,8 +386,8 @@ func (r *run) loop(ctx context.Context, signals <-chan os.Signal) {
 			beat = r.cfg.clock.After(HeartbeatPeriod)
 		case msg := <-r.msgs:
 			r.handle(msg)
-			if _, sample := msg.(stallSample); sample && !r.decided {
-				// Up to a few looks a second at the logs change nothing a reader of summary.json
+			if quietMessage(msg) && !r.decided {
+				// Up to a few looks a second at the logs (or the nodes' heartbeats) change nothing a reader of summary.json
 				// sees (status works the ledger out itself); the workspace is often a shared file
 				// system, where each rewrite costs.
 				continue
@@ -498,6 +500,8 @@ func (r *run) handle(msg message) {
 		r.onHangMessage(msg, now)
 	case srunLineSeen, srunLineDue:
 		r.onSrunLine(msg)
+	case nodeTick, nodeSample:
+		r.onNodeMessage(msg, now)
 	}
 }
 
@@ -1119,6 +1123,7 @@ func (r *run) launch(s *step) {
 		r.startLiveness(s)
 	}
 	r.onLaunched(s)
+	r.watchNodesOf(s)
 }
 
 // send hands a message to the loop unless the run is over.

@@ -302,6 +302,7 @@ func (r *runner) steps(ctx context.Context) (outcome, error) {
 	if r.reap {
 		r.becomeSubreaper()
 	}
+	defer r.startHeartbeat()()
 
 	if err := coord.WriteMarker(r.dir().Started(r.id.role, r.id.rank), r.id.marker(time.Now())); err != nil {
 		return outcome{}, fail(exitFailure, "write start marker: %w", err)

@@ -43,6 +43,7 @@ func TestParseArgs(t *testing.T) {
 		LLMSrcSetup:    true,
 		LDLibraryPath:  true,
 		CommandVar:     "pytestCommand",
+		NodeHeartbeat:  10 * time.Second,
 	}
 	tests := []struct {
 		name    string
@@ -58,7 +59,7 @@ func TestParseArgs(t *testing.T) {
 				"--install-command", "pip install -e .", "--install-timeout=5m",
 				"--barrier", "--barrier-timeout=90s", "--unset-slurm=always",
 				"--env-dump=false", "--llmsrc-setup=false", "--ld-library-path=false",
-				"--command-var=pytestCommandWorker",
+				"--command-var=pytestCommandWorker", "--node-heartbeat=500ms",
 			},
 			want: func(o *Options) {
 				*o = Options{
@@ -66,6 +67,7 @@ func TestParseArgs(t *testing.T) {
 					InstallCommand: "pip install -e .", InstallTimeout: 5 * time.Minute,
 					Barrier: true, BarrierTimeout: 90 * time.Second, UnsetSlurm: "always",
 					AfterTimeout: 5 * time.Minute, CommandVar: "pytestCommandWorker",
+					NodeHeartbeat: 500 * time.Millisecond,
 				}
 			},
 		},
@@ -74,6 +76,7 @@ func TestParseArgs(t *testing.T) {
 		{name: "bad duration", args: []string{"--install-timeout=soon"}, wantErr: "-install-timeout"},
 		{name: "zero timeout", args: []string{"--barrier-timeout=0s"}, wantErr: "-barrier-timeout"},
 		{name: "negative timeout", args: []string{"--install-timeout=-1m"}, wantErr: "-install-timeout"},
+		{name: "negative heartbeat", args: []string{"--node-heartbeat=-1s"}, wantErr: "-node-heartbeat"},
 		{name: "unknown flag", args: []string{"--retries=3"}, wantErr: "-retries"},
 		{name: "empty command var", args: []string{"--command-var="}, wantErr: "--command-var"},
 		{name: "positional argument", args: []string{"--role=GEN_0", "pytest"}, wantErr: `unexpected argument "pytest"`},

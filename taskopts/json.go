@@ -27,6 +27,7 @@ type optionsJSON struct {
 	LLMSrcSetup    bool     `json:"llmsrc_setup"`
 	LDLibraryPath  bool     `json:"ld_library_path"`
 	CommandVar     string   `json:"command_var"`
+	NodeHeartbeat  string   `json:"node_heartbeat"`
 }
 
 // MarshalJSON writes the options with their defaults filled in.
@@ -39,7 +40,7 @@ func (o Options) MarshalJSON() ([]byte, error) {
 		Setup: o.Setup, Rank0: o.Rank0, After: o.After, AfterRank0: o.AfterRank0,
 		AfterTimeout: o.AfterTimeout.String(), AfterDecides: o.AfterDecides,
 		UnsetSlurm: string(o.UnsetSlurm), EnvDump: o.EnvDump, LLMSrcSetup: o.LLMSrcSetup,
-		LDLibraryPath: o.LDLibraryPath, CommandVar: o.CommandVar,
+		LDLibraryPath: o.LDLibraryPath, CommandVar: o.CommandVar, NodeHeartbeat: o.NodeHeartbeat.String(),
 	})
 }
 
@@ -54,6 +55,8 @@ func (o *Options) UnmarshalJSON(data []byte) error {
 		Barrier: j.Barrier, Setup: j.Setup, Rank0: j.Rank0, After: j.After, AfterRank0: j.AfterRank0,
 		AfterDecides: j.AfterDecides, UnsetSlurm: UnsetMode(j.UnsetSlurm), EnvDump: j.EnvDump,
 		LLMSrcSetup: j.LLMSrcSetup, LDLibraryPath: j.LDLibraryPath, CommandVar: j.CommandVar,
+		// A plan written before the heartbeat existed has none: its tasks ran with the default.
+		NodeHeartbeat: DefaultNodeHeartbeat,
 	}
 	for _, d := range []struct {
 		name string
@@ -63,6 +66,7 @@ func (o *Options) UnmarshalJSON(data []byte) error {
 		{"install_timeout", j.InstallTimeout, &out.InstallTimeout},
 		{"barrier_timeout", j.BarrierTimeout, &out.BarrierTimeout},
 		{"after_timeout", j.AfterTimeout, &out.AfterTimeout},
+		{"node_heartbeat", j.NodeHeartbeat, &out.NodeHeartbeat},
 	} {
 		if d.v == "" {
 			continue

@@ -36,6 +36,30 @@ const (
 	DefaultLDLibraryPath = true
 )
 
+// The node heartbeat (see coord.Heartbeat): the supervisor judges a node whose heartbeat has not
+// changed for its node timeout failed, so the tasks refresh it several times per timeout, and a
+// node is not judged on one late write of a loaded node or a slow file system.
+const (
+	// DefaultNodeTimeout is the supervisor's default --node-timeout: far below Slurm's SlurmdTimeout
+	// (300 s by default), far above a write's delay on a loaded shared file system.
+	DefaultNodeTimeout = 60 * time.Second
+	// HeartbeatsPerTimeout is how many times the heartbeat is refreshed within one node timeout.
+	HeartbeatsPerTimeout = 6
+	// DefaultNodeHeartbeat is the heartbeat's period for DefaultNodeTimeout.
+	DefaultNodeHeartbeat = DefaultNodeTimeout / HeartbeatsPerTimeout
+	// minNodeHeartbeat bounds the period from below, whatever the timeout, to keep the writes cheap.
+	minNodeHeartbeat = 100 * time.Millisecond
+)
+
+// NodeHeartbeat is the heartbeat's period for a node timeout: a sixth of it, at least 100 ms; 0 (no
+// node watch) for 0.
+func NodeHeartbeat(nodeTimeout time.Duration) time.Duration {
+	if nodeTimeout <= 0 {
+		return 0
+	}
+	return max(nodeTimeout/HeartbeatsPerTimeout, minNodeHeartbeat)
+}
+
 // The kinds of role, as --kind spells them: the strings of roles.Kind, which the planner passes as
 // they are. They are not imported from roles because roles imports this package.
 const (
@@ -125,10 +149,15 @@ type Options struct {
 	LDLibraryPath bool
 	// CommandVar names the environment variable that holds the role command; empty means the default.
 	CommandVar string
+	// NodeHeartbeat is how often local rank 0 of the step rewrites its node's heartbeat file in the
+	// coordination directory, from its start to its end (--node-heartbeat). Unlike the timeouts, zero
+	// is a choice of its own: no heartbeat (the supervisor's node watch is off).
+	NodeHeartbeat time.Duration
 }
 
 // Defaults is what Parse gives for no flags at all. The booleans are true there, and their zero value
-// is a real choice; a zero timeout, mode or command variable means the default (WithDefaults).
+// is a real choice, as is a zero NodeHeartbeat (none); a zero timeout, mode or command variable means
+// the default (WithDefaults).
 func Defaults() Options {
 	return Options{
 		InstallTimeout: DefaultInstallTimeout,
@@ -140,6 +169,7 @@ func Defaults() Options {
 		LLMSrcSetup:    DefaultLLMSrcSetup,
 		LDLibraryPath:  DefaultLDLibraryPath,
 		CommandVar:     DefaultCommandVar,
+		NodeHeartbeat:  DefaultNodeHeartbeat,
 	}
 }
 
@@ -219,6 +249,9 @@ func (o Options) Args() []string {
 	if o.CommandVar != d.CommandVar {
 		out = append(out, "--command-var", o.CommandVar)
 	}
+	if o.NodeHeartbeat != d.NodeHeartbeat {
+		out = append(out, "--node-heartbeat", o.NodeHeartbeat.String())
+	}
 	return out
 }
 
@@ -291,6 +324,7 @@ func newFlagSet(opts *Options, output io.Writer) *flag.FlagSet {
 	fs.BoolVar(&opts.LLMSrcSetup, "llmsrc-setup", opts.LLMSrcSetup, "make $llmSrcNode's trtllm-llmapi-launch executable and cd to its tests/integration/defs")
 	fs.BoolVar(&opts.LDLibraryPath, "ld-library-path", opts.LDLibraryPath, "when $llmSrcNode is set, prepend the installed tensorrt_llm/libs to LD_LIBRARY_PATH")
 	fs.StringVar(&opts.CommandVar, "command-var", opts.CommandVar, "environment variable that holds the role command")
+	fs.Var(offDuration{&opts.NodeHeartbeat}, "node-heartbeat", "how often local rank 0 of the step rewrites its node's heartbeat file in the coordination directory (0: never)")
 	return fs
 }
 
@@ -325,6 +359,23 @@ func validFunctionName(s string) bool {
 		}
 	}
 	return true
+}
+
+// offDuration is a duration flag for which 0 means off, and that refuses negative values.
+type offDuration struct{ d *time.Duration }
+
+func (p offDuration) String() string { return positiveDuration(p).String() }
+
+func (p offDuration) Set(v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return errors.New("not a duration (e.g. 10s, 500ms)")
+	}
+	if err := valid.Duration(d, "off"); err != nil {
+		return err
+	}
+	*p.d = d
+	return nil
 }
 
 // positiveDuration is a duration flag that refuses zero and negative values by the rule of every

@@ -17,8 +17,8 @@ func TestArgs(t *testing.T) {
 		want []string
 	}{
 		{name: "defaults", opts: Defaults(), want: nil},
-		{name: "zero values mean the defaults, but for the booleans", opts: Options{},
-			want: []string{"--barrier=false", "--env-dump=false", "--llmsrc-setup=false", "--ld-library-path=false"}},
+		{name: "zero values mean the defaults, but for the booleans and the heartbeat (none)", opts: Options{},
+			want: []string{"--barrier=false", "--env-dump=false", "--llmsrc-setup=false", "--ld-library-path=false", "--node-heartbeat", "0s"}},
 		{
 			name: "everything",
 			opts: Options{
@@ -26,7 +26,7 @@ func TestArgs(t *testing.T) {
 				InstallTimeout: 45 * time.Minute, Barrier: true, BarrierTimeout: 90 * time.Second, UnsetSlurm: UnsetNever,
 				Setup: "/opt/env.sh:setup_env", Rank0: "make coverage", After: []string{"drain", "classify"},
 				AfterRank0: []string{"perf_check"}, AfterTimeout: time.Minute, AfterDecides: true,
-				CommandVar: "cmd",
+				CommandVar: "cmd", NodeHeartbeat: 500 * time.Millisecond,
 			},
 			want: []string{
 				"--role", "GEN_0", "--kind", "gen", "--coord-dir", "/ws/.disagg-supervisor/runs/42.0.7",
@@ -35,6 +35,7 @@ func TestArgs(t *testing.T) {
 				"--after", "drain", "--after", "classify", "--after-rank0", "perf_check", "--after-timeout", "1m0s",
 				"--after-decides", "--unset-slurm", "never",
 				"--env-dump=false", "--llmsrc-setup=false", "--ld-library-path=false", "--command-var", "cmd",
+				"--node-heartbeat", "500ms",
 			},
 		},
 		{
@@ -126,6 +127,8 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"--setup", "/x.sh:1f"}, `flag --setup: "/x.sh:1f": "1f" after the last colon is not a function name`},
 		{[]string{"--after-timeout=0s"}, `invalid value "0s" for flag -after-timeout: want a positive duration, got 0s`},
 		{[]string{"--barrier-timeout=-1m"}, `invalid value "-1m" for flag -barrier-timeout: want a positive duration, got -1m0s`},
+		{[]string{"--node-heartbeat=-1s"}, `invalid value "-1s" for flag -node-heartbeat: want a positive duration or 0 (off), got -1s`},
+		{[]string{"--node-heartbeat=often"}, `invalid value "often" for flag -node-heartbeat: not a duration`},
 	} {
 		_, err := Parse(tt.args)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -140,7 +143,7 @@ func TestParseErrors(t *testing.T) {
 func TestUsageShowsTheDefaults(t *testing.T) {
 	var b strings.Builder
 	PrintUsage(&b)
-	for _, want := range []string{"(default 30m0s)", "(default 1h0m0s)", "(default 5m0s)", "-barrier\n", "auto|always|never (default auto)", `(default "pytestCommand")`, "-env-dump\n"} {
+	for _, want := range []string{"(default 30m0s)", "(default 1h0m0s)", "(default 5m0s)", "(default 10s)", "-barrier\n", "auto|always|never (default auto)", `(default "pytestCommand")`, "-env-dump\n"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("usage lacks %q:\n%s", want, b.String())
 		}
@@ -178,7 +181,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"barrier":false`, `"barrier_timeout":"1h0m0s"`, `"after":["a"]`, `"after_timeout":"5m0s"`, `"setup":"/e.sh:f"`, `"unset_slurm":"auto"`} {
+	for _, want := range []string{`"barrier":false`, `"barrier_timeout":"1h0m0s"`, `"node_heartbeat":"0s"`, `"after":["a"]`, `"after_timeout":"5m0s"`, `"setup":"/e.sh:f"`, `"unset_slurm":"auto"`} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("JSON lacks %s: %s", want, data)
 		}
@@ -189,5 +192,27 @@ func TestJSONRoundTrip(t *testing.T) {
 	}
 	if diff := cmp.Diff(o.WithDefaults(), back); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}
+
+// TestNodeHeartbeat: the heartbeat comes HeartbeatsPerTimeout times per node timeout, never more often
+// than every 100 ms, and not at all without a node watch; the default period is the default
+// timeout's, so that a plan with the default timeout renders no flag.
+func TestNodeHeartbeat(t *testing.T) {
+	for _, tt := range []struct{ timeout, want time.Duration }{
+		{DefaultNodeTimeout, DefaultNodeHeartbeat}, {3 * time.Second, 500 * time.Millisecond},
+		{300 * time.Second, 50 * time.Second}, {time.Millisecond, 100 * time.Millisecond}, {0, 0},
+	} {
+		if got := NodeHeartbeat(tt.timeout); got != tt.want {
+			t.Errorf("NodeHeartbeat(%s) = %s, want %s", tt.timeout, got, tt.want)
+		}
+	}
+	if got := Defaults().NodeHeartbeat; got != 10*time.Second {
+		t.Errorf("default heartbeat %s, want 10s", got)
+	}
+	// A plan of an older version has no node_heartbeat: its tasks had the default.
+	var o Options
+	if err := o.UnmarshalJSON([]byte(`{"role":"GEN_0"}`)); err != nil || o.NodeHeartbeat != DefaultNodeHeartbeat {
+		t.Errorf("no node_heartbeat: %s, %v; want the default", o.NodeHeartbeat, err)
 	}
 }

@@ -25,6 +25,7 @@ const (
 	RuleNoSpace      = "no-space"       // ENOSPC/EDQUOT in the workspace or output directory
 	RuleJobNodeFail  = "job-node-fail"  // scontrol: JobState=NODE_FAIL or Reason=NodeDown
 	RulePreflight    = "preflight-node" // a --preflight check failed on a node
+	RuleNodeSilent   = "node-silent"    // a node's heartbeat stopped while steps ran on it
 	RuleRequeue      = "requeue-refused"
 )
 
