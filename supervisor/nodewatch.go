@@ -79,7 +79,8 @@ func (r *run) armNodeTick() {
 }
 
 // watchedNodes maps every node with a live step that runs the task runner to the launch of the
-// earliest such step: a node whose heartbeat never changed since is judged from then.
+// earliest such step. A node is judged only once a task of a step running there has written its
+// heartbeat (see onNodeSample).
 func (r *run) watchedNodes() map[string]time.Time {
 	watched := map[string]time.Time{}
 	for _, s := range r.steps {
@@ -159,12 +160,16 @@ func (r *run) onNodeSample(m nodeSample, now time.Time) {
 	}
 	var silent []silentNode
 	for n, since := range r.watchedNodes() {
-		var last *coord.Heartbeat
-		if seen, ok := r.nodes.seen[n]; ok {
-			last = &seen.beat
-			if seen.changedAt.After(since) {
-				since = seen.changedAt
-			}
+		seen, ok := r.nodes.seen[n]
+		if !ok || !slices.Contains(r.rolesOn(n), seen.beat.Writer.Role) {
+			// Not heard from a step that runs there now: its tasks may not have started yet (a
+			// container image being imported can take minutes), and a node that dies before they
+			// start fails the launch itself, which srun reports.
+			continue
+		}
+		last := &seen.beat
+		if seen.changedAt.After(since) {
+			since = seen.changedAt
 		}
 		if quiet := now.Sub(since); quiet > r.nodeTimeout() {
 			silent = append(silent, silentNode{name: n, quiet: quiet, last: last})
@@ -186,10 +191,7 @@ func (r *run) decideNodesSilent(silent []silentNode) {
 		if blamed == nil && len(onIt) > 0 {
 			blamed = r.byName[onIt[0]]
 		}
-		heard := "no heartbeat since the launch of its first running step"
-		if n.last != nil {
-			heard = "last heartbeat: " + n.last.String()
-		}
+		heard := "last heartbeat: " + n.last.String()
 		names = append(names, n.name)
 		parts = append(parts, fmt.Sprintf("%s (silent for %s, running %s)", n.name, n.quiet.Round(time.Millisecond), strings.Join(onIt, ", ")))
 		evidence = append(evidence, fmt.Sprintf("%s: %s: heartbeat unchanged for %s (--node-timeout %s) while %s ran on it; %s",
