@@ -63,6 +63,51 @@ func TestNodeCrash(t *testing.T) {
 	t.Logf("root cause: %s; evidence %q", f.Reason, f.Evidence)
 }
 
+// TestNodeCrashHeartbeat: the same crash with --node-timeout 8s: the node watch finds the node silent
+// long before Slurm's SlurmdTimeout (30 s here, 300 s by default), and ends the run 87 naming it (rule
+// node-silent). Logs the time from the crash to the decision (target: the node timeout + 2 s).
+func TestNodeCrashHeartbeat(t *testing.T) {
+	requireSlurm(t)
+	start := time.Now()
+	j := submit(t, jobSpec{Name: "node-crash-hb", NumGen: 2, Requests: longToy, Work: "50ms", SBATCH: []string{"--no-requeue"},
+		RunFlags: "--node-timeout 8s"})
+	s := j.waitSummary(jobTimeout, "the benchmark sending requests", func(s summary) bool { return benchmarkSending(j, s) })
+	gen1, ok := s.role("GEN_1")
+	if !ok || len(gen1.Nodes) != 1 {
+		t.Fatalf("GEN_1 %+v, want one node", gen1)
+	}
+	node := gen1.Nodes[0]
+	script, err := filepath.Abs("../scripts/slurm-dev-cluster.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { restoreNode(t, script, node) })
+	if out, err := exec.Command(script, "crash", node).CombinedOutput(); err != nil {
+		t.Fatalf("crash %s: %v\n%s", node, err, out)
+	}
+	crashed := time.Now()
+	s = j.waitSummary(2*time.Minute, "the run decided", func(s summary) bool { return s.DecidedAt != nil })
+	took := s.DecidedAt.Sub(crashed)
+	t.Logf("crash of %s to the decision: %s (--node-timeout 8s; Slurm's SlurmdTimeout is 30 s here)", node, took.Round(10*time.Millisecond))
+	rec, s := finish(t, j, start)
+	t.Logf("Slurm ended the job %s ExitCode=%s", rec.State, rec.ExitCode)
+	if s.ExitCode == nil || *s.ExitCode != 87 {
+		t.Errorf("summary exit code %s, want 87", ptrString(s.ExitCode))
+	}
+	f := s.Failure
+	if f == nil || f.Class != "infrastructure" || f.Node != node ||
+		!slices.ContainsFunc(f.Evidence, func(e string) bool { return strings.HasPrefix(e, "node-silent: "+node+": ") }) {
+		t.Fatalf("failure %+v, want class infrastructure, node %s, node-silent evidence", f, node)
+	}
+	if !slices.Contains(s.BadNodes, node) {
+		t.Errorf("bad_nodes %v, want %s", s.BadNodes, node)
+	}
+	// The bound is generous for a loaded machine; the point is to beat Slurm's 30 s by far.
+	if took > 20*time.Second {
+		t.Errorf("decided %s after the crash, want well before Slurm's 30 s", took)
+	}
+}
+
 // restoreNode starts the crashed node's slurmd again and waits until Slurm has it back in service, so
 // that the scenarios after this one have four nodes.
 func restoreNode(t *testing.T, script, node string) {

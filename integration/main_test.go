@@ -17,6 +17,8 @@
 //	TestRequeue                   scontrol requeue: the second attempt has its own run token and files
 //	TestNodeCrash                 a node's slurmd and tasks SIGKILLed mid-run: NODE_FAIL 87:0, class
 //	                              infrastructure, the node in bad_nodes and bad-nodes.txt (infra_test.go)
+//	TestNodeCrashHeartbeat        the same crash with --node-timeout 8s: 87 naming the node, rule
+//	                              node-silent, well before Slurm's SlurmdTimeout (infra_test.go)
 //	TestControllerDownAtFailure   a GEN rank exits 3 while slurmctld is down: decided on srun's line with
 //	                              code 3 within KillWait + 5 s, not at the time limit (infra_test.go)
 //	TestPlanMatchesSlurm          `plan --json` inside the job: ranks ran where the plan said, with the
