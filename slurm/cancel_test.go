@@ -29,8 +29,8 @@ func TestCancelStepArgs(t *testing.T) {
 		// A real-time signal has no name scancel knows; it takes the number.
 		{syscall.Signal(40), []string{"--ctld", "--signal=40", "12.3"}},
 	} {
-		if diff := cmp.Diff(tc.want, cancelStepArgs("12", "3", tc.signal)); diff != "" {
-			t.Errorf("cancelStepArgs(12, 3, %d) (-want +got):\n%s", tc.signal, diff)
+		if diff := cmp.Diff(tc.want, cancelStepsArgs("12", []string{"3"}, tc.signal)); diff != "" {
+			t.Errorf("cancelStepsArgs(12, [3], %d) (-want +got):\n%s", tc.signal, diff)
 		}
 	}
 }
@@ -41,7 +41,7 @@ func TestCancelStepRunsScancel(t *testing.T) {
 	dir := t.TempDir()
 	record := filepath.Join(dir, "args")
 	ok := writeScript(t, dir, "scancel-ok", `printf '%s\n' "$@" > `+record)
-	if err := CancelStep(context.Background(), ok, "12", "3", syscall.SIGTERM); err != nil {
+	if err := (&Client{Scancel: ok}).CancelStep(context.Background(), "12", "3", syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(record)
@@ -53,7 +53,7 @@ func TestCancelStepRunsScancel(t *testing.T) {
 	}
 
 	failing := writeScript(t, dir, "scancel-fail", `echo "scancel: error: Kill job error on job id 12.3: Job/step already completing or completed" >&2; exit 1`)
-	err = CancelStep(context.Background(), failing, "12", "3", 0)
+	err = (&Client{Scancel: failing}).CancelStep(context.Background(), "12", "3", 0)
 	want := failing + " 12.3: exit status 1: scancel: error: Kill job error on job id 12.3: Job/step already completing or completed"
 	if err == nil || err.Error() != want {
 		t.Errorf("CancelStep error = %v, want %q", err, want)
@@ -143,11 +143,12 @@ func TestCancelStepOnCluster(t *testing.T) {
 	stepID := strings.TrimSpace(waitFile(t, filepath.Join(dir, "step"), func(string) bool { return true }))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := CancelStep(ctx, tools.Scancel, jobID, stepID, syscall.SIGTERM); err != nil {
+	client := &Client{Scancel: tools.Scancel}
+	if err := client.CancelStep(ctx, jobID, stepID, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	waitFile(t, filepath.Join(dir, "step.log"), func(s string) bool { return strings.Contains(s, "got TERM") })
-	if err := CancelStep(ctx, tools.Scancel, jobID, stepID, 0); err != nil {
+	if err := client.CancelStep(ctx, jobID, stepID, 0); err != nil {
 		t.Fatal(err)
 	}
 	waitFile(t, filepath.Join(dir, "done"), func(string) bool { return true })

@@ -1,9 +1,7 @@
 package slurm
 
 import (
-	"context"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -20,15 +18,6 @@ func ParseJobEndEnv(value string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(sec, 0), true
-}
-
-// JobEndTime asks Slurm for the job's end time: `squeue -h -j JOB -o %e`.
-func JobEndTime(ctx context.Context, squeue, jobID string) (time.Time, error) {
-	out, err := exec.CommandContext(ctx, squeue, "-h", "-j", jobID, "-o", "%e").Output()
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s -h -j %s -o %%e: %w", squeue, jobID, err)
-	}
-	return ParseSqueueTime(string(out), time.Local)
 }
 
 // ParseSqueueTime reads a time as squeue prints it (2026-12-01T23:00:00, in the cluster's local

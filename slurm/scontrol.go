@@ -1,9 +1,7 @@
 package slurm
 
 import (
-	"context"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -11,17 +9,6 @@ import (
 
 // DefaultKillWait is Slurm's own default for KillWait, used when the cluster's value cannot be read.
 const DefaultKillWait = 30 * time.Second
-
-// KillWait asks the cluster (scontrol show config) how long Slurm waits between the SIGTERM of a
-// cancellation, requeue or time limit and the SIGKILL that ends the job. The supervisor must finish
-// its teardown and its record inside that time.
-func KillWait(ctx context.Context, scontrol string) (time.Duration, error) {
-	out, err := exec.CommandContext(ctx, scontrol, "show", "config").Output()
-	if err != nil {
-		return 0, fmt.Errorf("%s show config: %w", scontrol, err)
-	}
-	return ParseKillWait(string(out))
-}
 
 // ParseKillWait reads the "KillWait = 30 sec" line of `scontrol show config`.
 func ParseKillWait(config string) (time.Duration, error) {
@@ -50,15 +37,6 @@ type JobStatus struct {
 	Reason string
 }
 
-// JobState asks the controller for a job's state and reason (scontrol show job).
-func JobState(ctx context.Context, scontrol, jobID string) (JobStatus, error) {
-	out, err := exec.CommandContext(ctx, scontrol, "show", "job", "--oneliner", jobID).Output()
-	if err != nil {
-		return JobStatus{}, fmt.Errorf("%s show job %s: %w", scontrol, jobID, err)
-	}
-	return ParseJobState(string(out))
-}
-
 // ParseJobState reads the JobState and Reason fields of `scontrol show job`.
 func ParseJobState(out string) (JobStatus, error) {
 	var st JobStatus
@@ -77,16 +55,6 @@ func ParseJobState(out string) (JobStatus, error) {
 		st.Reason = ""
 	}
 	return st, nil
-}
-
-// NodeStates asks the controller for the state of each of nodes (sinfo), e.g. "allocated", "down*",
-// "idle*" (a trailing * means the node does not respond).
-func NodeStates(ctx context.Context, sinfo string, nodes []string) (map[string]string, error) {
-	out, err := exec.CommandContext(ctx, sinfo, "-h", "-N", "-n", CompressHostlist(nodes), "-o", "%N %T").Output()
-	if err != nil {
-		return nil, fmt.Errorf("%s -N -n %s: %w", sinfo, CompressHostlist(nodes), err)
-	}
-	return ParseNodeStates(string(out)), nil
 }
 
 // ParseNodeStates reads sinfo's "NODE STATE" lines.

@@ -54,7 +54,7 @@ func TestKillWaitFromCluster(t *testing.T) {
 	tools := slurmdev.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	got, err := KillWait(ctx, tools.Scontrol)
+	got, err := (&Client{Scontrol: tools.Scontrol}).KillWait(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,10 +63,10 @@ type execLauncher struct {
 	// prefix replaces argv[0] of every step: {"srun"}, or the supervisor's binary and "srun".
 	prefix []string
 	env    []string
-	// scancel, jobID: see Config.Scancel.
-	scancel string
-	jobID   string
-	coord   coord.Dir
+	// slurm, jobID: see Config.Slurm.
+	slurm *slurm.Client
+	jobID string
+	coord coord.Dir
 }
 
 // execProcess is a step started by execLauncher.
@@ -132,7 +132,7 @@ func (p *execProcess) tasksStarted(ctx context.Context) (string, bool) {
 // stop asks a step to stop gracefully.
 func (p *execProcess) stop(stepID string) error {
 	pid := p.pid()
-	if p.l.scancel != "" && stepID != "" {
+	if p.l.viaSlurm() && stepID != "" {
 		err := p.cancel(stepID, syscall.SIGTERM)
 		if err == nil {
 			return nil
@@ -152,7 +152,7 @@ func (p *execProcess) stop(stepID string) error {
 // kill ends a step that outlived the grace period. It runs outside the loop: an scancel call must not
 // hold up a teardown that Slurm's KillWait bounds.
 func (p *execProcess) kill(stepID string) error {
-	if p.l.scancel != "" {
+	if p.l.viaSlurm() {
 		var errs error
 		if stepID != "" {
 			errs = p.cancel(stepID, 0)
@@ -170,7 +170,7 @@ func (p *execProcess) kill(stepID string) error {
 // signal sends sig to the step's tasks: through Slurm once the step id is known, else to srun, which
 // passes signals other than the ones that end a step on to its tasks (the fake srun does the same).
 func (p *execProcess) signal(stepID string, sig syscall.Signal) error {
-	if p.l.scancel != "" && stepID != "" {
+	if p.l.viaSlurm() && stepID != "" {
 		return p.cancel(stepID, sig)
 	}
 	return signalGroup(p.name, p.pid(), sig)
@@ -185,10 +185,15 @@ func (p *execProcess) abandon() error {
 func (p *execProcess) cancel(stepID string, signal syscall.Signal) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := slurm.CancelStep(ctx, p.l.scancel, p.l.jobID, stepID, signal); err != nil {
+	if err := p.l.slurm.CancelStep(ctx, p.l.jobID, stepID, signal); err != nil {
 		return fmt.Errorf("role %s: %w", p.name, err)
 	}
 	return nil
+}
+
+// viaSlurm reports whether steps are signalled through Slurm (a cluster with scancel).
+func (l *execLauncher) viaSlurm() bool {
+	return l.slurm != nil && l.slurm.Scancel != ""
 }
 
 // signalGroup sends sig to the process group of a step's srun (pid), which leads it.

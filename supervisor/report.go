@@ -172,6 +172,11 @@ type Summary struct {
 	Measurement *Measurement `json:"measurement,omitempty"`
 	// BadNodes are the nodes an infrastructure failure named, also in BadNodesFile.
 	BadNodes []string `json:"bad_nodes,omitempty"`
+	// SlurmCalls is how many times each Slurm command ran (slurm.CallShowJob, ...), retries included,
+	// and SlurmRetries how many of them were retries after the controller did not answer; absent in
+	// local mode.
+	SlurmCalls   map[string]int `json:"slurm_calls,omitempty"`
+	SlurmRetries map[string]int `json:"slurm_retries,omitempty"`
 
 	// Supervisor is the process that writes this summary; UpdatedAt its last write, at least every
 	// HeartbeatPeriod while it runs, so that status can tell a live run from an orphaned record.
@@ -216,6 +221,9 @@ func (r *run) summary() Summary {
 		Warnings: r.warnings, BadNodes: r.badNodes, Measurement: r.measure, NotSignalled: r.notSignalledSteps(),
 	}
 	s.Checks, s.UCXRedFlags = r.checkSummary()
+	if r.cfg.Slurm != nil {
+		s.SlurmCalls, s.SlurmRetries = r.cfg.Slurm.Calls(), r.cfg.Slurm.Retries()
+	}
 	now := r.cfg.clock.Now()
 	s.Supervisor, s.UpdatedAt = &r.claim.self, timePtr(now)
 	s.DurationSeconds = now.Sub(r.start).Seconds()

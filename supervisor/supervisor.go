@@ -61,11 +61,13 @@ type Config struct {
 	Console io.Writer
 	// TailLines is how many lines of the failing role's log the report shows.
 	TailLines int
-	// Scancel, when set (on a real cluster), is how steps are stopped: srun answers SIGTERM by killing
-	// its tasks outright, and a SIGKILLed srun leaves its step running, so the supervisor signals the
-	// step itself (`scancel --ctld --signal=TERM JOB.STEP`, later `scancel JOB.STEP`). Empty (local mode):
-	// the fake srun's process group is signalled.
-	Scancel string
+	// Slurm, when set (on a real cluster), runs the run's Slurm commands and counts them (summary.json
+	// slurm_calls). Its scancel is how steps are stopped: srun answers SIGTERM by killing its tasks
+	// outright, and a SIGKILLed srun leaves its step running, so the supervisor signals the step itself
+	// (`scancel --ctld --signal=TERM JOB.STEP`, later `scancel JOB.STEP`). Nil, or no scancel (local
+	// mode): the fake srun's process group is signalled. JobState and NodeStates are set from it by
+	// the caller.
+	Slurm *slurm.Client
 	// KillWait is the cluster's KillWait: once Slurm has sent the job SIGTERM (scancel, requeue, time
 	// limit) it SIGKILLs everything that long after. The teardown of such a run is fitted inside it,
 	// whatever Grace says. Zero (local mode, or unknown) bounds nothing.
@@ -271,7 +273,7 @@ func Run(ctx context.Context, cfg Config) Result {
 		cfg.Launcher = []string{"srun"}
 	}
 	if cfg.launcher == nil {
-		cfg.launcher = &execLauncher{prefix: cfg.Launcher, env: cfg.Env, scancel: cfg.Scancel,
+		cfg.launcher = &execLauncher{prefix: cfg.Launcher, env: cfg.Env, slurm: cfg.Slurm,
 			jobID: cfg.Plan.JobID, coord: coord.Dir(cfg.Plan.CoordDir)}
 	}
 	console := cfg.Console

@@ -178,7 +178,7 @@ func runScenario(t *testing.T, sc scenario) outcome {
 		go func() { defer close(watched); sc.watch(watchCtx, ws) }()
 	}
 	if sc.jobState != nil {
-		cfg.Scancel, cfg.KillWait = refusingScancel(t), sc.killWait
+		cfg.Slurm, cfg.KillWait = &slurm.Client{Scancel: refusingScancel(t)}, sc.killWait
 		cfg.JobState = sc.jobState
 	}
 	result := supervisor.Run(ctx, cfg)
@@ -518,6 +518,20 @@ func TestKillWaitBoundsTeardown(t *testing.T) {
 	if !strings.Contains(out.console, "grace cut from 1m0s to") {
 		t.Errorf("console does not say the grace was cut:\n%s", out.console)
 	}
+	// Every step the teardown stopped at once is signalled by one scancel (two when one joins late),
+	// and the step that ignored SIGTERM is cancelled by another; the summary counts them.
+	stopped := 0
+	for _, role := range out.summary.Roles {
+		if role.LaunchedAt != nil {
+			stopped++
+		}
+	}
+	if n := out.summary.SlurmCalls[slurm.CallSignal]; n < 1 || n > 2 || n >= stopped {
+		t.Errorf("slurm_calls %v: %d step signal calls for %d steps, want one or two", out.summary.SlurmCalls, n, stopped)
+	}
+	if n := out.summary.SlurmCalls[slurm.CallScancel]; n != 1 {
+		t.Errorf("slurm_calls %v: %d cancellations, want 1 (CTX_0, which ignored SIGTERM)", out.summary.SlurmCalls, n)
+	}
 }
 
 // TestRecordSurvivesSIGKILLAfterDecision kills the supervisor process with SIGKILL the moment its
@@ -591,11 +605,12 @@ func fmtPtr(p *int) string {
 	return strconv.Itoa(*p)
 }
 
-// refusingScancel is an scancel that refuses every step signal as Slurm does while it ends the job.
+// refusingScancel is an scancel that refuses every step signal as Slurm does while it ends the job,
+// each step it is given (JOB.STEP, after the options) with a line of its own.
 func refusingScancel(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "scancel")
-	script := "#!/bin/sh\necho \"scancel: error: Kill job error on job step id $3: Job/step already completing or completed\" >&2\nexit 1\n"
+	script := "#!/bin/sh\nfor a; do case $a in -*) ;; *) echo \"scancel: error: Kill job error on job step id $a: Job/step already completing or completed\" >&2;; esac; done\nexit 1\n"
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}

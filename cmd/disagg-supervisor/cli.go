@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"reflect"
@@ -323,7 +322,12 @@ func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg
 	if err != nil {
 		return cfg, stop, badInput(fmt.Errorf("--error-pattern: %w", err))
 	}
-	hangs, err := sf.hangFlags.settings(plan, lf.Local, e.getenv)
+	// One client for every Slurm command of the run, so that summary.json counts them all.
+	var client *slurm.Client
+	if !lf.Local {
+		client = slurm.LookPath()
+	}
+	hangs, err := sf.hangFlags.settings(plan, client, e.getenv)
 	if err != nil {
 		return cfg, stop, badInput(err)
 	}
@@ -359,31 +363,30 @@ func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg
 		cfg.Env = fakesrun.AllocationEnv(baseEnv, plan.JobID, plan.Nodes, plan.GPUsPerNode,
 			filepath.Join(plan.Workspace, ".disagg-supervisor", "fake-slurm", plan.JobID))
 	} else {
-		clusterSettings(&cfg, plan.JobID, e.stderr)
+		clusterSettings(&cfg, client, plan.JobID, e.stderr)
 	}
 	return cfg, stop, nil
 }
 
-// clusterSettings fills in how the supervisor works with a real Slurm: scancel to stop steps, the
-// cluster's KillWait to fit the teardown in, and the job's state to tell a cancellation from a failure.
-func clusterSettings(cfg *supervisor.Config, jobID string, stderr io.Writer) {
+// clusterSettings fills in how the supervisor works with a real Slurm, through client: scancel to stop
+// steps, the cluster's KillWait to fit the teardown in, and the job's state to tell a cancellation
+// from a failure.
+func clusterSettings(cfg *supervisor.Config, client *slurm.Client, jobID string, stderr io.Writer) {
 	// Without scancel steps are still stopped, through srun, only less gently.
-	cfg.Scancel, _ = exec.LookPath("scancel")
-	scontrol, err := exec.LookPath("scontrol")
-	if err != nil {
+	cfg.Slurm = client
+	if client.Scontrol == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if cfg.KillWait, err = slurm.KillWait(ctx, scontrol); err != nil {
+	var err error
+	if cfg.KillWait, err = client.KillWait(ctx); err != nil {
 		cfg.KillWait = slurm.DefaultKillWait
 		fmt.Fprintf(stderr, "disagg-supervisor: %v; assuming Slurm's default KillWait of %s\n", err, cfg.KillWait)
 	}
-	cfg.JobState = func(ctx context.Context) (slurm.JobStatus, error) { return slurm.JobState(ctx, scontrol, jobID) }
-	if sinfo, err := exec.LookPath("sinfo"); err == nil {
-		cfg.NodeStates = func(ctx context.Context, nodes []string) (map[string]string, error) {
-			return slurm.NodeStates(ctx, sinfo, nodes)
-		}
+	cfg.JobState = func(ctx context.Context) (slurm.JobStatus, error) { return client.JobState(ctx, jobID) }
+	if client.Sinfo != "" {
+		cfg.NodeStates = client.NodeStates
 	}
 }
 

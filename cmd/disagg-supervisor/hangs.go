@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"path"
 	"strconv"
 	"strings"
@@ -29,8 +28,8 @@ type hangFlags struct {
 }
 
 // settings checks the hang flags against the plan and fills in the job's end time: from
-// SLURM_JOB_END_TIME, else from squeue, on a cluster.
-func (h hangFlags) settings(plan roles.Plan, local bool, getenv func(string) string) (supervisor.HangSettings, error) {
+// SLURM_JOB_END_TIME, else from squeue, on a cluster (client set; nil in local mode).
+func (h hangFlags) settings(plan roles.Plan, client *slurm.Client, getenv func(string) string) (supervisor.HangSettings, error) {
 	s := supervisor.HangSettings{StallTimeout: h.StallTimeout, BenchmarkTimeout: h.BenchmarkTimeout, DumpWait: h.DumpWait,
 		SrunExitWait: h.SrunExitWait}
 	// The CLI checked the flags it parsed (checkNumbers); a caller in Go gets the same rule here.
@@ -73,8 +72,8 @@ func (h hangFlags) settings(plan roles.Plan, local bool, getenv func(string) str
 		}
 		s.DumpSignal = sig
 	}
-	if !local {
-		s.JobEnd = jobEnd(plan.JobID, getenv)
+	if client != nil {
+		s.JobEnd = jobEnd(client, plan.JobID, getenv)
 	}
 	return s, nil
 }
@@ -92,17 +91,16 @@ func signalByName(name string) (syscall.Signal, error) {
 }
 
 // jobEnd is the job's end (time limit), zero when Slurm does not say.
-func jobEnd(jobID string, getenv func(string) string) time.Time {
+func jobEnd(client *slurm.Client, jobID string, getenv func(string) string) time.Time {
 	if t, ok := slurm.ParseJobEndEnv(getenv(slurm.JobEndEnv)); ok {
 		return t
 	}
-	squeue, err := exec.LookPath("squeue")
-	if err != nil {
+	if client.Squeue == "" {
 		return time.Time{}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	t, err := slurm.JobEndTime(ctx, squeue, jobID)
+	t, err := client.JobEndTime(ctx, jobID)
 	if err != nil {
 		return time.Time{}
 	}
