@@ -294,8 +294,12 @@ func (c *cluster) failures() []Figure {
 		}
 		figure = failureFigure(f.clusterID, latency, parts, "srun -N1 -n1 true", refs, 2*time.Second)
 		if n := median(parts["steps the teardown asked to stop (#)"]); n > 0 {
-			figure.note("On a cluster every other step is stopped with its own `scancel --ctld --signal=TERM JOB.STEP`, the calls started together at the teardown event: %.0f steps were all reaped %.3f s after it (median of c).",
+			figure.note("On a cluster the other steps are stopped through Slurm, their signals asked for together at the teardown event and sent by one `scancel --ctld --signal=TERM JOB.S1 JOB.S2 ...` (two when one joins late): %.0f steps were all reaped %.3f s after it (median of c).",
 				n, median(parts["c. → every step reaped (s)"]))
+		}
+		if calls := parts["Slurm commands the supervisor ran (#)"]; len(calls) > 0 {
+			figure.note("The supervisor ran %.0f Slurm commands in the median run, at most %.0f (summary.json slurm_calls: scontrol, sinfo, squeue and scancel, retries included).",
+				median(calls), slicesMax(calls))
 		}
 		out = append(out, figure)
 	}

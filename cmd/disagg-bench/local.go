@@ -57,6 +57,7 @@ type failureSample struct {
 	left    float64 // processes and steps of the run alive when the supervisor exited
 	killed  float64 // steps that outlived the grace period (SIGKILL)
 	stopped float64 // steps the teardown asked to stop
+	slurm   float64 // Slurm commands the supervisor ran (summary.json slurm_calls); 0 in local mode
 }
 
 func (s failureSample) addParts(parts map[string][]float64) {
@@ -71,6 +72,9 @@ func (s failureSample) addParts(parts map[string][]float64) {
 		"steps the teardown asked to stop (#)":             s.stopped,
 	} {
 		parts[name] = append(parts[name], v)
+	}
+	if s.slurm > 0 {
+		parts["Slurm commands the supervisor ran (#)"] = append(parts["Slurm commands the supervisor ran (#)"], s.slurm)
 	}
 }
 
@@ -108,8 +112,13 @@ func analyseFailure(ws string, f fault, exit, gone, left float64) (failureSample
 		return failureSample{}, err
 	}
 	end := math.Max(exit, gone)
+	calls := 0
+	for _, n := range summary.SlurmCalls {
+		calls += n
+	}
 	return failureSample{latency: end - faultAt, detect: seen - faultAt, signal: teardown - seen,
-		reap: result - teardown, exit: end - result, left: left, killed: float64(len(summary.IgnoredSIGTERM)), stopped: stopped}, nil
+		reap: result - teardown, exit: end - result, left: left, killed: float64(len(summary.IgnoredSIGTERM)), stopped: stopped,
+		slurm: float64(calls)}, nil
 }
 
 func failureFigure(id string, latency []float64, parts map[string][]float64, refName string, refs []float64, allowance time.Duration) Figure {
