@@ -21,6 +21,9 @@
 //	                              node-silent, well before Slurm's SlurmdTimeout (infra_test.go)
 //	TestControllerDownAtFailure   a GEN rank exits 3 while slurmctld is down: decided on srun's line with
 //	                              code 3 within KillWait + 5 s, not at the time limit (infra_test.go)
+//	TestForeignStepIgnored        a step the batch script starts itself (srun --overlap, as CI does) runs
+//	                              beside the run to its end, unreported and not stopped: COMPLETED 0:0
+//	                              (foreign_test.go)
 //	TestPlanMatchesSlurm          `plan --json` inside the job: ranks ran where the plan said, with the
 //	                              CUDA_VISIBLE_DEVICES Slurm assigned
 //
