@@ -102,6 +102,8 @@ type aggConfig struct {
 	// gpus is the largest world of the server configurations (world_size, else tensor x pipeline x
 	// context parallel size), since they run one after another in the same step; 0 when none says.
 	gpus int
+	// count is how many server configurations the list holds.
+	count int
 }
 
 // serverConfigs reads server_configs, the list of server configurations of an aggregated test.
@@ -117,6 +119,7 @@ func (p *configParser) serverConfigs(root *yaml.Node) aggConfig {
 		return c
 	}
 	c.present = true
+	c.count = len(n.Content)
 	for i, item := range n.Content {
 		item = resolve(item)
 		key := fmt.Sprintf("%s[%d]", name, i)

@@ -173,6 +173,10 @@ func TestBuildAggregatedShapes(t *testing.T) {
 			if ws := r.Env["world_size"]; ws != strconv.Itoa(tt.ntasks) {
 				t.Errorf("world_size %q in the environment, want %d", ws, tt.ntasks)
 			}
+			// The config's server_configs list tells the supervisor how many configurations run.
+			if want := map[bool]int{true: 2}[f.Config != ""]; p.ServerConfigs != want {
+				t.Errorf("server_configs %d, want %d", p.ServerConfigs, want)
+			}
 		})
 	}
 }

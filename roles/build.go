@@ -168,6 +168,9 @@ func (b *builder) newPlan(p Plan, topo slurm.Topology, unique string) (Plan, sru
 		return Plan{}, srunSettings{}, err
 	}
 	p.NodeTimeoutSeconds = nodeTimeout.Seconds()
+	if b.cfg != nil {
+		p.ServerConfigs = b.cfg.agg.count
+	}
 	if err := b.paths(&p); err != nil {
 		return Plan{}, srunSettings{}, err
 	}

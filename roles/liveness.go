@@ -184,7 +184,9 @@ func applyLiveness(p *Plan, specs []livenessSpec) error {
 			matched = true
 			check := s.check
 			check.Target = placeholders(p, r).Replace(s.check.Target)
-			if err := checkProbeTarget(check.Type, check.Target); err != nil {
+			// {idx} stays for the supervisor to resolve at each server configuration's start; the
+			// target must be valid for any index.
+			if err := checkProbeTarget(check.Type, strings.ReplaceAll(check.Target, PlaceholderIdx, "0")); err != nil {
 				return inputErrorf(s.input, "%s", err)
 			}
 			r.Liveness = &check
@@ -196,7 +198,8 @@ func applyLiveness(p *Plan, specs []livenessSpec) error {
 	return nil
 }
 
-// placeholders expands {role} {node} {out} {workspace} {job} {token} for one role.
+// placeholders expands {role} {node} {out} {workspace} {job} {token} for one role ({idx} is the
+// supervisor's: see PlaceholderIdx).
 func placeholders(p *Plan, r *Role) *strings.Replacer {
 	return strings.NewReplacer(
 		"{role}", r.Name,

@@ -123,3 +123,27 @@ func TestLivenessInPlanTable(t *testing.T) {
 		t.Errorf("table lacks %q:\n%s", want, b.String())
 	}
 }
+
+// TestIdxPlaceholder: {idx} stays in a liveness target for the supervisor to resolve at each server
+// configuration's start (checked as index 0), and is 0 in a readiness probe, awaited once.
+func TestIdxPlaceholder(t *testing.T) {
+	p, err := Build(Sources{Flags: Flags{Liveness: []string{"DISAGG_SERVER=tcp:{node}:800{idx}@2s"},
+		Probes: []string{"DISAGG_SERVER=file:{out}/server.{idx}.addr"}}, Getenv: getenv(contractEnv())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range p.Roles {
+		if r.Name != "DISAGG_SERVER" {
+			continue
+		}
+		if r.Liveness == nil || r.Liveness.Target != "gpu-a01:800{idx}" {
+			t.Errorf("liveness %+v, want target gpu-a01:800{idx}", r.Liveness)
+		}
+		if r.Probe == nil || !strings.HasSuffix(r.Probe.Target, "/server.0.addr") {
+			t.Errorf("probe %+v, want {idx} as 0", r.Probe)
+		}
+	}
+	if _, err := Build(Sources{Flags: Flags{Liveness: []string{"DISAGG_SERVER=tcp:{node}{idx}"}}, Getenv: getenv(contractEnv())}); err == nil {
+		t.Error("a tcp target without a port passed with {idx}")
+	}
+}

@@ -7,6 +7,12 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
 )
 
+// PlaceholderIdx is the server configuration's index (server_idx) in a liveness target: the
+// supervisor resolves it at each configuration's start, since several configurations run one after
+// another in the same steps. A readiness probe, awaited once before the first configuration, has
+// it resolved as 0.
+const PlaceholderIdx = "{idx}"
+
 // ExpandJobPlaceholders replaces the placeholders that name a place of the whole job ({out},
 // {workspace}, {job}, {token}) in a path or pattern, as probe targets do. {role} and {node} belong to
 // one role and are left as they are.

@@ -60,6 +60,9 @@ type Plan struct {
 	// NodeTimeoutSeconds is the node watch's bound: a node whose heartbeat has not changed for this
 	// long while steps run on it has failed; 0: no watch, and no heartbeats (see Role.Task).
 	NodeTimeoutSeconds float64 `json:"node_timeout_seconds"`
+	// ServerConfigs is how many server configurations the job runs one after another in the same
+	// steps (the config's server_configs list); 0 when the config does not say.
+	ServerConfigs int `json:"server_configs,omitempty"`
 	// SrunArgs are the user's extra srun arguments, already part of every step's argv; kept so
 	// that the supervisor can run further steps (a precheck) the same way.
 	SrunArgs []string `json:"srun_args,omitempty"`

@@ -140,7 +140,8 @@ func applyProbes(p *Plan, specs []probeSpec) error {
 				continue
 			}
 			matched = true
-			target := placeholders(p, r).Replace(s.target)
+			// Readiness is awaited once, before the first server configuration.
+			target := strings.ReplaceAll(placeholders(p, r).Replace(s.target), PlaceholderIdx, "0")
 			if !checked[target] {
 				if err := checkProbeTarget(s.typ, target); err != nil {
 					return inputErrorf(s.input, "%s", err)

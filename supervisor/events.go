@@ -27,7 +27,8 @@ const (
 	EventDone     = "done"     // the teardown is over: every step has ended
 	EventWarning  = "warning"
 	EventResult   = "result"
-	EventCheck    = "check" // a pre-flight step's verdict
+	EventCheck    = "check"  // a pre-flight step's verdict
+	EventConfig   = "config" // a server configuration ended or started (see configs.go)
 	// EventLeftover is a process of a role that outlived its command and that its task stopped: one
 	// event per process, at warning level.
 	EventLeftover = "leftover"

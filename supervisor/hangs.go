@@ -27,6 +27,9 @@ type HangSettings struct {
 	StallRoles map[string]time.Duration
 	// BenchmarkTimeout bounds the benchmark's run, from its launch (exit 6 when it passes).
 	BenchmarkTimeout time.Duration
+	// ConfigTimeout bounds each server configuration, from its start (the benchmark's launch, or the
+	// previous configuration's end marker) to its end marker (exit 85 when it passes); 0: none.
+	ConfigTimeout time.Duration
 	// DumpSignal, when set, goes to every live step before the teardown of a hung run, so that
 	// processes that print their stacks on it (USR1 for many) leave them in the logs; DumpWait
 	// (default DefaultDumpWait) is the time they get.
@@ -62,6 +65,7 @@ type (
 	// livenessFailed: a role failed its liveness check the configured number of times in a row.
 	livenessFailed struct {
 		name    string
+		gen     int
 		check   string
 		answers []string
 	}
@@ -76,6 +80,7 @@ type (
 	// livenessMissed: one failed attempt of a liveness check, fewer in a row than its failures.
 	livenessMissed struct {
 		name       string
+		gen        int
 		failed, of int
 		answer     string
 	}
@@ -99,6 +104,9 @@ func (r *run) onHangMessage(msg message, now time.Time) {
 	case dumpWaitOver:
 		r.teardown()
 	case livenessMissed:
+		if !r.currentCheck(m.name, m.gen) {
+			return
+		}
 		r.noteDisturbance(Event{Name: EventWarning, Time: now, Role: m.name, Message: fmt.Sprintf(
 			"liveness check failed (%d of %d in a row): %s", m.failed, m.of, r.redactor.String(m.answer))})
 	}
@@ -114,6 +122,7 @@ func (r *run) onLaunched(s *step) {
 	}
 	r.hang.benchmarkAt = s.launchedAt
 	r.startMeasurement(s)
+	r.startConfigs(s.launchedAt)
 	if d := r.cfg.BenchmarkTimeout; d > 0 {
 		r.cfg.clock.AfterFunc(d, func() { r.send(benchmarkTimedOut{}) })
 	}

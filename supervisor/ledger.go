@@ -3,6 +3,7 @@ package supervisor
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -34,6 +35,15 @@ type Ledger struct {
 	// Saved is what stopping a failed or interrupted run early saved against the job's time limit:
 	// the allocation's GPU-seconds from AsOf to JobEndAt. Absent on success or when the end is unknown.
 	Saved *float64 `json:"saved,omitempty"`
+	// ServingByConfig splits the steps' serving GPU-seconds (Total.Serving) by server configuration;
+	// what is left of the total was served after the last configuration's end marker.
+	ServingByConfig []ConfigServing `json:"serving_by_config,omitempty"`
+}
+
+// ConfigServing is one server configuration's share of the serving GPU-seconds.
+type ConfigServing struct {
+	Index   int     `json:"index"`
+	Serving float64 `json:"serving"`
 }
 
 // GPUSecondsByPhase splits GPU-seconds by phase; Total is their sum.
@@ -85,6 +95,12 @@ func ComputeLedger(s Summary, asOf time.Time) Ledger {
 		}
 	}
 	l.Steps = []StepGPUTime{}
+	// servings are the steps' serving spans, for the split by configuration.
+	type servingSpan struct {
+		from, to time.Time
+		gpus     float64
+	}
+	var servings []servingSpan
 	for _, r := range s.Roles {
 		if r.LaunchedAt == nil {
 			continue
@@ -119,8 +135,27 @@ func ComputeLedger(s Summary, asOf time.Time) Ledger {
 			g.Teardown = span(decided, end)
 		}
 		g.Total = g.Loading + g.Waiting + g.Serving + g.Teardown
+		servings = append(servings, servingSpan{from: clampTime(maxTime(ready, benchmark), launched, end),
+			to: clampTime(decided, launched, end), gpus: gpus})
 		l.Steps = append(l.Steps, StepGPUTime{Name: r.Name, GPUs: r.NTasks, GPUSecondsByPhase: g})
 		l.Total.add(g)
+	}
+	for _, c := range s.ServerConfigs {
+		if c.StartedAt == nil {
+			continue
+		}
+		cend := asOf
+		if c.EndedAt != nil && c.EndedAt.Before(asOf) {
+			cend = *c.EndedAt
+		}
+		cs := ConfigServing{Index: c.Index}
+		for _, sp := range servings {
+			from, to := maxTime(sp.from, *c.StartedAt), minTime(sp.to, cend)
+			if to.After(from) {
+				cs.Serving += sp.gpus * to.Sub(from).Seconds()
+			}
+		}
+		l.ServingByConfig = append(l.ServingByConfig, cs)
 	}
 	alloc := float64(l.AllocationGPUs)
 	l.Held = alloc * asOf.Sub(s.StartedAt).Seconds()
@@ -188,4 +223,28 @@ func WriteLedger(w io.Writer, l Ledger) {
 		fmt.Fprintf(w, "; stopping early saved %.1f GPU-s against the job's time limit (%s)", *l.Saved, l.JobEndAt.Format(time.RFC3339))
 	}
 	fmt.Fprintln(w)
+	if len(l.ServingByConfig) > 1 {
+		var parts []string
+		rest := l.Total.Serving
+		for _, c := range l.ServingByConfig {
+			parts = append(parts, fmt.Sprintf("config %d %.1f", c.Index, c.Serving))
+			rest -= c.Serving
+		}
+		fmt.Fprintf(w, "serving by server configuration (GPU-s): %s; after the last %.1f\n", strings.Join(parts, ", "), max(rest, 0))
+	}
+}
+
+// fillConfigGPUSeconds copies each configuration's serving GPU-seconds from the ledger into
+// server_configs.
+func fillConfigGPUSeconds(s *Summary) {
+	if s.Ledger == nil {
+		return
+	}
+	for i := range s.ServerConfigs {
+		for _, c := range s.Ledger.ServingByConfig {
+			if c.Index == s.ServerConfigs[i].Index {
+				s.ServerConfigs[i].GPUSeconds = c.Serving
+			}
+		}
+	}
 }

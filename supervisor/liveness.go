@@ -28,17 +28,30 @@ func livenessCheckTimeout(period time.Duration) time.Duration {
 // livenessAnswers is how many of a role's last failed answers its root cause shows.
 const livenessAnswers = 5
 
-// startLiveness starts the role's liveness check once it is ready. It runs outside the loop until the
-// step ends or the teardown starts, and reports FAILURES failed attempts in a row as livenessFailed.
+// startLiveness starts the role's liveness check once it is ready, and again at each server
+// configuration's start after the first (its target's {idx} resolved for it; the check it replaces
+// is stopped). It runs outside the loop until the step ends or the teardown starts, and reports
+// FAILURES failed attempts in a row as livenessFailed. A check restarted for a later configuration
+// counts failures only from its first passing attempt: the servers reload inside their steps
+// meanwhile, and --config-timeout and the stall watch bound that wait.
 func (r *run) startLiveness(s *step) {
 	if s.liveness == nil || r.decided || s.watch == nil {
 		return
 	}
-	l := *s.liveness
+	l := r.livenessTarget(*s.liveness)
 	newCheck := r.cfg.newLivenessCheck
 	if newCheck == nil {
 		newCheck = newLivenessCheck
 	}
+	c := &r.configs
+	if c.liveGen == nil {
+		c.liveGen, c.liveStop = map[string]int{}, map[string]context.CancelFunc{}
+	}
+	if stop := c.liveStop[s.name]; stop != nil {
+		stop()
+	}
+	c.liveGen[s.name]++
+	gen, reloading := c.liveGen[s.name], r.configs.currentIndex() > 0
 	check, err := newCheck(l, s.log, s.logStart)
 	if err != nil {
 		r.warn(s.name, fmt.Sprintf("liveness check not started: %v", err))
@@ -46,12 +59,14 @@ func (r *run) startLiveness(s *step) {
 	}
 	ctx, cancel := context.WithCancel(s.watch)
 	r.hang.stopChecks = append(r.hang.stopChecks, cancel)
+	c.liveStop[s.name] = cancel
 	name, clock, period := s.name, r.cfg.clock, l.Period()
 	r.group.Go(func() error {
 		var answers []string
 		// The attempts keep to a grid of periods from readiness, however long each one takes, so
 		// that FAILURES failed attempts span FAILURES periods.
 		next := clock.Now()
+		armed := !reloading
 		for failed := 0; ; {
 			next = next.Add(period)
 			select {
@@ -66,7 +81,10 @@ func (r *run) startLiveness(s *step) {
 				return nil
 			}
 			if err == nil {
-				failed, answers = 0, answers[:0]
+				failed, answers, armed = 0, answers[:0], true
+				continue
+			}
+			if !armed {
 				continue
 			}
 			failed++
@@ -75,26 +93,31 @@ func (r *run) startLiveness(s *step) {
 				answers = answers[1:]
 			}
 			if failed >= l.Failures {
-				r.send(livenessFailed{name: name, check: l.String(), answers: answers})
+				r.send(livenessFailed{name: name, gen: gen, check: l.String(), answers: answers})
 				return nil
 			}
 			// Not sick yet, but worth a line in the measurement window's disturbances.
-			r.send(livenessMissed{name: name, failed: failed, of: l.Failures, answer: err.Error()})
+			r.send(livenessMissed{name: name, gen: gen, failed: failed, of: l.Failures, answer: err.Error()})
 		}
 	})
 }
 
 // onLivenessFailed fails the run for a role that failed its liveness check, unless the run is decided,
-// the step is ending anyway, or the benchmark has announced its end (servers stop answering then, as
-// the harness has them do).
+// the step is ending anyway, the check was replaced, or the benchmark has announced the end of its
+// last configuration (servers stop answering then, as the harness has them do). Between two
+// configurations' markers a failure fails the run as before the first.
 func (r *run) onLivenessFailed(m livenessFailed) {
 	s := r.byName[m.name]
-	if r.decided || !s.alive() || s.stopping {
+	if r.decided || !s.alive() || s.stopping || !r.currentCheck(m.name, m.gen) {
 		return
 	}
 	if r.benchmarkAnnouncedEnd() {
 		r.warn(s.name, fmt.Sprintf("liveness check failed after the benchmark announced its end (ignored): %s; last answer: %s",
 			m.check, m.answers[len(m.answers)-1]))
+		return
+	}
+	if !r.currentCheck(m.name, m.gen) {
+		// A marker seen just now started the next configuration and replaced the check.
 		return
 	}
 	reason := fmt.Sprintf("unhealthy: its liveness check failed %d times in a row (%s); last answer: %s",

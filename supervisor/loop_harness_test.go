@@ -251,6 +251,8 @@ type options struct {
 	slowStop []string
 	// nodeTimeout is the plan's --node-timeout: 0 (no node watch) unless a case plays the heartbeats.
 	nodeTimeout time.Duration
+	// serverConfigs is the run's --server-configs: 0, unknown.
+	serverConfigs int
 }
 
 // harness is one Run of a 2 GEN + 1 CTX + server + benchmark plan on node[1-4] (GEN_0, the server
@@ -271,6 +273,8 @@ type harness struct {
 	// sick holds the answer of each role's fake liveness check: nil while it is well.
 	sickMu sync.Mutex
 	sick   map[string]error
+	// targets are the targets the fake liveness checks were started with, in order (under sickMu).
+	targets []string
 }
 
 // newHarness starts the run; the caller is inside a synctest bubble.
@@ -327,7 +331,7 @@ func newHarness(t *testing.T, o options) *harness {
 	cfg := Config{
 		Plan: plan, Grace: cmpOr(o.grace, 10*time.Second), LaunchGate: cmpOr(o.gate, mode.Never),
 		Signals: h.signals, EndMarkers: []string{filepath.Join(plan.OutputDir, "benchmark_status*")},
-		KillWait: o.killWait, HangSettings: o.hang, ResultRules: o.rules,
+		KillWait: o.killWait, HangSettings: o.hang, ResultRules: o.rules, ServerConfigs: o.serverConfigs,
 		clock: h.clock, launcher: h.launcher,
 		waitProbe: func(ctx context.Context, _ roles.Probe, logPath string, _ int64) error {
 			select {
@@ -338,13 +342,16 @@ func newHarness(t *testing.T, o options) *harness {
 			}
 		},
 	}
-	cfg.newLivenessCheck = func(_ roles.Liveness, logPath string, _ int64) (livenessCheck, error) {
+	cfg.newLivenessCheck = func(l roles.Liveness, logPath string, _ int64) (livenessCheck, error) {
 		name := ""
 		for _, role := range plan.Roles {
 			if role.Log == logPath {
 				name = role.Name
 			}
 		}
+		h.sickMu.Lock()
+		h.targets = append(h.targets, name+" "+l.Target)
+		h.sickMu.Unlock()
 		return func(context.Context) error {
 			h.sickMu.Lock()
 			defer h.sickMu.Unlock()
@@ -450,6 +457,14 @@ func (h *harness) writeLog(name, text string) {
 // announceEnd writes the benchmark's status file.
 func (h *harness) announceEnd() {
 	if err := os.WriteFile(h.marker, []byte("0\n"), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// announceConfig writes the end marker of server configuration k with its status line.
+func (h *harness) announceConfig(k int, status string) {
+	name := filepath.Join(h.plan.OutputDir, fmt.Sprintf("benchmark_status.%d.txt", k))
+	if err := os.WriteFile(name, []byte(status+"\n"), 0o644); err != nil {
 		h.t.Fatal(err)
 	}
 }

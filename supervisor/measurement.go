@@ -74,7 +74,10 @@ func (r *run) measuring() bool {
 // noteDisturbance records an event that happened inside the open window.
 func (r *run) noteDisturbance(ev Event) {
 	disturbs := ev.Name == EventWarning ||
-		(ev.Name == EventExit || ev.Name == EventStopped) && ev.Role != "" && ev.Role != r.measure.Role
+		(ev.Name == EventExit || ev.Name == EventStopped) && ev.Role != "" && (r.measure == nil || ev.Role != r.measure.Role)
+	if disturbs && !ev.Debug {
+		r.noteConfigDisturbance(ev)
+	}
 	if !disturbs || ev.Debug || r.measure == nil || !r.measuring() || len(r.measure.Disturbances) >= maxDisturbances {
 		return
 	}
@@ -102,7 +105,7 @@ func (r *run) closeMeasurement(s *step, now time.Time) string {
 	if s != nil {
 		end, by = s.endedAt, "the benchmark's end"
 	}
-	if path, at, ok := r.firstEndMarker(); ok {
+	if path, at, ok := r.closingEndMarker(); ok {
 		end, by = at, "end marker "+path
 		m.StatusFile, m.Status = path, firstLine(path)
 	}
@@ -138,6 +141,12 @@ func (r *run) closeMeasurement(s *step, now time.Time) string {
 	if statusSaysFailed(m.Status) {
 		broken = append(broken, fmt.Sprintf("status file %s says %q", m.StatusFile, m.Status))
 	}
+	for _, p := range r.configs.phases {
+		// Every configuration's status counts, not only the one that closed the window.
+		if p.marker != m.StatusFile && statusSaysFailed(p.status) {
+			broken = append(broken, fmt.Sprintf("status file %s (server configuration %d) says %q", p.marker, p.index, p.status))
+		}
+	}
 	valid := len(broken) == 0
 	m.Valid = &valid
 	if valid {
@@ -150,6 +159,20 @@ func (r *run) closeMeasurement(s *step, now time.Time) string {
 // harnesses write it (FAILED); today's "Done" and "SUCCESS" do not.
 func statusSaysFailed(status string) bool {
 	return strings.Contains(strings.ToUpper(status), "FAIL")
+}
+
+// closingEndMarker is the end marker that closes the window: the last configuration's when their
+// number is known and it was seen, else the earliest end marker.
+func (r *run) closingEndMarker() (string, time.Time, bool) {
+	c := &r.configs
+	if c.total > 0 && len(c.phases) >= c.total {
+		if last := c.phases[c.total-1]; last.marker != "" {
+			if info, err := os.Stat(last.marker); err == nil {
+				return last.marker, info.ModTime(), true
+			}
+		}
+	}
+	return r.firstEndMarker()
 }
 
 // firstEndMarker is the earliest end marker (regular file) and its modification time.

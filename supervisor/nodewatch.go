@@ -53,7 +53,7 @@ func (nodeSample) isMessage() {}
 // the summary costs.
 func quietMessage(msg message) bool {
 	switch msg.(type) {
-	case stallSample, nodeTick, nodeSample:
+	case stallSample, nodeTick, nodeSample, configTick:
 		return true
 	}
 	return false

@@ -66,6 +66,10 @@ type CheckResult struct {
 	// Stopped: the supervisor (or Slurm) stopped it because of something else, a signal or another
 	// failure, before it had ended by itself; its verdict is not its own.
 	Stopped bool `json:"stopped,omitempty"`
+	// Skipped: its phase was not applicable: every instance ended with 0 and none wrote a status file
+	// (the precheck found nothing to check in this config, as today's gate's "SKIPPED: not
+	// applicable for this config"). It does not fail the run; its verdict says "skipped: not applicable".
+	Skipped bool `json:"skipped,omitempty"`
 	// DurationSeconds is from its launch to its end (or to its timeout).
 	DurationSeconds float64 `json:"duration_seconds,omitempty"`
 	Log             string  `json:"log"`
@@ -269,6 +273,7 @@ func (r *run) onCheckEnd(s *step, now time.Time) {
 	}
 	switch {
 	case first == nil:
+		r.skipIfNotApplicable(s.kind)
 		r.launchWhatIsDue()
 	case r.canAskSlurm():
 		// As for any step: on a cluster, Slurm's own cancellation of the job can look like a failure.
@@ -277,6 +282,33 @@ func (r *run) onCheckEnd(s *step, now time.Time) {
 		f := r.checkFailure(first)
 		r.decide(RunFailed, f.Code, f)
 	}
+}
+
+// notApplicable is the verdict of each instance of a phase that was not applicable.
+const notApplicable = "skipped: not applicable (no instance wrote a status file)"
+
+// skipIfNotApplicable marks a passed precheck phase skipped when no instance wrote a status file: the
+// check had nothing to check in this config, which is not a pass. A phase where some instances wrote
+// one keeps every instance's own verdict (an instance without one shows its exit code).
+func (r *run) skipIfNotApplicable(kind roles.Kind) {
+	var phase []*step
+	for _, o := range r.steps {
+		if o.kind != kind {
+			continue
+		}
+		if o.check.plan.StatusFile == "" || firstLine(o.check.plan.StatusFile) != "" || o.check.result == nil || !o.check.result.Passed {
+			return
+		}
+		phase = append(phase, o)
+	}
+	if len(phase) == 0 {
+		return
+	}
+	for _, o := range phase {
+		o.check.result.Skipped, o.check.result.Verdict = true, notApplicable
+	}
+	r.emit(Event{Name: EventCheck, Message: fmt.Sprintf("%s phase skipped: not applicable for this config (no instance wrote a status file)", kind)})
+	r.writeCheckJUnit(kind)
 }
 
 // checkFailure is the root cause a failed pre-flight step makes: exit code 5.
@@ -363,6 +395,9 @@ func (r *run) writeCheckJUnit(kind roles.Kind) {
 		c := junitCase{Name: caseName + "[" + res.Check + "]", ClassName: "disagg-supervisor." + r.plan.JobID,
 			Time: res.DurationSeconds}
 		switch {
+		case res.Skipped:
+			c.Skipped = &junitSkipped{Message: junitText(res.Verdict, 1000)}
+			set.Skipped++
 		case res.Passed:
 		case res.Stopped, res.ExitCode == nil && !res.TimedOut:
 			c.Skipped = &junitSkipped{Message: junitText(res.Verdict, 1000)}
@@ -392,6 +427,8 @@ func writeChecks(w io.Writer, s Summary) {
 	for _, c := range s.Checks {
 		word := "passed"
 		switch {
+		case c.Skipped:
+			word = "skipped"
 		case c.Stopped:
 			word = "stopped"
 		case c.ExitCode == nil && !c.TimedOut:

@@ -317,3 +317,47 @@ func (h *harness) writeCheckLog(name, text string) {
 		h.t.Fatal(err)
 	}
 }
+
+// TestPrecheckNotApplicable: a precheck phase whose instances all passed without writing a status file
+// found nothing to check in this config: skipped, not passed, in the summary, the console and JUnit;
+// the roles are launched as after a pass.
+func TestPrecheckNotApplicable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, options{flags: withChecks(true), noProbes: true})
+		defer h.drain()
+		h.exit("PREFLIGHT_disk", 0)
+		h.exit("INSTALL", 0)
+		for _, name := range prechecks {
+			h.exit(name, 0)
+		}
+		if !h.launched("GEN_0") {
+			t.Fatal("GEN_0 not launched after a precheck phase that was not applicable")
+		}
+		for _, name := range prechecks {
+			if got := h.checkResult(name); !got.Skipped || got.Verdict != notApplicable {
+				t.Errorf("%s: skipped %v, verdict %q; want skipped: not applicable", name, got.Skipped, got.Verdict)
+			}
+		}
+		cases := h.junitCases(PrecheckJUnitFile)
+		for _, c := range []string{"gen_0", "gen_1", "ctx_0"} {
+			if got := cases["cache_transceiver_precheck["+c+"]"]; got != "skipped:"+notApplicable {
+				t.Errorf("JUnit %s: %q, want skipped", c, got)
+			}
+		}
+		// The generic pre-flight check has no status file of its own: it passed.
+		if h.junitCases(PreflightJUnitFile)["preflight[disk]"] != "pass" {
+			t.Errorf("preflight JUnit: %v", h.junitCases(PreflightJUnitFile))
+		}
+		var out strings.Builder
+		writeChecks(&out, h.summary())
+		if !strings.Contains(out.String(), "GEN_PRECHECK_0     gen_0    skipped skipped: not applicable") {
+			t.Errorf("console:\n%s", out.String())
+		}
+		h.up()
+		h.announceEnd()
+		h.exit("BENCHMARK", 0)
+		if res := h.result(); res.Code != 0 {
+			t.Errorf("exit code %d, want 0", res.Code)
+		}
+	})
+}

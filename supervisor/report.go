@@ -170,6 +170,9 @@ type Summary struct {
 	Ledger *Ledger `json:"gpu_ledger,omitempty"`
 	// Measurement is the window from the benchmark's launch to its end marker, and its result rules.
 	Measurement *Measurement `json:"measurement,omitempty"`
+	// ServerConfigs are the server configurations the benchmark runs one after another, from its
+	// launch: each one's times, status, disturbances and verdict.
+	ServerConfigs []ServerConfig `json:"server_configs,omitempty"`
 	// BadNodes are the nodes an infrastructure failure named, also in BadNodesFile.
 	BadNodes []string `json:"bad_nodes,omitempty"`
 	// SlurmCalls is how many times each Slurm command ran (slurm.CallShowJob, ...), retries included,
@@ -254,7 +257,9 @@ func (r *run) summary() Summary {
 		}
 		s.Roles = append(s.Roles, rs)
 	}
+	s.ServerConfigs = r.configSummary(now)
 	s.Ledger = r.ledger(s, now)
+	fillConfigGPUSeconds(&s)
 	return s
 }
 
@@ -444,7 +449,8 @@ type junitFailure struct {
 }
 
 // writeJUnit writes the supervisor's own verdict where CI collects JUnit files: one test case,
-// `supervisor`, which fails whenever the job does, so that a job that failed always leaves CI a failing
+// `supervisor`, which fails whenever the job does (and, for a job of several server configurations,
+// one case `supervisor[config K]` per configuration besides), so that a job that failed always leaves CI a failing
 // case (a benchmark that crashed before pytest wrote its results.xml leaves none of its own). A
 // failure of the test itself (class test or invalid) is a <failure>; anything that kept the job from
 // producing a result (infrastructure, hang, setup, cancelled) is an <error>. The message is
@@ -467,6 +473,12 @@ func writeJUnit(path string, s Summary) error {
 		}
 	}
 	set.Cases = []junitCase{c}
+	cases, failures, errs, skipped := configJUnitCases(s, class)
+	set.Cases = append(set.Cases, cases...)
+	set.Tests += len(cases)
+	set.Failures += failures
+	set.Errors += errs
+	set.Skipped += skipped
 	return writeJUnitFile(path, set)
 }
 
@@ -517,6 +529,9 @@ func WriteStatus(w io.Writer, s Summary) {
 		elapsed = time.Since(s.StartedAt).Seconds()
 	}
 	fmt.Fprintf(w, ", %.1fs", elapsed)
+	if now := configInProgress(s); now != "" && s.DecidedAt == nil {
+		fmt.Fprintf(w, ", %s", now)
+	}
 	if s.DecidedAt != nil && s.EndedAt == nil {
 		// Decided, but the record was last written during the teardown: still going, or the
 		// supervisor was killed before it could finish.
@@ -527,6 +542,7 @@ func WriteStatus(w io.Writer, s Summary) {
 		// The ledger up to now, not to the last change.
 		l := ComputeLedger(s, time.Now())
 		s.Ledger = &l
+		fillConfigGPUSeconds(&s)
 	}
 	writeReport(w, s)
 }
@@ -535,6 +551,7 @@ func WriteStatus(w io.Writer, s Summary) {
 // cause, and the warnings.
 func writeReport(w io.Writer, s Summary) {
 	WriteTable(w, s)
+	writeConfigs(w, s)
 	writeMeasurement(w, s.StartedAt, s.Measurement)
 	writeChecks(w, s)
 	if s.Ledger != nil {

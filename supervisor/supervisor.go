@@ -88,6 +88,10 @@ type Config struct {
 	// match when the run starts are an earlier attempt's and are moved into the attempt's stale
 	// directory (see moveStale).
 	EndMarkers []string
+	// ServerConfigs is how many server configurations the job runs one after another (benchmark
+	// markers 0 to N-1; see configs.go); 0 takes the plan's (the config's server_configs), else
+	// unknown: each marker then starts the next configuration until the steps end.
+	ServerConfigs int
 	// JUnitPath is where the supervisor's JUnit verdict goes; empty means JUnitFile in the workspace
 	// (CI collects $jobWorkspace/results*.xml).
 	JUnitPath string
@@ -235,6 +239,8 @@ type run struct {
 	askingWhy bool
 	// measure is the measurement window, from the benchmark's launch.
 	measure *Measurement
+	// configs are the server configurations, phases of the benchmark (see configs.go).
+	configs configTracker
 	// eventsOut is the event log's file, its write errors kept; writeErrs the paths whose write
 	// failed (each reported once).
 	eventsOut *checkedWriter
@@ -504,6 +510,8 @@ func (r *run) handle(msg message) {
 		r.onSrunLine(msg)
 	case nodeTick, nodeSample:
 		r.onNodeMessage(msg, now)
+	case configTick, configTimedOut:
+		r.onConfigMessage(msg, now)
 	}
 }
 
@@ -858,6 +866,7 @@ func (r *run) decide(state RunState, code int, failure *Failure) {
 	if r.decided {
 		return
 	}
+	r.settleConfigs(state, failure)
 	r.decided = true
 	r.state = state
 	r.decidedAt = r.cfg.clock.Now()
@@ -1181,14 +1190,11 @@ func usesContainers(p roles.Plan) bool {
 	return false
 }
 
-// benchmarkAnnouncedEnd reports whether a regular file matching an end marker exists.
+// benchmarkAnnouncedEnd reports whether the benchmark has announced the end of its last server
+// configuration (of any, when their number is unknown), looking for new end markers first.
 func (r *run) benchmarkAnnouncedEnd() bool {
-	for _, pattern := range r.cfg.EndMarkers {
-		if endMarkerExists(pattern) {
-			return true
-		}
-	}
-	return false
+	r.syncConfigs()
+	return r.configs.allEnded()
 }
 
 // touchDone writes gen_server_<i>.done once a GEN step has been reaped, as today's launcher does: the

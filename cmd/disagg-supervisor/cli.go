@@ -206,6 +206,7 @@ type superviseFlags struct {
 	DrainSignal       string        `default:"USR1" help:"Pre-timeout signal (sbatch --signal=B:USR1@N) that drains the run gracefully."`
 	TailLines         int           `default:"30" help:"Lines of the failing role's log shown in the root-cause report."`
 	EndMarkers        []string      `name:"end-marker" default:"{out}/benchmark_status*" sep:"none" placeholder:"PATTERN" help:"File pattern by which the benchmark announces its end (repeatable; {out} {workspace} {job} {token} as in probes; it must lie under {out} or {workspace}). A server ending with status 0 once a regular file matches has finished; before, it is an early exit (exit 84). Files that match when the run starts are an earlier attempt's: they are moved, never deleted, into WORKSPACE/.disagg-supervisor/stale/RUN_TOKEN/. Default: ${default}."`
+	ServerConfigs     int           `name:"server-configs" zero:"unknown" placeholder:"N" help:"Server configurations the benchmark runs one after another in the same steps, each ending with its end marker benchmark_status.<k>.txt: servers have finished only after the last one's, and every check holds within each (env DISAGG_SERVER_CONFIGS; default 0: the config's server_configs count, else unknown, when every marker starts the next until the steps end)."`
 	JUnit             string        `name:"junit" placeholder:"PATH" help:"Where the supervisor's JUnit verdict goes (default: WORKSPACE/results-disagg-supervisor.xml, which CI's results*.xml pattern collects)."`
 	ErrorPatterns     []string      `name:"error-pattern" sep:"none" placeholder:"REGEXP" help:"One more pattern (Go regexp) of the error-shaped lines a root cause shows first, besides tracebacks, MPI, CUDA, NCCL, UCX and srun errors (repeatable)."`
 	ResultRequire     []string      `name:"result-require" sep:"none" placeholder:"REGEXP" help:"A pattern (Go regexp) the benchmark's output must contain when it ends with 0, e.g. 'Total generated tokens:\\s*[1-9]'; else its result is invalid: exit 86 (repeatable; env DISAGG_RESULT_REQUIRE, one pattern a line)."`
@@ -331,6 +332,10 @@ func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg
 	if err != nil {
 		return cfg, stop, badInput(err)
 	}
+	configs, err := serverConfigs(sf.ServerConfigs, e.getenv)
+	if err != nil {
+		return cfg, stop, badInput(err)
+	}
 	rules, err := resultRules(sf, e.getenv)
 	if err != nil {
 		return cfg, stop, badInput(err)
@@ -352,6 +357,7 @@ func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg
 		Console:           e.stderr,
 		TailLines:         sf.TailLines,
 		EndMarkers:        markers,
+		ServerConfigs:     configs,
 		JUnitPath:         junit,
 		BenchmarkOutput:   e.stdout,
 		ErrorLines:        errorLines,
