@@ -553,10 +553,11 @@ func parseBenchmarkMode(input, v string) (BenchmarkMode, error) {
 }
 
 // testIDMode finds the benchmark mode in the first test id of cmd that has the newest generator's
-// shape, MODULE::FUNCTION[PREFIX-MODE-CONFIG] with MODE e2e or gen_only, e.g.
-// perf/test_perf_sanity.py::test_e2e[disagg_upload-gen_only-deepseek-r1-fp4_1k1k_ctx1_gen2_tep8].
-// MODE is the second field of the bracket split at '-', since the prefix is one word and the config
-// name may hold dashes. Older ids, MODULE::FUNCTION[PREFIX-CONFIG], have no mode there.
+// shape, MODULE::FUNCTION[PREFIX-MODE[-MODIFIER]-CONFIG] with MODE e2e or gen_only, e.g.
+// perf/test_perf_sanity.py::test_e2e[disagg_upload-gen_only-deepseek-r1-fp4_1k1k_ctx1_gen2_tep8] or
+// ...[disagg_upload-e2e-time_breakdown-gb300_...] (see parseTestID). Older ids,
+// MODULE::FUNCTION[PREFIX-CONFIG], have no mode there, and aggregated ids such as
+// aggr_upload-gen_only_no_context-CONFIG name no benchmark mode of a disaggregated test.
 func testIDMode(cmd string) (BenchmarkMode, bool) {
 	rest := cmd
 	for {
@@ -573,15 +574,48 @@ func testIDMode(cmd string) (BenchmarkMode, bool) {
 		if end < 0 {
 			continue
 		}
-		fields := strings.SplitN(rest[open+1:open+end], "-", 3)
-		if len(fields) < 3 || fields[0] == "" || fields[2] == "" {
+		id, ok := parseTestID(rest[open+1 : open+end])
+		if !ok {
 			continue
 		}
-		switch mode := BenchmarkMode(fields[1]); mode {
+		switch mode := BenchmarkMode(id.mode); mode {
 		case BenchmarkE2E, BenchmarkGenOnly:
 			return mode, true
 		}
 	}
+}
+
+// testIDModifierTimeBreakdown is the one modifier the newest generator puts between a test id's MODE
+// and CONFIG so far.
+const testIDModifierTimeBreakdown = "time_breakdown"
+
+// testID is the bracketed part of a test id of the newest generator's shape,
+// PREFIX-MODE[-MODIFIER]-CONFIG[-SERVER_CONFIG].
+type testID struct {
+	prefix, mode, modifier string
+	// config is the config name with the server configuration's name, if any: both may hold dashes,
+	// so where one ends and the other starts cannot be told from the id.
+	config string
+}
+
+// parseTestID splits the bracketed part of a test id: PREFIX is one word, MODE the next field, then
+// an optional modifier (a known word followed by a non-empty rest), and the rest is the config name,
+// which may hold dashes. ok is false when a field is empty. It does not judge MODE: in an older id,
+// PREFIX-CONFIG, it holds the first field of the config name.
+func parseTestID(s string) (id testID, ok bool) {
+	prefix, rest, found := strings.Cut(s, "-")
+	if !found || prefix == "" {
+		return testID{}, false
+	}
+	mode, config, found := strings.Cut(rest, "-")
+	if !found || mode == "" || config == "" {
+		return testID{}, false
+	}
+	id = testID{prefix: prefix, mode: mode, config: config}
+	if modifier, after, found := strings.Cut(config, "-"); found && after != "" && modifier == testIDModifierTimeBreakdown {
+		id.modifier, id.config = modifier, after
+	}
+	return id, true
 }
 
 // serverInputs names where the shape of one kind of server can come from.

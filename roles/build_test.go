@@ -668,6 +668,8 @@ func TestBuildModePrecedence(t *testing.T) {
 		{name: "test id of pytestCommand", env: map[string]string{"pytestCommand": genOnlyID}, want: want{BenchmarkGenOnly, false, 1, "-"}},
 		{name: "test id of --command beats pytestCommand", flags: Flags{Command: genOnlyID}, want: want{BenchmarkGenOnly, false, 1, "-"}},
 		{name: "test id without a mode", env: map[string]string{"pytestCommand": oldID}, want: want{BenchmarkE2E, false, 1, "-"}},
+		{name: "test id with a modifier", env: map[string]string{"pytestCommand": "pytest perf/test_perf_sanity.py::test_e2e[disagg_upload-gen_only-time_breakdown-tiny]"},
+			want: want{BenchmarkGenOnly, false, 1, "-"}},
 		{name: "no-context without a mode is gen_only", env: map[string]string{"pytestCommand": oldID, "TRTLLM_DISAGG_BENCHMARK_GEN_ONLY": "1"},
 			want: want{BenchmarkGenOnly, true, 0, "1"}},
 		{name: "no-context keeps the test id's mode", env: map[string]string{"pytestCommand": e2eID}, flags: Flags{GenOnly: ptr(true)},
@@ -1223,12 +1225,50 @@ func TestTestIDMode(t *testing.T) {
 		{"pytest perf/a.py::Class::test[p-gen_only-c]", BenchmarkGenOnly},
 		{"pytest a.py::test[p-x-c] b.py::test[p-gen_only-c]", BenchmarkGenOnly},
 		{"pytest a.py::te-st[p-gen_only-c]", ""},
+		// A modifier after the mode: the mode is still the second field.
+		{"pytest perf/test_perf_sanity.py::test_e2e[disagg_upload-e2e-time_breakdown-gb300_deepseek-r1-fp4_1k1k] -vv", BenchmarkE2E},
+		{"pytest perf/test_perf_sanity.py::test_e2e[disagg_upload-gen_only-time_breakdown-gb300_x-con1]", BenchmarkGenOnly},
+		// The aggregated gen-only-no-context id names no benchmark mode of a disaggregated test.
+		{"pytest perf/test_perf_sanity.py::test_e2e[aggr_upload-gen_only_no_context-gb300_deepseek-r1-fp4_8k1k]", ""},
+		{"pytest a.py::test[aggr_upload-gen_only_no_context-c] b.py::test[p-e2e-time_breakdown-c]", BenchmarkE2E},
 		{"python serve.py", ""},
 		{"", ""},
 	} {
 		got, ok := testIDMode(tt.cmd)
 		if ok != (tt.want != "") || got != tt.want {
 			t.Errorf("testIDMode(%q) = %q, %v; want %q", tt.cmd, got, ok, tt.want)
+		}
+	}
+}
+
+// TestParseTestID checks how the bracketed part of a test id splits, with and without the modifier
+// between its mode and its config name.
+func TestParseTestID(t *testing.T) {
+	for _, tt := range []struct {
+		id   string
+		want testID
+		ok   bool
+	}{
+		{"disagg_upload-e2e-gb300_deepseek-r1-fp4_1k1k_con1_ctx1_gen1", testID{prefix: "disagg_upload", mode: "e2e", config: "gb300_deepseek-r1-fp4_1k1k_con1_ctx1_gen1"}, true},
+		{"disagg_upload-e2e-time_breakdown-gb300_deepseek-r1-fp4_1k1k", testID{prefix: "disagg_upload", mode: "e2e", modifier: "time_breakdown", config: "gb300_deepseek-r1-fp4_1k1k"}, true},
+		{"disagg_upload-gen_only-time_breakdown-gb300_x-server_a", testID{prefix: "disagg_upload", mode: "gen_only", modifier: "time_breakdown", config: "gb300_x-server_a"}, true},
+		{"aggr_upload-gen_only_no_context-gb300_deepseek-r1-fp4_8k1k", testID{prefix: "aggr_upload", mode: "gen_only_no_context", config: "gb300_deepseek-r1-fp4_8k1k"}, true},
+		// A config name that is the modifier's word, with nothing after it, is a config name.
+		{"disagg_upload-e2e-time_breakdown", testID{prefix: "disagg_upload", mode: "e2e", config: "time_breakdown"}, true},
+		{"disagg_upload-e2e-time_breakdown-", testID{prefix: "disagg_upload", mode: "e2e", config: "time_breakdown-"}, true},
+		// Only the known modifier is one; another word is the config name's first field.
+		{"disagg_upload-e2e-breakdown-x", testID{prefix: "disagg_upload", mode: "e2e", config: "breakdown-x"}, true},
+		// The older shape: the "mode" is the config name's first field, which the caller refuses.
+		{"disagg_upload-deepseek-r1", testID{prefix: "disagg_upload", mode: "deepseek", config: "r1"}, true},
+		{"disagg_upload-tiny", testID{}, false},
+		{"-e2e-c", testID{}, false},
+		{"p--c", testID{}, false},
+		{"p-e2e-", testID{}, false},
+		{"", testID{}, false},
+	} {
+		got, ok := parseTestID(tt.id)
+		if ok != tt.ok || got != tt.want {
+			t.Errorf("parseTestID(%q) = %+v, %v; want %+v, %v", tt.id, got, ok, tt.want, tt.ok)
 		}
 	}
 }

@@ -38,7 +38,7 @@ type Flags struct {
 	// BenchmarkMode is text rather than a BenchmarkMode so that Build, not the flag parser, rejects a
 	// bad value: its message names the input like every other bad input, and "not given" stays
 	// distinct from e2e so that the environment and the test id can decide.
-	BenchmarkMode string `name:"benchmark-mode" placeholder:"MODE" group:"Layout" help:"Benchmark mode, e2e or gen_only; gen_only keeps the CTX servers and gives the derived GEN command TRTLLM_DISABLE_KV_CACHE_TRANSFER_OVERLAP=1 TLLM_BENCHMARK_REQ_QUEUES_SIZE=<largest concurrency> (env DISAGG_BENCHMARK_MODE; else the MODE of the test id MODULE::FUNCTION[PREFIX-MODE-CONFIG] in the base command; else gen_only with --gen-only, else e2e)."`
+	BenchmarkMode string `name:"benchmark-mode" placeholder:"MODE" group:"Layout" help:"Benchmark mode, e2e or gen_only; gen_only keeps the CTX servers and gives the derived GEN command TRTLLM_DISABLE_KV_CACHE_TRANSFER_OVERLAP=1 TLLM_BENCHMARK_REQ_QUEUES_SIZE=<largest concurrency> (env DISAGG_BENCHMARK_MODE; else the MODE of the test id MODULE::FUNCTION[PREFIX-MODE[-MODIFIER]-CONFIG] in the base command; else gen_only with --gen-only, else e2e)."`
 
 	// The test mode and the aggregated layout.
 	AggregatedFlags

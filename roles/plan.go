@@ -20,7 +20,7 @@ const (
 )
 
 // BenchmarkMode is how the benchmark drives the servers, as the test id names it
-// (MODULE::FUNCTION[PREFIX-MODE-CONFIG]). Its string form is part of the plan JSON schema.
+// (MODULE::FUNCTION[PREFIX-MODE[-MODIFIER]-CONFIG]). Its string form is part of the plan JSON schema.
 type BenchmarkMode string
 
 // The benchmark modes of the newest generator.

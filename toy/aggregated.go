@@ -13,11 +13,18 @@ import (
 // roleAggregated is the one role of an aggregated test: a multi-rank server that measures itself.
 const roleAggregated = "SERVER"
 
+// What SERVER.end holds: the verdict, which its ranks above 0 do not look at but a reader of the
+// workspace may.
+const (
+	statusOK     = "ok"
+	statusFailed = "failed"
+)
+
 // endFile is where rank 0 of the aggregated SERVER tells the other ranks that the test is over, with
 // the verdict. It lives in the attempt's hostnames directory, so a requeued job's ranks never end on
 // an earlier attempt's file.
 func (r *rank) endFile() string {
-	return filepath.Join(r.hostnamesDir(0), roleAggregated+".end")
+	return filepath.Join(r.firstHostnamesDir(), roleAggregated+".end")
 }
 
 // aggregated is a rank of the aggregated SERVER. Rank 0 serves POST /generate (prefill then decode in
@@ -48,7 +55,7 @@ func (r *rank) aggregated(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- r.serve(serveCtx, 0, ln, mux) }()
 	select {
-	case <-r.ready:
+	case <-r.ready[0]:
 	case err := <-served:
 		return err
 	}
@@ -63,7 +70,7 @@ func (r *rank) aggregated(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	if err := r.waitForFaults(ctx); err != nil {
+	if err := r.waitForFaults(ctx, -1); err != nil {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}

@@ -19,12 +19,10 @@ import (
 	"time"
 )
 
-// What the benchmark writes: results in jobWorkspace, where the harness keeps its results, one file per
-// server configuration; and the content of the status files (see announce).
+// What the benchmark writes in jobWorkspace, where the harness keeps its results: one results file per
+// server configuration.
 const (
 	resultsFileName = "toy_benchmark_results.json"
-	statusOK        = "ok"
-	statusFailed    = "failed"
 )
 
 // resultsFile is the results file of server configuration idx: toy_benchmark_results.json for the
@@ -67,19 +65,30 @@ type Latencies struct {
 	P99 float64 `json:"p99"`
 }
 
+// benchmarkLogFile is trtllm-benchmark.<idx>.toy.log, the benchmark's log of server configuration
+// idx, named as the harness names its clients' logs (trtllm-benchmark.<idx>.<client>.log).
+func (r *rank) benchmarkLogFile(idx int) string {
+	return filepath.Join(r.cfg.outputDir, "trtllm-benchmark."+strconv.Itoa(idx)+".toy.log")
+}
+
 // benchmark is the BENCHMARK role: the only role that finishes on its own and whose exit code is the
 // test's result. For each server configuration in turn it waits for the router, runs its load, writes
-// the results and announces the end of the configuration; then it waits for the GEN steps to end
-// (their .done files) and exits with its verdict.
+// the results, waits for the faults of that configuration to fire and announces the end of the
+// configuration; then it waits for the GEN steps to end (their .done files) and exits with its verdict.
 func (r *rank) benchmark(ctx context.Context) error {
 	client := newClient(r.cfg.waitTimeout, r.cfg.concurrency)
 	defer client.CloseIdleConnections()
 
 	last := r.cfg.serverConfigs - 1
+	f := r.cfg.fault
 	// verdict is the first reason the test fails; the run goes on through every configuration, as
 	// the harness does, and reports it at the end.
 	var verdict error
+	begun := r.start
 	for idx := range r.cfg.serverConfigs {
+		if idx > 0 {
+			begun = time.Now()
+		}
 		res, firstErr, err := r.measure(ctx, client, idx)
 		if ctx.Err() != nil {
 			// Stopped or faulted in the middle of the run: like a killed process, leave no verdict.
@@ -87,39 +96,37 @@ func (r *rank) benchmark(ctx context.Context) error {
 		}
 		if err != nil {
 			// Nothing more can be measured; the servers are still told to stop.
-			r.announce(idx, statusFailed)
+			r.announce(idx)
 			return err
 		}
 		if res.Failed > 0 && verdict == nil {
 			verdict = fmt.Errorf("%s%d of %d requests failed; first failure: %v",
 				r.configPrefix(idx), res.Failed, res.Requests, firstErr)
 		}
-		if f := r.cfg.fault; idx == last && f != nil && f.Sickness == sickStall {
-			// Stuck on a dead connection after the load (at DELAY after the start at the earliest):
-			// no status file, no verdict, no more output, until stopped.
-			if f.DelaySet && !sleepCtx(ctx, f.Delay-time.Since(r.start)) {
+		if f != nil && idx == f.Config && f.Sickness == sickStall {
+			// Stuck on a dead connection after the load (at DELAY after the configuration's start
+			// at the earliest): no status file, no verdict, no more output, until stopped.
+			if f.DelaySet && !sleepCtx(ctx, f.Delay-time.Since(begun)) {
 				return context.Cause(ctx)
 			}
 			return r.stallOnDeadConnection(ctx)
 		}
-		if idx == last {
-			if err := r.waitForFaults(ctx); err != nil {
-				if ctx.Err() != nil {
-					return context.Cause(ctx)
-				}
-				if verdict != nil {
-					// The exit code reports the earlier failure; this one still belongs in the log.
-					r.printf(r.stderr, "toy: %s: %v", r.cfg.role, err)
-				}
-				verdict = cmp.Or(verdict, err)
+		if err := r.waitForFaults(ctx, idx); err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
 			}
+			if verdict != nil {
+				// The exit code reports the earlier failure; this one still belongs in the log.
+				r.printf(r.stderr, "toy: %s: %v", r.cfg.role, err)
+			}
+			verdict = cmp.Or(verdict, err)
 		}
-		status := statusOK
-		// A fault of the benchmark itself fires at the end of the run, so the run has failed.
-		if verdict != nil || (idx == last && r.cfg.fault != nil && r.cfg.fault.Sickness == "") {
-			status = statusFailed
+		r.announce(idx)
+		if f != nil && idx == f.Config && f.Sickness == "" && idx < last {
+			// A fault of the benchmark without a delay fires at the end of its configuration; in
+			// the last one, after the wait for the .done files below.
+			return r.fail()
 		}
-		r.announce(idx, status)
 	}
 
 	var doneErr error
@@ -129,11 +136,11 @@ func (r *rank) benchmark(ctx context.Context) error {
 			return context.Cause(ctx)
 		}
 	}
-	if doneErr != nil && (verdict != nil || r.cfg.fault != nil) {
+	if doneErr != nil && (verdict != nil || f != nil) {
 		// The exit code reports the other failure; this one still belongs in the log.
 		r.printf(r.stderr, "toy: %s: %v", r.cfg.role, doneErr)
 	}
-	if r.cfg.fault != nil && r.cfg.fault.Sickness == "" {
+	if f != nil && f.Sickness == "" {
 		// A fault without a delay (or with one longer than the run) fires here, at the very end:
 		// the case of a benchmark that measured everything and still exits non-zero.
 		return r.fail()
@@ -142,31 +149,37 @@ func (r *rank) benchmark(ctx context.Context) error {
 }
 
 // measure waits for the router of server configuration idx, sends the load through it, prints the
-// summary and writes the results. It returns them with the first failed request's error; err is set
-// when the configuration could not be measured at all.
+// summary and writes the results, and both lines in the configuration's log. It returns the results
+// with the first failed request's error; err is set when the configuration could not be measured at
+// all.
 func (r *rank) measure(ctx context.Context, client *http.Client, idx int) (res Results, firstErr, err error) {
 	addrs, err := r.waitForPeers(ctx, client, idx, []string{roleServer})
 	if err != nil {
 		return res, nil, err
 	}
 	url := "http://" + addrs[roleServer] + "/generate"
-	r.printf(r.stdout, "toy: %s: sending %d requests to %s at concurrency %d%s",
+	sending := fmt.Sprintf("toy: %s: sending %d requests to %s at concurrency %d%s",
 		r.cfg.role, r.cfg.requests, url, r.cfg.concurrency, r.configSuffix(idx))
+	r.printf(r.stdout, "%s", sending)
 
 	res, firstErr = r.load(ctx, client, url)
 	if ctx.Err() != nil {
 		return res, nil, context.Cause(ctx)
 	}
-	r.printf(r.stdout, "toy: benchmark requests=%d failed=%d concurrency=%d duration=%.3fs throughput=%.1f req/s latency_ms p50=%.3f p90=%.3f p99=%.3f%s",
+	summary := fmt.Sprintf("toy: benchmark requests=%d failed=%d concurrency=%d duration=%.3fs throughput=%.1f req/s latency_ms p50=%.3f p90=%.3f p99=%.3f%s",
 		res.Requests, res.Failed, res.Concurrency, res.DurationSeconds, res.ThroughputRPS,
 		res.LatencyMS.P50, res.LatencyMS.P90, res.LatencyMS.P99, r.configSuffix(idx))
-	path := r.resultsFile(idx)
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return res, nil, fmt.Errorf("encoding results: %w", err)
+	r.printf(r.stdout, "%s", summary)
+	if err := r.writeResults(idx, res); err != nil {
+		return res, nil, err
 	}
-	if err := writeFileAtomic(path, string(b)+"\n"); err != nil {
-		return res, nil, fmt.Errorf("writing results %s: %w", path, err)
+	log := sending + "\n" + summary + "\n"
+	if firstErr != nil {
+		log += "toy: first failure: " + firstErr.Error() + "\n"
+	}
+	path := r.benchmarkLogFile(idx)
+	if err := writeFileAtomic(path, log); err != nil {
+		return res, nil, fmt.Errorf("writing %s: %w", path, err)
 	}
 	return res, firstErr, nil
 }

@@ -93,7 +93,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 	doneTimeout := fs.Duration("done-timeout", 120*time.Second, "bound on the BENCHMARK's wait for every gen_server_<i>.done")
 	serverConfigs := fs.Int("server-configs", 1, "server configurations served one after another")
 	untilStopped := fs.Bool("until-stopped", false, "serve until stopped: no benchmark_status files, no wait for .done files (default from $"+envUntilStopped+")")
-	failSpec := fs.String("fail", "", "fault injection ROLE[:RANK[:CODE[:DELAY]]],... (default from $"+envFail+")")
+	failSpec := fs.String("fail", "", "fault injection "+faultGrammar+",... (default from $"+envFail+")")
 	heartbeat := fs.Duration("heartbeat", 0, "every rank writes a heartbeat line this often (0: never)")
 	serverPort := fs.Int("server-port", 0, "port of "+roleServer+" on 127.0.0.1 (0: the kernel picks one)")
 	ignoreTerm := fs.String("ignore-term", "", "ROLE whose ranks keep running after SIGTERM (default from $"+envIgnoreTerm+")")
@@ -259,6 +259,14 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 	faults, err := parseFaults(spec)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s %q: %v", errUsage, source, spec, err)
+	}
+	for _, f := range faults {
+		if f.Config >= c.serverConfigs {
+			// Its role would never be ready in that configuration, and the benchmark would wait
+			// for it in vain.
+			return nil, fmt.Errorf("%w: %s %q: %s fires in configuration %d, but the job runs %d (-server-configs)",
+				errUsage, source, spec, f, f.Config, c.serverConfigs)
+		}
 	}
 	c.faults = faults
 	c.fault = faultFor(faults, c.role, c.rank)

@@ -200,6 +200,9 @@ func TestUsageErrors(t *testing.T) {
 		{name: "zero server configs", args: []string{"--server-configs", "0"}, env: good, want: "-server-configs 0"},
 		{name: "bad TOY_UNTIL_STOPPED", env: good.with(envUntilStopped, "yes"), want: `TOY_UNTIL_STOPPED="yes": want 1 or 0`},
 		{name: "server configs until stopped", args: []string{"--server-configs", "2", "--until-stopped"}, env: good, want: "-server-configs 2: needs the end-of-benchmark protocol"},
+		{name: "fault in a configuration the job does not run", args: []string{"--server-configs", "2", "--fail", "GEN_0:1:3:1s@2"}, env: good,
+			want: `-fail "GEN_0:1:3:1s@2": GEN_0:1:3:1s@2 fires in configuration 2, but the job runs 2 (-server-configs)`},
+		{name: "TOY_FAIL in a later configuration of one", env: good.with(envFail, "CTX_0@1"), want: `TOY_FAIL "CTX_0@1": CTX_0:0:1@1 fires in configuration 1, but the job runs 1`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -52,28 +52,32 @@
 //
 // Rank 0 of GEN_i and CTX_i serves HTTP on 127.0.0.1 on a port the kernel picks (GET /health; POST
 // /decode on GEN, POST /prefill on CTX, each holding the request for -work) and publishes
-// "127.0.0.1:PORT" in <testOutputDir>/hostnames-<TRTLLM_PERF_RUN_TOKEN>/<ROLE>.txt
-// (hostnames-<SLURM_JOB_ID> without a run token). DISAGG_SERVER waits, polling every 50ms, until every
-// GEN_i and CTX_i it expects has published an address that answers GET /health, then serves GET
-// /health and POST /generate (prefill on a CTX worker, then decode on a GEN worker, round robin; 502
-// naming the worker when one fails) and publishes DISAGG_SERVER.txt in the same directory. BENCHMARK
-// waits for DISAGG_SERVER the same way, sends its requests, prints a one-line summary ("toy: benchmark
-// requests=... failed=... concurrency=... duration=...s throughput=... req/s latency_ms p50=... p90=...
-// p99=...") and writes <jobWorkspace>/toy_benchmark_results.json. It exits 0 only when every request
+// "127.0.0.1:PORT" in <testOutputDir>/hostnames-<TRTLLM_PERF_RUN_TOKEN>-0/<ROLE>.txt, the first
+// server configuration's directory, and in hostnames-<TRTLLM_PERF_RUN_TOKEN>/<ROLE>.txt, where
+// readiness probes look (hostnames-<SLURM_JOB_ID>... without a run token). DISAGG_SERVER waits,
+// polling every 50ms, until every GEN_i and CTX_i it expects has published an address that answers GET
+// /health, then serves GET /health and POST /generate (prefill on a CTX worker, then decode on a GEN
+// worker, round robin; 502 naming the worker when one fails) and publishes DISAGG_SERVER.txt in the
+// same directories and <testOutputDir>/DISAGG_SERVER.0.addr. BENCHMARK waits for DISAGG_SERVER the
+// same way, sends its requests, prints a one-line summary ("toy: benchmark requests=... failed=...
+// concurrency=... duration=...s throughput=... req/s latency_ms p50=... p90=... p99=...") and writes
+// it, after the line that says where it sends them, in <testOutputDir>/trtllm-benchmark.0.toy.log, and
+// the results in <jobWorkspace>/toy_benchmark_results.json. It exits 0 only when every request
 // succeeded (and, with the protocol, every .done file appeared).
 //
 // Ranks above 0 of any role stand for the rest of a multi-rank world: they serve nothing, and end
 // as the protocol says. All files are written to a temporary name and renamed, so a reader never sees
-// part of one; they hold no trailing newline.
+// part of one; address, status and time files hold no trailing newline.
 //
 // Because every address is on 127.0.0.1, roles that talk to each other must share a node.
 //
 // # End-of-benchmark protocol
 //
 // By default the toy speaks the real harness's protocol. The benchmark announces the end of server
-// configuration idx (0, 1, ...) by writing <testOutputDir>/benchmark_status.<idx>.txt, holding "ok",
-// or "failed" once anything has failed so far (for the last configuration: the verdict before the
-// wait for .done files). It writes it even when requests failed or the router never became ready.
+// configuration idx (0, 1, ...) by writing <testOutputDir>/benchmark_status.<idx>.txt, holding "Done"
+// as the harness's does (the verdict is the benchmark's exit code). It writes it even when requests
+// failed or the router never became ready, and only once every fault of idx aimed at another role has
+// fired (see Fault injection).
 // Every rank of GEN_i, CTX_i and DISAGG_SERVER, and the ranks above 0 of BENCHMARK, polls for that
 // file every 50ms; when it appears the rank stops its server (draining in-flight requests) and, after
 // the last configuration, exits 0. A rank whose server fails first exits non-zero, as before.
@@ -84,10 +88,11 @@
 // exits with its verdict. If the wait times out it names the missing files and exits 1.
 //
 // With -server-configs N > 1, workers and router serve configuration 0; when benchmark_status.0.txt
-// appears they stop and serve configuration 1 on new ports, and so on. Configuration 0 publishes its
-// addresses in hostnames-<token>/ as above; configuration idx > 0 in hostnames-<token>-<idx>/, so that
-// no peer of a later configuration finds an address of an earlier one. The benchmark measures one
-// configuration at a time (waiting for that configuration's router), writes its results in
+// appears they stop and serve configuration 1 on new ports, and so on, as the harness's ranks do.
+// Configuration idx publishes its addresses in hostnames-<token>-<idx>/ (the first one also in
+// hostnames-<token>/), so that no peer of a later configuration finds an address of an earlier one,
+// and the router writes DISAGG_SERVER.<idx>.addr. The benchmark measures one configuration at a time
+// (waiting for that configuration's router), writes trtllm-benchmark.<idx>.toy.log and its results in
 // toy_benchmark_results.json for configuration 0 and toy_benchmark_results.<idx>.json for the later
 // ones, announces each in turn, and waits for the .done files only after the last.
 //
@@ -120,25 +125,27 @@
 //
 // # Fault injection
 //
-// SPEC is a comma-separated list of ROLE[:RANK[:CODE[:DELAY]]]; empty fields take their defaults,
-// so "BENCHMARK::7" is valid. RANK defaults to 0. CODE is a number from 0 to 255 (default 1) or
-// "kill". DELAY is a Go duration, default 1s, counted from the role's readiness: for rank 0 of a
-// worker or of the router, from the moment it first publishes its address; for the ranks above 0,
-// from the moment they see rank 0 of their role's address file. A rank whose role never gets ready
-// never fires its fault. Two specs for the same role and rank are an error. When the fault fires the
+// SPEC is a comma-separated list of ROLE[:RANK[:CODE[:DELAY]]][@CONFIG]; empty fields take their
+// defaults, so "BENCHMARK::7" is valid. RANK defaults to 0. CODE is a number from 0 to 255 (default
+// 1) or "kill". CONFIG is the server configuration the fault fires in (default 0; less than
+// -server-configs; only 0 for SERVER, which is ready once for all of them). DELAY is a Go duration,
+// default 1s, counted from the role's readiness in CONFIG: for rank 0 of a worker or of the router,
+// from the moment it publishes its address for CONFIG; for the ranks above 0, from the moment they
+// see rank 0 of their role's address file of CONFIG. A rank whose role never gets ready never fires
+// its fault. Two specs for the same role and rank are an error. When the fault fires the
 // rank writes the Unix time in nanoseconds to <testOutputDir>/fault-<ROLE>-<RANK>.time, prints "toy:
 // injected failure role=... rank=... spec=... after=..." (after: since the rank's start) on stderr,
 // and fails at once: servers are closed without draining, and kill sends SIGKILL to the process itself.
 //
 // Every rank is given the same spec, so the benchmark knows the faults aimed at other roles: it does
-// not announce the end of the last configuration (nor exit) until each of them has fired, that is,
-// until its time file exists. Otherwise a fast benchmark could end the run, and the servers exit 0,
-// before the fault asked for. The wait is bounded by the longest DELAY plus -wait-timeout; a fault that
-// has not fired by then (its role is not in the job, or never got ready) fails the benchmark with 1.
-// Once they have fired, the benchmark waits up to -wait-timeout more to be stopped, as a benchmark
-// whose server died would hang, and then fails with 1 (announcing "failed"): it never reports success
-// after a fault, so a supervisor that reads a server's end after the benchmark's status file as normal
-// cannot miss the fault.
+// not announce the end of a configuration (nor exit) until each of the faults of that configuration
+// has fired, that is, until its time file exists. Otherwise a fast benchmark could end the
+// configuration, and the servers move on or exit 0, before the fault asked for. The wait is bounded by
+// the longest DELAY plus -wait-timeout; a fault that has not fired by then (its role is not in the
+// job, or never got ready) fails the benchmark with 1. Once they have fired, the benchmark waits up to
+// -wait-timeout more to be stopped, as a benchmark whose server died would hang, and then fails with 1:
+// it never reports success after a fault, so a supervisor that reads a server's end after the
+// benchmark's status file as normal cannot miss the fault.
 //
 // # Sicknesses
 //
@@ -151,15 +158,17 @@
 //	unavailable  a server answers every request with 503
 //	noworkers    DISAGG_SERVER answers GET /health with 200 and "workers":0 (a healthy router
 //	             reports its GEN and CTX count there), and every other request with 503
-//	stall        BENCHMARK, after its load (and DELAY after its start at the earliest), blocks on a
-//	             connection that never answers: no status file, no verdict, no more output
+//	stall        BENCHMARK, after the load of CONFIG (and DELAY after the start of CONFIG at the
+//	             earliest), blocks on a connection that never answers: no status file, no verdict, no
+//	             more output
 //	silent       the rank stops writing anything, heartbeat included, and goes on running and serving
 //
 // Every rank prints all its goroutines' stacks on stderr when it receives SIGUSR1, as processes that
 // honour a dump signal do.
 //
-// A BENCHMARK fault keeps its own rules, and its DELAY counts from the rank's start. Without a DELAY it
-// fires at the end of the run, after the summary and results, with the last status file "failed" and
-// (with the protocol) after the wait for the .done files; with a DELAY it fires at DELAY or at the end
-// of the run, whichever comes first, and if that is during the run, no results are written.
+// A BENCHMARK fault keeps its own rules, and its DELAY counts from the rank's start (for CONFIG > 0:
+// from the moment it has announced the end of CONFIG-1). Without a DELAY it fires at the end of CONFIG,
+// after its summary, results and status file, and for the last configuration (with the protocol) after
+// the wait for the .done files; with a DELAY it fires at DELAY or at that end, whichever comes first,
+// and if that is during a load, no results of it are written.
 package toy

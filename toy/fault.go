@@ -15,7 +15,10 @@ import (
 // launch; the second on top leaves the benchmark time to send requests through the stack.
 const defaultFaultDelay = time.Second
 
-// fault is one item of a --fail spec: ROLE[:RANK[:CODE[:DELAY]]].
+// faultGrammar is the form of one item of a --fail spec, for messages.
+const faultGrammar = "ROLE[:RANK[:CODE[:DELAY]]][@CONFIG]"
+
+// fault is one item of a --fail spec: ROLE[:RANK[:CODE[:DELAY]]][@CONFIG].
 type fault struct {
 	Role string
 	Rank int
@@ -31,6 +34,9 @@ type fault struct {
 	// for most roles but "at the end of the run" for BENCHMARK.
 	Delay    time.Duration
 	DelaySet bool
+	// Config is the server configuration the fault fires in: its delay counts from the role's
+	// readiness in that configuration (see armFault).
+	Config int
 }
 
 // String gives the spec back in its canonical form, for messages.
@@ -45,6 +51,9 @@ func (f fault) String() string {
 	s := fmt.Sprintf("%s:%d:%s", f.Role, f.Rank, code)
 	if f.DelaySet {
 		s += ":" + f.Delay.String()
+	}
+	if f.Config > 0 {
+		s += "@" + strconv.Itoa(f.Config)
 	}
 	return s
 }
@@ -74,15 +83,17 @@ func parseFaults(spec string) ([]fault, error) {
 	return faults, nil
 }
 
-// FaultTarget is the role and rank one item of a --fail spec strikes.
+// FaultTarget is the role and rank one item of a --fail spec strikes, and the server configuration
+// it strikes in.
 type FaultTarget struct {
-	Role string
-	Rank int
+	Role   string
+	Rank   int
+	Config int
 }
 
 // ParseFailSpec parses a --fail spec exactly as every toy rank will, so that a launcher can refuse a
-// bad one before it starts anything, and returns the role and rank of each item, for checking them
-// against its plan.
+// bad one before it starts anything, and returns the role, rank and configuration of each item, for
+// checking them against its plan.
 func ParseFailSpec(spec string) ([]FaultTarget, error) {
 	faults, err := parseFaults(spec)
 	if err != nil {
@@ -90,18 +101,19 @@ func ParseFailSpec(spec string) ([]FaultTarget, error) {
 	}
 	targets := make([]FaultTarget, len(faults))
 	for i, f := range faults {
-		targets[i] = FaultTarget{Role: f.Role, Rank: f.Rank}
+		targets[i] = FaultTarget{Role: f.Role, Rank: f.Rank, Config: f.Config}
 	}
 	return targets, nil
 }
 
 func parseFault(item string) (fault, error) {
 	if item == "" {
-		return fault{}, fmt.Errorf("empty item: want ROLE[:RANK[:CODE[:DELAY]]]")
+		return fault{}, fmt.Errorf("empty item: want %s", faultGrammar)
 	}
-	fields := strings.Split(item, ":")
+	spec, config, hasConfig := strings.Cut(item, "@")
+	fields := strings.Split(spec, ":")
 	if len(fields) > 4 {
-		return fault{}, fmt.Errorf("item %q: too many fields: want ROLE[:RANK[:CODE[:DELAY]]]", item)
+		return fault{}, fmt.Errorf("item %q: too many fields: want %s", item, faultGrammar)
 	}
 	for len(fields) < 4 {
 		fields = append(fields, "")
@@ -140,6 +152,17 @@ func parseFault(item string) (fault, error) {
 			return fault{}, fmt.Errorf("item %q: delay %q: want a non-negative duration such as 2s or 150ms", item, s)
 		}
 		f.Delay, f.DelaySet = d, true
+	}
+	if hasConfig {
+		n, err := nonNegative(config)
+		if err != nil {
+			return fault{}, fmt.Errorf("item %q: configuration: %v", item, err)
+		}
+		if n > 0 && f.Role == roleAggregated {
+			// Its ranks above 0 wait for the one address rank 0 publishes for every configuration.
+			return fault{}, fmt.Errorf("item %q: configuration %d: the aggregated %s is ready once, for every configuration; its faults take @0 only", item, n, roleAggregated)
+		}
+		f.Config = n
 	}
 	return f, nil
 }

@@ -43,6 +43,23 @@ func TestParseFaults(t *testing.T) {
 			{Role: "GEN_0", Code: 3, Delay: time.Second},
 			{Role: "GEN_0", Rank: 1, Code: 4, Delay: time.Second},
 		}},
+		{spec: "GEN_0:1:3:1s@1", want: []fault{{Role: "GEN_0", Rank: 1, Code: 3, Delay: time.Second, DelaySet: true, Config: 1}}},
+		{spec: "DISAGG_SERVER:0:noworkers:1s@1", want: []fault{{Role: "DISAGG_SERVER", Sickness: sickNoWorkers, Code: 1, Delay: time.Second, DelaySet: true, Config: 1}}},
+		{spec: "CTX_0@2", want: []fault{{Role: "CTX_0", Code: 1, Delay: time.Second, Config: 2}}},
+		{spec: "BENCHMARK::7@1", want: []fault{{Role: "BENCHMARK", Code: 7, Delay: time.Second, Config: 1}}},
+		{spec: "GEN_0:1:3@0", want: []fault{{Role: "GEN_0", Rank: 1, Code: 3, Delay: time.Second}}},
+		{spec: "SERVER:3:7:1s@0", want: []fault{{Role: "SERVER", Rank: 3, Code: 7, Delay: time.Second, DelaySet: true}}},
+		{spec: "GEN_0:0:3@1,GEN_0:1:4", want: []fault{
+			{Role: "GEN_0", Code: 3, Delay: time.Second, Config: 1},
+			{Role: "GEN_0", Rank: 1, Code: 4, Delay: time.Second},
+		}},
+		{spec: "GEN_0@", wantErr: `item "GEN_0@": configuration: "" is not a non-negative integer`},
+		{spec: "GEN_0:1:3@x", wantErr: `item "GEN_0:1:3@x": configuration: "x"`},
+		{spec: "GEN_0:1:3@-1", wantErr: `configuration: "-1"`},
+		{spec: "GEN_0:1:3@1@2", wantErr: `configuration: "1@2"`},
+		{spec: "GEN_0:1:3:1s:2@1", wantErr: "too many fields: want ROLE[:RANK[:CODE[:DELAY]]][@CONFIG]"},
+		{spec: "SERVER:3:7:1s@1", wantErr: "configuration 1: the aggregated SERVER is ready once, for every configuration; its faults take @0 only"},
+		{spec: "GEN_0:0:3@0,GEN_0::4@1", wantErr: `item "GEN_0::4@1": a second fault for GEN_0 rank 0`},
 		{spec: "WORKER", wantErr: `item "WORKER": unknown role "WORKER"`},
 		{spec: "GEN_x", wantErr: `role "GEN_x": index "x"`},
 		{spec: "gen_0", wantErr: `unknown role "gen_0"`},
@@ -195,6 +212,7 @@ func FuzzParseFaults(f *testing.F) {
 	for _, s := range []string{
 		"GEN_0:1:3:2s", "CTX_0::kill:150ms", "DISAGG_SERVER:0:noworkers:1s", "BENCHMARK:0:stall", "GEN_0:0:silent",
 		"BENCHMARK::7", "GEN_0:0:3,GEN_0:1:4", "SERVER:3:7:1s", "GEN_0:0:256", "GEN_0,,CTX_0", "GEN_0:-1", "CTX_1:2:hang:0s",
+		"GEN_0:1:3:1s@1", "DISAGG_SERVER:0:noworkers:1s@1", "CTX_0@0", "GEN_0@", "GEN_0@1@2", "SERVER:3:7@1",
 	} {
 		f.Add(s)
 	}
@@ -208,7 +226,7 @@ func FuzzParseFaults(f *testing.F) {
 		}
 		items := make([]string, len(faults))
 		for i, fl := range faults {
-			if fl.Rank < 0 || fl.Delay < 0 || fl.Code < 0 || fl.Code > 255 && !fl.Kill {
+			if fl.Rank < 0 || fl.Delay < 0 || fl.Code < 0 || fl.Code > 255 && !fl.Kill || fl.Config < 0 {
 				t.Fatalf("%q: fault %+v out of bounds", spec, fl)
 			}
 			items[i] = fl.String()

@@ -160,9 +160,15 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// addressFile is where role publishes its address for the first server configuration.
+// addressFile is where role publishes its address for the first server configuration, and where its
+// peers look for it.
 func addressFile(dir, role string) string {
-	return filepath.Join(dir, "hostnames-4242.0.t99", role+".txt")
+	return configAddressFile(dir, 0, role)
+}
+
+// configAddressFile is where role publishes its address for server configuration idx.
+func configAddressFile(dir string, idx int, role string) string {
+	return filepath.Join(dir, "hostnames-4242.0.t99-"+strconv.Itoa(idx), role+".txt")
 }
 
 // statusFile is the benchmark's status file of server configuration idx.

@@ -30,31 +30,53 @@ const (
 )
 
 // hostnamesDir is where the roles of one job attempt publish their addresses for server configuration
-// idx: hostnames-<attempt> for the first, and hostnames-<attempt>-<idx> for the later ones. Each
-// configuration has its own directory because its servers listen on new ports: a peer of
-// configuration 1 must not find an address of configuration 0, whose servers are gone.
+// idx: hostnames-<attempt>-<idx>, as the harness names it per configuration. Each configuration has
+// its own directory because its servers listen on new ports: a peer of configuration 1 must not find
+// an address of configuration 0, whose servers are gone.
 func (r *rank) hostnamesDir(idx int) string {
-	name := "hostnames-" + r.cfg.attempt
-	if idx > 0 {
-		name += "-" + strconv.Itoa(idx)
-	}
-	return filepath.Join(r.cfg.outputDir, name)
+	return filepath.Join(r.cfg.outputDir, "hostnames-"+r.cfg.attempt+"-"+strconv.Itoa(idx))
 }
 
-// addressFile is where role publishes its address for server configuration idx.
+// firstHostnamesDir is hostnames-<attempt>, where the first configuration's addresses are also
+// published: the name the toy used before it kept one directory per configuration, which readiness
+// probes ({out}/hostnames-{token}/{role}.txt) and the aggregated SERVER's end file still use.
+func (r *rank) firstHostnamesDir() string {
+	return filepath.Join(r.cfg.outputDir, "hostnames-"+r.cfg.attempt)
+}
+
+// addressFile is where role publishes its address for server configuration idx, and where its
+// peers read it.
 func (r *rank) addressFile(idx int, role string) string {
 	return filepath.Join(r.hostnamesDir(idx), role+".txt")
 }
 
-// publish makes this role's address for server configuration idx visible to its peers. The first
-// address published makes the role ready, which starts the clock of its injected fault.
+// routerAddrFile is DISAGG_SERVER.<idx>.addr, where the harness's router reports its address for
+// configuration idx. The toy writes it for whoever reads the workspace as the harness's; its own
+// benchmark reads the attempt's hostnames directory instead, which no earlier attempt can have
+// written.
+func (r *rank) routerAddrFile(idx int) string {
+	return filepath.Join(r.cfg.outputDir, roleServer+"."+strconv.Itoa(idx)+".addr")
+}
+
+// publish makes this role's address for server configuration idx visible to its peers, which makes
+// the role ready in idx: the moment a fault of idx counts its delay from. The per-configuration file
+// comes first, so that once a file of the first directory (what probes wait for) exists, peers find
+// the address too.
 func (r *rank) publish(idx int, addr string) error {
-	path := r.addressFile(idx, r.cfg.role)
-	if err := writeFileAtomic(path, addr); err != nil {
-		return fmt.Errorf("publishing address %s: %w", addr, err)
+	paths := []string{r.addressFile(idx, r.cfg.role)}
+	if idx == 0 {
+		paths = append(paths, filepath.Join(r.firstHostnamesDir(), r.cfg.role+".txt"))
 	}
-	r.printf(r.stdout, "toy: %s rank %d: listening on %s, published in %s", r.cfg.role, r.cfg.rank, addr, path)
-	r.markReady()
+	if r.cfg.role == roleServer {
+		paths = append(paths, r.routerAddrFile(idx))
+	}
+	for _, path := range paths {
+		if err := writeFileAtomic(path, addr); err != nil {
+			return fmt.Errorf("publishing address %s: %w", addr, err)
+		}
+	}
+	r.printf(r.stdout, "toy: %s rank %d: listening on %s, published in %s", r.cfg.role, r.cfg.rank, addr, strings.Join(paths, " "))
+	r.markReady(idx)
 	return nil
 }
 

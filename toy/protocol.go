@@ -66,32 +66,37 @@ func (r *rank) untilStatus(ctx context.Context, idx int, serve func(context.Cont
 	return serve(ctx, idx)
 }
 
+// statusDone is what the benchmark writes in its status files, as the harness does. The verdict is
+// the benchmark's exit code, not the file's content.
+const statusDone = "Done"
+
 // announce writes the status file of configuration idx, which ends that configuration in every
-// server rank. It is written even when requests failed: the servers must stop either way, and the
-// content carries the verdict. With -until-stopped nothing is announced. A failure to write it is
-// reported but does not change the exit code, which carries the verdict already.
-func (r *rank) announce(idx int, status string) {
+// server rank. It is written even when requests failed: the servers must stop either way. With
+// -until-stopped nothing is announced. A failure to write it is reported but does not change the
+// exit code, which carries the verdict already.
+func (r *rank) announce(idx int) {
 	if r.cfg.untilStopped {
 		return
 	}
 	path := r.statusFile(idx)
-	if err := writeFileAtomic(path, status); err != nil {
+	if err := writeFileAtomic(path, statusDone); err != nil {
 		r.printf(r.stderr, "toy: %s: writing %s: %v", r.cfg.role, path, err)
 	}
 }
 
-// waitForFaults waits until every injected fault aimed at another role has fired (its time file
-// exists). Without it a fast benchmark could announce its end, and the servers could exit 0, before
-// the fault the test asked for had happened, and the run would pass. A fault fires its delay after its
-// role is ready, and every role is ready once the benchmark has run its load, so the wait is bounded
-// by the longest delay plus -wait-timeout; a fault that still has not fired (its role is not in the
-// job, or never got ready) is an error naming it.
-func (r *rank) waitForFaults(ctx context.Context) error {
+// waitForFaults waits until every injected fault of server configuration idx (of any configuration
+// when idx is negative) aimed at another role has fired (its time file exists). Without it a fast
+// benchmark could announce the end of the configuration, and the servers could move on or exit 0,
+// before the fault the test asked for had happened, and the run would pass. A fault fires its delay
+// after its role is ready in its configuration, and every role is ready once the benchmark has run
+// that configuration's load, so the wait is bounded by the longest delay plus -wait-timeout; a fault
+// that still has not fired (its role is not in the job, or never got ready) is an error naming it.
+func (r *rank) waitForFaults(ctx context.Context, idx int) error {
 	var pending []fault
 	var paths []string
 	var longest time.Duration
 	for _, f := range r.cfg.faults {
-		if f.Role == roleBenchmark {
+		if f.Role == roleBenchmark || idx >= 0 && f.Config != idx {
 			continue
 		}
 		pending = append(pending, f)

@@ -44,7 +44,7 @@ func TestStack(t *testing.T) {
 			workers:    []string{"GEN_0", "CTX_0", "CTX_1"},
 			env:        fakeEnv{envNumGen: "1", envNumCtx: "2"},
 			wantCode:   0,
-			wantStatus: "ok",
+			wantStatus: statusDone,
 		},
 		{
 			// numCtxServers is left at 1 from the config: gen-only must still not wait for CTX_0,
@@ -53,14 +53,14 @@ func TestStack(t *testing.T) {
 			workers:    []string{"GEN_0", "GEN_1"},
 			env:        fakeEnv{envNumGen: "2", envNumCtx: "1", envGenOnly: "1"},
 			wantCode:   0,
-			wantStatus: "ok",
+			wantStatus: statusDone,
 		},
 		{
 			name:       "benchmark fault at end of run",
 			workers:    []string{"GEN_0", "CTX_0"},
 			env:        fakeEnv{envNumGen: "1", envNumCtx: "1", envFail: "BENCHMARK::7"},
 			wantCode:   7,
-			wantStatus: "failed",
+			wantStatus: statusDone,
 			wantFault:  true,
 		},
 		{
@@ -252,8 +252,8 @@ func TestWorkerFailureIs502(t *testing.T) {
 			t.Errorf("benchmark stderr lacks %q:\n%s", want, bench.stderr)
 		}
 	}
-	if got := readFile(t, statusFile(dir, 0)); got != "failed" {
-		t.Errorf("status file = %q, want failed", got)
+	if got := readFile(t, statusFile(dir, 0)); got != statusDone {
+		t.Errorf("status file = %q, want %q", got, statusDone)
 	}
 }
 
@@ -301,8 +301,8 @@ func TestWaitTimeout(t *testing.T) {
 			t.Errorf("stderr does not name the missing server:\n%s", r.stderr)
 		}
 		// The servers must stop even though nothing was measured.
-		if got := readFile(t, statusFile(dir, 0)); got != "failed" {
-			t.Errorf("status file = %q, want failed", got)
+		if got := readFile(t, statusFile(dir, 0)); got != statusDone {
+			t.Errorf("status file = %q, want %q", got, statusDone)
 		}
 	})
 }

@@ -61,7 +61,11 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if cfg == nil {
 		return ExitOK
 	}
-	r := &rank{cfg: cfg, start: start, stdout: out, stderr: errOut, ready: make(chan struct{})}
+	r := &rank{cfg: cfg, start: start, stdout: out, stderr: errOut,
+		ready: make([]chan struct{}, cfg.serverConfigs), readyOnce: make([]sync.Once, cfg.serverConfigs)}
+	for i := range r.ready {
+		r.ready[i] = make(chan struct{})
+	}
 	r.printf(out, "toy: role=%s rank=%d node=%s pid=%d cuda_visible_devices=%s",
 		cfg.role, cfg.rank, cfg.node, os.Getpid(), cfg.cuda)
 	return r.run(ctx)
@@ -79,10 +83,10 @@ type rank struct {
 	faultOnce sync.Once
 	faulted   *faultExit
 
-	// ready is closed when rank 0 of a worker or the router first publishes its address: the
-	// moment its fault's delay counts from.
-	ready     chan struct{}
-	readyOnce sync.Once
+	// ready[idx] is closed when rank 0 of a worker, the router or the aggregated SERVER publishes
+	// its address for server configuration idx: the moment a fault of idx counts its delay from.
+	ready     []chan struct{}
+	readyOnce []sync.Once
 	// sick is set once the rank's sickness (a fault that leaves it running) has struck.
 	sick atomic.Bool
 }
@@ -161,14 +165,16 @@ func (r *rank) exitCode(ctx context.Context, err error) int {
 	return ExitFailed
 }
 
-// armFault fires the rank's fault after its delay. The benchmark counts the delay from its start, as
-// it always has. Every other role counts it from its readiness, so that a fault asked for always hits
-// a running role, however long the launch took: from the first address rank 0 publishes, or, for the
-// other ranks, from the moment rank 0 of the same role has published one.
+// armFault fires the rank's fault after its delay. The benchmark counts the delay of a fault of the
+// first configuration from its start, as it always has, and of a later configuration CONFIG from the
+// moment it starts measuring CONFIG (the status file of CONFIG-1 exists). Every other role counts it
+// from its readiness in CONFIG, so that a fault asked for always hits a running role of the
+// configuration asked for, however long the launch took: from the address rank 0 publishes for
+// CONFIG, or, for the other ranks, from the moment rank 0 of the same role has published it.
 func (r *rank) armFault(ctx context.Context, cancel context.CancelCauseFunc, f *fault) {
 	from := r.start
-	if r.cfg.role != roleBenchmark {
-		if !r.waitReady(ctx) {
+	if r.cfg.role != roleBenchmark || f.Config > 0 {
+		if !r.waitReady(ctx, f.Config) {
 			return
 		}
 		from = time.Now()
@@ -186,11 +192,16 @@ func (r *rank) armFault(ctx context.Context, cancel context.CancelCauseFunc, f *
 	}
 }
 
-// waitReady waits until the role is ready and reports whether it is; false means ctx ended first.
-func (r *rank) waitReady(ctx context.Context) bool {
+// waitReady waits until the rank's role is ready in server configuration idx and reports whether it
+// is; false means ctx ended first.
+func (r *rank) waitReady(ctx context.Context, idx int) bool {
+	if r.cfg.role == roleBenchmark {
+		// The benchmark starts a configuration once it has announced the end of the one before.
+		return pollFile(ctx, r.statusFile(idx-1))
+	}
 	if r.cfg.rank == 0 {
 		select {
-		case <-r.ready:
+		case <-r.ready[idx]:
 			return true
 		case <-ctx.Done():
 			return false
@@ -198,12 +209,13 @@ func (r *rank) waitReady(ctx context.Context) bool {
 	}
 	// Rank 0 has no way to tell the others; its address file, which the run token keeps apart from
 	// any earlier attempt's, is the shared signal.
-	return pollFile(ctx, r.addressFile(0, r.cfg.role))
+	return pollFile(ctx, r.addressFile(idx, r.cfg.role))
 }
 
-// markReady records that this rank's role is ready; only the first call counts.
-func (r *rank) markReady() {
-	r.readyOnce.Do(func() { close(r.ready) })
+// markReady records that this rank's role is ready in server configuration idx; only the first call
+// for idx counts.
+func (r *rank) markReady(idx int) {
+	r.readyOnce[idx].Do(func() { close(r.ready[idx]) })
 }
 
 // fail injects the configured fault once and returns its exit.

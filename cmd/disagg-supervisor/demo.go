@@ -23,15 +23,21 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
+// serverConfigsEnv is the variable by which run learns how many server configurations the job runs.
+const serverConfigsEnv = "DISAGG_SERVER_CONFIGS"
+
 type demoCmd struct {
 	Workspace   string        `help:"Where the run writes everything (default: a new directory under the system temp dir)."`
-	Fail        string        `help:"Inject a failure: ROLE[:RANK[:CODE[:DELAY]]], e.g. GEN_0:1:3:2s, CTX_0:0:kill:2s, DISAGG_SERVER:0:0:1s, BENCHMARK:0:7, or SERVER:3:7:1s with --aggregated. CODE kill means SIGKILL. CODE may name a sickness instead, which keeps the rank running: hang (a server keeps its port, answers nothing), unavailable (503 forever), noworkers (DISAGG_SERVER: /health 200 with no workers), stall (BENCHMARK: stuck on a dead connection after its load), silent (stops writing, keeps running). The demo's router has a liveness check (http /health with a workers match, every 1s, 3 failures), so the first three end the run with exit 85; stall needs --stall-timeout, silent needs --heartbeat and --stall ROLE=DURATION."`
+	Fail        string        `help:"Inject a failure: ROLE[:RANK[:CODE[:DELAY]]][@CONFIG], e.g. GEN_0:1:3:2s, CTX_0:0:kill:2s, DISAGG_SERVER:0:0:1s, BENCHMARK:0:7, or SERVER:3:7:1s with --aggregated. CODE kill means SIGKILL. CODE may name a sickness instead, which keeps the rank running: hang (a server keeps its port, answers nothing), unavailable (503 forever), noworkers (DISAGG_SERVER: /health 200 with no workers), stall (BENCHMARK: stuck on a dead connection after its load), silent (stops writing, keeps running). The demo's router has a liveness check (http /health with a workers match, every 1s, 3 failures), so the first three end the run with exit 85; stall needs --stall-timeout, silent needs --heartbeat and --stall ROLE=DURATION. @CONFIG is the server configuration the fault fires in (default 0, less than --server-configs): DELAY counts from the role's readiness in it, e.g. GEN_0:1:3:1s@1."`
 	Aggregated  bool          `help:"Run an aggregated test instead: one SERVER of 2 nodes x 2 ranks that serves and measures itself."`
 	Requests    int           `default:"200" help:"Requests the toy benchmark sends."`
 	Concurrency int           `default:"8" help:"Concurrent requests of the toy benchmark."`
 	Grace       time.Duration `default:"2s" help:"Time between SIGTERM and SIGKILL when steps are stopped."`
 	Precheck    string        `placeholder:"SPEC" help:"Run the toy cache-transceiver precheck before the servers: [ROLE=]VARIANT[:DURATION],... with VARIANT pass, fail, status (a failing verdict in the status file) or hang, e.g. pass or CTX_PRECHECK_0=status. A failing or hung instance (timeout 10s) ends the demo with exit code 82."`
 	Heartbeat   time.Duration `zero:"never" help:"Rank 0 of every toy role writes a heartbeat line this often (default 0: never)."`
+	// ServerConfigs is the job's number of server configurations, run one after another in the same
+	// steps as the harness runs them.
+	ServerConfigs int `default:"1" help:"Server configurations the toy stack runs one after another in the same steps: the servers stop after benchmark_status.<idx>.txt and serve the next one, and end after the last."`
 	hangFlags
 }
 
@@ -43,7 +49,7 @@ func (d *demoCmd) Run(e env) error {
 	if err := d.check(); err != nil {
 		return badInput(err)
 	}
-	e = demoEnv(e)
+	e = demoEnv(e, d.ServerConfigs)
 	ws := d.Workspace
 	if ws == "" {
 		dir, err := os.MkdirTemp("", "disagg-demo-")
@@ -61,7 +67,8 @@ func (d *demoCmd) Run(e env) error {
 		return &exitError{code: verdict.ExitInternal, err: err}
 	}
 	command := []string{roles.TaskBinaryPath(ws), "toy", "--requests", strconv.Itoa(d.Requests),
-		"--concurrency", strconv.Itoa(d.Concurrency), "--server-port", strconv.Itoa(port)}
+		"--concurrency", strconv.Itoa(d.Concurrency), "--server-port", strconv.Itoa(port),
+		"--server-configs", strconv.Itoa(d.ServerConfigs)}
 	if d.Heartbeat > 0 {
 		command = append(command, "--heartbeat", d.Heartbeat.String())
 	}
@@ -107,7 +114,7 @@ func (d *demoCmd) Run(e env) error {
 	}
 	cfg, stop, err := prepareRun(e, flags,
 		superviseFlags{Grace: d.Grace, LaunchGate: mode.Never, LaunchGateTimeout: time.Minute, DrainSignal: "USR1", TailLines: 15,
-			EndMarkers: []string{"{out}/benchmark_status*"}, hangFlags: d.hangFlags},
+			EndMarkers: []string{d.endMarker()}, hangFlags: d.hangFlags},
 		localFlags{Local: true, Nodes: nodes})
 	defer stop()
 	if err == nil {
@@ -137,6 +144,18 @@ func (d *demoCmd) Run(e env) error {
 	return err
 }
 
+// endMarker is the file by which the toy benchmark announces the end of the run. With several server
+// configurations it is the last one's status file: a supervisor that knows no configurations (one
+// that does not read DISAGG_SERVER_CONFIGS yet) would take the first status file for the end of the
+// run, and a server failing in a later configuration for one failing after the end. The price: in a
+// reused workspace, an earlier run's status files of the other configurations are not moved aside.
+func (d *demoCmd) endMarker() string {
+	if d.ServerConfigs == 1 {
+		return "{out}/benchmark_status*"
+	}
+	return "{out}/benchmark_status." + strconv.Itoa(d.ServerConfigs-1) + ".txt"
+}
+
 // check checks the demo's own flags, before anything is created: a bad one would otherwise surface
 // as a role's failure, its cause in a log tail, or as a fault that never fires. Its numbers were
 // checked with every command's (checkNumbers).
@@ -146,8 +165,17 @@ func (d *demoCmd) check() error {
 		// The precheck mirrors GEN and CTX servers, of which an aggregated test has none.
 		return fmt.Errorf("--precheck: the aggregated demo has no GEN or CTX server to check")
 	}
-	if _, err := toy.ParseFailSpec(d.Fail); err != nil {
+	targets, err := toy.ParseFailSpec(d.Fail)
+	if err != nil {
 		return fmt.Errorf("--fail %q: %w", d.Fail, err)
+	}
+	for _, t := range targets {
+		if t.Config >= d.ServerConfigs {
+			// The role would never be ready in that configuration, and the benchmark would wait
+			// for the fault in vain.
+			return fmt.Errorf("--fail %q: %s:%d fires in configuration %d, but the demo runs %d (--server-configs)",
+				d.Fail, t.Role, t.Rank, t.Config, d.ServerConfigs)
+		}
 	}
 	if d.Precheck != "" {
 		if _, err := toy.PrecheckTargets(d.Precheck); err != nil {
@@ -198,7 +226,10 @@ func (d *demoCmd) checkAgainst(plan roles.Plan) error {
 // own setting. Every other variable is left out, the job's above all: the demo plays a whole job
 // itself, and a stray numGenServers, pytestCommand*, SLURM_*, jobWorkspace or TOY_FAIL exported in
 // the shell must not change it.
-func demoEnv(e env) env {
+//
+// The one variable the supervisor reads is the demo's own: DISAGG_SERVER_CONFIGS, the number of server
+// configurations, given as the variable because run has no flag for it yet.
+func demoEnv(e env, serverConfigs int) env {
 	keep := []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "TZ", "TERM", "LANG", "LANGUAGE",
 		"GOCOVERDIR", "GORACE", "GOTRACEBACK", fakesrun.KillWaitEnv}
 	var kept []string
@@ -208,7 +239,13 @@ func demoEnv(e env) env {
 			kept = append(kept, kv)
 		}
 	}
-	e.getenv = func(string) string { return "" }
+	configs := strconv.Itoa(serverConfigs)
+	e.getenv = func(name string) string {
+		if name == serverConfigsEnv {
+			return configs
+		}
+		return ""
+	}
 	e.environ = func() []string { return slices.Clone(kept) }
 	return e
 }
