@@ -32,8 +32,9 @@ const livenessAnswers = 5
 // configuration's start after the first (its target's {idx} resolved for it; the check it replaces
 // is stopped). It runs outside the loop until the step ends or the teardown starts, and reports
 // FAILURES failed attempts in a row as livenessFailed. A check restarted for a later configuration
-// counts failures only from its first passing attempt: the servers reload inside their steps
-// meanwhile, and --config-timeout and the stall watch bound that wait.
+// counts failures only from its first passing attempt, or its first HTTP answer that fails it (a
+// server up and sick): the servers reload inside their steps meanwhile, refusing connections or not
+// answering, and --config-timeout and the stall watch bound that wait.
 func (r *run) startLiveness(s *step) {
 	if s.liveness == nil || r.decided || s.watch == nil {
 		return
@@ -83,6 +84,10 @@ func (r *run) startLiveness(s *step) {
 			if err == nil {
 				failed, answers, armed = 0, answers[:0], true
 				continue
+			}
+			if !armed && errors.As(err, new(sickAnswer)) {
+				// The reloaded server answers, and wrongly: it is up and sick, not still loading.
+				armed = true
 			}
 			if !armed {
 				continue
@@ -193,13 +198,19 @@ func checkHTTP(ctx context.Context, client *http.Client, l roles.Liveness, body 
 		return fmt.Errorf("status %s, body unreadable: %w", resp.Status, answerErr(ctx, err))
 	}
 	if resp.StatusCode < l.StatusMin || resp.StatusCode > l.StatusMax {
-		return fmt.Errorf("status %s (want %d-%d): %s", resp.Status, l.StatusMin, l.StatusMax, snippet(data))
+		return sickAnswer(fmt.Sprintf("status %s (want %d-%d): %s", resp.Status, l.StatusMin, l.StatusMax, snippet(data)))
 	}
 	if body != nil && !body.Match(data) {
-		return fmt.Errorf("status %s, body does not match %q: %s", resp.Status, l.Body, snippet(data))
+		return sickAnswer(fmt.Sprintf("status %s, body does not match %q: %s", resp.Status, l.Body, snippet(data)))
 	}
 	return nil
 }
+
+// sickAnswer is an HTTP answer that fails the check: the server is up, and not well. Unlike a refused
+// connection or no answer, it is no sign of a server reloading for the next configuration.
+type sickAnswer string
+
+func (e sickAnswer) Error() string { return string(e) }
 
 // answerErr names a timed-out attempt as what it is: no answer.
 func answerErr(ctx context.Context, err error) error {

@@ -23,9 +23,6 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
-// serverConfigsEnv is the variable by which run learns how many server configurations the job runs.
-const serverConfigsEnv = "DISAGG_SERVER_CONFIGS"
-
 type demoCmd struct {
 	Workspace   string        `help:"Where the run writes everything (default: a new directory under the system temp dir)."`
 	Fail        string        `help:"Inject a failure: ROLE[:RANK[:CODE[:DELAY]]][@CONFIG], e.g. GEN_0:1:3:2s, CTX_0:0:kill:2s, DISAGG_SERVER:0:0:1s, BENCHMARK:0:7, or SERVER:3:7:1s with --aggregated. CODE kill means SIGKILL. CODE may name a sickness instead, which keeps the rank running: hang (a server keeps its port, answers nothing), unavailable (503 forever), noworkers (DISAGG_SERVER: /health 200 with no workers), stall (BENCHMARK: stuck on a dead connection after its load), silent (stops writing, keeps running). The demo's router has a liveness check (http /health with a workers match, every 1s, 3 failures), so the first three end the run with exit 85; stall needs --stall-timeout, silent needs --heartbeat and --stall ROLE=DURATION. @CONFIG is the server configuration the fault fires in (default 0, less than --server-configs): DELAY counts from the role's readiness in it, e.g. GEN_0:1:3:1s@1."`
@@ -49,7 +46,7 @@ func (d *demoCmd) Run(e env) error {
 	if err := d.check(); err != nil {
 		return badInput(err)
 	}
-	e = demoEnv(e, d.ServerConfigs)
+	e = demoEnv(e)
 	ws := d.Workspace
 	if ws == "" {
 		dir, err := os.MkdirTemp("", "disagg-demo-")
@@ -114,7 +111,7 @@ func (d *demoCmd) Run(e env) error {
 	}
 	cfg, stop, err := prepareRun(e, flags,
 		superviseFlags{Grace: d.Grace, LaunchGate: mode.Never, LaunchGateTimeout: time.Minute, DrainSignal: "USR1", TailLines: 15,
-			EndMarkers: []string{d.endMarker()}, hangFlags: d.hangFlags},
+			EndMarkers: []string{"{out}/benchmark_status*"}, ServerConfigs: d.ServerConfigs, hangFlags: d.hangFlags},
 		localFlags{Local: true, Nodes: nodes})
 	defer stop()
 	if err == nil {
@@ -142,18 +139,6 @@ func (d *demoCmd) Run(e env) error {
 	}
 	fmt.Fprintf(e.stderr, "demo: see %s/summary.json, or run: disagg-supervisor status %s\n", ws, ws)
 	return err
-}
-
-// endMarker is the file by which the toy benchmark announces the end of the run. With several server
-// configurations it is the last one's status file: a supervisor that knows no configurations (one
-// that does not read DISAGG_SERVER_CONFIGS yet) would take the first status file for the end of the
-// run, and a server failing in a later configuration for one failing after the end. The price: in a
-// reused workspace, an earlier run's status files of the other configurations are not moved aside.
-func (d *demoCmd) endMarker() string {
-	if d.ServerConfigs == 1 {
-		return "{out}/benchmark_status*"
-	}
-	return "{out}/benchmark_status." + strconv.Itoa(d.ServerConfigs-1) + ".txt"
 }
 
 // check checks the demo's own flags, before anything is created: a bad one would otherwise surface
@@ -229,7 +214,7 @@ func (d *demoCmd) checkAgainst(plan roles.Plan) error {
 //
 // The one variable the supervisor reads is the demo's own: DISAGG_SERVER_CONFIGS, the number of server
 // configurations, given as the variable because run has no flag for it yet.
-func demoEnv(e env, serverConfigs int) env {
+func demoEnv(e env) env {
 	keep := []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "TZ", "TERM", "LANG", "LANGUAGE",
 		"GOCOVERDIR", "GORACE", "GOTRACEBACK", fakesrun.KillWaitEnv}
 	var kept []string
@@ -239,13 +224,7 @@ func demoEnv(e env, serverConfigs int) env {
 			kept = append(kept, kv)
 		}
 	}
-	configs := strconv.Itoa(serverConfigs)
-	e.getenv = func(name string) string {
-		if name == serverConfigsEnv {
-			return configs
-		}
-		return ""
-	}
+	e.getenv = func(string) string { return "" }
 	e.environ = func() []string { return slices.Clone(kept) }
 	return e
 }
