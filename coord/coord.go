@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Layout of the coordination directory (one per run attempt, shared by every task of every step):
@@ -20,8 +21,13 @@ import (
 //	install/<node>.lock     claimed with O_EXCL by the one task per node that installs; holds its Marker
 //	install/<node>.ok       the install on <node> succeeded; holds the installer's Marker
 //	install/<node>.failed   the install on <node> failed; holds the installer's exit code
+//	install/failed          some node's install failed (written after its <node>.failed): the one
+//	                        file a waiter polls to learn of any node's failure; holds that exit code
 //	barrier/<ROLE>/job_<job>_step_<step>/<rank>
 //	                        a Marker, written by each task of that step that reached the barrier
+//	barrier/<ROLE>/job_<job>_step_<step>.released
+//	                        every rank of that step has arrived; holds the Marker of the rank that
+//	                        saw it (the last to arrive, or rank 0); the waiting ranks poll this file
 //	rank0/<ROLE>/job_<job>_step_<step>.ok      rank 0's preparation succeeded; holds its Marker
 //	rank0/<ROLE>/job_<job>_step_<step>.failed  it failed; holds the exit code, then its message
 //	after/<ROLE>/job_<job>_step_<step>/<rank>  a Marker, written by each task when its after commands are done
@@ -39,9 +45,13 @@ const (
 	rank0Dir   = "rank0"
 	afterDir   = "after"
 
-	lockSuffix   = ".lock"
-	okSuffix     = ".ok"
-	failedSuffix = ".failed"
+	lockSuffix     = ".lock"
+	okSuffix       = ".ok"
+	failedSuffix   = ".failed"
+	releasedSuffix = ".released"
+
+	// anyInstallFailed has no suffix, so no node's file can have its name.
+	anyInstallFailed = "failed"
 )
 
 // RunDir is the coordination directory of the attempt runToken under workspace. It only joins names,
@@ -76,6 +86,12 @@ func (d Dir) Barrier(k StepKey, rank int) string {
 	return filepath.Join(d.BarrierDir(k), strconv.Itoa(rank))
 }
 
+// BarrierReleased is the file that says every rank of the step k has arrived at the barrier. It is
+// beside BarrierDir, not in it, so that a listing of the arrivals is only arrivals.
+func (d Dir) BarrierReleased(k StepKey) string {
+	return d.BarrierDir(k) + releasedSuffix
+}
+
 // InstallDir holds the install gate files of every node.
 func (d Dir) InstallDir() string {
 	return filepath.Join(string(d), installDir)
@@ -84,6 +100,12 @@ func (d Dir) InstallDir() string {
 // InstallFiles are the install gate's files for one node.
 type InstallFiles struct {
 	Lock, OK, Failed string
+}
+
+// AnyInstallFailed is the file that says some node's install failed. A waiter stats this one path
+// instead of listing InstallDir at every poll; once it exists, FailedInstalls says which nodes.
+func (d Dir) AnyInstallFailed() string {
+	return filepath.Join(d.InstallDir(), anyInstallFailed)
 }
 
 // Install names the install gate's files of node.
@@ -247,7 +269,38 @@ func WriteMarker(path string, m Marker) error {
 	return writeInDir(path, m.Encode())
 }
 
-// WriteFailed writes an install's failed file with the installer's exit code.
+// WriteFailed writes an install's failed file (an InstallFiles.Failed) with the installer's exit code,
+// then the AnyInstallFailed file beside it, in that order, so that whoever sees the latter finds the
+// node's file in a listing.
 func WriteFailed(path string, code int) error {
-	return writeInDir(path, EncodeExitCode(code))
+	if err := writeInDir(path, EncodeExitCode(code)); err != nil {
+		return err
+	}
+	if err := WriteFileAtomic(filepath.Join(filepath.Dir(path), anyInstallFailed), EncodeExitCode(code)); err != nil {
+		return fmt.Errorf("%s is written, but not the failure flag beside it: %w", path, err)
+	}
+	return nil
+}
+
+// OldestRank is the earliest modification time of the rank files in dir (a BarrierDir): when the first
+// of them arrived, by the file system's clock. false when dir holds none or cannot be read.
+func OldestRank(dir string) (time.Time, bool) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var oldest time.Time
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil || e.IsDir() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		if oldest.IsZero() || info.ModTime().Before(oldest) {
+			oldest = info.ModTime()
+		}
+	}
+	return oldest, !oldest.IsZero()
 }

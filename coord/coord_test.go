@@ -279,3 +279,33 @@ func TestFailureRoundTrip(t *testing.T) {
 		t.Errorf("unparsable failure: code %d, want 1", got.Code)
 	}
 }
+
+func TestReleaseRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "barrier", "GEN_0", "job_1_step_2.released")
+	want := Release{By: Marker{Role: "GEN_0", Rank: 3, Node: "node2", PID: 7}, At: time.Unix(1700000000, 640000000)}
+	if err := WriteRelease(path, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadRelease(path)
+	if err != nil || got.By != want.By || !got.At.Equal(want.At) {
+		t.Errorf("ReadRelease = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := ReadRelease(path + ".none"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestWriteFailedRaisesTheFlag: a waiter polls the one flag file, and finds the node in the listing.
+func TestWriteFailedRaisesTheFlag(t *testing.T) {
+	d := Dir(t.TempDir())
+	if err := WriteFailed(d.Install("node7").Failed, 4); err != nil {
+		t.Fatal(err)
+	}
+	if got := ReadExitCode(d.AnyInstallFailed()); got != 4 {
+		t.Errorf("flag holds %d, want 4", got)
+	}
+	failed, err := d.FailedInstalls()
+	if err != nil || len(failed) != 1 || failed[0].Node != "node7" {
+		t.Errorf("FailedInstalls = %+v, %v; want node7 alone (the flag is no node)", failed, err)
+	}
+}

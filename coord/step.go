@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // StepKey names one Slurm step of a role: the barrier and rank 0's preparation belong to a step, not
@@ -74,4 +75,36 @@ func ReadFailure(path string) Failure {
 		code = 1
 	}
 	return Failure{Code: code, Message: strings.TrimSpace(rest)}
+}
+
+// Release is what a barrier's release file holds: who saw every rank arrive, and the instant at which
+// every rank leaves. The instant lies on the waiting ranks' common poll grid, so that ranks that poll
+// seldom still leave together (see the task's barrier).
+type Release struct {
+	By Marker
+	At time.Time
+}
+
+// WriteRelease writes a release file: the marker's line, then the instant in Unix nanoseconds.
+func WriteRelease(path string, r Release) error {
+	return writeInDir(path, fmt.Appendf(r.By.Encode(), "%d\n", r.At.UnixNano()))
+}
+
+// ReadRelease reads what WriteRelease wrote. A missing file gives an error that matches
+// fs.ErrNotExist.
+func ReadRelease(path string) (Release, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Release{}, err
+	}
+	first, rest, _ := strings.Cut(string(data), "\n")
+	m, err := DecodeMarker([]byte(first))
+	if err != nil {
+		return Release{}, fmt.Errorf("%s: %w", path, err)
+	}
+	ns, err := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+	if err != nil {
+		return Release{}, fmt.Errorf("%s: release instant %q is not an integer", path, strings.TrimSpace(rest))
+	}
+	return Release{By: m, At: time.Unix(0, ns)}, nil
 }

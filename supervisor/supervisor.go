@@ -1151,11 +1151,17 @@ func (r *run) send(msg message) {
 
 // waitMarkers waits until role has n start markers in dir (one per task, written by `task`) and returns
 // the Slurm step id they name (empty when they name none). The markers live on the shared file system,
-// where file events do not cross nodes, so it looks every few milliseconds; only the "all tasks
-// started" event depends on it, never failure detection.
+// where file events do not cross nodes, so it lists their directory: every 25 ms during the step's
+// first second, when tasks usually start, then at an interval that doubles up to a second, so that a
+// step whose tasks start slowly (a container image being imported on hundreds of nodes) costs the
+// file system one listing a second, not forty. Only the "all tasks started" event (and the launch
+// gate that waits for it) depends on it, never failure detection.
 func waitMarkers(ctx context.Context, dir coord.Dir, role string, n int) (string, bool) {
-	ticker := time.NewTicker(25 * time.Millisecond)
-	defer ticker.Stop()
+	const fast, slowest, fastFor = 25 * time.Millisecond, time.Second, time.Second
+	start := time.Now()
+	interval := fast
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
 	for {
 		if ranks, err := coord.Ranks(dir.StartedDir(role)); err == nil && len(ranks) >= n {
 			// Every task of a step names the same step; a marker that cannot be read names none.
@@ -1165,8 +1171,12 @@ func waitMarkers(ctx context.Context, dir coord.Dir, role string, n int) (string
 		select {
 		case <-ctx.Done():
 			return "", false
-		case <-ticker.C:
+		case <-timer.C:
 		}
+		if time.Since(start) >= fastFor {
+			interval = min(2*interval, slowest)
+		}
+		timer.Reset(interval)
 	}
 }
 

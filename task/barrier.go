@@ -17,9 +17,20 @@ import (
 // collective with a 300 s timeout under PMIx, and all ranks abort together. Waiting here costs the
 // spread of install times once, before any model is loaded. The arrivals are keyed by job, step and
 // (through the coordination directory) run token, so no other step's or attempt's arrivals count.
+//
+// The barrier asks the shared file system little, since hundreds of ranks may wait at once: each rank
+// writes its arrival once and counts the arrivals once, right after; the rank that finds them all (the
+// last to arrive) writes the step's release file. A waiting rank reads that one file at each poll, and
+// every fourth poll on the grid also the one file that says an install failed somewhere; rank 0 counts
+// the arrivals again every fourth poll on the grid too, in case the last rank's listing was stale (a
+// network file system caches directories), and to say whom it waits for. The poll backs off to half
+// of barrierGrid, then falls on the ticks of barrierGrid of the wall clock. The release names a tick
+// of that grid when some rank has waited that long, and every rank leaves at the release's instant:
+// ranks that look seldom still leave together, at most a grid period after the last one arrived.
 func (r *runner) barrier(ctx context.Context) error {
 	key := r.stepKey()
 	dir := r.dir().BarrierDir(key)
+	released := r.dir().BarrierReleased(key)
 	mine := r.dir().Barrier(key, r.id.rank)
 	if err := coord.WriteMarker(mine, r.id.marker(time.Now())); err != nil {
 		return fail(exitFailure, "barrier of %s: write %s: %w", r.id.role, mine, err)
@@ -27,18 +38,10 @@ func (r *runner) barrier(ctx context.Context) error {
 	r.logf("barrier of %s: rank %d arrived; waiting for %d ranks, up to %s", r.id.role, r.id.rank, r.id.ntasks, r.opts.BarrierTimeout)
 
 	var missing []int
-	check := func(elapsed time.Duration) (bool, error) {
-		// A failed install anywhere means some rank will never arrive.
-		failed, err := r.dir().FailedInstalls()
-		if err != nil {
-			return false, fail(exitFailure, "barrier of %s: list %s: %w", r.id.role, r.dir().InstallDir(), err)
-		}
-		if len(failed) > 0 {
-			return false, fail(failed[0].Code, "install failed on %s; leaving the barrier of %s", describeFailed(failed), r.id.role)
-		}
+	count := func() error {
 		ranks, err := coord.Ranks(dir)
 		if err != nil {
-			return false, fail(exitFailure, "barrier of %s: list %s: %w", r.id.role, dir, err)
+			return fail(exitFailure, "barrier of %s: list %s: %w", r.id.role, dir, err)
 		}
 		missing = missing[:0]
 		for rank := 0; rank < r.id.ntasks; rank++ {
@@ -46,22 +49,133 @@ func (r *runner) barrier(ctx context.Context) error {
 				missing = append(missing, rank)
 			}
 		}
-		if len(missing) == 0 {
-			r.logf("barrier of %s: all %d ranks arrived; waited %s", r.id.role, r.id.ntasks, elapsed.Round(time.Millisecond))
-			return true, nil
-		}
-		if elapsed >= r.opts.BarrierTimeout {
-			return false, fail(exitWaited, "%s of %s did not arrive within %s%s", rankList(missing), r.id.role, r.opts.BarrierTimeout, r.whereMissing(missing))
-		}
-		return false, nil
+		return nil
 	}
-	// Rank 0 alone reports progress, so that a role log shows one line per interval, not one per rank.
-	progress := func(elapsed time.Duration) {
-		if r.id.rank == 0 {
-			r.logf("barrier of %s: still waiting for %s after %s of %s", r.id.role, rankList(missing), elapsed, r.opts.BarrierTimeout)
+	release := func() (coord.Release, error) {
+		rel := coord.Release{By: r.id.marker(time.Now()), At: r.releaseAt(dir, time.Now())}
+		if err := coord.WriteRelease(released, rel); err != nil {
+			return rel, fail(exitFailure, "barrier of %s: all %d ranks arrived, but the release %s could not be written: %w", r.id.role, r.id.ntasks, released, err)
+		}
+		return rel, nil
+	}
+	// check looks once; seldom is set for the polls on the grid, where only every fourth one looks
+	// further than the release file.
+	counted := false
+	check := func(elapsed time.Duration, seldom, progressDue bool) (*coord.Release, error) {
+		if rel, err := coord.ReadRelease(released); err == nil {
+			return &rel, nil
+		}
+		if !seldom {
+			// A failed install anywhere means some rank will never arrive.
+			failed, err := r.failedInstalls()
+			if err != nil {
+				return nil, err
+			}
+			if len(failed) > 0 {
+				return nil, fail(failed[0].Code, "install failed on %s; leaving the barrier of %s", describeFailed(failed), r.id.role)
+			}
+		}
+		timedOut := elapsed >= r.opts.BarrierTimeout
+		if !counted || timedOut || (r.id.rank == 0 && (!seldom || progressDue)) {
+			counted = true
+			if err := count(); err != nil {
+				return nil, err
+			}
+			if len(missing) == 0 {
+				rel, err := release()
+				return &rel, err
+			}
+		}
+		if timedOut {
+			return nil, fail(exitWaited, "%s of %s did not arrive within %s%s", rankList(missing), r.id.role, r.opts.BarrierTimeout, r.whereMissing(missing))
+		}
+		return nil, nil
+	}
+
+	start := time.Now()
+	lastProgress := start
+	poll := r.backoff()
+	if r.barrierGrid > 0 {
+		poll.max = max(r.barrierGrid/2, r.poll)
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for onGrid := 0; ; {
+		// Rank 0 alone reports progress, so that a role log shows one line per interval, not one per
+		// rank.
+		progressDue := r.id.rank == 0 && r.barrierProgress > 0 && time.Since(lastProgress) >= r.barrierProgress
+		rel, err := check(time.Since(start), onGrid%4 != 0, progressDue)
+		if err != nil {
+			return err
+		}
+		if rel != nil {
+			if wait := time.Until(rel.At); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-ctx.Done():
+					return r.interrupted(ctx, "at the barrier of "+r.id.role)
+				case <-timer.C:
+				}
+			}
+			r.logf("barrier of %s: all %d ranks arrived; waited %s", r.id.role, r.id.ntasks, time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+		if progressDue {
+			lastProgress = time.Now()
+			r.logf("barrier of %s: still waiting for %s after %s of %s", r.id.role, rankList(missing), time.Since(start).Round(time.Second), r.opts.BarrierTimeout)
+		}
+		interval := poll.next()
+		if r.barrierGrid > 0 && interval == poll.max {
+			interval = time.Until(nextTick(time.Now(), r.barrierGrid))
+			onGrid++
+		}
+		timer.Reset(interval)
+		select {
+		case <-ctx.Done():
+			return r.interrupted(ctx, "at the barrier of "+r.id.role)
+		case <-timer.C:
 		}
 	}
-	return r.waitEvery(ctx, "at the barrier of "+r.id.role, r.barrierProgress, r.barrierFastPoll, check, progress)
+}
+
+// releaseAt is the instant the ranks leave the barrier, decided by the rank that found every arrival
+// at now: at once while every rank is still in its first, fast polls; else the first tick of the grid
+// that leaves a quarter of it for the release file to be written and seen, since the ranks that have
+// waited longer look only on the ticks.
+func (r *runner) releaseAt(dir string, now time.Time) time.Time {
+	if r.barrierGrid <= 0 {
+		return now
+	}
+	if oldest, ok := coord.OldestRank(dir); ok && now.Sub(oldest) < r.barrierGrid/2 {
+		return now
+	}
+	return nextTick(now.Add(r.barrierGrid/4), r.barrierGrid)
+}
+
+// nextTick is the first multiple of grid on the wall clock after t: the same instants on every node
+// whose clock is synchronised.
+func nextTick(t time.Time, grid time.Duration) time.Time {
+	return t.Truncate(grid).Add(grid)
+}
+
+// failedInstalls lists the nodes whose install failed, for the waits that cannot complete once one
+// did. It stats the one flag file that any failed install writes, and lists the install directory
+// only once that exists.
+func (r *runner) failedInstalls() ([]coord.FailedInstall, error) {
+	flag := r.dir().AnyInstallFailed()
+	if !exists(flag) {
+		return nil, nil
+	}
+	failed, err := r.dir().FailedInstalls()
+	if err != nil {
+		return nil, fail(exitFailure, "list %s: %w", r.dir().InstallDir(), err)
+	}
+	if len(failed) == 0 {
+		// The flag stands even when the node's own file cannot be found.
+		failed = []coord.FailedInstall{{Node: "an unknown node", Code: coord.ReadExitCode(flag)}}
+	}
+	return failed, nil
 }
 
 // rankList is "rank 5" or "ranks 2-3,5".

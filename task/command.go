@@ -289,11 +289,15 @@ func (r *runner) awaitPeersAfter(received int) {
 	start := time.Now()
 	deadline := time.NewTimer(r.opts.AfterTimeout)
 	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
+	// The wait lists the step's after directory, so its poll backs off; up to a quarter of a second,
+	// since the rank is being stopped and its step's SIGKILL follows the grace period.
+	poll := &backoff{interval: r.poll, max: max(min(r.pollMax, afterPollMax), r.poll)}
+	tick := time.NewTimer(poll.next())
 	defer tick.Stop()
 	for {
 		select {
 		case <-tick.C:
+			tick.Reset(poll.next())
 			if left = missing(); len(left) == 0 {
 				r.logf("after commands: every rank of %s is done; waited %s", r.id.role, time.Since(start).Round(time.Millisecond))
 				return
@@ -307,6 +311,9 @@ func (r *runner) awaitPeersAfter(received int) {
 		}
 	}
 }
+
+// afterPollMax bounds the poll of the wait for the other ranks' after commands.
+const afterPollMax = 250 * time.Millisecond
 
 // forwardToTree passes sig to the process pid and every process it started, but not to the task
 // itself. The task's process group is not used: under Slurm the tasks of a node may share one, and

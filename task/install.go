@@ -128,24 +128,28 @@ func (r *runner) runInstaller(ctx context.Context) (int, error) {
 // waitInstall waits for the node's installer to publish ok or failed.
 func (r *runner) waitInstall(ctx context.Context, files coord.InstallFiles) error {
 	r.logf("install on %s: waiting for the installer (%s, lock %s), up to %s", r.id.node, holder(files.Lock), files.Lock, r.opts.InstallTimeout)
+	// Two files per poll: the node's ok file, and the flag that any node's install failed, which a
+	// failure of this node's install writes too.
 	check := func(elapsed time.Duration) (bool, error) {
 		if exists(files.OK) {
 			r.logf("install on %s: done by another task; waited %s", r.id.node, elapsed.Round(time.Millisecond))
 			return true, nil
 		}
-		if exists(files.Failed) {
-			code := coord.ReadExitCode(files.Failed)
-			return false, &failure{code: code, err: fmt.Errorf("install on %s failed with exit code %d (by another task); not waiting (installer: %s)", r.id.node, code, holder(files.Lock))}
-		}
-		if r.opts.Barrier {
-			// Another node's failed install means the barrier can never complete; leave now rather
-			// than finishing this install only to wait there.
-			failed, err := r.dir().FailedInstalls()
-			if err != nil {
-				return false, fail(exitFailure, "install on %s: list %s: %w", r.id.node, r.dir().InstallDir(), err)
+		if exists(r.dir().AnyInstallFailed()) {
+			if exists(files.Failed) {
+				code := coord.ReadExitCode(files.Failed)
+				return false, &failure{code: code, err: fmt.Errorf("install on %s failed with exit code %d (by another task); not waiting (installer: %s)", r.id.node, code, holder(files.Lock))}
 			}
-			if len(failed) > 0 {
-				return false, fail(failed[0].Code, "install failed on %s; not waiting for the install on %s, the barrier cannot complete", describeFailed(failed), r.id.node)
+			if r.opts.Barrier {
+				// Another node's failed install means the barrier can never complete; leave now
+				// rather than finishing this install only to wait there.
+				failed, err := r.failedInstalls()
+				if err != nil {
+					return false, fmt.Errorf("install on %s: %w", r.id.node, err)
+				}
+				if len(failed) > 0 {
+					return false, fail(failed[0].Code, "install failed on %s; not waiting for the install on %s, the barrier cannot complete", describeFailed(failed), r.id.node)
+				}
 			}
 		}
 		if elapsed >= r.opts.InstallTimeout {

@@ -49,17 +49,23 @@ const (
 // well after this.
 const duplicateSignalWindow = 500 * time.Millisecond
 
-// Timings of the per-rank helper. The shared filesystem is polled; these are cheap stat calls.
+// Timings of the per-rank helper. Every wait for other tasks polls files on the job's shared file
+// system, which hundreds of ranks share with the job itself: a wait looks at a few paths per poll (never
+// a directory of every rank), and its poll backs off, so that a long wait costs about one look a second.
 const (
-	defaultPoll          = 100 * time.Millisecond
+	// defaultPoll is a wait's first poll interval: ranks in step, and an install already done, are
+	// seen within milliseconds. It doubles at every poll up to defaultPollMax.
+	defaultPoll = 10 * time.Millisecond
+	// defaultPollMax is the longest poll interval: what a wait may add after the event it waits for.
+	defaultPollMax = time.Second
+	// defaultProgressEvery is how often a long wait says so.
 	defaultProgressEvery = time.Minute
 	// defaultBarrierProgress is how often rank 0 says whom the barrier still waits for.
 	defaultBarrierProgress = 10 * time.Second
-	// Ranks in step reach the barrier within a second or so of each other, and each one leaves it up
-	// to one poll after the last one arrived: the barrier polls faster while that is likely, then
-	// at the normal pace, which a shared file system serving hundreds of ranks can bear for an hour.
-	defaultBarrierFastPoll = 10 * time.Millisecond
-	defaultFastWindow      = 2 * time.Second
+	// defaultBarrierGrid is the period of the barrier's polls once its backoff has reached half of
+	// it: a waiting rank looks about 1.6 times a second, and leaves at most this long after the last
+	// rank arrived (see barrier).
+	defaultBarrierGrid = 640 * time.Millisecond
 	// Importing tensorrt_llm loads CUDA libraries from a shared filesystem; it can be slow, but it
 	// must not hold the rank forever.
 	defaultProbeTimeout = 5 * time.Minute
@@ -170,15 +176,18 @@ func fail(code int, format string, args ...any) error {
 
 // seams are the parts of the runner that tests replace.
 type seams struct {
-	poll          time.Duration
+	// poll is a wait's first poll interval, which doubles at every poll up to pollMax (poll itself
+	// when pollMax is shorter).
+	poll, pollMax time.Duration
 	progressEvery time.Duration
 	probeTimeout  time.Duration
 	killGrace     time.Duration
 	// barrierProgress is how often rank 0 reports who the barrier still waits for.
 	barrierProgress time.Duration
-	// barrierFastPoll is the barrier's poll during its first fastWindow.
-	barrierFastPoll, fastWindow time.Duration
-	hostname                    func() (string, error)
+	// barrierGrid is the period of the barrier's polls on the wall clock's ticks, once its backoff
+	// reached half of it; 0 keeps the backoff and releases at once.
+	barrierGrid time.Duration
+	hostname    func() (string, error)
 	// signals are the signals the task received (Main relays them); nil receives none.
 	signals <-chan os.Signal
 	// forward passes a received signal on to the command's process tree; stopHook ends an after
@@ -202,12 +211,12 @@ type seams struct {
 func defaultSeams() seams {
 	return seams{
 		poll:            defaultPoll,
+		pollMax:         defaultPollMax,
 		progressEvery:   defaultProgressEvery,
 		probeTimeout:    defaultProbeTimeout,
 		killGrace:       installKillGrace,
 		barrierProgress: defaultBarrierProgress,
-		barrierFastPoll: defaultBarrierFastPoll,
-		fastWindow:      defaultFastWindow,
+		barrierGrid:     defaultBarrierGrid,
 		hostname:        os.Hostname,
 		forward:         forwardToTree,
 		stopHook:        killTree,
@@ -383,16 +392,16 @@ func (r *runner) redacted(s string) string {
 }
 
 // wait polls check until it reports done or an error, logging progress every progressEvery so that a
-// long wait is visible in the log while it happens. check is called at once, then every poll.
+// long wait is visible in the log while it happens. check is called at once, then at every poll.
 func (r *runner) wait(ctx context.Context, doing string, check func(elapsed time.Duration) (bool, error), progress func(elapsed time.Duration)) error {
-	return r.waitEvery(ctx, doing, r.progressEvery, 0, check, progress)
+	return r.waitEvery(ctx, doing, r.progressEvery, check, progress)
 }
 
-// waitEvery is wait with its own progress interval, polling every fastPoll instead of every poll
-// during the first fastWindow when fastPoll is set.
-func (r *runner) waitEvery(ctx context.Context, doing string, every, fastPoll time.Duration, check func(elapsed time.Duration) (bool, error), progress func(elapsed time.Duration)) error {
+// waitEvery is wait with its own progress interval. The poll interval backs off (see backoff).
+func (r *runner) waitEvery(ctx context.Context, doing string, every time.Duration, check func(elapsed time.Duration) (bool, error), progress func(elapsed time.Duration)) error {
 	start := time.Now()
 	lastProgress := start
+	poll := r.backoff()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
@@ -406,15 +415,30 @@ func (r *runner) waitEvery(ctx context.Context, doing string, every, fastPoll ti
 			lastProgress = time.Now()
 			progress(time.Since(start).Round(time.Second))
 		}
-		interval := r.poll
-		if fastPoll > 0 && elapsed < r.fastWindow {
-			interval = fastPoll
-		}
-		timer.Reset(interval)
+		timer.Reset(poll.next())
 		select {
 		case <-ctx.Done():
 			return r.interrupted(ctx, doing)
 		case <-timer.C:
 		}
 	}
+}
+
+// backoff is a poll interval that starts short, for what is usually over at once, and doubles at
+// every poll up to a bound, for what takes long: a wait of an hour polls about once a second, not a
+// hundred times.
+type backoff struct {
+	interval, max time.Duration
+}
+
+// backoff is the runner's poll: from poll up to pollMax.
+func (r *runner) backoff() *backoff {
+	return &backoff{interval: r.poll, max: max(r.pollMax, r.poll)}
+}
+
+// next is the interval to wait before the next poll.
+func (b *backoff) next() time.Duration {
+	d := b.interval
+	b.interval = min(2*b.interval, b.max)
+	return d
 }
