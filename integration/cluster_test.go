@@ -333,23 +333,28 @@ func clientEnv() []string {
 
 // summary is summary.json as the README documents it.
 type summary struct {
-	JobID           string         `json:"job_id"`
-	RunToken        string         `json:"run_token"`
-	Workspace       string         `json:"workspace"`
-	OutputDir       string         `json:"output_dir"`
-	State           string         `json:"state"`
-	ExitCode        *int           `json:"exit_code"`
-	StartedAt       time.Time      `json:"started_at"`
-	DecidedAt       *time.Time     `json:"decided_at"`
-	EndedAt         *time.Time     `json:"ended_at"`
-	DurationSeconds float64        `json:"duration_seconds"`
-	Roles           []roleSummary  `json:"roles"`
-	Failure         *failure       `json:"failure"`
-	IgnoredSIGTERM  []string       `json:"ignored_sigterm"`
-	Warnings        []string       `json:"warnings"`
-	Errors          []string       `json:"errors"`
-	BadNodes        []string       `json:"bad_nodes"`
-	SlurmCalls      map[string]int `json:"slurm_calls"`
+	JobID           string        `json:"job_id"`
+	RunToken        string        `json:"run_token"`
+	Workspace       string        `json:"workspace"`
+	OutputDir       string        `json:"output_dir"`
+	State           string        `json:"state"`
+	ExitCode        *int          `json:"exit_code"`
+	StartedAt       time.Time     `json:"started_at"`
+	DecidedAt       *time.Time    `json:"decided_at"`
+	EndedAt         *time.Time    `json:"ended_at"`
+	DurationSeconds float64       `json:"duration_seconds"`
+	Roles           []roleSummary `json:"roles"`
+	Failure         *failure      `json:"failure"`
+	IgnoredSIGTERM  []string      `json:"ignored_sigterm"`
+	Warnings        []string      `json:"warnings"`
+	Errors          []string      `json:"errors"`
+	BadNodes        []string      `json:"bad_nodes"`
+	ServerConfigs   []struct {
+		Index   int    `json:"index"`
+		Status  string `json:"status"`
+		Verdict string `json:"verdict"`
+	} `json:"server_configs"`
+	SlurmCalls map[string]int `json:"slurm_calls"`
 }
 
 type roleSummary struct {

@@ -6,6 +6,8 @@
 // Scenarios (scenarios_test.go):
 //
 //	TestSuccess                   2 GEN + 1 CTX of 1 node x 2 tasks, router and benchmark: COMPLETED 0:0
+//	TestThreeServerConfigs        --server-configs 3: three phases, each completed, servers finished after
+//	                              the last, a JUnit case per configuration
 //	TestGenOnly                   TRTLLM_DISAGG_BENCHMARK_GEN_ONLY=1: no CTX step, no ctx_server_0.log
 //	TestGenRankExits              a GEN rank exits 3 mid-run: FAILED 3:0, names GEN_0, its node, rank 1
 //	TestCtxRankKilled             a CTX rank is SIGKILLed mid-run: FAILED 137:0, names CTX_0 and its node

@@ -293,6 +293,33 @@ func TestTwoServerConfigs(t *testing.T) {
 	}
 }
 
+// TestThreeServerConfigs: a job of three configurations that the supervisor knows (--server-configs 3):
+// each is a phase of its own, completed in turn, and the servers finish after the last.
+func TestThreeServerConfigs(t *testing.T) {
+	requireSlurm(t)
+	t.Parallel()
+	start := time.Now()
+	j := submit(t, jobSpec{Name: "three-configs", NumGen: 1, NumCtx: 1, ToyFlags: "--server-configs 3", RunFlags: "--server-configs 3"})
+	rec, s := finish(t, j, start)
+	checkJob(t, rec, "COMPLETED", "0:0")
+	checkRun(t, j, s, 0)
+	if len(s.ServerConfigs) != 3 {
+		t.Fatalf("server_configs %+v, want 3", s.ServerConfigs)
+	}
+	for i, c := range s.ServerConfigs {
+		if c.Index != i || c.Verdict != "completed" || c.Status != "Done" {
+			t.Errorf("configuration %d: %+v, want completed with status Done", i, c)
+		}
+	}
+	if g, _ := s.role("GEN_0"); g.State != "finished" {
+		t.Errorf("GEN_0 is %q, want finished", g.State)
+	}
+	junit, _ := os.ReadFile(filepath.Join(j.ws, "results-disagg-supervisor.xml"))
+	if !strings.Contains(string(junit), `name="supervisor[config 2]"`) {
+		t.Errorf("JUnit lacks the case of configuration 2:\n%s", junit)
+	}
+}
+
 func TestGenOnly(t *testing.T) {
 	requireSlurm(t)
 	t.Parallel()
