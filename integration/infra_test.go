@@ -21,22 +21,7 @@ func TestNodeCrash(t *testing.T) {
 	requireSlurm(t)
 	start := time.Now()
 	j := submit(t, jobSpec{Name: "node-crash", NumGen: 2, Requests: longToy, Work: "50ms", SBATCH: []string{"--no-requeue"}})
-	s := j.waitSummary(jobTimeout, "the benchmark sending requests", func(s summary) bool { return benchmarkSending(j, s) })
-	gen1, ok := s.role("GEN_1")
-	if !ok || len(gen1.Nodes) != 1 {
-		t.Fatalf("GEN_1 %+v, want one node", gen1)
-	}
-	// GEN_1 has a node of its own; the batch shell and the supervisor run on GEN_0's.
-	node := gen1.Nodes[0]
-	script, err := filepath.Abs("../scripts/slurm-dev-cluster.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { restoreNode(t, script, node) })
-	if out, err := exec.Command(script, "crash", node).CombinedOutput(); err != nil {
-		t.Fatalf("crash %s: %v\n%s", node, err, out)
-	}
-	crashed := time.Now()
+	node, crashed := crashGEN1Node(t, j)
 
 	rec, s := finish(t, j, start)
 	t.Logf("crash of %s to the end of the job: %s (Slurm's SlurmdTimeout is 30 s here)", node, time.Since(crashed).Round(100*time.Millisecond))
@@ -71,22 +56,8 @@ func TestNodeCrashHeartbeat(t *testing.T) {
 	start := time.Now()
 	j := submit(t, jobSpec{Name: "node-crash-hb", NumGen: 2, Requests: longToy, Work: "50ms", SBATCH: []string{"--no-requeue"},
 		RunFlags: "--node-timeout 8s"})
-	s := j.waitSummary(jobTimeout, "the benchmark sending requests", func(s summary) bool { return benchmarkSending(j, s) })
-	gen1, ok := s.role("GEN_1")
-	if !ok || len(gen1.Nodes) != 1 {
-		t.Fatalf("GEN_1 %+v, want one node", gen1)
-	}
-	node := gen1.Nodes[0]
-	script, err := filepath.Abs("../scripts/slurm-dev-cluster.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { restoreNode(t, script, node) })
-	if out, err := exec.Command(script, "crash", node).CombinedOutput(); err != nil {
-		t.Fatalf("crash %s: %v\n%s", node, err, out)
-	}
-	crashed := time.Now()
-	s = j.waitSummary(2*time.Minute, "the run decided", func(s summary) bool { return s.DecidedAt != nil })
+	node, crashed := crashGEN1Node(t, j)
+	s := j.waitSummary(2*time.Minute, "the run decided", func(s summary) bool { return s.DecidedAt != nil })
 	took := s.DecidedAt.Sub(crashed)
 	t.Logf("crash of %s to the decision: %s (--node-timeout 8s; Slurm's SlurmdTimeout is 30 s here)", node, took.Round(10*time.Millisecond))
 	rec, s := finish(t, j, start)
@@ -106,6 +77,34 @@ func TestNodeCrashHeartbeat(t *testing.T) {
 	if took > 20*time.Second {
 		t.Errorf("decided %s after the crash, want well before Slurm's 30 s", took)
 	}
+}
+
+// crashGEN1Node waits until j's benchmark sends its requests, then crashes GEN_1's node (a node of its
+// own: the batch shell and the supervisor run on GEN_0's), and brings it back at the test's end.
+func crashGEN1Node(t *testing.T, j *job) (string, time.Time) {
+	t.Helper()
+	s := j.waitSummary(jobTimeout, "the benchmark sending requests", func(s summary) bool { return benchmarkSending(j, s) })
+	gen1, ok := s.role("GEN_1")
+	if !ok || len(gen1.Nodes) != 1 {
+		t.Fatalf("GEN_1 %+v, want one node", gen1)
+	}
+	node := gen1.Nodes[0]
+	script := devClusterScript(t)
+	t.Cleanup(func() { restoreNode(t, script, node) })
+	if out, err := exec.Command(script, "crash", node).CombinedOutput(); err != nil {
+		t.Fatalf("crash %s: %v\n%s", node, err, out)
+	}
+	return node, time.Now()
+}
+
+// devClusterScript is the dev cluster's script, whose commands crash a node or stop the controller.
+func devClusterScript(t *testing.T) string {
+	t.Helper()
+	script, err := filepath.Abs("../scripts/slurm-dev-cluster.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return script
 }
 
 // restoreNode starts the crashed node's slurmd again and waits until Slurm has it back in service, so
@@ -146,10 +145,7 @@ func TestControllerDownAtFailure(t *testing.T) {
 	j := submit(t, jobSpec{Name: "ctld-down", NumGen: 1, Requests: longToy, Work: "50ms", Fail: "GEN_0:1:3:15s",
 		SBATCH: []string{"--no-requeue"}})
 	j.waitSummary(jobTimeout, "the benchmark sending requests", func(s summary) bool { return benchmarkSending(j, s) })
-	script, err := filepath.Abs("../scripts/slurm-dev-cluster.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
+	script := devClusterScript(t)
 	restored := false
 	restore := func() {
 		if restored {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
@@ -69,24 +68,9 @@ func TestDrainAfterIgnoredUSR1(t *testing.T) {
 	cmd := exec.Command("bash", "-c", shell, filepath.Join(binDir, "disagg-supervisor"), "run", "--local", "--nodes", "2",
 		"--gpus-per-node", "2", "--workspace", ws, "--num-gen", "1", "--nodes-per-gen", "1", "--gpus-per-node-per-gen", "2",
 		"--command", "sleep 600", "--grace", "2s")
+	// A shell killed by the early USR1 never has its roles running.
 	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		s, err := supervisor.ReadSummary(ws)
-		if err == nil && allRunning(s) {
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			t.Fatalf("the run never had every role running (did the early USR1 kill the shell?); stderr:\n%s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	startUntilRunning(t, cmd, ws, &stderr)
 	// After the exec the shell's pid is the supervisor's.
 	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		t.Fatal(err)

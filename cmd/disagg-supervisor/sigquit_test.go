@@ -17,26 +17,11 @@ import (
 // goroutine dump goes to a file in the workspace instead of ending the supervisor with 2.
 func TestSIGQUIT(t *testing.T) {
 	ws := t.TempDir()
+	var stderr strings.Builder
 	cmd := exec.Command(filepath.Join(binDir, "disagg-supervisor"), "run", "--local", "--nodes", "2", "--gpus-per-node", "2",
 		"--workspace", ws, "--num-gen", "1", "--nodes-per-gen", "1", "--gpus-per-node-per-gen", "2", "--command", "sleep 600", "--grace", "2s")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Wait until every role runs: the signal must meet a run in progress, not its start.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		s, err := supervisor.ReadSummary(ws)
-		if err == nil && allRunning(s) {
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("the run never had every role running; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// The signal must meet a run in progress, not its start.
+	startUntilRunning(t, cmd, ws, &stderr)
 	if err := cmd.Process.Signal(syscall.SIGQUIT); err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +43,29 @@ func TestSIGQUIT(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "goroutine 1 [") {
 		t.Errorf("the goroutine dump went to stderr:\n%.2000s", stderr.String())
+	}
+}
+
+// startUntilRunning starts cmd, a run in workspace ws, and returns once every role of it runs; it fails
+// the test (killing cmd) when that does not happen within a minute.
+func startUntilRunning(t *testing.T, cmd *exec.Cmd, ws string, stderr *strings.Builder) {
+	t.Helper()
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		s, err := supervisor.ReadSummary(ws)
+		if err == nil && allRunning(s) {
+			return
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("the run never had every role running; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
