@@ -125,10 +125,11 @@ func TestLivenessInPlanTable(t *testing.T) {
 }
 
 // TestIdxPlaceholder: {idx} stays in a liveness target for the supervisor to resolve at each server
-// configuration's start (checked as index 0), and is 0 in a readiness probe, awaited once.
+// configuration's start (checked as index 0), and is 0 in a readiness probe at the launch, whose
+// ConfigTarget keeps it for the later configurations; a probe without it has no ConfigTarget.
 func TestIdxPlaceholder(t *testing.T) {
 	p, err := Build(Sources{Flags: Flags{Liveness: []string{"DISAGG_SERVER=tcp:{node}:800{idx}@2s"},
-		Probes: []string{"DISAGG_SERVER=file:{out}/server.{idx}.addr"}}, Getenv: getenv(contractEnv())})
+		Probes: []string{"DISAGG_SERVER=file:{out}/server.{idx}.addr", "GEN_*=file:{out}/{role}.up"}}, Getenv: getenv(contractEnv())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,8 +140,14 @@ func TestIdxPlaceholder(t *testing.T) {
 		if r.Liveness == nil || r.Liveness.Target != "gpu-a01:800{idx}" {
 			t.Errorf("liveness %+v, want target gpu-a01:800{idx}", r.Liveness)
 		}
-		if r.Probe == nil || !strings.HasSuffix(r.Probe.Target, "/server.0.addr") {
-			t.Errorf("probe %+v, want {idx} as 0", r.Probe)
+		if r.Probe == nil || !strings.HasSuffix(r.Probe.Target, "/server.0.addr") || !strings.HasSuffix(r.Probe.ConfigTarget, "/server.{idx}.addr") ||
+			strings.Contains(r.Probe.ConfigTarget, "{out}") {
+			t.Errorf("probe %+v, want {idx} as 0, and kept (the rest expanded) in its config target", r.Probe)
+		}
+	}
+	for _, r := range p.Roles {
+		if r.Kind == KindGen && (r.Probe == nil || r.Probe.ConfigTarget != "") {
+			t.Errorf("%s probe %+v, want no config target (no {idx})", r.Name, r.Probe)
 		}
 	}
 	if _, err := Build(Sources{Flags: Flags{Liveness: []string{"DISAGG_SERVER=tcp:{node}{idx}"}}, Getenv: getenv(contractEnv())}); err == nil {

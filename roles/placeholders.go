@@ -9,8 +9,8 @@ import (
 
 // PlaceholderIdx is the server configuration's index (server_idx) in a liveness target: the
 // supervisor resolves it at each configuration's start, since several configurations run one after
-// another in the same steps. A readiness probe, awaited once before the first configuration, has
-// it resolved as 0.
+// another in the same steps. A readiness probe has it resolved as 0 at the launch, and is awaited
+// again, with it resolved anew, at each later configuration's start (Probe.ConfigTarget).
 const PlaceholderIdx = "{idx}"
 
 // ExpandJobPlaceholders replaces the placeholders that name a place of the whole job ({out},

@@ -140,6 +140,10 @@ type Probe struct {
 	Target string `json:"target"`
 	// TimeoutSeconds bounds how long the supervisor waits for the probe to pass.
 	TimeoutSeconds float64 `json:"timeout_seconds"`
+	// ConfigTarget is the target with {idx} left for the supervisor, empty when the target does not
+	// use it: such a probe is awaited again at each later server configuration's start, with {idx}
+	// resolved for it (Target has it as 0, for the launch).
+	ConfigTarget string `json:"config_target,omitempty"`
 }
 
 // IsWorker reports whether the role is a multi-rank GEN or CTX server.

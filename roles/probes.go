@@ -140,8 +140,10 @@ func applyProbes(p *Plan, specs []probeSpec) error {
 				continue
 			}
 			matched = true
-			// Readiness is awaited once, before the first server configuration.
-			target := strings.ReplaceAll(placeholders(p, r).Replace(s.target), PlaceholderIdx, "0")
+			// At the launch the probe is of the first server configuration; a target that names
+			// the configuration is kept as well, to be awaited again at each later one's start.
+			expanded := placeholders(p, r).Replace(s.target)
+			target := strings.ReplaceAll(expanded, PlaceholderIdx, "0")
 			if !checked[target] {
 				if err := checkProbeTarget(s.typ, target); err != nil {
 					return inputErrorf(s.input, "%s", err)
@@ -149,6 +151,9 @@ func applyProbes(p *Plan, specs []probeSpec) error {
 				checked[target] = true
 			}
 			r.Probe = &Probe{Type: s.typ, Target: target, TimeoutSeconds: s.timeout.Seconds()}
+			if expanded != target {
+				r.Probe.ConfigTarget = expanded
+			}
 		}
 		// A role name that matches nothing is a typo; a glob such as CTX_* may match nothing by
 		// design, so that one probe list serves both the full and the gen-only layout.

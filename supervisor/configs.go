@@ -94,6 +94,8 @@ type configTracker struct {
 	// configuration's start) and how to stop it: answers of an older check are ignored.
 	liveGen  map[string]int
 	liveStop map[string]context.CancelFunc
+	// probeStop stops each role's readiness probe of the configuration in progress (probeConfig).
+	probeStop map[string]context.CancelFunc
 }
 
 type (
@@ -187,7 +189,7 @@ func (r *run) startConfigs(at time.Time) {
 }
 
 // beginConfig starts configuration index: its deadline, and (after the first) its liveness checks
-// anew, with {idx} resolved for it.
+// and the readiness probes that name it anew, with {idx} resolved for it.
 func (r *run) beginConfig(index int, at time.Time, tentative bool) {
 	c := &r.configs
 	for len(c.phases) <= index {
@@ -215,6 +217,7 @@ func (r *run) beginConfig(index int, at time.Time, tentative bool) {
 		}
 		r.startLiveness(s)
 	}
+	r.probeConfig(index)
 }
 
 // markerFile is an end marker and the configuration its name gives (-1: none, the next one).

@@ -34,8 +34,15 @@ const livenessAnswers = 5
 // FAILURES failed attempts in a row as livenessFailed. A check restarted for a later configuration
 // counts failures only from its first passing attempt, or its first HTTP answer that fails it (a
 // server up and sick): the servers reload inside their steps meanwhile, refusing connections or not
-// answering, and --config-timeout and the stall watch bound that wait.
+// answering, and --config-timeout and the stall watch bound that wait (and the role's readiness
+// probe, when its target names the configuration: its pass arms the check, see probeConfig).
 func (r *run) startLiveness(s *step) {
+	r.startLivenessArmed(s, r.configs.currentIndex() == 0)
+}
+
+// startLivenessArmed starts the role's liveness check, counting failures from its first attempt when
+// armed, else as a check restarted for a later configuration does.
+func (r *run) startLivenessArmed(s *step, armed bool) {
 	if s.liveness == nil || r.decided || s.watch == nil {
 		return
 	}
@@ -52,7 +59,7 @@ func (r *run) startLiveness(s *step) {
 		stop()
 	}
 	c.liveGen[s.name]++
-	gen, reloading := c.liveGen[s.name], r.configs.currentIndex() > 0
+	gen := c.liveGen[s.name]
 	check, err := newCheck(l, s.log, s.logStart)
 	if err != nil {
 		r.warn(s.name, fmt.Sprintf("liveness check not started: %v", err))
@@ -67,7 +74,6 @@ func (r *run) startLiveness(s *step) {
 		// The attempts keep to a grid of periods from readiness, however long each one takes, so
 		// that FAILURES failed attempts span FAILURES periods.
 		next := clock.Now()
-		armed := !reloading
 		for failed := 0; ; {
 			next = next.Add(period)
 			select {

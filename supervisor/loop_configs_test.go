@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
@@ -230,6 +231,110 @@ func TestLoopServerConfigs(t *testing.T) {
 			want:     outcome{state: RunInterrupted, code: 143, class: verdict.ClassCancelled},
 			verdicts: []ConfigVerdict{ConfigCompleted, ConfigCompleted, ConfigInterrupted},
 		},
+		{
+			name: "a probe with idx is awaited again in configuration 1: a ready event for it, no failure; probes without idx are not repeated",
+			opts: options{serverConfigs: 2, flags: idxProbe("@30s")},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.announceConfig(0, "Done")
+				h.advance(time.Second) // configuration 1 starts: the router's probe for it with it
+				h.advance(20 * time.Second)
+				if s := h.summary(); s.State != RunRunning {
+					t.Fatalf("decided (%s) while configuration 1's probe waits within its timeout", s.State)
+				}
+				if got := h.messages(EventReady); contains(got, "server configuration 1") {
+					t.Fatalf("ready events %q before configuration 1's probe passed", got)
+				}
+				h.ready("DISAGG_SERVER", nil)
+				if got := h.messages(EventReady); !contains(got, "DISAGG_SERVER: file probe passed: ready for server configuration 1") {
+					t.Errorf("ready events %q, want the router ready for configuration 1", got)
+				}
+				h.advance(time.Minute) // past the probe's timeout: its bound no longer matters
+				h.announceConfig(1, "Done")
+				for _, name := range []string{"GEN_0", "GEN_1", "CTX_0", "DISAGG_SERVER"} {
+					h.exit(name, 0)
+				}
+				h.exit("BENCHMARK", 0)
+				h.sickMu.Lock()
+				defer h.sickMu.Unlock()
+				out := h.plan.OutputDir
+				want := []string{"GEN_0 " + filepath.Join(out, "GEN_0.ready"), "GEN_1 " + filepath.Join(out, "GEN_1.ready"),
+					"CTX_0 " + filepath.Join(out, "CTX_0.ready"), "DISAGG_SERVER " + filepath.Join(out, "DISAGG_SERVER.0.addr"),
+					"DISAGG_SERVER " + filepath.Join(out, "DISAGG_SERVER.1.addr")}
+				if strings.Join(h.probed, "\n") != strings.Join(want, "\n") {
+					t.Errorf("probes awaited %q, want %q", h.probed, want)
+				}
+			},
+			want:     outcome{state: RunSucceeded},
+			verdicts: []ConfigVerdict{ConfigCompleted, ConfigCompleted},
+		},
+		{
+			name: "a probe with idx that times out in configuration 1 fails the run as not ready (83) naming it",
+			opts: options{serverConfigs: 3, flags: idxProbe("@30s")},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.advance(time.Second)
+				h.announceConfig(0, "Done")
+				h.advance(time.Second) // configuration 1 from +2 s
+				h.advance(29 * time.Second)
+				if s := h.summary(); s.State != RunRunning {
+					t.Fatalf("decided (%s) 29 s into configuration 1, before the probe's 30 s", s.State)
+				}
+				h.advance(time.Second)
+			},
+			want: outcome{state: RunFailed, code: verdict.ExitNotReady, role: "DISAGG_SERVER",
+				reason: "not ready for server configuration 1: readiness probe timed out after 30s: file "},
+			verdicts: []ConfigVerdict{ConfigCompleted, ConfigFailed, ConfigNotStarted},
+			check: func(t *testing.T, h *harness, s Summary) {
+				if !strings.Contains(s.Failure.Reason, "DISAGG_SERVER.1.addr") || !strings.Contains(s.Failure.Reason, "[in server configuration 1 (index 1 of 3)") ||
+					!strings.Contains(s.Failure.Reason, "configurations completed: 0]") {
+					t.Errorf("reason %q, want configuration 1's target, configuration 1 and the completed ones", s.Failure.Reason)
+				}
+			},
+		},
+		{
+			name: "a pass of configuration 1's probe arms the liveness check at once",
+			opts: options{serverConfigs: 2, flags: idxProbe("@1m"), liveness: []string{"DISAGG_SERVER=tcp:{node}:1@1s/3"}},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.announceConfig(0, "Done")
+				h.advance(time.Second) // configuration 1: the servers reload, refusing connections
+				h.setSick("DISAGG_SERVER", errors.New("connect: connection refused"))
+				every(h, time.Second, 5)
+				if s := h.summary(); s.State != RunRunning {
+					t.Fatalf("decided (%s) while the server reloads, before its probe passed", s.State)
+				}
+				h.ready("DISAGG_SERVER", nil)
+				every(h, time.Second, 2)
+				if s := h.summary(); s.State != RunRunning {
+					t.Fatalf("decided (%s) after 2 failed checks, want 3", s.State)
+				}
+				h.advance(time.Second)
+			},
+			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "DISAGG_SERVER",
+				reason: "liveness check failed 3 times in a row", class: verdict.ClassHang},
+			verdicts: []ConfigVerdict{ConfigCompleted, ConfigHung},
+		},
+		{
+			name: "probes without idx are not awaited again in later configurations",
+			opts: options{serverConfigs: 2},
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.announceConfig(0, "Done")
+				h.advance(time.Second)
+				h.advance(5 * time.Minute) // far past their timeout
+				h.sickMu.Lock()
+				n := len(h.probed)
+				h.sickMu.Unlock()
+				if n != 4 {
+					t.Errorf("%d probes awaited, want the 4 of the launch", n)
+				}
+				h.announceConfig(1, "Done")
+				h.exit("BENCHMARK", 0)
+			},
+			want:     outcome{state: RunSucceeded},
+			verdicts: []ConfigVerdict{ConfigCompleted, ConfigCompleted},
+		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -247,6 +352,15 @@ func TestLoopServerConfigs(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// idxProbe gives the router a readiness probe on its address file of each configuration, with the
+// timeout suffix given, and the workers theirs without {idx}.
+func idxProbe(timeout string) func(*roles.Flags) {
+	return func(f *roles.Flags) {
+		f.Probes = []string{"GEN_*=file:{out}/{role}.ready", "CTX_*=file:{out}/{role}.ready",
+			"DISAGG_SERVER=file:{out}/{role}.{idx}.addr" + timeout}
 	}
 }
 

@@ -273,8 +273,10 @@ type harness struct {
 	// sick holds the answer of each role's fake liveness check: nil while it is well.
 	sickMu sync.Mutex
 	sick   map[string]error
-	// targets are the targets the fake liveness checks were started with, in order (under sickMu).
+	// targets are the targets the fake liveness checks were started with, in order (under sickMu);
+	// probed those of the readiness probes awaited, by role, in order (under sickMu too).
 	targets []string
+	probed  []string
 }
 
 // newHarness starts the run; the caller is inside a synctest bubble.
@@ -333,7 +335,14 @@ func newHarness(t *testing.T, o options) *harness {
 		Signals: h.signals, EndMarkers: []string{filepath.Join(plan.OutputDir, "benchmark_status*")},
 		KillWait: o.killWait, HangSettings: o.hang, ResultRules: o.rules, ServerConfigs: o.serverConfigs,
 		clock: h.clock, launcher: h.launcher,
-		waitProbe: func(ctx context.Context, _ roles.Probe, logPath string, _ int64) error {
+		waitProbe: func(ctx context.Context, probe roles.Probe, logPath string, _ int64) error {
+			for _, role := range plan.Roles {
+				if role.Log == logPath {
+					h.sickMu.Lock()
+					h.probed = append(h.probed, role.Name+" "+probe.Target)
+					h.sickMu.Unlock()
+				}
+			}
 			select {
 			case err := <-h.probes[logPath]:
 				return err

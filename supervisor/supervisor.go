@@ -512,6 +512,8 @@ func (r *run) handle(msg message) {
 		r.onNodeMessage(msg, now)
 	case configTick, configTimedOut:
 		r.onConfigMessage(msg, now)
+	case configProbeDone:
+		r.onConfigProbeDone(m, now)
 	}
 }
 
