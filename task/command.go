@@ -107,6 +107,11 @@ func (r *runner) runCommand(ctx context.Context) (outcome, error) {
 	received := 0
 	var st procStatus
 	var reapSoon <-chan time.Time
+	// With treeDelay set, forward reached the command alone; tree holds the signals its descendants
+	// are still to get, treeSoon says when, and treeWaited how long they have waited for it.
+	var tree []syscall.Signal
+	var treeSoon <-chan time.Time
+	var treeWaited time.Duration
 wait:
 	for {
 		select {
@@ -127,6 +132,32 @@ wait:
 			}
 			r.logf("received %s; passing it on to the role command (pid %d)", unix.SignalName(sig), cmd.Process.Pid)
 			r.forward(cmd.Process.Pid, sig)
+			if r.treeDelay > 0 {
+				tree = append(tree, sig)
+				if treeSoon == nil {
+					treeSoon, treeWaited = time.After(r.treeDelay), 0
+				}
+			}
+		case <-treeSoon:
+			treeWaited += r.treeDelay
+			if proctable.Ending(cmd.Process.Pid) && treeWaited < treeDelayMax {
+				// Its Wait is about to return: what it leaves is then the task's (see below).
+				treeSoon = time.After(r.treeDelay)
+				continue
+			}
+			treeSoon = nil
+			if n := signalDescendants(cmd.Process.Pid, tree); n > 0 {
+				r.logf("the role command still runs; passed %s on to the %d process(es) it started", signalNames(tree), n)
+			}
+			tree = nil
+		}
+	}
+	if len(tree) > 0 && r.reap {
+		// The command ended before its descendants got the signals. Those it left were handed to the
+		// task, a subreaper; they get them now, those in the task's process group, which is where the
+		// command's own processes are (the daemons that left it are the leftovers' business).
+		if n := r.signalOrphans(tree); n > 0 {
+			r.logf("passed %s on to the %d process(es) the role command left", signalNames(tree), n)
 		}
 	}
 
@@ -314,6 +345,60 @@ func (r *runner) awaitPeersAfter(received int) {
 
 // afterPollMax bounds the poll of the wait for the other ranks' after commands.
 const afterPollMax = 250 * time.Millisecond
+
+// treeDelayMax bounds how long the descendants of a command that is ending wait for their signal:
+// one stuck in uninterruptible sleep may not end for a long time, and what it started must not wait
+// with it.
+const treeDelayMax = time.Second
+
+// signalProcess passes sig to the process pid alone.
+func signalProcess(pid int, sig syscall.Signal) { _ = syscall.Kill(pid, sig) }
+
+// signalDescendants passes sigs, in order, to every descendant of pid (not pid itself, which has
+// had them) and returns how many processes it signalled.
+func signalDescendants(pid int, sigs []syscall.Signal) int {
+	tree := processTree(pid)[1:]
+	for _, p := range tree {
+		for _, sig := range sigs {
+			_ = syscall.Kill(p, sig)
+		}
+	}
+	return len(tree)
+}
+
+// signalOrphans passes sigs, in order, to the task's running descendants in its process group, and
+// returns how many processes it signalled. A task without children has none, and reads no process
+// table.
+func (r *runner) signalOrphans(sigs []syscall.Signal) int {
+	if !hasChildren() {
+		return 0
+	}
+	live, err := liveDescendants()
+	if err != nil {
+		r.logf("cannot pass %s on to what the role command left: %v", signalNames(sigs), err)
+		return 0
+	}
+	group, n := syscall.Getpgrp(), 0
+	for _, p := range live {
+		if p.PGRP != group {
+			continue
+		}
+		for _, sig := range sigs {
+			_ = syscall.Kill(p.PID, sig)
+		}
+		n++
+	}
+	return n
+}
+
+// signalNames renders signals as "SIGTERM, SIGINT".
+func signalNames(sigs []syscall.Signal) string {
+	names := make([]string, len(sigs))
+	for i, sig := range sigs {
+		names[i] = unix.SignalName(sig)
+	}
+	return strings.Join(names, ", ")
+}
 
 // forwardToTree passes sig to the process pid and every process it started, but not to the task
 // itself. The task's process group is not used: under Slurm the tasks of a node may share one, and

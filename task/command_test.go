@@ -430,3 +430,28 @@ func TestMainDuplicateSignal(t *testing.T) {
 	}
 	waitGroupEmpty(t, cmd.Process.Pid)
 }
+
+// TestMainSignalReachesWhatTheCommandLeft: a SIGTERM to the task alone ends the command's shell at
+// once; the sleep it started, orphaned to the task, gets the signal too, so that it ends with the
+// rest of the command rather than as a leftover.
+func TestMainSignalReachesWhatTheCommandLeft(t *testing.T) {
+	dir, cdir := t.TempDir(), t.TempDir()
+	started := filepath.Join(dir, "started")
+	cmd, _, stderr := startMain(t,
+		[]string{"--role=GEN_0", "--coord-dir=" + cdir, "--env-dump=false", "--ld-library-path=false"},
+		"SLURM_PROCID=0", "SLURM_NTASKS=1", "SLURMD_NODENAME=node1",
+		"pytestCommand=sleep 300 & touch "+started+"; wait")
+	waitFor(t, started)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	ws := waitStatus(t, cmd)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("task ended with %v, want killed by SIGTERM; stderr:\n%s", ws, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "passed SIGTERM on to the 1 process(es) the role command left") ||
+		strings.Contains(stderr.String(), "leftover") {
+		t.Errorf("stderr:\n%s", stderr.String())
+	}
+	waitGroupEmpty(t, cmd.Process.Pid)
+}

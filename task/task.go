@@ -49,6 +49,14 @@ const (
 // well after this.
 const duplicateSignalWindow = 500 * time.Millisecond
 
+// treeForwardDelay is how long after the role command the processes it started get a signal the
+// task passes on, when the command is not ending of it by then (a command that ends leaves the rest
+// to the task, which then knows, in one system call, whether there is any). Finding them takes a
+// read of the node's whole process table, which the common teardown, a command that ends of the
+// signal and leaves nothing, thus never pays: 512 ranks on one machine paid 512 reads of a table of
+// over 1,000 processes. Short next to any shutdown the signal asks for.
+const treeForwardDelay = 100 * time.Millisecond
+
 // Timings of the per-rank helper. Every wait for other tasks polls files on the job's shared file
 // system, which hundreds of ranks share with the job itself: a wait looks at a few paths per poll (never
 // a directory of every rank), and its poll backs off, so that a long wait costs about one look a second.
@@ -138,6 +146,10 @@ func Main(args []string) int {
 	signal.Notify(childExits, syscall.SIGCHLD)
 	defer signal.Stop(childExits)
 	s.childExits = childExits
+	// Passing a signal on costs one kill(2) when the command ends of it and leaves nothing, rather
+	// than a read of the node's whole process table per rank (see treeForwardDelay).
+	s.forward = signalProcess
+	s.treeDelay = treeForwardDelay
 	out := run(ctx, opts, os.Environ(), os.Stdout, os.Stderr, s)
 	if out.sig != 0 {
 		// End as the command ended, so that srun's "Terminated" or "Killed" stays what it was.
@@ -194,7 +206,11 @@ type seams struct {
 	// command (and what it started) that ran out of time or was cut short.
 	forward  func(pid int, sig syscall.Signal)
 	stopHook func(pid int)
-	stdin    io.Reader
+	// treeDelay, when not 0, says that forward reaches the command alone, and its descendants get
+	// the signal this long after, unless the command is ending by then; what an ended command left
+	// gets it once the command's status is in (which needs reap). 0: forward does it all.
+	treeDelay time.Duration
+	stdin     io.Reader
 	// beforeStart, when set, sees the role command just before it starts (tests record it there, and
 	// may replace what runs); an error fails the start.
 	beforeStart func(cmd *exec.Cmd) error

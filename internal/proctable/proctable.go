@@ -109,3 +109,60 @@ func Lookup(pid int) (Proc, bool) {
 	}
 	return parseStat(pid, data)
 }
+
+// Ending reports whether a process has ended or is about to: /proc shows no such process, it is a
+// zombie, it has begun to exit (PF_EXITING), or it has SIGKILL pending. The kernel marks every thread
+// of a process with SIGKILL as soon as a signal whose action is to end it is delivered, before the
+// process runs again to exit; on a busy machine that run can be well behind the signal. A process
+// that handles or ignores the signal is not ending, nor is a stopped one, which a signal ends only
+// once it is continued. False is only "may still run": for an instant between taking SIGKILL off its
+// pending set and starting to exit, a process shows neither.
+func Ending(pid int) bool {
+	dir := "/proc/" + strconv.Itoa(pid)
+	stat, err := os.ReadFile(dir + "/stat")
+	if err != nil {
+		return true
+	}
+	p, ok := parseStat(pid, stat)
+	if !ok || p.State == "Z" || p.State == "X" || exiting(stat) {
+		return true
+	}
+	status, err := os.ReadFile(dir + "/status")
+	if err != nil {
+		return true // gone meanwhile
+	}
+	return killPending(status)
+}
+
+// pfExiting is the kernel's PF_EXITING flag in the flags field of /proc/PID/stat: set when the
+// process starts to exit.
+const pfExiting = 0x4
+
+// exiting tells whether the flags of a /proc/PID/stat line (the 7th field after comm) hold
+// PF_EXITING.
+func exiting(stat []byte) bool {
+	end := bytes.LastIndexByte(stat, ')')
+	if end < 0 {
+		return false
+	}
+	fields := strings.Fields(string(stat[end+1:]))
+	if len(fields) < 7 {
+		return false
+	}
+	flags, err := strconv.ParseUint(fields[6], 10, 64)
+	return err == nil && flags&pfExiting != 0
+}
+
+// killPending reads the SigPnd line of /proc/PID/status, the thread's pending signals as a
+// hexadecimal mask (bit n-1 for signal n), and tells whether SIGKILL is among them.
+func killPending(status []byte) bool {
+	for line := range bytes.Lines(status) {
+		mask, ok := bytes.CutPrefix(line, []byte("SigPnd:"))
+		if !ok {
+			continue
+		}
+		bits, err := strconv.ParseUint(strings.TrimSpace(string(mask)), 16, 64)
+		return err == nil && bits&(1<<(9-1)) != 0
+	}
+	return false
+}

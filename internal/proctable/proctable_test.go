@@ -69,3 +69,63 @@ func TestReadFindsAChild(t *testing.T) {
 	}
 	t.Errorf("child %d not in the table of %d processes", cmd.Process.Pid, len(procs))
 }
+
+func TestExiting(t *testing.T) {
+	for _, tc := range []struct {
+		stat string
+		want bool
+	}{
+		{"42 (sleep) R 7 42 7 0 -1 4194564 100", true},
+		{"42 (a) b) S 7 42 7 0 -1 4194560 100", false},
+		{"42 (sleep) S 7 42", false},
+		{"42 sleep", false},
+	} {
+		if got := exiting([]byte(tc.stat)); got != tc.want {
+			t.Errorf("exiting(%q) = %v, want %v", tc.stat, got, tc.want)
+		}
+	}
+}
+
+func TestKillPending(t *testing.T) {
+	for _, tc := range []struct {
+		status string
+		want   bool
+	}{
+		{"Name:\tsleep\nSigPnd:\t0000000000000100\nShdPnd:\t0000000000004000\n", true},
+		{"Name:\tsleep\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000004000\n", false},
+		{"SigPnd:\t0000000000004100", true},
+		{"Name:\tsleep\n", false},
+		{"SigPnd:\tnot hex\n", false},
+	} {
+		if got := killPending([]byte(tc.status)); got != tc.want {
+			t.Errorf("killPending(%q) = %v, want %v", tc.status, got, tc.want)
+		}
+	}
+}
+
+// TestEnding: a running child is not ending; once killed it is, as a zombie and once reaped.
+func TestEnding(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	if Ending(pid) {
+		t.Errorf("a running sleep (pid %d) is ending", pid)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	// Ending may miss the instant between the dequeue of SIGKILL and the start of the exit.
+	deadline := time.Now().Add(5 * time.Second)
+	for !Ending(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a killed sleep (pid %d), not reaped yet, is not ending", pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_ = cmd.Wait()
+	if !Ending(pid) {
+		t.Errorf("a reaped sleep (pid %d) is not ending", pid)
+	}
+}
