@@ -50,12 +50,7 @@ func TestLoopLogLiveness(t *testing.T) {
 		}
 		return out
 	}
-	for _, tt := range []struct {
-		name string
-		opts options
-		play func(t *testing.T, h *harness)
-		want outcome
-	}{
+	runLoopCases(t, []loopCase{
 		{
 			name: "heartbeats every 200 ms for 10 s, then silence: found 4 s after the last one (1 s x 3 + 1 s)",
 			opts: options{realLiveness: true, liveness: []string{`DISAGG_SERVER=log:^heartbeat@1s/3`}},
@@ -139,18 +134,7 @@ func TestLoopLogLiveness(t *testing.T) {
 			},
 			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "DISAGG_SERVER"},
 		},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				h := newHarness(t, tt.opts)
-				defer h.drain()
-				tt.play(t, h)
-				res := h.result()
-				checkOutcome(t, h, res, tt.want)
-			})
-		})
-	}
+	})
 }
 
 // TestLoopStallAfterFastGrowth: the stall watch compares each log's size with the last look, so a

@@ -26,12 +26,7 @@ func TestLoopHangDecisions(t *testing.T) {
 			h.advance(d)
 		}
 	}
-	for _, tt := range []struct {
-		name string
-		opts options
-		play func(t *testing.T, h *harness)
-		want outcome
-	}{
+	runLoopCases(t, []loopCase{
 		{
 			name: "liveness: three failed checks in a row fail the run with 6, naming the role and its answers",
 			opts: options{liveness: []string{"DISAGG_SERVER=tcp:{node}:1@1s/3"}},
@@ -263,18 +258,7 @@ func TestLoopHangDecisions(t *testing.T) {
 			},
 			want: outcome{state: RunInterrupted, code: 138},
 		},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				h := newHarness(t, tt.opts)
-				defer h.drain()
-				tt.play(t, h)
-				res := h.result()
-				checkOutcome(t, h, res, tt.want)
-			})
-		})
-	}
+	})
 }
 
 // TestLoopLedger checks the GPU-time ledger of a run whose every instant the test sets: each step's

@@ -631,3 +631,28 @@ func (h *harness) answerStops() {
 func contains(list []string, part string) bool {
 	return slices.ContainsFunc(list, func(s string) bool { return strings.Contains(s, part) })
 }
+
+// loopCase is one scenario of a loop table: what the steps do and when, checked on the way by play,
+// and how the run must end.
+type loopCase struct {
+	name string
+	opts options
+	play func(t *testing.T, h *harness)
+	want outcome
+}
+
+// runLoopCases plays each case against its own run, in its own synctest bubble, in parallel.
+func runLoopCases(t *testing.T, cases []loopCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each scenario lives in its own bubble
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, tt.opts)
+				defer h.drain()
+				tt.play(t, h)
+				checkOutcome(t, h, h.result(), tt.want)
+			})
+		})
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"syscall"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
@@ -18,12 +17,7 @@ func TestLoopSrunLine(t *testing.T) {
 	// seen lets the step's log watch look at the log: it looks at least every srunLineIdleInterval.
 	seen := func(h *harness) { h.advance(srunLineIdleInterval) }
 	decidedOnLine := "srun did not end within"
-	for _, tt := range []struct {
-		name string
-		opts options
-		play func(t *testing.T, h *harness)
-		want outcome
-	}{
+	runLoopCases(t, []loopCase{
 		{
 			name: "srun outlives its failing task: decided on the line with the task's code, srun killed",
 			play: func(t *testing.T, h *harness) {
@@ -151,16 +145,5 @@ func TestLoopSrunLine(t *testing.T) {
 			},
 			want: outcome{state: RunFailed, code: 2, role: "BENCHMARK", reason: "benchmark failed with exit code 2"},
 		},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel() // each scenario lives in its own bubble
-			synctest.Test(t, func(t *testing.T) {
-				h := newHarness(t, tt.opts)
-				defer h.drain()
-				tt.play(t, h)
-				res := h.result()
-				checkOutcome(t, h, res, tt.want)
-			})
-		})
-	}
+	})
 }

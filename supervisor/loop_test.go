@@ -7,7 +7,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -39,12 +38,7 @@ type outcome struct {
 // says what the steps do and when, checks what the loop decided on the way, and how the run ended.
 func TestLoopDecisions(t *testing.T) {
 	const cancelled = "slurmstepd: error: *** STEP 41.3 ON node3 CANCELLED AT 2026-11-30T05:20:25 ***\n"
-	for _, tt := range []struct {
-		name string
-		opts options
-		play func(t *testing.T, h *harness)
-		want outcome
-	}{
+	runLoopCases(t, []loopCase{
 		{
 			name: "servers finish after the end marker, the benchmark decides",
 			play: func(t *testing.T, h *harness) {
@@ -502,18 +496,7 @@ func TestLoopDecisions(t *testing.T) {
 			},
 			want: outcome{state: RunFailed, code: 3, role: "GEN_0", ignored: []string{"CTX_0"}},
 		},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel() // each scenario lives in its own bubble
-			synctest.Test(t, func(t *testing.T) {
-				h := newHarness(t, tt.opts)
-				defer h.drain()
-				tt.play(t, h)
-				res := h.result()
-				checkOutcome(t, h, res, tt.want)
-			})
-		})
-	}
+	})
 }
 
 func checkOutcome(t *testing.T, h *harness, res Result, want outcome) {

@@ -19,12 +19,7 @@ import (
 // TestLoopVerdicts plays the rules that class a failure: each infrastructure rule of the README, the
 // per-rank runner's own verdict, and what Slurm says about the job it ends.
 func TestLoopVerdicts(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		opts options
-		play func(t *testing.T, h *harness)
-		want outcome
-	}{
+	runLoopCases(t, []loopCase{
 		{
 			name: "srun's node failure line: infrastructure, naming the node",
 			play: func(t *testing.T, h *harness) {
@@ -210,17 +205,7 @@ func TestLoopVerdicts(t *testing.T) {
 			},
 			want: outcome{state: RunInterrupted, code: 143, reason: "(scancel)", class: verdict.ClassCancelled},
 		},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				h := newHarness(t, tt.opts)
-				defer h.drain()
-				tt.play(t, h)
-				checkOutcome(t, h, h.result(), tt.want)
-			})
-		})
-	}
+	})
 }
 
 // TestLoopMeasurement plays the measurement window: its disturbances, its end at the end marker, and
