@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/toy"
 )
 
 // hangRecord is what the hang scenarios read from summary.json besides the common summary: the
@@ -105,13 +106,12 @@ func TestHangs(t *testing.T) {
 	}
 }
 
-// hangFreePort is a loopback port free at this moment: the cluster's nodes are processes of this machine.
+// hangFreePort is a port for the toy router and its liveness check (see toy.RouterPort).
 func hangFreePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := toy.RouterPort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }

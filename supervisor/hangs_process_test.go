@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,18 +14,18 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+	"github.com/disagg-supervisor/disagg-supervisor/toy"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
-// hangFreePort is a loopback port free at this moment, for the toy router and its liveness check.
+// hangFreePort is a port for the toy router and its liveness check (see toy.RouterPort).
 func hangFreePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := toy.RouterPort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // faultTime is when the toy's injected fault of role and rank struck.

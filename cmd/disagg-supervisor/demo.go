@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -59,7 +58,7 @@ func (d *demoCmd) Run(e env) error {
 	if err != nil {
 		return badInput(fmt.Errorf("--workspace: %w", err))
 	}
-	port, err := toyRouterPort()
+	port, err := toy.RouterPort()
 	if err != nil {
 		return &exitError{code: verdict.ExitInternal, err: err}
 	}
@@ -227,17 +226,6 @@ func demoEnv(e env) env {
 	e.getenv = func(string) string { return "" }
 	e.environ = func() []string { return slices.Clone(kept) }
 	return e
-}
-
-// toyRouterPort is a loopback port free at this moment, for the toy router, so that its liveness check can
-// be written into the plan.
-func toyRouterPort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port for the toy router: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // quoteWords joins words into a shell command that splits back into exactly them.
