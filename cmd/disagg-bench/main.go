@@ -136,8 +136,12 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	byScript, err := readByScript(o.jsonOut)
+	if err != nil {
+		return err
+	}
 	printTable(os.Stdout, res)
-	return os.WriteFile(o.mdOut, []byte(markdown(res, stress)), 0o644)
+	return os.WriteFile(o.mdOut, []byte(markdown(res, stress, byScript)), 0o644)
 }
 
 // group is a set of figures measured together; --only picks groups by name.

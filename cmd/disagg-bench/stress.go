@@ -241,7 +241,11 @@ func stressReport(args []string) (int, error) {
 		if err := json.Unmarshal(data, &res); err != nil {
 			return 2, fmt.Errorf("%s: %w", *resultsIn, err)
 		}
-		if err := os.WriteFile(*mdOut, []byte(markdown(res, &st)), 0o644); err != nil {
+		byScript, err := readByScript(*resultsIn)
+		if err != nil {
+			return 2, err
+		}
+		if err := os.WriteFile(*mdOut, []byte(markdown(res, &st, byScript)), 0o644); err != nil {
 			return 2, err
 		}
 	}

@@ -236,13 +236,22 @@ func TestCheckDemo(t *testing.T) {
 func TestStressMarkdown(t *testing.T) {
 	st := Stress{N: 2, Load: 2, Machine: Machine{NProc: 2}, Parts: []StressPart{{Kind: "slurm", Skipped: "--only local"}},
 		Scenarios: []StressScenario{{Name: "TestA", Kind: "local", Runs: 2, Passed: 1, Failures: []string{"run 1: a|b"}}}}
-	md := markdown(Results{}, &st)
+	md := markdown(Results{}, &st, "")
 	for _, want := range []string{"## Under load: scripts/stress.sh", "| TestA | local | 1/2 | run 1: a\\|b |", "slurm part: not run (--only local)", "1 of 1 scenarios failed"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
 	}
-	if strings.Contains(markdown(Results{}, nil), "Under load") {
+	if strings.Contains(markdown(Results{}, nil, ""), "Under load") {
 		t.Error("a stress section without bench/stress.json")
+	}
+}
+
+// TestMarkdownAppendsByScript: the figures of bench/by-script.md close every rendering, so that a new
+// run of the suite keeps them.
+func TestMarkdownAppendsByScript(t *testing.T) {
+	md := markdown(Results{}, nil, "## From a script\n\n- 1.5 s\n")
+	if !strings.HasSuffix(md, "\n## From a script\n\n- 1.5 s\n") {
+		t.Errorf("rendering does not end with the by-script figures:\n%s", md)
 	}
 }
