@@ -185,24 +185,30 @@ func (c *Client) exec(ctx context.Context, call string, retry bool, path string,
 
 // query runs a command that only asks (scontrol show, sinfo, squeue) and returns its stdout, retrying
 // while the controller does not answer, until ctx ends. The error holds the command line and what the
-// last attempt printed on stderr.
+// last attempt printed on stderr; when ctx ends in the middle of a retry, the attempt it cut short
+// printed nothing worth keeping, and the error holds the answer of the one before it.
 func (c *Client) query(ctx context.Context, call, path string, args ...string) (string, error) {
 	if path == "" {
 		return "", fmt.Errorf("%s: %w", call, ErrNoCommand)
 	}
-	var res result
+	var last result
 	for attempt := 0; ; attempt++ {
-		res = c.exec(ctx, call, attempt > 0, path, args)
+		res := c.exec(ctx, call, attempt > 0, path, args)
 		if res.err == nil {
 			return res.stdout, nil
 		}
+		if ctx.Err() != nil && attempt > 0 {
+			last.err = fmt.Errorf("%w after %d attempts, the last answered with %w", ctx.Err(), attempt, last.err)
+			break
+		}
+		last = res
 		if ctx.Err() != nil || !retryable(res.stderr+"\n"+res.stdout, false) || !c.pause(ctx, attempt) {
 			break
 		}
 	}
-	msg := fmt.Errorf("%s %s: %w", path, strings.Join(args, " "), res.err)
-	if res.stderr != "" {
-		msg = fmt.Errorf("%w: %s", msg, res.stderr)
+	msg := fmt.Errorf("%s %s: %w", path, strings.Join(args, " "), last.err)
+	if last.stderr != "" {
+		msg = fmt.Errorf("%w: %s", msg, last.stderr)
 	}
 	return "", msg
 }

@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -82,7 +83,7 @@ func TestRetryBoundedByContext(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := c.NodeStates(ctx, []string{"n1", "n2"})
-	if err == nil || !strings.Contains(err.Error(), "connect failure") && !strings.Contains(err.Error(), "killed") {
+	if err == nil || !strings.Contains(err.Error(), "connect failure") {
 		t.Errorf("NodeStates error = %v, want the controller's silence", err)
 	}
 	if took := time.Since(start); took > 2*time.Second {
@@ -90,6 +91,32 @@ func TestRetryBoundedByContext(t *testing.T) {
 	}
 	if n := c.Calls()[CallSinfo]; n < 2 {
 		t.Errorf("sinfo ran %d times, want retries (%v)", n, err)
+	}
+}
+
+// TestRetryCutShort: when the caller's context ends while a retry is still waiting for the
+// controller, the error is the answer of the attempt before it, and says the context ended.
+func TestRetryCutShort(t *testing.T) {
+	c := fastRetries()
+	dir := t.TempDir()
+	count := filepath.Join(dir, "sinfo.count")
+	c.Sinfo = writeScript(t, dir, "sinfo", `n=$(cat `+count+` 2>/dev/null || echo 0); n=$((n+1)); echo $n > `+count+`
+if [ $n -le 1 ]; then echo "sinfo: error: Unable to contact slurm controller (connect failure)" >&2; exit 1; fi
+exec sleep 30`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		// The second attempt has begun once the count file says 2.
+		for ctx.Err() == nil {
+			if b, _ := os.ReadFile(count); strings.TrimSpace(string(b)) == "2" {
+				cancel()
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	_, err := c.NodeStates(ctx, []string{"n1"})
+	if err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "connect failure") {
+		t.Errorf("NodeStates error = %v, want the first attempt's answer and the context's end", err)
 	}
 }
 
