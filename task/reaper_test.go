@@ -19,10 +19,11 @@ import (
 // escapingDaemon is a role command's prefix that starts a daemon as the ones that outlive steps do:
 // it double-forks (the subshell exits at once, orphaning it), calls setsid (a session and process
 // group of its own, which no signal to the step's groups reaches), ignores SIGTERM and keeps the
-// inherited stdout open. It writes its pid to pidFile; the command then waits for that file.
+// inherited stdout open. It writes its pid to pidFile; the command then waits for that file and for
+// the daemon to be sleep (the exec comes after the write: a task that looked at once saw sh).
 func escapingDaemon(pidFile string) string {
 	return fmt.Sprintf(`( setsid sh -c 'echo $$ > %[1]s.tmp && mv %[1]s.tmp %[1]s; trap "" TERM; exec sleep 600' & ); `+
-		`until [ -s %[1]s ]; do sleep 0.01; done; `, pidFile)
+		`until [ -s %[1]s ] && [ "$(cat /proc/$(cat %[1]s)/comm 2>/dev/null)" = sleep ]; do sleep 0.01; done; `, pidFile)
 }
 
 // daemonPID reads the pid escapingDaemon wrote and makes sure the test never leaves the daemon behind,
