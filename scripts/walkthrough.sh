@@ -2,7 +2,8 @@
 # How far a newcomer must read, and how many commands they try, to get a first correct `plan` of a
 # layout, following the README of an older commit (default: main) and the README of this tree.
 #
-#   scripts/walkthrough.sh [--old REF]
+#   scripts/walkthrough.sh [--old REF]     (REF: a commit whose README has no plan example; main until
+#                                          the docs split is merged, 2310f1f after)
 #
 # Two layouts, each on a node list of 6 nodes of 4 GPUs:
 #   A: 2 GEN servers x 2 nodes, 1 CTX server x 1 node (the layout of the README's plan example);
@@ -11,9 +12,9 @@
 #
 # The newcomer is modelled, not timed, so that the figures are the same on every run:
 # - With a README that shows no plan command (main's), they read from the top to the `plan` row of the
-#   command table, run `plan`, and then fix one thing per try: the input the error names (looked up in
-#   the README's input table, read from the top down to that row), or, when the plan succeeds but is
-#   wrong, the missing CTX servers. Bytes read: the furthest point of the README reached.
+#   command table, run `plan`, and then, each try, fix every input the error names (looked up in the
+#   README's input table, read from the top down to its row), or, when the plan succeeds but is wrong,
+#   the missing CTX servers. Bytes read: the furthest point of the README reached.
 # - With a README that has a plan example, they read down to the end of that example and run it (for B,
 #   after reading the example config it names and editing a copy). Bytes read: that part of the README
 #   plus, for B, the example config.
@@ -90,9 +91,10 @@ error_driven() {
   n=$(grep -n -F -m1 '| `plan' "$readme" | cut -d: -f1)
   bytes=$(end_of_line "$readme" "$n")
   local args=()
-  local fixed
+  local fixes fixed at
   for _ in $(seq 1 20); do
     try "${args[@]}"
+    fixes=()
     if [ $rc -eq 0 ]; then
       if [ "$(layout_of <<<"$out")" = "$want" ]; then
         report+=("$(printf '%-7s %-9s %2d tries  %7d bytes of docs' "$name" "$(basename "$readme" .md)" "$tries" "$bytes")")
@@ -100,32 +102,33 @@ error_driven() {
       fi
       # A plan, but not the layout: the CTX servers are missing (numCtxServers defaults to 0).
       echo "      -> a plan without the CTX servers"
-      fixed=--num-ctx
+      fixes=(--num-ctx)
     else
-      case $err in
-        *"no node list"*) fixed=--nodelist ;;
-        *"describe neither test"*) fixed=--num-gen ;;
-        *"gpusPerNode / --gpus-per-node"*) fixed=--gpus-per-node ;;
-        *"nodesPerGenServer / --nodes-per-gen"*) fixed=--nodes-per-gen ;;
-        *"nodesPerCtxServer / --nodes-per-ctx"*) fixed=--nodes-per-ctx ;;
-        *"no workspace"*) fixed=--workspace ;;
-        *"no base command"*) fixed=--command ;;
-        *) echo "walkthrough: no newcomer's fix for: $err" >&2; exit 1 ;;
-      esac
+      # Every input the error names is fixed in the next try: a plan that reports all missing inputs
+      # at once takes fewer tries.
+      [[ $err == *"no node list"* ]] && fixes+=(--nodelist)
+      [[ $err == *"describe neither test"* ]] && fixes+=(--num-gen)
+      [[ $err == *"gpusPerNode / --gpus-per-node"* ]] && fixes+=(--gpus-per-node)
+      [[ $err == *"nodesPerGenServer / --nodes-per-gen"* ]] && fixes+=(--nodes-per-gen)
+      [[ $err == *"nodesPerCtxServer / --nodes-per-ctx"* ]] && fixes+=(--nodes-per-ctx)
+      [[ $err == *"no workspace"* ]] && fixes+=(--workspace)
+      [[ $err == *"no base command"* ]] && fixes+=(--command)
+      [ ${#fixes[@]} -gt 0 ] || { echo "walkthrough: no newcomer's fix for: $err" >&2; exit 1; }
     fi
-    local at
-    at=$(row_end "$readme" "$fixed")
-    [ "$at" -gt "$bytes" ] && bytes=$at
-    case $fixed in
-      --nodelist) args+=(--nodelist "$nodelist") ;;
-      --num-gen) args+=(--num-gen "$num_gen") ;;
-      --gpus-per-node) args+=(--gpus-per-node 4) ;;
-      --nodes-per-gen) args+=(--nodes-per-gen "$gen_nodes") ;;
-      --num-ctx) args+=(--num-ctx "$num_ctx") ;;
-      --nodes-per-ctx) args+=(--nodes-per-ctx 1) ;;
-      --workspace) args+=(--workspace "$ws") ;;
-      --command) args+=(--command "$command") ;;
-    esac
+    for fixed in "${fixes[@]}"; do
+      at=$(row_end "$readme" "$fixed")
+      [ "$at" -gt "$bytes" ] && bytes=$at
+      case $fixed in
+        --nodelist) args+=(--nodelist "$nodelist") ;;
+        --num-gen) args+=(--num-gen "$num_gen") ;;
+        --gpus-per-node) args+=(--gpus-per-node 4) ;;
+        --nodes-per-gen) args+=(--nodes-per-gen "$gen_nodes") ;;
+        --num-ctx) args+=(--num-ctx "$num_ctx") ;;
+        --nodes-per-ctx) args+=(--nodes-per-ctx 1) ;;
+        --workspace) args+=(--workspace "$ws") ;;
+        --command) args+=(--command "$command") ;;
+      esac
+    done
   done
   echo "walkthrough: no correct plan after 20 tries" >&2
   exit 1
