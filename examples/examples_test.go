@@ -65,9 +65,9 @@ type role struct {
 
 // layout is what a reader checks first in a plan: each role's name, kind, nodes and tasks.
 type layout struct {
-	Name, Kind    string
-	Nodes         []string
-	NTasks, PerNd int
+	Name, Kind            string
+	Nodes                 []string
+	NTasks, NTasksPerNode int
 }
 
 func layoutOf(p plan) []layout {
