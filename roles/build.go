@@ -15,8 +15,10 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
-// Build makes the plan for one job attempt from its sources, or returns an *InputError that names
-// the first bad input. It checks everything a launch would trip over later (layout arithmetic,
+// Build makes the plan for one job attempt from its sources, or returns the bad inputs: an
+// *InputError when there is one, InputErrors when there are more. Every missing or bad input is
+// reported in one go, but for those that depend on another one that is missing or bad (a node
+// count derived from an unknown GPU count). It checks everything a launch would trip over later (layout arithmetic,
 // node counts, shell syntax of every command, srun arguments, probes), so that a bad input costs
 // seconds of an allocation instead of a failed bring-up on all of its GPUs.
 func Build(src Sources) (Plan, error) {
@@ -38,6 +40,8 @@ type builder struct {
 	getenv func(string) string
 	read   func(string) ([]byte, error)
 	cfg    *config // nil without --config
+	// probs collects the problems found so far; Build goes on past one to find the others.
+	probs problems
 }
 
 // env returns the trimmed value of an environment variable; blank counts as unset.
@@ -77,6 +81,21 @@ type layout struct {
 	// that overrode it), so that the environment's ready-made GEN and DISAGG_SERVER commands are stale.
 	noContextByFlag bool
 	gen, ctx        servers
+	// modeKnown tells that the benchmark mode, gen-only-no-context and the CTX count are resolved;
+	// genKnown and ctxKnown that the GEN and CTX servers' count and shape are. Build goes on past a
+	// problem to find the others, and judges only what the known parts allow.
+	modeKnown, genKnown, ctxKnown bool
+}
+
+// complete reports whether every part of the layout is resolved.
+func (l layout) complete() bool {
+	return l.gpusPerNode > 0 && l.modeKnown && l.genKnown && l.ctxKnown
+}
+
+// commandsKnown reports whether the role commands can be resolved: they depend on the benchmark
+// mode, gen-only-no-context and whether there are CTX servers, not on the servers' shapes.
+func (l layout) commandsKnown() bool {
+	return l.modeKnown
 }
 
 // servers is the layout of the GEN or the CTX servers.
@@ -89,61 +108,51 @@ type servers struct {
 func (s servers) totalNodes() int { return s.count * s.nodes }
 
 func (b *builder) build(unique string) (Plan, error) {
-	topo, err := b.topology()
-	if err != nil {
-		return Plan{}, err
-	}
-	if b.f.Config != "" {
-		data, err := b.read(b.f.Config)
-		if err != nil {
-			return Plan{}, inputErrorf("--config", "cannot read it: %v", err)
-		}
-		if err := checkFileSize("--config", b.f.Config, data); err != nil {
-			return Plan{}, err
-		}
-		if b.cfg, err = parseConfig(b.f.Config, data); err != nil {
-			return Plan{}, err
-		}
-	}
-	mode, err := b.testMode()
-	if err != nil {
-		return Plan{}, err
+	topo, envOK := b.topology()
+	cfgOK := !b.probs.add(b.loadConfig())
+	var mode TestMode
+	modeMissing := false
+	if cfgOK {
+		mode, modeMissing = b.testMode()
 	}
 	if mode == ModeAggregated {
-		return b.buildAggregated(topo, unique)
+		return b.buildAggregated(topo, envOK, unique)
 	}
-	lay, err := b.layout(topo)
-	if err != nil {
-		return Plan{}, err
+	// With a config that does not parse, what it would give is unknown, and with inputs of both
+	// tests which one is meant: the layout and the commands are not judged then. A missing mode
+	// (no input of either test) is reported, and the layout is judged as a disaggregated test's,
+	// the one a first plan most often means, so that its other missing inputs show up at once;
+	// unless an input only an aggregated test has is there, which tells the other story.
+	var lay layout
+	if mode == ModeDisaggregated || modeMissing && !b.aggregatedHint() {
+		lay = b.layout(topo, envOK, !modeMissing)
 	}
-	if n := lay.gen.count + lay.ctx.count; n > maxServers {
-		return Plan{}, inputErrorf("layout", "%d GEN and CTX servers (%s): more than %d, the most one plan takes", n, describeLayout(lay), maxServers)
-	}
-	needed := lay.gen.totalNodes() + lay.ctx.totalNodes()
-	if needed > len(topo.Nodes) {
-		return Plan{}, inputErrorf("layout", "needs %d nodes (%s), allocation has %d", needed, describeLayout(lay), len(topo.Nodes))
-	}
-	if err := b.checkTotals(lay, needed); err != nil {
-		return Plan{}, err
+	if lay.complete() && topo.Nodes != nil {
+		b.probs.add(b.checkNodes(lay, len(topo.Nodes)))
 	}
 
-	p, st, err := b.newPlan(Plan{Mode: ModeDisaggregated, GPUsPerNode: lay.gpusPerNode, BenchmarkMode: lay.mode,
+	p, st, stOK := b.newPlan(Plan{Mode: ModeDisaggregated, GPUsPerNode: lay.gpusPerNode, BenchmarkMode: lay.mode,
 		GenOnlyNoContext: lay.noContext}, topo, unique)
-	if err != nil {
-		return Plan{}, err
-	}
 
-	cmds, err := b.commands(lay)
-	if err != nil {
-		return Plan{}, err
+	var cmds roleCommands
+	if lay.commandsKnown() {
+		var err error
+		cmds, err = b.commands(lay)
+		b.probs.add(err)
 	}
 	task, err := b.taskOptions()
-	if err != nil {
-		return Plan{}, err
-	}
+	b.probs.add(err)
 	vars := b.roleVars(lay)
-	if p.Install, err = b.installStep(&p, st); err != nil {
-		return Plan{}, err
+	if stOK {
+		p.Install, err = b.installStep(&p, st)
+		b.probs.add(err)
+	}
+	if !lay.complete() && !b.probs.any() {
+		// Every unknown part of the layout comes with its problem; this would be a bug.
+		b.probs.add(inputErrorf("layout", "incomplete, with no input to blame"))
+	}
+	if b.probs.any() {
+		return Plan{}, b.probs.err()
 	}
 	p.Roles = assembleRoles(&p, lay, cmds, st, task, vars)
 	if err := b.finishPlan(&p, lay, st, task, vars); err != nil {
@@ -152,34 +161,62 @@ func (b *builder) build(unique string) (Plan, error) {
 	return p, nil
 }
 
+// loadConfig reads and parses --config, if given.
+func (b *builder) loadConfig() error {
+	if b.f.Config == "" {
+		return nil
+	}
+	data, err := b.read(b.f.Config)
+	if err != nil {
+		return inputErrorf("--config", "cannot read it: %v", err)
+	}
+	if err := checkFileSize("--config", b.f.Config, data); err != nil {
+		return err
+	}
+	b.cfg, err = parseConfig(b.f.Config, data)
+	return err
+}
+
+// checkNodes checks that a whole layout fits one plan and the allocation of nodes nodes, and agrees
+// with the generator's totals.
+func (b *builder) checkNodes(lay layout, nodes int) error {
+	if n := lay.gen.count + lay.ctx.count; n > maxServers {
+		return inputErrorf("layout", "%d GEN and CTX servers (%s): more than %d, the most one plan takes", n, describeLayout(lay), maxServers)
+	}
+	needed := lay.gen.totalNodes() + lay.ctx.totalNodes()
+	if needed > nodes {
+		return inputErrorf("layout", "needs %d nodes (%s), allocation has %d", needed, describeLayout(lay), nodes)
+	}
+	return b.checkTotals(lay, needed)
+}
+
 // newPlan starts a plan of either test: p says its mode and layout figures; the allocation, the run
-// token, the paths and the user's srun settings are added here.
-func (b *builder) newPlan(p Plan, topo slurm.Topology, unique string) (Plan, srunSettings, error) {
+// token, the paths and the user's srun settings are added here. Problems are recorded; stOK tells
+// whether the srun settings are known, which the install step needs.
+func (b *builder) newPlan(p Plan, topo slurm.Topology, unique string) (_ Plan, _ srunSettings, stOK bool) {
 	p.JobID, p.RestartCount, p.Nodes = topo.JobID, topo.RestartCount, topo.Nodes
 	if unique == "" {
 		unique = "0"
 	}
-	if err := checkPathPart("run token", unique); err != nil {
-		return Plan{}, srunSettings{}, err
-	}
+	b.probs.add(checkPathPart("run token", unique))
 	p.RunToken = fmt.Sprintf("%s.%d.%s", p.JobID, p.RestartCount, unique)
 	nodeTimeout, err := b.nodeTimeout()
-	if err != nil {
-		return Plan{}, srunSettings{}, err
-	}
+	b.probs.add(err)
 	p.NodeTimeoutSeconds = nodeTimeout.Seconds()
 	if b.cfg != nil {
 		p.ServerConfigs = b.cfg.agg.count
 	}
-	if err := b.paths(&p); err != nil {
-		return Plan{}, srunSettings{}, err
+	b.probs.add(b.paths(&p))
+	if p.Nodes == nil {
+		// The pinned node is one of the allocation's: with no node list it cannot be judged.
+		return p, srunSettings{}, false
 	}
 	st, err := b.srunSettings(p.Nodes)
-	if err != nil {
-		return Plan{}, srunSettings{}, err
+	if b.probs.add(err) {
+		return p, st, false
 	}
 	p.SrunArgs = st.userArgs
-	return p, st, nil
+	return p, st, true
 }
 
 // finishPlan adds to a plan whose roles are laid out what every test has on top of them: the
@@ -204,8 +241,10 @@ func (b *builder) finishPlan(p *Plan, lay layout, st srunSettings, task taskopts
 
 // topology reads the allocation from Slurm's environment and applies the flag overrides. Variables
 // a flag overrides are hidden from the slurm package, so that a broken value the user is working
-// around with a flag does not stop the plan.
-func (b *builder) topology() (slurm.Topology, error) {
+// around with a flag does not stop the plan. Problems are recorded: the nodes are nil when the node
+// list is missing or bad, and envOK is false when Slurm's environment is malformed, so that what it
+// would have given (GPUs per node) is unknown rather than missing.
+func (b *builder) topology() (topo slurm.Topology, envOK bool) {
 	f := b.f
 	hidden := func(name string) bool {
 		switch name {
@@ -226,50 +265,21 @@ func (b *builder) topology() (slurm.Topology, error) {
 		}
 		return b.getenv(name)
 	})
-	if err != nil {
-		return topo, &InputError{Input: "environment", Problem: strings.ReplaceAll(err.Error(), "\n", "; ")}
+	envOK = err == nil
+	if !envOK {
+		b.probs.add(&InputError{Input: "environment", Problem: strings.ReplaceAll(err.Error(), "\n", "; ")})
+		topo = slurm.Topology{}
 	}
-
-	nodesFrom := "SLURM_JOB_NODELIST"
-	if f.Nodelist != "" {
-		nodesFrom = "--nodelist"
-		// Counted first: making a million names only to refuse them would take seconds.
-		n, err := slurm.CountHostlist(f.Nodelist)
-		if err != nil {
-			return topo, &InputError{Input: "--nodelist", Problem: err.Error()}
-		}
-		if n > maxNodes {
-			return topo, inputErrorf(nodesFrom, "%d nodes: more than %d, the most one plan takes", n, maxNodes)
-		}
-		nodes, err := slurm.ExpandHostlist(f.Nodelist)
-		if err != nil {
-			return topo, &InputError{Input: "--nodelist", Problem: err.Error()}
-		}
-		if len(nodes) == 0 {
-			return topo, inputErrorf("--nodelist", "no nodes in %s", quote(f.Nodelist))
-		}
+	if nodes, err := b.nodes(topo.Nodes, envOK); !b.probs.add(err) {
 		topo.Nodes = nodes
-	}
-	if len(topo.Nodes) == 0 {
-		return topo, inputErrorf("nodelist", "no node list: set SLURM_JOB_NODELIST or --nodelist")
-	}
-	if len(topo.Nodes) > maxNodes {
-		return topo, inputErrorf(nodesFrom, "%d nodes: more than %d, the most one plan takes", len(topo.Nodes), maxNodes)
-	}
-	// Two slices holding one node would make srun fail after the earlier roles have started.
-	seen := make(map[string]bool, len(topo.Nodes))
-	for _, n := range topo.Nodes {
-		if seen[n] {
-			return topo, inputErrorf(nodesFrom, "node %s is listed twice", quote(n))
-		}
-		seen[n] = true
+	} else {
+		topo.Nodes = nil
 	}
 
 	if f.GPUsPerNode != nil {
-		if err := checkRange("--gpus-per-node", *f.GPUsPerNode, 1); err != nil {
-			return topo, err
+		if !b.probs.add(checkRange("--gpus-per-node", *f.GPUsPerNode, 1)) {
+			topo.GPUsPerNode = *f.GPUsPerNode
 		}
-		topo.GPUsPerNode = *f.GPUsPerNode
 	}
 
 	jobFrom := "SLURM_JOB_ID"
@@ -279,17 +289,56 @@ func (b *builder) topology() (slurm.Topology, error) {
 	case topo.JobID == "":
 		topo.JobID = DefaultJobID
 	}
-	if err := checkPathPart(jobFrom, topo.JobID); err != nil {
-		return topo, err
-	}
+	b.probs.add(checkPathPart(jobFrom, topo.JobID))
 
 	if f.RestartCount != nil {
-		if err := checkRange("--restart-count", *f.RestartCount, 0); err != nil {
-			return topo, err
+		if !b.probs.add(checkRange("--restart-count", *f.RestartCount, 0)) {
+			topo.RestartCount = *f.RestartCount
 		}
-		topo.RestartCount = *f.RestartCount
 	}
-	return topo, nil
+	return topo, envOK
+}
+
+// nodes applies --nodelist to the node list Slurm's environment gave (fromEnv), and checks the
+// result. envOK false means the environment's list is unknown: only the flag is judged then.
+func (b *builder) nodes(fromEnv []string, envOK bool) ([]string, error) {
+	f := b.f
+	nodes, nodesFrom := fromEnv, "SLURM_JOB_NODELIST"
+	if f.Nodelist != "" {
+		nodesFrom = "--nodelist"
+		// Counted first: making a million names only to refuse them would take seconds.
+		n, err := slurm.CountHostlist(f.Nodelist)
+		if err != nil {
+			return nil, &InputError{Input: "--nodelist", Problem: err.Error()}
+		}
+		if n > maxNodes {
+			return nil, inputErrorf(nodesFrom, "%d nodes: more than %d, the most one plan takes", n, maxNodes)
+		}
+		if nodes, err = slurm.ExpandHostlist(f.Nodelist); err != nil {
+			return nil, &InputError{Input: "--nodelist", Problem: err.Error()}
+		}
+		if len(nodes) == 0 {
+			return nil, inputErrorf("--nodelist", "no nodes in %s", quote(f.Nodelist))
+		}
+	}
+	if len(nodes) == 0 {
+		if !envOK {
+			return nil, nil // the environment's problem is reported already
+		}
+		return nil, missing(inNodelist, "")
+	}
+	if len(nodes) > maxNodes {
+		return nil, inputErrorf(nodesFrom, "%d nodes: more than %d, the most one plan takes", len(nodes), maxNodes)
+	}
+	// Two slices holding one node would make srun fail after the earlier roles have started.
+	seen := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		if seen[n] {
+			return nil, inputErrorf(nodesFrom, "node %s is listed twice", quote(n))
+		}
+		seen[n] = true
+	}
+	return nodes, nil
 }
 
 // checkFileSize refuses a file over MaxInputFile; data may be cut one byte past the bound, as
@@ -369,54 +418,47 @@ func (b *builder) configInt(get func(*config) cfgInt) cfgInt {
 }
 
 // layout resolves GPUs per node, the benchmark mode, gen-only-no-context and the GEN and CTX
-// server shapes.
-func (b *builder) layout(topo slurm.Topology) (layout, error) {
+// server shapes, recording every problem. What could not be resolved is marked unknown in the
+// result (see layout.complete). envOK false means Slurm's environment is malformed, so GPUs per
+// node are unknown rather than missing; modeKnown false means the test mode is missing (reported
+// already), and so is the GEN count then.
+func (b *builder) layout(topo slurm.Topology, envOK, modeKnown bool) layout {
 	var lay layout
 	lay.gpusPerNode = topo.GPUsPerNode
 	if lay.gpusPerNode == 0 {
 		c := b.configInt(func(c *config) cfgInt { return c.gpusPerNode })
-		if !c.set {
-			return lay, inputErrorf("gpusPerNode / --gpus-per-node", "unknown GPUs per node: run under Slurm with GPUs, or set gpusPerNode, --gpus-per-node or hardware.gpus_per_node in --config")
+		switch {
+		case c.set:
+			if !b.probs.add(checkRange(b.cfg.path+": "+c.key, c.v, 1)) {
+				lay.gpusPerNode = c.v
+			}
+		case envOK && b.f.GPUsPerNode == nil:
+			b.probs.add(missing(inGPUsPerNode, ""))
 		}
-		if err := checkRange(b.cfg.path+": "+c.key, c.v, 1); err != nil {
-			return lay, err
-		}
-		lay.gpusPerNode = c.v
 	}
 
 	numGen, err := b.intFrom(b.f.NumGen, "--num-gen", []string{"numGenServers"}, b.configInt(func(c *config) cfgInt { return c.numGen }))
-	if err != nil {
-		return lay, err
+	genKnown := !b.probs.add(err)
+	if genKnown {
+		switch {
+		case !numGen.set:
+			genKnown = false
+			if modeKnown {
+				b.probs.add(missing(inNumGen, ""))
+			}
+		case numGen.v < 1:
+			genKnown = false
+			b.probs.add(inputErrorf(numGen.from, "want at least 1 GEN server, got %d", numGen.v))
+		default:
+			genKnown = !b.probs.add(checkRange(numGen.from, numGen.v, 1))
+		}
 	}
-	if !numGen.set {
-		return lay, inputErrorf("numGenServers / --num-gen", "not set: set numGenServers, --num-gen or hardware.num_gen_servers in --config")
-	}
-	if numGen.v < 1 {
-		return lay, inputErrorf(numGen.from, "want at least 1 GEN server, got %d", numGen.v)
-	}
-	if err := checkRange(numGen.from, numGen.v, 1); err != nil {
-		return lay, err
+	if !genKnown {
+		// The GEN servers' own inputs are judged all the same: they do not depend on how many there are.
+		numGen.v = 1
 	}
 
-	noContext, numCtx, err := b.contextServers(b.f.GenOnly, b.f.NumCtx)
-	if err != nil {
-		return lay, err
-	}
-	lay.noContext = noContext.on
-	if b.f.GenOnly != nil || b.f.NumCtx != nil {
-		// A flag that only repeats what the environment and the config say leaves their
-		// ready-made commands valid; one that changes the outcome (or hides a bad value below it)
-		// makes them stale.
-		below, _, err := b.contextServers(nil, nil)
-		lay.noContextByFlag = err != nil || below.on != lay.noContext
-	}
-	if lay.mode, err = b.benchmarkMode(b.f.BenchmarkMode, lay.noContext); err != nil {
-		return lay, err
-	}
-	if b.f.BenchmarkMode != "" {
-		below, err := b.benchmarkMode("", lay.noContext)
-		lay.modeByFlag = err != nil || below != lay.mode
-	}
+	lay.modeKnown = b.resolveModes(&lay)
 
 	var gpusGen, gpusCtx int
 	var cfgGen, cfgCtx string
@@ -435,18 +477,47 @@ func (b *builder) layout(topo slurm.Topology) (layout, error) {
 		kind: "GEN", gpus: gpusGen, gpusCfg: cfgGen, gpusEnv: "gpusPerGenServer",
 		nodesFlag: b.f.NodesPerGen, nodesFlagName: "--nodes-per-gen", nodesEnv: "nodesPerGenServer",
 		gpnFlag: b.f.GPUsPerNodePerGen, gpnFlagName: "--gpus-per-node-per-gen",
-		gpnEnv: []string{"gpusPerNodePerGenServer", "gpusPerfNodePerfGenServer"},
+		gpnEnv:     []string{"gpusPerNodePerGenServer", "gpusPerfNodePerfGenServer"},
+		nodesInput: inNodesPerGen, gpusInput: inGPUsPerGen,
 	})
-	if err != nil {
-		return lay, err
+	lay.genKnown = !b.probs.add(err) && genKnown
+	if !lay.modeKnown {
+		return lay
 	}
-	lay.ctx, err = b.servers(lay.gpusPerNode, numCtx.v, serverInputs{
+	lay.ctx, err = b.servers(lay.gpusPerNode, lay.ctx.count, serverInputs{
 		kind: "CTX", gpus: gpusCtx, gpusCfg: cfgCtx, gpusEnv: "gpusPerCtxServer",
 		nodesFlag: b.f.NodesPerCtx, nodesFlagName: "--nodes-per-ctx", nodesEnv: "nodesPerCtxServer",
 		gpnFlag: b.f.GPUsPerNodePerCtx, gpnFlagName: "--gpus-per-node-per-ctx",
-		gpnEnv: []string{"gpusPerNodePerCtxServer", "gpusPerfNodePerfCtxServer"},
+		gpnEnv:     []string{"gpusPerNodePerCtxServer", "gpusPerfNodePerfCtxServer"},
+		nodesInput: inNodesPerCtx, gpusInput: inGPUsPerCtx,
 	})
-	return lay, err
+	lay.ctxKnown = !b.probs.add(err)
+	return lay
+}
+
+// resolveModes resolves gen-only-no-context, the CTX count and the benchmark mode into lay, and
+// reports whether they are known.
+func (b *builder) resolveModes(lay *layout) bool {
+	noContext, numCtx, err := b.contextServers(b.f.GenOnly, b.f.NumCtx)
+	if b.probs.add(err) {
+		return false
+	}
+	lay.noContext, lay.ctx.count = noContext.on, numCtx.v
+	if b.f.GenOnly != nil || b.f.NumCtx != nil {
+		// A flag that only repeats what the environment and the config say leaves their
+		// ready-made commands valid; one that changes the outcome (or hides a bad value below it)
+		// makes them stale.
+		below, _, err := b.contextServers(nil, nil)
+		lay.noContextByFlag = err != nil || below.on != lay.noContext
+	}
+	if lay.mode, err = b.benchmarkMode(b.f.BenchmarkMode, lay.noContext); b.probs.add(err) {
+		return false
+	}
+	if b.f.BenchmarkMode != "" {
+		below, err := b.benchmarkMode("", lay.noContext)
+		lay.modeByFlag = err != nil || below != lay.mode
+	}
+	return true
 }
 
 // boolInput is a switch with the name and the layer of the input that set it.
@@ -630,11 +701,14 @@ type serverInputs struct {
 	gpnFlag       *int
 	gpnFlagName   string
 	gpnEnv        []string // the contract's name first, then the spelling one generator version wrote
+	// nodesInput and gpusInput name the nodes per server and the GPUs per server in Inputs.
+	nodesInput, gpusInput string
 }
 
 // servers resolves nodes and ranks per node of count servers of one kind, the way today's generator
 // derives them from GPUs per server when they are not given: nodes = ceil(gpus / gpus per node),
-// ranks per node = min(gpus, gpus per node).
+// ranks per node = min(gpus, gpus per node). gpn 0 means GPUs per node are unknown: only what does
+// not depend on them is judged.
 func (b *builder) servers(gpn, count int, in serverInputs) (servers, error) {
 	s := servers{count: count}
 	if count == 0 {
@@ -663,14 +737,21 @@ func (b *builder) servers(gpn, count int, in serverInputs) (servers, error) {
 		}
 		s.nodes = nodes.v
 	case gpus > 0:
-		s.nodes = (gpus + gpn - 1) / gpn
+		if gpn > 0 {
+			s.nodes = (gpus + gpn - 1) / gpn
+		}
 	default:
-		return s, inputErrorf(in.nodesEnv+" / "+in.nodesFlagName, "not set: set %s, %s, %s or --config", in.nodesEnv, in.nodesFlagName, in.gpusEnv)
+		return s, missing(in.nodesInput, "; or "+in.gpusInput+" to derive it from: "+lookupInput(in.gpusInput).sources())
 	}
 
 	perNode, err := b.intFrom(in.gpnFlag, in.gpnFlagName, in.gpnEnv, cfgInt{})
 	if err != nil {
 		return s, err
+	}
+	if gpn == 0 {
+		// GPUs per node are missing or bad, which is reported already: what depends on them is
+		// not judged.
+		return s, nil
 	}
 	if perNode.set && !nodes.set && gpus > 0 && perNode.v >= 1 {
 		// Ranks per node given, nodes not: as many nodes as those ranks need, not as many as
@@ -758,32 +839,37 @@ func (b *builder) checkTotals(lay layout, needed int) error {
 
 // paths resolves the workspace, output directory and the supervisor's own paths in it.
 func (b *builder) paths(p *Plan) error {
+	var probs problems
 	ws, wsFrom := b.f.Workspace, "--workspace"
 	if ws == "" {
 		ws, wsFrom = b.env("jobWorkspace"), "jobWorkspace"
 	}
-	if ws == "" {
-		return inputErrorf("jobWorkspace / --workspace", "no workspace: set jobWorkspace or --workspace")
+	switch {
+	case ws == "":
+		probs.add(missing(inWorkspace, ""))
+	case !path.IsAbs(ws):
+		// Steps may start in another directory (a container's workdir), so a relative path would
+		// name a different place there.
+		probs.add(inputErrorf(wsFrom, "%s is not an absolute path", quote(ws)))
+	default:
+		p.Workspace = path.Clean(ws)
 	}
-	// Steps may start in another directory (a container's workdir), so a relative path would
-	// name a different place there.
-	if !path.IsAbs(ws) {
-		return inputErrorf(wsFrom, "%s is not an absolute path", quote(ws))
-	}
-	p.Workspace = path.Clean(ws)
 
 	out, outFrom := b.f.OutputDir, "--output-dir"
 	if out == "" {
 		out, outFrom = b.env("testOutputDir"), "testOutputDir"
 	}
-	if out == "" {
-		out = p.Workspace
+	switch {
+	case out == "":
+		p.OutputDir = p.Workspace
+	case !path.IsAbs(out):
+		probs.add(inputErrorf(outFrom, "%s is not an absolute path", quote(out)))
+	default:
+		p.OutputDir = path.Clean(out)
 	}
-	if !path.IsAbs(out) {
-		return inputErrorf(outFrom, "%s is not an absolute path", quote(out))
+	if probs.any() {
+		return probs.err()
 	}
-	p.OutputDir = path.Clean(out)
-
 	p.TaskBinary = TaskBinaryPath(p.Workspace)
 	p.CoordDir = coord.RunDir(p.Workspace, p.RunToken)
 	return nil
