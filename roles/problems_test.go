@@ -2,6 +2,7 @@ package roles
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -105,6 +106,43 @@ func TestInputNames(t *testing.T) {
 		inGPUsPerGen, inGPUsPerCtx, inWorkspace, inBaseCommand, inServerPerNode} {
 		if !seen[name] {
 			t.Errorf("input %q is looked up but not in Inputs", name)
+		}
+	}
+}
+
+// TestInputsCoverFlags checks that Inputs lists every flag of Flags once, and no other flag, so that
+// the reference made from it cannot leave an input out.
+func TestInputsCoverFlags(t *testing.T) {
+	flags := map[string]bool{}
+	var walk func(reflect.Type)
+	walk = func(typ reflect.Type) {
+		for f := range typ.Fields() {
+			if f.Anonymous {
+				walk(f.Type)
+				continue
+			}
+			if name := f.Tag.Get("name"); name != "" {
+				flags["--"+name] = true
+			}
+		}
+	}
+	walk(reflect.TypeFor[Flags]())
+	listed := map[string]bool{}
+	for _, in := range Inputs() {
+		if in.Flag == "" {
+			continue
+		}
+		if !flags[in.Flag] {
+			t.Errorf("input %q names %s, which is not a flag of Flags", in.Name, in.Flag)
+		}
+		if listed[in.Flag] {
+			t.Errorf("flag %s is the flag of two inputs", in.Flag)
+		}
+		listed[in.Flag] = true
+	}
+	for flag := range flags {
+		if !listed[flag] {
+			t.Errorf("flag %s is in no input of Inputs", flag)
 		}
 	}
 }
