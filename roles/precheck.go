@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
@@ -240,7 +239,8 @@ func (b *builder) checks(p *Plan, lay layout, st srunSettings, task taskopts.Opt
 }
 
 // writeCheckTable writes the pre-flight phase of a (redacted) plan as a table of its own, in launch
-// order, before the roles: generic checks, then (after the install step) the precheck instances.
+// order, before the roles: generic checks, then (after the install step) the precheck instances,
+// each with its srun line.
 func writeCheckTable(w io.Writer, p Plan) error {
 	checks := append(slices.Clone(p.Preflight), p.Precheck...)
 	if len(checks) == 0 {
@@ -248,13 +248,14 @@ func writeCheckTable(w io.Writer, p Plan) error {
 	}
 	fmt.Fprintf(w, "pre-flight: every step must end with 0 within %s before any role is launched (else exit 82, or 87 for a --preflight check failing on a node)\n",
 		time.Duration(checks[0].TimeoutSeconds*float64(time.Second)))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHECK\tNODES\tTASKS\tCOMMAND\tLOG")
-	for _, c := range checks {
-		fmt.Fprintf(tw, "%s\t%s\t%d (%d/node)\t%s\t%s\n", c.Name, slurm.CompressHostlist(c.Nodes), c.NTasks,
+	rows := make([]string, len(checks))
+	sruns := make([][]string, len(checks))
+	for i, c := range checks {
+		rows[i] = fmt.Sprintf("%s\t%s\t%d (%d/node)\t%s\t%s", c.Name, slurm.CompressHostlist(c.Nodes), c.NTasks,
 			c.NTasksPerNode, oneLineShown(c.Command), c.Log)
+		sruns[i] = c.Srun
 	}
-	if err := tw.Flush(); err != nil {
+	if err := writeSteps(w, "CHECK\tNODES\tTASKS\tCOMMAND\tLOG", rows, sruns); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintln(w)
