@@ -276,7 +276,7 @@ func (b *builder) aggregatedLayout(topo slurm.Topology, envOK bool) (lay aggLayo
 	if b.probs.add(err) {
 		return lay, false
 	}
-	lay.noContext = noContext.on
+	lay.noContext = noContext.v
 	if lay.mode, err = b.benchmarkMode(b.f.BenchmarkMode, lay.noContext); b.probs.add(err) {
 		return lay, false
 	}
@@ -298,7 +298,7 @@ func (b *builder) aggregatedShape(topo slurm.Topology, envOK bool) (aggLayout, e
 	if err != nil {
 		return lay, err
 	}
-	if perNode.set {
+	if perNode.set() {
 		if err := checkRange(perNode.from, perNode.v, 1); err != nil {
 			return lay, err
 		}
@@ -312,7 +312,7 @@ func (b *builder) aggregatedShape(topo slurm.Topology, envOK bool) (aggLayout, e
 				return lay, err
 			}
 			lay.gpusPerNode = c.v
-		case perNode.set:
+		case perNode.set():
 			// The aggregated exports name no GPUs per node; the SERVER's ranks per node are what
 			// the nodes must hold.
 			lay.gpusPerNode = perNode.v
@@ -323,7 +323,7 @@ func (b *builder) aggregatedShape(topo slurm.Topology, envOK bool) (aggLayout, e
 		}
 	}
 	switch {
-	case perNode.set:
+	case perNode.set():
 		if perNode.v > lay.gpusPerNode {
 			return lay, inputErrorf(perNode.from, "%d ranks per node for the SERVER, but nodes have %d GPUs", perNode.v, lay.gpusPerNode)
 		}
@@ -339,7 +339,7 @@ func (b *builder) aggregatedShape(topo slurm.Topology, envOK bool) (aggLayout, e
 		return lay, err
 	}
 	switch {
-	case nodes.set:
+	case nodes.set():
 		if err := checkRange(nodes.from, nodes.v, 1); err != nil {
 			return lay, err
 		}
@@ -364,7 +364,7 @@ func (b *builder) aggregatedShape(topo slurm.Topology, envOK bool) (aggLayout, e
 	capacity := lay.nodes * lay.perNode
 	from := ws.from
 	switch {
-	case ws.set:
+	case ws.set():
 		if err := checkRange(ws.from, ws.v, 1); err != nil {
 			return lay, err
 		}

@@ -75,15 +75,13 @@ type sharedVars struct {
 }
 
 func (b *builder) roleVars(lay layout) sharedVars {
-	v := sharedVars{imex: b.f.ImexChannels, visible: b.f.VisibleDevices, llmSrc: b.f.LLMSrc}
-	if v.imex == "" {
-		v.imex = b.env("NVIDIA_IMEX_CHANNELS")
+	v := sharedVars{
+		imex:    b.text(b.f.ImexChannels, "--imex-channels", "NVIDIA_IMEX_CHANNELS").v,
+		visible: b.text(b.f.VisibleDevices, "--visible-devices", "NVIDIA_VISIBLE_DEVICES").v,
+		llmSrc:  b.text(b.f.LLMSrc, "--llm-src", "llmSrcNode").v,
 	}
 	if v.imex == "" {
 		v.imex = "0"
-	}
-	if v.visible == "" {
-		v.visible = b.env("NVIDIA_VISIBLE_DEVICES")
 	}
 	if v.visible == "" {
 		ids := make([]string, lay.gpusPerNode)
@@ -91,9 +89,6 @@ func (b *builder) roleVars(lay layout) sharedVars {
 			ids[i] = strconv.Itoa(i)
 		}
 		v.visible = strings.Join(ids, ",")
-	}
-	if v.llmSrc == "" {
-		v.llmSrc = b.env("llmSrcNode")
 	}
 	switch {
 	case lay.noContext:

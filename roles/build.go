@@ -205,32 +205,26 @@ func checkRange(input string, v, lowest int) error {
 // paths resolves the workspace, output directory and the supervisor's own paths in it.
 func (b *builder) paths(p *Plan) error {
 	var probs problems
-	ws, wsFrom := b.f.Workspace, "--workspace"
-	if ws == "" {
-		ws, wsFrom = b.env("jobWorkspace"), "jobWorkspace"
-	}
+	ws := b.text(b.f.Workspace, "--workspace", "jobWorkspace")
 	switch {
-	case ws == "":
+	case !ws.set():
 		probs.add(missing(inWorkspace, ""))
-	case !path.IsAbs(ws):
+	case !path.IsAbs(ws.v):
 		// Steps may start in another directory (a container's workdir), so a relative path would
 		// name a different place there.
-		probs.add(inputErrorf(wsFrom, "%s is not an absolute path", quote(ws)))
+		probs.add(inputErrorf(ws.from, "%s is not an absolute path", quote(ws.v)))
 	default:
-		p.Workspace = path.Clean(ws)
+		p.Workspace = path.Clean(ws.v)
 	}
 
-	out, outFrom := b.f.OutputDir, "--output-dir"
-	if out == "" {
-		out, outFrom = b.env("testOutputDir"), "testOutputDir"
-	}
+	out := b.text(b.f.OutputDir, "--output-dir", "testOutputDir")
 	switch {
-	case out == "":
+	case !out.set():
 		p.OutputDir = p.Workspace
-	case !path.IsAbs(out):
-		probs.add(inputErrorf(outFrom, "%s is not an absolute path", quote(out)))
+	case !path.IsAbs(out.v):
+		probs.add(inputErrorf(out.from, "%s is not an absolute path", quote(out.v)))
 	default:
-		p.OutputDir = path.Clean(out)
+		p.OutputDir = path.Clean(out.v)
 	}
 	if probs.any() {
 		return probs.err()

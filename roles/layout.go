@@ -94,7 +94,7 @@ func (b *builder) layout(topo slurm.Topology, envOK, modeKnown bool) layout {
 	genKnown := !b.probs.add(err)
 	if genKnown {
 		switch {
-		case !numGen.set:
+		case !numGen.set():
 			genKnown = false
 			if modeKnown {
 				b.probs.add(missing(inNumGen, ""))
@@ -155,13 +155,13 @@ func (b *builder) resolveModes(lay *layout) bool {
 	if b.probs.add(err) {
 		return false
 	}
-	lay.noContext, lay.ctx.count = noContext.on, numCtx.v
+	lay.noContext, lay.ctx.count = noContext.v, numCtx.v
 	if b.f.GenOnly != nil || b.f.NumCtx != nil {
 		// A flag that only repeats what the environment and the config say leaves their
 		// ready-made commands valid; one that changes the outcome (or hides a bad value below it)
 		// makes them stale.
 		below, _, err := b.contextServers(nil, nil)
-		lay.noContextByFlag = err != nil || below.on != lay.noContext
+		lay.noContextByFlag = err != nil || below.v != lay.noContext
 	}
 	if lay.mode, err = b.benchmarkMode(b.f.BenchmarkMode, lay.noContext); b.probs.add(err) {
 		return false
@@ -190,7 +190,7 @@ func (b *builder) contextServers(genOnlyFlag *bool, numCtxFlag *int) (boolInput,
 	if err := checkRange(numCtx.from, numCtx.v, 0); err != nil {
 		return noContext, numCtx, err
 	}
-	if !noContext.on || numCtx.v == 0 {
+	if !noContext.v || numCtx.v == 0 {
 		return noContext, numCtx, nil
 	}
 	switch {
@@ -199,7 +199,7 @@ func (b *builder) contextServers(genOnlyFlag *bool, numCtxFlag *int) (boolInput,
 		return noContext, numCtx, inputErrorf(numCtx.from, "%d conflicts with gen-only-no-context mode (from %s), which runs no CTX servers", numCtx.v, noContext.from)
 	case numCtx.layer > noContext.layer:
 		// The mode cannot hold with CTX servers running, so the count overrides it.
-		noContext = boolInput{on: false, from: numCtx.from, layer: numCtx.layer}
+		noContext = boolInput{v: false, from: numCtx.from, layer: numCtx.layer}
 	default:
 		numCtx.v = 0
 	}
@@ -210,23 +210,17 @@ func (b *builder) contextServers(genOnlyFlag *bool, numCtxFlag *int) (boolInput,
 // (what the generator exports for the job), else a config benchmark.mode holding
 // gen_only_no_context.
 func (b *builder) noContext(flag *bool) (boolInput, error) {
-	if flag != nil {
-		if *flag {
-			return boolInput{on: true, from: "--gen-only", layer: layerFlag}, nil
-		}
-		return boolInput{on: false, from: "--no-gen-only", layer: layerFlag}, nil
+	flagName := "--gen-only"
+	if flag != nil && !*flag {
+		flagName = "--no-gen-only"
 	}
-	if v := b.env(genOnlyVar); v != "" {
-		on, err := valid.Bool(v)
-		if err != nil {
-			return boolInput{}, &InputError{Input: genOnlyVar, Problem: err.Error()}
-		}
-		return boolInput{on: on, from: genOnlyVar, layer: layerEnv}, nil
-	}
+	var cfg *bool
+	var cfgFrom string
 	if b.cfg.noContext() {
-		return boolInput{on: true, from: b.cfg.path + ": " + b.cfg.mode.key, layer: layerConfig}, nil
+		on := true
+		cfg, cfgFrom = &on, b.cfg.path+": "+b.cfg.mode.key
 	}
-	return boolInput{}, nil
+	return resolveInput(b, flag, flagName, []string{genOnlyVar}, valid.Bool, cfg, cfgFrom)
 }
 
 // benchmarkMode resolves the benchmark mode: --benchmark-mode, else DISAGG_BENCHMARK_MODE, else the
@@ -237,11 +231,8 @@ func (b *builder) noContext(flag *bool) (boolInput, error) {
 // gen_only_no_context. flag is the value of --benchmark-mode, a parameter so that layout can tell
 // what the layers below it say.
 func (b *builder) benchmarkMode(flag string, noContext bool) (BenchmarkMode, error) {
-	if v := strings.TrimSpace(flag); v != "" {
-		return parseBenchmarkMode("--benchmark-mode", v)
-	}
-	if v := b.env(benchmarkModeVar); v != "" {
-		return parseBenchmarkMode(benchmarkModeVar, v)
+	if mode := b.text(strings.TrimSpace(flag), "--benchmark-mode", benchmarkModeVar); mode.set() {
+		return parseBenchmarkMode(mode.from, mode.v)
 	}
 	base := b.f.Command
 	if base == "" {
@@ -360,24 +351,27 @@ func (b *builder) servers(gpn, count int, in serverInputs) (servers, error) {
 	if count == 0 {
 		return s, nil
 	}
-	gpus, gpusFrom := in.gpus, in.gpusCfg
-	if v := b.env(in.gpusEnv); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return s, inputErrorf(in.gpusEnv, "want an integer, got %s", quote(v))
-		}
-		if err := checkRange(in.gpusEnv, n, 1); err != nil {
+	var cfgGPUs *int
+	if in.gpus > 0 {
+		cfgGPUs = &in.gpus
+	}
+	total, err := resolveInput(b, nil, "", []string{in.gpusEnv}, parseInt, cfgGPUs, in.gpusCfg)
+	if err != nil {
+		return s, err
+	}
+	if total.layer == layerEnv {
+		if err := checkRange(in.gpusEnv, total.v, 1); err != nil {
 			return s, err
 		}
-		gpus, gpusFrom = n, in.gpusEnv
 	}
+	gpus, gpusFrom := total.v, total.from
 
 	nodes, err := b.intFrom(in.nodesFlag, in.nodesFlagName, []string{in.nodesEnv}, cfgInt{})
 	if err != nil {
 		return s, err
 	}
 	switch {
-	case nodes.set:
+	case nodes.set():
 		if err := checkRange(nodes.from, nodes.v, 1); err != nil {
 			return s, err
 		}
@@ -399,13 +393,13 @@ func (b *builder) servers(gpn, count int, in serverInputs) (servers, error) {
 		// not judged.
 		return s, nil
 	}
-	if perNode.set && !nodes.set && gpus > 0 && perNode.v >= 1 {
+	if perNode.set() && !nodes.set() && gpus > 0 && perNode.v >= 1 {
 		// Ranks per node given, nodes not: as many nodes as those ranks need, not as many as
 		// whole nodes would.
 		s.nodes = (gpus + perNode.v - 1) / perNode.v
 	}
 	switch {
-	case perNode.set:
+	case perNode.set():
 		if err := checkRange(perNode.from, perNode.v, 1); err != nil {
 			return s, err
 		}
@@ -426,14 +420,14 @@ func (b *builder) servers(gpn, count int, in serverInputs) (servers, error) {
 	// layout on purpose, and the lower layers' total is then stale by design (as for totalNodes).
 	if gpus > 0 && gpusFrom != "" && nodes.layer != layerFlag && perNode.layer != layerFlag && s.nodes*s.gpusPerNode != gpus {
 		source := func(in intInput) string {
-			if in.set {
+			if in.set() {
 				return in.from
 			}
 			return "derived"
 		}
 		inputs := []string{gpusFrom}
 		for _, in := range []intInput{nodes, perNode} {
-			if in.set {
+			if in.set() {
 				inputs = append(inputs, in.from)
 			}
 		}

@@ -191,36 +191,36 @@ func envOrFlag(k Kind) string {
 // precheckEnabled resolves --[no-]precheck, else ctPrecheckEnabled (1 or 0 as the generator exports
 // it, or any word of the one switch grammar).
 func (b *builder) precheckEnabled() (bool, error) {
-	if b.f.Precheck != nil {
-		return *b.f.Precheck, nil
-	}
-	v := b.env(precheckEnabledVar)
-	if v == "" {
-		return false, nil
-	}
-	on, err := valid.Bool(v)
-	if err != nil {
-		return false, &InputError{Input: precheckEnabledVar, Problem: err.Error()}
-	}
-	return on, nil
+	on, err := resolveInput(b, b.f.Precheck, "--precheck", []string{precheckEnabledVar}, valid.Bool, nil, "")
+	return on.v, err
 }
 
 // checkTimeout resolves the bound of every pre-flight step: --precheck-timeout, else
 // ctPrecheckTimeout in seconds, else DefaultPrecheckTimeout.
 func (b *builder) checkTimeout() (time.Duration, error) {
-	if d := b.f.PrecheckTimeout; d != 0 {
-		if err := valid.Duration(d, ""); err != nil {
-			return 0, &InputError{Input: "--precheck-timeout", Problem: err.Error()}
-		}
-		return d, nil
+	var flag *time.Duration
+	if b.f.PrecheckTimeout != 0 {
+		flag = &b.f.PrecheckTimeout
 	}
-	v := b.env(precheckTimeoutVar)
-	if v == "" {
+	d, err := resolveInput(b, flag, "--precheck-timeout", []string{precheckTimeoutVar}, parseSeconds, nil, "")
+	switch {
+	case err != nil:
+		return 0, err
+	case !d.set():
 		return DefaultPrecheckTimeout, nil
+	case d.layer == layerFlag:
+		if err := valid.Duration(d.v, ""); err != nil {
+			return 0, &InputError{Input: d.from, Problem: err.Error()}
+		}
 	}
+	return d.v, nil
+}
+
+// parseSeconds reads a positive number of seconds, as ctPrecheckTimeout holds it.
+func parseSeconds(v string) (time.Duration, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
-		return 0, inputErrorf(precheckTimeoutVar, "want a positive number of seconds, got %s", quote(v))
+		return 0, fmt.Errorf("want a positive number of seconds, got %s", quote(v))
 	}
 	return time.Duration(n) * time.Second, nil
 }

@@ -129,13 +129,11 @@ func plannedOption(a string) (opt, owner string, ok bool) {
 // serialises per node itself); --install-per-node runs it on one task per node of the plan. The
 // log goes to the workspace, where the draft writes it.
 func (b *builder) installStep(p *Plan, st srunSettings) (*Step, error) {
-	script, from := b.f.InstallScript, "--install-script"
-	if script == "" {
-		script, from = b.env("installScript"), "installScript"
-	}
-	if script == "" {
+	in := b.text(b.f.InstallScript, "--install-script", "installScript")
+	if !in.set() {
 		return nil, nil
 	}
+	script, from := in.v, in.from
 	argv, err := splitWords(script)
 	if err != nil {
 		return nil, &InputError{Input: from, Problem: err.Error()}
