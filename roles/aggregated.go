@@ -32,7 +32,7 @@ const (
 // KindAggregated is the kind of the SERVER role of an aggregated test. It is not KindServer, which is
 // the DISAGG_SERVER router: the SERVER is a multi-rank MPI world like a GEN server, and its end
 // decides the run as the BENCHMARK's does.
-const KindAggregated Kind = "aggregated"
+const KindAggregated = taskopts.KindAggregated
 
 // AggregatedRole is the name of the one role of an aggregated test.
 const AggregatedRole = "SERVER"
@@ -470,7 +470,7 @@ func aggregatedRole(p *Plan, lay aggLayout, cmd string, st srunSettings, task ta
 			forward = append(forward, name)
 		}
 	}
-	task.Role, task.Kind, task.CoordDir = r.Name, string(r.Kind), p.CoordDir
+	task.Role, task.Kind, task.CoordDir = r.Name, r.Kind, p.CoordDir
 	spec := slurm.StepSpec{
 		Srun:          "srun",
 		UserArgs:      st.userArgs,

@@ -180,7 +180,7 @@ func finishRole(p *Plan, r Role, lay layout, st srunSettings, task taskopts.Opti
 			forward = append(forward, name)
 		}
 	}
-	task.Role, task.Kind, task.CoordDir = r.Name, string(r.Kind), p.CoordDir
+	task.Role, task.Kind, task.CoordDir = r.Name, r.Kind, p.CoordDir
 	r.Task = task.WithDefaults()
 	cmd := append([]string{p.TaskBinary, "task"}, task.Args()...)
 	spec := slurm.StepSpec{

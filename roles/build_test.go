@@ -141,7 +141,7 @@ func TestBuildFromEnvContract(t *testing.T) {
 	// taskOpts is what the role's task runs with: the defaults, as its argv leaves them out.
 	taskOpts := func(name, kind string) taskopts.Options {
 		o := taskopts.Defaults()
-		o.Role, o.Kind, o.CoordDir = name, kind, coord
+		o.Role, o.Kind, o.CoordDir = name, Kind(kind), coord
 		return o
 	}
 	want := Plan{
@@ -435,7 +435,7 @@ func TestTaskArgvParses(t *testing.T) {
 				t.Fatalf("%s %s: %v", tt.name, r.Name, err)
 			}
 			want := taskopts.Defaults()
-			want.Role, want.Kind, want.CoordDir = r.Name, string(r.Kind), p.CoordDir
+			want.Role, want.Kind, want.CoordDir = r.Name, r.Kind, p.CoordDir
 			tt.want(&want)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("%s %s (-want +got):\n%s", tt.name, r.Name, diff)
