@@ -1,6 +1,9 @@
 package roles
 
-import "github.com/disagg-supervisor/disagg-supervisor/taskopts"
+import (
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
+)
 
 // Input is one input of a plan: where it can be given and what it means. Inputs lists them all,
 // and both the messages about a missing input and the generated reference (docs/inputs.md) are
@@ -48,18 +51,18 @@ func Inputs() []Input {
 	}
 	return []Input{
 		// The allocation.
-		{Name: inNodelist, Flag: "--nodelist", Env: []string{"SLURM_JOB_NODELIST", "SLURM_NODELIST"},
+		{Name: inNodelist, Flag: "--nodelist", Env: []string{slurm.VarJobNodelist, slurm.VarNodelist},
 			Default: "required", Meaning: "nodes of the allocation, a Slurm hostlist such as `gpu[01-04]`"},
-		{Name: "node count", Env: []string{"SLURM_JOB_NUM_NODES"},
+		{Name: "node count", Env: []string{slurm.VarJobNumNodes},
 			Meaning: "checked against the node list"},
-		{Name: inGPUsPerNode, Flag: "--gpus-per-node", Env: []string{"SLURM_GPUS_ON_NODE", "SLURM_GPUS_PER_NODE", "gpusPerNode"},
+		{Name: inGPUsPerNode, Flag: "--gpus-per-node", Env: []string{slurm.VarGPUsOnNode, slurm.VarGPUsPerNode, slurm.VarLaunchGPUsPerNode},
 			Config: "hardware.gpus_per_node", Default: "required",
 			Meaning: "GPUs on each node; Slurm's forms `4`, `gpu:4`, `h100:4` are read"},
-		{Name: "job id", Flag: "--job-id", Env: []string{"SLURM_JOB_ID"}, Default: "`" + DefaultJobID + "`",
+		{Name: "job id", Flag: "--job-id", Env: []string{slurm.VarJobID}, Default: "`" + DefaultJobID + "`",
 			Meaning: "names the run token and the coordination directory"},
-		{Name: "restart count", Flag: "--restart-count", Env: []string{"SLURM_RESTART_COUNT"}, Default: "0",
+		{Name: "restart count", Flag: "--restart-count", Env: []string{slurm.VarRestartCount}, Default: "0",
 			Meaning: "how often Slurm requeued the job, part of the run token; 0 is the first attempt"},
-		{Name: "job task count", Env: []string{"SLURM_NTASKS", "SLURM_NPROCS", "SLURM_NTASKS_PER_NODE"}, Default: "0 (unknown)",
+		{Name: "job task count", Env: []string{slurm.VarNTasks, slurm.VarNProcs, slurm.VarNTasksPerNode}, Default: "0 (unknown)",
 			Meaning: "tasks of the job-wide install step, shown in the plan (`install.ntasks`): SLURM_NTASKS (SLURM_NPROCS on old setups), else SLURM_NTASKS_PER_NODE x SLURM_JOB_NUM_NODES"},
 
 		// The layout.

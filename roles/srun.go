@@ -159,33 +159,11 @@ func (b *builder) installStep(p *Plan, st srunSettings) (*Step, error) {
 // SLURM_NTASKS_PER_NODE on each of SLURM_JOB_NUM_NODES nodes. 0 means the environment does not
 // say (no allocation, or a job without a task count, where srun starts one task per node).
 func (b *builder) jobTasks() (int, error) {
-	positive := func(name string) (int, bool, error) {
-		v := b.env(name)
-		if v == "" {
-			return 0, false, nil
-		}
+	return slurm.JobTasks(b.getenv, func(name, v string) (int, error) {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return 0, false, inputErrorf(name, "want an integer, got %s", quote(v))
+			return 0, inputErrorf(name, "want an integer, got %s", quote(v))
 		}
-		if err := checkRange(name, n, 1); err != nil {
-			return 0, false, err
-		}
-		return n, true, nil
-	}
-	for _, name := range []string{"SLURM_NTASKS", "SLURM_NPROCS"} {
-		if n, ok, err := positive(name); err != nil || ok {
-			return n, err
-		}
-	}
-	perNode, ok, err := positive("SLURM_NTASKS_PER_NODE")
-	if err != nil || !ok {
-		return 0, err
-	}
-	for _, name := range []string{"SLURM_JOB_NUM_NODES", "SLURM_NNODES"} {
-		if nodes, ok, err := positive(name); err != nil || ok {
-			return nodes * perNode, err
-		}
-	}
-	return 0, nil
+		return n, checkRange(name, n, 1)
+	})
 }

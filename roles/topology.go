@@ -13,24 +13,8 @@ import (
 // would have given (GPUs per node) is unknown rather than missing.
 func (b *builder) topology() (topo slurm.Topology, envOK bool) {
 	f := b.f
-	hidden := func(name string) bool {
-		switch name {
-		case "SLURM_JOB_NODELIST", "SLURM_NODELIST", "SLURM_JOB_NUM_NODES":
-			return f.Nodelist != ""
-		case "SLURM_GPUS_ON_NODE", "SLURM_GPUS_PER_NODE", "gpusPerNode":
-			return f.GPUsPerNode != nil
-		case "SLURM_RESTART_COUNT":
-			return f.RestartCount != nil
-		case "SLURM_JOB_ID":
-			return f.JobID != ""
-		}
-		return false
-	}
-	topo, err := slurm.TopologyFromEnv(func(name string) string {
-		if hidden(name) {
-			return ""
-		}
-		return b.getenv(name)
+	topo, err := slurm.TopologyFromEnvWithout(b.getenv, slurm.Overridden{
+		Nodes: f.Nodelist != "", GPUsPerNode: f.GPUsPerNode != nil, JobID: f.JobID != "", RestartCount: f.RestartCount != nil,
 	})
 	envOK = err == nil
 	if !envOK {
@@ -49,7 +33,7 @@ func (b *builder) topology() (topo slurm.Topology, envOK bool) {
 		}
 	}
 
-	jobFrom := "SLURM_JOB_ID"
+	jobFrom := slurm.VarJobID
 	switch {
 	case f.JobID != "":
 		topo.JobID, jobFrom = strings.TrimSpace(f.JobID), "--job-id"
@@ -70,7 +54,7 @@ func (b *builder) topology() (topo slurm.Topology, envOK bool) {
 // result. envOK false means the environment's list is unknown: only the flag is judged then.
 func (b *builder) nodes(fromEnv []string, envOK bool) ([]string, error) {
 	f := b.f
-	nodes, nodesFrom := fromEnv, "SLURM_JOB_NODELIST"
+	nodes, nodesFrom := fromEnv, slurm.VarJobNodelist
 	if f.Nodelist != "" {
 		nodesFrom = "--nodelist"
 		// Counted first: making a million names only to refuse them would take seconds.
