@@ -418,23 +418,32 @@ func (b *builder) servers(gpn, count int, in serverInputs) (servers, error) {
 	}
 	// A given total must be what the server gets. A flag for nodes or ranks per node changes the
 	// layout on purpose, and the lower layers' total is then stale by design (as for totalNodes).
-	if gpus > 0 && gpusFrom != "" && nodes.layer != layerFlag && perNode.layer != layerFlag && s.nodes*s.gpusPerNode != gpus {
-		source := func(in intInput) string {
-			if in.set() {
-				return in.from
-			}
-			return "derived"
-		}
-		inputs := []string{gpusFrom}
-		for _, in := range []intInput{nodes, perNode} {
-			if in.set() {
-				inputs = append(inputs, in.from)
-			}
-		}
-		return s, inputErrorf(strings.Join(inputs, " / "), "%d GPUs per %s server (%s) disagree with %d nodes (%s) x %d GPUs per node (%s) = %d",
-			gpus, in.kind, gpusFrom, s.nodes, source(nodes), s.gpusPerNode, source(perNode), s.nodes*s.gpusPerNode)
+	if gpus > 0 && gpusFrom != "" && nodes.layer != layerFlag && perNode.layer != layerFlag {
+		return s, checkServerGPUs(s, in.kind, total, nodes, perNode)
 	}
 	return s, nil
+}
+
+// checkServerGPUs checks that the GPUs per server given by total agree with the server's nodes x
+// ranks per node, given (nodes, perNode) or derived.
+func checkServerGPUs(s servers, kind string, total, nodes, perNode intInput) error {
+	if s.nodes*s.gpusPerNode == total.v {
+		return nil
+	}
+	source := func(in intInput) string {
+		if in.set() {
+			return in.from
+		}
+		return "derived"
+	}
+	inputs := []string{total.from}
+	for _, in := range []intInput{nodes, perNode} {
+		if in.set() {
+			inputs = append(inputs, in.from)
+		}
+	}
+	return inputErrorf(strings.Join(inputs, " / "), "%d GPUs per %s server (%s) disagree with %d nodes (%s) x %d GPUs per node (%s) = %d",
+		total.v, kind, total.from, s.nodes, source(nodes), s.gpusPerNode, source(perNode), s.nodes*s.gpusPerNode)
 }
 
 // describeLayout explains a node count, e.g. "2 GEN x 2 + 1 CTX x 1".
