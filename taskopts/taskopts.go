@@ -60,15 +60,19 @@ func NodeHeartbeat(nodeTimeout time.Duration) time.Duration {
 	return max(nodeTimeout/HeartbeatsPerTimeout, minNodeHeartbeat)
 }
 
-// The kinds of role, as --kind spells them: the strings of roles.Kind, which the planner passes as
-// they are. They are not imported from roles because roles imports this package.
+// Kind is the kind of a role, as --kind spells it. This package owns the type because both the
+// planner (package roles, whose Kind it is) and the task runner need it, and roles imports this
+// package; its string form is part of the plan JSON schema.
+type Kind string
+
+// The kinds of role that run the task runner.
 const (
-	KindGen       = "gen"
-	KindCtx       = "ctx"
-	KindServer    = "server"
-	KindBenchmark = "benchmark"
+	KindGen       Kind = "gen"
+	KindCtx       Kind = "ctx"
+	KindServer    Kind = "server"
+	KindBenchmark Kind = "benchmark"
 	// KindAggregated is the one multi-rank SERVER of an aggregated test.
-	KindAggregated = "aggregated"
+	KindAggregated Kind = "aggregated"
 )
 
 // UnsetMode is when the task removes the launcher's variables (PMI*, PMIX*, MPI*, OMPI*, SLURM* but
@@ -91,7 +95,7 @@ const (
 const UnsetModes = mode.Names
 
 // ValidKind reports whether k is one of the kinds.
-func ValidKind(k string) bool {
+func ValidKind(k Kind) bool {
 	switch k {
 	case KindGen, KindCtx, KindServer, KindBenchmark, KindAggregated:
 		return true
@@ -105,7 +109,7 @@ type Options struct {
 	// empty).
 	Role string
 	// Kind is gen, ctx, server, benchmark or aggregated (--kind); the task infers it from Role when empty.
-	Kind string
+	Kind Kind
 	// CoordDir is this run attempt's shared coordination directory (--coord-dir). The supervisor keys
 	// it by run token, so files of an older attempt are never seen.
 	CoordDir string
@@ -202,7 +206,7 @@ func (o Options) Args() []string {
 	d := Defaults()
 	var out []string
 	for _, f := range []struct{ name, value string }{
-		{"--role", o.Role}, {"--kind", o.Kind}, {"--coord-dir", o.CoordDir}, {"--install-command", o.InstallCommand},
+		{"--role", o.Role}, {"--kind", string(o.Kind)}, {"--coord-dir", o.CoordDir}, {"--install-command", o.InstallCommand},
 	} {
 		if f.value != "" {
 			out = append(out, f.name, f.value)
@@ -290,10 +294,10 @@ func newFlagSet(opts *Options, output io.Writer) *flag.FlagSet {
 	fs.SetOutput(output)
 	fs.StringVar(&opts.Role, "role", opts.Role, "role name, e.g. GEN_0 (default $DISAGG_SERVING_TYPE)")
 	fs.Func("kind", "role kind: gen|ctx|server|benchmark|aggregated (default: from the role name)", func(v string) error {
-		if !ValidKind(v) {
+		if !ValidKind(Kind(v)) {
 			return errors.New("must be one of gen, ctx, server, benchmark, aggregated")
 		}
-		opts.Kind = v
+		opts.Kind = Kind(v)
 		return nil
 	})
 	fs.StringVar(&opts.CoordDir, "coord-dir", opts.CoordDir, "shared coordination directory of this run attempt (required)")

@@ -87,7 +87,7 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Add("", uint8(4), "", "", int64(0), false, int64(-1), uint8(3), false, false, false, "", "", "", int64(0), false)
 	f.Fuzz(func(t *testing.T, role string, kind uint8, coordDir, install string, installTimeout int64, barrier bool,
 		barrierTimeout int64, unset uint8, envDump, llmSrc, ldPath bool, commandVar, rank0, after string, afterTimeout int64, decides bool) {
-		kinds := []string{KindGen, KindCtx, KindServer, KindBenchmark, ""}
+		kinds := []Kind{KindGen, KindCtx, KindServer, KindBenchmark, ""}
 		modes := []UnsetMode{UnsetAuto, UnsetAlways, UnsetNever, ""}
 		o := Options{
 			Role: role, Kind: kinds[int(kind)%len(kinds)], CoordDir: coordDir, InstallCommand: install,

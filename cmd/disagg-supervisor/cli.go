@@ -24,7 +24,6 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
-	"github.com/disagg-supervisor/disagg-supervisor/redact"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
@@ -123,10 +122,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// errorLine is err as one line of stderr, secrets masked: a bad input is quoted back, and a URL or a
-// command in it can hold a token.
+// errorLine is err for stderr, secrets masked: one line, or one line per problem (problemLines).
 func errorLine(err error) string {
-	return redact.NewText(os.Environ()).String(oneLine(err.Error()))
+	return problemLines(err)
 }
 
 // durationType is the type of the duration flags.
