@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,13 +59,16 @@ func (e *exitError) Error() string {
 
 // cli is the command line. Each command's Run does the work; kong binds flags to fields.
 type cli struct {
-	Plan   planCmd   `cmd:"" help:"Print what would be launched: roles, nodes, tasks, commands, srun argv."`
+	Version kong.VersionFlag `help:"Print the version (module version and VCS commit of the build) and exit."`
+
+	Plan   planCmd   `cmd:"" help:"Print what would be launched: roles, nodes, tasks, commands, srun argv (--local: for a local run)."`
 	Run    runCmd    `cmd:"" help:"Launch and supervise the plan (inside an sbatch job, or --local with a fake srun)."`
 	Demo   demoCmd   `cmd:"" help:"Run a toy disaggregated stack in local mode: the whole flow in under 30 s (--aggregated: an aggregated test)."`
 	Status statusCmd `cmd:"" help:"Show the state of a run (finished or in progress) from its workspace."`
 	Task   taskCmd   `cmd:"" passthrough:"" help:"Per-rank runner that srun starts on every task (install gate, setup, rank-0 preparation, barrier, environment, the role command as its child, after commands). See 'task --help'."`
 	Srun   srunCmd   `cmd:"" passthrough:"" help:"Fake srun: runs a step's tasks as local processes, as srun would."`
 	Toy    toyCmd    `cmd:"" passthrough:"" hidden:"" help:"One rank of the toy stack used by the demo and the tests."`
+	Help   helpCmd   `cmd:"" help:"Show this help, or a command's: 'help run' is 'run --help'."`
 }
 
 // env is what commands need from the process, so tests can run them in-process.
@@ -83,14 +87,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var c cli
 	exitCode := -1
+	vars := roles.FlagVars()
+	vars["version"] = versionLine(debug.ReadBuildInfo())
+	// help [COMMAND...] is COMMAND... --help, parsed afresh (a passthrough command prints its own).
+	help := showHelp(func(words []string) int {
+		return run(append(append([]string{args[0]}, words...), "--help"), stdout, stderr)
+	})
 	parser, err := kong.New(&c,
 		kong.Name("disagg-supervisor"),
 		kong.Description(description),
-		kong.Vars(roles.FlagVars()),
+		kong.Vars(vars),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exitCode = code }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, WrapUpperBound: 110}),
-		kong.Bind(env{stdout: stdout, stderr: stderr, getenv: os.Getenv, environ: os.Environ}),
+		kong.Bind(env{stdout: stdout, stderr: stderr, getenv: os.Getenv, environ: os.Environ}, help),
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "disagg-supervisor: %v\n", err)
@@ -460,6 +470,16 @@ func (s *statusCmd) Run(e env) error {
 	}
 	return exitCode(v.Code)
 }
+
+// showHelp prints the help of the command the words name (all of them: the program's) and returns
+// the exit code.
+type showHelp func(words []string) int
+
+type helpCmd struct {
+	Command []string `arg:"" optional:"" help:"The command to show the help of, e.g. run."`
+}
+
+func (h *helpCmd) Run(show showHelp) error { return exitCode(show(h.Command)) }
 
 // passArgs are the arguments of a command with flags of its own, handed to it unparsed.
 type passArgs struct {
