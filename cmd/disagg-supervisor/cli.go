@@ -89,6 +89,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	exitCode := -1
 	vars := roles.FlagVars()
 	vars["version"] = versionLine(debug.ReadBuildInfo())
+	vars["local_nodes"] = strconv.Itoa(defaultLocalNodes)
+	vars["local_gpus_per_node"] = strconv.Itoa(defaultLocalGPUsPerNode)
 	// help [COMMAND...] is COMMAND... --help, parsed afresh (a passthrough command prints its own).
 	help := showHelp(func(words []string) int {
 		return run(append(append([]string{args[0]}, words...), "--help"), stdout, stderr)
@@ -189,13 +191,20 @@ func badInput(err error) error {
 type planCmd struct {
 	roles.Flags
 	JSON bool `name:"json" help:"Print the plan as one JSON object (schema in the README)."`
+	localFlags
 }
 
+// Run prints the plan; with --local, the plan of run --local with the same flags, on its fake
+// allocation, launching nothing.
 func (p *planCmd) Run(e env) error {
 	if err := absolutePaths(&p.Flags); err != nil {
 		return badInput(err)
 	}
-	plan, err := roles.Build(roles.Sources{Flags: p.Flags, Getenv: e.getenv, ReadFile: readInput,
+	getenv, err := p.localFlags.allocation(&p.Flags, e.getenv)
+	if err != nil {
+		return badInput(err)
+	}
+	plan, err := roles.Build(roles.Sources{Flags: p.Flags, Getenv: getenv, ReadFile: readInput,
 		Unique: strconv.Itoa(os.Getpid())})
 	if err != nil {
 		return badInput(err)
@@ -226,8 +235,43 @@ type superviseFlags struct {
 }
 
 type localFlags struct {
-	Local bool `help:"Run without Slurm: a fake allocation of --nodes nodes and the built-in fake srun."`
-	Nodes int  `default:"4" help:"Nodes of the fake allocation (with --local)."`
+	Local bool `help:"Without Slurm: a fake allocation of --nodes nodes (node1, node2, ...) with --gpus-per-node GPUs each (default ${local_gpus_per_node}), and the built-in fake srun; SLURM_* variables of the shell are ignored."`
+	Nodes int  `default:"${local_nodes}" help:"Nodes of the fake allocation (with --local)."`
+}
+
+// Defaults of the fake allocation of a local run.
+const (
+	defaultLocalNodes       = 4
+	defaultLocalGPUsPerNode = 4
+)
+
+// allocation fills in the allocation a local run fakes (with --local; else it changes nothing):
+// --nodes nodes named node1 to nodeN, this process's pid as the job id, defaultLocalGPUsPerNode GPUs
+// per node unless flags say otherwise. It returns where the plan reads its variables: with --local
+// without the SLURM_* ones, which describe a real allocation, if any, not the fake one.
+func (lf localFlags) allocation(flags *roles.Flags, getenv func(string) string) (func(string) string, error) {
+	if !lf.Local {
+		return getenv, nil
+	}
+	if err := valid.Count(lf.Nodes, ""); err != nil {
+		return nil, fmt.Errorf("--nodes: %w", err)
+	}
+	if flags.Nodelist == "" {
+		flags.Nodelist = fmt.Sprintf("node[1-%d]", lf.Nodes)
+	}
+	if flags.JobID == "" {
+		flags.JobID = strconv.Itoa(os.Getpid())
+	}
+	if flags.GPUsPerNode == nil {
+		gpus := defaultLocalGPUsPerNode
+		flags.GPUsPerNode = &gpus
+	}
+	return func(name string) string {
+		if strings.HasPrefix(name, "SLURM_") {
+			return ""
+		}
+		return getenv(name)
+	}, nil
 }
 
 type runCmd struct {
@@ -288,30 +332,13 @@ func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg
 	if err != nil {
 		return cfg, stop, &exitError{code: verdict.ExitInternal, err: fmt.Errorf("find own binary: %w", err)}
 	}
-	getenv := e.getenv
 	baseEnv := e.environ()
 	launcher := []string{"srun"}
+	getenv, err := lf.allocation(&flags, e.getenv)
+	if err != nil {
+		return cfg, stop, badInput(err)
+	}
 	if lf.Local {
-		if err := valid.Count(lf.Nodes, ""); err != nil {
-			return cfg, stop, badInput(fmt.Errorf("--nodes: %w", err))
-		}
-		if flags.Nodelist == "" {
-			flags.Nodelist = fmt.Sprintf("node[1-%d]", lf.Nodes)
-		}
-		if flags.JobID == "" {
-			flags.JobID = strconv.Itoa(os.Getpid())
-		}
-		if flags.GPUsPerNode == nil {
-			four := 4
-			flags.GPUsPerNode = &four
-		}
-		// The real allocation's variables, if any, do not describe the fake one.
-		getenv = func(name string) string {
-			if strings.HasPrefix(name, "SLURM_") {
-				return ""
-			}
-			return e.getenv(name)
-		}
 		launcher = []string{self, "srun"}
 	}
 	plan, err := roles.Build(roles.Sources{Flags: flags, Getenv: getenv, ReadFile: readInput,
