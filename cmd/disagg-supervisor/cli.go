@@ -480,7 +480,40 @@ func parseSignal(name string) (syscall.Signal, error) {
 }
 
 type statusCmd struct {
-	Dir string `arg:"" help:"The run's workspace (where summary.json is). Exits 0 when the run succeeded, with the run's own exit code once it failed or was interrupted, 88 while it runs, 89 when its supervisor is gone before it decided."`
+	Dir string `arg:"" help:"The run's workspace (where summary.json is)."`
+}
+
+// Help is status's exit codes, for its --help: what a script waiting on a run tests.
+func (statusCmd) Help() string {
+	rows := []struct {
+		code  string
+		lines []string
+	}{
+		{strconv.Itoa(verdict.ExitOK), []string{"the run succeeded"}},
+		{"1-255", []string{"the run failed or was interrupted: the code run exited with,",
+			"a role's own, 128+N for signal N, or a verdict of the supervisor's:"}},
+		{fmt.Sprintf("%d-%d", verdict.ExitInternal, verdict.ExitInfrastructure), []string{
+			fmt.Sprintf("%d internal, %d bad input, %d preflight, %d not ready,",
+				verdict.ExitInternal, verdict.ExitBadInput, verdict.ExitPreflight, verdict.ExitNotReady),
+			fmt.Sprintf("%d early exit, %d hung, %d invalid result, %d infrastructure",
+				verdict.ExitEarlyExit, verdict.ExitHung, verdict.ExitInvalid, verdict.ExitInfrastructure)}},
+		{strconv.Itoa(verdict.ExitStatusRunning), []string{"not decided yet, its supervisor running (or, without a heartbeat",
+			"in the summary, not known to be gone)"}},
+		{strconv.Itoa(verdict.ExitStatusGone), []string{"not decided, its supervisor gone (killed, its node lost): it never will"}},
+		{strconv.Itoa(verdict.ExitBadInput), []string{"also when DIR holds no readable summary.json"}},
+	}
+	var b strings.Builder
+	b.WriteString("Prints the run's table, as run prints it at its end, and exits with what it says about the run, so that a script can wait on it:\n\n")
+	for _, r := range rows {
+		for i, line := range r.lines {
+			code := r.code
+			if i > 0 {
+				code = ""
+			}
+			fmt.Fprintf(&b, "    %-6s %s\n", code, line)
+		}
+	}
+	return b.String()
 }
 
 // Run shows the run and ends with what it says about it, so that a script can wait on it: the run's
