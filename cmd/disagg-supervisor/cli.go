@@ -59,7 +59,7 @@ func (e *exitError) Error() string {
 
 // cli is the command line. Each command's Run does the work; kong binds flags to fields.
 type cli struct {
-	Version kong.VersionFlag `help:"Print the version (module version and VCS commit of the build) and exit."`
+	Version kong.VersionFlag `help:"Print the build's version and commit, and exit."`
 
 	Plan   planCmd   `cmd:"" help:"Print what would be launched: roles, nodes, tasks, commands, srun argv (--local: for a local run)."`
 	Run    runCmd    `cmd:"" help:"Launch and supervise the plan (inside an sbatch job, or --local with a fake srun)."`
@@ -87,10 +87,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var c cli
 	exitCode := -1
-	vars := roles.FlagVars()
+	vars := flagVars()
 	vars["version"] = versionLine(debug.ReadBuildInfo())
-	vars["local_nodes"] = strconv.Itoa(defaultLocalNodes)
-	vars["local_gpus_per_node"] = strconv.Itoa(defaultLocalGPUsPerNode)
 	// help [COMMAND...] is COMMAND... --help, parsed afresh (a passthrough command prints its own).
 	help := showHelp(func(words []string) int {
 		return run(append(append([]string{args[0]}, words...), "--help"), stdout, stderr)
@@ -133,6 +131,44 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return verdict.ExitInternal
 	}
 	return 0
+}
+
+// flagVars are the kong variables the flags' tags interpolate (default:"${grace}"): every default
+// the command line shows and takes is stated once, by the package that owns the value, and a changed
+// default cannot leave a stale one in a tag.
+func flagVars() kong.Vars {
+	vars := kong.Vars(roles.FlagVars())
+	for name, value := range map[string]string{
+		"grace":               shortDuration(supervisor.DefaultGrace),
+		"launch_gate":         string(supervisor.DefaultLaunchGate),
+		"launch_gate_timeout": shortDuration(supervisor.DefaultLaunchGateTimeout),
+		"drain_signal":        signalName(supervisor.DefaultDrainSignal),
+		"tail_lines":          strconv.Itoa(supervisor.DefaultTailLines),
+		"end_marker":          supervisor.DefaultEndMarker,
+		"dump_wait":           shortDuration(supervisor.DefaultDumpWait),
+		"local_nodes":         strconv.Itoa(defaultLocalNodes),
+		"local_gpus_per_node": strconv.Itoa(defaultLocalGPUsPerNode),
+	} {
+		vars[name] = value
+	}
+	return vars
+}
+
+// shortDuration writes 1m rather than time.Duration's 1m0s, as people write it in flags.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// signalName is a signal as --drain-signal and sbatch --signal write it: USR1.
+func signalName(sig syscall.Signal) string {
+	return strings.TrimPrefix(unix.SignalName(sig), "SIG")
 }
 
 // errorLine is err as one line of stderr, secrets masked: a bad input is quoted back, and a URL or a
@@ -219,12 +255,12 @@ func (p *planCmd) Run(e env) error {
 
 // superviseFlags are the run loop's own settings.
 type superviseFlags struct {
-	Grace             time.Duration `default:"10s" help:"Time between SIGTERM and SIGKILL when steps are stopped."`
-	LaunchGate        mode.Mode     `default:"auto" enum:"auto,always,never" help:"Serialise launches of steps that share a node until the earlier one has all tasks started: auto (when srun args use containers), always, never."`
-	LaunchGateTimeout time.Duration `default:"60s" help:"Longest wait at the launch gate before launching anyway."`
-	DrainSignal       string        `default:"USR1" help:"Pre-timeout signal (sbatch --signal=B:USR1@N) that drains the run gracefully."`
-	TailLines         int           `default:"30" help:"Lines of the failing role's log shown in the root-cause report."`
-	EndMarkers        []string      `name:"end-marker" default:"{out}/benchmark_status*" sep:"none" placeholder:"PATTERN" help:"File pattern by which the benchmark announces its end (repeatable; {out} {workspace} {job} {token} as in probes; it must lie under {out} or {workspace}). A server ending with status 0 once a regular file matches has finished; before, it is an early exit (exit 84). Files that match when the run starts are an earlier attempt's: they are moved, never deleted, into WORKSPACE/.disagg-supervisor/stale/RUN_TOKEN/. Default: ${default}."`
+	Grace             time.Duration `default:"${grace}" help:"Time between SIGTERM and SIGKILL when steps are stopped."`
+	LaunchGate        mode.Mode     `default:"${launch_gate}" enum:"auto,always,never" help:"Serialise launches of steps that share a node until the earlier one has all tasks started: auto (when srun args use containers), always, never."`
+	LaunchGateTimeout time.Duration `default:"${launch_gate_timeout}" help:"Longest wait at the launch gate before launching anyway."`
+	DrainSignal       string        `default:"${drain_signal}" help:"Pre-timeout signal (sbatch --signal=B:USR1@N) that drains the run gracefully."`
+	TailLines         int           `default:"${tail_lines}" help:"Lines of the failing role's log shown in the root-cause report."`
+	EndMarkers        []string      `name:"end-marker" default:"${end_marker}" sep:"none" placeholder:"PATTERN" help:"File pattern by which the benchmark announces its end (repeatable; {out} {workspace} {job} {token} as in probes; it must lie under {out} or {workspace}). A server ending with status 0 once a regular file matches has finished; before, it is an early exit (exit 84). Files that match when the run starts are an earlier attempt's: they are moved, never deleted, into WORKSPACE/.disagg-supervisor/stale/RUN_TOKEN/. Default: ${default}."`
 	ServerConfigs     int           `name:"server-configs" zero:"unknown" placeholder:"N" help:"Server configurations the benchmark runs one after another in the same steps, each ending with its end marker benchmark_status.<k>.txt: servers have finished only after the last one's, and every check holds within each (env DISAGG_SERVER_CONFIGS; default 0: the config's server_configs count, else unknown, when every marker starts the next until the steps end)."`
 	JUnit             string        `name:"junit" placeholder:"PATH" help:"Where the supervisor's JUnit verdict goes (default: WORKSPACE/results-disagg-supervisor.xml, which CI's results*.xml pattern collects)."`
 	ErrorPatterns     []string      `name:"error-pattern" sep:"none" placeholder:"REGEXP" help:"One more pattern (Go regexp) of the error-shaped lines a root cause shows first, besides tracebacks, MPI, CUDA, NCCL, UCX and srun errors (repeatable)."`
@@ -311,18 +347,15 @@ func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg
 	if err != nil {
 		return cfg, stop, badInput(err)
 	}
-	// Catch the signals before anything else: Slurm may send the drain signal seconds after the job
-	// starts, and until Notify its default action would end the supervisor without a summary.
-	signals := make(chan os.Signal, 4)
-	// SIGQUIT too: Go's default (a goroutine dump on stderr, exit 2) would leave the record running;
-	// the run writes the dump to a file and ends like any signal.
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, drain)
+	// The command line owns the process's signals, and catches them before anything else (see
+	// NotifySignals); the run gets them through its Config.
+	signals, stopSignals := supervisor.NotifySignals(drain)
 	// A console piped into a pager that quits must not kill the supervisor mid-run: catching SIGPIPE
 	// (ignoring it would pass SIG_IGN on to every step) turns such writes into errors.
 	pipe := make(chan os.Signal, 1)
 	signal.Notify(pipe, syscall.SIGPIPE)
 	stop = func() {
-		signal.Stop(signals)
+		stopSignals()
 		signal.Stop(pipe)
 	}
 	if err := absolutePaths(&flags); err != nil {
