@@ -35,7 +35,7 @@ const (
 )
 
 // Plan is everything the supervisor launches for one job attempt. Its JSON form is documented in the
-// README and is a stable interface for users.
+// docs/outputs.md and is a stable interface for users.
 type Plan struct {
 	// Mode is disaggregated (GEN, CTX, DISAGG_SERVER, BENCHMARK) or aggregated (one SERVER).
 	Mode          TestMode      `json:"mode"`
