@@ -34,7 +34,7 @@ const (
 	BenchmarkGenOnly BenchmarkMode = "gen_only"
 )
 
-// Plan is everything the supervisor launches for one job attempt. Its JSON form is documented in the
+// Plan is everything the supervisor launches for one job attempt. Its JSON form is documented in
 // docs/outputs.md and is a stable interface for users.
 type Plan struct {
 	// Mode is disaggregated (GEN, CTX, DISAGG_SERVER, BENCHMARK) or aggregated (one SERVER).
