@@ -18,8 +18,10 @@
 # - With a README that has a plan example, they read down to the end of that example and run it (for B,
 #   after reading the example config it names and editing a copy). Bytes read: that part of the README
 #   plus, for B, the example config.
-# Every command tried is printed. The supervisor is built from this tree, so both READMEs run against
-# the same binary: the tries of the error-driven path fall as `plan` reports more missing inputs at once.
+# - With this tree's docs but without the example, they run `plan` and fix what its errors name, looked
+#   up in docs/inputs.md (a third line: what `plan` naming every missing input at once saves).
+# Every command tried is printed. Each README runs against the binary of its own commit (built from
+# REF with `git archive`), so the old path counts the tries of the old one-input-at-a-time errors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -34,9 +36,14 @@ done
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-CGO_ENABLED=0 go build -o "$tmp/bin/disagg-supervisor" ./cmd/disagg-supervisor
+CGO_ENABLED=0 go build -o "$tmp/new/bin/disagg-supervisor" ./cmd/disagg-supervisor
+mkdir -p "$tmp/oldsrc"
+git archive "$old_ref" | tar -x -C "$tmp/oldsrc"
+(cd "$tmp/oldsrc" && CGO_ENABLED=0 go build -o "$tmp/old/bin/disagg-supervisor" ./cmd/disagg-supervisor)
 git show "$old_ref:README.md" >"$tmp/old.md"
 cp README.md "$tmp/new.md"
+cp docs/inputs.md "$tmp/inputs.md"
+bin=$tmp/new/bin
 ws=$tmp/ws
 nodelist='gpu[01-06]'
 command='trtllm-llmapi-launch pytest perf/test_perf_sanity.py::test_e2e[disagg_upload-e2e-my_config]'
@@ -44,11 +51,11 @@ command='trtllm-llmapi-launch pytest perf/test_perf_sanity.py::test_e2e[disagg_u
 # plan_in_clean_env ARGS...: `disagg-supervisor plan ARGS` as a newcomer on a login node runs it,
 # without SLURM_* or the generator's exports.
 plan_in_clean_env() {
-  env -i PATH="$tmp/bin:/usr/bin:/bin" HOME="$tmp" disagg-supervisor plan "$@"
+  env -i PATH="$bin:/usr/bin:/bin" HOME="$tmp" disagg-supervisor plan "$@"
 }
 
 # layout_of: the ROLE NODES TASKS columns of a plan table.
-layout_of() { awk '/^ROLE /{on=1; next} on && NF {print $1, $2, $3}'; }
+layout_of() { awk '/^ROLE /{on=1; next} on && NF && !/^ / {print $1, $2, $3}'; }
 
 want_a=$'GEN_0 gpu[01-02] 8\nGEN_1 gpu[03-04] 8\nCTX_0 gpu05 4\nDISAGG_SERVER gpu01 1\nBENCHMARK gpu01 1'
 want_b=$'GEN_0 gpu[01-04] 16\nCTX_0 gpu05 4\nCTX_1 gpu06 4\nDISAGG_SERVER gpu01 1\nBENCHMARK gpu01 1'
@@ -88,8 +95,9 @@ error_driven() {
   local readme=$1 name=$2 want=$3 num_gen=$4 gen_nodes=$5 num_ctx=$6
   tries=0
   local n
-  n=$(grep -n -F -m1 '| `plan' "$readme" | cut -d: -f1)
-  bytes=$(end_of_line "$readme" "$n")
+  n=$(grep -n -F -m1 '| `plan' "$readme" | cut -d: -f1 || true)
+  bytes=0
+  [ -z "$n" ] || bytes=$(end_of_line "$readme" "$n")
   local args=()
   local fixes fixed at
   for _ in $(seq 1 20); do
@@ -106,13 +114,14 @@ error_driven() {
     else
       # Every input the error names is fixed in the next try: a plan that reports all missing inputs
       # at once takes fewer tries.
-      [[ $err == *"no node list"* ]] && fixes+=(--nodelist)
-      [[ $err == *"describe neither test"* ]] && fixes+=(--num-gen)
-      [[ $err == *"gpusPerNode / --gpus-per-node"* ]] && fixes+=(--gpus-per-node)
-      [[ $err == *"nodesPerGenServer / --nodes-per-gen"* ]] && fixes+=(--nodes-per-gen)
-      [[ $err == *"nodesPerCtxServer / --nodes-per-ctx"* ]] && fixes+=(--nodes-per-ctx)
-      [[ $err == *"no workspace"* ]] && fixes+=(--workspace)
-      [[ $err == *"no base command"* ]] && fixes+=(--command)
+      # Both wordings: the old binary's (one input at a time) and this tree's ("missing input: ...").
+      [[ $err == *"no node list"* || $err == *"missing input: node list"* ]] && fixes+=(--nodelist)
+      [[ $err == *"describe neither test"* || $err == *"missing input: test mode"* ]] && fixes+=(--num-gen)
+      [[ $err == *"gpusPerNode / --gpus-per-node"* || $err == *"missing input: GPUs per node"* ]] && fixes+=(--gpus-per-node)
+      [[ $err == *"nodesPerGenServer / --nodes-per-gen"* || $err == *"missing input: nodes per GEN server"* ]] && fixes+=(--nodes-per-gen)
+      [[ $err == *"nodesPerCtxServer / --nodes-per-ctx"* || $err == *"missing input: nodes per CTX server"* ]] && fixes+=(--nodes-per-ctx)
+      [[ $err == *"no workspace"* || $err == *"missing input: workspace"* ]] && fixes+=(--workspace)
+      [[ $err == *"no base command"* || $err == *"missing input: base command"* ]] && fixes+=(--command)
       [ ${#fixes[@]} -gt 0 ] || { echo "walkthrough: no newcomer's fix for: $err" >&2; exit 1; }
     fi
     for fixed in "${fixes[@]}"; do
@@ -170,6 +179,7 @@ from_example() {
 layout_b_edit='s/num_gen_servers: 2/num_gen_servers: 1/; s/num_ctx_servers: 1/num_ctx_servers: 2/; s/pipeline_parallel_size: 2/pipeline_parallel_size: 4/'
 
 for readme in "$tmp/old.md" "$tmp/new.md"; do
+  bin=$([ "$readme" = "$tmp/old.md" ] && echo "$tmp/old/bin" || echo "$tmp/new/bin")
   label=$([ "$readme" = "$tmp/old.md" ] && echo "README.md of $old_ref" || echo "README.md of this tree")
   echo "== $label ($(wc -c <"$readme") bytes)"
   if grep -q '^Check a layout before submitting' "$readme"; then
@@ -184,6 +194,13 @@ for readme in "$tmp/old.md" "$tmp/new.md"; do
     error_driven "$readme" B "$want_b" 1 4 2
   fi
 done
+# This tree's binary without the README's example: the errors name every missing input at once.
+bin=$tmp/new/bin
+echo "== docs/inputs.md of this tree, no example ($(wc -c <"$tmp/inputs.md") bytes)"
+echo "  layout A"
+error_driven "$tmp/inputs.md" A "$want_a" 2 2 1
+echo "  layout B"
+error_driven "$tmp/inputs.md" B "$want_b" 1 4 2
 echo
 echo "layout  README    tries to a correct plan, bytes read"
 printf '%s\n' "${report[@]}" | sed -e "s/ old / $old_ref /" -e 's/ new / this /'
