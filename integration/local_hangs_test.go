@@ -1,4 +1,4 @@
-package supervisor_test
+package integration
 
 import (
 	"bytes"
@@ -7,40 +7,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
-	"github.com/disagg-supervisor/disagg-supervisor/toy"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
-
-// hangFreePort is a port for the toy router and its liveness check (see toy.RouterPort).
-func hangFreePort(t *testing.T) int {
-	t.Helper()
-	port, err := toy.RouterPort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
-// faultTime is when the toy's injected fault of role and rank struck.
-func faultTime(t *testing.T, ws, role string, rank int) time.Time {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(ws, fmt.Sprintf("fault-%s-%d.time", role, rank)))
-	if err != nil {
-		t.Fatalf("fault time: %v", err)
-	}
-	ns, err := strconv.ParseInt(string(data), 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return time.Unix(0, ns)
-}
 
 // TestHangsEndTheRun: each toy hang or sickness ends a real local run with exit code 6 within its
 // bound (period x failures + 1 s for liveness, the stall bound + 1 s for stalls), from the moment the

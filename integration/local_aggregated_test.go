@@ -1,4 +1,4 @@
-package supervisor_test
+package integration
 
 import (
 	"bytes"
@@ -49,6 +49,7 @@ type aggregatedRun struct {
 
 func runAggregated(t *testing.T, fail string, genOnly bool, sig os.Signal) aggregatedRun {
 	t.Helper()
+	noLeaks(t)
 	ws := t.TempDir()
 	command := fmt.Sprintf("%s toy --requests 100000000 --work 20ms --concurrency 4", roles.TaskBinaryPath(ws))
 	if fail == "" && sig == nil {

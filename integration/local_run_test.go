@@ -1,4 +1,4 @@
-package supervisor_test
+package integration
 
 import (
 	"bytes"
@@ -22,41 +22,6 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
-
-// binary is the disagg-supervisor binary built for the tests: the steps run its fake srun, its task
-// runner and its toy stack, as in a real local run.
-var binary string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "supervisor-test-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "disagg-supervisor")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/disagg-supervisor")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build disagg-supervisor: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := 0
-	func() {
-		defer os.RemoveAll(dir)
-		// goleak checks that no watcher goroutine outlives a run.
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-		code = m.Run()
-		if code == 0 {
-			if err := goleak.Find(); err != nil {
-				fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-				code = 1
-			}
-		}
-	}()
-	os.Exit(code)
-}
 
 // scenario is one local run of the toy stack.
 type scenario struct {
@@ -98,6 +63,7 @@ type outcome struct {
 
 func runScenario(t *testing.T, sc scenario) outcome {
 	t.Helper()
+	noLeaks(t)
 	ws := t.TempDir()
 	requests := sc.requests
 	if requests == 0 {
@@ -193,6 +159,15 @@ func runScenario(t *testing.T, sc scenario) outcome {
 		elapsed: ended.Sub(start), ended: ended}
 }
 
+// noLeaks fails t when a goroutine started after this call is still alive once t has ended: every
+// watcher of an in-process supervisor.Run must end by the time Run returns. Goroutines that were
+// there before, such as the paused parallel cluster scenarios, are not counted.
+func noLeaks(t *testing.T) {
+	t.Helper()
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
+}
+
 func waitFile(ctx context.Context, path string) {
 	for ctx.Err() == nil {
 		if _, err := os.Stat(path); err == nil {
@@ -253,10 +228,10 @@ func roleState(s supervisor.Summary, name string) supervisor.RoleSummary {
 	return supervisor.RoleSummary{}
 }
 
-// TestSuccess runs the toy with the harness's end-of-benchmark protocol: every server ends with 0
+// TestLocalSuccess runs the toy with the harness's end-of-benchmark protocol: every server ends with 0
 // once the benchmark has written its status file, the benchmark waits for the GEN servers' .done files
 // and ends last.
-func TestSuccess(t *testing.T) {
+func TestLocalSuccess(t *testing.T) {
 	out := runScenario(t, scenario{})
 	if out.result.Code != 0 {
 		t.Fatalf("exit code %d, want 0; errors: %v", out.result.Code, out.summary.Errors)
@@ -499,9 +474,9 @@ func TestSecretsNeverWritten(t *testing.T) {
 	t.Logf("checked %d files", checked)
 }
 
-// TestKillWaitBoundsTeardown: when Slurm ends the job, a step that ignores SIGTERM is killed inside
+// TestLocalKillWaitBoundsTeardown: when Slurm ends the job, a step that ignores SIGTERM is killed inside
 // KillWait whatever --grace says, and the events say the grace was cut.
-func TestKillWaitBoundsTeardown(t *testing.T) {
+func TestLocalKillWaitBoundsTeardown(t *testing.T) {
 	out := runScenario(t, scenario{signal: syscall.SIGTERM, ignoreTerm: "CTX_0", requests: 100000, untilStopped: true,
 		grace: time.Minute, killWait: 3 * time.Second,
 		jobState: func(context.Context) (slurm.JobStatus, error) { return slurm.JobStatus{State: "COMPLETING"}, nil }})
