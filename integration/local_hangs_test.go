@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
@@ -93,7 +94,7 @@ func TestLedgerAddsUp(t *testing.T) {
 		t.Fatal("summary has no gpu_ledger")
 	}
 	near := func(got, want float64) bool { return math.Abs(got-want) <= 0.01*math.Abs(want)+1e-9 }
-	var sum supervisor.GPUSecondsByPhase
+	var sum record.GPUSecondsByPhase
 	for _, st := range l.Steps {
 		r := roleState(out.summary, st.Name)
 		wall := float64(r.NTasks) * r.EndedAt.Sub(*r.LaunchedAt).Seconds()
@@ -121,12 +122,12 @@ func TestStatusShowsLedger(t *testing.T) {
 	var running []string
 	watch := func(ctx context.Context, ws string) {
 		for ctx.Err() == nil {
-			if s, err := supervisor.ReadSummary(ws); err == nil && s.State == supervisor.RunRunning && roleState(s, "BENCHMARK").LaunchedAt != nil {
+			if s, err := record.ReadSummary(ws); err == nil && s.State == record.RunRunning && roleState(s, "BENCHMARK").LaunchedAt != nil {
 				time.Sleep(300 * time.Millisecond)
 				var a, b bytes.Buffer
-				supervisor.WriteStatus(&a, s)
+				record.WriteStatus(&a, s)
 				time.Sleep(200 * time.Millisecond)
-				supervisor.WriteStatus(&b, s)
+				record.WriteStatus(&b, s)
 				mu.Lock()
 				running = []string{a.String(), b.String()}
 				mu.Unlock()
@@ -150,7 +151,7 @@ func TestStatusShowsLedger(t *testing.T) {
 		t.Errorf("status of a running run shows the same ledger 200 ms later; want it up to the moment:\n%s", running[0])
 	}
 	var done bytes.Buffer
-	supervisor.WriteStatus(&done, out.summary)
+	record.WriteStatus(&done, out.summary)
 	for _, want := range []string{"state failed, exit code 85", "GPU-SECONDS", "BENCHMARK", "after the decision"} {
 		if !strings.Contains(done.String(), want) {
 			t.Errorf("status of the finished run lacks %q:\n%s", want, done.String())

@@ -18,6 +18,7 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
@@ -54,7 +55,7 @@ type scenario struct {
 
 type outcome struct {
 	result  supervisor.Result
-	summary supervisor.Summary
+	summary record.Summary
 	console string
 	ws      string
 	elapsed time.Duration
@@ -150,7 +151,7 @@ func runScenario(t *testing.T, sc scenario) outcome {
 	result := supervisor.Run(ctx, cfg)
 	ended := time.Now()
 	t.Logf("console:\n%s", console.String())
-	summary, err := supervisor.ReadSummary(ws)
+	summary, err := record.ReadSummary(ws)
 	if err != nil {
 		t.Fatalf("summary: %v", err)
 	}
@@ -219,13 +220,13 @@ func processesOf(token string) []string {
 	return left
 }
 
-func roleState(s supervisor.Summary, name string) supervisor.RoleSummary {
+func roleState(s record.Summary, name string) record.RoleSummary {
 	for _, r := range s.Roles {
 		if r.Name == name {
 			return r
 		}
 	}
-	return supervisor.RoleSummary{}
+	return record.RoleSummary{}
 }
 
 // TestLocalSuccess runs the toy with the harness's end-of-benchmark protocol: every server ends with 0
@@ -283,7 +284,7 @@ func TestLocalSuccess(t *testing.T) {
 			t.Errorf("event log has no %q event; counts %v", want, events)
 		}
 	}
-	junit, err := os.ReadFile(filepath.Join(out.ws, supervisor.JUnitFile))
+	junit, err := os.ReadFile(filepath.Join(out.ws, record.JUnitFile))
 	if err != nil || !strings.Contains(string(junit), `failures="0"`) {
 		t.Errorf("JUnit: %v\n%s", err, junit)
 	}
@@ -291,7 +292,7 @@ func TestLocalSuccess(t *testing.T) {
 
 func readEvents(t *testing.T, ws string) map[string]int {
 	t.Helper()
-	events, err := supervisor.ReadEvents(ws)
+	events, err := record.ReadEvents(ws)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +348,7 @@ func TestFailures(t *testing.T) {
 			if strings.Contains(out.console, "hf_supersecretvalue") {
 				t.Error("console shows the value of HF_TOKEN")
 			}
-			junit, _ := os.ReadFile(filepath.Join(out.ws, supervisor.JUnitFile))
+			junit, _ := os.ReadFile(filepath.Join(out.ws, record.JUnitFile))
 			if !strings.Contains(string(junit), "<failure") {
 				t.Errorf("JUnit has no failure:\n%s", junit)
 			}
@@ -466,7 +467,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 	if !strings.Contains(string(genLog), "HF_TOKEN=<redacted>") {
 		t.Error("gen_server_0.log has no redacted HF_TOKEN line in the task's environment dump")
 	}
-	for _, name := range []string{supervisor.EventsFile, supervisor.SummaryFile, supervisor.JUnitFile, "gen_server_0.log", "benchmark.log"} {
+	for _, name := range []string{record.EventsFile, record.SummaryFile, record.JUnitFile, "gen_server_0.log", "benchmark.log"} {
 		if _, err := os.Stat(filepath.Join(out.ws, name)); err != nil && name != "benchmark.log" {
 			t.Errorf("expected output %s: %v", name, err)
 		}
@@ -528,10 +529,10 @@ func TestRecordSurvivesSIGKILLAfterDecision(t *testing.T) {
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	deadline := time.Now().Add(60 * time.Second)
-	var s supervisor.Summary
+	var s record.Summary
 	for {
 		var err error
-		if s, err = supervisor.ReadSummary(ws); err == nil && s.State != "running" {
+		if s, err = record.ReadSummary(ws); err == nil && s.State != "running" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -548,7 +549,7 @@ func TestRecordSurvivesSIGKILLAfterDecision(t *testing.T) {
 	t.Logf("console up to the SIGKILL:\n%s", console.String())
 
 	// Read everything again: nothing may have been written after the kill, and nothing is missing.
-	s, err := supervisor.ReadSummary(ws)
+	s, err := record.ReadSummary(ws)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -559,13 +560,13 @@ func TestRecordSurvivesSIGKILLAfterDecision(t *testing.T) {
 	if f := s.Failure; f == nil || f.Role != "GEN_0" || f.Code != 3 || fmt.Sprint(f.Ranks) != "[1]" {
 		t.Errorf("failure %+v, want GEN_0 rank 1 with code 3", f)
 	}
-	events, err := supervisor.ReadEvents(ws)
-	if err != nil || !slices.ContainsFunc(events, func(ev supervisor.LogEntry) bool {
-		return ev.Event == supervisor.EventResult && ev.Code != nil && *ev.Code == 3
+	events, err := record.ReadEvents(ws)
+	if err != nil || !slices.ContainsFunc(events, func(ev record.LogEntry) bool {
+		return ev.Event == record.EventResult && ev.Code != nil && *ev.Code == 3
 	}) {
 		t.Errorf("event log has no result event with code 3 (%v): %+v", err, events)
 	}
-	junit, err := os.ReadFile(filepath.Join(ws, supervisor.JUnitFile))
+	junit, err := os.ReadFile(filepath.Join(ws, record.JUnitFile))
 	if err != nil || !bytes.Contains(junit, []byte(`<testcase name="supervisor"`)) || !bytes.Contains(junit, []byte(`<failure message="test: role GEN_0`)) {
 		t.Errorf("JUnit file (%v) does not fail the supervisor case with GEN_0 as a test failure:\n%s", err, junit)
 	}

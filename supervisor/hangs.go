@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
@@ -107,7 +108,7 @@ func (r *run) onHangMessage(msg message, now time.Time) {
 		if !r.currentCheck(m.name, m.gen) {
 			return
 		}
-		r.noteDisturbance(Event{Name: EventWarning, Time: now, Role: m.name, Message: fmt.Sprintf(
+		r.noteDisturbance(Event{Name: record.EventWarning, Time: now, Role: m.name, Message: fmt.Sprintf(
 			"liveness check failed (%d of %d in a row): %s", m.failed, m.of, r.redactor.String(m.answer))})
 	}
 }
@@ -117,7 +118,7 @@ func (r *run) onHangMessage(msg message, now time.Time) {
 // SERVER), the stall detector and the benchmark timeout.
 func (r *run) onLaunched(s *step) {
 	r.watchSrunLines(s)
-	if !decidesRun(s.kind) {
+	if !record.DecidesRun(s.kind) {
 		return
 	}
 	r.hang.benchmarkAt = s.launchedAt
@@ -133,7 +134,7 @@ func (r *run) onLaunched(s *step) {
 func (r *run) onBenchmarkTimeout(now time.Time) {
 	var bench *step
 	for _, s := range r.steps {
-		if decidesRun(s.kind) {
+		if record.DecidesRun(s.kind) {
 			bench = s
 		}
 	}
@@ -154,9 +155,9 @@ func (r *run) decideHung(s *step, reason, check string, answers []string) {
 	}
 	f := r.failureOf(s, verdict.ExitHung, reason)
 	f.Hung, f.Check, f.Answers = true, check, answers
-	r.emit(Event{Name: EventWarning, Role: s.name, Code: intPtr(verdict.ExitHung), Message: reason})
+	r.emit(Event{Name: record.EventWarning, Role: s.name, Code: intPtr(verdict.ExitHung), Message: reason})
 	r.hang.dump = true
-	r.decide(RunFailed, verdict.ExitHung, f)
+	r.decide(record.RunFailed, verdict.ExitHung, f)
 }
 
 // beginTeardown starts the teardown of a decided run; a hung run first gets the dump signal, when one
@@ -194,7 +195,7 @@ func (r *run) beginTeardown() {
 	if wait <= 0 {
 		wait = DefaultDumpWait
 	}
-	r.emit(Event{Name: EventTeardown, Signal: signalName(sig), Message: fmt.Sprintf(
+	r.emit(Event{Name: record.EventTeardown, Signal: signalName(sig), Message: fmt.Sprintf(
 		"%s sent to %d steps %v so that their logs hold their stacks; SIGTERM in %s", signalName(sig), len(live), live, wait)})
 	r.cfg.clock.AfterFunc(wait, func() { r.send(dumpWaitOver{}) })
 }
@@ -231,7 +232,7 @@ func (r *run) stillRunning(now time.Time) string {
 		if s.ready() {
 			what = fmt.Sprintf("ready for %s", now.Sub(s.readyAt).Round(time.Second))
 		}
-		if decidesRun(s.kind) || s.kind == kindInstall {
+		if record.DecidesRun(s.kind) || s.kind == kindInstall {
 			what = fmt.Sprintf("running for %s", now.Sub(s.launchedAt).Round(time.Second))
 		}
 		parts = append(parts, fmt.Sprintf("%s on %s (%s)", s.name, slurm.CompressHostlist(s.nodes), what))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
@@ -202,9 +203,9 @@ func (r *run) decideNodesSilent(silent []silentNode) {
 	f := r.failureOf(blamed, verdict.ExitInfrastructure, reason)
 	f.Node, f.Ranks, f.SrunLine = silent[0].name, nil, ""
 	f.Class, f.Origin, f.Evidence = verdict.ClassInfrastructure, verdict.OriginSupervisor, evidence
-	r.emit(Event{Name: EventWarning, Role: blamed.name, Nodes: slurm.CompressHostlist(names), Code: intPtr(verdict.ExitInfrastructure), Message: reason})
+	r.emit(Event{Name: record.EventWarning, Role: blamed.name, Nodes: slurm.CompressHostlist(names), Code: intPtr(verdict.ExitInfrastructure), Message: reason})
 	r.addBadNodes(names...)
-	r.decide(RunFailed, verdict.ExitInfrastructure, f)
+	r.decide(record.RunFailed, verdict.ExitInfrastructure, f)
 }
 
 // rolesOn names the live steps that run the task runner on node, in the plan's order.

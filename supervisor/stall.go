@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 )
 
 // stallWalkLimit bounds how many files of the output directory a look at it visits: a directory that
@@ -51,7 +53,7 @@ func (r *run) startStallWatch() {
 	}
 	// The supervisor's own files change at every event: they are not the run's progress.
 	skip := map[string]bool{r.summaryPath: true, r.junitPath: true,
-		filepath.Join(r.plan.Workspace, EventsFile): true}
+		filepath.Join(r.plan.Workspace, record.EventsFile): true}
 	// ...and so do the temporary files they are written through (see coord.WriteFileAtomic).
 	var skipPrefixes []string
 	for _, path := range []string{r.summaryPath, r.junitPath} {
@@ -134,7 +136,7 @@ func (r *run) onStallSample(m stallSample, now time.Time) {
 	// progress; the reason names the logs that stopped first.
 	var bench *step
 	for _, s := range r.steps {
-		if decidesRun(s.kind) {
+		if record.DecidesRun(s.kind) {
 			bench = s
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
@@ -78,7 +79,7 @@ type step struct {
 	failLine    *slurm.TaskFailure
 	endedOnLine bool
 	// leftovers are the processes its tasks found running after the role command and stopped.
-	leftovers []Leftover
+	leftovers []record.Leftover
 }
 
 func (s *step) launched() bool { return !s.launchedAt.IsZero() }
@@ -95,29 +96,29 @@ func (s *step) pid() int {
 }
 
 // state is the step's state as the summary shows it.
-func (s *step) state() StepState {
+func (s *step) state() record.StepState {
 	switch {
 	case s.launchErr != nil:
-		return StepLaunchFailed
+		return record.StepLaunchFailed
 	case s.exited && (s.stoppedBySlurm || s.stopping && !s.endedOnLine):
 		// A step whose failing task decided the run is the failure's, not one the teardown stopped.
-		return StepStopped
+		return record.StepStopped
 	case s.abandoned:
-		return StepAbandoned
+		return record.StepAbandoned
 	case s.finished:
-		return StepFinished
+		return record.StepFinished
 	case s.exited:
-		return StepExited
+		return record.StepExited
 	case s.stopping:
-		return StepStopping
+		return record.StepStopping
 	case s.ready():
-		return StepReady
+		return record.StepReady
 	case s.running():
-		return StepRunning
+		return record.StepRunning
 	case s.launched():
-		return StepLaunched
+		return record.StepLaunched
 	}
-	return StepPending
+	return record.StepPending
 }
 
 // finish records how the step ended (srun's status and signal, as exitStatus gives them) and works

@@ -22,18 +22,11 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/redact"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
-)
-
-// Files the run writes under the workspace.
-const (
-	EventsFile  = "supervisor.events.jsonl"
-	SummaryFile = "summary.json"
-	// JUnitFile matches the results*.xml pattern CI collects from the workspace.
-	JUnitFile = "results-disagg-supervisor.xml"
 )
 
 // Config is what a run needs besides the plan.
@@ -109,7 +102,7 @@ type Config struct {
 	RefuseRequeue bool
 	// ResultRules are matched against the benchmark's output when it ends with 0: a broken rule makes
 	// its result invalid (exit 86).
-	ResultRules []ResultRule
+	ResultRules []record.ResultRule
 
 	// The seams of the run loop's own tests (package supervisor); nil means the real thing. With a
 	// fake clock, launcher and probe the loop's decisions are tested without processes or waiting.
@@ -201,9 +194,9 @@ type run struct {
 	decided   bool
 	decidedAt time.Time
 	// state is RunRunning until the result is decided, then final.
-	state   RunState
+	state   record.RunState
 	code    int
-	failure *Failure
+	failure *record.Failure
 	// slurmEnding is set when Slurm is ending the job: the teardown must fit in its KillWait, which
 	// runs from slurmEndingAt.
 	slurmEnding   bool
@@ -238,7 +231,7 @@ type run struct {
 	// askingWhy is set while Slurm is asked why it ends the job (see askWhyEnding).
 	askingWhy bool
 	// measure is the measurement window, from the benchmark's launch.
-	measure *Measurement
+	measure *record.Measurement
 	// configs are the server configurations, phases of the benchmark (see configs.go).
 	configs configTracker
 	// eventsOut is the event log's file, its write errors kept; writeErrs the paths whose write
@@ -291,7 +284,7 @@ func Run(ctx context.Context, cfg Config) Result {
 		cfg:         cfg,
 		plan:        plan,
 		start:       cfg.clock.Now(),
-		state:       RunRunning,
+		state:       record.RunRunning,
 		byName:      map[string]*step{},
 		msgs:        make(chan message, 64),
 		gateWaiting: map[string]bool{},
@@ -310,7 +303,7 @@ func Run(ctx context.Context, cfg Config) Result {
 		fmt.Fprintf(console, "disagg-supervisor: %v\n", err)
 		return Result{Code: verdict.ExitInternal}
 	}
-	eventsFile, err := os.OpenFile(filepath.Join(plan.Workspace, EventsFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	eventsFile, err := os.OpenFile(filepath.Join(plan.Workspace, record.EventsFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		fmt.Fprintf(console, "disagg-supervisor: %v\n", err)
 		return Result{Code: verdict.ExitInternal}
@@ -318,10 +311,10 @@ func Run(ctx context.Context, cfg Config) Result {
 	defer eventsFile.Close()
 	r.eventsOut = &checkedWriter{w: eventsFile}
 	r.events = newEventLog(r.eventsOut, console)
-	r.summaryPath = filepath.Join(plan.Workspace, SummaryFile)
+	r.summaryPath = filepath.Join(plan.Workspace, record.SummaryFile)
 	r.junitPath = cfg.JUnitPath
 	if r.junitPath == "" {
-		r.junitPath = filepath.Join(plan.Workspace, JUnitFile)
+		r.junitPath = filepath.Join(plan.Workspace, record.JUnitFile)
 	}
 
 	groupCtx, cancel := context.WithCancel(ctx)
@@ -329,19 +322,19 @@ func Run(ctx context.Context, cfg Config) Result {
 	r.group, r.groupCtx = errgroup.WithContext(groupCtx)
 
 	r.buildSteps()
-	r.emit(Event{Name: EventPlan, Message: fmt.Sprintf("job %s, %d nodes, %d roles, run token %s",
+	r.emit(Event{Name: record.EventPlan, Message: fmt.Sprintf("job %s, %d nodes, %d roles, run token %s",
 		plan.JobID, len(plan.Nodes), len(plan.Roles), plan.RunToken)})
 	r.prepareChecks()
 	r.reportClaim()
 	if cfg.RefuseRequeue && plan.RestartCount > 0 {
-		r.decide(RunFailed, verdict.ExitInfrastructure, &Failure{Code: verdict.ExitInfrastructure,
+		r.decide(record.RunFailed, verdict.ExitInfrastructure, &record.Failure{Code: verdict.ExitInfrastructure,
 			Class: verdict.ClassInfrastructure, Origin: verdict.OriginSupervisor,
 			Reason:   fmt.Sprintf("this attempt is a requeue of job %s (restart %d) and --requeue refuse is set: nothing was launched; retry as a fresh job", plan.JobID, plan.RestartCount),
 			Evidence: []string{fmt.Sprintf("%s: SLURM_RESTART_COUNT=%d", verdict.RuleRequeue, plan.RestartCount)}})
 	} else if err := r.prepareTaskBinary(); err != nil && noSpace(err) {
 		r.writeFailed(r.plan.TaskBinary, err)
 	} else if err != nil {
-		r.decide(RunFailed, verdict.ExitInternal, &Failure{Reason: err.Error(), Code: verdict.ExitInternal})
+		r.decide(record.RunFailed, verdict.ExitInternal, &record.Failure{Reason: err.Error(), Code: verdict.ExitInternal})
 		r.errs = multierror.Append(r.errs, err)
 	}
 
@@ -385,13 +378,13 @@ func (r *run) loop(ctx context.Context, signals <-chan os.Signal) {
 	r.launchWhatIsDue()
 	r.writeSummary()
 	done := ctx.Done()
-	beat := r.cfg.clock.After(HeartbeatPeriod)
+	beat := r.cfg.clock.After(record.HeartbeatPeriod)
 	for !r.over() {
 		select {
 		case <-beat:
 			// Nothing changed, but summary.json's updated_at, rewritten below, tells status that
 			// the supervisor lives.
-			beat = r.cfg.clock.After(HeartbeatPeriod)
+			beat = r.cfg.clock.After(record.HeartbeatPeriod)
 		case msg := <-r.msgs:
 			r.handle(msg)
 			if quietMessage(msg) && !r.decided {
@@ -456,7 +449,7 @@ func (r *run) handle(msg message) {
 		}
 		s.runningAt = now
 		s.stepID = m.stepID
-		r.emit(Event{Name: EventRunning, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.pid(),
+		r.emit(Event{Name: record.EventRunning, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.pid(),
 			Duration: now.Sub(s.launchedAt), Message: fmt.Sprintf("all %d tasks started", s.ntasks)})
 		r.launchWhatIsDue()
 	case probeDone:
@@ -465,12 +458,12 @@ func (r *run) handle(msg message) {
 			return
 		}
 		if m.err != nil {
-			r.emit(Event{Name: EventWarning, Role: s.name, Message: m.err.Error()})
-			r.decide(RunFailed, verdict.ExitNotReady, r.failureOf(s, verdict.ExitNotReady, m.err.Error()+"; "+r.notReady(now)))
+			r.emit(Event{Name: record.EventWarning, Role: s.name, Message: m.err.Error()})
+			r.decide(record.RunFailed, verdict.ExitNotReady, r.failureOf(s, verdict.ExitNotReady, m.err.Error()+"; "+r.notReady(now)))
 			return
 		}
 		s.readyAt = now
-		r.emit(Event{Name: EventReady, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes),
+		r.emit(Event{Name: record.EventReady, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes),
 			Duration: now.Sub(s.launchedAt), Message: fmt.Sprintf("%s probe passed", s.probe.Type)})
 		r.startLiveness(s)
 		r.launchWhatIsDue()
@@ -481,7 +474,7 @@ func (r *run) handle(msg message) {
 	case jobEndKnown:
 		r.onJobEnd(m)
 	case jobStateKnown:
-		if r.decided && r.state == RunInterrupted {
+		if r.decided && r.state == record.RunInterrupted {
 			// The question of a held step, answered after a signal decided the run.
 			r.onJobEnd(jobEndKnown(m))
 			return
@@ -500,7 +493,7 @@ func (r *run) handle(msg message) {
 	case gateExpired:
 		if !r.gateOpen[m.name] {
 			r.gateOpen[m.name] = true
-			r.emit(Event{Name: EventWarning, Role: m.name, Message: fmt.Sprintf(
+			r.emit(Event{Name: record.EventWarning, Role: m.name, Message: fmt.Sprintf(
 				"launch gate: steps sharing its nodes did not report all tasks started within %s; launching anyway", r.cfg.LaunchGateTimeout)})
 			r.launchWhatIsDue()
 		}
@@ -523,9 +516,9 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 		s.stop()
 	}
 	// The harness's servers end with status 0 once the benchmark has announced its end.
-	afterEnd := s.kind != kindInstall && !decidesRun(s.kind) && !s.isCheck() && !s.stopping && r.benchmarkAnnouncedEnd()
+	afterEnd := s.kind != kindInstall && !record.DecidesRun(s.kind) && !s.isCheck() && !s.stopping && r.benchmarkAnnouncedEnd()
 	s.finished = afterEnd && s.code == 0
-	ev := Event{Name: EventExit, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.pid(),
+	ev := Event{Name: record.EventExit, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.pid(),
 		Code: intPtr(s.code), Signal: s.signal, Duration: now.Sub(s.launchedAt)}
 	if s.taskFailure != nil {
 		ev.Message = fmt.Sprintf("srun status %d; %s", s.status, s.taskFailure.Line)
@@ -537,15 +530,15 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 	}
 	switch {
 	case s.stopping || s.stoppedBySlurm:
-		ev.Name = EventStopped
+		ev.Name = record.EventStopped
 	case s.finished:
-		ev.Name = EventFinished
+		ev.Name = record.EventFinished
 		ev.Message += "; the benchmark had announced its end"
 	}
 	r.emit(ev)
 	r.reportLeftovers(s)
 	invalid := ""
-	if decidesRun(s.kind) {
+	if record.DecidesRun(s.kind) {
 		invalid = r.closeMeasurement(s, now)
 	}
 	if s.kind == roles.KindGen {
@@ -575,20 +568,20 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 	case s.kind == kindInstall && s.code == 0:
 		s.readyAt = now
 		r.launchWhatIsDue()
-	case decidesRun(s.kind) && s.code == 0 && invalid != "":
+	case record.DecidesRun(s.kind) && s.code == 0 && invalid != "":
 		r.invalidResult(s, invalid)
-	case decidesRun(s.kind) && s.code == 0:
-		r.decide(RunSucceeded, verdict.ExitOK, nil)
+	case record.DecidesRun(s.kind) && s.code == 0:
+		r.decide(record.RunSucceeded, verdict.ExitOK, nil)
 	case r.canAskSlurm():
 		r.hold(s)
 	default:
 		f := r.failureOfExit(s)
-		r.decide(RunFailed, f.Code, f)
+		r.decide(record.RunFailed, f.Code, f)
 	}
 }
 
 // failureOfExit is the root cause a step's own end makes.
-func (r *run) failureOfExit(s *step) *Failure {
+func (r *run) failureOfExit(s *step) *record.Failure {
 	switch {
 	case s.isCheck():
 		return r.checkFailure(s)
@@ -624,7 +617,7 @@ func (r *run) hold(s *step) {
 		return
 	}
 	r.held = s
-	r.emit(Event{Name: EventWarning, Role: s.name, Code: intPtr(s.code), Message: fmt.Sprintf(
+	r.emit(Event{Name: record.EventWarning, Role: s.name, Code: intPtr(s.code), Message: fmt.Sprintf(
 		"ended with exit code %d; asking Slurm whether it is ending the job (up to %s) before blaming the role", s.code, r.cfg.CancelHold)})
 	r.holdTimer = r.cfg.clock.After(r.cfg.CancelHold)
 	r.askSlurm(0)
@@ -673,7 +666,7 @@ func (r *run) resolveHold(st slurm.JobStatus, err error) {
 	} else {
 		f.Reason += fmt.Sprintf(" (not a cancellation: JobState=%s)", st.State)
 	}
-	r.decide(RunFailed, f.Code, f)
+	r.decide(record.RunFailed, f.Code, f)
 }
 
 // markStoppedBySlurm records that the held step, and every step that ended by itself since, were ended
@@ -692,8 +685,8 @@ func (r *run) interruptBySlurm(role string, st slurm.JobStatus, why string) {
 	code := verdict.Signal(syscall.SIGTERM)
 	r.slurmEndsJob()
 	f := r.cancellation(code, st, why)
-	r.emit(Event{Name: EventSignal, Role: role, Code: intPtr(code), Message: f.Reason})
-	r.decide(RunInterrupted, code, f)
+	r.emit(Event{Name: record.EventSignal, Role: role, Code: intPtr(code), Message: f.Reason})
+	r.decide(record.RunInterrupted, code, f)
 	if r.nodeFailure(st) {
 		r.recordRefinement()
 	}
@@ -719,11 +712,11 @@ func (r *run) askWhyEnding() {
 // onJobEnd refines an interruption with Slurm's word on why the job ends.
 func (r *run) onJobEnd(m jobEndKnown) {
 	r.askingWhy = false
-	if r.state != RunInterrupted || r.failure == nil {
+	if r.state != record.RunInterrupted || r.failure == nil {
 		return
 	}
 	if m.err != nil {
-		r.emit(Event{Name: EventSignal, Debug: true, Message: fmt.Sprintf("could not ask Slurm why the job ends: %v", m.err)})
+		r.emit(Event{Name: record.EventSignal, Debug: true, Message: fmt.Sprintf("could not ask Slurm why the job ends: %v", m.err)})
 		return
 	}
 	if r.nodeFailure(m.status) {
@@ -741,7 +734,7 @@ func (r *run) onJobEnd(m jobEndKnown) {
 // recordRefinement rewrites the record after the root cause of a decided run became more precise.
 func (r *run) recordRefinement() {
 	summary := r.summary()
-	r.emit(Event{Name: EventSignal, Code: intPtr(r.code), Message: "Slurm's word on the job's end: " + resultLine(summary)})
+	r.emit(Event{Name: record.EventSignal, Code: intPtr(r.code), Message: "Slurm's word on the job's end: " + record.ResultLine(summary)})
 	r.writeRecord(summary)
 }
 
@@ -750,7 +743,7 @@ func (r *run) recordRefinement() {
 // (scancel), where the job's state during the teardown only says COMPLETING.
 func (r *run) refineCancellation() {
 	f := r.failure
-	if r.state != RunInterrupted || f == nil || f.Class != verdict.ClassCancelled || r.cfg.JobState == nil {
+	if r.state != record.RunInterrupted || f == nil || f.Class != verdict.ClassCancelled || r.cfg.JobState == nil {
 		return
 	}
 	if r.nodeFailure(slurm.JobStatus{}) {
@@ -777,7 +770,7 @@ func (r *run) refineCancellation() {
 func (r *run) onTeardownError(err error) {
 	msg := err.Error()
 	if r.slurmEnding || strings.Contains(msg, "Invalid job id specified") || strings.Contains(msg, "already completing") {
-		r.emit(Event{Name: EventTeardown, Debug: true, Message: msg})
+		r.emit(Event{Name: record.EventTeardown, Debug: true, Message: msg})
 		return
 	}
 	r.errs = multierror.Append(r.errs, err)
@@ -785,7 +778,7 @@ func (r *run) onTeardownError(err error) {
 
 func (r *run) warn(role, msg string) {
 	r.warnings = append(r.warnings, r.redactor.String(msg))
-	r.emit(Event{Name: EventWarning, Role: role, Message: msg})
+	r.emit(Event{Name: record.EventWarning, Role: role, Message: msg})
 }
 
 func (r *run) onSignal(sig os.Signal) {
@@ -796,7 +789,7 @@ func (r *run) onSignal(sig os.Signal) {
 		r.dumpGoroutines()
 	}
 	if sig == r.lastSignal && now.Sub(r.lastSignalAt) < duplicateSignalWindow {
-		r.emit(Event{Name: EventSignal, Signal: name, Message: fmt.Sprintf(
+		r.emit(Event{Name: record.EventSignal, Signal: name, Message: fmt.Sprintf(
 			"%s again within %s: the same delivery, not a second signal", name, duplicateSignalWindow)})
 		return
 	}
@@ -805,7 +798,7 @@ func (r *run) onSignal(sig os.Signal) {
 	r.signalled++
 	if r.decided && r.teardownAt.IsZero() {
 		// A signal while hung steps write their stacks: stop waiting for them.
-		r.emit(Event{Name: EventSignal, Signal: name, Message: "signal while the steps dump their stacks: stopping every step now"})
+		r.emit(Event{Name: record.EventSignal, Signal: name, Message: "signal while the steps dump their stacks: stopping every step now"})
 		if sig == syscall.SIGTERM {
 			r.slurmEndsJob()
 		}
@@ -820,12 +813,12 @@ func (r *run) onSignal(sig os.Signal) {
 			// The run was decided by something else (a failure, a step that Slurm ended): this is
 			// the first signal, not a second one, and a SIGTERM is most likely Slurm's own, sent to
 			// the batch shell with the steps. The teardown goes on, fitted to Slurm's KillWait.
-			r.emit(Event{Name: EventSignal, Signal: name, Message: "signal during the teardown; the grace period goes on (a second signal ends it)"})
+			r.emit(Event{Name: record.EventSignal, Signal: name, Message: "signal during the teardown; the grace period goes on (a second signal ends it)"})
 			if sig == syscall.SIGTERM {
 				r.fitGraceToKillWait()
 			}
 		default:
-			r.emit(Event{Name: EventSignal, Signal: name, Message: "second signal during teardown: killing every step now"})
+			r.emit(Event{Name: record.EventSignal, Signal: name, Message: "second signal during teardown: killing every step now"})
 			r.killTimer = nil
 			r.killNow()
 		}
@@ -841,13 +834,13 @@ func (r *run) onSignal(sig os.Signal) {
 		msg += fmt.Sprintf("; %s ended moments before by the same cancellation", r.held.name)
 		r.markStoppedBySlurm(r.held)
 	}
-	r.emit(Event{Name: EventSignal, Signal: name, Code: intPtr(code), Message: msg})
+	r.emit(Event{Name: record.EventSignal, Signal: name, Code: intPtr(code), Message: msg})
 	if sig == syscall.SIGTERM {
 		r.slurmEndsJob()
 	}
 	// A held step's question to Slurm is already on its way: its answer refines the root cause.
 	asked := r.held != nil
-	f := &Failure{Code: code, Reason: fmt.Sprintf("the supervisor received %s", name)}
+	f := &record.Failure{Code: code, Reason: fmt.Sprintf("the supervisor received %s", name)}
 	if why := r.drainWhy(sig, now); why != "" {
 		f.Reason = why + " (" + f.Reason + ")"
 	}
@@ -855,7 +848,7 @@ func (r *run) onSignal(sig os.Signal) {
 		// On a cluster a SIGTERM is Slurm's: scancel, the time limit, preemption, a node failure.
 		f = r.cancellation(code, slurm.JobStatus{}, f.Reason)
 	}
-	r.decide(RunInterrupted, code, f)
+	r.decide(record.RunInterrupted, code, f)
 	if sig == syscall.SIGTERM && !asked {
 		r.askWhyEnding()
 	}
@@ -864,7 +857,7 @@ func (r *run) onSignal(sig os.Signal) {
 // decide fixes the run's result once, records it at once (summary, result event, JUnit), so that
 // the record is true even if the supervisor is killed during the teardown, and starts the teardown.
 // The caller says the final state: an interruption and a failure can end with the same code (143).
-func (r *run) decide(state RunState, code int, failure *Failure) {
+func (r *run) decide(state record.RunState, code int, failure *record.Failure) {
 	if r.decided {
 		return
 	}
@@ -882,7 +875,7 @@ func (r *run) decide(state RunState, code int, failure *Failure) {
 	}
 	// The summary goes last: a reader that sees its final state finds the rest already written.
 	summary := r.summary()
-	r.emit(Event{Name: EventResult, Code: intPtr(r.code), Duration: r.decidedAt.Sub(r.start), Message: resultLine(summary)})
+	r.emit(Event{Name: record.EventResult, Code: intPtr(r.code), Duration: r.decidedAt.Sub(r.start), Message: record.ResultLine(summary)})
 	r.writeRecord(summary)
 	r.beginTeardown()
 }
@@ -910,17 +903,17 @@ func (r *run) teardown() {
 		}
 	}
 	if len(live) == 0 {
-		r.emit(Event{Name: EventTeardown, Message: "no step left to stop"})
+		r.emit(Event{Name: record.EventTeardown, Message: "no step left to stop"})
 		return
 	}
 	if budget := r.killWaitBudget().Round(time.Millisecond); budget > 0 && r.grace > budget/2 {
 		// Slurm SIGKILLs the whole job KillWait after its SIGTERM: the steps get half of what is
 		// left, the other half is for killing what ignored SIGTERM.
-		r.emit(Event{Name: EventTeardown, Message: fmt.Sprintf(
+		r.emit(Event{Name: record.EventTeardown, Message: fmt.Sprintf(
 			"grace cut from %s to %s: Slurm kills the job %s (KillWait) after its SIGTERM", r.grace, budget/2, r.cfg.KillWait)})
 		r.grace = budget / 2
 	}
-	r.emit(Event{Name: EventTeardown, Message: fmt.Sprintf("SIGTERM sent to %d steps %v; SIGKILL after %s", len(live), live, r.grace)})
+	r.emit(Event{Name: record.EventTeardown, Message: fmt.Sprintf("SIGTERM sent to %d steps %v; SIGKILL after %s", len(live), live, r.grace)})
 	r.killTimer = r.cfg.clock.After(r.grace)
 }
 
@@ -946,7 +939,7 @@ func (r *run) fitGraceToKillWait() {
 	if budget <= 0 || left <= budget/2 {
 		return
 	}
-	r.emit(Event{Name: EventTeardown, Message: fmt.Sprintf(
+	r.emit(Event{Name: record.EventTeardown, Message: fmt.Sprintf(
 		"grace cut from %s to %s from now: Slurm kills the job %s (KillWait) after its SIGTERM", left.Round(time.Millisecond), budget/2, r.cfg.KillWait)})
 	r.killTimer = r.cfg.clock.After(budget / 2)
 }
@@ -979,7 +972,7 @@ func (r *run) killNow() {
 		if !s.alive() {
 			continue
 		}
-		r.emit(Event{Name: EventTeardown, Role: s.name, PID: s.pid(), Signal: "SIGKILL",
+		r.emit(Event{Name: record.EventTeardown, Role: s.name, PID: s.pid(), Signal: "SIGKILL",
 			Message: fmt.Sprintf("killing it %s after SIGTERM, on a second signal", r.cfg.clock.Now().Sub(r.teardownAt).Round(time.Millisecond))})
 		r.kill(s)
 	}
@@ -1082,12 +1075,12 @@ func (r *run) launch(s *step) {
 			r.writeFailed(s.log, err)
 			return
 		}
-		r.emit(Event{Name: EventWarning, Role: s.name, Message: err.Error()})
-		r.decide(RunFailed, verdict.ExitInternal, r.failureOf(s, verdict.ExitInternal, err.Error()))
+		r.emit(Event{Name: record.EventWarning, Role: s.name, Message: err.Error()})
+		r.decide(record.RunFailed, verdict.ExitInternal, r.failureOf(s, verdict.ExitInternal, err.Error()))
 		return
 	}
 	s.proc, s.logStart, s.launchedAt = proc, proc.logStart(), now
-	r.emit(Event{Name: EventLaunch, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.pid(),
+	r.emit(Event{Name: record.EventLaunch, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.pid(),
 		Message: fmt.Sprintf("%d tasks, log %s", s.ntasks, s.log)})
 	ctx, stop := context.WithCancel(r.groupCtx)
 	s.stop, s.watch = stop, ctx
@@ -1231,7 +1224,7 @@ func (r *run) emit(ev Event) {
 	ev.Message = r.redactor.String(ev.Message)
 	r.events.emit(ev)
 	if err := r.eventsOut.take(); err != nil {
-		r.writeFailed(filepath.Join(r.plan.Workspace, EventsFile), err)
+		r.writeFailed(filepath.Join(r.plan.Workspace, record.EventsFile), err)
 	}
 	if r.measure != nil {
 		r.noteDisturbance(ev)
@@ -1283,5 +1276,5 @@ func (r *run) dumpGoroutines() {
 		r.warn("", fmt.Sprintf("SIGQUIT: cannot write the goroutine dump %s: %v", path, err))
 		return
 	}
-	r.emit(Event{Name: EventSignal, Signal: "SIGQUIT", Message: "goroutine stacks written to " + path})
+	r.emit(Event{Name: record.EventSignal, Signal: "SIGQUIT", Message: "goroutine stacks written to " + path})
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/redact"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
@@ -449,12 +450,12 @@ type statusCmd struct {
 // Run shows the run and ends with what it says about it, so that a script can wait on it: the run's
 // own exit code once decided, else whether its supervisor is still at work or gone.
 func (s *statusCmd) Run(e env) error {
-	summary, err := supervisor.ReadSummary(s.Dir)
+	summary, err := record.ReadSummary(s.Dir)
 	if err != nil {
 		return badInput(fmt.Errorf("status %s: %w", s.Dir, err))
 	}
-	supervisor.WriteStatus(e.stdout, summary)
-	v := supervisor.LocalObserver().Judge(summary)
+	record.WriteStatus(e.stdout, summary)
+	v := record.LocalObserver().Judge(summary)
 	if v.Line != "" {
 		fmt.Fprintln(e.stdout, v.Line)
 	}
@@ -488,8 +489,8 @@ func exitCode(code int) error {
 
 // resultRules compiles --result-require and --result-reject, or their variables (one pattern a line)
 // when the flags are not given.
-func resultRules(sf superviseFlags, getenv func(string) string) ([]supervisor.ResultRule, error) {
-	var rules []supervisor.ResultRule
+func resultRules(sf superviseFlags, getenv func(string) string) ([]record.ResultRule, error) {
+	var rules []record.ResultRule
 	for _, src := range []struct {
 		flag, env string
 		given     []string
@@ -510,7 +511,7 @@ func resultRules(sf superviseFlags, getenv func(string) string) ([]supervisor.Re
 			if err != nil {
 				return nil, fmt.Errorf("%s %q: %w", input, p, err)
 			}
-			rules = append(rules, supervisor.ResultRule{Require: src.require, Pattern: re})
+			rules = append(rules, record.ResultRule{Require: src.require, Pattern: re})
 		}
 	}
 	return rules, nil
