@@ -50,10 +50,8 @@ type HangSettings struct {
 
 // hangState is the run loop's part of hang detection; only the loop touches it.
 type hangState struct {
-	// dump asks for the dump signal before the teardown of the decision being made; dumpAt is
-	// when it was sent.
-	dump   bool
-	dumpAt time.Time
+	// dump asks for the dump signal before the teardown of the decision being made.
+	dump bool
 	// stopChecks ends the liveness checks and the stall watch, which run until the decision.
 	stopChecks []context.CancelFunc
 	// benchmarkAt is the launch of the benchmark: the stall window and the benchmark timeout count
@@ -77,7 +75,6 @@ type (
 		outputGrew bool
 	}
 	benchmarkTimedOut struct{}
-	dumpWaitOver      struct{}
 	// livenessMissed: one failed attempt of a liveness check, fewer in a row than its failures.
 	livenessMissed struct {
 		name       string
@@ -90,7 +87,6 @@ type (
 func (livenessFailed) isMessage()    {}
 func (stallSample) isMessage()       {}
 func (benchmarkTimedOut) isMessage() {}
-func (dumpWaitOver) isMessage()      {}
 func (livenessMissed) isMessage()    {}
 
 // onHangMessage handles the hang detectors' messages.
@@ -102,8 +98,6 @@ func (r *run) onHangMessage(msg message, now time.Time) {
 		r.onStallSample(m, now)
 	case benchmarkTimedOut:
 		r.onBenchmarkTimeout(now)
-	case dumpWaitOver:
-		r.teardown()
 	case livenessMissed:
 		if !r.currentCheck(m.name, m.gen) {
 			return
@@ -149,7 +143,7 @@ func (r *run) onBenchmarkTimeout(now time.Time) {
 // decideHung fails the run with verdict.ExitHung, blaming s, and asks for the dump signal before the
 // teardown.
 func (r *run) decideHung(s *step, reason, check string, answers []string) {
-	if r.held != nil {
+	if r.phase == phaseHolding {
 		// A step's end is waiting for Slurm's word on a cancellation: that verdict comes first.
 		return
 	}
@@ -168,7 +162,7 @@ func (r *run) beginTeardown() {
 	}
 	r.hang.stopChecks = nil
 	sig := r.cfg.DumpSignal
-	if !r.hang.dump || sig == 0 || !r.hang.dumpAt.IsZero() {
+	if !r.hang.dump || sig == 0 {
 		r.teardown()
 		return
 	}
@@ -190,14 +184,13 @@ func (r *run) beginTeardown() {
 		r.teardown()
 		return
 	}
-	r.hang.dumpAt = r.cfg.clock.Now()
 	wait := r.cfg.DumpWait
 	if wait <= 0 {
 		wait = DefaultDumpWait
 	}
 	r.emit(Event{Name: record.EventTeardown, Signal: signalName(sig), Message: fmt.Sprintf(
 		"%s sent to %d steps %v so that their logs hold their stacks; SIGTERM in %s", signalName(sig), len(live), live, wait)})
-	r.cfg.clock.AfterFunc(wait, func() { r.send(dumpWaitOver{}) })
+	r.enter(phaseDumping, wait)
 }
 
 // notReady names what a readiness deadline left pending: the steps launched and not ready, and those

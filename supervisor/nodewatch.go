@@ -155,7 +155,7 @@ func (r *run) onNodeSample(m nodeSample, now time.Time) {
 			r.nodes.seen[n] = nodeSeen{beat: h, changedAt: now}
 		}
 	}
-	if r.decided || r.held != nil {
+	if r.decided || r.phase == phaseHolding {
 		// A step's end waiting for Slurm's word on the job comes first: it may be this very node.
 		return
 	}

@@ -147,7 +147,7 @@ func (r *run) onSrunLine(msg message) {
 		if s == nil || r.decided || !s.alive() || s.stopping || s.failLine == nil {
 			return
 		}
-		if r.held != nil {
+		if r.phase == phaseHolding {
 			// Another step's end waits for Slurm's word on whether it is ending the job: that
 			// answer comes first, within CancelHold.
 			r.armSrunLineDue(s.name, r.cfg.CancelHold)

@@ -209,16 +209,18 @@ type run struct {
 	errs         *multierror.Error
 	// warnings are things worth a reader's attention that did not change the result.
 	warnings []string
-	// held is the first step whose end looked like a cancellation, waiting for Slurm's word;
-	// holdTimer ends the wait.
-	held           *step
-	holdTimer      <-chan time.Time
-	holdErr        error // the last failed query of the job's state during the hold
+	// phase is where the run is between its launches and the supervisor's exit; timers are the
+	// phase's timer (see enter).
+	phase  phase
+	timers phaseTimers
+	// held is the first step whose end looked like a cancellation, waiting for Slurm's word (in
+	// phaseHolding).
+	held    *step
+	holdErr error // the last failed query of the job's state during the hold
+	// teardownAt is when the steps got SIGTERM, grace the grace period they got.
 	teardownAt     time.Time
 	endedAt        time.Time
 	grace          time.Duration
-	killTimer      <-chan time.Time
-	giveUpTimer    <-chan time.Time
 	ignoredSIGTERM []string
 	summaryPath    string
 	junitPath      string
@@ -348,7 +350,7 @@ func Run(ctx context.Context, cfg Config) Result {
 
 	r.loop(ctx, signals)
 	cancel()
-	if r.giveUpTimer == nil || r.allReaped() {
+	if r.phase != phaseAbandoning || r.allReaped() {
 		_ = r.group.Wait()
 	}
 	return r.finishRun()
@@ -398,17 +400,18 @@ func (r *run) loop(ctx context.Context, signals <-chan os.Signal) {
 		case <-done:
 			done = nil
 			r.onSignal(syscall.SIGTERM)
-		case <-r.holdTimer:
-			r.holdTimer = nil
+		case <-r.timers.holdTimer:
 			err := fmt.Errorf("no word from Slurm within %s", r.cfg.CancelHold)
 			if r.holdErr != nil {
 				err = fmt.Errorf("%w (last answer: %v)", err, r.holdErr)
 			}
 			r.resolveHold(slurm.JobStatus{}, err)
-		case <-r.killTimer:
-			r.killTimer = nil
+		case <-r.timers.dumpTimer:
+			r.teardown()
+		case <-r.timers.killTimer:
 			r.killAfterGrace()
-		case <-r.giveUpTimer:
+		case <-r.timers.giveUpTimer:
+			r.enter(phaseAbandoning, 0)
 			for _, s := range r.steps {
 				if s.alive() {
 					s.abandoned = true
@@ -479,7 +482,7 @@ func (r *run) handle(msg message) {
 			r.onJobEnd(jobEndKnown(m))
 			return
 		}
-		if m.err != nil && r.held != nil && r.holdTimer != nil && !r.decided {
+		if m.err != nil && r.phase == phaseHolding {
 			// No answer is no verdict: the query itself may have been killed by the very
 			// cancellation it asks about (Slurm signals every process of the batch step, scontrol
 			// included). Ask again until the hold ends; the supervisor's own SIGTERM may come first.
@@ -497,7 +500,7 @@ func (r *run) handle(msg message) {
 				"launch gate: steps sharing its nodes did not report all tasks started within %s; launching anyway", r.cfg.LaunchGateTimeout)})
 			r.launchWhatIsDue()
 		}
-	case livenessFailed, stallSample, benchmarkTimedOut, dumpWaitOver, livenessMissed:
+	case livenessFailed, stallSample, benchmarkTimedOut, livenessMissed:
 		r.onHangMessage(msg, now)
 	case srunLineSeen, srunLineDue:
 		r.onSrunLine(msg)
@@ -507,6 +510,9 @@ func (r *run) handle(msg message) {
 		r.onConfigMessage(msg, now)
 	case configProbeDone:
 		r.onConfigProbeDone(m, now)
+	default:
+		// A message nobody handles is a message type added without its handler.
+		panic(fmt.Sprintf("supervisor: no handler for message %T", msg))
 	}
 }
 
@@ -613,13 +619,13 @@ func (r *run) canAskSlurm() bool {
 // supervisor's own signal arrives, or CancelHold passes. Only the first such step is held; later
 // ones are most likely the same cancellation.
 func (r *run) hold(s *step) {
-	if r.held != nil {
+	if r.phase != phaseRunning {
 		return
 	}
 	r.held = s
 	r.emit(Event{Name: record.EventWarning, Role: s.name, Code: intPtr(s.code), Message: fmt.Sprintf(
 		"ended with exit code %d; asking Slurm whether it is ending the job (up to %s) before blaming the role", s.code, r.cfg.CancelHold)})
-	r.holdTimer = r.cfg.clock.After(r.cfg.CancelHold)
+	r.enter(phaseHolding, r.cfg.CancelHold)
 	r.askSlurm(0)
 }
 
@@ -651,10 +657,9 @@ func (r *run) askSlurm(delay time.Duration) {
 // makes it the role's failure.
 func (r *run) resolveHold(st slurm.JobStatus, err error) {
 	s := r.held
-	if s == nil || r.decided {
+	if r.phase != phaseHolding {
 		return
 	}
-	r.holdTimer = nil
 	if err == nil && slurm.JobEnding(st.State) {
 		r.markStoppedBySlurm(s)
 		r.interruptBySlurm(s.name, st, fmt.Sprintf("JobState=%s; step %s ended with it", st.State, s.name))
@@ -796,40 +801,43 @@ func (r *run) onSignal(sig os.Signal) {
 	r.lastSignal, r.lastSignalAt = sig, now
 	first := r.signalled == 0
 	r.signalled++
-	if r.decided && r.teardownAt.IsZero() {
+	switch r.phase {
+	case phaseRunning, phaseHolding:
+		r.interruptBySignal(sig, now)
+	case phaseDumping:
 		// A signal while hung steps write their stacks: stop waiting for them.
 		r.emit(Event{Name: record.EventSignal, Signal: name, Message: "signal while the steps dump their stacks: stopping every step now"})
 		if sig == syscall.SIGTERM {
 			r.slurmEndsJob()
 		}
 		r.teardown()
-		return
-	}
-	if r.decided {
-		switch {
-		case r.teardownAt.IsZero() || r.killTimer == nil:
-			// The grace period is over: the steps are being killed already.
-		case first:
-			// The run was decided by something else (a failure, a step that Slurm ended): this is
-			// the first signal, not a second one, and a SIGTERM is most likely Slurm's own, sent to
-			// the batch shell with the steps. The teardown goes on, fitted to Slurm's KillWait.
-			r.emit(Event{Name: record.EventSignal, Signal: name, Message: "signal during the teardown; the grace period goes on (a second signal ends it)"})
-			if sig == syscall.SIGTERM {
-				r.fitGraceToKillWait()
-			}
-		default:
+	case phaseGrace:
+		if !first {
 			r.emit(Event{Name: record.EventSignal, Signal: name, Message: "second signal during teardown: killing every step now"})
-			r.killTimer = nil
 			r.killNow()
+			return
 		}
-		return
+		// The run was decided by something else (a failure, a step that Slurm ended): this is the
+		// first signal, not a second one, and a SIGTERM is most likely Slurm's own, sent to the batch
+		// shell with the steps. The teardown goes on, fitted to Slurm's KillWait.
+		r.emit(Event{Name: record.EventSignal, Signal: name, Message: "signal during the teardown; the grace period goes on (a second signal ends it)"})
+		if sig == syscall.SIGTERM {
+			r.fitGraceToKillWait()
+		}
+	case phaseKilling, phaseAbandoning:
+		// The grace period is over: the steps are being killed already.
 	}
+}
+
+// interruptBySignal decides the run as interrupted by sig, which came before anything else decided it.
+func (r *run) interruptBySignal(sig os.Signal, now time.Time) {
+	name := signalName(sig)
 	code := verdict.Signal(sig)
 	msg := "stopping every step"
 	if sig == r.cfg.DrainSignal {
 		msg = r.drainMessage(now)
 	}
-	if r.held != nil && sig == syscall.SIGTERM {
+	if r.phase == phaseHolding && sig == syscall.SIGTERM {
 		// Slurm's SIGTERM to the batch shell, a moment after it ended the held step.
 		msg += fmt.Sprintf("; %s ended moments before by the same cancellation", r.held.name)
 		r.markStoppedBySlurm(r.held)
@@ -839,7 +847,7 @@ func (r *run) onSignal(sig os.Signal) {
 		r.slurmEndsJob()
 	}
 	// A held step's question to Slurm is already on its way: its answer refines the root cause.
-	asked := r.held != nil
+	asked := r.phase == phaseHolding
 	f := &record.Failure{Code: code, Reason: fmt.Sprintf("the supervisor received %s", name)}
 	if why := r.drainWhy(sig, now); why != "" {
 		f.Reason = why + " (" + f.Reason + ")"
@@ -865,7 +873,7 @@ func (r *run) decide(state record.RunState, code int, failure *record.Failure) {
 	r.decided = true
 	r.state = state
 	r.decidedAt = r.cfg.clock.Now()
-	r.held, r.holdTimer = nil, nil
+	r.held = nil
 	r.closeMeasurement(nil, r.decidedAt)
 	r.code = r.classify(state, code, failure)
 	r.failure = failure
@@ -883,7 +891,7 @@ func (r *run) decide(state record.RunState, code int, failure *record.Failure) {
 // teardown asks every live step to stop (SIGTERM to its process group; srun forwards it to the tasks),
 // then gives them the grace period before SIGKILL. It is idempotent.
 func (r *run) teardown() {
-	if !r.teardownAt.IsZero() {
+	if r.phase >= phaseGrace {
 		return
 	}
 	r.teardownAt = r.cfg.clock.Now()
@@ -904,6 +912,7 @@ func (r *run) teardown() {
 	}
 	if len(live) == 0 {
 		r.emit(Event{Name: record.EventTeardown, Message: "no step left to stop"})
+		r.enter(phaseKilling, 0)
 		return
 	}
 	if budget := r.killWaitBudget().Round(time.Millisecond); budget > 0 && r.grace > budget/2 {
@@ -914,7 +923,7 @@ func (r *run) teardown() {
 		r.grace = budget / 2
 	}
 	r.emit(Event{Name: record.EventTeardown, Message: fmt.Sprintf("SIGTERM sent to %d steps %v; SIGKILL after %s", len(live), live, r.grace)})
-	r.killTimer = r.cfg.clock.After(r.grace)
+	r.enter(phaseGrace, r.grace)
 }
 
 // slurmEndsJob records that Slurm has begun ending the job (on a cluster a SIGTERM is Slurm's: scancel,
@@ -941,7 +950,7 @@ func (r *run) fitGraceToKillWait() {
 	}
 	r.emit(Event{Name: record.EventTeardown, Message: fmt.Sprintf(
 		"grace cut from %s to %s from now: Slurm kills the job %s (KillWait) after its SIGTERM", left.Round(time.Millisecond), budget/2, r.cfg.KillWait)})
-	r.killTimer = r.cfg.clock.After(budget / 2)
+	r.enter(phaseGrace, budget/2)
 }
 
 // killWaitBudget is how long the teardown may take before Slurm's SIGKILL, less a margin for the
@@ -996,7 +1005,7 @@ func (r *run) armGiveUp() {
 	if budget := r.killWaitBudget(); budget > 0 {
 		wait = min(wait, budget)
 	}
-	r.giveUpTimer = r.cfg.clock.After(wait)
+	r.enter(phaseKilling, wait)
 }
 
 // launchWhatIsDue launches every pending step whose dependencies are ready and whose launch gate is open.
