@@ -43,13 +43,13 @@ func (r *run) classify(state record.RunState, code int, f *record.Failure) int {
 		r.toInfrastructure(f, code, evidence, nodes)
 		return verdict.ExitInfrastructure
 	}
-	if full := r.fullFileSystems(); len(full) > 0 && (s.exited || s.endedOnLine) {
+	if full := r.fullFileSystems(); len(full) > 0 && (s.exited() || s.endedOnLine) {
 		// srun writes the role logs itself: a full file system shows only here, and cuts them.
 		r.toInfrastructure(f, code, full, nil)
 		f.Reason += "; the logs may be cut: no space left"
 		return verdict.ExitInfrastructure
 	}
-	if s.kind == roles.KindPreflight && code == verdict.ExitPreflight && f.Node != "" && s.check != nil && !s.check.timedOut && !s.stopping {
+	if s.kind == roles.KindPreflight && code == verdict.ExitPreflight && f.Node != "" && s.check != nil && !s.check.timedOut && !s.stopRequested {
 		// A pre-flight check tests the node it runs on: its failure, on the node srun names, is the node's.
 		nodes := []string{f.Node}
 		r.toInfrastructure(f, code, []string{fmt.Sprintf("%s: --preflight check %s failed on %s", verdict.RulePreflight,
@@ -65,7 +65,7 @@ func (r *run) classify(state record.RunState, code int, f *record.Failure) int {
 	case code == s.code && verdict.InBand(code) && r.taskErrorFirst(s, f):
 		// The per-rank runner's own verdict (setup, empty command, a wait that ran out).
 		f.Class, f.Origin = verdict.ClassOf(code), verdict.OriginSupervisor
-	case code == s.code && (s.exited || s.endedOnLine):
+	case code == s.code && (s.exited() || s.endedOnLine):
 		f.Class, f.Origin = verdict.ClassTest, verdict.OriginRole
 	default:
 		f.Class, f.Origin = verdict.ClassOf(code), verdict.OriginSupervisor
@@ -212,7 +212,7 @@ func (r *run) cancelledLine() string {
 	first := ""
 	for _, s := range r.steps {
 		line := s.cancelledBySlurm
-		if line == "" && s.exited {
+		if line == "" && s.exited() {
 			line = findCancelLine(s.log, s.logStart)
 		}
 		if line == "" {

@@ -36,7 +36,7 @@ func (configProbeDone) isMessage() {}
 func (r *run) probeConfig(index int) {
 	c := &r.configs
 	for _, s := range r.steps {
-		if s.probe == nil || s.probe.ConfigTarget == "" || !s.alive() || !s.ready() || s.stopping || s.watch == nil {
+		if s.probe == nil || s.probe.ConfigTarget == "" || !s.alive() || !s.ready() || s.stopRequested || s.watch == nil {
 			continue
 		}
 		if c.probeStop == nil {
@@ -82,7 +82,7 @@ func (r *run) probeConfig(index int) {
 // stopping.
 func (r *run) onConfigProbeDone(m configProbeDone, now time.Time) {
 	s := r.byName[m.name]
-	if r.decided || !s.alive() || s.stopping {
+	if r.decided || !s.alive() || s.stopRequested {
 		return
 	}
 	r.syncConfigs()

@@ -170,7 +170,7 @@ func (r *run) beginConfig(index int, at time.Time, tentative bool) {
 		// start over, with the new target. After a marker whose configuration may have been the
 		// last (their number unknown) failures are warnings only, as they were: only a check
 		// with {idx} needs its new target then.
-		if s.liveness == nil || !s.alive() || !s.ready() || s.stopping ||
+		if s.liveness == nil || !s.alive() || !s.ready() || s.stopRequested ||
 			(tentative && !strings.Contains(s.liveness.Target, roles.PlaceholderIdx)) {
 			continue
 		}
@@ -327,7 +327,7 @@ func (r *run) shutdownAfterLast() bool {
 		return false
 	}
 	for _, s := range r.steps {
-		if s.finished || (record.DecidesRun(s.kind) && s.exited) {
+		if s.finished() || (record.DecidesRun(s.kind) && s.exited()) {
 			return true
 		}
 	}

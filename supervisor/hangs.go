@@ -199,7 +199,7 @@ func (r *run) notReady(now time.Time) string {
 	var waiting, pending []string
 	for _, s := range r.steps {
 		switch {
-		case s.ready() || s.exited:
+		case s.ready() || s.exited():
 		case s.launched():
 			waiting = append(waiting, fmt.Sprintf("%s (launched %s ago)", s.name, now.Sub(s.launchedAt).Round(time.Second)))
 		default:

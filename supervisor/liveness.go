@@ -119,7 +119,7 @@ func (r *run) startLivenessArmed(s *step, armed bool) {
 // configurations' markers a failure fails the run as before the first.
 func (r *run) onLivenessFailed(m livenessFailed) {
 	s := r.byName[m.name]
-	if r.decided || !s.alive() || s.stopping || !r.currentCheck(m.name, m.gen) {
+	if r.decided || !s.alive() || s.stopRequested || !r.currentCheck(m.name, m.gen) {
 		return
 	}
 	if r.benchmarkAnnouncedEnd() {

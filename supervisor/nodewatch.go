@@ -85,7 +85,7 @@ func (r *run) armNodeTick() {
 func (r *run) watchedNodes() map[string]time.Time {
 	watched := map[string]time.Time{}
 	for _, s := range r.steps {
-		if s.kind == kindInstall || !s.alive() || s.stopping {
+		if s.kind == kindInstall || !s.alive() || s.stopRequested {
 			continue
 		}
 		for _, n := range s.nodes {
@@ -212,7 +212,7 @@ func (r *run) decideNodesSilent(silent []silentNode) {
 func (r *run) rolesOn(node string) []string {
 	var names []string
 	for _, s := range r.steps {
-		if s.kind != kindInstall && s.alive() && !s.stopping && slices.Contains(s.nodes, node) {
+		if s.kind != kindInstall && s.alive() && !s.stopRequested && slices.Contains(s.nodes, node) {
 			names = append(names, s.name)
 		}
 	}

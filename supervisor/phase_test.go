@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 )
 
 // TestEnterOwnsTheTimers: entering a phase arms that phase's timer alone, with the wait given, and
@@ -71,4 +73,33 @@ func TestHandleRefusesUnknownMessage(t *testing.T) {
 		}
 	}()
 	r.handle(strayMessage{})
+}
+
+// TestStepState: a step's state in the summary is its end, or while it runs, how far it got, with a
+// stop asked of it showing as stopping until it ends.
+func TestStepState(t *testing.T) {
+	at := time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name string
+		s    step
+		want record.StepState
+	}{
+		{"never launched", step{}, record.StepPending},
+		{"launched", step{launchedAt: at}, record.StepLaunched},
+		{"running", step{launchedAt: at, runningAt: at}, record.StepRunning},
+		{"ready", step{launchedAt: at, runningAt: at, readyAt: at}, record.StepReady},
+		{"asked to stop", step{launchedAt: at, readyAt: at, stopRequested: true}, record.StepStopping},
+		{"exited", step{launchedAt: at, end: endExited}, record.StepExited},
+		{"exited though asked to stop: its failing task decided the run", step{end: endExited, stopRequested: true}, record.StepExited},
+		{"stopped", step{end: endStopped, stopRequested: true}, record.StepStopped},
+		{"ended by Slurm", step{end: endBySlurm}, record.StepStopped},
+		{"finished", step{end: endFinished}, record.StepFinished},
+		{"finished, with Slurm's cancellation in its log", step{end: endFinishedBySlurm}, record.StepStopped},
+		{"abandoned", step{end: endAbandoned, stopRequested: true}, record.StepAbandoned},
+		{"launch failed", step{end: endLaunchFailed}, record.StepLaunchFailed},
+	} {
+		if got := tt.s.state(); got != tt.want {
+			t.Errorf("%s: state %s, want %s", tt.name, got, tt.want)
+		}
+	}
 }

@@ -156,11 +156,11 @@ func (r *run) recordCheck(s *step, now time.Time) {
 			res.DurationSeconds = c.result.DurationSeconds
 		}
 	}
-	if s.exited {
+	if s.exited() {
 		res.ExitCode = intPtr(s.code)
 	}
-	res.Stopped = s.exited && !c.timedOut && (s.stopping || s.stoppedBySlurm)
-	res.Passed = s.exited && s.code == 0 && !c.timedOut && !res.Stopped
+	res.Stopped = s.exited() && !c.timedOut && (s.stopRequested || s.endedBySlurm())
+	res.Passed = s.exited() && s.code == 0 && !c.timedOut && !res.Stopped
 	status := firstLine(c.plan.StatusFile)
 	switch {
 	case c.timedOut:
@@ -222,7 +222,7 @@ func (r *run) onCheckEnd(s *step, now time.Time) {
 		if o.kind != s.kind {
 			continue
 		}
-		if !o.exited {
+		if !o.exited() {
 			return // the phase's verdict waits for every instance
 		}
 		if !o.ready() && (first == nil || o.endedAt.Before(first.endedAt)) {
@@ -301,7 +301,7 @@ func (r *run) checkSummary() ([]record.CheckResult, []record.RedFlag) {
 		switch {
 		case s.check.result != nil:
 			res = *s.check.result
-		case s.alive() && s.stopping:
+		case s.alive() && s.stopRequested:
 			res.Verdict = "stopping"
 		case s.alive():
 			res.Verdict = "running"

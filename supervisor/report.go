@@ -116,7 +116,7 @@ func (r *run) summary() record.Summary {
 			EndedAt: timePtr(st.endedAt), Signal: st.signal, Log: st.log}
 		rs.PID = st.pid()
 		rs.Leftovers = st.leftovers
-		if st.exited {
+		if st.exited() {
 			rs.ExitCode, rs.SrunStatus = intPtr(st.code), intPtr(st.status)
 		} else if st.endedOnLine {
 			// Its failing task's code decided the run; srun's own status comes when it ends.

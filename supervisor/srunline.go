@@ -136,7 +136,7 @@ func (r *run) onSrunLine(msg message) {
 	switch m := msg.(type) {
 	case srunLineSeen:
 		s := r.byName[m.name]
-		if s == nil || r.decided || !s.alive() || s.stopping || s.failLine != nil {
+		if s == nil || r.decided || !s.alive() || s.stopRequested || s.failLine != nil {
 			return
 		}
 		failure := m.failure
@@ -144,7 +144,7 @@ func (r *run) onSrunLine(msg message) {
 		r.armSrunLineDue(s.name, r.srunExitWait())
 	case srunLineDue:
 		s := r.byName[m.name]
-		if s == nil || r.decided || !s.alive() || s.stopping || s.failLine == nil {
+		if s == nil || r.decided || !s.alive() || s.stopRequested || s.failLine == nil {
 			return
 		}
 		if r.phase == phaseHolding {
@@ -185,7 +185,7 @@ func (r *run) endOnLine(s *step) {
 	switch {
 	case s.cancelledBySlurm != "":
 		// slurmstepd said Slurm cancelled the step, as onExit would find.
-		s.stoppedBySlurm = true
+		s.cancelledOnLine = true
 		r.interruptBySlurm(s.name, slurm.JobStatus{}, "")
 	default:
 		// No question to Slurm, as a step's own end on a cluster gets: had Slurm been ending the

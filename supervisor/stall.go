@@ -109,7 +109,7 @@ func (r *run) onStallSample(m stallSample, now time.Time) {
 	// Per-role bounds first: they name the role itself.
 	for _, s := range r.steps {
 		d, ok := r.cfg.StallRoles[s.name]
-		if !ok || !s.alive() || s.stopping {
+		if !ok || !s.alive() || s.stopRequested {
 			continue
 		}
 		if quiet := now.Sub(t.lastGrowth[s.name]); quiet >= d {

@@ -414,7 +414,7 @@ func (r *run) loop(ctx context.Context, signals <-chan os.Signal) {
 			r.enter(phaseAbandoning, 0)
 			for _, s := range r.steps {
 				if s.alive() {
-					s.abandoned = true
+					s.end = endAbandoned
 					_ = s.proc.abandon()
 					r.errs = multierror.Append(r.errs, fmt.Errorf("role %s: step %d did not end after it was killed", s.name, s.pid()))
 				}
@@ -447,7 +447,7 @@ func (r *run) handle(msg message) {
 		r.onExit(r.byName[m.name], m.status, m.signal, now)
 	case stepRunning:
 		s := r.byName[m.name]
-		if s.running() || s.exited {
+		if s.running() || s.exited() {
 			return
 		}
 		s.runningAt = now
@@ -457,7 +457,7 @@ func (r *run) handle(msg message) {
 		r.launchWhatIsDue()
 	case probeDone:
 		s := r.byName[m.name]
-		if r.decided || s.exited {
+		if r.decided || s.exited() {
 			return
 		}
 		if m.err != nil {
@@ -522,8 +522,22 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 		s.stop()
 	}
 	// The harness's servers end with status 0 once the benchmark has announced its end.
-	afterEnd := s.kind != kindInstall && !record.DecidesRun(s.kind) && !s.isCheck() && !s.stopping && r.benchmarkAnnouncedEnd()
-	s.finished = afterEnd && s.code == 0
+	afterEnd := s.kind != kindInstall && !record.DecidesRun(s.kind) && !s.isCheck() && !s.stopRequested && r.benchmarkAnnouncedEnd()
+	finished := afterEnd && s.code == 0
+	bySlurm := s.cancelledOnLine || s.cancelledBySlurm != "" && !s.stopRequested
+	switch {
+	case bySlurm && finished:
+		s.end = endFinishedBySlurm
+	case bySlurm:
+		s.end = endBySlurm
+	case s.stopRequested && !s.endedOnLine:
+		// A step whose failing task decided the run is the failure's, not one the teardown stopped.
+		s.end = endStopped
+	case finished:
+		s.end = endFinished
+	default:
+		s.end = endExited
+	}
 	ev := Event{Name: record.EventExit, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), PID: s.pid(),
 		Code: intPtr(s.code), Signal: s.signal, Duration: now.Sub(s.launchedAt)}
 	if s.taskFailure != nil {
@@ -531,13 +545,10 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 	} else {
 		ev.Message = fmt.Sprintf("srun status %d", s.status)
 	}
-	if s.cancelledBySlurm != "" && !s.stopping {
-		s.stoppedBySlurm = true
-	}
 	switch {
-	case s.stopping || s.stoppedBySlurm:
+	case s.stopRequested || bySlurm:
 		ev.Name = record.EventStopped
-	case s.finished:
+	case finished:
 		ev.Name = record.EventFinished
 		ev.Message += "; the benchmark had announced its end"
 	}
@@ -553,11 +564,11 @@ func (r *run) onExit(s *step, status int, signal string, now time.Time) {
 	if s.isCheck() {
 		r.recordCheck(s, now)
 	}
-	if r.decided || s.stopping {
+	if r.decided || s.stopRequested {
 		return
 	}
 	switch {
-	case s.finished:
+	case finished:
 		// A normal end: the benchmark, still running, decides the run.
 	case s.cancelledBySlurm != "":
 		// Slurm is ending the job (scancel, requeue, time limit); the supervisor's own signal is
@@ -678,8 +689,8 @@ func (r *run) resolveHold(st slurm.JobStatus, err error) {
 // by Slurm's cancellation of the job.
 func (r *run) markStoppedBySlurm(held *step) {
 	for _, s := range r.steps {
-		if s.exited && !s.stopping && !s.finished && !s.endedAt.Before(held.endedAt) {
-			s.stoppedBySlurm = true
+		if s.end == endExited && !s.stopRequested && !s.endedAt.Before(held.endedAt) {
+			s.end = endBySlurm
 		}
 	}
 }
@@ -900,7 +911,7 @@ func (r *run) teardown() {
 	for _, s := range r.steps {
 		if s.alive() {
 			live = append(live, s.name)
-			s.stopping = true
+			s.stopRequested = true
 			// Concurrently: on a cluster each stop is an scancel call, and a job being cancelled
 			// or drained has only seconds (KillWait) left.
 			proc, stepID, name := s.proc, s.stepID, s.name
@@ -1057,7 +1068,7 @@ func (r *run) gatePasses(s *step) bool {
 		return true
 	}
 	for _, other := range r.steps {
-		if other == s || other.kind == kindInstall || !other.launched() || other.exited || other.running() {
+		if other == s || other.kind == kindInstall || !other.launched() || other.exited() || other.running() {
 			continue
 		}
 		if sharesNode(s.nodes, other.nodes) {
@@ -1079,7 +1090,7 @@ func (r *run) launch(s *step) {
 	proc, err := r.cfg.launcher.start(launchSpec{name: s.name, argv: s.argv, env: s.env, log: s.log,
 		header: header, ntasks: s.ntasks})
 	if err != nil {
-		s.launchErr = err
+		s.launchErr, s.end = err, endLaunchFailed
 		if noSpace(err) {
 			r.writeFailed(s.log, err)
 			return
