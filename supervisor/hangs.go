@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/record"
-	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
@@ -44,8 +43,8 @@ type HangSettings struct {
 	// DefaultSrunExitWait when KillWait is unknown.
 	SrunExitWait time.Duration
 
-	// newLivenessCheck is the loop tests' seam; nil means newLivenessCheck.
-	newLivenessCheck func(l roles.Liveness, logPath string, logStart int64) (livenessCheck, error)
+	// newCheck builds the liveness checks' attempts: the loop tests' seam; nil means newCheck.
+	newCheck func(spec checkSpec, logPath string, logStart int64) (check, error)
 }
 
 // hangState is the run loop's part of hang detection; only the loop touches it.

@@ -352,7 +352,7 @@ func newHarness(t *testing.T, o options) *harness {
 			}
 		},
 	}
-	cfg.newLivenessCheck = func(l roles.Liveness, logPath string, _ int64) (livenessCheck, error) {
+	cfg.newCheck = func(l checkSpec, logPath string, _ int64) (check, error) {
 		name := ""
 		for _, role := range plan.Roles {
 			if role.Log == logPath {
@@ -369,7 +369,7 @@ func newHarness(t *testing.T, o options) *harness {
 		}, nil
 	}
 	if o.realLiveness {
-		cfg.newLivenessCheck = nil
+		cfg.newCheck = nil
 	}
 	if o.slurm {
 		cfg.JobState = func(ctx context.Context) (slurm.JobStatus, error) {
