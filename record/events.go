@@ -50,6 +50,8 @@ type LogEntry struct {
 	Process string  `json:"process,omitempty"`
 	PID     int     `json:"pid,omitempty"`
 	RanS    float64 `json:"ran_s,omitempty"`
+	// Steps are the steps a teardown event's SIGTERM went to, in launch order.
+	Steps []string `json:"steps,omitempty"`
 }
 
 // ReadEvents reads the event log of the run in workspace ws, oldest first.
@@ -106,5 +108,8 @@ func (e LogEntry) MarshalZerologObject(z *zerolog.Event) {
 	}
 	if e.RanS != 0 {
 		z.Float64("ran_s", e.RanS)
+	}
+	if len(e.Steps) > 0 {
+		z.Strs("steps", e.Steps)
 	}
 }

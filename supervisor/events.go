@@ -31,6 +31,8 @@ type Event struct {
 	Process    string
 	ProcessPID int
 	Ran        time.Duration
+	// Steps are the steps a teardown's SIGTERM went to.
+	Steps []string
 }
 
 // logEntry is the event as the event log records it.
@@ -45,7 +47,7 @@ func (ev Event) logEntry() record.LogEntry {
 	return record.LogEntry{
 		Level: level, Time: ev.Time.UTC(), Event: ev.Name, Role: ev.Role, Nodes: ev.Nodes, Step: ev.PID,
 		Code: ev.Code, Signal: ev.Signal, ElapsedS: ev.Elapsed.Seconds(), DurationS: ev.Duration.Seconds(),
-		Message: ev.Message, Process: ev.Process, PID: ev.ProcessPID, RanS: ev.Ran.Seconds(),
+		Message: ev.Message, Process: ev.Process, PID: ev.ProcessPID, RanS: ev.Ran.Seconds(), Steps: ev.Steps,
 	}
 }
 

@@ -27,6 +27,8 @@ func TestEventLogLine(t *testing.T) {
 		{Event{Name: record.EventLeftover, Time: at, Role: "GEN_0", Nodes: "node1", Process: "sleep", ProcessPID: 4242, Ran: 1250 * time.Millisecond,
 			Elapsed: 2 * time.Second, Message: "process sleep (pid 4242) ..."},
 			`{"level":"warn","time":"2026-11-30T05:00:01.5Z","event":"leftover","role":"GEN_0","nodes":"node1","elapsed_s":2,"process":"sleep","pid":4242,"ran_s":1.25,"message":"process sleep (pid 4242) ..."}`},
+		{Event{Name: record.EventTeardown, Time: at, Elapsed: 3 * time.Second, Steps: []string{"GEN_0", "BENCHMARK"}, Message: "SIGTERM sent to 2 steps"},
+			`{"level":"info","time":"2026-11-30T05:00:01.5Z","event":"teardown","elapsed_s":3,"steps":["GEN_0","BENCHMARK"],"message":"SIGTERM sent to 2 steps"}`},
 	}
 	for _, tt := range tests {
 		var out bytes.Buffer
@@ -45,6 +47,7 @@ func TestReadEvents(t *testing.T) {
 		{Name: record.EventLaunch, Time: at, Role: "CTX_0", PID: 7, Elapsed: time.Second},
 		{Name: record.EventResult, Time: at.Add(time.Second), Code: intPtr(0), Message: "done"},
 		{Name: record.EventLeftover, Time: at.Add(time.Second), Role: "GEN_0", Nodes: "node1", Process: "sleep", ProcessPID: 9, Ran: time.Minute},
+		{Name: record.EventTeardown, Time: at.Add(2 * time.Second), Steps: []string{"CTX_0"}, Message: "SIGTERM sent to 1 steps [CTX_0]"},
 	}
 	var out bytes.Buffer
 	l := newEventLog(&out, nil)

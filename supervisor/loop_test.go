@@ -2,8 +2,10 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -240,7 +242,7 @@ func TestLoopDecisions(t *testing.T) {
 				if m := h.messages(record.EventSignal); !contains(m, "SIGTERM again within 500ms: the same delivery") {
 					t.Errorf("signal events %q, want the duplicate said", m)
 				}
-				h.advance(duplicateSignalWindow)
+				h.advance(verdict.DuplicateSignalWindow)
 				h.signal(syscall.SIGTERM)
 				if got := h.calls("kill"); !cmp.Equal(got, []string{"CTX_0"}) {
 					t.Errorf("killed %v, want [CTX_0] at a second SIGTERM after the window", got)
@@ -441,6 +443,23 @@ func TestLoopDecisions(t *testing.T) {
 				// KillWait 3s less the 1s margin leaves 2s: half for the steps to stop.
 				if m := h.messages(record.EventTeardown); !contains(m, "grace cut from 1m0s to 1s") {
 					t.Errorf("teardown events %q, want the grace cut", m)
+				}
+				// The SIGTERM's event names the steps it went to, for readers of the event log.
+				entries, err := record.ReadEvents(h.plan.Workspace)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var steps []string
+				for _, e := range entries {
+					if e.Event == record.EventTeardown && len(e.Steps) > 0 {
+						steps = e.Steps
+						if want := fmt.Sprintf("SIGTERM sent to %d steps", len(steps)); !strings.HasPrefix(e.Message, want) {
+							t.Errorf("teardown event %q for steps %v, want it to start %q", e.Message, steps, want)
+						}
+					}
+				}
+				if !slices.Contains(steps, "CTX_0") || !slices.Contains(steps, "BENCHMARK") {
+					t.Errorf("the teardown's SIGTERM went to steps %v, want every live step, CTX_0 and BENCHMARK among them", steps)
 				}
 				h.advance(time.Second - time.Millisecond)
 				if k := h.calls("kill"); len(k) > 0 {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/record"
 )
 
@@ -62,7 +63,7 @@ func (r *run) startStallWatch() {
 	for _, s := range r.steps {
 		skip[s.log] = true // watched on their own
 	}
-	own := filepath.Join(r.plan.Workspace, ".disagg-supervisor")
+	own := filepath.FromSlash(coord.StateDir(r.plan.Workspace))
 	// The watch ends with the decision, like the liveness checks.
 	ctx, stop := context.WithCancel(r.groupCtx)
 	r.hang.stopChecks = append(r.hang.stopChecks, stop)

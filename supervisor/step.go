@@ -16,6 +16,7 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // kindInstall marks the install step, which runs before the roles and is not one of them.
@@ -212,7 +213,7 @@ func exitStatus(state *os.ProcessState) (int, string) {
 		return 1, ""
 	}
 	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal()), signalName(ws.Signal())
+		return verdict.Signal(ws.Signal()), signalName(ws.Signal())
 	}
 	return state.ExitCode(), ""
 }

@@ -13,11 +13,6 @@ import (
 	"github.com/hashicorp/go-multierror"
 )
 
-// duplicateSignalWindow is how soon the same signal again counts as the same delivery rather than a
-// second signal (which skips the grace period): Slurm can deliver one cancellation's SIGTERM twice
-// within milliseconds; a person or a later stage of Slurm's own sequence signals again well after this.
-const duplicateSignalWindow = 500 * time.Millisecond
-
 // killWaitMargin is kept free at the end of Slurm's KillWait for writing the record and exiting.
 const killWaitMargin = time.Second
 
@@ -40,9 +35,9 @@ func (r *run) onSignal(sig os.Signal) {
 		// What Go's default would print on stderr before exiting 2, kept where the record is.
 		r.dumpGoroutines()
 	}
-	if sig == r.lastSignal && now.Sub(r.lastSignalAt) < duplicateSignalWindow {
+	if sig == r.lastSignal && now.Sub(r.lastSignalAt) < verdict.DuplicateSignalWindow {
 		r.emit(Event{Name: record.EventSignal, Signal: name, Message: fmt.Sprintf(
-			"%s again within %s: the same delivery, not a second signal", name, duplicateSignalWindow)})
+			"%s again within %s: the same delivery, not a second signal", name, verdict.DuplicateSignalWindow)})
 		return
 	}
 	r.lastSignal, r.lastSignalAt = sig, now
@@ -169,7 +164,8 @@ func (r *run) teardown() {
 			"grace cut from %s to %s: Slurm kills the job %s (KillWait) after its SIGTERM", r.grace, budget/2, r.cfg.KillWait)})
 		r.grace = budget / 2
 	}
-	r.emit(Event{Name: record.EventTeardown, Message: fmt.Sprintf("SIGTERM sent to %d steps %v; SIGKILL after %s", len(live), live, r.grace)})
+	r.emit(Event{Name: record.EventTeardown, Steps: live,
+		Message: fmt.Sprintf("SIGTERM sent to %d steps %v; SIGKILL after %s", len(live), live, r.grace)})
 	r.enter(phaseGrace, r.grace)
 }
 

@@ -6,6 +6,7 @@ package verdict
 import (
 	"os"
 	"syscall"
+	"time"
 )
 
 // The supervisor's own verdicts. A role whose failure is the root cause passes its own code through
@@ -86,6 +87,14 @@ func ClassOf(code int) Class {
 	}
 	return ClassTest
 }
+
+// DuplicateSignalWindow is how soon the same signal again counts as the same delivery rather than a
+// second signal, for the supervisor (where a second signal skips the grace period) and for a task
+// (where it skips the after commands and the wait for the step's other ranks). Slurm can deliver one
+// cancellation's SIGTERM twice within milliseconds, and one `scancel --signal=TERM` of a step can
+// reach a task twice (seen on the dev cluster); a person or a later stage of Slurm's own sequence
+// signals again well after this.
+const DuplicateSignalWindow = 500 * time.Millisecond
 
 // Signal is the exit code of a process ended by sig, as a shell reports it: 128+S.
 func Signal(sig os.Signal) int {

@@ -92,8 +92,8 @@ func analyseFailure(ws string, f fault, exit, gone, left float64) (failureSample
 	}
 	var seen, teardown, result, stopped float64
 	for _, ev := range events {
-		if ev.Event == record.EventTeardown {
-			fmt.Sscanf(ev.Message, "SIGTERM sent to %g steps", &stopped)
+		if ev.Event == record.EventTeardown && len(ev.Steps) > 0 {
+			stopped = float64(len(ev.Steps))
 		}
 		switch {
 		case ev.Event == record.EventExit && ev.Role == f.role && seen == 0:
