@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
-	"golang.org/x/sys/unix"
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
@@ -254,9 +253,9 @@ func runPrepared(cfg supervisor.Config) error {
 // the signals it catches; call it once the run is over, also after an error.
 func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg supervisor.Config, stop func(), err error) {
 	stop = func() {}
-	drain, err := parseSignal(sf.DrainSignal)
+	drain, err := verdict.ParseSignal(sf.DrainSignal)
 	if err != nil {
-		return cfg, stop, badInput(err)
+		return cfg, stop, badInput(fmt.Errorf("--drain-signal: %w", err))
 	}
 	// Catch the signals before anything else: Slurm may send the drain signal seconds after the job
 	// starts, and until Notify its default action would end the supervisor without a summary.
@@ -430,17 +429,6 @@ func absolutePaths(f *roles.Flags) error {
 		*p.dir = abs
 	}
 	return nil
-}
-
-// parseSignal reads --drain-signal as sbatch --signal writes it: USR1, SIGUSR1 or a number.
-func parseSignal(name string) (syscall.Signal, error) {
-	if sig := unix.SignalNum("SIG" + strings.TrimPrefix(strings.ToUpper(name), "SIG")); sig != 0 {
-		return sig, nil
-	}
-	if num, err := strconv.Atoi(name); err == nil && num > 0 && num < 65 {
-		return syscall.Signal(num), nil
-	}
-	return 0, fmt.Errorf("--drain-signal: %q is not a signal name like USR1", name)
 }
 
 type statusCmd struct {
