@@ -112,7 +112,7 @@ type Config struct {
 // firstErrorLines is how many error-shaped lines a root cause shows.
 const firstErrorLines = 10
 
-// Result is how a run ended. Its errors are in the summary (Summary.Errors) and on the console.
+// Result is how a run ended. Its errors are in the summary (record.Summary.Errors) and on the console.
 type Result struct {
 	Code int
 }
