@@ -87,16 +87,24 @@ func newCheck(spec checkSpec, logPath string, logStart int64) (check, error) {
 			return nil, fmt.Errorf("log %s %q: %w", spec.noun(), spec.Target, err)
 		}
 		if spec.purpose == forReadiness {
-			scanner := &logScanner{path: logPath, offset: logStart, re: re}
-			return scanner.check, nil
+			scanner := newReadinessScanner(logPath, logStart, re)
+			return func(context.Context) error {
+				err := scanner.check()
+				if errors.Is(err, errNoHeartbeat) {
+					return fmt.Errorf("no line of %s matches %q yet", logPath, re)
+				}
+				return err
+			}, nil
 		}
 		scanner := newHeartbeatScanner(logPath, logStart, re)
 		return func(context.Context) error {
-			err := scanner.check()
-			if errors.Is(err, errNoHeartbeat) {
+			switch err := scanner.check(); {
+			case errors.Is(err, errNoHeartbeat):
 				return fmt.Errorf("no new line matches %q since the last check", spec.Target)
+			case err != nil:
+				return fmt.Errorf("log check: %w", err)
 			}
-			return err
+			return nil
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown %s type %q", spec.noun(), spec.Type)

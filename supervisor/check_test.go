@@ -64,3 +64,26 @@ func TestNewCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestLogProbeAfterTruncation: a log probe whose log is truncated and written again (a role that
+// starts its log afresh) passes on what the log holds now. Its collector used to go on reading from
+// its old offset, past the end of the shorter file, and the probe could only time out.
+func TestLogProbeAfterTruncation(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "role.log")
+	if err := os.WriteFile(log, []byte("loading weights: a long line of progress output\nstill loading\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := newCheck(readinessSpec(roles.Probe{Type: roles.ProbeLog, Target: "server up"}), log, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c(context.Background()); err == nil || !strings.Contains(err.Error(), "matches") {
+		t.Fatalf("log probe before the line: %v, want no match yet", err)
+	}
+	if err := os.WriteFile(log, []byte("server up\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := c(context.Background()); err != nil {
+		t.Errorf("log probe after the log was truncated and the line written: %v", err)
+	}
+}
