@@ -58,6 +58,14 @@ func TestNewCheck(t *testing.T) {
 		!strings.Contains(err.Error(), "since the last check") {
 		t.Errorf("log liveness check of an unfinished line: %v, want no heartbeat", err)
 	}
+	// An anchored pattern matches a complete line, not only one seen before its newline arrived.
+	done := filepath.Join(t.TempDir(), "done.log")
+	if err := os.WriteFile(done, []byte("loading\nserver up\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := attempt(readinessSpec(roles.Probe{Type: roles.ProbeLog, Target: "^server up$"}), done); err != nil {
+		t.Errorf("log probe ^server up$ of a complete line: %v", err)
+	}
 	for _, spec := range []checkSpec{readinessSpec(roles.Probe{Type: "smoke"}), livenessSpec(roles.Liveness{Type: "smoke"})} {
 		if _, err := newCheck(spec, "", 0); err == nil || !strings.Contains(err.Error(), `unknown `+spec.noun()+` type "smoke"`) {
 			t.Errorf("newCheck of type smoke: %v", err)
