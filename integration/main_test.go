@@ -38,6 +38,13 @@
 //
 // The tests need SLURM_CONF and a cluster that answers `sinfo`; scripts/test.sh provides both. Without
 // them every test fails, unless DISAGG_SKIP_SLURM=1, which turns the failure into a skip.
+//
+// Local scenarios (local_*_test.go) need no cluster and always run: supervisor.Run in this process, or
+// the binary's `run --local`, with the fake srun and the toy stack on this machine. They are the
+// supervisor package's process-level tests (its own tests are decision tables with fake steps):
+// success, each role's failure, signals, teardown bounds, the record surviving SIGKILL, secrets, the
+// pre-flight checks, hangs, silent nodes, escaped daemons, the aggregated test, `status` of a killed
+// supervisor; and BenchmarkLocal512, 512 task processes launched and torn down.
 package integration
 
 import (

@@ -60,9 +60,9 @@ mkdir -p bench
 {
   go test -run '^$' -bench '^BenchmarkBuild$' -count "$runs" ./roles/ || true
   go test -run '^$' -bench '^Benchmark(Expand|Compress)Hostlist$' -count "$runs" ./slurm/ || true
-  go test -run '^$' -bench '^BenchmarkReferenceSortNames$' -count "$runs" ./supervisor/ || true
+  go test -run '^$' -bench '^BenchmarkReferenceSortNames$' -count "$runs" ./integration/ || true
   # One op launches 512 processes: one op per count.
-  go test -run '^$' -bench '^Benchmark(Local512|Local512NoBarrier|ReferenceSpawn512)$' -benchtime 1x -count "$runs" ./supervisor/ || true
+  go test -run '^$' -bench '^Benchmark(Local512|Local512NoBarrier|ReferenceSpawn512)$' -benchtime 1x -count "$runs" ./integration/ || true
 } > bench/gobench.txt 2>&1
 grep -E '^(Benchmark|ok|FAIL|---)' bench/gobench.txt >&2 || true
 fi

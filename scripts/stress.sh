@@ -14,12 +14,14 @@
 #   --load K      busy loops (`yes > /dev/null`) during the runs (default: nproc; 0: none)
 #
 # Everything is built once, before the load starts: the disagg-supervisor binary (CGO_ENABLED=0) and
-# the test binaries of ./supervisor and ./integration (go test -c; each still builds its own
-# disagg-supervisor once in TestMain). Local part: the supervisor package's process-level tests
-# (-test.count N), then `disagg-supervisor demo --fail SPEC` N times for each SPEC, judged by its exit
-# code and summary.json. Slurm part: every Test* of integration/ (-test.count N) against the dev
-# cluster, which it starts (scripts/slurm-dev-cluster.sh up, needs root); without a cluster those
-# scenarios fail. The logs are kept, and their directory printed, when anything failed.
+# the test binaries of ./supervisor and ./integration (go test -c; the integration binary still builds
+# its own disagg-supervisor once in TestMain). Local part: the local process-level scenarios named below,
+# from integration/local_*_test.go (the fake srun, no cluster; -test.count N), then
+# `disagg-supervisor demo --fail SPEC` N times for each SPEC, judged by its exit code and summary.json.
+# Loop part (with the local part): the supervisor package's decision tables named below (-test.count N).
+# Slurm part: every other Test* of integration/ (-test.count N) against the dev cluster, which it starts
+# (scripts/slurm-dev-cluster.sh up, needs root); without a cluster those scenarios fail. The logs are
+# kept, and their directory printed, when anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -47,15 +49,16 @@ case $n in '' | *[!0-9]* | 0) echo "stress.sh: -n wants a positive number, not $
 case $load in '' | *[!0-9]*) echo "stress.sh: --load wants a number, not $load" >&2; exit 2 ;; esac
 case $only in '' | local | slurm) ;; *) echo "stress.sh: --only wants local or slurm, not $only" >&2; exit 2 ;; esac
 
-# The process-level scenarios of ./supervisor; a name this tree does not have yet simply does not run.
-local_tests=(TestFailures TestSignals TestIgnoredSIGTERMIsReported TestLoopDecisions
-  TestKillWaitBoundsTeardown TestRecordSurvivesSIGKILLAfterDecision)
-# The pre-flight phase's: its decisions with fake steps, and its real steps with the toy precheck.
-local_tests+=(TestPrecheckProcesses TestPrecheckFailure TestPrecheckTimeout)
-# Hangs and sick servers (exit 85 within each detector's bound).
-local_tests+=(TestHangsEndTheRun TestLoopHangDecisions)
-# The aggregated test's: its decisions with fake steps, and its real steps with the toy's SERVER.
-local_tests+=(TestLoopAggregated TestAggregatedProcesses)
+# The local process-level scenarios of integration/local_*_test.go (real processes, the fake srun, no
+# cluster); a name this tree does not have yet simply does not run.
+local_tests=(TestFailures TestSignals TestIgnoredSIGTERMIsReported TestLocalKillWaitBoundsTeardown
+  TestRecordSurvivesSIGKILLAfterDecision)
+# The pre-flight phase's real steps with the toy precheck; hangs and sick servers (exit 85 within each
+# detector's bound); the aggregated test's real steps with the toy's SERVER.
+local_tests+=(TestPrecheckProcesses TestHangsEndTheRun TestAggregatedProcesses)
+# The supervisor package's decision tables with fake steps (the main loop's, the pre-flight phase's, the
+# hang detectors', the aggregated test's); a name this tree does not have yet simply does not run.
+loop_tests=(TestLoopDecisions TestPrecheckFailure TestPrecheckTimeout TestLoopHangDecisions TestLoopAggregated)
 # The demo runs: --fail SPEC ("-" for none), the exit code it must end with, and what summary.json must
 # say (failure.role, or state for the run without a failure).
 demo_runs=(
@@ -107,7 +110,7 @@ echo "== build" >&2
 CGO_ENABLED=0 go build -o "$work/disagg-supervisor" ./cmd/disagg-supervisor
 CGO_ENABLED=0 go build -o "$work/disagg-bench" ./cmd/disagg-bench
 if [ "$only" != slurm ]; then go test -c -o "$work/supervisor.test" ./supervisor; fi
-if [ "$only" != local ]; then go test -c -o "$work/integration.test" ./integration; fi
+go test -c -o "$work/integration.test" ./integration
 
 if [ "$only" != local ]; then
   echo "== slurm dev cluster" >&2
@@ -152,12 +155,20 @@ gotest() {
 
 if [ "$only" = slurm ]; then
   echo "--only slurm" > "$raw/local.skipped"
+  echo "--only slurm" > "$raw/loop.skipped"
 else
-  echo "== local: supervisor process-level scenarios, $n runs" >&2
+  echo "== loop: supervisor decision tables, $n runs" >&2
+  start=$SECONDS
+  printf '%s\n' "${loop_tests[@]}" > "$raw/loop.optional"
+  regex=$(IFS='|'; echo "^(${loop_tests[*]})\$")
+  gotest loop supervisor "$work/supervisor.test" -test.run "$regex" -test.timeout "$((n + 10))m"
+  echo "$((SECONDS - start))" > "$raw/loop.seconds"
+
+  echo "== local: process-level scenarios (integration/local_*_test.go), $n runs" >&2
   start=$SECONDS
   printf '%s\n' "${local_tests[@]}" > "$raw/local.optional"
   regex=$(IFS='|'; echo "^(${local_tests[*]})\$")
-  gotest local supervisor "$work/supervisor.test" -test.run "$regex" -test.timeout "$((n * 10 + 10))m"
+  gotest local integration "$work/integration.test" -test.run "$regex" -test.timeout "$((n * 10 + 10))m"
 
   echo "== local: disagg-supervisor demo, $n runs of each" >&2
   for ((i = 1; i <= n; i++)); do
@@ -189,7 +200,9 @@ if [ "$only" = local ]; then
 else
   echo "== slurm: integration scenarios, $n runs" >&2
   start=$SECONDS
-  mapfile -t slurm_tests < <(grep -h '^func Test' integration/*_test.go | sed -E 's/^func (Test[A-Za-z0-9_]*).*/\1/' | grep -vx TestMain)
+  # Every Test* of integration/ but the local scenarios, which the local part runs.
+  mapfile -t slurm_tests < <(for f in integration/*_test.go; do case $f in integration/local_*) ;; *) cat "$f" ;; esac; done |
+    grep -h '^func Test' | sed -E 's/^func (Test[A-Za-z0-9_]*).*/\1/' | grep -vx TestMain)
   printf '%s\n' "${slurm_tests[@]}" > "$raw/slurm.expect"
   regex=$(IFS='|'; echo "^(${slurm_tests[*]})\$")
   gotest slurm integration "$work/integration.test" -test.run "$regex" -test.timeout "$((n * 20 + 10))m"

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
@@ -55,16 +56,16 @@ func TestLoopAggregated(t *testing.T) {
 			play: func(t *testing.T, h *harness) {
 				installed(t, h)
 				h.ready("SERVER", nil)
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Errorf("state %s while the SERVER runs", s.State)
 				}
 				h.exit("SERVER", 0)
-				junit, err := os.ReadFile(filepath.Join(h.plan.Workspace, JUnitFile))
+				junit, err := os.ReadFile(filepath.Join(h.plan.Workspace, record.JUnitFile))
 				if err != nil || strings.Contains(string(junit), "<failure") {
 					t.Errorf("JUnit (%v) of a passing aggregated run has a failure:\n%s", err, junit)
 				}
 			},
-			want: outcome{state: RunSucceeded, code: 0, roles: map[string]StepState{"INSTALL": StepExited, "SERVER": StepExited}},
+			want: outcome{state: record.RunSucceeded, code: 0, roles: map[string]record.StepState{"INSTALL": record.StepExited, "SERVER": record.StepExited}},
 		},
 		{
 			name: "an end marker does not make the SERVER's end a server's finish",
@@ -75,7 +76,7 @@ func TestLoopAggregated(t *testing.T) {
 				h.announceEnd()
 				h.exit("SERVER", 0)
 			},
-			want: outcome{state: RunSucceeded, code: 0, roles: map[string]StepState{"SERVER": StepExited}},
+			want: outcome{state: record.RunSucceeded, code: 0, roles: map[string]record.StepState{"SERVER": record.StepExited}},
 		},
 		{
 			name: "a failing rank gives its own code, node and rank",
@@ -90,13 +91,13 @@ func TestLoopAggregated(t *testing.T) {
 				} else if len(f.FirstErrors) == 0 || !strings.Contains(f.FirstErrors[0].Text, "Traceback") {
 					t.Errorf("first errors %+v, want the traceback first", f.FirstErrors)
 				}
-				junit, err := os.ReadFile(filepath.Join(h.plan.Workspace, JUnitFile))
+				junit, err := os.ReadFile(filepath.Join(h.plan.Workspace, record.JUnitFile))
 				if err != nil || !strings.Contains(string(junit), `<testcase name="supervisor"`) || !strings.Contains(string(junit), `<failure message="test: role SERVER`) {
 					t.Errorf("JUnit (%v) does not fail the supervisor case with the SERVER as a test failure:\n%s", err, junit)
 				}
 			},
-			want: outcome{state: RunFailed, code: 7, role: "SERVER", reason: "aggregated server ended with exit code 7",
-				roles: map[string]StepState{"SERVER": StepExited}},
+			want: outcome{state: record.RunFailed, code: 7, role: "SERVER", reason: "aggregated server ended with exit code 7",
+				roles: map[string]record.StepState{"SERVER": record.StepExited}},
 		},
 		{
 			name: "a --preflight check runs first; its failure with no node named by srun is exit 82, with no SERVER",
@@ -110,7 +111,7 @@ func TestLoopAggregated(t *testing.T) {
 					t.Error("SERVER launched after the pre-flight check failed")
 				}
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitPreflight, role: "PREFLIGHT_gpus", roles: map[string]StepState{"SERVER": StepPending}},
+			want: outcome{state: record.RunFailed, code: verdict.ExitPreflight, role: "PREFLIGHT_gpus", roles: map[string]record.StepState{"SERVER": record.StepPending}},
 		},
 		{
 			name: "a passing --preflight check, then the install step, then the SERVER",
@@ -120,7 +121,7 @@ func TestLoopAggregated(t *testing.T) {
 				installed(t, h)
 				h.exit("SERVER", 0)
 			},
-			want: outcome{state: RunSucceeded, code: 0, roles: map[string]StepState{"PREFLIGHT_gpus": StepExited, "SERVER": StepExited}},
+			want: outcome{state: record.RunSucceeded, code: 0, roles: map[string]record.StepState{"PREFLIGHT_gpus": record.StepExited, "SERVER": record.StepExited}},
 		},
 		{
 			name: "the install step fails: no SERVER",
@@ -130,7 +131,7 @@ func TestLoopAggregated(t *testing.T) {
 					t.Error("SERVER launched after the install step failed")
 				}
 			},
-			want: outcome{state: RunFailed, code: 2, role: "INSTALL", roles: map[string]StepState{"SERVER": StepPending}},
+			want: outcome{state: record.RunFailed, code: 2, role: "INSTALL", roles: map[string]record.StepState{"SERVER": record.StepPending}},
 		},
 		{
 			name: "SIGTERM stops the SERVER: interrupted",
@@ -141,7 +142,7 @@ func TestLoopAggregated(t *testing.T) {
 					t.Errorf("stopped %v, want the SERVER", got)
 				}
 			},
-			want: outcome{state: RunInterrupted, code: 143, roles: map[string]StepState{"SERVER": StepStopped}},
+			want: outcome{state: record.RunInterrupted, code: 143, roles: map[string]record.StepState{"SERVER": record.StepStopped}},
 		},
 		{
 			name: "Slurm cancels the SERVER's step: interrupted, not the SERVER's failure",
@@ -151,7 +152,7 @@ func TestLoopAggregated(t *testing.T) {
 				h.writeLog("SERVER", cancelled)
 				h.exit("SERVER", 143)
 			},
-			want: outcome{state: RunInterrupted, code: 143, roles: map[string]StepState{"SERVER": StepStopped}},
+			want: outcome{state: record.RunInterrupted, code: 143, roles: map[string]record.StepState{"SERVER": record.StepStopped}},
 		},
 		{
 			name: "on a cluster a failing SERVER is blamed once Slurm says the job runs",
@@ -160,12 +161,12 @@ func TestLoopAggregated(t *testing.T) {
 				installed(t, h)
 				h.writeLog("SERVER", "srun: error: node1: task 1: Exited with exit code 9\n")
 				h.exit("SERVER", 1)
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Errorf("state %s before Slurm answered, want running (the end is held)", s.State)
 				}
 				h.answer("RUNNING", nil)
 			},
-			want: outcome{state: RunFailed, code: 9, role: "SERVER", reason: "not a cancellation: JobState=RUNNING"},
+			want: outcome{state: record.RunFailed, code: 9, role: "SERVER", reason: "not a cancellation: JobState=RUNNING"},
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,13 +5,14 @@ import (
 	"fmt"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // workspaceClaim is what a run takes of its workspace before it writes anything there: the workspace
 // lock, and an earlier attempt's misleading files moved out of its way.
 type workspaceClaim struct {
-	self  SupervisorInfo
+	self  record.SupervisorInfo
 	lock  *workspaceLock
 	moved []staleMove
 }
@@ -48,10 +49,10 @@ func (r *run) claimWorkspace() (int, error) {
 // reportClaim tells the event log what claiming the workspace did.
 func (r *run) reportClaim() {
 	if err := r.claim.lock.unsupported; err != nil {
-		r.emit(Event{Name: EventWarning, Message: fmt.Sprintf(
+		r.emit(Event{Name: record.EventWarning, Message: fmt.Sprintf(
 			"the workspace's file system has no flock (%v): a second supervisor in this workspace would not be stopped", err)})
 	}
 	if len(r.claim.moved) > 0 {
-		r.emit(Event{Name: EventPlan, Message: staleEvent(coord.StaleDir(r.plan.Workspace, r.plan.RunToken), r.claim.moved)})
+		r.emit(Event{Name: record.EventPlan, Message: staleEvent(coord.StaleDir(r.plan.Workspace, r.plan.RunToken), r.claim.moved)})
 	}
 }

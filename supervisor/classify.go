@@ -9,14 +9,11 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
-
-// BadNodesFile is written in the workspace when an infrastructure failure names nodes: one host a line,
-// ready for `sbatch --exclude=$(paste -sd, bad-nodes.txt)`.
-const BadNodesFile = "bad-nodes.txt"
 
 // evidenceScanBytes bounds how much of a failed step's log is searched for infrastructure evidence:
 // Slurm's and the driver's lines come at the failure, near the end of this attempt's part.
@@ -25,14 +22,14 @@ const evidenceScanBytes = 4 << 20
 // classify gives a failure its class, origin and evidence, and returns the run's exit code: a role's
 // failure whose log shows that the cluster failed becomes an infrastructure failure (87) naming its
 // nodes, whatever the role's own code was. A failure that already has a class keeps it.
-func (r *run) classify(state RunState, code int, f *Failure) int {
+func (r *run) classify(state record.RunState, code int, f *record.Failure) int {
 	if f == nil {
 		return code
 	}
 	if f.Class != "" {
 		return code
 	}
-	if state == RunInterrupted {
+	if state == record.RunInterrupted {
 		f.Class, f.Origin = verdict.ClassCancelled, verdict.OriginSupervisor
 		return code
 	}
@@ -46,13 +43,13 @@ func (r *run) classify(state RunState, code int, f *Failure) int {
 		r.toInfrastructure(f, code, evidence, nodes)
 		return verdict.ExitInfrastructure
 	}
-	if full := r.fullFileSystems(); len(full) > 0 && (s.exited || s.endedOnLine) {
+	if full := r.fullFileSystems(); len(full) > 0 && (s.exited() || s.endedOnLine) {
 		// srun writes the role logs itself: a full file system shows only here, and cuts them.
 		r.toInfrastructure(f, code, full, nil)
 		f.Reason += "; the logs may be cut: no space left"
 		return verdict.ExitInfrastructure
 	}
-	if s.kind == roles.KindPreflight && code == verdict.ExitPreflight && f.Node != "" && s.check != nil && !s.check.timedOut && !s.stopping {
+	if s.kind == roles.KindPreflight && code == verdict.ExitPreflight && f.Node != "" && s.check != nil && !s.check.timedOut && !s.stopRequested {
 		// A pre-flight check tests the node it runs on: its failure, on the node srun names, is the node's.
 		nodes := []string{f.Node}
 		r.toInfrastructure(f, code, []string{fmt.Sprintf("%s: --preflight check %s failed on %s", verdict.RulePreflight,
@@ -68,7 +65,7 @@ func (r *run) classify(state RunState, code int, f *Failure) int {
 	case code == s.code && verdict.InBand(code) && r.taskErrorFirst(s, f):
 		// The per-rank runner's own verdict (setup, empty command, a wait that ran out).
 		f.Class, f.Origin = verdict.ClassOf(code), verdict.OriginSupervisor
-	case code == s.code && (s.exited || s.endedOnLine):
+	case code == s.code && (s.exited() || s.endedOnLine):
 		f.Class, f.Origin = verdict.ClassTest, verdict.OriginRole
 	default:
 		f.Class, f.Origin = verdict.ClassOf(code), verdict.OriginSupervisor
@@ -77,7 +74,7 @@ func (r *run) classify(state RunState, code int, f *Failure) int {
 }
 
 // toInfrastructure makes f an infrastructure failure: the role's own code stays in the reason.
-func (r *run) toInfrastructure(f *Failure, code int, evidence, nodes []string) {
+func (r *run) toInfrastructure(f *record.Failure, code int, evidence, nodes []string) {
 	f.Class, f.Origin = verdict.ClassInfrastructure, verdict.OriginSupervisor
 	f.Evidence = evidence
 	f.Reason = fmt.Sprintf("infrastructure failure (the role's own code was %d): %s", code, f.Reason)
@@ -88,7 +85,7 @@ func (r *run) toInfrastructure(f *Failure, code int, evidence, nodes []string) {
 // infrastructureEvidence searches the failed step's output for the lines by which Slurm, the driver
 // or the kernel say that the cluster failed (see package verdict), and returns them with the nodes they
 // name (for a GPU or a start that failed, the failing task's node).
-func (r *run) infrastructureEvidence(s *step, f *Failure) (evidence, nodes []string) {
+func (r *run) infrastructureEvidence(s *step, f *record.Failure) (evidence, nodes []string) {
 	text, err := readTail(s.log, s.logStart, evidenceScanBytes)
 	if err != nil {
 		return nil, nil
@@ -130,7 +127,7 @@ func (r *run) infrastructureEvidence(s *step, f *Failure) (evidence, nodes []str
 // ranksNotStarted reports whether a failing rank of s never started its command: the task runner
 // writes its start marker just before it starts the command, so a rank without one failed in its
 // start (PMIx, PMI, MPI), not in the test.
-func (r *run) ranksNotStarted(s *step, f *Failure) bool {
+func (r *run) ranksNotStarted(s *step, f *record.Failure) bool {
 	if s.kind == kindInstall || r.plan.CoordDir == "" || len(f.Ranks) == 0 {
 		return false
 	}
@@ -148,7 +145,7 @@ func (r *run) ranksNotStarted(s *step, f *Failure) bool {
 
 // taskErrorFirst reports whether the step's log holds the per-rank runner's own failure line, and puts
 // it first among the failure's first errors: it is the cause, srun's "Exited with exit code" its echo.
-func (r *run) taskErrorFirst(s *step, f *Failure) bool {
+func (r *run) taskErrorFirst(s *step, f *record.Failure) bool {
 	i := slices.IndexFunc(f.FirstErrors, func(l logscan.Line) bool { return l.Pattern == logscan.TaskErrorName })
 	if i < 0 {
 		return false
@@ -174,14 +171,14 @@ func (r *run) addBadNodes(nodes ...string) {
 	}
 	slices.Sort(r.badNodes)
 	data := strings.Join(r.badNodes, "\n") + "\n"
-	if err := coord.WriteFileAtomic(filepath.Join(r.plan.Workspace, BadNodesFile), []byte(data)); err != nil {
-		r.warn("", fmt.Sprintf("cannot write %s: %v", BadNodesFile, err))
+	if err := coord.WriteFileAtomic(filepath.Join(r.plan.Workspace, record.BadNodesFile), []byte(data)); err != nil {
+		r.warn("", fmt.Sprintf("cannot write %s: %v", record.BadNodesFile, err))
 	}
 }
 
 // cancellation is the root cause of a run that Slurm ended: who ended it, when Slurm says, and the
 // lines that say so; never a role, which only received the cancellation.
-func (r *run) cancellation(code int, st slurm.JobStatus, why string) *Failure {
+func (r *run) cancellation(code int, st slurm.JobStatus, why string) *record.Failure {
 	line := r.cancelledLine()
 	who := verdict.Canceller(line, st.State, st.Reason)
 	reason := "Slurm is ending the job"
@@ -191,7 +188,7 @@ func (r *run) cancellation(code int, st slurm.JobStatus, why string) *Failure {
 	if why != "" {
 		reason += ": " + why
 	}
-	f := &Failure{Code: code, Reason: reason, Class: verdict.ClassCancelled, Origin: verdict.OriginSupervisor}
+	f := &record.Failure{Code: code, Reason: reason, Class: verdict.ClassCancelled, Origin: verdict.OriginSupervisor}
 	if st.State != "" {
 		f.Evidence = append(f.Evidence, fmt.Sprintf("scontrol: JobState=%s Reason=%s", st.State, cmpOrNone(st.Reason)))
 	}
@@ -215,7 +212,7 @@ func (r *run) cancelledLine() string {
 	first := ""
 	for _, s := range r.steps {
 		line := s.cancelledBySlurm
-		if line == "" && s.exited {
+		if line == "" && s.exited() {
 			line = findCancelLine(s.log, s.logStart)
 		}
 		if line == "" {
@@ -279,7 +276,7 @@ func (r *run) nodeFailure(st slurm.JobStatus) bool {
 	}
 	f := r.failure
 	if f == nil {
-		f = &Failure{}
+		f = &record.Failure{}
 		r.failure = f
 	}
 	f.Class, f.Origin, f.Evidence = verdict.ClassInfrastructure, verdict.OriginSupervisor, evidence
@@ -290,7 +287,7 @@ func (r *run) nodeFailure(st slurm.JobStatus) bool {
 		f.Nodes = nil
 		f.Reason += " because of " + slurm.CompressHostlist(uniqueSorted(nodes))
 	}
-	r.state = RunFailed
+	r.state = record.RunFailed
 	r.code = verdict.ExitInfrastructure
 	r.addBadNodes(nodes...)
 	return true

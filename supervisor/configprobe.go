@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
@@ -35,7 +36,7 @@ func (configProbeDone) isMessage() {}
 func (r *run) probeConfig(index int) {
 	c := &r.configs
 	for _, s := range r.steps {
-		if s.probe == nil || s.probe.ConfigTarget == "" || !s.alive() || !s.ready() || s.stopping || s.watch == nil {
+		if s.probe == nil || s.probe.ConfigTarget == "" || !s.alive() || !s.ready() || s.stopRequested || s.watch == nil {
 			continue
 		}
 		if c.probeStop == nil {
@@ -81,7 +82,7 @@ func (r *run) probeConfig(index int) {
 // stopping.
 func (r *run) onConfigProbeDone(m configProbeDone, now time.Time) {
 	s := r.byName[m.name]
-	if r.decided || !s.alive() || s.stopping {
+	if r.decided || !s.alive() || s.stopRequested {
 		return
 	}
 	r.syncConfigs()
@@ -95,11 +96,11 @@ func (r *run) onConfigProbeDone(m configProbeDone, now time.Time) {
 			r.warn(s.name, msg+" (ignored: the benchmark may have announced the end of its last configuration; see --server-configs)")
 			return
 		}
-		r.emit(Event{Name: EventWarning, Role: s.name, Code: intPtr(verdict.ExitNotReady), Message: msg})
-		r.decide(RunFailed, verdict.ExitNotReady, r.failureOf(s, verdict.ExitNotReady, msg))
+		r.emit(Event{Name: record.EventWarning, Role: s.name, Code: intPtr(verdict.ExitNotReady), Message: msg})
+		r.decide(record.RunFailed, verdict.ExitNotReady, r.failureOf(s, verdict.ExitNotReady, msg))
 		return
 	}
-	r.emit(Event{Name: EventReady, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), Duration: now.Sub(cur.startedAt),
+	r.emit(Event{Name: record.EventReady, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), Duration: now.Sub(cur.startedAt),
 		Message: fmt.Sprintf("%s probe passed: ready for server configuration %d", s.probe.Type, m.index)})
 	r.startLivenessArmed(s, true)
 }

@@ -4,16 +4,15 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 )
 
@@ -30,53 +29,13 @@ import (
 // this. One glob of the output directory per period; step ends and decisions look at once.
 const configPollPeriod = time.Second
 
-// ConfigVerdict is a server configuration's verdict in summary.json's server_configs.
-type ConfigVerdict string
-
-// The verdicts of a server configuration.
-const (
-	// ConfigCompleted: the benchmark wrote its end marker (whose first line is the status).
-	ConfigCompleted ConfigVerdict = "completed"
-	// ConfigFailed: the run failed while it was in progress, or its status says FAILED, or the
-	// benchmark ended without its end marker.
-	ConfigFailed ConfigVerdict = "failed"
-	// ConfigHung: the run was found hung (exit 85) while it was in progress.
-	ConfigHung ConfigVerdict = "hung"
-	// ConfigInterrupted: a signal or Slurm ended the run while it was in progress.
-	ConfigInterrupted ConfigVerdict = "interrupted"
-	// ConfigRunning: in progress.
-	ConfigRunning ConfigVerdict = "running"
-	// ConfigNotStarted: the run ended before it (the number of configurations is known).
-	ConfigNotStarted ConfigVerdict = "not started"
-)
-
-// ServerConfig is one server configuration in summary.json's server_configs.
-type ServerConfig struct {
-	Index     int        `json:"index"`
-	StartedAt *time.Time `json:"started_at,omitempty"`
-	EndedAt   *time.Time `json:"ended_at,omitempty"`
-	// DurationSeconds is from its start to its end (or to the summary's writing while it runs);
-	// GPUSeconds the serving GPU-seconds of the steps within it (the ledger's serving_by_config).
-	DurationSeconds float64 `json:"duration_seconds"`
-	GPUSeconds      float64 `json:"gpu_seconds"`
-	// StatusFile and Status are its end marker and the marker's first line.
-	StatusFile string `json:"status_file,omitempty"`
-	Status     string `json:"status,omitempty"`
-	// Disturbances are what happened within it that may have bent its figures (as the measurement
-	// window's).
-	Disturbances []string      `json:"disturbances,omitempty"`
-	Verdict      ConfigVerdict `json:"verdict"`
-	// Reason says why a configuration did not complete.
-	Reason string `json:"reason,omitempty"`
-}
-
 // configPhase is the loop's record of one configuration.
 type configPhase struct {
 	index              int
 	startedAt, endedAt time.Time
 	marker, status     string
 	disturbances       []string
-	verdict            ConfigVerdict
+	verdict            record.ConfigVerdict
 	reason             string
 	// tentative: started by a marker while the number of configurations is unknown; it may be
 	// no configuration at all, but the harness's shutdown after the last one.
@@ -128,7 +87,7 @@ func (c *configTracker) currentIndex() int {
 func (c *configTracker) ended() int {
 	n := 0
 	for _, p := range c.phases {
-		if p.marker != "" || p.verdict == ConfigCompleted {
+		if p.marker != "" || p.verdict == record.ConfigCompleted {
 			n++
 		}
 	}
@@ -155,7 +114,7 @@ func (c *configTracker) several() bool {
 func (c *configTracker) completedList() string {
 	var done []string
 	for _, p := range c.phases {
-		if p.verdict == ConfigCompleted {
+		if p.verdict == record.ConfigCompleted {
 			done = append(done, strconv.Itoa(p.index))
 		}
 	}
@@ -193,7 +152,7 @@ func (r *run) startConfigs(at time.Time) {
 func (r *run) beginConfig(index int, at time.Time, tentative bool) {
 	c := &r.configs
 	for len(c.phases) <= index {
-		c.phases = append(c.phases, &configPhase{index: len(c.phases), startedAt: at, verdict: ConfigRunning, tentative: tentative})
+		c.phases = append(c.phases, &configPhase{index: len(c.phases), startedAt: at, verdict: record.ConfigRunning, tentative: tentative})
 	}
 	if d := r.cfg.ConfigTimeout; d > 0 {
 		r.cfg.clock.AfterFunc(d, func() { r.send(configTimedOut{index: index}) })
@@ -205,13 +164,13 @@ func (r *run) beginConfig(index int, at time.Time, tentative bool) {
 	if tentative {
 		msg += " (if there is one: the number of configurations is unknown, see --server-configs)"
 	}
-	r.emit(Event{Name: EventConfig, Message: msg})
+	r.emit(Event{Name: record.EventConfig, Message: msg})
 	for _, s := range r.steps {
 		// The servers restart for the new configuration inside their steps: their checks
 		// start over, with the new target. After a marker whose configuration may have been the
 		// last (their number unknown) failures are warnings only, as they were: only a check
 		// with {idx} needs its new target then.
-		if s.liveness == nil || !s.alive() || !s.ready() || s.stopping ||
+		if s.liveness == nil || !s.alive() || !s.ready() || s.stopRequested ||
 			(tentative && !strings.Contains(s.liveness.Target, roles.PlaceholderIdx)) {
 			continue
 		}
@@ -307,21 +266,21 @@ func (r *run) endConfig(m markerFile, now time.Time) {
 		if !p.endedAt.IsZero() {
 			continue
 		}
-		p.endedAt, p.verdict = now, ConfigCompleted
+		p.endedAt, p.verdict = now, record.ConfigCompleted
 		if p.index != index {
 			p.reason = "no end marker of its own: a later configuration's ended it"
 			continue
 		}
 		p.marker, p.status = m.path, firstLine(m.path)
 		if statusSaysFailed(p.status) {
-			p.verdict, p.reason = ConfigFailed, fmt.Sprintf("its status file %s says %q", m.path, p.status)
+			p.verdict, p.reason = record.ConfigFailed, fmt.Sprintf("its status file %s says %q", m.path, p.status)
 		}
 	}
 	msg := fmt.Sprintf("server configuration %d ended: %s", index, m.path)
 	if status := c.phases[index].status; status != "" {
 		msg += fmt.Sprintf(" (%q)", status)
 	}
-	r.emit(Event{Name: EventConfig, Message: msg})
+	r.emit(Event{Name: record.EventConfig, Message: msg})
 	if c.total == 0 || index+1 < c.total {
 		r.beginConfig(index+1, now, c.total == 0)
 	}
@@ -353,7 +312,7 @@ func (r *run) onConfigMessage(msg message, now time.Time) {
 // decidingStep is the step whose end decides the run: the benchmark, or an aggregated SERVER.
 func (r *run) decidingStep() *step {
 	for _, s := range r.steps {
-		if decidesRun(s.kind) {
+		if record.DecidesRun(s.kind) {
 			return s
 		}
 	}
@@ -368,7 +327,7 @@ func (r *run) shutdownAfterLast() bool {
 		return false
 	}
 	for _, s := range r.steps {
-		if s.finished || (decidesRun(s.kind) && s.exited) {
+		if s.finished() || (record.DecidesRun(s.kind) && s.exited()) {
 			return true
 		}
 	}
@@ -377,7 +336,7 @@ func (r *run) shutdownAfterLast() bool {
 
 // settleConfigs fixes the configurations' verdicts as the run is decided, and names the configuration
 // in progress in the root cause when the job has several. It runs before the decision is recorded.
-func (r *run) settleConfigs(state RunState, failure *Failure) {
+func (r *run) settleConfigs(state record.RunState, failure *record.Failure) {
 	r.syncConfigs()
 	c := &r.configs
 	cur := c.current()
@@ -391,23 +350,23 @@ func (r *run) settleConfigs(state RunState, failure *Failure) {
 	now := r.cfg.clock.Now()
 	cur.endedAt = now
 	switch {
-	case state == RunSucceeded:
-		cur.verdict = ConfigFailed
+	case state == record.RunSucceeded:
+		cur.verdict = record.ConfigFailed
 		cur.reason = "the benchmark ended with 0 before it wrote this configuration's end marker"
 		if c.several() {
 			r.warn("", fmt.Sprintf("the benchmark ended with 0 during server configuration %d, before its end marker; configurations completed: %s", cur.index, c.completedList()))
 		}
 	case failure != nil && failure.Hung:
-		cur.verdict = ConfigHung
-	case state == RunInterrupted:
-		cur.verdict = ConfigInterrupted
+		cur.verdict = record.ConfigHung
+	case state == record.RunInterrupted:
+		cur.verdict = record.ConfigInterrupted
 	default:
-		cur.verdict = ConfigFailed
+		cur.verdict = record.ConfigFailed
 	}
 	if failure == nil {
 		return
 	}
-	cur.reason = failure.where()
+	cur.reason = failure.Where()
 	if c.several() {
 		failure.Reason += r.configContext(cur, now)
 	}
@@ -439,14 +398,14 @@ func (r *run) noteConfigDisturbance(ev Event) {
 
 // configSummary is summary.json's server_configs: every configuration begun, and those not started
 // when their number is known.
-func (r *run) configSummary(now time.Time) []ServerConfig {
+func (r *run) configSummary(now time.Time) []record.ServerConfig {
 	c := &r.configs
 	if len(c.phases) == 0 {
 		return nil
 	}
-	var out []ServerConfig
+	var out []record.ServerConfig
 	for _, p := range c.phases {
-		sc := ServerConfig{Index: p.index, StartedAt: timePtr(p.startedAt), EndedAt: timePtr(p.endedAt),
+		sc := record.ServerConfig{Index: p.index, StartedAt: timePtr(p.startedAt), EndedAt: timePtr(p.endedAt),
 			StatusFile: p.marker, Status: p.status, Disturbances: slices.Clone(p.disturbances), Verdict: p.verdict,
 			Reason: r.redactor.String(p.reason)}
 		end := now
@@ -457,7 +416,7 @@ func (r *run) configSummary(now time.Time) []ServerConfig {
 		out = append(out, sc)
 	}
 	for k := len(c.phases); k < c.total; k++ {
-		out = append(out, ServerConfig{Index: k, Verdict: ConfigNotStarted})
+		out = append(out, record.ServerConfig{Index: k, Verdict: record.ConfigNotStarted})
 	}
 	return out
 }
@@ -472,82 +431,4 @@ func (r *run) currentCheck(name string, gen int) bool {
 func (r *run) livenessTarget(l roles.Liveness) roles.Liveness {
 	l.Target = strings.ReplaceAll(l.Target, roles.PlaceholderIdx, strconv.Itoa(r.configs.currentIndex()))
 	return l
-}
-
-// writeConfigs prints the server configurations after the roles table, when the job has several.
-func writeConfigs(w io.Writer, s Summary) {
-	if len(s.ServerConfigs) < 2 {
-		return
-	}
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONFIG\tSTARTED\tENDED\tDURATION\tSTATUS\tVERDICT")
-	for _, c := range s.ServerConfigs {
-		duration, status := "-", cmp.Or(c.Status, "-")
-		if c.StartedAt != nil {
-			duration = fmt.Sprintf("%.2fs", c.DurationSeconds)
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", c.Index, sinceStart(s.StartedAt, c.StartedAt),
-			sinceStart(s.StartedAt, c.EndedAt), duration, status, c.Verdict)
-	}
-	tw.Flush()
-	for _, c := range s.ServerConfigs {
-		if c.Reason != "" && c.Verdict != ConfigCompleted {
-			fmt.Fprintf(w, "  config %d: %s\n", c.Index, c.Reason)
-		}
-	}
-}
-
-// configInProgress names the configuration in progress, for status; "" when there is none.
-func configInProgress(s Summary) string {
-	for _, c := range s.ServerConfigs {
-		if c.Verdict == ConfigRunning {
-			return fmt.Sprintf("server configuration %d of %d in progress", c.Index, len(s.ServerConfigs))
-		}
-	}
-	return ""
-}
-
-// configJUnitCases are the test cases supervisor[config K], one per configuration, when the job has
-// several: passing when it completed, failing or erring as the run did while it was in progress,
-// skipped when it never started.
-func configJUnitCases(s Summary, class string) (cases []junitCase, failures, errs, skipped int) {
-	if len(s.ServerConfigs) < 2 {
-		return nil, 0, 0, 0
-	}
-	for _, c := range s.ServerConfigs {
-		jc := junitCase{Name: fmt.Sprintf("supervisor[config %d]", c.Index), ClassName: class, Time: c.DurationSeconds}
-		msg := junitText(string(c.Verdict)+": "+cmp.Or(c.Reason, string(c.Verdict)), 1000)
-		body := junitText(configDetail(c), 64<<10)
-		switch c.Verdict {
-		case ConfigCompleted:
-		case ConfigFailed:
-			jc.Failure = &junitFailure{Message: msg, Type: string(c.Verdict), Text: body}
-			failures++
-		case ConfigHung, ConfigInterrupted:
-			jc.Error = &junitFailure{Message: msg, Type: string(c.Verdict), Text: body}
-			errs++
-		default:
-			jc.Skipped = &junitSkipped{Message: msg}
-			skipped++
-		}
-		cases = append(cases, jc)
-	}
-	return cases, failures, errs, skipped
-}
-
-// configDetail is a configuration's JUnit body: its times, status and disturbances.
-func configDetail(c ServerConfig) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "server configuration %d: %s (%.2fs)\n", c.Index, c.Verdict, c.DurationSeconds)
-	if c.StatusFile != "" {
-		fmt.Fprintf(&b, "status file %s: %q\n", c.StatusFile, c.Status)
-	}
-	if c.Reason != "" {
-		fmt.Fprintf(&b, "reason: %s\n", c.Reason)
-	}
-	for _, d := range c.Disturbances {
-		fmt.Fprintf(&b, "disturbance: %s\n", d)
-	}
-	return b.String()
 }

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
@@ -34,7 +35,7 @@ func (r *run) writeFailed(path string, err error) {
 	r.writeErrs[path] = true
 	r.warn("", fmt.Sprintf("cannot write %s: %v", path, err))
 	if noSpace(err) && !r.decided {
-		r.decide(RunFailed, verdict.ExitInfrastructure, &Failure{Code: verdict.ExitInfrastructure,
+		r.decide(record.RunFailed, verdict.ExitInfrastructure, &record.Failure{Code: verdict.ExitInfrastructure,
 			Class: verdict.ClassInfrastructure, Origin: verdict.OriginSupervisor,
 			Reason:   fmt.Sprintf("no space left to write %s (%v)", path, err),
 			Evidence: []string{fmt.Sprintf("%s: write %s: %v", verdict.RuleNoSpace, path, err)}})

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -18,14 +19,16 @@ func TestEventLogLine(t *testing.T) {
 		ev   Event
 		want string
 	}{
-		{Event{Name: EventExit, Time: at, Role: "GEN_0", Nodes: "node[1-2]", PID: 42, Code: intPtr(3), Signal: "KILL",
+		{Event{Name: record.EventExit, Time: at, Role: "GEN_0", Nodes: "node[1-2]", PID: 42, Code: intPtr(3), Signal: "KILL",
 			Elapsed: 1500 * time.Millisecond, Duration: 250 * time.Millisecond, Message: "a && b <c>"},
 			`{"level":"info","time":"2026-11-30T05:00:01.5Z","event":"exit","role":"GEN_0","nodes":"node[1-2]","step":42,"code":3,"signal":"KILL","elapsed_s":1.5,"duration_s":0.25,"message":"a && b <c>"}`},
-		{Event{Name: EventWarning, Time: at},
+		{Event{Name: record.EventWarning, Time: at},
 			`{"level":"warn","time":"2026-11-30T05:00:01.5Z","event":"warning","elapsed_s":0}`},
-		{Event{Name: EventLeftover, Time: at, Role: "GEN_0", Nodes: "node1", Process: "sleep", ProcessPID: 4242, Ran: 1250 * time.Millisecond,
+		{Event{Name: record.EventLeftover, Time: at, Role: "GEN_0", Nodes: "node1", Process: "sleep", ProcessPID: 4242, Ran: 1250 * time.Millisecond,
 			Elapsed: 2 * time.Second, Message: "process sleep (pid 4242) ..."},
 			`{"level":"warn","time":"2026-11-30T05:00:01.5Z","event":"leftover","role":"GEN_0","nodes":"node1","elapsed_s":2,"process":"sleep","pid":4242,"ran_s":1.25,"message":"process sleep (pid 4242) ..."}`},
+		{Event{Name: record.EventTeardown, Time: at, Elapsed: 3 * time.Second, Steps: []string{"GEN_0", "BENCHMARK"}, Message: "SIGTERM sent to 2 steps"},
+			`{"level":"info","time":"2026-11-30T05:00:01.5Z","event":"teardown","elapsed_s":3,"steps":["GEN_0","BENCHMARK"],"message":"SIGTERM sent to 2 steps"}`},
 	}
 	for _, tt := range tests {
 		var out bytes.Buffer
@@ -41,21 +44,22 @@ func TestReadEvents(t *testing.T) {
 	ws := t.TempDir()
 	at := time.Date(2026, 11, 30, 6, 0, 1, 0, time.UTC)
 	evs := []Event{
-		{Name: EventLaunch, Time: at, Role: "CTX_0", PID: 7, Elapsed: time.Second},
-		{Name: EventResult, Time: at.Add(time.Second), Code: intPtr(0), Message: "done"},
-		{Name: EventLeftover, Time: at.Add(time.Second), Role: "GEN_0", Nodes: "node1", Process: "sleep", ProcessPID: 9, Ran: time.Minute},
+		{Name: record.EventLaunch, Time: at, Role: "CTX_0", PID: 7, Elapsed: time.Second},
+		{Name: record.EventResult, Time: at.Add(time.Second), Code: intPtr(0), Message: "done"},
+		{Name: record.EventLeftover, Time: at.Add(time.Second), Role: "GEN_0", Nodes: "node1", Process: "sleep", ProcessPID: 9, Ran: time.Minute},
+		{Name: record.EventTeardown, Time: at.Add(2 * time.Second), Steps: []string{"CTX_0"}, Message: "SIGTERM sent to 1 steps [CTX_0]"},
 	}
 	var out bytes.Buffer
 	l := newEventLog(&out, nil)
-	var want []LogEntry
+	var want []record.LogEntry
 	for _, ev := range evs {
 		l.emit(ev)
 		want = append(want, ev.logEntry())
 	}
-	if err := os.WriteFile(filepath.Join(ws, EventsFile), out.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(ws, record.EventsFile), out.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadEvents(ws)
+	got, err := record.ReadEvents(ws)
 	if err != nil {
 		t.Fatal(err)
 	}

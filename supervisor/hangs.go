@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/disagg-supervisor/disagg-supervisor/roles"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
@@ -43,16 +43,14 @@ type HangSettings struct {
 	// DefaultSrunExitWait when KillWait is unknown.
 	SrunExitWait time.Duration
 
-	// newLivenessCheck is the loop tests' seam; nil means newLivenessCheck.
-	newLivenessCheck func(l roles.Liveness, logPath string, logStart int64) (livenessCheck, error)
+	// newCheck builds the liveness checks' attempts: the loop tests' seam; nil means newCheck.
+	newCheck func(spec checkSpec, logPath string, logStart int64) (check, error)
 }
 
 // hangState is the run loop's part of hang detection; only the loop touches it.
 type hangState struct {
-	// dump asks for the dump signal before the teardown of the decision being made; dumpAt is
-	// when it was sent.
-	dump   bool
-	dumpAt time.Time
+	// dump asks for the dump signal before the teardown of the decision being made.
+	dump bool
 	// stopChecks ends the liveness checks and the stall watch, which run until the decision.
 	stopChecks []context.CancelFunc
 	// benchmarkAt is the launch of the benchmark: the stall window and the benchmark timeout count
@@ -76,7 +74,6 @@ type (
 		outputGrew bool
 	}
 	benchmarkTimedOut struct{}
-	dumpWaitOver      struct{}
 	// livenessMissed: one failed attempt of a liveness check, fewer in a row than its failures.
 	livenessMissed struct {
 		name       string
@@ -89,7 +86,6 @@ type (
 func (livenessFailed) isMessage()    {}
 func (stallSample) isMessage()       {}
 func (benchmarkTimedOut) isMessage() {}
-func (dumpWaitOver) isMessage()      {}
 func (livenessMissed) isMessage()    {}
 
 // onHangMessage handles the hang detectors' messages.
@@ -101,13 +97,11 @@ func (r *run) onHangMessage(msg message, now time.Time) {
 		r.onStallSample(m, now)
 	case benchmarkTimedOut:
 		r.onBenchmarkTimeout(now)
-	case dumpWaitOver:
-		r.teardown()
 	case livenessMissed:
 		if !r.currentCheck(m.name, m.gen) {
 			return
 		}
-		r.noteDisturbance(Event{Name: EventWarning, Time: now, Role: m.name, Message: fmt.Sprintf(
+		r.noteDisturbance(Event{Name: record.EventWarning, Time: now, Role: m.name, Message: fmt.Sprintf(
 			"liveness check failed (%d of %d in a row): %s", m.failed, m.of, r.redactor.String(m.answer))})
 	}
 }
@@ -117,7 +111,7 @@ func (r *run) onHangMessage(msg message, now time.Time) {
 // SERVER), the stall detector and the benchmark timeout.
 func (r *run) onLaunched(s *step) {
 	r.watchSrunLines(s)
-	if !decidesRun(s.kind) {
+	if !record.DecidesRun(s.kind) {
 		return
 	}
 	r.hang.benchmarkAt = s.launchedAt
@@ -133,7 +127,7 @@ func (r *run) onLaunched(s *step) {
 func (r *run) onBenchmarkTimeout(now time.Time) {
 	var bench *step
 	for _, s := range r.steps {
-		if decidesRun(s.kind) {
+		if record.DecidesRun(s.kind) {
 			bench = s
 		}
 	}
@@ -148,15 +142,15 @@ func (r *run) onBenchmarkTimeout(now time.Time) {
 // decideHung fails the run with verdict.ExitHung, blaming s, and asks for the dump signal before the
 // teardown.
 func (r *run) decideHung(s *step, reason, check string, answers []string) {
-	if r.held != nil {
+	if r.phase == phaseHolding {
 		// A step's end is waiting for Slurm's word on a cancellation: that verdict comes first.
 		return
 	}
 	f := r.failureOf(s, verdict.ExitHung, reason)
 	f.Hung, f.Check, f.Answers = true, check, answers
-	r.emit(Event{Name: EventWarning, Role: s.name, Code: intPtr(verdict.ExitHung), Message: reason})
+	r.emit(Event{Name: record.EventWarning, Role: s.name, Code: intPtr(verdict.ExitHung), Message: reason})
 	r.hang.dump = true
-	r.decide(RunFailed, verdict.ExitHung, f)
+	r.decide(record.RunFailed, verdict.ExitHung, f)
 }
 
 // beginTeardown starts the teardown of a decided run; a hung run first gets the dump signal, when one
@@ -167,7 +161,7 @@ func (r *run) beginTeardown() {
 	}
 	r.hang.stopChecks = nil
 	sig := r.cfg.DumpSignal
-	if !r.hang.dump || sig == 0 || !r.hang.dumpAt.IsZero() {
+	if !r.hang.dump || sig == 0 {
 		r.teardown()
 		return
 	}
@@ -189,11 +183,10 @@ func (r *run) beginTeardown() {
 		r.teardown()
 		return
 	}
-	r.hang.dumpAt = r.cfg.clock.Now()
 	wait := r.cfg.DumpWait // DefaultDumpWait when none was given (withDefaults)
-	r.emit(Event{Name: EventTeardown, Signal: signalName(sig), Message: fmt.Sprintf(
+	r.emit(Event{Name: record.EventTeardown, Signal: signalName(sig), Message: fmt.Sprintf(
 		"%s sent to %d steps %v so that their logs hold their stacks; SIGTERM in %s", signalName(sig), len(live), live, wait)})
-	r.cfg.clock.AfterFunc(wait, func() { r.send(dumpWaitOver{}) })
+	r.enter(phaseDumping, wait)
 }
 
 // notReady names what a readiness deadline left pending: the steps launched and not ready, and those
@@ -202,7 +195,7 @@ func (r *run) notReady(now time.Time) string {
 	var waiting, pending []string
 	for _, s := range r.steps {
 		switch {
-		case s.ready() || s.exited:
+		case s.ready() || s.exited():
 		case s.launched():
 			waiting = append(waiting, fmt.Sprintf("%s (launched %s ago)", s.name, now.Sub(s.launchedAt).Round(time.Second)))
 		default:
@@ -228,7 +221,7 @@ func (r *run) stillRunning(now time.Time) string {
 		if s.ready() {
 			what = fmt.Sprintf("ready for %s", now.Sub(s.readyAt).Round(time.Second))
 		}
-		if decidesRun(s.kind) || s.kind == kindInstall {
+		if record.DecidesRun(s.kind) || s.kind == kindInstall {
 			what = fmt.Sprintf("running for %s", now.Sub(s.launchedAt).Round(time.Second))
 		}
 		parts = append(parts, fmt.Sprintf("%s on %s (%s)", s.name, slurm.CompressHostlist(s.nodes), what))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
@@ -33,12 +34,12 @@ func TestHeartbeat(t *testing.T) {
 		if got := h.summary().UpdatedAt; !got.Equal(*first.UpdatedAt) {
 			t.Fatalf("summary rewritten at %v, before the heartbeat was due and with nothing changed", got)
 		}
-		h.advance(HeartbeatPeriod - 4900*time.Millisecond)
-		if got, want := *h.summary().UpdatedAt, first.UpdatedAt.Add(HeartbeatPeriod); !got.Equal(want) {
+		h.advance(record.HeartbeatPeriod - 4900*time.Millisecond)
+		if got, want := *h.summary().UpdatedAt, first.UpdatedAt.Add(record.HeartbeatPeriod); !got.Equal(want) {
 			t.Fatalf("updated_at %v after one heartbeat period, want %v", got, want)
 		}
-		h.advance(HeartbeatPeriod)
-		if got, want := *h.summary().UpdatedAt, first.UpdatedAt.Add(2*HeartbeatPeriod); !got.Equal(want) {
+		h.advance(record.HeartbeatPeriod)
+		if got, want := *h.summary().UpdatedAt, first.UpdatedAt.Add(2*record.HeartbeatPeriod); !got.Equal(want) {
 			t.Fatalf("updated_at %v after two heartbeat periods, want %v", got, want)
 		}
 	})
@@ -56,7 +57,7 @@ func TestEndMarkerMustBeAFile(t *testing.T) {
 		}
 		h.exit("GEN_0", 0)
 		s := h.summary()
-		if s.State != RunFailed || s.ExitCode == nil || *s.ExitCode != verdict.ExitEarlyExit || s.Failure == nil || s.Failure.Role != "GEN_0" {
+		if s.State != record.RunFailed || s.ExitCode == nil || *s.ExitCode != verdict.ExitEarlyExit || s.Failure == nil || s.Failure.Role != "GEN_0" {
 			t.Fatalf("state %s, exit code %v, failure %+v; want GEN_0's early exit (%d)", s.State, s.ExitCode, s.Failure, verdict.ExitEarlyExit)
 		}
 	})
@@ -81,7 +82,7 @@ func TestStaleDirectoryMatchIsBadInput(t *testing.T) {
 		if calls := h.calls("start"); len(calls) > 0 {
 			t.Errorf("launched %v", calls)
 		}
-		if _, err := os.Stat(filepath.Join(h.plan.Workspace, SummaryFile)); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(h.plan.Workspace, record.SummaryFile)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("summary.json written (%v)", err)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "inside")); err != nil {
@@ -111,7 +112,7 @@ func TestSecondRunInWorkspaceIsRefused(t *testing.T) {
 		if calls := h.calls("start"); len(calls) > 0 {
 			t.Errorf("launched %v", calls)
 		}
-		if _, err := os.Stat(filepath.Join(h.plan.Workspace, SummaryFile)); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(h.plan.Workspace, record.SummaryFile)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("summary.json written (%v)", err)
 		}
 		data, err := os.ReadFile(coord.LockFile(h.plan.Workspace))

@@ -5,18 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"time"
-
-	"github.com/disagg-supervisor/disagg-supervisor/roles"
 )
-
-// livenessCheck is one attempt of a liveness check: nil when the role is well, else what it answered.
-type livenessCheck func(ctx context.Context) error
 
 // livenessCheckTimeout bounds one attempt: half the period, and never more than 750 ms, so that a
 // role that keeps its port and stops answering is found within PERIOD x FAILURES + 1 s of its last
@@ -47,9 +40,9 @@ func (r *run) startLivenessArmed(s *step, armed bool) {
 		return
 	}
 	l := r.livenessTarget(*s.liveness)
-	newCheck := r.cfg.newLivenessCheck
-	if newCheck == nil {
-		newCheck = newLivenessCheck
+	build := r.cfg.newCheck
+	if build == nil {
+		build = newCheck
 	}
 	c := &r.configs
 	if c.liveGen == nil {
@@ -60,7 +53,7 @@ func (r *run) startLivenessArmed(s *step, armed bool) {
 	}
 	c.liveGen[s.name]++
 	gen := c.liveGen[s.name]
-	check, err := newCheck(l, s.log, s.logStart)
+	check, err := build(livenessSpec(l), s.log, s.logStart)
 	if err != nil {
 		r.warn(s.name, fmt.Sprintf("liveness check not started: %v", err))
 		return
@@ -119,7 +112,7 @@ func (r *run) startLivenessArmed(s *step, armed bool) {
 // configurations' markers a failure fails the run as before the first.
 func (r *run) onLivenessFailed(m livenessFailed) {
 	s := r.byName[m.name]
-	if r.decided || !s.alive() || s.stopping || !r.currentCheck(m.name, m.gen) {
+	if r.decided || !s.alive() || s.stopRequested || !r.currentCheck(m.name, m.gen) {
 		return
 	}
 	if r.benchmarkAnnouncedEnd() {
@@ -136,60 +129,9 @@ func (r *run) onLivenessFailed(m livenessFailed) {
 	r.decideHung(s, reason, m.check, m.answers)
 }
 
-// newLivenessCheck returns one attempt of a liveness check.
-func newLivenessCheck(l roles.Liveness, logPath string, logStart int64) (livenessCheck, error) {
-	switch l.Type {
-	case roles.ProbeHTTP:
-		var body *regexp.Regexp
-		if l.Body != "" {
-			re, err := regexp.Compile(l.Body)
-			if err != nil {
-				return nil, fmt.Errorf("body %q: %w", l.Body, err)
-			}
-			body = re
-		}
-		// No keep-alive: a router that accepts new connections no more must fail, even if an old
-		// connection still answers.
-		client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-		return func(ctx context.Context) error {
-			return checkHTTP(ctx, client, l, body)
-		}, nil
-	case roles.ProbeTCP:
-		var dialer net.Dialer
-		return func(ctx context.Context) error {
-			conn, err := dialer.DialContext(ctx, "tcp", l.Target)
-			if err != nil {
-				return answerErr(ctx, err)
-			}
-			return conn.Close()
-		}, nil
-	case roles.ProbeFile:
-		return func(context.Context) error {
-			_, err := os.Stat(l.Target)
-			return err
-		}, nil
-	case roles.ProbeLog:
-		// A heartbeat: each attempt passes when a line the log gained since the last attempt
-		// matches (see heartbeatScanner).
-		re, err := regexp.Compile(l.Target)
-		if err != nil {
-			return nil, fmt.Errorf("log check %q: %w", l.Target, err)
-		}
-		scanner := newHeartbeatScanner(logPath, logStart, re)
-		return func(context.Context) error {
-			err := scanner.check()
-			if errors.Is(err, errNoHeartbeat) {
-				return fmt.Errorf("no new line matches %q since the last check", l.Target)
-			}
-			return err
-		}, nil
-	}
-	return nil, fmt.Errorf("unknown check type %q", l.Type)
-}
-
 // checkHTTP is one GET of an http liveness check: the status must be in range and the body, when
 // asked, must match.
-func checkHTTP(ctx context.Context, client *http.Client, l roles.Liveness, body *regexp.Regexp) error {
+func checkHTTP(ctx context.Context, client *http.Client, l checkSpec, body *regexp.Regexp) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.Target, nil)
 	if err != nil {
 		return err

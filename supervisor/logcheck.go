@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 )
@@ -15,44 +16,57 @@ import (
 // lives now, and its newest lines say that.
 const logCheckReadLimit = 4 << 20
 
-// logCheckLineLimit bounds how much of one unfinished line is kept between attempts; of a longer
-// line, only its first logCheckLineLimit bytes are matched.
+// logCheckLineLimit bounds how much of one unfinished line a log liveness check keeps between
+// attempts; of a longer line, only its first logCheckLineLimit bytes are matched.
 const logCheckLineLimit = 64 << 10
 
-// heartbeatScanner is the state of a log liveness check. Each attempt reads the log from where the
-// last one stopped to its current end, and passes when one of the lines completed since the last
-// attempt matches: a role that printed many heartbeats and then went silent fails at the next
-// attempt, rather than once a backlog of old heartbeats has been used up one per attempt.
-type heartbeatScanner struct {
+// logScanner is the collector of log probes and log liveness checks. Each attempt reads the log from
+// where the last one stopped to its current end, each byte once, and passes when one of the lines
+// completed since the last attempt matches. For a liveness check that is a heartbeat: a role that
+// printed many heartbeats and then went silent fails at the next attempt, rather than once a backlog
+// of old heartbeats has been used up one per attempt. A readiness probe, which stops at its first
+// pass, thus passes on any line since the step's launch; it also matches the unfinished last line,
+// and reads and keeps lines whole.
+type logScanner struct {
 	path string
 	re   *regexp.Regexp
 	// offset is where the next attempt starts reading: every byte before it has been read once.
 	offset int64
 	// partial is the start of the last line read, still without its newline: it is matched once
-	// the line is complete. cut says that line was longer than logCheckLineLimit.
+	// the line is complete. cut says that line was longer than lineLimit.
 	partial []byte
 	cut     bool
-	// limit is logCheckReadLimit, smaller in tests.
-	limit int64
+	// limit bounds what one attempt reads (logCheckReadLimit; smaller in tests), lineLimit what is
+	// kept of one line; matchUnfinished also matches the unfinished last line.
+	limit           int64
+	lineLimit       int
+	matchUnfinished bool
 }
 
-func newHeartbeatScanner(path string, offset int64, re *regexp.Regexp) *heartbeatScanner {
-	return &heartbeatScanner{path: path, re: re, offset: offset, limit: logCheckReadLimit}
+// newHeartbeatScanner is a log liveness check's collector.
+func newHeartbeatScanner(path string, offset int64, re *regexp.Regexp) *logScanner {
+	return &logScanner{path: path, re: re, offset: offset, limit: logCheckReadLimit, lineLimit: logCheckLineLimit}
+}
+
+// newReadinessScanner is a log probe's collector.
+func newReadinessScanner(path string, offset int64, re *regexp.Regexp) *logScanner {
+	return &logScanner{path: path, re: re, offset: offset, limit: math.MaxInt64 - 1, lineLimit: math.MaxInt, matchUnfinished: true}
 }
 
 // errNoHeartbeat is the answer of an attempt that read the log and found no new matching line.
 var errNoHeartbeat = errors.New("no new line matches")
 
-// check is one attempt: nil when a line completed since the last attempt matches.
-func (h *heartbeatScanner) check() error {
+// check is one attempt: nil when a line completed since the last attempt matches (or, with
+// matchUnfinished, the unfinished last line does).
+func (h *logScanner) check() error {
 	f, err := os.Open(h.path)
 	if err != nil {
-		return fmt.Errorf("log check: %w", err)
+		return err
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("log check: %w", err)
+		return err
 	}
 	end := info.Size()
 	if end < h.offset {
@@ -93,26 +107,29 @@ func (h *heartbeatScanner) check() error {
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			h.offset = from + read
-			return fmt.Errorf("log check: read %s: %w", h.path, err)
+			return fmt.Errorf("read %s: %w", h.path, err)
 		}
 	}
 	h.offset = from + read
+	if h.matchUnfinished && len(h.partial) > 0 && h.re.Match(h.partial) {
+		matched = true
+	}
 	if !matched {
 		return errNoHeartbeat
 	}
 	return nil
 }
 
-// add appends a piece of the current line, keeping at most logCheckLineLimit bytes of it (and its
-// newline, so that a complete line is told from a cut one).
-func (h *heartbeatScanner) add(chunk []byte) {
+// add appends a piece of the current line, keeping at most lineLimit bytes of it (and its newline, so
+// that a complete line is told from a cut one).
+func (h *logScanner) add(chunk []byte) {
 	if h.cut {
 		if bytes.HasSuffix(chunk, []byte("\n")) {
 			h.partial = append(h.partial, '\n')
 		}
 		return
 	}
-	if room := logCheckLineLimit - len(h.partial); len(chunk) > room {
+	if room := h.lineLimit - len(h.partial); len(chunk) > room {
 		newline := bytes.HasSuffix(chunk, []byte("\n"))
 		h.partial, h.cut = append(h.partial, chunk[:room]...), true
 		if newline {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
@@ -62,7 +63,7 @@ func TestLoopLogLiveness(t *testing.T) {
 				}
 				// The check at last+1s sees the last heartbeat; the three after it fail.
 				until(h, last.Add(4*time.Second-time.Millisecond))
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s) %s after the last heartbeat, want 4s", s.State, h.clock.Now().Sub(last))
 				}
 				if m := missed(h); fmt.Sprint(m) != "[1 of 3 in a row 2 of 3 in a row]" {
@@ -74,7 +75,7 @@ func TestLoopLogLiveness(t *testing.T) {
 					t.Errorf("failure %+v; want three answers of no new heartbeat", f)
 				}
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "DISAGG_SERVER", reason: "liveness check failed 3 times in a row",
+			want: outcome{state: record.RunFailed, code: verdict.ExitHung, role: "DISAGG_SERVER", reason: "liveness check failed 3 times in a row",
 				class: verdict.ClassHang},
 		},
 		{
@@ -84,12 +85,12 @@ func TestLoopLogLiveness(t *testing.T) {
 				h.up()
 				last := heartbeats(h, time.Second, 120)
 				until(h, last.Add(30*time.Second-time.Millisecond))
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s) %s after the last heartbeat, want 30s", s.State, h.clock.Now().Sub(last))
 				}
 				h.advance(time.Millisecond)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "DISAGG_SERVER", reason: "liveness check failed 2 times in a row"},
+			want: outcome{state: record.RunFailed, code: verdict.ExitHung, role: "DISAGG_SERVER", reason: "liveness check failed 2 times in a row"},
 		},
 		{
 			name: "heartbeats every 2 s against a 1 s check: each period without one fails once, the next heartbeat resets",
@@ -118,7 +119,7 @@ func TestLoopLogLiveness(t *testing.T) {
 				h.announceEnd()
 				h.exit("BENCHMARK", 0)
 			},
-			want: outcome{state: RunSucceeded, code: 0},
+			want: outcome{state: record.RunSucceeded, code: 0},
 		},
 		{
 			name: "silence from readiness on: no heartbeat ever fails after FAILURES periods",
@@ -127,12 +128,12 @@ func TestLoopLogLiveness(t *testing.T) {
 				h.up()
 				h.writeLog("DISAGG_SERVER", "serving, but no heartbeat line\n")
 				until(h, h.clock.Now().Add(3*time.Second-time.Millisecond))
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s) before the third check", s.State)
 				}
 				h.advance(time.Millisecond)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "DISAGG_SERVER"},
+			want: outcome{state: record.RunFailed, code: verdict.ExitHung, role: "DISAGG_SERVER"},
 		},
 	})
 }
@@ -151,14 +152,14 @@ func TestLoopStallAfterFastGrowth(t *testing.T) {
 			h.advance(10 * time.Millisecond)
 		}
 		last := h.clock.Now() // 5 s of growth, the last write 10 ms ago
-		for h.summary().State == RunRunning && h.clock.Now().Sub(last) < 10*time.Second {
+		for h.summary().State == record.RunRunning && h.clock.Now().Sub(last) < 10*time.Second {
 			h.advance(10 * time.Millisecond)
 		}
 		quiet := h.clock.Now().Sub(last)
 		if quiet < 3*time.Second || quiet > 3*time.Second+300*time.Millisecond {
 			t.Errorf("hung %s after the last write, want within 3s + one look (300ms)", quiet)
 		}
-		checkOutcome(t, h, h.result(), outcome{state: RunFailed, code: verdict.ExitHung, role: "GEN_0",
+		checkOutcome(t, h, h.result(), outcome{state: record.RunFailed, code: verdict.ExitHung, role: "GEN_0",
 			reason: "(--stall GEN_0=3s)"})
 	})
 }
@@ -174,7 +175,7 @@ func TestLoopStopOutcomes(t *testing.T) {
 		play func(t *testing.T, h *harness)
 		want outcome
 		// notSignalled is the summary's not_signalled; report lines the console report must hold.
-		notSignalled []NotSignalled
+		notSignalled []record.NotSignalled
 		report       []string
 	}{
 		{
@@ -191,15 +192,15 @@ func TestLoopStopOutcomes(t *testing.T) {
 				if k := h.calls("kill"); !cmp.Equal(k, []string{"CTX_0", "GEN_1"}) {
 					t.Errorf("killed %v, want CTX_0 and GEN_1", k)
 				}
-				w := h.messages(EventWarning)
+				w := h.messages(record.EventWarning)
 				if !contains(w, "CTX_0: role CTX_0: step 1002 could not be signalled (role CTX_0: scancel") ||
 					!contains(w, "GEN_1: role GEN_1: step 1001 was still running 10s after SIGTERM") || contains(w, "CTX_0: role CTX_0: step 1002 was still running") {
 					t.Errorf("warnings %q; want CTX_0 not signalled, GEN_1 ignoring SIGTERM", w)
 				}
 			},
-			want: outcome{state: RunFailed, code: 3, role: "GEN_0", ignored: []string{"GEN_1"},
-				roles: map[string]StepState{"CTX_0": StepStopped, "GEN_1": StepStopped}},
-			notSignalled: []NotSignalled{{Role: "CTX_0", Error: errScancel.Error()}},
+			want: outcome{state: record.RunFailed, code: 3, role: "GEN_0", ignored: []string{"GEN_1"},
+				roles: map[string]record.StepState{"CTX_0": record.StepStopped, "GEN_1": record.StepStopped}},
+			notSignalled: []record.NotSignalled{{Role: "CTX_0", Error: errScancel.Error()}},
 			report: []string{"warning: GEN_1 ignored SIGTERM and was killed after the grace period",
 				"warning: CTX_0 could not be signalled (" + errScancel.Error() + ") and was killed after the grace period"},
 		},
@@ -213,7 +214,7 @@ func TestLoopStopOutcomes(t *testing.T) {
 					t.Errorf("errors %q, want the failed stop command", s.Errors)
 				}
 			},
-			want: outcome{state: RunFailed, code: 3, role: "GEN_0", roles: map[string]StepState{"CTX_0": StepStopped}},
+			want: outcome{state: record.RunFailed, code: 3, role: "GEN_0", roles: map[string]record.StepState{"CTX_0": record.StepStopped}},
 		},
 		{
 			name: "the stop command has not answered at the grace period's end: could not be signalled, then its answer",
@@ -223,7 +224,7 @@ func TestLoopStopOutcomes(t *testing.T) {
 				h.up()
 				h.exit("GEN_0", 3)
 				h.advance(10 * time.Second)
-				want := []NotSignalled{{Role: "CTX_0", Error: "the stop command had not answered within the grace period (10s)"}}
+				want := []record.NotSignalled{{Role: "CTX_0", Error: "the stop command had not answered within the grace period (10s)"}}
 				if got := h.summary().NotSignalled; !cmp.Equal(got, want) {
 					t.Errorf("not_signalled %+v at the grace period's end, want %+v", got, want)
 				}
@@ -232,8 +233,8 @@ func TestLoopStopOutcomes(t *testing.T) {
 				synctest.Wait()
 				h.exit("CTX_0", 137) // the kill took
 			},
-			want: outcome{state: RunFailed, code: 3, role: "GEN_0", roles: map[string]StepState{"CTX_0": StepStopped}},
-			notSignalled: []NotSignalled{{Role: "CTX_0",
+			want: outcome{state: record.RunFailed, code: 3, role: "GEN_0", roles: map[string]record.StepState{"CTX_0": record.StepStopped}},
+			notSignalled: []record.NotSignalled{{Role: "CTX_0",
 				Error: errScancel.Error() + " (answered 12s after the stop, past the grace period)"}},
 		},
 		{
@@ -246,7 +247,7 @@ func TestLoopStopOutcomes(t *testing.T) {
 				h.answer("CANCELLED", nil)
 				h.advance(10 * time.Second)
 			},
-			want: outcome{state: RunInterrupted, code: 143, ignored: []string{"CTX_0"}},
+			want: outcome{state: record.RunInterrupted, code: 143, ignored: []string{"CTX_0"}},
 		},
 		{
 			name: "the same refusal while Slurm is not ending the job: could not be signalled",
@@ -258,8 +259,8 @@ func TestLoopStopOutcomes(t *testing.T) {
 				h.answer("RUNNING", nil)
 				h.advance(10 * time.Second)
 			},
-			want:         outcome{state: RunFailed, code: 3, role: "GEN_0"},
-			notSignalled: []NotSignalled{{Role: "CTX_0", Error: "scancel: error: Invalid job id specified"}},
+			want:         outcome{state: record.RunFailed, code: 3, role: "GEN_0"},
+			notSignalled: []record.NotSignalled{{Role: "CTX_0", Error: "scancel: error: Invalid job id specified"}},
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -275,7 +276,7 @@ func TestLoopStopOutcomes(t *testing.T) {
 					t.Errorf("not_signalled %+v, want %+v", s.NotSignalled, tt.notSignalled)
 				}
 				var report strings.Builder
-				writeReport(&report, s)
+				record.WriteReport(&report, s)
 				for _, line := range tt.report {
 					if !strings.Contains(report.String(), line+"\n") {
 						t.Errorf("report lacks %q:\n%s", line, report.String())
@@ -318,10 +319,10 @@ func TestLoopDrainSaysWhy(t *testing.T) {
 				h.up()
 				h.advance(90 * time.Second)
 				h.signal(syscall.SIGUSR1)
-				if m := h.messages(EventSignal); !contains(m, tt.event) {
+				if m := h.messages(record.EventSignal); !contains(m, tt.event) {
 					t.Errorf("signal events %q, want one with %q", m, tt.event)
 				}
-				checkOutcome(t, h, h.result(), outcome{state: RunInterrupted, code: 138, reason: tt.reason,
+				checkOutcome(t, h, h.result(), outcome{state: record.RunInterrupted, code: 138, reason: tt.reason,
 					class: verdict.ClassCancelled})
 				if f := h.summary().Failure; f == nil || f.Reason != tt.reason {
 					t.Errorf("failure %+v, want the reason %q", f, tt.reason)

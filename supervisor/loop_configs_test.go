@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
@@ -31,8 +32,8 @@ func TestLoopServerConfigs(t *testing.T) {
 		play func(t *testing.T, h *harness)
 		want outcome
 		// verdicts are the configurations' verdicts at the end, in order.
-		verdicts []ConfigVerdict
-		check    func(t *testing.T, h *harness, s Summary)
+		verdicts []record.ConfigVerdict
+		check    func(t *testing.T, h *harness, s record.Summary)
 	}{
 		{
 			name: "a server ending 0 between two markers is an early exit of the configuration in progress (84)",
@@ -43,7 +44,7 @@ func TestLoopServerConfigs(t *testing.T) {
 				h.announceConfig(0, "Done")
 				h.advance(time.Second) // the look that sees it
 				s := h.summary()
-				if got := configVerdicts(s); !equalVerdicts(got, []ConfigVerdict{ConfigCompleted, ConfigRunning, ConfigNotStarted}) {
+				if got := configVerdicts(s); !equalVerdicts(got, []record.ConfigVerdict{record.ConfigCompleted, record.ConfigRunning, record.ConfigNotStarted}) {
 					t.Errorf("verdicts %v after marker 0, want completed, running, not started", got)
 				}
 				if s.ServerConfigs[0].Status != "Done" || s.ServerConfigs[0].DurationSeconds != 3 {
@@ -51,11 +52,11 @@ func TestLoopServerConfigs(t *testing.T) {
 				}
 				h.exit("DISAGG_SERVER", 0)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitEarlyExit, role: "DISAGG_SERVER",
+			want: outcome{state: record.RunFailed, code: verdict.ExitEarlyExit, role: "DISAGG_SERVER",
 				reason: "before the benchmark announced its end; a server must run until the benchmark is done [in server configuration 1 (index 1 of 3)",
-				roles:  map[string]StepState{"DISAGG_SERVER": StepExited, "GEN_0": StepStopped}},
-			verdicts: []ConfigVerdict{ConfigCompleted, ConfigFailed, ConfigNotStarted},
-			check: func(t *testing.T, h *harness, s Summary) {
+				roles:  map[string]record.StepState{"DISAGG_SERVER": record.StepExited, "GEN_0": record.StepStopped}},
+			verdicts: []record.ConfigVerdict{record.ConfigCompleted, record.ConfigFailed, record.ConfigNotStarted},
+			check: func(t *testing.T, h *harness, s record.Summary) {
 				if !strings.Contains(s.Failure.Reason, "configurations completed: 0]") {
 					t.Errorf("reason %q, want the completed configurations", s.Failure.Reason)
 				}
@@ -77,8 +78,8 @@ func TestLoopServerConfigs(t *testing.T) {
 				h.announceConfig(0, "Done")
 				h.exit("CTX_0", 0)
 			},
-			want:     outcome{state: RunFailed, code: verdict.ExitEarlyExit, role: "CTX_0", reason: "in server configuration 1 (index 1 of 2)"},
-			verdicts: []ConfigVerdict{ConfigCompleted, ConfigFailed},
+			want:     outcome{state: record.RunFailed, code: verdict.ExitEarlyExit, role: "CTX_0", reason: "in server configuration 1 (index 1 of 2)"},
+			verdicts: []record.ConfigVerdict{record.ConfigCompleted, record.ConfigFailed},
 		},
 		{
 			name: "a liveness failure in configuration 1 is a hang (85) naming it; the restarted check waits for the reloaded server",
@@ -90,22 +91,22 @@ func TestLoopServerConfigs(t *testing.T) {
 				h.advance(time.Second) // configuration 1 starts: the servers reload
 				h.setSick("DISAGG_SERVER", errUnavailable)
 				every(h, time.Second, 5)
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s) while the server reloads for configuration 1, before its check ever passed", s.State)
 				}
 				h.setSick("DISAGG_SERVER", nil)
 				h.advance(time.Second) // the reloaded server answers: the check counts from now
 				h.setSick("DISAGG_SERVER", errUnavailable)
 				every(h, time.Second, 2)
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s) after 2 failed checks, want 3", s.State)
 				}
 				h.advance(time.Second)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "DISAGG_SERVER",
+			want: outcome{state: record.RunFailed, code: verdict.ExitHung, role: "DISAGG_SERVER",
 				reason: "liveness check failed 3 times in a row", class: verdict.ClassHang},
-			verdicts: []ConfigVerdict{ConfigCompleted, ConfigHung, ConfigNotStarted},
-			check: func(t *testing.T, h *harness, s Summary) {
+			verdicts: []record.ConfigVerdict{record.ConfigCompleted, record.ConfigHung, record.ConfigNotStarted},
+			check: func(t *testing.T, h *harness, s record.Summary) {
 				if !strings.Contains(s.Failure.Reason, "in server configuration 1 (index 1 of 3)") ||
 					!strings.Contains(s.Failure.Reason, "waiting for its end marker") || !strings.Contains(s.Failure.Reason, "configurations completed: 0]") {
 					t.Errorf("reason %q, want configuration 1, what it waited for, and configuration 0 completed", s.Failure.Reason)
@@ -127,14 +128,14 @@ func TestLoopServerConfigs(t *testing.T) {
 				h.announceConfig(0, "Done")
 				h.advance(time.Second) // configuration 1 from +6 s
 				every(h, time.Second, 9)
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s) 9 s into configuration 1 (configuration 0's own bound passed meanwhile)", s.State)
 				}
 				h.advance(time.Second)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "BENCHMARK",
+			want: outcome{state: record.RunFailed, code: verdict.ExitHung, role: "BENCHMARK",
 				reason: "server configuration 1 still running 10s after its start (--config-timeout 10s)", class: verdict.ClassHang},
-			verdicts: []ConfigVerdict{ConfigCompleted, ConfigHung},
+			verdicts: []record.ConfigVerdict{record.ConfigCompleted, record.ConfigHung},
 		},
 		{
 			name: "number unknown: after a marker servers finish, as before; the configuration the marker seemed to start is dropped",
@@ -147,9 +148,9 @@ func TestLoopServerConfigs(t *testing.T) {
 				}
 				h.exit("BENCHMARK", 0)
 			},
-			want:     outcome{state: RunSucceeded, roles: map[string]StepState{"GEN_0": StepFinished, "DISAGG_SERVER": StepFinished}},
-			verdicts: []ConfigVerdict{ConfigCompleted},
-			check: func(t *testing.T, h *harness, s Summary) {
+			want:     outcome{state: record.RunSucceeded, roles: map[string]record.StepState{"GEN_0": record.StepFinished, "DISAGG_SERVER": record.StepFinished}},
+			verdicts: []record.ConfigVerdict{record.ConfigCompleted},
+			check: func(t *testing.T, h *harness, s record.Summary) {
 				if junit := readJUnit(t, h); strings.Contains(junit, "supervisor[config") {
 					t.Errorf("JUnit of a single configuration has configuration cases:\n%s", junit)
 				}
@@ -169,9 +170,9 @@ func TestLoopServerConfigs(t *testing.T) {
 				}
 				h.exit("BENCHMARK", 0)
 			},
-			want:     outcome{state: RunSucceeded, roles: map[string]StepState{"GEN_0": StepFinished, "CTX_0": StepFinished, "DISAGG_SERVER": StepFinished}},
-			verdicts: []ConfigVerdict{ConfigCompleted, ConfigCompleted},
-			check: func(t *testing.T, h *harness, s Summary) {
+			want:     outcome{state: record.RunSucceeded, roles: map[string]record.StepState{"GEN_0": record.StepFinished, "CTX_0": record.StepFinished, "DISAGG_SERVER": record.StepFinished}},
+			verdicts: []record.ConfigVerdict{record.ConfigCompleted, record.ConfigCompleted},
+			check: func(t *testing.T, h *harness, s record.Summary) {
 				c0, c1 := s.ServerConfigs[0], s.ServerConfigs[1]
 				// Marker 1 is seen at the servers' end, at +5 s, before any look.
 				if c0.DurationSeconds != 3 || c1.DurationSeconds != 2 || c1.Status != "SUCCESS" {
@@ -189,7 +190,7 @@ func TestLoopServerConfigs(t *testing.T) {
 					t.Errorf("JUnit, want 3 passing cases:\n%s", junit)
 				}
 				var out bytes.Buffer
-				writeReport(&out, s)
+				record.WriteReport(&out, s)
 				for _, want := range []string{"CONFIG  STARTED  ENDED   DURATION  STATUS   VERDICT", "SUCCESS  completed",
 					"serving by server configuration (GPU-s): config 0 24.0, config 1 16.0; after the last 0.0"} {
 					if !strings.Contains(out.String(), want) {
@@ -207,8 +208,8 @@ func TestLoopServerConfigs(t *testing.T) {
 				h.advance(time.Second)
 				h.exit("BENCHMARK", 0)
 			},
-			want:     outcome{state: RunSucceeded, warning: "the benchmark ended with 0 during server configuration 1, before its end marker"},
-			verdicts: []ConfigVerdict{ConfigCompleted, ConfigFailed},
+			want:     outcome{state: record.RunSucceeded, warning: "the benchmark ended with 0 during server configuration 1, before its end marker"},
+			verdicts: []record.ConfigVerdict{record.ConfigCompleted, record.ConfigFailed},
 		},
 		{
 			name: "the idx placeholder of a liveness target is resolved anew at each configuration's start",
@@ -229,8 +230,8 @@ func TestLoopServerConfigs(t *testing.T) {
 					t.Errorf("liveness targets %q, want %q", h.targets, want)
 				}
 			},
-			want:     outcome{state: RunInterrupted, code: 143, class: verdict.ClassCancelled},
-			verdicts: []ConfigVerdict{ConfigCompleted, ConfigCompleted, ConfigInterrupted},
+			want:     outcome{state: record.RunInterrupted, code: 143, class: verdict.ClassCancelled},
+			verdicts: []record.ConfigVerdict{record.ConfigCompleted, record.ConfigCompleted, record.ConfigInterrupted},
 		},
 		{
 			name: "a probe with idx is awaited again in configuration 1: a ready event for it, no failure; probes without idx are not repeated",
@@ -240,14 +241,14 @@ func TestLoopServerConfigs(t *testing.T) {
 				h.announceConfig(0, "Done")
 				h.advance(time.Second) // configuration 1 starts: the router's probe for it with it
 				h.advance(20 * time.Second)
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s) while configuration 1's probe waits within its timeout", s.State)
 				}
-				if got := h.messages(EventReady); contains(got, "server configuration 1") {
+				if got := h.messages(record.EventReady); contains(got, "server configuration 1") {
 					t.Fatalf("ready events %q before configuration 1's probe passed", got)
 				}
 				h.ready("DISAGG_SERVER", nil)
-				if got := h.messages(EventReady); !contains(got, "DISAGG_SERVER: file probe passed: ready for server configuration 1") {
+				if got := h.messages(record.EventReady); !contains(got, "DISAGG_SERVER: file probe passed: ready for server configuration 1") {
 					t.Errorf("ready events %q, want the router ready for configuration 1", got)
 				}
 				h.advance(time.Minute) // past the probe's timeout: its bound no longer matters
@@ -273,8 +274,8 @@ func TestLoopServerConfigs(t *testing.T) {
 					t.Errorf("probes awaited %q, want %q", h.probed, want)
 				}
 			},
-			want:     outcome{state: RunSucceeded},
-			verdicts: []ConfigVerdict{ConfigCompleted, ConfigCompleted},
+			want:     outcome{state: record.RunSucceeded},
+			verdicts: []record.ConfigVerdict{record.ConfigCompleted, record.ConfigCompleted},
 		},
 		{
 			name: "a probe with idx that times out in configuration 1 fails the run as not ready (83) naming it",
@@ -285,15 +286,15 @@ func TestLoopServerConfigs(t *testing.T) {
 				h.announceConfig(0, "Done")
 				h.advance(time.Second) // configuration 1 from +2 s
 				h.advance(29 * time.Second)
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s) 29 s into configuration 1, before the probe's 30 s", s.State)
 				}
 				h.advance(time.Second)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitNotReady, role: "DISAGG_SERVER",
+			want: outcome{state: record.RunFailed, code: verdict.ExitNotReady, role: "DISAGG_SERVER",
 				reason: "not ready for server configuration 1: readiness probe timed out after 30s: file "},
-			verdicts: []ConfigVerdict{ConfigCompleted, ConfigFailed, ConfigNotStarted},
-			check: func(t *testing.T, h *harness, s Summary) {
+			verdicts: []record.ConfigVerdict{record.ConfigCompleted, record.ConfigFailed, record.ConfigNotStarted},
+			check: func(t *testing.T, h *harness, s record.Summary) {
 				if !strings.Contains(s.Failure.Reason, "DISAGG_SERVER.1.addr") || !strings.Contains(s.Failure.Reason, "[in server configuration 1 (index 1 of 3)") ||
 					!strings.Contains(s.Failure.Reason, "configurations completed: 0]") {
 					t.Errorf("reason %q, want configuration 1's target, configuration 1 and the completed ones", s.Failure.Reason)
@@ -309,19 +310,19 @@ func TestLoopServerConfigs(t *testing.T) {
 				h.advance(time.Second) // configuration 1: the servers reload, refusing connections
 				h.setSick("DISAGG_SERVER", errors.New("connect: connection refused"))
 				every(h, time.Second, 5)
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s) while the server reloads, before its probe passed", s.State)
 				}
 				h.ready("DISAGG_SERVER", nil)
 				every(h, time.Second, 2)
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s) after 2 failed checks, want 3", s.State)
 				}
 				h.advance(time.Second)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "DISAGG_SERVER",
+			want: outcome{state: record.RunFailed, code: verdict.ExitHung, role: "DISAGG_SERVER",
 				reason: "liveness check failed 3 times in a row", class: verdict.ClassHang},
-			verdicts: []ConfigVerdict{ConfigCompleted, ConfigHung},
+			verdicts: []record.ConfigVerdict{record.ConfigCompleted, record.ConfigHung},
 		},
 		{
 			name: "probes without idx are not awaited again in later configurations",
@@ -340,8 +341,8 @@ func TestLoopServerConfigs(t *testing.T) {
 				h.announceConfig(1, "Done")
 				h.exit("BENCHMARK", 0)
 			},
-			want:     outcome{state: RunSucceeded},
-			verdicts: []ConfigVerdict{ConfigCompleted, ConfigCompleted},
+			want:     outcome{state: record.RunSucceeded},
+			verdicts: []record.ConfigVerdict{record.ConfigCompleted, record.ConfigCompleted},
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -372,19 +373,19 @@ func idxProbe(timeout string) func(*roles.Flags) {
 	}
 }
 
-func configVerdicts(s Summary) []ConfigVerdict {
-	var v []ConfigVerdict
+func configVerdicts(s record.Summary) []record.ConfigVerdict {
+	var v []record.ConfigVerdict
 	for _, c := range s.ServerConfigs {
 		v = append(v, c.Verdict)
 	}
 	return v
 }
 
-func equalVerdicts(a, b []ConfigVerdict) bool {
+func equalVerdicts(a, b []record.ConfigVerdict) bool {
 	return strings.Join(verdictStrings(a), ",") == strings.Join(verdictStrings(b), ",")
 }
 
-func verdictStrings(v []ConfigVerdict) []string {
+func verdictStrings(v []record.ConfigVerdict) []string {
 	out := make([]string, len(v))
 	for i, x := range v {
 		out[i] = string(x)
@@ -394,7 +395,7 @@ func verdictStrings(v []ConfigVerdict) []string {
 
 func readJUnit(t *testing.T, h *harness) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(h.plan.Workspace, JUnitFile))
+	data, err := os.ReadFile(filepath.Join(h.plan.Workspace, record.JUnitFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -35,7 +36,7 @@ func TestLoopHangDecisions(t *testing.T) {
 				every(h, time.Second, 5)
 				h.setSick("DISAGG_SERVER", errUnavailable)
 				every(h, time.Second, 2)
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s) after two failed checks, want three", s.State)
 				}
 				h.advance(time.Second)
@@ -45,8 +46,8 @@ func TestLoopHangDecisions(t *testing.T) {
 					t.Errorf("failure %+v; want the check and its three answers", f)
 				}
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "DISAGG_SERVER", reason: "liveness check failed 3 times in a row",
-				roles: map[string]StepState{"DISAGG_SERVER": StepStopped, "GEN_0": StepStopped, "BENCHMARK": StepStopped}},
+			want: outcome{state: record.RunFailed, code: verdict.ExitHung, role: "DISAGG_SERVER", reason: "liveness check failed 3 times in a row",
+				roles: map[string]record.StepState{"DISAGG_SERVER": record.StepStopped, "GEN_0": record.StepStopped, "BENCHMARK": record.StepStopped}},
 		},
 		{
 			name: "liveness: a good answer resets the count",
@@ -62,7 +63,7 @@ func TestLoopHangDecisions(t *testing.T) {
 				h.announceEnd()
 				h.exit("BENCHMARK", 0)
 			},
-			want: outcome{state: RunSucceeded, code: 0},
+			want: outcome{state: record.RunSucceeded, code: 0},
 		},
 		{
 			name: "liveness: checks start at readiness, not at launch",
@@ -70,13 +71,13 @@ func TestLoopHangDecisions(t *testing.T) {
 			play: func(t *testing.T, h *harness) {
 				h.setSick("GEN_0", errUnavailable)
 				every(h, time.Second, 10)
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s) before GEN_0 was ready", s.State)
 				}
 				h.ready("GEN_0", nil)
 				every(h, time.Second, 2)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "GEN_0", reason: "failed 2 times in a row"},
+			want: outcome{state: record.RunFailed, code: verdict.ExitHung, role: "GEN_0", reason: "failed 2 times in a row"},
 		},
 		{
 			name: "liveness: failing after the benchmark announced its end is a warning",
@@ -89,7 +90,7 @@ func TestLoopHangDecisions(t *testing.T) {
 				h.exit("DISAGG_SERVER", 0)
 				h.exit("BENCHMARK", 0)
 			},
-			want: outcome{state: RunSucceeded, code: 0, warning: "liveness check failed after the benchmark announced its end (ignored)"},
+			want: outcome{state: record.RunSucceeded, code: 0, warning: "liveness check failed after the benchmark announced its end (ignored)"},
 		},
 		{
 			name: "liveness: a crash first keeps its own code; the checks stop with the teardown",
@@ -100,7 +101,7 @@ func TestLoopHangDecisions(t *testing.T) {
 				h.setSick("DISAGG_SERVER", errUnavailable)
 				every(h, time.Second, 10)
 			},
-			want: outcome{state: RunFailed, code: 9, role: "GEN_1", ignored: []string{"DISAGG_SERVER"}},
+			want: outcome{state: record.RunFailed, code: 9, role: "GEN_1", ignored: []string{"DISAGG_SERVER"}},
 		},
 		{
 			name: "stall: no log and no output file grew for the stall timeout",
@@ -112,7 +113,7 @@ func TestLoopHangDecisions(t *testing.T) {
 				h.writeLog("GEN_0", "iteration 12\n")
 				h.advance(500 * time.Millisecond) // the look that sees them grow
 				every(h, 500*time.Millisecond, 9) // 4.5 s of quiet
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s) after 4.5 s of quiet, want 5 s", s.State)
 				}
 				h.advance(500 * time.Millisecond)
@@ -122,13 +123,13 @@ func TestLoopHangDecisions(t *testing.T) {
 					t.Errorf("failure %+v; want the logs that stopped first named first", f)
 				}
 				// A hung benchmark reports nothing itself: the supervisor's JUnit fails its case.
-				junit, err := os.ReadFile(filepath.Join(h.plan.Workspace, JUnitFile))
+				junit, err := os.ReadFile(filepath.Join(h.plan.Workspace, record.JUnitFile))
 				if err != nil || !strings.Contains(string(junit), `<testcase name="supervisor"`) || !strings.Contains(string(junit), `<error message="hang: role BENCHMARK`) {
 					t.Errorf("JUnit (%v) does not fail the supervisor case with an error of class hang:\n%s", err, junit)
 				}
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "BENCHMARK", reason: "no role's log and no file under",
-				roles: map[string]StepState{"BENCHMARK": StepStopped, "GEN_0": StepStopped}},
+			want: outcome{state: record.RunFailed, code: verdict.ExitHung, role: "BENCHMARK", reason: "no role's log and no file under",
+				roles: map[string]record.StepState{"BENCHMARK": record.StepStopped, "GEN_0": record.StepStopped}},
 		},
 		{
 			name: "stall: a file growing under the output directory is progress",
@@ -145,12 +146,12 @@ func TestLoopHangDecisions(t *testing.T) {
 					}
 					every(h, 500*time.Millisecond, 6)
 				}
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s) while a result file grew every 3 s", s.State)
 				}
 				every(h, 500*time.Millisecond, 10)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "BENCHMARK", reason: "--stall-timeout 5s"},
+			want: outcome{state: record.RunFailed, code: verdict.ExitHung, role: "BENCHMARK", reason: "--stall-timeout 5s"},
 		},
 		{
 			name: "stall: a role's own bound names it while the others write",
@@ -162,12 +163,12 @@ func TestLoopHangDecisions(t *testing.T) {
 					h.writeLog("BENCHMARK", "progress\n")
 					every(h, 500*time.Millisecond, 1)
 				}
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s) after 2.5 s, want GEN_0's 3 s", s.State)
 				}
 				h.advance(500 * time.Millisecond)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "GEN_0", reason: "has not grown for 3s while the benchmark ran (--stall GEN_0=3s)"},
+			want: outcome{state: record.RunFailed, code: verdict.ExitHung, role: "GEN_0", reason: "has not grown for 3s while the benchmark ran (--stall GEN_0=3s)"},
 		},
 		{
 			name: "stall: the dump signal goes to every live step, SIGTERM after the dump wait",
@@ -175,7 +176,7 @@ func TestLoopHangDecisions(t *testing.T) {
 			play: func(t *testing.T, h *harness) {
 				h.up()
 				every(h, 200*time.Millisecond, 10)
-				if s := h.summary(); s.State != RunFailed {
+				if s := h.summary(); s.State != record.RunFailed {
 					t.Fatalf("state %s after 2 s of quiet, want failed", s.State)
 				}
 				want := []string{"BENCHMARK SIGUSR1", "CTX_0 SIGUSR1", "DISAGG_SERVER SIGUSR1", "GEN_0 SIGUSR1", "GEN_1 SIGUSR1"}
@@ -191,7 +192,7 @@ func TestLoopHangDecisions(t *testing.T) {
 					t.Errorf("stopped %v after the dump wait, want every step", got)
 				}
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "BENCHMARK"},
+			want: outcome{state: record.RunFailed, code: verdict.ExitHung, role: "BENCHMARK"},
 		},
 		{
 			name: "stall: a signal during the dump wait starts the teardown at once",
@@ -204,7 +205,7 @@ func TestLoopHangDecisions(t *testing.T) {
 					t.Errorf("stopped %v after the signal, want every step", got)
 				}
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "BENCHMARK"},
+			want: outcome{state: record.RunFailed, code: verdict.ExitHung, role: "BENCHMARK"},
 		},
 		{
 			name: "stall: a step's end held for Slurm's word is decided by that word, not by the stall",
@@ -213,12 +214,12 @@ func TestLoopHangDecisions(t *testing.T) {
 				h.up()
 				h.exit("GEN_0", 143)
 				every(h, 200*time.Millisecond, 12)
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s: %+v) while the end of GEN_0 waited for Slurm", s.State, s.Failure)
 				}
 				h.answer("CANCELLED", nil)
 			},
-			want: outcome{state: RunInterrupted, code: 143},
+			want: outcome{state: record.RunInterrupted, code: 143},
 		},
 		{
 			name: "benchmark timeout: from the benchmark's launch, naming what still runs",
@@ -227,12 +228,12 @@ func TestLoopHangDecisions(t *testing.T) {
 				h.advance(time.Minute) // loading counts for nothing
 				h.up()
 				h.advance(30*time.Second - time.Millisecond)
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("decided (%s) before the benchmark timeout", s.State)
 				}
 				h.advance(time.Millisecond)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitHung, role: "BENCHMARK",
+			want: outcome{state: record.RunFailed, code: verdict.ExitHung, role: "BENCHMARK",
 				reason: "still running 30s after its launch (--benchmark-timeout 30s); still running: GEN_0 on node1 (ready for 30s), GEN_1 on node2"},
 		},
 		{
@@ -242,7 +243,7 @@ func TestLoopHangDecisions(t *testing.T) {
 				h.advance(20 * time.Minute)
 				h.ready("CTX_0", errors.New("readiness probe timed out after 20m0s: file x: not there"))
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitNotReady, role: "CTX_0",
+			want: outcome{state: record.RunFailed, code: verdict.ExitNotReady, role: "CTX_0",
 				reason: "not there; not ready: GEN_1 (launched 20m0s ago), CTX_0 (launched 20m0s ago); not launched: DISAGG_SERVER, BENCHMARK"},
 		},
 		{
@@ -251,12 +252,12 @@ func TestLoopHangDecisions(t *testing.T) {
 				h.up()
 				h.advance(90 * time.Second)
 				h.signal(syscall.SIGUSR1)
-				if m := h.messages(EventSignal); !contains(m, "draining before the time limit; still running: GEN_0 on node1 (ready for 1m30s)") ||
+				if m := h.messages(record.EventSignal); !contains(m, "draining before the time limit; still running: GEN_0 on node1 (ready for 1m30s)") ||
 					!contains(m, "BENCHMARK on node1 (running for 1m30s)") {
 					t.Errorf("signal events %q; want the steps still running named", m)
 				}
 			},
-			want: outcome{state: RunInterrupted, code: 138},
+			want: outcome{state: record.RunInterrupted, code: 138},
 		},
 	})
 }
@@ -282,11 +283,11 @@ func TestLoopLedger(t *testing.T) {
 		if l == nil {
 			t.Fatal("summary has no gpu_ledger")
 		}
-		row := func(name string, gpus int, loading, waiting, serving, teardown float64) StepGPUTime {
-			return StepGPUTime{Name: name, GPUs: gpus, GPUSecondsByPhase: GPUSecondsByPhase{
+		row := func(name string, gpus int, loading, waiting, serving, teardown float64) record.StepGPUTime {
+			return record.StepGPUTime{Name: name, GPUs: gpus, GPUSecondsByPhase: record.GPUSecondsByPhase{
 				Loading: loading, Waiting: waiting, Serving: serving, Teardown: teardown, Total: loading + waiting + serving + teardown}}
 		}
-		want := []StepGPUTime{
+		want := []record.StepGPUTime{
 			row("GEN_0", 2, 20, 10, 40, 0),
 			row("GEN_1", 2, 20, 10, 40, 0),
 			row("CTX_0", 2, 20, 10, 40, 20),
@@ -297,7 +298,7 @@ func TestLoopLedger(t *testing.T) {
 		if diff := cmp.Diff(want, l.Steps, approx); diff != "" {
 			t.Errorf("steps (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff(GPUSecondsByPhase{Loading: 65, Waiting: 30, Serving: 160, Teardown: 20, Total: 275}, l.Total, approx); diff != "" {
+		if diff := cmp.Diff(record.GPUSecondsByPhase{Loading: 65, Waiting: 30, Serving: 160, Teardown: 20, Total: 275}, l.Total, approx); diff != "" {
 			t.Errorf("total (-want +got):\n%s", diff)
 		}
 		// 4 nodes x 2 GPUs, 45 s held, the last 10 s after the decision; the run failed 55 min

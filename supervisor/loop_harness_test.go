@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
@@ -235,7 +236,7 @@ type options struct {
 	nodeStates map[string]string
 	stopErr    error
 	// rules are the run's result rules (--result-require, --result-reject).
-	rules []ResultRule
+	rules []record.ResultRule
 	// flags, when set, changes the plan's flags (a precheck, an install script) before it is built.
 	flags func(*roles.Flags)
 	// liveness are --liveness specs of the plan; hang the run's hang detection settings.
@@ -351,7 +352,7 @@ func newHarness(t *testing.T, o options) *harness {
 			}
 		},
 	}
-	cfg.newLivenessCheck = func(l roles.Liveness, logPath string, _ int64) (livenessCheck, error) {
+	cfg.newCheck = func(l checkSpec, logPath string, _ int64) (check, error) {
 		name := ""
 		for _, role := range plan.Roles {
 			if role.Log == logPath {
@@ -368,7 +369,7 @@ func newHarness(t *testing.T, o options) *harness {
 		}, nil
 	}
 	if o.realLiveness {
-		cfg.newLivenessCheck = nil
+		cfg.newCheck = nil
 	}
 	if o.slurm {
 		cfg.JobState = func(ctx context.Context) (slurm.JobStatus, error) {
@@ -507,16 +508,16 @@ func (h *harness) answerWhy(status slurm.JobStatus, err error) {
 }
 
 // summary is summary.json as the loop last wrote it.
-func (h *harness) summary() Summary {
+func (h *harness) summary() record.Summary {
 	h.t.Helper()
-	s, err := ReadSummary(h.plan.Workspace)
+	s, err := record.ReadSummary(h.plan.Workspace)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	return s
 }
 
-func (h *harness) roleState(name string) StepState {
+func (h *harness) roleState(name string) record.StepState {
 	for _, r := range h.summary().Roles {
 		if r.Name == name {
 			return r.State
@@ -548,7 +549,7 @@ func (h *harness) calls(verb string) []string {
 // messages lists the messages of the event log's events with the given name.
 func (h *harness) messages(event string) []string {
 	h.t.Helper()
-	f, err := os.Open(filepath.Join(h.plan.Workspace, EventsFile))
+	f, err := os.Open(filepath.Join(h.plan.Workspace, record.EventsFile))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -578,7 +579,7 @@ func (h *harness) result() Result {
 		return res
 	default:
 		s := h.summary()
-		states := map[string]StepState{}
+		states := map[string]record.StepState{}
 		for _, r := range s.Roles {
 			states[r.Name] = r.State
 		}

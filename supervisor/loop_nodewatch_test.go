@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
@@ -34,7 +35,7 @@ func TestLoopNodeWatch(t *testing.T) {
 					beat("node1", "node3") // node2 stops
 					h.advance(time.Second)
 				}
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("state %s with node2 silent for exactly the timeout, want running", s.State)
 				}
 				beat("node1", "node3")
@@ -47,7 +48,7 @@ func TestLoopNodeWatch(t *testing.T) {
 					t.Errorf("stopped %v, want every step", h.calls("stop"))
 				}
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, role: "GEN_1", reason: "node node2 went silent",
+			want: outcome{state: record.RunFailed, code: verdict.ExitInfrastructure, role: "GEN_1", reason: "node node2 went silent",
 				class: verdict.ClassInfrastructure, evidence: "node-silent: node2: heartbeat unchanged for 4s (--node-timeout 3s) while GEN_1 ran on it",
 				badNodes: []string{"node2"}},
 		},
@@ -59,7 +60,7 @@ func TestLoopNodeWatch(t *testing.T) {
 					beat("node1", "node2") // nothing from node3 for ten timeouts
 					h.advance(time.Second)
 				}
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("state %s, want running: node3 never started a heartbeat", s.State)
 				}
 				beat("node3") // its tasks start: from now on node3 is watched
@@ -68,7 +69,7 @@ func TestLoopNodeWatch(t *testing.T) {
 					h.advance(time.Second)
 				}
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, role: "CTX_0", reason: "running CTX_0",
+			want: outcome{state: record.RunFailed, code: verdict.ExitInfrastructure, role: "CTX_0", reason: "running CTX_0",
 				class: verdict.ClassInfrastructure, evidence: "last heartbeat: role=CTX_0", badNodes: []string{"node3"}},
 		},
 		{
@@ -82,7 +83,7 @@ func TestLoopNodeWatch(t *testing.T) {
 					h.advance(time.Second)
 				}
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, role: "GEN_0",
+			want: outcome{state: record.RunFailed, code: verdict.ExitInfrastructure, role: "GEN_0",
 				reason: "running GEN_0, DISAGG_SERVER, BENCHMARK", class: verdict.ClassInfrastructure, badNodes: []string{"node1"}},
 		},
 		{
@@ -95,7 +96,7 @@ func TestLoopNodeWatch(t *testing.T) {
 				}
 				finish(h)
 			},
-			want: outcome{state: RunSucceeded, code: 0},
+			want: outcome{state: record.RunSucceeded, code: 0},
 		},
 		{
 			name: "a node whose steps all ended is no longer watched",
@@ -109,24 +110,24 @@ func TestLoopNodeWatch(t *testing.T) {
 					beat("node1", "node3")
 					h.advance(time.Second)
 				}
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("state %s with node2 silent after its step ended, want running", s.State)
 				}
 				finish(h)
 			},
-			want: outcome{state: RunSucceeded, code: 0},
+			want: outcome{state: record.RunSucceeded, code: 0},
 		},
 		{
 			name: "--node-timeout 0: no watch, whatever the nodes write",
 			opts: options{noProbes: true},
 			play: func(t *testing.T, h *harness, beat func(nodes ...string)) {
 				h.advance(time.Hour)
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Fatalf("state %s with no heartbeat for an hour and no node watch, want running", s.State)
 				}
 				finish(h)
 			},
-			want: outcome{state: RunSucceeded, code: 0},
+			want: outcome{state: record.RunSucceeded, code: 0},
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,9 +148,9 @@ func TestLoopNodeWatch(t *testing.T) {
 				tt.play(t, h, beat)
 				checkOutcome(t, h, h.result(), tt.want)
 				if tt.want.code == verdict.ExitInfrastructure {
-					data, err := os.ReadFile(filepath.Join(h.plan.Workspace, BadNodesFile))
+					data, err := os.ReadFile(filepath.Join(h.plan.Workspace, record.BadNodesFile))
 					if want := strings.Join(tt.want.badNodes, "\n") + "\n"; err != nil || string(data) != want {
-						t.Errorf("%s: %q, %v; want %q", BadNodesFile, data, err, want)
+						t.Errorf("%s: %q, %v; want %q", record.BadNodesFile, data, err, want)
 					}
 				}
 			})

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
@@ -25,14 +26,14 @@ func TestLoopSrunLine(t *testing.T) {
 				h.writeLog("GEN_1", "RuntimeError: NCCL error\n"+line)
 				seen(h)
 				h.advance(DefaultSrunExitWait - time.Millisecond)
-				if s := h.summary(); s.State != RunRunning || len(h.calls("kill")) > 0 {
+				if s := h.summary(); s.State != record.RunRunning || len(h.calls("kill")) > 0 {
 					t.Errorf("state %s, kills %v before the srun exit wait's end; want running, none", s.State, h.calls("kill"))
 				}
 				h.advance(time.Millisecond)
 				if got := h.calls("kill"); !slices.Contains(got, "GEN_1") {
 					t.Errorf("killed %v, want GEN_1's srun", got)
 				}
-				if w := h.messages(EventWarning); !contains(w, "GEN_1: srun did not end within 30s of its failing task's line; deciding on the line and killing srun: "+line[:len(line)-1]) {
+				if w := h.messages(record.EventWarning); !contains(w, "GEN_1: srun did not end within 30s of its failing task's line; deciding on the line and killing srun: "+line[:len(line)-1]) {
 					t.Errorf("warnings %q, want the decision on the line said", w)
 				}
 				f := h.summary().Failure
@@ -41,9 +42,9 @@ func TestLoopSrunLine(t *testing.T) {
 					t.Errorf("failure %+v; want node2 rank 1, srun's line, origin role, first errors", f)
 				}
 			},
-			want: outcome{state: RunFailed, code: 3, role: "GEN_1", class: verdict.ClassTest,
+			want: outcome{state: record.RunFailed, code: 3, role: "GEN_1", class: verdict.ClassTest,
 				reason: "ended with exit code 3 before the benchmark finished (decided on srun's line: srun had not ended 30s after it)",
-				roles:  map[string]StepState{"GEN_1": StepExited, "GEN_0": StepStopped, "BENCHMARK": StepStopped}},
+				roles:  map[string]record.StepState{"GEN_1": record.StepExited, "GEN_0": record.StepStopped, "BENCHMARK": record.StepStopped}},
 		},
 		{
 			name: "srun ends within the wait: decided as ever, nothing said",
@@ -54,16 +55,16 @@ func TestLoopSrunLine(t *testing.T) {
 				h.advance(10 * time.Second)
 				h.exit("GEN_1", 1)
 				h.advance(DefaultSrunExitWait)
-				if w := h.messages(EventWarning); contains(w, decidedOnLine) {
+				if w := h.messages(record.EventWarning); contains(w, decidedOnLine) {
 					t.Errorf("warnings %q, want none about the line", w)
 				}
 				if got := h.calls("kill"); len(got) > 0 {
 					t.Errorf("killed %v, want nothing", got)
 				}
 			},
-			want: outcome{state: RunFailed, code: 3, role: "GEN_1", class: verdict.ClassTest,
+			want: outcome{state: record.RunFailed, code: 3, role: "GEN_1", class: verdict.ClassTest,
 				reason: "ended with exit code 3 before the benchmark finished",
-				roles:  map[string]StepState{"GEN_1": StepExited, "GEN_0": StepStopped}},
+				roles:  map[string]record.StepState{"GEN_1": record.StepExited, "GEN_0": record.StepStopped}},
 		},
 		{
 			name: "on a cluster the wait is KillWait + 5s, and no question to Slurm",
@@ -73,7 +74,7 @@ func TestLoopSrunLine(t *testing.T) {
 				h.writeLog("BENCHMARK", "srun: error: node1: task 0: Exited with exit code 7\n")
 				seen(h)
 				h.advance(10*time.Second - time.Millisecond)
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Errorf("state %s before KillWait + 5s, want running", s.State)
 				}
 				h.advance(time.Millisecond)
@@ -81,8 +82,8 @@ func TestLoopSrunLine(t *testing.T) {
 					t.Error("Slurm was asked about the job: the wait outlasts any cancellation")
 				}
 			},
-			want: outcome{state: RunFailed, code: 7, role: "BENCHMARK", class: verdict.ClassTest, reason: "benchmark failed with exit code 7",
-				roles: map[string]StepState{"BENCHMARK": StepExited}},
+			want: outcome{state: record.RunFailed, code: 7, role: "BENCHMARK", class: verdict.ClassTest, reason: "benchmark failed with exit code 7",
+				roles: map[string]record.StepState{"BENCHMARK": record.StepExited}},
 		},
 		{
 			name: "the wait is configurable",
@@ -93,7 +94,7 @@ func TestLoopSrunLine(t *testing.T) {
 				seen(h)
 				h.advance(2 * time.Second)
 			},
-			want: outcome{state: RunFailed, code: 3, role: "GEN_1", reason: "srun had not ended 2s after it"},
+			want: outcome{state: record.RunFailed, code: 3, role: "GEN_1", reason: "srun had not ended 2s after it"},
 		},
 		{
 			name: "a failing-task line during the teardown decides nothing",
@@ -104,13 +105,13 @@ func TestLoopSrunLine(t *testing.T) {
 				h.writeLog("CTX_0", "srun: error: node3: task 0: Killed\n")
 				seen(h)
 				h.advance(DefaultSrunExitWait)
-				if w := h.messages(EventWarning); contains(w, decidedOnLine) {
+				if w := h.messages(record.EventWarning); contains(w, decidedOnLine) {
 					t.Errorf("warnings %q, want none about the line", w)
 				}
 				h.advance(time.Minute)
 			},
-			want: outcome{state: RunInterrupted, code: 143, reason: "received SIGTERM", ignored: []string{"CTX_0"},
-				roles: map[string]StepState{"CTX_0": StepStopped}},
+			want: outcome{state: record.RunInterrupted, code: 143, reason: "received SIGTERM", ignored: []string{"CTX_0"},
+				roles: map[string]record.StepState{"CTX_0": record.StepStopped}},
 		},
 		{
 			name: "a server's failing task after the end marker: srun killed, a warning, the benchmark decides",
@@ -123,13 +124,13 @@ func TestLoopSrunLine(t *testing.T) {
 				if got := h.calls("kill"); !slices.Equal(got, []string{"GEN_1"}) {
 					t.Errorf("killed %v, want [GEN_1]", got)
 				}
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Errorf("state %s, want running until the benchmark ends", s.State)
 				}
 				h.exit("BENCHMARK", 0)
 			},
-			want: outcome{state: RunSucceeded, code: 0, warning: "role GEN_1 ended with exit code 3 after the benchmark announced its end",
-				roles: map[string]StepState{"GEN_1": StepExited}},
+			want: outcome{state: record.RunSucceeded, code: 0, warning: "role GEN_1 ended with exit code 3 after the benchmark announced its end",
+				roles: map[string]record.StepState{"GEN_1": record.StepExited}},
 		},
 		{
 			name: "a line naming another node's tasks is not the step's",
@@ -138,12 +139,12 @@ func TestLoopSrunLine(t *testing.T) {
 				h.writeLog("BENCHMARK", "srun: error: node9: task 0: Exited with exit code 2\n")
 				seen(h)
 				h.advance(DefaultSrunExitWait)
-				if s := h.summary(); s.State != RunRunning || contains(h.messages(EventWarning), decidedOnLine) {
-					t.Errorf("state %s, warnings %q; want running, none about the line", s.State, h.messages(EventWarning))
+				if s := h.summary(); s.State != record.RunRunning || contains(h.messages(record.EventWarning), decidedOnLine) {
+					t.Errorf("state %s, warnings %q; want running, none about the line", s.State, h.messages(record.EventWarning))
 				}
 				h.exit("BENCHMARK", 2)
 			},
-			want: outcome{state: RunFailed, code: 2, role: "BENCHMARK", reason: "benchmark failed with exit code 2"},
+			want: outcome{state: record.RunFailed, code: 2, role: "BENCHMARK", reason: "benchmark failed with exit code 2"},
 		},
 	})
 }

@@ -2,8 +2,10 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,18 +14,19 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // outcome is how a scenario of TestLoopDecisions must end.
 type outcome struct {
-	state RunState
+	state record.RunState
 	code  int
 	// role is the failure's role ("" for none, or an interruption); reason a part of its reason.
 	role   string
 	reason string
 	// roles are the final states of the roles named (the others are not checked).
-	roles   map[string]StepState
+	roles   map[string]record.StepState
 	ignored []string
 	// warning is a part of a warning the summary must hold.
 	warning string
@@ -47,13 +50,13 @@ func TestLoopDecisions(t *testing.T) {
 				for _, name := range []string{"GEN_0", "GEN_1", "CTX_0", "DISAGG_SERVER"} {
 					h.exit(name, 0)
 				}
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Errorf("state %s once the servers finished, want running until the benchmark ends", s.State)
 				}
 				h.exit("BENCHMARK", 0)
 			},
-			want: outcome{state: RunSucceeded, code: 0, roles: map[string]StepState{
-				"GEN_0": StepFinished, "CTX_0": StepFinished, "DISAGG_SERVER": StepFinished, "BENCHMARK": StepExited}},
+			want: outcome{state: record.RunSucceeded, code: 0, roles: map[string]record.StepState{
+				"GEN_0": record.StepFinished, "CTX_0": record.StepFinished, "DISAGG_SERVER": record.StepFinished, "BENCHMARK": record.StepExited}},
 		},
 		{
 			name: "server ends 0 before the end marker: early exit",
@@ -61,8 +64,8 @@ func TestLoopDecisions(t *testing.T) {
 				h.up()
 				h.exit("DISAGG_SERVER", 0)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitEarlyExit, role: "DISAGG_SERVER", reason: "before the benchmark announced its end",
-				roles: map[string]StepState{"DISAGG_SERVER": StepExited, "GEN_0": StepStopped, "BENCHMARK": StepStopped}},
+			want: outcome{state: record.RunFailed, code: verdict.ExitEarlyExit, role: "DISAGG_SERVER", reason: "before the benchmark announced its end",
+				roles: map[string]record.StepState{"DISAGG_SERVER": record.StepExited, "GEN_0": record.StepStopped, "BENCHMARK": record.StepStopped}},
 		},
 		{
 			name: "server ends 0 after the end marker: finished, the run goes on",
@@ -70,13 +73,13 @@ func TestLoopDecisions(t *testing.T) {
 				h.up()
 				h.announceEnd()
 				h.exit("DISAGG_SERVER", 0)
-				if s := h.summary(); s.State != RunRunning || h.roleState("DISAGG_SERVER") != StepFinished {
+				if s := h.summary(); s.State != record.RunRunning || h.roleState("DISAGG_SERVER") != record.StepFinished {
 					t.Errorf("state %s, DISAGG_SERVER %s; want running, finished", s.State, h.roleState("DISAGG_SERVER"))
 				}
 				h.exit("BENCHMARK", 0)
 			},
-			want: outcome{state: RunSucceeded, code: 0, roles: map[string]StepState{
-				"DISAGG_SERVER": StepFinished, "GEN_0": StepStopped, "CTX_0": StepStopped}},
+			want: outcome{state: record.RunSucceeded, code: 0, roles: map[string]record.StepState{
+				"DISAGG_SERVER": record.StepFinished, "GEN_0": record.StepStopped, "CTX_0": record.StepStopped}},
 		},
 		{
 			name: "server fails after the end marker: a warning, the benchmark decides",
@@ -86,8 +89,8 @@ func TestLoopDecisions(t *testing.T) {
 				h.exit("CTX_0", 5)
 				h.exit("BENCHMARK", 0)
 			},
-			want: outcome{state: RunSucceeded, code: 0, warning: "role CTX_0 ended with exit code 5 after the benchmark announced its end",
-				roles: map[string]StepState{"CTX_0": StepExited}},
+			want: outcome{state: record.RunSucceeded, code: 0, warning: "role CTX_0 ended with exit code 5 after the benchmark announced its end",
+				roles: map[string]record.StepState{"CTX_0": record.StepExited}},
 		},
 		{
 			name: "worker ends before it is ready",
@@ -95,8 +98,8 @@ func TestLoopDecisions(t *testing.T) {
 				h.ready("GEN_1", nil)
 				h.exit("GEN_0", 1)
 			},
-			want: outcome{state: RunFailed, code: 1, role: "GEN_0", reason: "ended with exit code 1 before the benchmark finished",
-				roles: map[string]StepState{"GEN_0": StepExited, "GEN_1": StepStopped, "CTX_0": StepStopped, "DISAGG_SERVER": StepPending}},
+			want: outcome{state: record.RunFailed, code: 1, role: "GEN_0", reason: "ended with exit code 1 before the benchmark finished",
+				roles: map[string]record.StepState{"GEN_0": record.StepExited, "GEN_1": record.StepStopped, "CTX_0": record.StepStopped, "DISAGG_SERVER": record.StepPending}},
 		},
 		{
 			name: "worker ends after it is ready; srun's task line gives the code",
@@ -114,16 +117,16 @@ func TestLoopDecisions(t *testing.T) {
 					}
 				}
 			},
-			want: outcome{state: RunFailed, code: 3, role: "GEN_0",
-				roles: map[string]StepState{"GEN_0": StepExited, "DISAGG_SERVER": StepStopped, "BENCHMARK": StepStopped}},
+			want: outcome{state: record.RunFailed, code: 3, role: "GEN_0",
+				roles: map[string]record.StepState{"GEN_0": record.StepExited, "DISAGG_SERVER": record.StepStopped, "BENCHMARK": record.StepStopped}},
 		},
 		{
 			name: "probe fails",
 			play: func(t *testing.T, h *harness) {
 				h.ready("CTX_0", errors.New("readiness probe timed out"))
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitNotReady, role: "CTX_0", reason: "timed out",
-				roles: map[string]StepState{"CTX_0": StepStopped, "DISAGG_SERVER": StepPending}},
+			want: outcome{state: record.RunFailed, code: verdict.ExitNotReady, role: "CTX_0", reason: "timed out",
+				roles: map[string]record.StepState{"CTX_0": record.StepStopped, "DISAGG_SERVER": record.StepPending}},
 		},
 		{
 			name: "benchmark fails",
@@ -132,12 +135,12 @@ func TestLoopDecisions(t *testing.T) {
 				h.exit("BENCHMARK", 7)
 				// The benchmark's failure is the test's own verdict: the job failed, so the supervisor's
 				// case fails too (a crashed benchmark may leave CI no results.xml of its own).
-				junit, err := os.ReadFile(filepath.Join(h.plan.Workspace, JUnitFile))
+				junit, err := os.ReadFile(filepath.Join(h.plan.Workspace, record.JUnitFile))
 				if err != nil || !strings.Contains(string(junit), `<failure message="test: role BENCHMARK`) {
 					t.Errorf("JUnit (%v) does not fail the supervisor case for the benchmark's failure:\n%s", err, junit)
 				}
 			},
-			want: outcome{state: RunFailed, code: 7, role: "BENCHMARK", reason: "benchmark failed with exit code 7"},
+			want: outcome{state: record.RunFailed, code: 7, role: "BENCHMARK", reason: "benchmark failed with exit code 7"},
 		},
 		{
 			name: "a step that cannot be launched",
@@ -147,8 +150,8 @@ func TestLoopDecisions(t *testing.T) {
 					h.ready(name, nil)
 				}
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitInternal, role: "DISAGG_SERVER", reason: "no such file",
-				roles: map[string]StepState{"DISAGG_SERVER": StepLaunchFailed, "GEN_0": StepStopped, "BENCHMARK": StepPending}},
+			want: outcome{state: record.RunFailed, code: verdict.ExitInternal, role: "DISAGG_SERVER", reason: "no such file",
+				roles: map[string]record.StepState{"DISAGG_SERVER": record.StepLaunchFailed, "GEN_0": record.StepStopped, "BENCHMARK": record.StepPending}},
 		},
 		{
 			name: "launch gate held, then opened by the running step",
@@ -172,8 +175,8 @@ func TestLoopDecisions(t *testing.T) {
 				}
 				h.exit("BENCHMARK", 0)
 			},
-			want: outcome{state: RunSucceeded, code: 0, roles: map[string]StepState{
-				"GEN_0": StepStopped, "DISAGG_SERVER": StepStopped, "BENCHMARK": StepExited}},
+			want: outcome{state: record.RunSucceeded, code: 0, roles: map[string]record.StepState{
+				"GEN_0": record.StepStopped, "DISAGG_SERVER": record.StepStopped, "BENCHMARK": record.StepExited}},
 		},
 		{
 			name: "launch gate opened by its timeout",
@@ -187,13 +190,13 @@ func TestLoopDecisions(t *testing.T) {
 				if !h.launched("DISAGG_SERVER") {
 					t.Error("DISAGG_SERVER still held after the gate's timeout")
 				}
-				if w := h.messages(EventWarning); !contains(w, "DISAGG_SERVER: launch gate: steps sharing its nodes did not report all tasks started within 1m0s") {
+				if w := h.messages(record.EventWarning); !contains(w, "DISAGG_SERVER: launch gate: steps sharing its nodes did not report all tasks started within 1m0s") {
 					t.Errorf("warnings %q, want the gate's timeout", w)
 				}
 				h.signal(syscall.SIGTERM)
 			},
-			want: outcome{state: RunInterrupted, code: 143, reason: "received SIGTERM", roles: map[string]StepState{
-				"DISAGG_SERVER": StepStopped, "BENCHMARK": StepPending}},
+			want: outcome{state: record.RunInterrupted, code: 143, reason: "received SIGTERM", roles: map[string]record.StepState{
+				"DISAGG_SERVER": record.StepStopped, "BENCHMARK": record.StepPending}},
 		},
 		{
 			name: "signal stops every step",
@@ -204,7 +207,7 @@ func TestLoopDecisions(t *testing.T) {
 					t.Errorf("stopped %v, want %v", got, want)
 				}
 			},
-			want: outcome{state: RunInterrupted, code: 138, roles: map[string]StepState{"GEN_0": StepStopped, "BENCHMARK": StepStopped}},
+			want: outcome{state: record.RunInterrupted, code: 138, roles: map[string]record.StepState{"GEN_0": record.StepStopped, "BENCHMARK": record.StepStopped}},
 		},
 		{
 			name: "second signal during the teardown kills at once",
@@ -212,19 +215,19 @@ func TestLoopDecisions(t *testing.T) {
 			play: func(t *testing.T, h *harness) {
 				h.up()
 				h.signal(syscall.SIGTERM)
-				if h.roleState("CTX_0") != StepStopping || len(h.calls("kill")) > 0 {
+				if h.roleState("CTX_0") != record.StepStopping || len(h.calls("kill")) > 0 {
 					t.Errorf("CTX_0 %s, kills %v; want it stopping and nothing killed", h.roleState("CTX_0"), h.calls("kill"))
 				}
 				h.signal(syscall.SIGINT)
 				if got := h.calls("kill"); !cmp.Equal(got, []string{"CTX_0"}) {
 					t.Errorf("killed %v, want [CTX_0] at once", got)
 				}
-				if m := h.messages(EventSignal); !contains(m, "second signal during teardown") {
+				if m := h.messages(record.EventSignal); !contains(m, "second signal during teardown") {
 					t.Errorf("signal events %q, want the second signal's", m)
 				}
 			},
 			// A second signal skips the grace period; the step did not outlive it.
-			want: outcome{state: RunInterrupted, code: 143, roles: map[string]StepState{"CTX_0": StepStopped}},
+			want: outcome{state: record.RunInterrupted, code: 143, roles: map[string]record.StepState{"CTX_0": record.StepStopped}},
 		},
 		{
 			name: "the same signal twice within milliseconds is one signal",
@@ -236,16 +239,16 @@ func TestLoopDecisions(t *testing.T) {
 				if got := h.calls("kill"); len(got) > 0 {
 					t.Errorf("killed %v at a duplicate SIGTERM, want the grace period to go on", got)
 				}
-				if m := h.messages(EventSignal); !contains(m, "SIGTERM again within 500ms: the same delivery") {
+				if m := h.messages(record.EventSignal); !contains(m, "SIGTERM again within 500ms: the same delivery") {
 					t.Errorf("signal events %q, want the duplicate said", m)
 				}
-				h.advance(duplicateSignalWindow)
+				h.advance(verdict.DuplicateSignalWindow)
 				h.signal(syscall.SIGTERM)
 				if got := h.calls("kill"); !cmp.Equal(got, []string{"CTX_0"}) {
 					t.Errorf("killed %v, want [CTX_0] at a second SIGTERM after the window", got)
 				}
 			},
-			want: outcome{state: RunInterrupted, code: 143, roles: map[string]StepState{"CTX_0": StepStopped}},
+			want: outcome{state: record.RunInterrupted, code: 143, roles: map[string]record.StepState{"CTX_0": record.StepStopped}},
 		},
 		{
 			name: "Slurm's SIGTERM after a step it ended decided the run is a first signal, not a second",
@@ -269,8 +272,8 @@ func TestLoopDecisions(t *testing.T) {
 					t.Errorf("killed %v, want [GEN_0] when the grace period ends", got)
 				}
 			},
-			want: outcome{state: RunInterrupted, code: 143, reason: "Slurm is ending the job: JobState=COMPLETING",
-				roles: map[string]StepState{"CTX_0": StepStopped, "GEN_0": StepStopped}, ignored: []string{"GEN_0"}},
+			want: outcome{state: record.RunInterrupted, code: 143, reason: "Slurm is ending the job: JobState=COMPLETING",
+				roles: map[string]record.StepState{"CTX_0": record.StepStopped, "GEN_0": record.StepStopped}, ignored: []string{"GEN_0"}},
 		},
 		{
 			name: "scancel's SIGTERM during a failure's teardown cuts the grace period to KillWait",
@@ -285,7 +288,7 @@ func TestLoopDecisions(t *testing.T) {
 				if got := h.calls("kill"); len(got) > 0 {
 					t.Errorf("killed %v at the first signal, want the grace period to go on", got)
 				}
-				if m := h.messages(EventTeardown); !contains(m, "grace cut from 9s to 2s from now") {
+				if m := h.messages(record.EventTeardown); !contains(m, "grace cut from 9s to 2s from now") {
 					t.Errorf("teardown events %q, want the grace period cut to fit KillWait", m)
 				}
 				h.advance(2 * time.Second)
@@ -293,8 +296,8 @@ func TestLoopDecisions(t *testing.T) {
 					t.Errorf("killed %v, want [CTX_0] 2 s after Slurm's SIGTERM", got)
 				}
 			},
-			want: outcome{state: RunFailed, code: 3, role: "GEN_0", reason: "not a cancellation: JobState=RUNNING",
-				roles: map[string]StepState{"GEN_0": StepExited, "CTX_0": StepStopped}, ignored: []string{"CTX_0"}},
+			want: outcome{state: record.RunFailed, code: 3, role: "GEN_0", reason: "not a cancellation: JobState=RUNNING",
+				roles: map[string]record.StepState{"GEN_0": record.StepExited, "CTX_0": record.StepStopped}, ignored: []string{"CTX_0"}},
 		},
 		{
 			name: "Slurm's cancellation: held end, the job is completing",
@@ -302,13 +305,13 @@ func TestLoopDecisions(t *testing.T) {
 			play: func(t *testing.T, h *harness) {
 				h.up()
 				h.exit("CTX_0", 143)
-				if s := h.summary(); s.State != RunRunning || len(h.calls("stop")) > 0 {
+				if s := h.summary(); s.State != record.RunRunning || len(h.calls("stop")) > 0 {
 					t.Errorf("state %s, stops %v; want the end held, nothing stopped", s.State, h.calls("stop"))
 				}
 				h.answer("COMPLETING", nil)
 			},
-			want: outcome{state: RunInterrupted, code: 143, reason: "Slurm is ending the job: JobState=COMPLETING",
-				roles: map[string]StepState{"CTX_0": StepStopped, "GEN_0": StepStopped}},
+			want: outcome{state: record.RunInterrupted, code: 143, reason: "Slurm is ending the job: JobState=COMPLETING",
+				roles: map[string]record.StepState{"CTX_0": record.StepStopped, "GEN_0": record.StepStopped}},
 		},
 		{
 			name: "Slurm's cancellation: held end, the job is requeued",
@@ -318,8 +321,8 @@ func TestLoopDecisions(t *testing.T) {
 				h.exit("GEN_1", 0)
 				h.answer("PENDING", nil)
 			},
-			want: outcome{state: RunInterrupted, code: 143, reason: "JobState=PENDING",
-				roles: map[string]StepState{"GEN_1": StepStopped}},
+			want: outcome{state: record.RunInterrupted, code: 143, reason: "JobState=PENDING",
+				roles: map[string]record.StepState{"GEN_1": record.StepStopped}},
 		},
 		{
 			name: "Slurm's cancellation: held end, the job still runs",
@@ -329,8 +332,8 @@ func TestLoopDecisions(t *testing.T) {
 				h.exit("CTX_0", 143)
 				h.answer("RUNNING", nil)
 			},
-			want: outcome{state: RunFailed, code: 143, role: "CTX_0", reason: "(not a cancellation: JobState=RUNNING)",
-				roles: map[string]StepState{"CTX_0": StepExited, "GEN_0": StepStopped}},
+			want: outcome{state: record.RunFailed, code: 143, role: "CTX_0", reason: "(not a cancellation: JobState=RUNNING)",
+				roles: map[string]record.StepState{"CTX_0": record.StepExited, "GEN_0": record.StepStopped}},
 		},
 		{
 			name: "Slurm's cancellation: held end, no answer in time",
@@ -339,13 +342,13 @@ func TestLoopDecisions(t *testing.T) {
 				h.up()
 				h.exit("CTX_0", 143)
 				h.advance(DefaultCancelHold - time.Millisecond)
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Errorf("state %s before the hold's end, want running", s.State)
 				}
 				h.advance(time.Millisecond)
 			},
-			want: outcome{state: RunFailed, code: 143, role: "CTX_0", reason: "(not a cancellation: no word from Slurm within 3s)",
-				roles: map[string]StepState{"CTX_0": StepExited}},
+			want: outcome{state: record.RunFailed, code: 143, role: "CTX_0", reason: "(not a cancellation: no word from Slurm within 3s)",
+				roles: map[string]record.StepState{"CTX_0": record.StepExited}},
 		},
 		{
 			// Slurm signals every process of the batch step, the scontrol the loop started
@@ -356,13 +359,13 @@ func TestLoopDecisions(t *testing.T) {
 				h.up()
 				h.exit("BENCHMARK", 143)
 				h.answer("", errors.New("scontrol show job 7: signal: terminated"))
-				if s := h.summary(); s.State != RunRunning {
+				if s := h.summary(); s.State != record.RunRunning {
 					t.Errorf("state %s after a failed query, want the end still held", s.State)
 				}
 				h.signal(syscall.SIGTERM)
 			},
-			want: outcome{state: RunInterrupted, code: 143, reason: "received SIGTERM",
-				roles: map[string]StepState{"BENCHMARK": StepStopped}},
+			want: outcome{state: record.RunInterrupted, code: 143, reason: "received SIGTERM",
+				roles: map[string]record.StepState{"BENCHMARK": record.StepStopped}},
 		},
 		{
 			name: "Slurm's cancellation: a failed query is asked again",
@@ -374,8 +377,8 @@ func TestLoopDecisions(t *testing.T) {
 				h.advance(holdRetry)
 				h.answer("RUNNING", nil)
 			},
-			want: outcome{state: RunFailed, code: 143, role: "CTX_0", reason: "(not a cancellation: JobState=RUNNING)",
-				roles: map[string]StepState{"CTX_0": StepExited}},
+			want: outcome{state: record.RunFailed, code: 143, role: "CTX_0", reason: "(not a cancellation: JobState=RUNNING)",
+				roles: map[string]record.StepState{"CTX_0": record.StepExited}},
 		},
 		{
 			name: "Slurm's cancellation: held end, then the supervisor's SIGTERM",
@@ -384,12 +387,12 @@ func TestLoopDecisions(t *testing.T) {
 				h.up()
 				h.exit("CTX_0", 143)
 				h.signal(syscall.SIGTERM)
-				if m := h.messages(EventSignal); !contains(m, "CTX_0 ended moments before by the same cancellation") {
+				if m := h.messages(record.EventSignal); !contains(m, "CTX_0 ended moments before by the same cancellation") {
 					t.Errorf("signal events %q, want the held end named", m)
 				}
 			},
-			want: outcome{state: RunInterrupted, code: 143, reason: "received SIGTERM",
-				roles: map[string]StepState{"CTX_0": StepStopped}},
+			want: outcome{state: record.RunInterrupted, code: 143, reason: "received SIGTERM",
+				roles: map[string]record.StepState{"CTX_0": record.StepStopped}},
 		},
 		{
 			name: "Slurm's cancellation: slurmstepd's line needs no question",
@@ -402,8 +405,8 @@ func TestLoopDecisions(t *testing.T) {
 					t.Error("Slurm was asked although slurmstepd had said it cancelled the step")
 				}
 			},
-			want: outcome{state: RunInterrupted, code: 143, reason: "Slurm is ending the job (scancel)", class: verdict.ClassCancelled,
-				evidence: "CANCELLED AT", roles: map[string]StepState{"CTX_0": StepStopped}},
+			want: outcome{state: record.RunInterrupted, code: 143, reason: "Slurm is ending the job (scancel)", class: verdict.ClassCancelled,
+				evidence: "CANCELLED AT", roles: map[string]record.StepState{"CTX_0": record.StepStopped}},
 		},
 		{
 			name: "local mode: a 143 is the role's failure at once",
@@ -411,7 +414,7 @@ func TestLoopDecisions(t *testing.T) {
 				h.up()
 				h.exit("CTX_0", 143)
 			},
-			want: outcome{state: RunFailed, code: 143, role: "CTX_0", roles: map[string]StepState{"CTX_0": StepExited}},
+			want: outcome{state: record.RunFailed, code: 143, role: "CTX_0", roles: map[string]record.StepState{"CTX_0": record.StepExited}},
 		},
 		{
 			name: "grace period ends: the step that ignored SIGTERM is killed and reported",
@@ -428,8 +431,8 @@ func TestLoopDecisions(t *testing.T) {
 					t.Errorf("killed %v, want [CTX_0]", k)
 				}
 			},
-			want: outcome{state: RunFailed, code: 3, role: "GEN_0", ignored: []string{"CTX_0"},
-				roles: map[string]StepState{"CTX_0": StepStopped}},
+			want: outcome{state: record.RunFailed, code: 3, role: "GEN_0", ignored: []string{"CTX_0"},
+				roles: map[string]record.StepState{"CTX_0": record.StepStopped}},
 		},
 		{
 			name: "grace period cut to fit Slurm's KillWait",
@@ -438,8 +441,25 @@ func TestLoopDecisions(t *testing.T) {
 				h.up()
 				h.signal(syscall.SIGTERM)
 				// KillWait 3s less the 1s margin leaves 2s: half for the steps to stop.
-				if m := h.messages(EventTeardown); !contains(m, "grace cut from 1m0s to 1s") {
+				if m := h.messages(record.EventTeardown); !contains(m, "grace cut from 1m0s to 1s") {
 					t.Errorf("teardown events %q, want the grace cut", m)
+				}
+				// The SIGTERM's event names the steps it went to, for readers of the event log.
+				entries, err := record.ReadEvents(h.plan.Workspace)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var steps []string
+				for _, e := range entries {
+					if e.Event == record.EventTeardown && len(e.Steps) > 0 {
+						steps = e.Steps
+						if want := fmt.Sprintf("SIGTERM sent to %d steps", len(steps)); !strings.HasPrefix(e.Message, want) {
+							t.Errorf("teardown event %q for steps %v, want it to start %q", e.Message, steps, want)
+						}
+					}
+				}
+				if !slices.Contains(steps, "CTX_0") || !slices.Contains(steps, "BENCHMARK") {
+					t.Errorf("the teardown's SIGTERM went to steps %v, want every live step, CTX_0 and BENCHMARK among them", steps)
 				}
 				h.advance(time.Second - time.Millisecond)
 				if k := h.calls("kill"); len(k) > 0 {
@@ -447,7 +467,7 @@ func TestLoopDecisions(t *testing.T) {
 				}
 				h.advance(time.Millisecond)
 			},
-			want: outcome{state: RunInterrupted, code: 143, ignored: []string{"CTX_0"}},
+			want: outcome{state: record.RunInterrupted, code: 143, ignored: []string{"CTX_0"}},
 		},
 		{
 			name: "a step that outlives SIGKILL is abandoned",
@@ -468,8 +488,8 @@ func TestLoopDecisions(t *testing.T) {
 					t.Errorf("errors %q, want CTX_0's", s.Errors)
 				}
 			},
-			want: outcome{state: RunFailed, code: 3, role: "GEN_0", ignored: []string{"CTX_0"},
-				roles: map[string]StepState{"CTX_0": StepAbandoned}},
+			want: outcome{state: record.RunFailed, code: 3, role: "GEN_0", ignored: []string{"CTX_0"},
+				roles: map[string]record.StepState{"CTX_0": record.StepAbandoned}},
 		},
 		{
 			name: "the decision is recorded before the teardown",
@@ -478,23 +498,23 @@ func TestLoopDecisions(t *testing.T) {
 				h.up()
 				h.exit("GEN_0", 3)
 				s := h.summary()
-				if s.State != RunFailed || s.ExitCode == nil || *s.ExitCode != 3 || s.DecidedAt == nil || s.EndedAt != nil {
+				if s.State != record.RunFailed || s.ExitCode == nil || *s.ExitCode != 3 || s.DecidedAt == nil || s.EndedAt != nil {
 					t.Errorf("summary state %s exit %v decided %v ended %v; want failed, 3, decided, not ended",
 						s.State, s.ExitCode, s.DecidedAt, s.EndedAt)
 				}
-				if h.roleState("CTX_0") != StepStopping {
+				if h.roleState("CTX_0") != record.StepStopping {
 					t.Errorf("CTX_0 %s, want stopping", h.roleState("CTX_0"))
 				}
-				junit, err := os.ReadFile(filepath.Join(h.plan.Workspace, JUnitFile))
+				junit, err := os.ReadFile(filepath.Join(h.plan.Workspace, record.JUnitFile))
 				if err != nil || !strings.Contains(string(junit), `<testcase name="supervisor"`) || !strings.Contains(string(junit), `<failure message="test: role GEN_0`) {
 					t.Errorf("JUnit (%v) does not fail the supervisor case with GEN_0 as a test failure:\n%s", err, junit)
 				}
-				if r := h.messages(EventResult); len(r) != 1 || len(h.messages(EventDone)) != 0 {
-					t.Errorf("result events %q, done events %q; want one result and no done yet", r, h.messages(EventDone))
+				if r := h.messages(record.EventResult); len(r) != 1 || len(h.messages(record.EventDone)) != 0 {
+					t.Errorf("result events %q, done events %q; want one result and no done yet", r, h.messages(record.EventDone))
 				}
 				h.advance(10 * time.Second)
 			},
-			want: outcome{state: RunFailed, code: 3, role: "GEN_0", ignored: []string{"CTX_0"}},
+			want: outcome{state: record.RunFailed, code: 3, role: "GEN_0", ignored: []string{"CTX_0"}},
 		},
 	})
 }
@@ -510,9 +530,9 @@ func checkOutcome(t *testing.T, h *harness, res Result, want outcome) {
 	}
 	f := s.Failure
 	switch {
-	case want.state == RunSucceeded && f != nil:
+	case want.state == record.RunSucceeded && f != nil:
 		t.Errorf("failure %+v, want none", f)
-	case want.state != RunSucceeded && f == nil:
+	case want.state != record.RunSucceeded && f == nil:
 		t.Error("summary has no failure")
 	case f != nil && (f.Role != want.role || !strings.Contains(f.Reason, want.reason)):
 		t.Errorf("failure of %q: %q; want %q, a reason with %q", f.Role, f.Reason, want.role, want.reason)
@@ -521,7 +541,7 @@ func checkOutcome(t *testing.T, h *harness, res Result, want outcome) {
 		if st, ok := want.roles[r.Name]; ok && r.State != st {
 			t.Errorf("%s is %s, want %s", r.Name, r.State, st)
 		}
-		if r.State == StepRunning || r.State == StepReady || r.State == StepStopping || r.State == StepLaunched {
+		if r.State == record.StepRunning || r.State == record.StepReady || r.State == record.StepStopping || r.State == record.StepLaunched {
 			t.Errorf("%s is %s after the run", r.Name, r.State)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
@@ -27,7 +28,7 @@ func TestLoopVerdicts(t *testing.T) {
 				h.writeLog("GEN_1", "srun: error: Node failure on node2\nsrun: error: node2: tasks 0-1: Killed\n")
 				h.exit("GEN_1", 137)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, role: "GEN_1", reason: "the role's own code was 137",
+			want: outcome{state: record.RunFailed, code: verdict.ExitInfrastructure, role: "GEN_1", reason: "the role's own code was 137",
 				class: verdict.ClassInfrastructure, evidence: "Node failure on node2", badNodes: []string{"node2"}},
 		},
 		{
@@ -37,7 +38,7 @@ func TestLoopVerdicts(t *testing.T) {
 				h.writeLog("CTX_0", "srun: error: Task launch for StepId=41.3 failed on node node3: Communication connection failure\n")
 				h.exit("CTX_0", 1)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, role: "CTX_0", class: verdict.ClassInfrastructure,
+			want: outcome{state: record.RunFailed, code: verdict.ExitInfrastructure, role: "CTX_0", class: verdict.ClassInfrastructure,
 				evidence: "task-launch: srun: error: Task launch", badNodes: []string{"node3"}},
 		},
 		{
@@ -48,7 +49,7 @@ func TestLoopVerdicts(t *testing.T) {
 					"RuntimeError: CUDA error: unspecified launch failure\nsrun: error: node1: task 1: Exited with exit code 1\n")
 				h.exit("GEN_0", 1)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, role: "GEN_0", class: verdict.ClassInfrastructure,
+			want: outcome{state: record.RunFailed, code: verdict.ExitInfrastructure, role: "GEN_0", class: verdict.ClassInfrastructure,
 				evidence: "gpu-hardware: NVRM: Xid", badNodes: []string{"node1"}},
 		},
 		{
@@ -60,7 +61,7 @@ func TestLoopVerdicts(t *testing.T) {
 				h.exit("GEN_1", 1)
 				h.answer("RUNNING", nil)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, role: "GEN_1", class: verdict.ClassInfrastructure,
+			want: outcome{state: record.RunFailed, code: verdict.ExitInfrastructure, role: "GEN_1", class: verdict.ClassInfrastructure,
 				evidence: "step-create"},
 		},
 		{
@@ -71,7 +72,7 @@ func TestLoopVerdicts(t *testing.T) {
 					"srun: error: node2: task 1: Exited with exit code 1\n")
 				h.exit("GEN_1", 1)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, role: "GEN_1", class: verdict.ClassInfrastructure,
+			want: outcome{state: record.RunFailed, code: verdict.ExitInfrastructure, role: "GEN_1", class: verdict.ClassInfrastructure,
 				evidence: "pmi-start: slurmstepd", badNodes: []string{"node2"}},
 		},
 		{
@@ -88,7 +89,7 @@ func TestLoopVerdicts(t *testing.T) {
 					"srun: error: node2: task 1: Exited with exit code 1\n")
 				h.exit("GEN_1", 1)
 			},
-			want: outcome{state: RunFailed, code: 1, role: "GEN_1", class: verdict.ClassTest},
+			want: outcome{state: record.RunFailed, code: 1, role: "GEN_1", class: verdict.ClassTest},
 		},
 		{
 			name: "no space left in the output directory: infrastructure",
@@ -97,7 +98,7 @@ func TestLoopVerdicts(t *testing.T) {
 				h.writeLog("BENCHMARK", "OSError: [Errno 28] No space left on device: '"+filepath.Join(h.plan.OutputDir, "x.csv")+"'\n")
 				h.exit("BENCHMARK", 1)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, role: "BENCHMARK", class: verdict.ClassInfrastructure,
+			want: outcome{state: record.RunFailed, code: verdict.ExitInfrastructure, role: "BENCHMARK", class: verdict.ClassInfrastructure,
 				evidence: "no-space: OSError"},
 		},
 		{
@@ -107,7 +108,7 @@ func TestLoopVerdicts(t *testing.T) {
 				h.writeLog("BENCHMARK", "OSError: [Errno 28] No space left on device: '/tmp/cache/x'\n")
 				h.exit("BENCHMARK", 1)
 			},
-			want: outcome{state: RunFailed, code: 1, role: "BENCHMARK", class: verdict.ClassTest},
+			want: outcome{state: record.RunFailed, code: 1, role: "BENCHMARK", class: verdict.ClassTest},
 		},
 		{
 			name: "a test that prints about Xid without the driver's form: the test's own failure",
@@ -116,7 +117,7 @@ func TestLoopVerdicts(t *testing.T) {
 				h.writeLog("GEN_0", "AssertionError: expected Xid count 0\nsrun: error: node1: task 0: Exited with exit code 1\n")
 				h.exit("GEN_0", 1)
 			},
-			want: outcome{state: RunFailed, code: 1, role: "GEN_0", class: verdict.ClassTest},
+			want: outcome{state: record.RunFailed, code: 1, role: "GEN_0", class: verdict.ClassTest},
 		},
 		{
 			name: "the per-rank runner's own failure: its code, origin supervisor, its line first",
@@ -130,7 +131,7 @@ func TestLoopVerdicts(t *testing.T) {
 					t.Errorf("failure %+v; want the task's line first and origin supervisor", f)
 				}
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitBadInput, role: "GEN_0", reason: "$pytestCommand is empty",
+			want: outcome{state: record.RunFailed, code: verdict.ExitBadInput, role: "GEN_0", reason: "$pytestCommand is empty",
 				class: verdict.ClassSetup, evidence: "task: error:"},
 		},
 		{
@@ -143,7 +144,7 @@ func TestLoopVerdicts(t *testing.T) {
 					t.Errorf("failure %+v; want origin role", f)
 				}
 			},
-			want: outcome{state: RunFailed, code: 85, role: "GEN_0", class: verdict.ClassTest},
+			want: outcome{state: record.RunFailed, code: 85, role: "GEN_0", class: verdict.ClassTest},
 		},
 		{
 			name: "Slurm ends the job with Reason=NodeDown: infrastructure naming the node sinfo calls down",
@@ -152,12 +153,12 @@ func TestLoopVerdicts(t *testing.T) {
 				h.up()
 				h.exit("GEN_1", 143)
 				h.answerWhy(slurm.JobStatus{State: "COMPLETING", Reason: "NodeDown"}, nil)
-				data, err := os.ReadFile(filepath.Join(h.plan.Workspace, BadNodesFile))
+				data, err := os.ReadFile(filepath.Join(h.plan.Workspace, record.BadNodesFile))
 				if err != nil || string(data) != "node2\n" {
-					t.Errorf("%s: %q, %v; want node2", BadNodesFile, data, err)
+					t.Errorf("%s: %q, %v; want node2", record.BadNodesFile, data, err)
 				}
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, reason: "a node failed: Slurm is ending the job because of node2",
+			want: outcome{state: record.RunFailed, code: verdict.ExitInfrastructure, reason: "a node failed: Slurm is ending the job because of node2",
 				class: verdict.ClassInfrastructure, evidence: "Reason=NodeDown", badNodes: []string{"node2"}},
 		},
 		{
@@ -168,7 +169,7 @@ func TestLoopVerdicts(t *testing.T) {
 				h.signal(syscall.SIGTERM)
 				h.answer("TIMEOUT", nil)
 			},
-			want: outcome{state: RunInterrupted, code: 143, reason: "Slurm is ending the job (the time limit): the supervisor received SIGTERM",
+			want: outcome{state: record.RunInterrupted, code: 143, reason: "Slurm is ending the job (the time limit): the supervisor received SIGTERM",
 				class: verdict.ClassCancelled, evidence: "JobState=TIMEOUT"},
 		},
 		{
@@ -179,7 +180,7 @@ func TestLoopVerdicts(t *testing.T) {
 				h.signal(syscall.SIGTERM)
 				h.answer("NODE_FAIL", nil)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, reason: "because of node3",
+			want: outcome{state: record.RunFailed, code: verdict.ExitInfrastructure, reason: "because of node3",
 				class: verdict.ClassInfrastructure, evidence: "JobState=NODE_FAIL", badNodes: []string{"node3"}},
 		},
 		{
@@ -190,7 +191,7 @@ func TestLoopVerdicts(t *testing.T) {
 				h.writeLog("CTX_0", "slurmstepd: error: *** STEP 41.3 ON node3 CANCELLED AT 2026-11-30T05:20:25 DUE TO NODE FAILURE, SEE SLURMCTLD LOG FOR DETAILS ***\n")
 				h.exit("CTX_0", 143)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitInfrastructure, class: verdict.ClassInfrastructure, evidence: "node-fail-step"},
+			want: outcome{state: record.RunFailed, code: verdict.ExitInfrastructure, class: verdict.ClassInfrastructure, evidence: "node-fail-step"},
 		},
 		{
 			name: "scancel refused while Slurm ends the job: a debug event, not an error",
@@ -203,7 +204,7 @@ func TestLoopVerdicts(t *testing.T) {
 					t.Errorf("errors %q hold the refused scancel", s.Errors)
 				}
 			},
-			want: outcome{state: RunInterrupted, code: 143, reason: "(scancel)", class: verdict.ClassCancelled},
+			want: outcome{state: record.RunInterrupted, code: 143, reason: "(scancel)", class: verdict.ClassCancelled},
 		},
 	})
 }
@@ -211,7 +212,7 @@ func TestLoopVerdicts(t *testing.T) {
 // TestLoopMeasurement plays the measurement window: its disturbances, its end at the end marker, and
 // the result rules that make a benchmark's 0 invalid.
 func TestLoopMeasurement(t *testing.T) {
-	tokens := []ResultRule{{Require: true, Pattern: regexp.MustCompile(`Total generated tokens:\s*[1-9]`)},
+	tokens := []record.ResultRule{{Require: true, Pattern: regexp.MustCompile(`Total generated tokens:\s*[1-9]`)},
 		{Pattern: regexp.MustCompile(`!FAILED REQUESTS!`)}}
 	errUnavailable := errors.New("status 503 Service Unavailable (want 200-299)")
 	for _, tt := range []struct {
@@ -219,7 +220,7 @@ func TestLoopMeasurement(t *testing.T) {
 		opts  options
 		play  func(t *testing.T, h *harness)
 		want  outcome
-		check func(t *testing.T, m *Measurement)
+		check func(t *testing.T, m *record.Measurement)
 	}{
 		{
 			name: "a liveness check failing once inside the window is a disturbance; the window ends at the marker",
@@ -236,8 +237,8 @@ func TestLoopMeasurement(t *testing.T) {
 				h.advance(time.Second) // after the marker: not in the window
 				h.exit("BENCHMARK", 0)
 			},
-			want: outcome{state: RunSucceeded},
-			check: func(t *testing.T, m *Measurement) {
+			want: outcome{state: record.RunSucceeded},
+			check: func(t *testing.T, m *record.Measurement) {
 				if len(m.Disturbances) != 1 || !strings.Contains(m.Disturbances[0], "DISAGG_SERVER: liveness check failed (1 of 3 in a row)") {
 					t.Errorf("disturbances %q, want the one failed liveness check inside the window", m.Disturbances)
 				}
@@ -255,8 +256,8 @@ func TestLoopMeasurement(t *testing.T) {
 				h.announceEnd()
 				h.exit("BENCHMARK", 0)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitInvalid, role: "BENCHMARK", reason: "no line matches", class: verdict.ClassInvalid},
-			check: func(t *testing.T, m *Measurement) {
+			want: outcome{state: record.RunFailed, code: verdict.ExitInvalid, role: "BENCHMARK", reason: "no line matches", class: verdict.ClassInvalid},
+			check: func(t *testing.T, m *record.Measurement) {
 				if m.Valid == nil || *m.Valid || len(m.Rules) != 2 || m.Rules[0].Passed || !m.Rules[1].Passed {
 					t.Errorf("window %+v, want invalid: the require rule failed, the reject rule passed", m)
 				}
@@ -271,7 +272,7 @@ func TestLoopMeasurement(t *testing.T) {
 				h.announceEnd()
 				h.exit("BENCHMARK", 0)
 			},
-			want: outcome{state: RunFailed, code: verdict.ExitInvalid, role: "BENCHMARK", reason: "!FAILED REQUESTS! 12 of 100", class: verdict.ClassInvalid},
+			want: outcome{state: record.RunFailed, code: verdict.ExitInvalid, role: "BENCHMARK", reason: "!FAILED REQUESTS! 12 of 100", class: verdict.ClassInvalid},
 		},
 		{
 			name: "a failing benchmark is its own verdict: the rules do not make it invalid",
@@ -280,8 +281,8 @@ func TestLoopMeasurement(t *testing.T) {
 				h.up()
 				h.exit("BENCHMARK", 1)
 			},
-			want: outcome{state: RunFailed, code: 1, role: "BENCHMARK", class: verdict.ClassTest},
-			check: func(t *testing.T, m *Measurement) {
+			want: outcome{state: record.RunFailed, code: 1, role: "BENCHMARK", class: verdict.ClassTest},
+			check: func(t *testing.T, m *record.Measurement) {
 				if m.Valid != nil || m.EndedBy != "the benchmark's end" {
 					t.Errorf("window %+v, want ended by the benchmark's end, no validity", m)
 				}
@@ -294,8 +295,8 @@ func TestLoopMeasurement(t *testing.T) {
 				h.up()
 				h.exit("CTX_0", 3)
 			},
-			want: outcome{state: RunFailed, code: 3, role: "CTX_0", class: verdict.ClassTest},
-			check: func(t *testing.T, m *Measurement) {
+			want: outcome{state: record.RunFailed, code: 3, role: "CTX_0", class: verdict.ClassTest},
+			check: func(t *testing.T, m *record.Measurement) {
 				if len(m.Disturbances) == 0 || !strings.Contains(m.Disturbances[0], "exit CTX_0") || m.EndedBy != "the decision" {
 					t.Errorf("window %+v, want CTX_0's end as a disturbance, closed by the decision", m)
 				}

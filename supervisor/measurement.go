@@ -2,61 +2,14 @@ package supervisor
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
-
-// ResultRule is a --result-require or --result-reject rule: a pattern the benchmark's output must
-// contain, or must not.
-type ResultRule struct {
-	Require bool
-	Pattern *regexp.Regexp
-}
-
-// String is the rule as given on the command line.
-func (rr ResultRule) String() string {
-	if rr.Require {
-		return "--result-require " + rr.Pattern.String()
-	}
-	return "--result-reject " + rr.Pattern.String()
-}
-
-// Measurement is summary.json's "measurement": the window from the benchmark's launch to its end
-// marker (or its end), what disturbed it, and whether its result holds. An aggregated test's SERVER
-// stands for the benchmark.
-type Measurement struct {
-	Role      string     `json:"role"`
-	StartedAt time.Time  `json:"started_at"`
-	EndedAt   *time.Time `json:"ended_at,omitempty"`
-	// EndedBy says what closed the window: "end marker PATH", "the benchmark's end", "the decision".
-	EndedBy         string  `json:"ended_by,omitempty"`
-	DurationSeconds float64 `json:"duration_seconds"`
-	// StatusFile and Status are the first end marker and its first line ("Done"; newer harnesses
-	// "SUCCESS" or "FAILED").
-	StatusFile string `json:"status_file,omitempty"`
-	Status     string `json:"status,omitempty"`
-	// Disturbances are what happened inside the window that may have bent the figures: a server step
-	// that ended, a warning (a liveness check that failed once, a stall).
-	Disturbances []string     `json:"disturbances,omitempty"`
-	Rules        []RuleResult `json:"rules,omitempty"`
-	// Valid is set once the benchmark has ended with 0: false when a rule failed or the status file
-	// says the benchmark failed (exit 86).
-	Valid *bool `json:"valid,omitempty"`
-}
-
-// RuleResult is one result rule's verdict on the benchmark's output.
-type RuleResult struct {
-	Rule   string `json:"rule"`
-	Passed bool   `json:"passed"`
-	// Line is the line that matched: the evidence of a passed require or a failed reject.
-	Line string `json:"line,omitempty"`
-}
 
 // resultScanBytes bounds how much of the benchmark's output the result rules read: its summary comes
 // at its end.
@@ -73,8 +26,8 @@ func (r *run) measuring() bool {
 
 // noteDisturbance records an event that happened inside the open window.
 func (r *run) noteDisturbance(ev Event) {
-	disturbs := ev.Name == EventWarning ||
-		(ev.Name == EventExit || ev.Name == EventStopped) && ev.Role != "" && (r.measure == nil || ev.Role != r.measure.Role)
+	disturbs := ev.Name == record.EventWarning ||
+		(ev.Name == record.EventExit || ev.Name == record.EventStopped) && ev.Role != "" && (r.measure == nil || ev.Role != r.measure.Role)
 	if disturbs && !ev.Debug {
 		r.noteConfigDisturbance(ev)
 	}
@@ -90,7 +43,7 @@ func (r *run) noteDisturbance(ev Event) {
 
 // startMeasurement opens the window at the launch of the step that decides the run.
 func (r *run) startMeasurement(s *step) {
-	r.measure = &Measurement{Role: s.name, StartedAt: s.launchedAt.UTC()}
+	r.measure = &record.Measurement{Role: s.name, StartedAt: s.launchedAt.UTC()}
 }
 
 // closeMeasurement closes the window when the deciding step ends (or the run is decided first): at
@@ -122,7 +75,7 @@ func (r *run) closeMeasurement(s *step, now time.Time) string {
 	var broken []string
 	for _, rule := range r.cfg.ResultRules {
 		loc := rule.Pattern.FindStringIndex(out)
-		res := RuleResult{Rule: rule.String(), Passed: (loc != nil) == rule.Require}
+		res := record.RuleResult{Rule: rule.String(), Passed: (loc != nil) == rule.Require}
 		if loc != nil {
 			res.Line = r.redactor.String(lineAround(out, loc[0]))
 		}
@@ -203,47 +156,12 @@ func lineAround(text string, i int) string {
 	} else {
 		end += i
 	}
-	return junitText(strings.TrimSpace(text[start:end]), 400)
+	return record.BoundText(strings.TrimSpace(text[start:end]), 400)
 }
 
 // invalidResult decides the run as invalid: the benchmark passed, its result does not hold.
 func (r *run) invalidResult(s *step, reason string) {
-	r.decide(RunFailed, verdict.ExitInvalid, r.failureOf(s, verdict.ExitInvalid, reason))
-}
-
-// writeMeasurement prints the measurement window after the roles table.
-func writeMeasurement(w io.Writer, start time.Time, m *Measurement) {
-	if m == nil {
-		return
-	}
-	fmt.Fprintf(w, "\nMEASUREMENT  %s from %s", m.Role, sinceStart(start, &m.StartedAt))
-	if m.EndedAt != nil {
-		fmt.Fprintf(w, " to %s (%.2fs), ended by %s", sinceStart(start, m.EndedAt), m.DurationSeconds, m.EndedBy)
-	}
-	fmt.Fprintln(w)
-	if m.Status != "" {
-		fmt.Fprintf(w, "  status:  %q\n", m.Status)
-	}
-	if len(m.Disturbances) == 0 {
-		fmt.Fprintln(w, "  disturbances: none")
-	}
-	for _, d := range m.Disturbances {
-		fmt.Fprintf(w, "  disturbance: %s\n", d)
-	}
-	for _, rule := range m.Rules {
-		verdict := "passed"
-		if !rule.Passed {
-			verdict = "FAILED"
-		}
-		fmt.Fprintf(w, "  rule:    %s %s", rule.Rule, verdict)
-		if rule.Line != "" {
-			fmt.Fprintf(w, " (%s)", rule.Line)
-		}
-		fmt.Fprintln(w)
-	}
-	if m.Valid != nil && !*m.Valid {
-		fmt.Fprintln(w, "  result:  INVALID")
-	}
+	r.decide(record.RunFailed, verdict.ExitInvalid, r.failureOf(s, verdict.ExitInvalid, reason))
 }
 
 // ownOutput is the benchmark's own output from its log: without the per-rank runner's lines and its

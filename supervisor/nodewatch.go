@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
@@ -84,7 +85,7 @@ func (r *run) armNodeTick() {
 func (r *run) watchedNodes() map[string]time.Time {
 	watched := map[string]time.Time{}
 	for _, s := range r.steps {
-		if s.kind == kindInstall || !s.alive() || s.stopping {
+		if s.kind == kindInstall || !s.alive() || s.stopRequested {
 			continue
 		}
 		for _, n := range s.nodes {
@@ -154,7 +155,7 @@ func (r *run) onNodeSample(m nodeSample, now time.Time) {
 			r.nodes.seen[n] = nodeSeen{beat: h, changedAt: now}
 		}
 	}
-	if r.decided || r.held != nil {
+	if r.decided || r.phase == phaseHolding {
 		// A step's end waiting for Slurm's word on the job comes first: it may be this very node.
 		return
 	}
@@ -202,16 +203,16 @@ func (r *run) decideNodesSilent(silent []silentNode) {
 	f := r.failureOf(blamed, verdict.ExitInfrastructure, reason)
 	f.Node, f.Ranks, f.SrunLine = silent[0].name, nil, ""
 	f.Class, f.Origin, f.Evidence = verdict.ClassInfrastructure, verdict.OriginSupervisor, evidence
-	r.emit(Event{Name: EventWarning, Role: blamed.name, Nodes: slurm.CompressHostlist(names), Code: intPtr(verdict.ExitInfrastructure), Message: reason})
+	r.emit(Event{Name: record.EventWarning, Role: blamed.name, Nodes: slurm.CompressHostlist(names), Code: intPtr(verdict.ExitInfrastructure), Message: reason})
 	r.addBadNodes(names...)
-	r.decide(RunFailed, verdict.ExitInfrastructure, f)
+	r.decide(record.RunFailed, verdict.ExitInfrastructure, f)
 }
 
 // rolesOn names the live steps that run the task runner on node, in the plan's order.
 func (r *run) rolesOn(node string) []string {
 	var names []string
 	for _, s := range r.steps {
-		if s.kind != kindInstall && s.alive() && !s.stopping && slices.Contains(s.nodes, node) {
+		if s.kind != kindInstall && s.alive() && !s.stopRequested && slices.Contains(s.nodes, node) {
 			names = append(names, s.name)
 		}
 	}

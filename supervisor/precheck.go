@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
@@ -22,13 +23,6 @@ import (
 // ended, as today's gate waits for each of them, so that the report has every instance's verdict (the
 // precheck aborts its peers itself when one fails); each is bounded by its timeout, and one that
 // outlives it fails the run at once: it is stopped like any step and reported as hung.
-
-// Files of the pre-flight phase's JUnit verdicts, in the workspace where CI collects results*.xml.
-const (
-	// PrecheckJUnitFile is today's name for the precheck's JUnit file.
-	PrecheckJUnitFile  = "results-ct-precheck.xml"
-	PreflightJUnitFile = "results-preflight.xml"
-)
 
 // The JUnit test case names of the phases: cache_transceiver_precheck[gen_0], preflight[disk].
 const (
@@ -45,45 +39,9 @@ type checkState struct {
 	// timedOut is set when the step was still running at its timeout.
 	timedOut bool
 	// result is the step's verdict, set when it has ended or timed out.
-	result *CheckResult
+	result *record.CheckResult
 	// redFlags are the UCX red-flag lines of its log.
-	redFlags []RedFlag
-}
-
-// CheckResult is one pre-flight step's verdict in summary.json's "checks".
-type CheckResult struct {
-	Name  string `json:"name"`  // the step: GEN_PRECHECK_0, PREFLIGHT_disk
-	Check string `json:"check"` // the instance: gen_0, disk
-	Kind  string `json:"kind"`  // precheck or preflight
-	// Passed: it ended with 0 within its timeout.
-	Passed bool `json:"passed"`
-	// Verdict is the first line of its status file when it wrote one, else what ended it:
-	// "exit code 3", "timed out after 900s", "stopped before it ended"; "running" or "not run" while
-	// it has none.
-	Verdict  string `json:"verdict"`
-	ExitCode *int   `json:"exit_code,omitempty"`
-	TimedOut bool   `json:"timed_out,omitempty"`
-	// Stopped: the supervisor (or Slurm) stopped it because of something else, a signal or another
-	// failure, before it had ended by itself; its verdict is not its own.
-	Stopped bool `json:"stopped,omitempty"`
-	// Skipped: its phase was not applicable: every instance ended with 0 and none wrote a status file
-	// (the precheck found nothing to check in this config, as today's gate's "SKIPPED: not
-	// applicable for this config"). It does not fail the run; its verdict says "skipped: not applicable".
-	Skipped bool `json:"skipped,omitempty"`
-	// DurationSeconds is from its launch to its end (or to its timeout).
-	DurationSeconds float64 `json:"duration_seconds,omitempty"`
-	Log             string  `json:"log"`
-	StatusFile      string  `json:"status_file,omitempty"`
-	// FirstErrors and LogTail are those of a failed step's log (this attempt's part).
-	FirstErrors []logscan.Line `json:"first_errors,omitempty"`
-	LogTail     []string       `json:"log_tail,omitempty"`
-}
-
-// RedFlag is a UCX red-flag line (sw-emul, UCX ERROR, UCX WARN) of a pre-flight step's log.
-type RedFlag struct {
-	Log  string `json:"log"`
-	Line int    `json:"line"`
-	Text string `json:"text"`
+	redFlags []record.RedFlag
 }
 
 // checkTimedOut tells the loop that a pre-flight step's timeout has passed.
@@ -175,13 +133,13 @@ func (r *run) onCheckTimeout(m checkTimedOut) {
 	}
 	for _, h := range hung {
 		h.check.timedOut = true
-		r.emit(Event{Name: EventWarning, Role: h.name, Nodes: slurm.CompressHostlist(h.nodes), PID: h.pid(),
+		r.emit(Event{Name: record.EventWarning, Role: h.name, Nodes: slurm.CompressHostlist(h.nodes), PID: h.pid(),
 			Message: fmt.Sprintf("%s is still running after its timeout of %s: it hangs; stopping it", h.check.plan.Check, checkTimeout(h))})
 		r.recordCheck(h, now)
 	}
 	if !r.decided {
 		f := r.checkFailure(s)
-		r.decide(RunFailed, f.Code, f)
+		r.decide(record.RunFailed, f.Code, f)
 	}
 }
 
@@ -189,7 +147,7 @@ func (r *run) onCheckTimeout(m checkTimedOut) {
 // a check event, its UCX red flags, and the phase's JUnit file.
 func (r *run) recordCheck(s *step, now time.Time) {
 	c := s.check
-	res := &CheckResult{Name: s.name, Check: c.plan.Check, Kind: string(s.kind), Log: s.log, StatusFile: c.plan.StatusFile,
+	res := &record.CheckResult{Name: s.name, Check: c.plan.Check, Kind: string(s.kind), Log: s.log, StatusFile: c.plan.StatusFile,
 		TimedOut: c.timedOut}
 	if s.launched() {
 		res.DurationSeconds = now.Sub(s.launchedAt).Seconds()
@@ -198,11 +156,11 @@ func (r *run) recordCheck(s *step, now time.Time) {
 			res.DurationSeconds = c.result.DurationSeconds
 		}
 	}
-	if s.exited {
+	if s.exited() {
 		res.ExitCode = intPtr(s.code)
 	}
-	res.Stopped = s.exited && !c.timedOut && (s.stopping || s.stoppedBySlurm)
-	res.Passed = s.exited && s.code == 0 && !c.timedOut && !res.Stopped
+	res.Stopped = s.exited() && !c.timedOut && (s.stopRequested || s.endedBySlurm())
+	res.Passed = s.exited() && s.code == 0 && !c.timedOut && !res.Stopped
 	status := firstLine(c.plan.StatusFile)
 	switch {
 	case c.timedOut:
@@ -231,7 +189,7 @@ func (r *run) recordCheck(s *step, now time.Time) {
 	if flags, err := logscan.RedFlags().WithRedactor(r.redactor.String).ScanFile(s.log, s.logStart, maxRedFlags); err == nil {
 		c.redFlags = c.redFlags[:0]
 		for _, l := range flags {
-			c.redFlags = append(c.redFlags, RedFlag{Log: s.log, Line: l.Number, Text: l.Text})
+			c.redFlags = append(c.redFlags, record.RedFlag{Log: s.log, Line: l.Number, Text: l.Text})
 		}
 	}
 
@@ -239,7 +197,7 @@ func (r *run) recordCheck(s *step, now time.Time) {
 	if !res.Passed {
 		word = "FAILED"
 	}
-	ev := Event{Name: EventCheck, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), Code: res.ExitCode,
+	ev := Event{Name: record.EventCheck, Role: s.name, Nodes: slurm.CompressHostlist(s.nodes), Code: res.ExitCode,
 		Duration: time.Duration(res.DurationSeconds * float64(time.Second)),
 		Message:  fmt.Sprintf("%s %s: %s", c.plan.Check, word, res.Verdict)}
 	if len(res.FirstErrors) > 0 {
@@ -247,7 +205,7 @@ func (r *run) recordCheck(s *step, now time.Time) {
 	}
 	r.emit(ev)
 	for _, f := range c.redFlags[min(reported, len(c.redFlags)):] {
-		r.emit(Event{Name: EventWarning, Role: s.name, Message: fmt.Sprintf("UCX red flag in %s:%d: %s", f.Log, f.Line, f.Text)})
+		r.emit(Event{Name: record.EventWarning, Role: s.name, Message: fmt.Sprintf("UCX red flag in %s:%d: %s", f.Log, f.Line, f.Text)})
 	}
 	r.writeCheckJUnit(s.kind)
 }
@@ -264,7 +222,7 @@ func (r *run) onCheckEnd(s *step, now time.Time) {
 		if o.kind != s.kind {
 			continue
 		}
-		if !o.exited {
+		if !o.exited() {
 			return // the phase's verdict waits for every instance
 		}
 		if !o.ready() && (first == nil || o.endedAt.Before(first.endedAt)) {
@@ -280,7 +238,7 @@ func (r *run) onCheckEnd(s *step, now time.Time) {
 		r.hold(first)
 	default:
 		f := r.checkFailure(first)
-		r.decide(RunFailed, f.Code, f)
+		r.decide(record.RunFailed, f.Code, f)
 	}
 }
 
@@ -307,12 +265,12 @@ func (r *run) skipIfNotApplicable(kind roles.Kind) {
 	for _, o := range phase {
 		o.check.result.Skipped, o.check.result.Verdict = true, notApplicable
 	}
-	r.emit(Event{Name: EventCheck, Message: fmt.Sprintf("%s phase skipped: not applicable for this config (no instance wrote a status file)", kind)})
+	r.emit(Event{Name: record.EventCheck, Message: fmt.Sprintf("%s phase skipped: not applicable for this config (no instance wrote a status file)", kind)})
 	r.writeCheckJUnit(kind)
 }
 
 // checkFailure is the root cause a failed pre-flight step makes: exit code 5.
-func (r *run) checkFailure(s *step) *Failure {
+func (r *run) checkFailure(s *step) *record.Failure {
 	if s.check.result == nil {
 		r.recordCheck(s, r.cfg.clock.Now())
 	}
@@ -330,20 +288,20 @@ func (r *run) checkFailure(s *step) *Failure {
 
 // checkSummary is the pre-flight phase's part of the summary: every step's verdict so far, and the
 // UCX red flags of their logs, each text once.
-func (r *run) checkSummary() ([]CheckResult, []RedFlag) {
-	var results []CheckResult
-	var flags []RedFlag
+func (r *run) checkSummary() ([]record.CheckResult, []record.RedFlag) {
+	var results []record.CheckResult
+	var flags []record.RedFlag
 	seen := map[string]bool{}
 	for _, s := range r.steps {
 		if !s.isCheck() {
 			continue
 		}
-		res := CheckResult{Name: s.name, Check: s.check.plan.Check, Kind: string(s.kind), Log: s.log,
+		res := record.CheckResult{Name: s.name, Check: s.check.plan.Check, Kind: string(s.kind), Log: s.log,
 			StatusFile: s.check.plan.StatusFile}
 		switch {
 		case s.check.result != nil:
 			res = *s.check.result
-		case s.alive() && s.stopping:
+		case s.alive() && s.stopRequested:
 			res.Verdict = "stopping"
 		case s.alive():
 			res.Verdict = "running"
@@ -378,97 +336,20 @@ func firstLine(path string) string {
 	return strings.TrimSpace(line)
 }
 
-// writeCheckJUnit writes the JUnit file of one pre-flight phase, with a test case per instance:
-// passing, failing (its verdict, first errors and log tail) or skipped (not run, or stopped because
-// of something else).
+// writeCheckJUnit writes the JUnit file of one pre-flight phase (record.WriteChecksJUnit).
 func (r *run) writeCheckJUnit(kind roles.Kind) {
-	file, caseName := PreflightJUnitFile, preflightCase
+	file, caseName := record.PreflightJUnitFile, preflightCase
 	if kind == roles.KindPrecheck {
-		file, caseName = PrecheckJUnitFile, precheckCase
+		file, caseName = record.PrecheckJUnitFile, precheckCase
 	}
 	results, _ := r.checkSummary()
-	set := junitSet{Name: caseName}
+	var mine []record.CheckResult
 	for _, res := range results {
-		if res.Kind != string(kind) {
-			continue
+		if res.Kind == string(kind) {
+			mine = append(mine, res)
 		}
-		c := junitCase{Name: caseName + "[" + res.Check + "]", ClassName: "disagg-supervisor." + r.plan.JobID,
-			Time: res.DurationSeconds}
-		switch {
-		case res.Skipped:
-			c.Skipped = &junitSkipped{Message: junitText(res.Verdict, 1000)}
-			set.Skipped++
-		case res.Passed:
-		case res.Stopped, res.ExitCode == nil && !res.TimedOut:
-			c.Skipped = &junitSkipped{Message: junitText(res.Verdict, 1000)}
-			set.Skipped++
-		default:
-			var text strings.Builder
-			writeCheckDetail(&text, res)
-			c.Failure = &junitFailure{Message: junitText(res.Verdict, 1000), Type: caseName, Text: junitText(text.String(), 64<<10)}
-			set.Failures++
-		}
-		set.Tests++
-		set.Time = max(set.Time, res.DurationSeconds)
-		set.Cases = append(set.Cases, c)
 	}
-	if err := writeJUnitFile(filepath.Join(r.plan.Workspace, file), set); err != nil {
+	if err := record.WriteChecksJUnit(filepath.Join(r.plan.Workspace, file), r.plan.JobID, caseName, mine); err != nil {
 		r.errs = multierror.Append(r.errs, fmt.Errorf("JUnit %s: %w", file, err))
-	}
-}
-
-// writeChecks prints the pre-flight phase of a summary: each step's verdict, the first errors and
-// tail of each failed step's log, and the UCX red flags.
-func writeChecks(w io.Writer, s Summary) {
-	if len(s.Checks) == 0 {
-		return
-	}
-	fmt.Fprintln(w, "\nPRE-FLIGHT")
-	for _, c := range s.Checks {
-		word := "passed"
-		switch {
-		case c.Skipped:
-			word = "skipped"
-		case c.Stopped:
-			word = "stopped"
-		case c.ExitCode == nil && !c.TimedOut:
-			word = "-"
-		case !c.Passed:
-			word = "FAILED"
-		}
-		fmt.Fprintf(w, "  %-18s %-8s %-6s %s\n", c.Name, c.Check, word, c.Verdict)
-	}
-	for _, c := range s.Checks {
-		if c.Passed || c.Stopped || (c.ExitCode == nil && !c.TimedOut) {
-			continue
-		}
-		if s.Failure != nil && s.Failure.Role == c.Name {
-			// The root cause below shows its errors and tail.
-			fmt.Fprintf(w, "  --- %s (%s): see the root cause\n", c.Name, c.Check)
-			continue
-		}
-		fmt.Fprintf(w, "  --- %s (%s)\n", c.Name, c.Check)
-		writeCheckDetail(w, c)
-	}
-	if len(s.UCXRedFlags) > 0 {
-		fmt.Fprintln(w, "  UCX red flags:")
-		for _, f := range s.UCXRedFlags {
-			fmt.Fprintf(w, "    %s:%d: %s\n", f.Log, f.Line, f.Text)
-		}
-	}
-}
-
-// writeCheckDetail prints a failed step's verdict, first error lines and log tail.
-func writeCheckDetail(w io.Writer, c CheckResult) {
-	fmt.Fprintf(w, "  verdict: %s\n", c.Verdict)
-	if len(c.FirstErrors) > 0 {
-		fmt.Fprintf(w, "  first errors in the log:\n")
-		for _, line := range c.FirstErrors {
-			fmt.Fprintf(w, "    %6d: %s\n", line.Number, line.Text)
-		}
-	}
-	fmt.Fprintf(w, "  log:     %s (last %d lines)\n", c.Log, len(c.LogTail))
-	for _, line := range c.LogTail {
-		fmt.Fprintf(w, "    | %s\n", line)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
@@ -51,7 +52,7 @@ func (h *harness) launchedNow() []string {
 	return h.calls("start")
 }
 
-func (h *harness) checkResult(name string) CheckResult {
+func (h *harness) checkResult(name string) record.CheckResult {
 	h.t.Helper()
 	for _, c := range h.summary().Checks {
 		if c.Name == name {
@@ -59,7 +60,7 @@ func (h *harness) checkResult(name string) CheckResult {
 		}
 	}
 	h.t.Fatalf("no check %s in the summary", name)
-	return CheckResult{}
+	return record.CheckResult{}
 }
 
 // junitCases reads a JUnit file of the workspace: each test case's name and what it holds
@@ -70,7 +71,19 @@ func (h *harness) junitCases(file string) map[string]string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	var doc junitSuites
+	// The file as CI's JUnit readers see it, decoded without the writer's own types.
+	type message struct {
+		Message string `xml:"message,attr"`
+	}
+	var doc struct {
+		Suites []struct {
+			Cases []struct {
+				Name    string   `xml:"name,attr"`
+				Failure *message `xml:"failure"`
+				Skipped *message `xml:"skipped"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
 	if err := xml.Unmarshal(data, &doc); err != nil {
 		h.t.Fatalf("%s: %v", file, err)
 	}
@@ -131,14 +144,14 @@ func TestPrecheckPhaseOrder(t *testing.T) {
 		if got := h.checkResult("CTX_PRECHECK_0"); !got.Passed || got.Verdict != "exit code 0" {
 			t.Errorf("CTX_PRECHECK_0 (no status file): passed %v, verdict %q", got.Passed, got.Verdict)
 		}
-		cases := h.junitCases(PrecheckJUnitFile)
+		cases := h.junitCases(record.PrecheckJUnitFile)
 		for _, c := range []string{"gen_0", "gen_1", "ctx_0"} {
 			if cases["cache_transceiver_precheck["+c+"]"] != "pass" {
 				t.Errorf("JUnit %s: %v", c, cases)
 			}
 		}
-		if h.junitCases(PreflightJUnitFile)["preflight[disk]"] != "pass" {
-			t.Errorf("preflight JUnit: %v", h.junitCases(PreflightJUnitFile))
+		if h.junitCases(record.PreflightJUnitFile)["preflight[disk]"] != "pass" {
+			t.Errorf("preflight JUnit: %v", h.junitCases(record.PreflightJUnitFile))
 		}
 		h.up()
 		h.announceEnd()
@@ -161,7 +174,7 @@ func TestPrecheckFailure(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.exit("CTX_PRECHECK_0", 1)
-		if s := h.summary(); s.State != RunRunning || len(h.calls("stop")) > 0 {
+		if s := h.summary(); s.State != record.RunRunning || len(h.calls("stop")) > 0 {
 			t.Fatalf("state %s, stops %v after the first failing instance; want the others to end with their own verdicts",
 				s.State, h.calls("stop"))
 		}
@@ -188,13 +201,13 @@ func TestPrecheckFailure(t *testing.T) {
 		if len(s.UCXRedFlags) != 1 || !strings.Contains(s.UCXRedFlags[0].Text, "sw-emul") {
 			t.Errorf("red flags %+v", s.UCXRedFlags)
 		}
-		cases := h.junitCases(PrecheckJUnitFile)
+		cases := h.junitCases(record.PrecheckJUnitFile)
 		if cases["cache_transceiver_precheck[ctx_0]"] != "failure:FAIL: TRANSFER_ERROR no route" ||
 			cases["cache_transceiver_precheck[gen_0]"] != "pass" || len(cases) != 3 {
 			t.Errorf("JUnit %v", cases)
 		}
-		if !contains(h.messages(EventCheck), "CTX_PRECHECK_0: ctx_0 FAILED: FAIL: TRANSFER_ERROR no route") {
-			t.Errorf("check events %v", h.messages(EventCheck))
+		if !contains(h.messages(record.EventCheck), "CTX_PRECHECK_0: ctx_0 FAILED: FAIL: TRANSFER_ERROR no route") {
+			t.Errorf("check events %v", h.messages(record.EventCheck))
 		}
 	})
 }
@@ -206,12 +219,12 @@ func TestPrecheckTimeout(t *testing.T) {
 		h.exit("PREFLIGHT_disk", 0)
 		h.exit("GEN_PRECHECK_0", 0)
 		h.advance(precheckTimeout - time.Second)
-		if s := h.summary(); s.State != RunRunning {
+		if s := h.summary(); s.State != record.RunRunning {
 			t.Fatalf("state %s a second before the timeout", s.State)
 		}
 		h.advance(time.Second)
 		s := h.summary()
-		if s.State != RunFailed || s.ExitCode == nil || *s.ExitCode != verdict.ExitPreflight {
+		if s.State != record.RunFailed || s.ExitCode == nil || *s.ExitCode != verdict.ExitPreflight {
 			t.Fatalf("state %s, code %v at the timeout; want failed, 5", s.State, s.ExitCode)
 		}
 		if got := h.calls("stop"); !slices.Equal(got, []string{"CTX_PRECHECK_0", "GEN_PRECHECK_1"}) {
@@ -233,7 +246,7 @@ func TestPrecheckTimeout(t *testing.T) {
 		if h.launched("GEN_0") {
 			t.Error("GEN_0 launched")
 		}
-		if cases := h.junitCases(PrecheckJUnitFile); !strings.HasPrefix(cases["cache_transceiver_precheck[ctx_0]"], "failure:timed out") {
+		if cases := h.junitCases(record.PrecheckJUnitFile); !strings.HasPrefix(cases["cache_transceiver_precheck[ctx_0]"], "failure:timed out") {
 			t.Errorf("JUnit %v", cases)
 		}
 	})
@@ -260,10 +273,10 @@ func TestPreflightFailure(t *testing.T) {
 		if c := h.checkResult("GEN_PRECHECK_0"); c.Verdict != "not run" {
 			t.Errorf("GEN_PRECHECK_0 verdict %q, want not run", c.Verdict)
 		}
-		if h.junitCases(PreflightJUnitFile)["preflight[disk]"] != "failure:exit code 3" {
-			t.Errorf("JUnit %v", h.junitCases(PreflightJUnitFile))
+		if h.junitCases(record.PreflightJUnitFile)["preflight[disk]"] != "failure:exit code 3" {
+			t.Errorf("JUnit %v", h.junitCases(record.PreflightJUnitFile))
 		}
-		if _, err := os.Stat(filepath.Join(h.plan.Workspace, PrecheckJUnitFile)); err == nil {
+		if _, err := os.Stat(filepath.Join(h.plan.Workspace, record.PrecheckJUnitFile)); err == nil {
 			t.Error("a precheck JUnit file for a precheck that never ran")
 		}
 	})
@@ -281,7 +294,7 @@ func TestPrecheckInterrupted(t *testing.T) {
 		if c := h.checkResult("GEN_PRECHECK_0"); c.Passed || !c.Stopped || !strings.HasPrefix(c.Verdict, "stopped before it ended") {
 			t.Errorf("GEN_PRECHECK_0 %+v", c)
 		}
-		if got := h.junitCases(PrecheckJUnitFile)["cache_transceiver_precheck[gen_0]"]; !strings.HasPrefix(got, "skipped:stopped") {
+		if got := h.junitCases(record.PrecheckJUnitFile)["cache_transceiver_precheck[gen_0]"]; !strings.HasPrefix(got, "skipped:stopped") {
 			t.Errorf("JUnit gen_0: %q, want skipped", got)
 		}
 	})
@@ -295,7 +308,7 @@ func TestPrecheckFailureAskedOfSlurm(t *testing.T) {
 		h.exit("GEN_PRECHECK_0", 0)
 		h.exit("GEN_PRECHECK_1", 0)
 		h.exit("CTX_PRECHECK_0", 143)
-		if s := h.summary(); s.State != RunRunning {
+		if s := h.summary(); s.State != record.RunRunning {
 			t.Fatalf("state %s before Slurm answered", s.State)
 		}
 		h.answer("RUNNING", nil)
@@ -338,18 +351,18 @@ func TestPrecheckNotApplicable(t *testing.T) {
 				t.Errorf("%s: skipped %v, verdict %q; want skipped: not applicable", name, got.Skipped, got.Verdict)
 			}
 		}
-		cases := h.junitCases(PrecheckJUnitFile)
+		cases := h.junitCases(record.PrecheckJUnitFile)
 		for _, c := range []string{"gen_0", "gen_1", "ctx_0"} {
 			if got := cases["cache_transceiver_precheck["+c+"]"]; got != "skipped:"+notApplicable {
 				t.Errorf("JUnit %s: %q, want skipped", c, got)
 			}
 		}
 		// The generic pre-flight check has no status file of its own: it passed.
-		if h.junitCases(PreflightJUnitFile)["preflight[disk]"] != "pass" {
-			t.Errorf("preflight JUnit: %v", h.junitCases(PreflightJUnitFile))
+		if h.junitCases(record.PreflightJUnitFile)["preflight[disk]"] != "pass" {
+			t.Errorf("preflight JUnit: %v", h.junitCases(record.PreflightJUnitFile))
 		}
 		var out strings.Builder
-		writeChecks(&out, h.summary())
+		record.WriteReport(&out, h.summary())
 		if !strings.Contains(out.String(), "GEN_PRECHECK_0     gen_0    skipped skipped: not applicable") {
 			t.Errorf("console:\n%s", out.String())
 		}

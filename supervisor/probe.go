@@ -1,14 +1,8 @@
 package supervisor
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os"
-	"regexp"
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
@@ -25,7 +19,7 @@ func waitProbe(ctx context.Context, probe roles.Probe, logPath string, logStart 
 	defer deadline.Stop()
 	ticker := time.NewTicker(probeInterval)
 	defer ticker.Stop()
-	check, err := newProbeCheck(probe, logPath, logStart)
+	check, err := newCheck(readinessSpec(probe), logPath, logStart)
 	if err != nil {
 		return err
 	}
@@ -42,88 +36,4 @@ func waitProbe(ctx context.Context, probe roles.Probe, logPath string, logStart 
 		case <-ticker.C:
 		}
 	}
-}
-
-// newProbeCheck returns one attempt of the probe.
-func newProbeCheck(probe roles.Probe, logPath string, logStart int64) (func(context.Context) error, error) {
-	switch probe.Type {
-	case roles.ProbeHTTP:
-		client := &http.Client{Timeout: 2 * time.Second}
-		return func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, probe.Target, nil)
-			if err != nil {
-				return err
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				return err
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode < 200 || resp.StatusCode > 299 {
-				return fmt.Errorf("status %s", resp.Status)
-			}
-			return nil
-		}, nil
-	case roles.ProbeTCP:
-		dialer := net.Dialer{Timeout: 2 * time.Second}
-		return func(ctx context.Context) error {
-			conn, err := dialer.DialContext(ctx, "tcp", probe.Target)
-			if err != nil {
-				return err
-			}
-			return conn.Close()
-		}, nil
-	case roles.ProbeFile:
-		return func(context.Context) error {
-			_, err := os.Stat(probe.Target)
-			return err
-		}, nil
-	case roles.ProbeLog:
-		re, err := regexp.Compile(probe.Target)
-		if err != nil {
-			return nil, fmt.Errorf("log probe %q: %w", probe.Target, err)
-		}
-		scanner := logScanner{path: logPath, offset: logStart, re: re}
-		return scanner.check, nil
-	}
-	return nil, fmt.Errorf("unknown probe type %q", probe.Type)
-}
-
-// logScanner looks for a regular expression in the lines a log gains, reading each byte once.
-type logScanner struct {
-	path    string
-	offset  int64
-	partial string
-	re      *regexp.Regexp
-}
-
-func (l *logScanner) check(context.Context) error {
-	f, err := os.Open(l.path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := f.Seek(l.offset, io.SeekStart); err != nil {
-		return err
-	}
-	reader := bufio.NewReader(f)
-	for {
-		chunk, err := reader.ReadString('\n')
-		l.offset += int64(len(chunk))
-		line := l.partial + chunk
-		if err != nil {
-			// An unfinished line is kept and matched once the rest of it arrives.
-			l.partial = line
-			break
-		}
-		l.partial = ""
-		if l.re.MatchString(line) {
-			return nil
-		}
-	}
-	if l.partial != "" && l.re.MatchString(l.partial) {
-		return nil
-	}
-	return fmt.Errorf("no line of %s matches %q yet", l.path, l.re)
 }

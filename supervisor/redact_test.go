@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/redact"
 )
 
@@ -22,7 +23,7 @@ func TestTokensNeverWritten(t *testing.T) {
 	written := func(t *testing.T, h *harness) string {
 		t.Helper()
 		var all strings.Builder
-		for _, name := range []string{SummaryFile, JUnitFile, EventsFile} {
+		for _, name := range []string{record.SummaryFile, record.JUnitFile, record.EventsFile} {
 			data, err := os.ReadFile(filepath.Join(h.plan.Workspace, name))
 			if err != nil {
 				t.Fatal(err)

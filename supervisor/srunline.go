@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
@@ -135,7 +136,7 @@ func (r *run) onSrunLine(msg message) {
 	switch m := msg.(type) {
 	case srunLineSeen:
 		s := r.byName[m.name]
-		if s == nil || r.decided || !s.alive() || s.stopping || s.failLine != nil {
+		if s == nil || r.decided || !s.alive() || s.stopRequested || s.failLine != nil {
 			return
 		}
 		failure := m.failure
@@ -143,10 +144,10 @@ func (r *run) onSrunLine(msg message) {
 		r.armSrunLineDue(s.name, r.srunExitWait())
 	case srunLineDue:
 		s := r.byName[m.name]
-		if s == nil || r.decided || !s.alive() || s.stopping || s.failLine == nil {
+		if s == nil || r.decided || !s.alive() || s.stopRequested || s.failLine == nil {
 			return
 		}
-		if r.held != nil {
+		if r.phase == phaseHolding {
 			// Another step's end waits for Slurm's word on whether it is ending the job: that
 			// answer comes first, within CancelHold.
 			r.armSrunLineDue(s.name, r.cfg.CancelHold)
@@ -169,9 +170,9 @@ func (r *run) armSrunLineDue(name string, d time.Duration) {
 func (r *run) endOnLine(s *step) {
 	wait := r.srunExitWait()
 	line := strings.TrimSpace(s.failLine.Line)
-	afterEnd := s.kind != kindInstall && !decidesRun(s.kind) && r.benchmarkAnnouncedEnd()
+	afterEnd := s.kind != kindInstall && !record.DecidesRun(s.kind) && r.benchmarkAnnouncedEnd()
 	if afterEnd {
-		r.emit(Event{Name: EventWarning, Role: s.name, PID: s.pid(), Code: intPtr(s.failLine.Code), Message: fmt.Sprintf(
+		r.emit(Event{Name: record.EventWarning, Role: s.name, PID: s.pid(), Code: intPtr(s.failLine.Code), Message: fmt.Sprintf(
 			"srun did not end within %s of its failing task's line, after the benchmark announced its end; killing it: %s", wait, line)})
 		r.kill(s)
 		return
@@ -179,12 +180,12 @@ func (r *run) endOnLine(s *step) {
 	s.endedOnLine = true
 	s.taskFailure, s.code = s.failLine, s.failLine.Code
 	s.readOutcome()
-	r.emit(Event{Name: EventWarning, Role: s.name, PID: s.pid(), Code: intPtr(s.code), Message: fmt.Sprintf(
+	r.emit(Event{Name: record.EventWarning, Role: s.name, PID: s.pid(), Code: intPtr(s.code), Message: fmt.Sprintf(
 		"srun did not end within %s of its failing task's line; deciding on the line and killing srun: %s", wait, line)})
 	switch {
 	case s.cancelledBySlurm != "":
 		// slurmstepd said Slurm cancelled the step, as onExit would find.
-		s.stoppedBySlurm = true
+		s.cancelledOnLine = true
 		r.interruptBySlurm(s.name, slurm.JobStatus{}, "")
 	default:
 		// No question to Slurm, as a step's own end on a cluster gets: had Slurm been ending the
@@ -192,7 +193,7 @@ func (r *run) endOnLine(s *step) {
 		// which the wait outlasts.
 		f := r.failureOfExit(s)
 		f.Reason += fmt.Sprintf(" (decided on srun's line: srun had not ended %s after it)", wait)
-		r.decide(RunFailed, f.Code, f)
+		r.decide(record.RunFailed, f.Code, f)
 	}
 	r.kill(s)
 }

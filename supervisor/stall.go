@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 )
 
 // stallWalkLimit bounds how many files of the output directory a look at it visits: a directory that
@@ -51,7 +54,7 @@ func (r *run) startStallWatch() {
 	}
 	// The supervisor's own files change at every event: they are not the run's progress.
 	skip := map[string]bool{r.summaryPath: true, r.junitPath: true,
-		filepath.Join(r.plan.Workspace, EventsFile): true}
+		filepath.Join(r.plan.Workspace, record.EventsFile): true}
 	// ...and so do the temporary files they are written through (see coord.WriteFileAtomic).
 	var skipPrefixes []string
 	for _, path := range []string{r.summaryPath, r.junitPath} {
@@ -60,7 +63,7 @@ func (r *run) startStallWatch() {
 	for _, s := range r.steps {
 		skip[s.log] = true // watched on their own
 	}
-	own := filepath.Join(r.plan.Workspace, ".disagg-supervisor")
+	own := filepath.FromSlash(coord.StateDir(r.plan.Workspace))
 	// The watch ends with the decision, like the liveness checks.
 	ctx, stop := context.WithCancel(r.groupCtx)
 	r.hang.stopChecks = append(r.hang.stopChecks, stop)
@@ -107,7 +110,7 @@ func (r *run) onStallSample(m stallSample, now time.Time) {
 	// Per-role bounds first: they name the role itself.
 	for _, s := range r.steps {
 		d, ok := r.cfg.StallRoles[s.name]
-		if !ok || !s.alive() || s.stopping {
+		if !ok || !s.alive() || s.stopRequested {
 			continue
 		}
 		if quiet := now.Sub(t.lastGrowth[s.name]); quiet >= d {
@@ -134,7 +137,7 @@ func (r *run) onStallSample(m stallSample, now time.Time) {
 	// progress; the reason names the logs that stopped first.
 	var bench *step
 	for _, s := range r.steps {
-		if decidesRun(s.kind) {
+		if record.DecidesRun(s.kind) {
 			bench = s
 		}
 	}

@@ -13,8 +13,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // kindInstall marks the install step, which runs before the roles and is not one of them.
@@ -49,19 +51,18 @@ type step struct {
 	watch context.Context
 
 	launchedAt, runningAt, readyAt, endedAt time.Time
-	exited                                  bool
-	stopping                                bool // the supervisor asked it to stop
-	finished                                bool // it ended with 0 after the benchmark announced its end
-	// stoppedBySlurm: Slurm ended it as part of ending the job (scancel, requeue, time limit).
-	stoppedBySlurm bool
-	// abandoned: it had not ended when the supervisor had to exit; Slurm ends it with the job.
-	abandoned   bool
-	killed      bool // it outlived the grace period and got SIGKILL
-	status      int  // srun's own exit status, 128+signal when signalled
-	signal      string
-	code        int // the root cause's code: a failing task's own status
-	taskFailure *slurm.TaskFailure
-	launchErr   error
+	// end is how the step ended; stopRequested is set once the supervisor asked it to stop.
+	end           stepEnd
+	stopRequested bool
+	// cancelledOnLine: the run was decided on its failing task's line (endedOnLine) and slurmstepd had
+	// said that Slurm cancelled it; its end, when srun returns, is Slurm's.
+	cancelledOnLine bool
+	killed          bool // it outlived the grace period and got SIGKILL
+	status          int  // srun's own exit status, 128+signal when signalled
+	signal          string
+	code            int // the root cause's code: a failing task's own status
+	taskFailure     *slurm.TaskFailure
+	launchErr       error
 	// stepID is Slurm's id of the step, from the tasks' start markers.
 	stepID string
 	// stopAnswered: the teardown's stop command has returned, with stopErr. notSignalled is why
@@ -78,13 +79,51 @@ type step struct {
 	failLine    *slurm.TaskFailure
 	endedOnLine bool
 	// leftovers are the processes its tasks found running after the role command and stopped.
-	leftovers []Leftover
+	leftovers []record.Leftover
 }
 
 func (s *step) launched() bool { return !s.launchedAt.IsZero() }
 func (s *step) running() bool  { return !s.runningAt.IsZero() }
 func (s *step) ready() bool    { return !s.readyAt.IsZero() }
-func (s *step) alive() bool    { return s.proc != nil && !s.exited }
+func (s *step) alive() bool    { return s.proc != nil && !s.exited() }
+
+// exited reports whether the step's srun has returned.
+func (s *step) exited() bool {
+	switch s.end {
+	case endExited, endFinished, endStopped, endBySlurm, endFinishedBySlurm:
+		return true
+	}
+	return false
+}
+
+// endedBySlurm reports whether Slurm's ending of the job ended the step.
+func (s *step) endedBySlurm() bool { return s.end == endBySlurm || s.end == endFinishedBySlurm }
+
+// finished reports whether the step is a server that ended with 0 after the benchmark announced its end.
+func (s *step) finished() bool { return s.end == endFinished || s.end == endFinishedBySlurm }
+
+// stepEnd is how a step ended, as the loop learnt it.
+type stepEnd int
+
+const (
+	// endNone: not ended (running, or never launched).
+	endNone stepEnd = iota
+	// endExited: srun returned and the step ended by itself.
+	endExited
+	// endFinished: a server that ended with 0 after the benchmark announced its end.
+	endFinished
+	// endStopped: it ended after the supervisor asked it to stop, and its end did not decide the run.
+	endStopped
+	// endBySlurm: Slurm ended it as part of ending the job (scancel, requeue, time limit).
+	endBySlurm
+	// endFinishedBySlurm: both: a server that ended with 0 after the benchmark announced its end, with
+	// Slurm's cancellation in its log. It finished, and the summary shows it stopped.
+	endFinishedBySlurm
+	// endAbandoned: it had not ended when the supervisor had to exit; Slurm ends it with the job.
+	endAbandoned
+	// endLaunchFailed: its srun could not be started (launchErr).
+	endLaunchFailed
+)
 
 // pid is the step's srun's pid, zero before it is launched.
 func (s *step) pid() int {
@@ -94,36 +133,36 @@ func (s *step) pid() int {
 	return s.proc.pid()
 }
 
-// state is the step's state as the summary shows it.
-func (s *step) state() StepState {
-	switch {
-	case s.launchErr != nil:
-		return StepLaunchFailed
-	case s.exited && (s.stoppedBySlurm || s.stopping && !s.endedOnLine):
-		// A step whose failing task decided the run is the failure's, not one the teardown stopped.
-		return StepStopped
-	case s.abandoned:
-		return StepAbandoned
-	case s.finished:
-		return StepFinished
-	case s.exited:
-		return StepExited
-	case s.stopping:
-		return StepStopping
-	case s.ready():
-		return StepReady
-	case s.running():
-		return StepRunning
-	case s.launched():
-		return StepLaunched
+// state is the step's state as the summary shows it: its end, or while it runs, how far it got.
+func (s *step) state() record.StepState {
+	switch s.end {
+	case endLaunchFailed:
+		return record.StepLaunchFailed
+	case endStopped, endBySlurm, endFinishedBySlurm:
+		return record.StepStopped
+	case endAbandoned:
+		return record.StepAbandoned
+	case endFinished:
+		return record.StepFinished
+	case endExited:
+		return record.StepExited
 	}
-	return StepPending
+	switch {
+	case s.stopRequested:
+		return record.StepStopping
+	case s.ready():
+		return record.StepReady
+	case s.running():
+		return record.StepRunning
+	case s.launched():
+		return record.StepLaunched
+	}
+	return record.StepPending
 }
 
 // finish records how the step ended (srun's status and signal, as exitStatus gives them) and works
 // out its root-cause code from srun's messages.
 func (s *step) finish(status int, signal string, at time.Time) {
-	s.exited = true
 	s.endedAt = at
 	s.status, s.signal = status, signal
 	s.code = s.status
@@ -174,7 +213,7 @@ func exitStatus(state *os.ProcessState) (int, string) {
 		return 1, ""
 	}
 	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal()), signalName(ws.Signal())
+		return verdict.Signal(ws.Signal()), signalName(ws.Signal())
 	}
 	return state.ExitCode(), ""
 }

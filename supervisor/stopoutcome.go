@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/hashicorp/go-multierror"
 )
 
@@ -22,14 +23,6 @@ import (
 // the job itself ("Invalid job id specified", "already completing") while Slurm is known to be ending
 // it. Slurm then sends every step its own SIGTERM, so a step still running at the grace period's
 // end did ignore one.
-
-// NotSignalled is a step the teardown could not signal: still running at the end of the grace
-// period after its stop command failed, with why.
-type NotSignalled struct {
-	Role string `json:"role"`
-	// Error is the stop command's error (e.g. scancel's), or that it had not answered.
-	Error string `json:"error"`
-}
 
 // stopAnswered is the answer of one step's stop command (the teardown's SIGTERM).
 type stopAnswered struct {
@@ -62,7 +55,7 @@ func (r *run) reportOutlivedGrace(s *step) {
 		r.ignoredSIGTERM = append(r.ignoredSIGTERM, s.name)
 		err := fmt.Errorf("role %s: step %d was still running %s after SIGTERM; killing it", s.name, s.pid(), r.grace)
 		r.errs = multierror.Append(r.errs, err)
-		r.emit(Event{Name: EventWarning, Role: s.name, PID: s.pid(), Signal: "SIGKILL", Message: err.Error()})
+		r.emit(Event{Name: record.EventWarning, Role: s.name, PID: s.pid(), Signal: "SIGKILL", Message: err.Error()})
 		return
 	}
 	why := fmt.Sprintf("the stop command had not answered within the grace period (%s)", r.grace)
@@ -73,7 +66,7 @@ func (r *run) reportOutlivedGrace(s *step) {
 	err := fmt.Errorf("role %s: step %d could not be signalled (%s) and was still running %s later; killing it",
 		s.name, s.pid(), why, r.grace)
 	r.errs = multierror.Append(r.errs, err)
-	r.emit(Event{Name: EventWarning, Role: s.name, PID: s.pid(), Signal: "SIGKILL", Message: err.Error()})
+	r.emit(Event{Name: record.EventWarning, Role: s.name, PID: s.pid(), Signal: "SIGKILL", Message: err.Error()})
 }
 
 // slurmRefusedEnding reports whether a failed step signal is Slurm's refusal because the job or step
@@ -84,11 +77,11 @@ func slurmRefusedEnding(err error) bool {
 }
 
 // notSignalledSteps lists the steps the teardown could not signal, in the plan's order.
-func (r *run) notSignalledSteps() []NotSignalled {
-	var out []NotSignalled
+func (r *run) notSignalledSteps() []record.NotSignalled {
+	var out []record.NotSignalled
 	for _, s := range r.steps {
 		if s.notSignalled != "" {
-			out = append(out, NotSignalled{Role: s.name, Error: r.redactor.String(s.notSignalled)})
+			out = append(out, record.NotSignalled{Role: s.name, Error: r.redactor.String(s.notSignalled)})
 		}
 	}
 	return out

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 )
 
 // prepareTaskBinary copies the supervisor's own binary to where every step's argv expects it.
@@ -18,7 +20,7 @@ func (r *run) prepareTaskBinary() error {
 		return nil
 	}
 	if dynamic, err := isDynamic(src); err == nil && dynamic {
-		r.emit(Event{Name: EventWarning, Message: fmt.Sprintf(
+		r.emit(Event{Name: record.EventWarning, Message: fmt.Sprintf(
 			"%s is dynamically linked and may not start inside containers; build it with CGO_ENABLED=0", src)})
 	}
 	in, err := os.Open(src)
@@ -46,7 +48,7 @@ func (r *run) prepareTaskBinary() error {
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return fmt.Errorf("copy task binary to %s: %w", dst, err)
 	}
-	r.emit(Event{Name: EventPlan, Message: "task binary copied to " + dst})
+	r.emit(Event{Name: record.EventPlan, Message: "task binary copied to " + dst})
 	return nil
 }
 

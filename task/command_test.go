@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // TestAfterCommands: after commands run after the role command in order, see its exit code, never
@@ -253,7 +254,7 @@ func TestMainSecondSignalSkipsAfterCommands(t *testing.T) {
 	waitFor(t, hook)
 	// The same signal sooner than this after the task got the first (which it had by the time the
 	// after command started) is the same delivery seen twice (TestMainDuplicateSignal).
-	time.Sleep(duplicateSignalWindow + 50*time.Millisecond)
+	time.Sleep(verdict.DuplicateSignalWindow + 50*time.Millisecond)
 	start := time.Now()
 	// To the task alone: the task, not the signal, must end the after command.
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -42,13 +42,6 @@ const (
 	exitTimeout = 124
 )
 
-// duplicateSignalWindow is how soon the same signal again counts as the same delivery rather than
-// a second signal (which skips the after commands and the wait for the step's other ranks). One
-// `scancel --signal=TERM` of a step can reach a task twice within milliseconds (seen on the dev
-// cluster, with the task's command running); a person or a later stage of a teardown signals again
-// well after this.
-const duplicateSignalWindow = 500 * time.Millisecond
-
 // treeForwardDelay is how long after the role command the processes it started get a signal the
 // task passes on, when the command is not ending of it by then (a command that ends leaves the rest
 // to the task, which then knows, in one system call, whether there is any). Finding them takes a
@@ -124,8 +117,8 @@ func Main(args []string) int {
 			select {
 			case s := <-sigs:
 				cancel(signalError{s})
-				if s == last && time.Since(lastAt) < duplicateSignalWindow {
-					// The same delivery seen twice, not a second signal: see duplicateSignalWindow.
+				if s == last && time.Since(lastAt) < verdict.DuplicateSignalWindow {
+					// The same delivery seen twice, not a second signal: see verdict.DuplicateSignalWindow.
 					continue
 				}
 				last, lastAt = s, time.Now()

@@ -4,8 +4,14 @@
 package verdict
 
 import (
+	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The supervisor's own verdicts. A role whose failure is the root cause passes its own code through
@@ -85,6 +91,26 @@ func ClassOf(code int) Class {
 		return ClassInfrastructure
 	}
 	return ClassTest
+}
+
+// DuplicateSignalWindow is how soon the same signal again counts as the same delivery rather than a
+// second signal, for the supervisor (where a second signal skips the grace period) and for a task
+// (where it skips the after commands and the wait for the step's other ranks). Slurm can deliver one
+// cancellation's SIGTERM twice within milliseconds, and one `scancel --signal=TERM` of a step can
+// reach a task twice (seen on the dev cluster); a person or a later stage of Slurm's own sequence
+// signals again well after this.
+const DuplicateSignalWindow = 500 * time.Millisecond
+
+// ParseSignal reads a signal as sbatch --signal and scancel --signal write it: USR1, SIGUSR1 or a
+// number.
+func ParseSignal(name string) (syscall.Signal, error) {
+	if sig := unix.SignalNum("SIG" + strings.TrimPrefix(strings.ToUpper(name), "SIG")); sig != 0 {
+		return sig, nil
+	}
+	if num, err := strconv.Atoi(name); err == nil && num > 0 && num < 65 {
+		return syscall.Signal(num), nil
+	}
+	return 0, fmt.Errorf("%q is not a signal name like USR1", name)
 }
 
 // Signal is the exit code of a process ended by sig, as a shell reports it: 128+S.

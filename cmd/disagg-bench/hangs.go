@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
@@ -116,7 +116,7 @@ func (l *local) hangRun(c hangCase) (decision, exited float64, err error) {
 	if code := cmd.ProcessState.ExitCode(); code != c.code {
 		return 0, 0, fmt.Errorf("demo --fail %s exited %d, want %d (log %s.out)", c.spec, code, c.code, ws)
 	}
-	s, err := supervisor.ReadSummary(ws)
+	s, err := record.ReadSummary(ws)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
-	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/task"
 )
 
@@ -92,22 +92,22 @@ func analyseFailure(ws string, f fault, exit, gone, left float64) (failureSample
 	}
 	var seen, teardown, result, stopped float64
 	for _, ev := range events {
-		if ev.Event == supervisor.EventTeardown {
-			fmt.Sscanf(ev.Message, "SIGTERM sent to %g steps", &stopped)
+		if ev.Event == record.EventTeardown && len(ev.Steps) > 0 {
+			stopped = float64(len(ev.Steps))
 		}
 		switch {
-		case ev.Event == supervisor.EventExit && ev.Role == f.role && seen == 0:
+		case ev.Event == record.EventExit && ev.Role == f.role && seen == 0:
 			seen = ev.at
-		case ev.Event == supervisor.EventTeardown && teardown == 0:
+		case ev.Event == record.EventTeardown && teardown == 0:
 			teardown = ev.at
-		case ev.Event == supervisor.EventResult:
+		case ev.Event == record.EventResult:
 			result = ev.at
 		}
 	}
 	if seen == 0 || teardown == 0 || result == 0 {
 		return failureSample{}, fmt.Errorf("event log of %s has no exit of %s, teardown or result", ws, f.role)
 	}
-	summary, err := supervisor.ReadSummary(ws)
+	summary, err := record.ReadSummary(ws)
 	if err != nil {
 		return failureSample{}, err
 	}
@@ -193,7 +193,7 @@ func (l *local) failureRun(f fault, extra ...string) (failureSample, error) {
 	if code := cmd.ProcessState.ExitCode(); code != f.code {
 		return failureSample{}, fmt.Errorf("demo --fail %s exited %d, want %d (log %s.out)", f.spec, code, f.code, ws)
 	}
-	summary, err := supervisor.ReadSummary(ws)
+	summary, err := record.ReadSummary(ws)
 	if err != nil {
 		return failureSample{}, err
 	}
@@ -476,12 +476,12 @@ func (l *local) pythonProbe() (string, []float64, []float64, error) {
 
 // event is an event log entry with its instant in Unix seconds, the unit of the bench's figures.
 type event struct {
-	supervisor.LogEntry
+	record.LogEntry
 	at float64
 }
 
 func readEvents(ws string) ([]event, error) {
-	entries, err := supervisor.ReadEvents(ws)
+	entries, err := record.ReadEvents(ws)
 	if err != nil {
 		return nil, err
 	}
@@ -501,7 +501,7 @@ func lastRunning(ws string, n int) (float64, error) {
 	}
 	latest, roles := 0.0, map[string]bool{}
 	for _, ev := range events {
-		if ev.Event == supervisor.EventRunning {
+		if ev.Event == record.EventRunning {
 			roles[ev.Role] = true
 			latest = math.Max(latest, ev.at)
 		}
@@ -509,7 +509,7 @@ func lastRunning(ws string, n int) (float64, error) {
 	if len(roles) != n {
 		return 0, fmt.Errorf("%d of %d roles reported running", len(roles), n)
 	}
-	if s, err := supervisor.ReadSummary(ws); err != nil || s.State != "succeeded" {
+	if s, err := record.ReadSummary(ws); err != nil || s.State != "succeeded" {
 		return 0, fmt.Errorf("run did not succeed: state %q %v", s.State, err)
 	}
 	return latest, nil

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 )
 
 // precheckVariant gives the three instances of item 7 different run times, so that the phase has one
@@ -105,20 +105,20 @@ func precheckPhase(ws string) (phase, slowest, reaction float64, err error) {
 	for _, ev := range events {
 		isCheck := strings.Contains(ev.Role, "_PRECHECK_")
 		switch {
-		case ev.Event == supervisor.EventLaunch && isCheck && first == 0:
+		case ev.Event == record.EventLaunch && isCheck && first == 0:
 			first = ev.at
-		case ev.Event == supervisor.EventExit && isCheck:
+		case ev.Event == record.EventExit && isCheck:
 			instances++
 			lastEnd = max(lastEnd, ev.at)
 			slowest = max(slowest, ev.DurationS)
-		case ev.Event == supervisor.EventLaunch && ev.Role == "GEN_0":
+		case ev.Event == record.EventLaunch && ev.Role == "GEN_0":
 			gen = ev.at
 		}
 	}
 	if instances != 3 || first == 0 || gen == 0 {
 		return 0, 0, 0, fmt.Errorf("%s: %d precheck instances ended, GEN_0 launched at %v", ws, instances, gen)
 	}
-	if s, err := supervisor.ReadSummary(ws); err != nil || s.State != supervisor.RunSucceeded || len(s.Checks) != 3 {
+	if s, err := record.ReadSummary(ws); err != nil || s.State != record.RunSucceeded || len(s.Checks) != 3 {
 		return 0, 0, 0, fmt.Errorf("%s: state %q, %d checks (%v)", ws, s.State, len(s.Checks), err)
 	}
 	return gen - first, slowest, gen - lastEnd, nil

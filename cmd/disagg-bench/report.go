@@ -43,11 +43,11 @@ var catalog = map[string]struct{ name, unit, method string }{
 	"5a": {"Plan 4,096 nodes, 1,024 GEN + 1,024 CTX servers (roles.BenchmarkBuild)", "ms", goBenchMethod},
 	"5b": {"Expand a hostlist of 100,000 names (slurm.BenchmarkExpandHostlist)", "ms", goBenchMethod},
 	"5c": {"Compress 100,000 host names (slurm.BenchmarkCompressHostlist)", "ms", goBenchMethod},
-	"5d": {"Local mode: launch and tear down 64 roles × 8 tasks = 512 processes (supervisor.BenchmarkLocal512)", "s",
+	"5d": {"Local mode: launch and tear down 64 roles × 8 tasks = 512 processes (integration.BenchmarkLocal512)", "s",
 		"`go test -bench BenchmarkLocal512 -benchtime 1x -count N`: a fake 64-node allocation with 8 GPUs per node, 64 GEN of 1 node × 8 tasks running `sleep 600`, " +
 			"a DISAGG_SERVER, and a BENCHMARK that exits 0 once all 512 worker start markers exist; one op is supervisor.Run from its start to its return, " +
 			"and the benchmark fails if any process of the run is left. The task runner's LD_LIBRARY_PATH probe does not run (see the note). " +
-			"Reference: starting 512 `sleep` processes directly, then killing and reaping them (supervisor.BenchmarkReferenceSpawn512), same go test run."},
+			"Reference: starting 512 `sleep` processes directly, then killing and reaping them (integration.BenchmarkReferenceSpawn512), same go test run."},
 	"6a": {"Toy benchmark throughput through the toy stack", "req/s",
 		"`disagg-supervisor demo --requests 2000 --concurrency 8`: throughput_rps of toy_benchmark_results.json. " +
 			"Reference: the ideal for 8 requests in flight when each one holds a CTX prefill and a GEN decode of 2 ms each: " +
@@ -67,7 +67,7 @@ var catalog = map[string]struct{ name, unit, method string }{
 }
 
 const goBenchMethod = "`go test -run '^$' -bench … -count N`, median ns/op. Reference: sorting 100,000 host names " +
-	"(supervisor.BenchmarkReferenceSortNames) in the same suite run, a yardstick of this machine's speed."
+	"(integration.BenchmarkReferenceSortNames) in the same suite run, a yardstick of this machine's speed."
 
 func localFailureMethod(spec string) string {
 	return "`disagg-supervisor demo --fail " + spec + " --grace 1s --requests 100000` (the toy stack on a fake 4-node allocation). " +
@@ -119,7 +119,7 @@ func scale(path string, l *local) []Figure {
 	f.against("spawn, kill and reap 512 sleep processes directly", "s", get("BenchmarkReferenceSpawn512", s))
 	f.target("< 5 s", f.Median < 5)
 	if noBarrier := get("BenchmarkLocal512NoBarrier", s); len(noBarrier) > 0 {
-		f.part("the same with the task barrier off, supervisor.BenchmarkLocal512NoBarrier (s)", noBarrier)
+		f.part("the same with the task barrier off, integration.BenchmarkLocal512NoBarrier (s)", noBarrier)
 		f.note("With the task runner's barrier off it took %.2f s: the barrier, on by default for steps of more than one task, costs %.2f s here, where 512 ranks poll their step's barrier directory (every 10 ms for their first 2 s there) on %d cores. "+
 			"The task runner also stays the parent of its command, to run the after commands and report the command's status: 1,024 processes instead of 512, and in the teardown every rank reads the process table once to pass SIGTERM on to its command's process tree, 512 reads of a table of over 1,000 processes on this one machine (a real node has its own 8 ranks, each reading the node's table once).",
 			median(noBarrier), f.Median-median(noBarrier), describeMachine().NProc)

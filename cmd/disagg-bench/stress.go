@@ -12,7 +12,7 @@ package main
 // bench/stress.json, prints each scenario's pass count and every failing run's first message, and
 // renders BENCHMARKS.md again from bench/results.json and bench/stress.json.
 //
-// The raw directory holds, for each part P of the suite (local, slurm):
+// The raw directory holds, for each part P of the suite (loop, local, slurm):
 //
 //	P.log      the output of `go test -c` binary run with -test.v (stdout and stderr)
 //	P.exit     that binary's exit status
@@ -217,16 +217,11 @@ func stressReport(args []string) (int, error) {
 		return 2, errors.New("stress-report: --in is required and --n must be at least 1")
 	}
 	st := Stress{Date: time.Now().UTC().Format(time.RFC3339), Command: *command, N: *n, Load: *load, Machine: describeMachine()}
-	for _, kind := range []string{"local", "slurm"} {
-		part, scenarios, err := readPart(*in, kind, *n)
-		if err != nil {
-			return 2, err
-		}
-		if part != nil {
-			st.Parts = append(st.Parts, *part)
-			st.Scenarios = append(st.Scenarios, scenarios...)
-		}
+	parts, scenarios, err := readParts(*in, *n)
+	if err != nil {
+		return 2, err
 	}
+	st.Parts, st.Scenarios = parts, scenarios
 	if err := writeJSON(*stressOut, st); err != nil {
 		return 2, err
 	}
@@ -268,6 +263,25 @@ func readStress(path string) (*Stress, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &st, nil
+}
+
+// readParts reads the raw files of every part the script may leave, in the order it runs them: the
+// supervisor's decision tables (loop), the local process-level scenarios and demos (local), the
+// cluster's scenarios (slurm).
+func readParts(dir string, n int) ([]StressPart, []StressScenario, error) {
+	var parts []StressPart
+	var scenarios []StressScenario
+	for _, kind := range []string{"loop", "local", "slurm"} {
+		part, ss, err := readPart(dir, kind, n)
+		if err != nil {
+			return nil, nil, err
+		}
+		if part != nil {
+			parts = append(parts, *part)
+			scenarios = append(scenarios, ss...)
+		}
+	}
+	return parts, scenarios, nil
 }
 
 // readPart reads the raw files of one part; nil when the script left none.
@@ -658,7 +672,8 @@ func stressMarkdown(st Stress) string {
 	b.WriteString("\n## Under load: scripts/stress.sh\n\n")
 	fmt.Fprintf(&b, "Generated from `bench/stress.json`. `scripts/stress.sh` ran each scenario %s %s: ", times(st.N), loadText(st))
 	b.WriteString("the Slurm integration scenarios (`go test ./integration` against the dev cluster) and the local failure scenarios " +
-		"(the supervisor package's process-level tests and `disagg-supervisor demo --fail …`, judged by exit code and summary.json). " +
+		"(the process-level tests of integration/local_*_test.go, with the fake srun, and `disagg-supervisor demo --fail …`, judged by exit code and summary.json), " +
+		"and the supervisor package's decision tables (loop). " +
 		"A subtest counts under its full name; its parent fails whenever it does.\n\n")
 	fmt.Fprintf(&b, "- Date: %s\n- Command: `%s`\n", st.Date, st.Command)
 	for _, p := range st.Parts {

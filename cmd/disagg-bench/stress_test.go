@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -253,5 +254,39 @@ func TestMarkdownAppendsByScript(t *testing.T) {
 	md := markdown(Results{}, nil, "## From a script\n\n- 1.5 s\n")
 	if !strings.HasSuffix(md, "\n## From a script\n\n- 1.5 s\n") {
 		t.Errorf("rendering does not end with the by-script figures:\n%s", md)
+	}
+}
+
+// TestReadPartsLoop: the supervisor's decision tables, which scripts/stress.sh runs from their own
+// test binary beside the local process-level scenarios, are a part of their own, read before the others.
+func TestReadPartsLoop(t *testing.T) {
+	raw := t.TempDir()
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "a_test.go"), []byte(sampleSource), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"loop.log":      "=== RUN   TestB\n--- PASS: TestB (0.00s)\nPASS\n",
+		"loop.src":      src,
+		"loop.exit":     "0",
+		"loop.seconds":  "3",
+		"loop.optional": "TestB\nTestGone",
+		"local.skipped": "--only slurm",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(raw, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parts, scenarios, err := readParts(raw, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 2 || parts[0].Kind != "loop" || parts[0].Seconds != 3 || !slices.Equal(parts[0].Absent, []string{"TestGone"}) ||
+		parts[1].Kind != "local" || parts[1].Skipped != "--only slurm" {
+		t.Errorf("parts %+v, want loop (3 s, TestGone absent) then local (skipped)", parts)
+	}
+	if len(scenarios) != 1 || scenarios[0].Name != "TestB" || scenarios[0].Kind != "loop" || scenarios[0].Passed != 1 {
+		t.Errorf("scenarios %+v, want TestB of the loop part, passed once", scenarios)
 	}
 }

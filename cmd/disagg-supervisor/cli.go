@@ -25,6 +25,7 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
@@ -341,9 +342,9 @@ func runPrepared(cfg supervisor.Config) error {
 // the signals it catches; call it once the run is over, also after an error.
 func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg supervisor.Config, stop func(), err error) {
 	stop = func() {}
-	drain, err := parseSignal(sf.DrainSignal)
+	drain, err := verdict.ParseSignal(sf.DrainSignal)
 	if err != nil {
-		return cfg, stop, badInput(err)
+		return cfg, stop, badInput(fmt.Errorf("--drain-signal: %w", err))
 	}
 	// The command line owns the process's signals, and catches them before anything else (see
 	// NotifySignals); the run gets them through its Config.
@@ -499,17 +500,6 @@ func absolutePaths(f *roles.Flags) error {
 	return nil
 }
 
-// parseSignal reads --drain-signal as sbatch --signal writes it: USR1, SIGUSR1 or a number.
-func parseSignal(name string) (syscall.Signal, error) {
-	if sig := unix.SignalNum("SIG" + strings.TrimPrefix(strings.ToUpper(name), "SIG")); sig != 0 {
-		return sig, nil
-	}
-	if num, err := strconv.Atoi(name); err == nil && num > 0 && num < 65 {
-		return syscall.Signal(num), nil
-	}
-	return 0, fmt.Errorf("--drain-signal: %q is not a signal name like USR1", name)
-}
-
 type statusCmd struct {
 	Dir string `arg:"" help:"The run's workspace (where summary.json is)."`
 }
@@ -550,12 +540,12 @@ func (statusCmd) Help() string {
 // Run shows the run and ends with what it says about it, so that a script can wait on it: the run's
 // own exit code once decided, else whether its supervisor is still at work or gone.
 func (s *statusCmd) Run(e env) error {
-	summary, err := supervisor.ReadSummary(s.Dir)
+	summary, err := record.ReadSummary(s.Dir)
 	if err != nil {
 		return badInput(fmt.Errorf("status %s: %w", s.Dir, err))
 	}
-	supervisor.WriteStatus(e.stdout, summary)
-	v := supervisor.LocalObserver().Judge(summary)
+	record.WriteStatus(e.stdout, summary)
+	v := record.LocalObserver().Judge(summary)
 	if v.Line != "" {
 		fmt.Fprintln(e.stdout, v.Line)
 	}
@@ -599,8 +589,8 @@ func exitCode(code int) error {
 
 // resultRules compiles --result-require and --result-reject, or their variables (one pattern a line)
 // when the flags are not given.
-func resultRules(sf superviseFlags, getenv func(string) string) ([]supervisor.ResultRule, error) {
-	var rules []supervisor.ResultRule
+func resultRules(sf superviseFlags, getenv func(string) string) ([]record.ResultRule, error) {
+	var rules []record.ResultRule
 	for _, src := range []struct {
 		flag, env string
 		given     []string
@@ -621,7 +611,7 @@ func resultRules(sf superviseFlags, getenv func(string) string) ([]supervisor.Re
 			if err != nil {
 				return nil, fmt.Errorf("%s %q: %w", input, p, err)
 			}
-			rules = append(rules, supervisor.ResultRule{Require: src.require, Pattern: re})
+			rules = append(rules, record.ResultRule{Require: src.require, Pattern: re})
 		}
 	}
 	return rules, nil

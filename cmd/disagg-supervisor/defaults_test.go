@@ -8,6 +8,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // TestFlagDefaultsAreTheLibrarys: what run takes when no flag is given is the supervisor's own
@@ -23,7 +24,7 @@ func TestFlagDefaultsAreTheLibrarys(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := c.Run
-	drain, err := parseSignal(r.DrainSignal)
+	drain, err := verdict.ParseSignal(r.DrainSignal)
 	if err != nil {
 		t.Fatal(err)
 	}

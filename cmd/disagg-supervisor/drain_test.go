@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 )
 
 // TestSbatchPrefixExample: the example sbatch prefix is valid bash, and both it and the README's
@@ -80,8 +80,8 @@ func TestDrainAfterIgnoredUSR1(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 138 {
 		t.Fatalf("exit %v, want 138 (drained); stderr:\n%s", err, stderr.String())
 	}
-	s, err := supervisor.ReadSummary(ws)
-	if err != nil || s.State != supervisor.RunInterrupted || s.Failure == nil || s.Failure.Class != "cancelled" ||
+	s, err := record.ReadSummary(ws)
+	if err != nil || s.State != record.RunInterrupted || s.Failure == nil || s.Failure.Class != "cancelled" ||
 		!strings.Contains(s.Failure.Reason, "SIGUSR1") {
 		t.Errorf("summary %+v (%v); want interrupted by SIGUSR1, class cancelled", s, err)
 	}

@@ -6,15 +6,13 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // hangFlags are how a run finds hangs besides crashes (liveness checks are plan flags: --liveness).
@@ -76,7 +74,7 @@ func (h hangFlags) settings(plan roles.Plan, client *slurm.Client, getenv func(s
 		}
 	}
 	if h.DumpSignal != "" {
-		sig, err := signalByName(h.DumpSignal)
+		sig, err := verdict.ParseSignal(h.DumpSignal)
 		if err != nil {
 			return s, fmt.Errorf("--dump-signal: %w", err)
 		}
@@ -86,18 +84,6 @@ func (h hangFlags) settings(plan roles.Plan, client *slurm.Client, getenv func(s
 		s.JobEnd = jobEnd(client, plan.JobID, getenv)
 	}
 	return s, nil
-}
-
-// signalByName reads a signal as sbatch --signal and scancel --signal write it: USR1, SIGUSR1 or a
-// number.
-func signalByName(name string) (syscall.Signal, error) {
-	if sig := unix.SignalNum("SIG" + strings.TrimPrefix(strings.ToUpper(name), "SIG")); sig != 0 {
-		return sig, nil
-	}
-	if num, err := strconv.Atoi(name); err == nil && num > 0 && num < 65 {
-		return syscall.Signal(num), nil
-	}
-	return 0, fmt.Errorf("%q is not a signal name like USR1", name)
 }
 
 // jobEnd is the job's end (time limit), zero when Slurm does not say.

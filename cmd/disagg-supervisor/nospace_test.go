@@ -9,9 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"golang.org/x/sys/unix"
-
-	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
 
 // smallFileSystem mounts a tmpfs of size bytes at a new directory, unmounted at the end of the test.
@@ -42,7 +41,7 @@ func TestNoSpaceInOutputDir(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 87 {
 		t.Fatalf("exit %v, want 87; output:\n%s", err, output)
 	}
-	s, err := supervisor.ReadSummary(ws)
+	s, err := record.ReadSummary(ws)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
 
@@ -30,8 +31,8 @@ func TestSIGQUIT(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 131 {
 		t.Fatalf("exit %v, want 131; stderr:\n%s", err, stderr.String())
 	}
-	s, err := supervisor.ReadSummary(ws)
-	if err != nil || s.State != supervisor.RunInterrupted || s.ExitCode == nil || *s.ExitCode != 131 || s.EndedAt == nil {
+	s, err := record.ReadSummary(ws)
+	if err != nil || s.State != record.RunInterrupted || s.ExitCode == nil || *s.ExitCode != 131 || s.EndedAt == nil {
 		t.Errorf("summary %+v (%v); want interrupted with 131, ended", s, err)
 	}
 	if s.Failure == nil || s.Failure.Class != "cancelled" {
@@ -56,7 +57,7 @@ func startUntilRunning(t *testing.T, cmd *exec.Cmd, ws string, stderr *strings.B
 	}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		s, err := supervisor.ReadSummary(ws)
+		s, err := record.ReadSummary(ws)
 		if err == nil && allRunning(s) {
 			return
 		}
@@ -69,12 +70,12 @@ func startUntilRunning(t *testing.T, cmd *exec.Cmd, ws string, stderr *strings.B
 	}
 }
 
-func allRunning(s supervisor.Summary) bool {
+func allRunning(s record.Summary) bool {
 	if len(s.Roles) == 0 {
 		return false
 	}
 	for _, r := range s.Roles {
-		if r.State != supervisor.StepReady && r.State != supervisor.StepRunning {
+		if r.State != record.StepReady && r.State != record.StepRunning {
 			return false
 		}
 	}

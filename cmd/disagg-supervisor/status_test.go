@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
@@ -25,28 +25,28 @@ func TestStatusExitCodes(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name    string
-		summary supervisor.Summary
+		summary record.Summary
 		want    int
 		line    string
 	}{
 		{name: "passed", want: verdict.ExitOK,
-			summary: supervisor.Summary{State: supervisor.RunSucceeded, ExitCode: code(0), EndedAt: at(0)}},
+			summary: record.Summary{State: record.RunSucceeded, ExitCode: code(0), EndedAt: at(0)}},
 		{name: "failed with a role's code", want: 3,
-			summary: supervisor.Summary{State: supervisor.RunFailed, ExitCode: code(3), EndedAt: at(0)}},
+			summary: record.Summary{State: record.RunFailed, ExitCode: code(3), EndedAt: at(0)}},
 		{name: "failed with a verdict of the supervisor's", want: verdict.ExitHung,
-			summary: supervisor.Summary{State: supervisor.RunFailed, ExitCode: code(verdict.ExitHung), EndedAt: at(0)}},
+			summary: record.Summary{State: record.RunFailed, ExitCode: code(verdict.ExitHung), EndedAt: at(0)}},
 		{name: "interrupted", want: 143,
-			summary: supervisor.Summary{State: supervisor.RunInterrupted, ExitCode: code(143), EndedAt: at(0)}},
+			summary: record.Summary{State: record.RunInterrupted, ExitCode: code(143), EndedAt: at(0)}},
 		// This process is the supervisor, on this host and boot: it runs. Its heartbeat lies a
 		// minute ahead, as a clock running ahead would put it, so that no delay of a loaded machine
 		// can make it stale before status looks.
 		{name: "running", want: verdict.ExitStatusRunning, line: "supervisor running (pid ",
-			summary: supervisor.Summary{State: supervisor.RunRunning, UpdatedAt: at(time.Minute),
-				Supervisor: &supervisor.SupervisorInfo{Host: host, BootID: supervisor.BootID(), PID: os.Getpid(), StartedAt: started}}},
+			summary: record.Summary{State: record.RunRunning, UpdatedAt: at(time.Minute),
+				Supervisor: &record.SupervisorInfo{Host: host, BootID: record.BootID(), PID: os.Getpid(), StartedAt: started}}},
 		// The supervisor ran on another host and has not written its heartbeat for an hour.
 		{name: "gone", want: verdict.ExitStatusGone, line: "supervisor gone (last heard ",
-			summary: supervisor.Summary{State: supervisor.RunRunning, UpdatedAt: at(-time.Hour),
-				Supervisor: &supervisor.SupervisorInfo{Host: "elsewhere-" + host, BootID: "another", PID: 4242, StartedAt: started}}},
+			summary: record.Summary{State: record.RunRunning, UpdatedAt: at(-time.Hour),
+				Supervisor: &record.SupervisorInfo{Host: "elsewhere-" + host, BootID: "another", PID: 4242, StartedAt: started}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -55,7 +55,7 @@ func TestStatusExitCodes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(filepath.Join(dir, supervisor.SummaryFile), data, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, record.SummaryFile), data, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			var stdout, stderr strings.Builder

@@ -1,4 +1,4 @@
-package supervisor_test
+package integration
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
@@ -29,10 +29,10 @@ func TestStatusOfKilledSupervisor(t *testing.T) {
 	go func() { waited <- cmd.Wait() }()
 	// Running: the benchmark's step has been launched.
 	deadline := time.Now().Add(60 * time.Second)
-	var s supervisor.Summary
+	var s record.Summary
 	for {
 		var err error
-		if s, err = supervisor.ReadSummary(ws); err == nil && roleState(s, "BENCHMARK").LaunchedAt != nil {
+		if s, err = record.ReadSummary(ws); err == nil && roleState(s, "BENCHMARK").LaunchedAt != nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -52,14 +52,14 @@ func TestStatusOfKilledSupervisor(t *testing.T) {
 	}
 	<-waited // reaped: its pid names no process now
 
-	s, err := supervisor.ReadSummary(ws)
+	s, err := record.ReadSummary(ws)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.State != supervisor.RunRunning || s.Supervisor == nil || s.Supervisor.PID != cmd.Process.Pid {
+	if s.State != record.RunRunning || s.Supervisor == nil || s.Supervisor.PID != cmd.Process.Pid {
 		t.Fatalf("summary state %s, supervisor %+v; want running, written by pid %d", s.State, s.Supervisor, cmd.Process.Pid)
 	}
-	if v := supervisor.LocalObserver().Judge(s); !v.Gone || v.Code != verdict.ExitStatusGone {
+	if v := record.LocalObserver().Judge(s); !v.Gone || v.Code != verdict.ExitStatusGone {
 		t.Errorf("Judge = %+v, want the supervisor gone", v)
 	}
 	code, out = status(t, ws)

@@ -1,4 +1,4 @@
-package supervisor_test
+package integration
 
 import (
 	"bytes"
@@ -18,45 +18,11 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
-
-// binary is the disagg-supervisor binary built for the tests: the steps run its fake srun, its task
-// runner and its toy stack, as in a real local run.
-var binary string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "supervisor-test-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "disagg-supervisor")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/disagg-supervisor")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build disagg-supervisor: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := 0
-	func() {
-		defer os.RemoveAll(dir)
-		// goleak checks that no watcher goroutine outlives a run.
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-		code = m.Run()
-		if code == 0 {
-			if err := goleak.Find(); err != nil {
-				fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-				code = 1
-			}
-		}
-	}()
-	os.Exit(code)
-}
 
 // scenario is one local run of the toy stack.
 type scenario struct {
@@ -89,7 +55,7 @@ type scenario struct {
 
 type outcome struct {
 	result  supervisor.Result
-	summary supervisor.Summary
+	summary record.Summary
 	console string
 	ws      string
 	elapsed time.Duration
@@ -98,6 +64,7 @@ type outcome struct {
 
 func runScenario(t *testing.T, sc scenario) outcome {
 	t.Helper()
+	noLeaks(t)
 	ws := t.TempDir()
 	requests := sc.requests
 	if requests == 0 {
@@ -184,13 +151,22 @@ func runScenario(t *testing.T, sc scenario) outcome {
 	result := supervisor.Run(ctx, cfg)
 	ended := time.Now()
 	t.Logf("console:\n%s", console.String())
-	summary, err := supervisor.ReadSummary(ws)
+	summary, err := record.ReadSummary(ws)
 	if err != nil {
 		t.Fatalf("summary: %v", err)
 	}
 	assertNothingLeft(t, plan.RunToken)
 	return outcome{result: result, summary: summary, console: console.String(), ws: ws,
 		elapsed: ended.Sub(start), ended: ended}
+}
+
+// noLeaks fails t when a goroutine started after this call is still alive once t has ended: every
+// watcher of an in-process supervisor.Run must end by the time Run returns. Goroutines that were
+// there before, such as the paused parallel cluster scenarios, are not counted.
+func noLeaks(t *testing.T) {
+	t.Helper()
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 }
 
 func waitFile(ctx context.Context, path string) {
@@ -244,19 +220,19 @@ func processesOf(token string) []string {
 	return left
 }
 
-func roleState(s supervisor.Summary, name string) supervisor.RoleSummary {
+func roleState(s record.Summary, name string) record.RoleSummary {
 	for _, r := range s.Roles {
 		if r.Name == name {
 			return r
 		}
 	}
-	return supervisor.RoleSummary{}
+	return record.RoleSummary{}
 }
 
-// TestSuccess runs the toy with the harness's end-of-benchmark protocol: every server ends with 0
+// TestLocalSuccess runs the toy with the harness's end-of-benchmark protocol: every server ends with 0
 // once the benchmark has written its status file, the benchmark waits for the GEN servers' .done files
 // and ends last.
-func TestSuccess(t *testing.T) {
+func TestLocalSuccess(t *testing.T) {
 	out := runScenario(t, scenario{})
 	if out.result.Code != 0 {
 		t.Fatalf("exit code %d, want 0; errors: %v", out.result.Code, out.summary.Errors)
@@ -308,7 +284,7 @@ func TestSuccess(t *testing.T) {
 			t.Errorf("event log has no %q event; counts %v", want, events)
 		}
 	}
-	junit, err := os.ReadFile(filepath.Join(out.ws, supervisor.JUnitFile))
+	junit, err := os.ReadFile(filepath.Join(out.ws, record.JUnitFile))
 	if err != nil || !strings.Contains(string(junit), `failures="0"`) {
 		t.Errorf("JUnit: %v\n%s", err, junit)
 	}
@@ -316,7 +292,7 @@ func TestSuccess(t *testing.T) {
 
 func readEvents(t *testing.T, ws string) map[string]int {
 	t.Helper()
-	events, err := supervisor.ReadEvents(ws)
+	events, err := record.ReadEvents(ws)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +348,7 @@ func TestFailures(t *testing.T) {
 			if strings.Contains(out.console, "hf_supersecretvalue") {
 				t.Error("console shows the value of HF_TOKEN")
 			}
-			junit, _ := os.ReadFile(filepath.Join(out.ws, supervisor.JUnitFile))
+			junit, _ := os.ReadFile(filepath.Join(out.ws, record.JUnitFile))
 			if !strings.Contains(string(junit), "<failure") {
 				t.Errorf("JUnit has no failure:\n%s", junit)
 			}
@@ -491,7 +467,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 	if !strings.Contains(string(genLog), "HF_TOKEN=<redacted>") {
 		t.Error("gen_server_0.log has no redacted HF_TOKEN line in the task's environment dump")
 	}
-	for _, name := range []string{supervisor.EventsFile, supervisor.SummaryFile, supervisor.JUnitFile, "gen_server_0.log", "benchmark.log"} {
+	for _, name := range []string{record.EventsFile, record.SummaryFile, record.JUnitFile, "gen_server_0.log", "benchmark.log"} {
 		if _, err := os.Stat(filepath.Join(out.ws, name)); err != nil && name != "benchmark.log" {
 			t.Errorf("expected output %s: %v", name, err)
 		}
@@ -499,9 +475,9 @@ func TestSecretsNeverWritten(t *testing.T) {
 	t.Logf("checked %d files", checked)
 }
 
-// TestKillWaitBoundsTeardown: when Slurm ends the job, a step that ignores SIGTERM is killed inside
+// TestLocalKillWaitBoundsTeardown: when Slurm ends the job, a step that ignores SIGTERM is killed inside
 // KillWait whatever --grace says, and the events say the grace was cut.
-func TestKillWaitBoundsTeardown(t *testing.T) {
+func TestLocalKillWaitBoundsTeardown(t *testing.T) {
 	out := runScenario(t, scenario{signal: syscall.SIGTERM, ignoreTerm: "CTX_0", requests: 100000, untilStopped: true,
 		grace: time.Minute, killWait: 3 * time.Second,
 		jobState: func(context.Context) (slurm.JobStatus, error) { return slurm.JobStatus{State: "COMPLETING"}, nil }})
@@ -553,10 +529,10 @@ func TestRecordSurvivesSIGKILLAfterDecision(t *testing.T) {
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	deadline := time.Now().Add(60 * time.Second)
-	var s supervisor.Summary
+	var s record.Summary
 	for {
 		var err error
-		if s, err = supervisor.ReadSummary(ws); err == nil && s.State != "running" {
+		if s, err = record.ReadSummary(ws); err == nil && s.State != "running" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -573,7 +549,7 @@ func TestRecordSurvivesSIGKILLAfterDecision(t *testing.T) {
 	t.Logf("console up to the SIGKILL:\n%s", console.String())
 
 	// Read everything again: nothing may have been written after the kill, and nothing is missing.
-	s, err := supervisor.ReadSummary(ws)
+	s, err := record.ReadSummary(ws)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -584,13 +560,13 @@ func TestRecordSurvivesSIGKILLAfterDecision(t *testing.T) {
 	if f := s.Failure; f == nil || f.Role != "GEN_0" || f.Code != 3 || fmt.Sprint(f.Ranks) != "[1]" {
 		t.Errorf("failure %+v, want GEN_0 rank 1 with code 3", f)
 	}
-	events, err := supervisor.ReadEvents(ws)
-	if err != nil || !slices.ContainsFunc(events, func(ev supervisor.LogEntry) bool {
-		return ev.Event == supervisor.EventResult && ev.Code != nil && *ev.Code == 3
+	events, err := record.ReadEvents(ws)
+	if err != nil || !slices.ContainsFunc(events, func(ev record.LogEntry) bool {
+		return ev.Event == record.EventResult && ev.Code != nil && *ev.Code == 3
 	}) {
 		t.Errorf("event log has no result event with code 3 (%v): %+v", err, events)
 	}
-	junit, err := os.ReadFile(filepath.Join(ws, supervisor.JUnitFile))
+	junit, err := os.ReadFile(filepath.Join(ws, record.JUnitFile))
 	if err != nil || !bytes.Contains(junit, []byte(`<testcase name="supervisor"`)) || !bytes.Contains(junit, []byte(`<failure message="test: role GEN_0`)) {
 		t.Errorf("JUnit file (%v) does not fail the supervisor case with GEN_0 as a test failure:\n%s", err, junit)
 	}

@@ -1,4 +1,4 @@
-package supervisor_test
+package integration
 
 import (
 	"bytes"
@@ -7,40 +7,15 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
-	"github.com/disagg-supervisor/disagg-supervisor/toy"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
-
-// hangFreePort is a port for the toy router and its liveness check (see toy.RouterPort).
-func hangFreePort(t *testing.T) int {
-	t.Helper()
-	port, err := toy.RouterPort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
-// faultTime is when the toy's injected fault of role and rank struck.
-func faultTime(t *testing.T, ws, role string, rank int) time.Time {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(ws, fmt.Sprintf("fault-%s-%d.time", role, rank)))
-	if err != nil {
-		t.Fatalf("fault time: %v", err)
-	}
-	ns, err := strconv.ParseInt(string(data), 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return time.Unix(0, ns)
-}
 
 // TestHangsEndTheRun: each toy hang or sickness ends a real local run with exit code 6 within its
 // bound (period x failures + 1 s for liveness, the stall bound + 1 s for stalls), from the moment the
@@ -119,7 +94,7 @@ func TestLedgerAddsUp(t *testing.T) {
 		t.Fatal("summary has no gpu_ledger")
 	}
 	near := func(got, want float64) bool { return math.Abs(got-want) <= 0.01*math.Abs(want)+1e-9 }
-	var sum supervisor.GPUSecondsByPhase
+	var sum record.GPUSecondsByPhase
 	for _, st := range l.Steps {
 		r := roleState(out.summary, st.Name)
 		wall := float64(r.NTasks) * r.EndedAt.Sub(*r.LaunchedAt).Seconds()
@@ -147,12 +122,12 @@ func TestStatusShowsLedger(t *testing.T) {
 	var running []string
 	watch := func(ctx context.Context, ws string) {
 		for ctx.Err() == nil {
-			if s, err := supervisor.ReadSummary(ws); err == nil && s.State == supervisor.RunRunning && roleState(s, "BENCHMARK").LaunchedAt != nil {
+			if s, err := record.ReadSummary(ws); err == nil && s.State == record.RunRunning && roleState(s, "BENCHMARK").LaunchedAt != nil {
 				time.Sleep(300 * time.Millisecond)
 				var a, b bytes.Buffer
-				supervisor.WriteStatus(&a, s)
+				record.WriteStatus(&a, s)
 				time.Sleep(200 * time.Millisecond)
-				supervisor.WriteStatus(&b, s)
+				record.WriteStatus(&b, s)
 				mu.Lock()
 				running = []string{a.String(), b.String()}
 				mu.Unlock()
@@ -176,7 +151,7 @@ func TestStatusShowsLedger(t *testing.T) {
 		t.Errorf("status of a running run shows the same ledger 200 ms later; want it up to the moment:\n%s", running[0])
 	}
 	var done bytes.Buffer
-	supervisor.WriteStatus(&done, out.summary)
+	record.WriteStatus(&done, out.summary)
 	for _, want := range []string{"state failed, exit code 85", "GPU-SECONDS", "BENCHMARK", "after the decision"} {
 		if !strings.Contains(done.String(), want) {
 			t.Errorf("status of the finished run lacks %q:\n%s", want, done.String())

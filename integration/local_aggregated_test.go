@@ -1,4 +1,4 @@
-package supervisor_test
+package integration
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
@@ -42,13 +43,14 @@ func (s *syncBuffer) String() string {
 // aggregatedRun is one local run of the toy's aggregated test: one SERVER of 2 nodes x 2 ranks.
 type aggregatedRun struct {
 	result  supervisor.Result
-	summary supervisor.Summary
+	summary record.Summary
 	stdout  string
 	ws      string
 }
 
 func runAggregated(t *testing.T, fail string, genOnly bool, sig os.Signal) aggregatedRun {
 	t.Helper()
+	noLeaks(t)
 	ws := t.TempDir()
 	command := fmt.Sprintf("%s toy --requests 100000000 --work 20ms --concurrency 4", roles.TaskBinaryPath(ws))
 	if fail == "" && sig == nil {
@@ -89,7 +91,7 @@ func runAggregated(t *testing.T, fail string, genOnly bool, sig os.Signal) aggre
 		BenchmarkOutput: &stdout,
 	})
 	t.Logf("console:\n%s", console.String())
-	summary, err := supervisor.ReadSummary(ws)
+	summary, err := record.ReadSummary(ws)
 	if err != nil {
 		t.Fatalf("summary: %v", err)
 	}
@@ -103,10 +105,10 @@ func runAggregated(t *testing.T, fail string, genOnly bool, sig os.Signal) aggre
 func TestAggregatedProcesses(t *testing.T) {
 	t.Run("success", func(t *testing.T) {
 		run := runAggregated(t, "", false, nil)
-		if run.result.Code != 0 || run.summary.State != supervisor.RunSucceeded {
+		if run.result.Code != 0 || run.summary.State != record.RunSucceeded {
 			t.Fatalf("result %d, state %s; want 0, succeeded", run.result.Code, run.summary.State)
 		}
-		if s := roleState(run.summary, "SERVER"); s.State != supervisor.StepExited || s.ReadyAt == nil {
+		if s := roleState(run.summary, "SERVER"); s.State != record.StepExited || s.ReadyAt == nil {
 			t.Errorf("SERVER %+v, want ready, then exited", s)
 		}
 		if !strings.Contains(run.stdout, "toy: benchmark requests=100 failed=0 ") {
@@ -125,7 +127,7 @@ func TestAggregatedProcesses(t *testing.T) {
 	})
 	t.Run("SIGTERM", func(t *testing.T) {
 		run := runAggregated(t, "", false, syscall.SIGTERM)
-		if run.result.Code != 143 || run.summary.State != supervisor.RunInterrupted || roleState(run.summary, "SERVER").State != supervisor.StepStopped {
+		if run.result.Code != 143 || run.summary.State != record.RunInterrupted || roleState(run.summary, "SERVER").State != record.StepStopped {
 			t.Fatalf("result %d, state %s, SERVER %s; want 143, interrupted, stopped",
 				run.result.Code, run.summary.State, roleState(run.summary, "SERVER").State)
 		}

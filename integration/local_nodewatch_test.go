@@ -1,4 +1,4 @@
-package supervisor_test
+package integration
 
 import (
 	"bytes"
@@ -15,8 +15,8 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/internal/proctable"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
-	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
@@ -89,8 +89,8 @@ func TestSilentNodeEndsTheRun(t *testing.T) {
 	if !slices.Equal(out.summary.BadNodes, []string{"node2"}) {
 		t.Errorf("bad nodes %v, want node2", out.summary.BadNodes)
 	}
-	if data, err := os.ReadFile(filepath.Join(out.ws, supervisor.BadNodesFile)); err != nil || string(data) != "node2\n" {
-		t.Errorf("%s: %q, %v; want node2", supervisor.BadNodesFile, data, err)
+	if data, err := os.ReadFile(filepath.Join(out.ws, record.BadNodesFile)); err != nil || string(data) != "node2\n" {
+		t.Errorf("%s: %q, %v; want node2", record.BadNodesFile, data, err)
 	}
 	latency := out.summary.DecidedAt.Sub(frozeAt)
 	t.Logf("node death to decision: %s (--node-timeout %s, heartbeat every %s); heartbeat writes per second: node1 %.2f, node2 %.2f",

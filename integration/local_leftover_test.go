@@ -1,4 +1,4 @@
-package supervisor_test
+package integration
 
 import (
 	"os"
@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
-	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
 
 // TestEscapedDaemonIsStoppedAndReported: rank 0 of GEN_0 starts a daemon as the ones that outlive
@@ -50,13 +50,13 @@ func TestEscapedDaemonIsStoppedAndReported(t *testing.T) {
 		t.Errorf("the run took %s", out.elapsed)
 	}
 
-	events, err := supervisor.ReadEvents(out.ws)
+	events, err := record.ReadEvents(out.ws)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var leftovers []supervisor.LogEntry
+	var leftovers []record.LogEntry
 	for _, e := range events {
-		if e.Event == supervisor.EventLeftover {
+		if e.Event == record.EventLeftover {
 			leftovers = append(leftovers, e)
 		}
 	}

@@ -1,7 +1,7 @@
-package supervisor
+package record
 
-// StepState is a step's state as summary.json shows it. It is derived from what the loop has
-// learnt about the step (see step.state), so it cannot disagree with it.
+// StepState is a step's state as summary.json shows it. The supervisor derives it from what its
+// loop has learnt about the step, so that it cannot disagree with it.
 type StepState string
 
 // The states of a step, in summary.json's words.

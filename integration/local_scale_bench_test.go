@@ -1,4 +1,4 @@
-package supervisor_test
+package integration
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 )
@@ -73,7 +74,7 @@ func benchmarkLocal512(b *testing.B, barrier bool) {
 
 		cancel()
 		if result.Code != 0 {
-			b.Fatalf("exit code %d, want 0; errors in %s", result.Code, filepath.Join(ws, supervisor.SummaryFile))
+			b.Fatalf("exit code %d, want 0; errors in %s", result.Code, filepath.Join(ws, record.SummaryFile))
 		}
 		if left := processesOf(plan.RunToken); len(left) > 0 {
 			b.Fatalf("%d processes of the run are still alive when Run returned: %v", len(left), left)

@@ -1,4 +1,4 @@
-package supervisor_test
+package integration
 
 import (
 	"os"
@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
-	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
@@ -23,13 +23,13 @@ func precheck(variant string, timeout time.Duration) func(*roles.Flags) {
 	}
 }
 
-func checkOf(s supervisor.Summary, name string) supervisor.CheckResult {
+func checkOf(s record.Summary, name string) record.CheckResult {
 	for _, c := range s.Checks {
 		if c.Name == name {
 			return c
 		}
 	}
-	return supervisor.CheckResult{}
+	return record.CheckResult{}
 }
 
 // TestPrecheckProcesses runs the pre-flight phase with real steps (fake srun, task runner, toy
@@ -84,7 +84,7 @@ func TestPrecheckProcesses(t *testing.T) {
 				len(out.summary.UCXRedFlags) == 0 {
 				t.Errorf("first errors %+v, red flags %+v", c.FirstErrors, out.summary.UCXRedFlags)
 			}
-			junit, err := os.ReadFile(filepath.Join(out.ws, supervisor.PrecheckJUnitFile))
+			junit, err := os.ReadFile(filepath.Join(out.ws, record.PrecheckJUnitFile))
 			if err != nil || !strings.Contains(string(junit), `name="cache_transceiver_precheck[ctx_0]"`) ||
 				!strings.Contains(string(junit), `failures="1"`) {
 				t.Errorf("JUnit: %v\n%s", err, junit)
