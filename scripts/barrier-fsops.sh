@@ -63,6 +63,6 @@ for rev in "${revs[@]}"; do
   ops=$(median < "$work/$rev.ops")
   delay=$(cut -d' ' -f1 "$work/$rev.times" | median)
   spread=$(cut -d' ' -f2 "$work/$rev.times" | median)
-  printf '%-10s runs %d: %s fs calls per waiting rank per second (samples: %s); release %s ms after the last arrival; command starts spread over %s ms\n' \
-    "$rev" "$runs" "$ops" "$(paste -sd, "$work/$rev.ops")" "$delay" "$spread"
+  printf '%-10s runs %d: %s fs calls per waiting rank per second (samples: %s); release %s ms after the last arrival (%s); command starts spread over %s ms\n' \
+    "$rev" "$runs" "$ops" "$(paste -sd, "$work/$rev.ops")" "$delay" "$(cut -d' ' -f1 "$work/$rev.times" | paste -sd, -)" "$spread"
 done
