@@ -14,8 +14,8 @@
 # and, from one more run per --fsops under `strace -f --seccomp-bpf -e trace=%file,getdents64` (which
 # slows the file calls, so its times are not reported), file-system calls under the workspace (the job's
 # shared file system: coordination directory, logs, summary) per second in each phase.
-# The supervisor's /proc/PID/stat and status are sampled every 0.1 s; its CPU and peak RSS are the last
-# sample's, up to 0.1 s before its exit.
+# KEEP=1 keeps the work directory (traces, workspaces). The supervisor's /proc/PID/stat and status
+# are sampled every 0.1 s; its CPU and peak RSS are the last sample's, up to 0.1 s before its exit.
 #
 #   scripts/scale-run.sh [--runs N] [--fsops N] [--gen N] [--ctx N] [--ranks N] [--steady SECONDS] [REV|worktree]
 set -euo pipefail
@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     --ctx) ctx=$2; shift ;;
     --ranks) ranks=$2; shift ;;
     --steady) steady=$2; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "scale-run.sh: unknown option $1" >&2; exit 2 ;;
     *) rev=$1 ;;
   esac
@@ -47,6 +47,7 @@ cleanup() {
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'echo "scale-run.sh: a command failed at line $LINENO" >&2' ERR
 
 bin=$work/disagg-supervisor
 if [ "$rev" = worktree ]; then
@@ -66,8 +67,11 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 now() { date +%s.%N; }
 # event TYPE FILE [last]: the time (epoch seconds) of the first (or last) event of TYPE.
 event() {
-  grep "\"event\":\"$1\"" "$2" | { if [ "${3:-}" = last ]; then tail -n 1; else head -n 1; fi; } |
-    sed 's/.*"time":"\([^"]*\)".*/\1/' | xargs -I{} date -d {} +%s.%N
+  local t
+  t=$(grep "\"event\":\"$1\"" "$2" | { if [ "${3:-}" = last ]; then tail -n 1; else head -n 1; fi; } |
+    sed 's/.*"time":"\([^"]*\)".*/\1/') || true
+  [ -n "$t" ] || { echo "scale-run.sh: no $1 event in $2" >&2; return 1; }
+  date -d "$t" +%s.%N
 }
 
 # one N [strace]: one run; appends "launch detect teardown total cpu steadycpu rss" to $work/times,
@@ -112,8 +116,10 @@ one() {
   sleep "$steady"
   s1=$(now)
   local task child
-  task=$(grep -o 'pid=[0-9]*' "$ws"/.disagg-supervisor/runs/*/started/"$victim"/"$victimRank" | cut -d= -f2)
-  child=$(pgrep -P "$task" | head -n 1)
+  task=$(grep -o 'pid=[0-9]*' "$ws"/.disagg-supervisor/runs/*/started/"$victim"/"$victimRank" | cut -d= -f2) ||
+    { echo "scale-run.sh: run $n: no start marker of $victim rank $victimRank" >&2; exit 1; }
+  child=$(pgrep -P "$task" | head -n 1) || true
+  [ -n "$child" ] || { echo "scale-run.sh: run $n: task $task ($victim rank $victimRank) has no command running" >&2; exit 1; }
   local tfail
   tfail=$(now)
   kill -KILL "$child"
@@ -128,10 +134,8 @@ one() {
     echo "scale-run.sh: run $n ended $code without naming $victim:" >&2; tail -n 20 "$ws/console" >&2; exit 1
   fi
   local launch running result done
-  launch=$(event launch "$events")
-  running=$(event running "$events" last)
-  result=$(event result "$events")
-  done=$(event done "$events")
+  launch=$(event launch "$events") && running=$(event running "$events" last) &&
+    result=$(event result "$events") && done=$(event done "$events") || exit 1
   if [ -n "$traced" ]; then
     # Calls on paths under the workspace, and directory reads (all of them the workspace's here), per
     # second of each phase; strace -f writes an interrupted call as two lines, counted once.
@@ -141,7 +145,8 @@ one() {
         if (t >= l0 && t < l1) l++
         if (t >= s0 && t < s1) s++
         if (t >= t0 && t < t1) d++ }
-      END { printf "%.0f %.0f %.0f\n", l / (l1 - l0), s / (s1 - s0), d / (t1 - t0) }' "$work/trace.$n" >> "$work/fsops"
+      END { printf "%.0f %.0f %.0f %d %d %d %.3f %.3f\n", l / (l1 - l0), s / (s1 - s0), d / (t1 - t0), l, s, d, l1 - l0, t1 - t0 }' \
+      "$work/trace.$n" >> "$work/fsops"
     return
   fi
   awk -v hz=100 -v s0="$s0" -v s1="$s1" '
@@ -155,12 +160,12 @@ one() {
 for n in $(seq "$runs"); do
   one "$n"
   echo "run $n: $(tail -n 1 "$work/times")" >&2
-  rm -rf "$work/ws.$n"
+  [ -n "${KEEP:-}" ] || rm -rf "$work/ws.$n"
 done
 for n in $(seq "$fsops"); do
   one "f$n" traced
   echo "traced run $n: $(tail -n 1 "$work/fsops")" >&2
-  rm -rf "$work/ws.f$n" "$work/trace.f$n"
+  [ -n "${KEEP:-}" ] || rm -rf "$work/ws.f$n" "$work/trace.f$n"
 done
 
 col() { cut -d' ' -f"$1" "$work/$2" | median; }
@@ -177,4 +182,7 @@ printf '  supervisor peak RSS: %s MiB (%s)\n' "$(col 7 times)" "$(all 7 times)"
 if [ "$fsops" -gt 0 ]; then
   printf '  file-system calls under the workspace per second, under strace (%d runs): launch %s (%s), steady %s (%s), failure to end %s (%s)\n' \
     "$fsops" "$(col 1 fsops)" "$(all 1 fsops)" "$(col 2 fsops)" "$(all 2 fsops)" "$(col 3 fsops)" "$(all 3 fsops)"
+  printf '  file-system calls in all: launch %s (%s per task; in %s s under strace), steady %s in %s s, failure to end %s (%s per task; in %s s under strace)\n' \
+    "$(col 4 fsops)" "$(col 4 fsops | awk -v t="$tasks" '{printf "%.1f", $1 / t}')" "$(col 7 fsops)" \
+    "$(col 5 fsops)" "$steady" "$(col 6 fsops)" "$(col 6 fsops | awk -v t="$tasks" '{printf "%.1f", $1 / t}')" "$(col 8 fsops)"
 fi
