@@ -150,7 +150,8 @@ one() {
     return
   fi
   awk -v hz=100 -v s0="$s0" -v s1="$s1" '
-    { t[NR] = $1; cpu[NR] = ($2 + $3) / hz; hwm = $4 }
+    # A sample taken as the process exits can lack the memory fields: the peak is the highest seen.
+    { t[NR] = $1; cpu[NR] = ($2 + $3) / hz; if ($4 + 0 > hwm) hwm = $4 + 0 }
     $1 <= s0 { a = NR } $1 <= s1 { b = NR }
     END { printf "%.3f %.1f %d\n", cpu[NR], 100 * (cpu[b] - cpu[a]) / (t[b] - t[a]), hwm / 1024 }' "$samples" > "$work/cpu.$n"
   echo "$(awk -v a="$launch" -v b="$running" -v f="$tfail" -v r="$result" -v d="$done" -v s="$t0" -v e="$tend" \
