@@ -331,7 +331,7 @@ func clientEnv() []string {
 	return env
 }
 
-// summary is summary.json as the README documents it.
+// summary is summary.json as docs/outputs.md documents it.
 type summary struct {
 	JobID           string        `json:"job_id"`
 	RunToken        string        `json:"run_token"`

@@ -2,11 +2,11 @@ package roles
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"path"
 	"slices"
 	"strconv"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -32,7 +32,7 @@ const (
 // KindAggregated is the kind of the SERVER role of an aggregated test. It is not KindServer, which is
 // the DISAGG_SERVER router: the SERVER is a multi-rank MPI world like a GEN server, and its end
 // decides the run as the BENCHMARK's does.
-const KindAggregated Kind = "aggregated"
+const KindAggregated = taskopts.KindAggregated
 
 // AggregatedRole is the name of the one role of an aggregated test.
 const AggregatedRole = "SERVER"
@@ -172,8 +172,19 @@ type evidence struct {
 // generator's aggregated exports), by the aggregated flags, or by a --config with server_configs.
 // Inputs of both shapes, or of neither, are an error that names them: guessing would run a
 // layout nobody asked for on every GPU of the allocation (a --num-gen 1 next to an aggregated
-// config once planned a 1-GPU GEN server).
-func (b *builder) testMode() (TestMode, error) {
+// config once planned a 1-GPU GEN server). A problem is recorded, and the mode is then ""; missing
+// tells that no input of either test was given, rather than a bad or contradicting one.
+func (b *builder) testMode() (mode TestMode, missing bool) {
+	mode, err := b.resolveTestMode()
+	if b.probs.add(err) {
+		var ie *InputError
+		return "", errors.As(err, &ie) && ie.Missing
+	}
+	return mode, false
+}
+
+// resolveTestMode is testMode's decision.
+func (b *builder) resolveTestMode() (TestMode, error) {
 	f := b.f
 	switch f.Mode {
 	case "", ModeAuto:
@@ -234,15 +245,15 @@ func (b *builder) testMode() (TestMode, error) {
 	case disagg != nil:
 		return ModeDisaggregated, nil
 	}
-	var missing []string
-	for _, name := range []string{numGenVar, aggGPUsPerNodeVar, aggNodesVar} {
-		if b.env(name) == "" {
-			missing = append(missing, name)
-		}
-	}
-	return "", inputErrorf("--mode auto", "the inputs describe neither test: a disaggregated one needs numGenServers "+
-		"(or --num-gen, hardware.num_gen_servers in --config); an aggregated one needs gpusPerNodePerServer and totalNodes "+
-		"without numGenServers (or --mode aggregated, or a --config with server_configs); missing: %s", strings.Join(missing, ", "))
+	return "", &InputError{Input: inTestMode, Missing: true, Problem: lookupInput(inTestMode).Flag +
+		", or the inputs of one test: " + lookupInput(inNumGen).sources() + " (disaggregated); " +
+		aggGPUsPerNodeVar + " and " + aggNodesVar + ", or server_configs in --config (aggregated)"}
+}
+
+// aggregatedHint reports whether the environment holds a variable only the aggregated contract
+// exports (totalNodes is in both).
+func (b *builder) aggregatedHint() bool {
+	return b.env(aggGPUsPerNodeVar) != "" || b.env(aggWorldSizeVar) != ""
 }
 
 // aggLayout is the resolved shape of an aggregated test.
@@ -255,10 +266,28 @@ type aggLayout struct {
 	mode        BenchmarkMode
 }
 
-// aggregatedLayout resolves the aggregated SERVER's shape, each value from its flag, else the
+// aggregatedLayout resolves the aggregated SERVER's shape and the benchmark mode, recording every
+// problem; ok tells that all of it is known. envOK false means Slurm's environment is malformed, so
+// that GPUs per node are unknown rather than missing.
+func (b *builder) aggregatedLayout(topo slurm.Topology, envOK bool) (lay aggLayout, ok bool) {
+	lay, err := b.aggregatedShape(topo, envOK)
+	ok = !b.probs.add(err)
+	noContext, err := b.noContext(b.f.GenOnly)
+	if b.probs.add(err) {
+		return lay, false
+	}
+	lay.noContext = noContext.v
+	if lay.mode, err = b.benchmarkMode(b.f.BenchmarkMode, lay.noContext); b.probs.add(err) {
+		return lay, false
+	}
+	return lay, ok
+}
+
+// aggregatedShape resolves the aggregated SERVER's shape, each value from its flag, else the
 // generator's export, else the config's server_configs (GPUs as the generator derives them: nodes =
 // ceil(GPUs / ranks per node), ranks per node = min(GPUs, GPUs per node)), else the whole allocation.
-func (b *builder) aggregatedLayout(topo slurm.Topology) (aggLayout, error) {
+// Each value depends on the one before, so the first problem ends it.
+func (b *builder) aggregatedShape(topo slurm.Topology, envOK bool) (aggLayout, error) {
 	var lay aggLayout
 	var cfgGPUs int
 	if b.cfg != nil {
@@ -269,7 +298,7 @@ func (b *builder) aggregatedLayout(topo slurm.Topology) (aggLayout, error) {
 	if err != nil {
 		return lay, err
 	}
-	if perNode.set {
+	if perNode.set() {
 		if err := checkRange(perNode.from, perNode.v, 1); err != nil {
 			return lay, err
 		}
@@ -283,16 +312,18 @@ func (b *builder) aggregatedLayout(topo slurm.Topology) (aggLayout, error) {
 				return lay, err
 			}
 			lay.gpusPerNode = c.v
-		case perNode.set:
+		case perNode.set():
 			// The aggregated exports name no GPUs per node; the SERVER's ranks per node are what
 			// the nodes must hold.
 			lay.gpusPerNode = perNode.v
+		case envOK && b.f.GPUsPerNode == nil:
+			return lay, missing(inGPUsPerNode, "; or "+lookupInput(inServerPerNode).sources())
 		default:
-			return lay, inputErrorf("gpusPerNode / --gpus-per-node", "unknown GPUs per node: run under Slurm with GPUs, or set gpusPerNodePerServer, gpusPerNode, --gpus-per-node or hardware.gpus_per_node in --config")
+			return lay, nil // the environment's or the flag's problem is reported already
 		}
 	}
 	switch {
-	case perNode.set:
+	case perNode.set():
 		if perNode.v > lay.gpusPerNode {
 			return lay, inputErrorf(perNode.from, "%d ranks per node for the SERVER, but nodes have %d GPUs", perNode.v, lay.gpusPerNode)
 		}
@@ -308,7 +339,7 @@ func (b *builder) aggregatedLayout(topo slurm.Topology) (aggLayout, error) {
 		return lay, err
 	}
 	switch {
-	case nodes.set:
+	case nodes.set():
 		if err := checkRange(nodes.from, nodes.v, 1); err != nil {
 			return lay, err
 		}
@@ -317,6 +348,9 @@ func (b *builder) aggregatedLayout(topo slurm.Topology) (aggLayout, error) {
 		lay.nodes = (cfgGPUs + lay.perNode - 1) / lay.perNode
 	default:
 		lay.nodes = len(topo.Nodes)
+	}
+	if topo.Nodes == nil {
+		return lay, nil // the node list's problem is reported already
 	}
 	if lay.nodes > len(topo.Nodes) {
 		return lay, inputErrorf("layout", "needs %d nodes (aggregated SERVER of %d nodes x %d ranks), allocation has %d",
@@ -330,7 +364,7 @@ func (b *builder) aggregatedLayout(topo slurm.Topology) (aggLayout, error) {
 	capacity := lay.nodes * lay.perNode
 	from := ws.from
 	switch {
-	case ws.set:
+	case ws.set():
 		if err := checkRange(ws.from, ws.v, 1); err != nil {
 			return lay, err
 		}
@@ -348,15 +382,6 @@ func (b *builder) aggregatedLayout(topo slurm.Topology) (aggLayout, error) {
 		// srun would shrink the step to fewer nodes than the plan shows, with only a warning.
 		return lay, inputErrorf(from, "%d ranks cannot cover %d nodes: every node of the SERVER needs a rank", lay.worldSize, lay.nodes)
 	}
-
-	noContext, err := b.noContext(b.f.GenOnly)
-	if err != nil {
-		return lay, err
-	}
-	lay.noContext = noContext.on
-	if lay.mode, err = b.benchmarkMode(b.f.BenchmarkMode, lay.noContext); err != nil {
-		return lay, err
-	}
 	return lay, nil
 }
 
@@ -365,16 +390,10 @@ func (b *builder) aggregatedLayout(topo slurm.Topology) (aggLayout, error) {
 // launch draft shapes its step: srun --mpi=pmix --kill-on-bad-exit=1 -N totalNodes
 // --ntasks=world_size --ntasks-per-node=gpusPerNodePerServer, running the base test command through
 // the per-rank task runner.
-func (b *builder) buildAggregated(topo slurm.Topology, unique string) (Plan, error) {
-	lay, err := b.aggregatedLayout(topo)
-	if err != nil {
-		return Plan{}, err
-	}
-	p, st, err := b.newPlan(Plan{Mode: ModeAggregated, GPUsPerNode: lay.gpusPerNode, BenchmarkMode: lay.mode,
+func (b *builder) buildAggregated(topo slurm.Topology, envOK bool, unique string) (Plan, error) {
+	lay, layOK := b.aggregatedLayout(topo, envOK)
+	p, st, stOK := b.newPlan(Plan{Mode: ModeAggregated, GPUsPerNode: lay.gpusPerNode, BenchmarkMode: lay.mode,
 		GenOnlyNoContext: lay.noContext}, topo, unique)
-	if err != nil {
-		return Plan{}, err
-	}
 
 	cmd := commandSource{b.f.Command, "--command"}
 	if cmd.v == "" {
@@ -382,23 +401,25 @@ func (b *builder) buildAggregated(topo slurm.Topology, unique string) (Plan, err
 	}
 	cmd.v = trimBlanks(cmd.v)
 	if cmd.v == "" {
-		return Plan{}, inputErrorf("pytestCommand / --command", "no command for the aggregated SERVER: set pytestCommand or --command")
-	}
-	if err := checkCommand(cmd.from, cmd.v); err != nil {
-		return Plan{}, err
-	}
-	wrapper := cmp.Or(b.f.Wrapper, DefaultWrapper)
-	if err := checkNotOnlyWrapper(cmd, wrapper, "the SERVER would launch nothing"); err != nil {
-		return Plan{}, err
+		b.probs.add(missing(inBaseCommand, ", the aggregated SERVER's command"))
+	} else if !b.probs.add(checkCommand(cmd.from, cmd.v)) {
+		wrapper := cmp.Or(b.f.Wrapper, DefaultWrapper)
+		b.probs.add(checkNotOnlyWrapper(cmd, wrapper, "the SERVER would launch nothing"))
 	}
 	task, err := b.taskOptions()
-	if err != nil {
-		return Plan{}, err
-	}
+	b.probs.add(err)
 	shared := layout{gpusPerNode: lay.gpusPerNode, noContext: lay.noContext}
 	vars := b.roleVars(shared)
-	if p.Install, err = b.installStep(&p, st); err != nil {
-		return Plan{}, err
+	if stOK {
+		p.Install, err = b.installStep(&p, st)
+		b.probs.add(err)
+	}
+	if !layOK && !b.probs.any() {
+		// Every unknown part of the layout comes with its problem; this would be a bug.
+		b.probs.add(inputErrorf("layout", "incomplete, with no input to blame"))
+	}
+	if b.probs.any() {
+		return Plan{}, b.probs.err()
 	}
 	p.Roles = []Role{aggregatedRole(&p, lay, cmd.v, st, task, vars)}
 	// The --preflight checks run as for any test; the cache-transceiver precheck mirrors GEN and CTX
@@ -449,7 +470,7 @@ func aggregatedRole(p *Plan, lay aggLayout, cmd string, st srunSettings, task ta
 			forward = append(forward, name)
 		}
 	}
-	task.Role, task.Kind, task.CoordDir = r.Name, string(r.Kind), p.CoordDir
+	task.Role, task.Kind, task.CoordDir = r.Name, r.Kind, p.CoordDir
 	spec := slurm.StepSpec{
 		Srun:          "srun",
 		UserArgs:      st.userArgs,

@@ -141,7 +141,7 @@ func TestBuildFromEnvContract(t *testing.T) {
 	// taskOpts is what the role's task runs with: the defaults, as its argv leaves them out.
 	taskOpts := func(name, kind string) taskopts.Options {
 		o := taskopts.Defaults()
-		o.Role, o.Kind, o.CoordDir = name, kind, coord
+		o.Role, o.Kind, o.CoordDir = name, Kind(kind), coord
 		return o
 	}
 	want := Plan{
@@ -435,7 +435,7 @@ func TestTaskArgvParses(t *testing.T) {
 				t.Fatalf("%s %s: %v", tt.name, r.Name, err)
 			}
 			want := taskopts.Defaults()
-			want.Role, want.Kind, want.CoordDir = r.Name, string(r.Kind), p.CoordDir
+			want.Role, want.Kind, want.CoordDir = r.Name, r.Kind, p.CoordDir
 			tt.want(&want)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("%s %s (-want +got):\n%s", tt.name, r.Name, diff)
@@ -921,7 +921,7 @@ func TestBuildInputErrors(t *testing.T) {
 		{name: "malformed --nodelist", flags: func(f *Flags) { f.Nodelist = "gpu[3-1]" },
 			want: `--nodelist: hostlist "gpu[3-1]": range "3-1": end is before start`},
 		{name: "no node list", env: map[string]string{"SLURM_JOB_NODELIST": "", "SLURM_JOB_NUM_NODES": ""},
-			want: `nodelist: no node list: set SLURM_JOB_NODELIST or --nodelist`},
+			want: `missing input: node list: --nodelist, SLURM_JOB_NODELIST or SLURM_NODELIST`},
 		{name: "SLURM_JOB_NUM_NODES mismatch", env: map[string]string{"SLURM_JOB_NUM_NODES": "4"},
 			want: `environment: SLURM_JOB_NUM_NODES="4" but SLURM_JOB_NODELIST="gpu-a[01-03],gpu-b[7-8]" has 5 nodes`},
 		{name: "node twice", flags: func(f *Flags) { f.Nodelist = "n1,n2,n1,n3,n4" },
@@ -933,7 +933,7 @@ func TestBuildInputErrors(t *testing.T) {
 		{name: "bad SLURM_RESTART_COUNT", env: map[string]string{"SLURM_RESTART_COUNT": "x"},
 			want: `environment: SLURM_RESTART_COUNT="x": not a restart count`},
 		{name: "no GPUs per node", env: map[string]string{"gpusPerNode": ""},
-			want: `gpusPerNode / --gpus-per-node: unknown GPUs per node: run under Slurm with GPUs, or set gpusPerNode, --gpus-per-node or hardware.gpus_per_node in --config`},
+			want: `missing input: GPUs per node: --gpus-per-node, SLURM_GPUS_ON_NODE, SLURM_GPUS_PER_NODE, gpusPerNode or hardware.gpus_per_node`},
 		{name: "zero --gpus-per-node", flags: func(f *Flags) { f.GPUsPerNode = ptr(0) },
 			want: `--gpus-per-node: want a positive integer, got 0`},
 		{name: "bad gpusPerNode", env: map[string]string{"gpusPerNode": "four"},
@@ -947,9 +947,9 @@ func TestBuildInputErrors(t *testing.T) {
 		{name: "zero GEN servers by flag", flags: func(f *Flags) { f.NumGen = ptr(0) },
 			want: `--num-gen: want at least 1 GEN server, got 0`},
 		{name: "no GEN count", env: map[string]string{"numGenServers": ""},
-			want: `--mode auto: the inputs describe neither test: a disaggregated one needs numGenServers (or --num-gen, hardware.num_gen_servers in --config); an aggregated one needs gpusPerNodePerServer and totalNodes without numGenServers (or --mode aggregated, or a --config with server_configs); missing: numGenServers, gpusPerNodePerServer`},
+			want: `missing input: test mode: --mode, or the inputs of one test: --num-gen, numGenServers or hardware.num_gen_servers (disaggregated); gpusPerNodePerServer and totalNodes, or server_configs in --config (aggregated)`},
 		{name: "no GEN count, explicit mode", env: map[string]string{"numGenServers": ""}, flags: func(f *Flags) { f.Mode = ModeDisaggregated },
-			want: `numGenServers / --num-gen: not set: set numGenServers, --num-gen or hardware.num_gen_servers in --config`},
+			want: `missing input: GEN servers: --num-gen, numGenServers or hardware.num_gen_servers`},
 		{name: "negative numCtxServers", env: map[string]string{"numCtxServers": "-1"},
 			want: `numCtxServers: want a non-negative integer, got -1`},
 		{name: "zero nodesPerGenServer", env: map[string]string{"nodesPerGenServer": "0"},
@@ -961,7 +961,7 @@ func TestBuildInputErrors(t *testing.T) {
 		{name: "huge --num-gen", flags: func(f *Flags) { f.NumGen = ptr(1 << 30) },
 			want: `--num-gen: want at most 1048576, got 1073741824`},
 		{name: "no GEN size", env: map[string]string{"nodesPerGenServer": "", "gpusPerGenServer": ""},
-			want: `nodesPerGenServer / --nodes-per-gen: not set: set nodesPerGenServer, --nodes-per-gen, gpusPerGenServer or --config`},
+			want: `missing input: nodes per GEN server: --nodes-per-gen or nodesPerGenServer; or GPUs per GEN server to derive it from: gpusPerGenServer or worker_config.gen.{tensor,pipeline,context}_parallel_size`},
 		{name: "too few nodes", flags: func(f *Flags) { f.Nodelist = "gpu-a[01-04]" },
 			want: `layout: needs 5 nodes (2 GEN x 2 + 1 CTX x 1), allocation has 4`},
 		{name: "more GPUs per server node than per node", env: map[string]string{"gpusPerNodePerGenServer": "8"},
@@ -993,7 +993,7 @@ func TestBuildInputErrors(t *testing.T) {
 
 		// Paths.
 		{name: "no workspace", env: map[string]string{"jobWorkspace": ""},
-			want: `jobWorkspace / --workspace: no workspace: set jobWorkspace or --workspace`},
+			want: `missing input: workspace: --workspace or jobWorkspace`},
 		{name: "relative workspace", flags: func(f *Flags) { f.Workspace = "ws" },
 			want: `--workspace: "ws" is not an absolute path`},
 		{name: "relative output dir", env: map[string]string{"testOutputDir": "out"},
@@ -1033,7 +1033,7 @@ func TestBuildInputErrors(t *testing.T) {
 
 		// Commands.
 		{name: "no base command", env: map[string]string{"pytestCommand": "", "pytestCommandGENWorker": "", "pytestCommandDisaggServer": ""},
-			want: `pytestCommand / --command: no base command to derive the GEN and DISAGG_SERVER commands from: set pytestCommand or --command, or give the role commands`},
+			want: `missing input: base command: --command or pytestCommand, to derive the GEN and DISAGG_SERVER commands from (or give the role commands)`},
 		{name: "base not valid shell", env: map[string]string{"pytestCommand": `pytest "x`, "pytestCommandBenchmark": ""},
 			want: "pytestCommand: not valid shell: 1:8: reached EOF without closing quote `\"`"},
 		{name: "flag base not valid shell", flags: func(f *Flags) { f.Command = "pytest && " },

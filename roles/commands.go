@@ -124,7 +124,7 @@ func (b *builder) commands(lay layout) (roleCommands, error) {
 		if n := len(names); n > 1 {
 			list = strings.Join(names[:n-1], ", ") + " and " + names[n-1] + " commands"
 		}
-		return cmds, inputErrorf("pytestCommand / --command", "no base command to derive the %s from: set pytestCommand or --command, or give the role commands", list)
+		return cmds, missing(inBaseCommand, ", to derive the "+list+" from (or give the role commands)")
 	}
 	if err := checkCommand(d.base.from, d.base.v); err != nil {
 		return cmds, err

@@ -8,15 +8,16 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
-// Kind is the kind of a role. Its string form is part of the plan JSON schema.
-type Kind string
+// Kind is the kind of a role: the task runner's --kind, whose type package taskopts owns. Its string
+// form is part of the plan JSON schema.
+type Kind = taskopts.Kind
 
 // The kinds of role, in launch order.
 const (
-	KindGen       Kind = "gen"
-	KindCtx       Kind = "ctx"
-	KindServer    Kind = "server"
-	KindBenchmark Kind = "benchmark"
+	KindGen       = taskopts.KindGen
+	KindCtx       = taskopts.KindCtx
+	KindServer    = taskopts.KindServer
+	KindBenchmark = taskopts.KindBenchmark
 )
 
 // BenchmarkMode is how the benchmark drives the servers, as the test id names it
@@ -33,8 +34,8 @@ const (
 	BenchmarkGenOnly BenchmarkMode = "gen_only"
 )
 
-// Plan is everything the supervisor launches for one job attempt. Its JSON form is documented in the
-// README and is a stable interface for users.
+// Plan is everything the supervisor launches for one job attempt. Its JSON form is documented in
+// docs/outputs.md and is a stable interface for users.
 type Plan struct {
 	// Mode is disaggregated (GEN, CTX, DISAGG_SERVER, BENCHMARK) or aggregated (one SERVER).
 	Mode          TestMode      `json:"mode"`

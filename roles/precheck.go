@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
@@ -192,36 +191,36 @@ func envOrFlag(k Kind) string {
 // precheckEnabled resolves --[no-]precheck, else ctPrecheckEnabled (1 or 0 as the generator exports
 // it, or any word of the one switch grammar).
 func (b *builder) precheckEnabled() (bool, error) {
-	if b.f.Precheck != nil {
-		return *b.f.Precheck, nil
-	}
-	v := b.env(precheckEnabledVar)
-	if v == "" {
-		return false, nil
-	}
-	on, err := valid.Bool(v)
-	if err != nil {
-		return false, &InputError{Input: precheckEnabledVar, Problem: err.Error()}
-	}
-	return on, nil
+	on, err := resolveInput(b, b.f.Precheck, "--precheck", []string{precheckEnabledVar}, valid.Bool, nil, "")
+	return on.v, err
 }
 
 // checkTimeout resolves the bound of every pre-flight step: --precheck-timeout, else
 // ctPrecheckTimeout in seconds, else DefaultPrecheckTimeout.
 func (b *builder) checkTimeout() (time.Duration, error) {
-	if d := b.f.PrecheckTimeout; d != 0 {
-		if err := valid.Duration(d, ""); err != nil {
-			return 0, &InputError{Input: "--precheck-timeout", Problem: err.Error()}
-		}
-		return d, nil
+	var flag *time.Duration
+	if b.f.PrecheckTimeout != 0 {
+		flag = &b.f.PrecheckTimeout
 	}
-	v := b.env(precheckTimeoutVar)
-	if v == "" {
+	d, err := resolveInput(b, flag, "--precheck-timeout", []string{precheckTimeoutVar}, parseSeconds, nil, "")
+	switch {
+	case err != nil:
+		return 0, err
+	case !d.set():
 		return DefaultPrecheckTimeout, nil
+	case d.layer == layerFlag:
+		if err := valid.Duration(d.v, ""); err != nil {
+			return 0, &InputError{Input: d.from, Problem: err.Error()}
+		}
 	}
+	return d.v, nil
+}
+
+// parseSeconds reads a positive number of seconds, as ctPrecheckTimeout holds it.
+func parseSeconds(v string) (time.Duration, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
-		return 0, inputErrorf(precheckTimeoutVar, "want a positive number of seconds, got %s", quote(v))
+		return 0, fmt.Errorf("want a positive number of seconds, got %s", quote(v))
 	}
 	return time.Duration(n) * time.Second, nil
 }
@@ -240,7 +239,8 @@ func (b *builder) checks(p *Plan, lay layout, st srunSettings, task taskopts.Opt
 }
 
 // writeCheckTable writes the pre-flight phase of a (redacted) plan as a table of its own, in launch
-// order, before the roles: generic checks, then (after the install step) the precheck instances.
+// order, before the roles: generic checks, then (after the install step) the precheck instances,
+// each with its srun line.
 func writeCheckTable(w io.Writer, p Plan) error {
 	checks := append(slices.Clone(p.Preflight), p.Precheck...)
 	if len(checks) == 0 {
@@ -248,13 +248,14 @@ func writeCheckTable(w io.Writer, p Plan) error {
 	}
 	fmt.Fprintf(w, "pre-flight: every step must end with 0 within %s before any role is launched (else exit 82, or 87 for a --preflight check failing on a node)\n",
 		time.Duration(checks[0].TimeoutSeconds*float64(time.Second)))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHECK\tNODES\tTASKS\tCOMMAND\tLOG")
-	for _, c := range checks {
-		fmt.Fprintf(tw, "%s\t%s\t%d (%d/node)\t%s\t%s\n", c.Name, slurm.CompressHostlist(c.Nodes), c.NTasks,
+	rows := make([]string, len(checks))
+	sruns := make([][]string, len(checks))
+	for i, c := range checks {
+		rows[i] = fmt.Sprintf("%s\t%s\t%d (%d/node)\t%s\t%s", c.Name, slurm.CompressHostlist(c.Nodes), c.NTasks,
 			c.NTasksPerNode, oneLineShown(c.Command), c.Log)
+		sruns[i] = c.Srun
 	}
-	if err := tw.Flush(); err != nil {
+	if err := writeSteps(w, "CHECK\tNODES\tTASKS\tCOMMAND\tLOG", rows, sruns); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintln(w)

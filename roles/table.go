@@ -7,12 +7,14 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 )
 
 // WriteTable writes p for people: a header with the job, the allocation and the supervisor's own
-// paths, then one line per role (ROLE, NODES, TASKS, COMMAND) and the probes. It redacts p itself,
+// paths, then one line per role (ROLE, NODES, TASKS, COMMAND) with the srun line of its step under
+// it, and the probes. It redacts p itself,
 // since a table only ever goes to a terminal or a log.
 func WriteTable(w io.Writer, p Plan) error {
 	p = p.Redacted()
@@ -46,6 +48,7 @@ func WriteTable(w io.Writer, p Plan) error {
 			where = "on every task of the job (as many as Slurm starts)"
 		}
 		ew.printf("install %s %s, log %s\n", oneLineShown(in.Command), where, in.Log)
+		ew.printf("%s%s\n", srunIndent, shownArgv(in.Srun))
 	} else {
 		ew.printf("install none\n")
 	}
@@ -54,13 +57,14 @@ func WriteTable(w io.Writer, p Plan) error {
 		return err
 	}
 
-	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ROLE\tNODES\tTASKS\tCOMMAND")
-	for _, r := range p.Roles {
-		fmt.Fprintf(tw, "%s\t%s\t%d (%d/node)\t%s\n",
+	rows := make([]string, len(p.Roles))
+	sruns := make([][]string, len(p.Roles))
+	for i, r := range p.Roles {
+		rows[i] = fmt.Sprintf("%s\t%s\t%d (%d/node)\t%s",
 			r.Name, slurm.CompressHostlist(r.Nodes), r.NTasks, r.NTasksPerNode, oneLineShown(r.Command))
+		sruns[i] = r.Srun
 	}
-	if err := tw.Flush(); err != nil {
+	if err := writeSteps(ew, "ROLE\tNODES\tTASKS\tCOMMAND", rows, sruns); err != nil {
 		return err
 	}
 	for _, r := range p.Roles {
@@ -76,6 +80,85 @@ func WriteTable(w io.Writer, p Plan) error {
 		}
 	}
 	return ew.err
+}
+
+// srunIndent starts the line of a step's srun argv, under the step's own line.
+const srunIndent = "    "
+
+// writeSteps writes a table of steps: the header, then each row (cells separated by tabs) with its
+// srun argv on the line under it. The columns are aligned over all the rows, as if the srun lines
+// were not there.
+func writeSteps(w io.Writer, header string, rows []string, sruns [][]string) error {
+	var table strings.Builder
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, row := range rows {
+		fmt.Fprintln(tw, row)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n")
+	var out strings.Builder
+	out.WriteString(lines[0] + "\n")
+	for i, line := range lines[1:] {
+		out.WriteString(line + "\n")
+		out.WriteString(srunIndent + shownArgv(sruns[i]) + "\n")
+	}
+	_, err := io.WriteString(w, out.String())
+	return err
+}
+
+// shownArgv shows an argv as one shell line for people to read or paste, each word quoted as bash
+// needs it (shownWord). The supervisor never runs this text: it passes the argv itself.
+func shownArgv(argv []string) string {
+	words := make([]string, len(argv))
+	for i, a := range argv {
+		words[i] = shownWord(a)
+	}
+	return strings.Join(words, " ")
+}
+
+// shownWord quotes one word for bash: bare when it holds only characters bash takes literally,
+// else in single quotes, else, when it holds a line break or another control character, as $'...'
+// with escapes, so that the line stays one line.
+func shownWord(w string) string {
+	if w != "" && strings.IndexFunc(w, func(r rune) bool { return !plainShellRune(r) }) < 0 {
+		return w
+	}
+	if strings.IndexFunc(w, unicode.IsControl) < 0 {
+		return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+	}
+	var b strings.Builder
+	b.WriteString("$'")
+	for _, r := range w {
+		switch {
+		case r == '\\' || r == '\'':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case unicode.IsControl(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
+
+// plainShellRune reports whether bash takes r literally anywhere in a word of an argument list.
+func plainShellRune(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return true
+	}
+	return strings.ContainsRune("-_./:=,+@%", r)
 }
 
 // oneLineShown shows a command on one table line: line breaks and tabs would break the columns,

@@ -22,18 +22,28 @@ func TestWriteTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := testUnset + " TLLM_LOG_LEVEL=INFO HF_HOME=/tmp/hf " + testBase
+	task := func(role, kind string) string {
+		return " /lustre/ws/disagg/.disagg-supervisor/bin/disagg-supervisor task --role " + role + " --kind " + kind +
+			" --coord-dir /lustre/ws/disagg/.disagg-supervisor/runs/4242.0.7"
+	}
 	want := `job 4242  restart 0  run token 4242.0.7
 nodes 5 (gpu-a[01-03],gpu-b[7-8]), 5 used  gpus/node 4  benchmark e2e
 workspace /lustre/ws/disagg  output /lustre/ws/disagg/out
 task binary /lustre/ws/disagg/.disagg-supervisor/bin/disagg-supervisor
 install /lustre/src/install.sh on every task of the job (20 tasks), log /lustre/ws/disagg/install.log
+    srun /lustre/src/install.sh
 
 ROLE           NODES           TASKS       COMMAND
 GEN_0          gpu-a[01-02]    8 (4/node)  ` + w + `
+    srun --mpi=pmix --kill-on-bad-exit=1 -N 2 -w 'gpu-a[01-02]' --ntasks=8 --ntasks-per-node=4` + task("GEN_0", "gen") + `
 GEN_1          gpu-a03,gpu-b7  8 (4/node)  ` + w + `
+    srun --mpi=pmix --kill-on-bad-exit=1 -N 2 -w gpu-a03,gpu-b7 --ntasks=8 --ntasks-per-node=4` + task("GEN_1", "gen") + `
 CTX_0          gpu-b8          2 (2/node)  ` + w + `
+    srun --mpi=pmix --kill-on-bad-exit=1 -N 1 -w gpu-b8 --ntasks=2 --ntasks-per-node=2` + task("CTX_0", "ctx") + `
 DISAGG_SERVER  gpu-a01         1 (1/node)  TLLM_LOG_LEVEL=INFO ` + testNoWrap + `
+    srun --kill-on-bad-exit=1 --overlap -N 1 -w gpu-a01 --ntasks=1 --ntasks-per-node=1` + task("DISAGG_SERVER", "server") + `
 BENCHMARK      gpu-a01         1 (1/node)  HF_TOKEN=<redacted> pytest \\\n  b.py
+    srun --kill-on-bad-exit=1 --overlap -N 1 -w gpu-a01 --ntasks=1 --ntasks-per-node=1` + task("BENCHMARK", "benchmark") + `
 probe GEN_0: http http://gpu-a01:8000/health (timeout 20m0s)
 `
 	if got := b.String(); got != want {
@@ -95,5 +105,77 @@ func TestWriteTableModeAndInstall(t *testing.T) {
 				t.Errorf("install line\n got %s\nwant %s", lines[4], tt.install)
 			}
 		})
+	}
+}
+
+// TestWriteTableSrunLines checks the srun line under each step: redacted like the rest of the table,
+// and quoted for bash word by word, on one line whatever a word holds.
+func TestWriteTableSrunLines(t *testing.T) {
+	env := contractEnv()
+	// A value the plan assigns to a secret-looking name is masked wherever it shows.
+	env["pytestCommandBenchmark"] = "HF_TOKEN=s3cr3t-value pytest b.py"
+	p, err := Build(Sources{
+		Flags: Flags{
+			SrunArgs:  []string{"--container-image=nvcr.io/x:1", "--container-mounts=/a b:/a", "--comment=it's", "--export=ALL,HF_TOKEN=s3cr3t-value", "--comment=a\nb"},
+			Preflight: []string{"disk=test -d /lustre"},
+		},
+		Getenv: getenv(env),
+		Unique: "7",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := WriteTable(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	table := b.String()
+	user := `srun --container-image=nvcr.io/x:1 '--container-mounts=/a b:/a' '--comment=it'\''s' '--export=ALL,HF_TOKEN=<redacted>' $'--comment=a\nb' `
+	lines := strings.Split(table, "\n")
+	var sruns []string
+	for i, line := range lines {
+		if strings.HasPrefix(line, "    srun ") {
+			sruns = append(sruns, line)
+			if i == 0 || strings.HasPrefix(lines[i-1], " ") {
+				t.Errorf("srun line %q is not under a step's line", line)
+			}
+		}
+	}
+	// The install step, the pre-flight check and the five roles.
+	if len(sruns) != 7 {
+		t.Fatalf("%d srun lines, want 7:\n%s", len(sruns), table)
+	}
+	if want := "    " + user + "/lustre/src/install.sh"; sruns[0] != want {
+		t.Errorf("install srun line\n got %s\nwant %s", sruns[0], want)
+	}
+	for _, line := range sruns {
+		if !strings.HasPrefix(line, "    "+user) {
+			t.Errorf("srun line\n got %s\nwant it to start with %s", line, "    "+user)
+		}
+	}
+	if strings.Contains(table, "s3cr3t-value") {
+		t.Errorf("the table shows a secret:\n%s", table)
+	}
+	if !strings.HasPrefix(sruns[1], "    "+user+"--kill-on-bad-exit=1 -N 5 -w 'gpu-a[01-03],gpu-b[7-8]' --ntasks=5 --ntasks-per-node=1 ") {
+		t.Errorf("pre-flight srun line %s", sruns[1])
+	}
+}
+
+// TestShownWord checks the quoting of one word of a shown srun line.
+func TestShownWord(t *testing.T) {
+	for w, want := range map[string]string{
+		"--ntasks=8": "--ntasks=8",
+		"":           "''",
+		"gpu[01-02]": "'gpu[01-02]'",
+		"a b":        "'a b'",
+		"it's":       `'it'\''s'`,
+		"$HOME":      "'$HOME'",
+		"a\nb's\\":   `$'a\nb\'s\\'`,
+		"tab\there":  `$'tab\there'`,
+		"bell\a":     `$'bell\u0007'`,
+	} {
+		if got := shownWord(w); got != want {
+			t.Errorf("shownWord(%q) = %s, want %s", w, got, want)
+		}
 	}
 }

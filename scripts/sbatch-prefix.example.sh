@@ -28,7 +28,7 @@ set -euo pipefail
 # cmd/disagg-supervisor/drain_test.go checks that a supervisor exec'd from such a shell drains on USR1.
 trap '' USR1
 
-# The env contract, as the generator writes it (see README, "Inputs").
+# The env contract, as the generator writes it (see docs/inputs.md).
 export jobWorkspace=/lustre/ws/perf-run/disagg_workspace
 export testOutputDir=/lustre/ws/perf-run/disagg_workspace/deepseek-r1-fp4_1k1k_ctx1_gen2_tep4
 export llmSrcNode=/lustre/src/TensorRT-LLM
@@ -63,6 +63,6 @@ srunArgs=(
 )
 
 # exec: the supervisor becomes the batch shell, so scancel's SIGTERM and the USR1 above reach it,
-# and its exit code (0, the failing rank's own code, 128+signal; see README) is the job's.
+# and its exit code (0, the failing rank's own code, 128+signal; see the README's exit codes) is the job's.
 # <(printf '%q\n' ...): the array as shell words, quoted once, read without any expansion.
 exec disagg-supervisor run --srun-args-file <(printf '%q\n' "${srunArgs[@]}")

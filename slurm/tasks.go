@@ -47,3 +47,35 @@ func BlockNodes(nodes []string, perNode []int) ([]string, error) {
 	}
 	return out, nil
 }
+
+// JobTasks is the number of tasks srun starts in the job when a step names none, as srun reads it
+// from the job's environment: SLURM_NTASKS (SLURM_NPROCS on old setups), else SLURM_NTASKS_PER_NODE
+// on each of SLURM_JOB_NUM_NODES (SLURM_NNODES) nodes. 0 means the environment does not say (no
+// allocation, or a job without a task count, where srun starts one task per node). count reads and
+// judges each value used (blank ones count as unset), so that the caller's rules and messages apply;
+// its error is returned as it is.
+func JobTasks(getenv func(string) string, count func(name, value string) (int, error)) (int, error) {
+	read := func(name string) (int, bool, error) {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return 0, false, nil
+		}
+		n, err := count(name, v)
+		return n, err == nil, err
+	}
+	for _, name := range []string{VarNTasks, VarNProcs} {
+		if n, ok, err := read(name); err != nil || ok {
+			return n, err
+		}
+	}
+	perNode, ok, err := read(VarNTasksPerNode)
+	if err != nil || !ok {
+		return 0, err
+	}
+	for _, name := range []string{VarJobNumNodes, VarNNodes} {
+		if nodes, ok, err := read(name); err != nil || ok {
+			return nodes * perNode, err
+		}
+	}
+	return 0, nil
+}

@@ -7,6 +7,24 @@ import (
 	"strings"
 )
 
+// The variables Slurm sets in a job that this package reads. Callers name them in messages and
+// documentation; only this package reads them.
+const (
+	VarJobID         = "SLURM_JOB_ID"
+	VarJobNodelist   = "SLURM_JOB_NODELIST"
+	VarNodelist      = "SLURM_NODELIST" // older setups
+	VarJobNumNodes   = "SLURM_JOB_NUM_NODES"
+	VarNNodes        = "SLURM_NNODES" // older setups
+	VarGPUsOnNode    = "SLURM_GPUS_ON_NODE"
+	VarGPUsPerNode   = "SLURM_GPUS_PER_NODE"
+	VarRestartCount  = "SLURM_RESTART_COUNT"
+	VarNTasks        = "SLURM_NTASKS"
+	VarNProcs        = "SLURM_NPROCS" // older setups
+	VarNTasksPerNode = "SLURM_NTASKS_PER_NODE"
+	// VarLaunchGPUsPerNode is the launch scripts' own GPUs per node, read after Slurm's.
+	VarLaunchGPUsPerNode = "gpusPerNode"
+)
+
 // Topology is the allocation as Slurm describes it.
 type Topology struct {
 	JobID        string   // SLURM_JOB_ID
@@ -38,9 +56,9 @@ func TopologyFromEnv(getenv func(string) string) (Topology, error) {
 		return "", ""
 	}
 
-	topo.JobID = strings.TrimSpace(getenv("SLURM_JOB_ID"))
+	topo.JobID = strings.TrimSpace(getenv(VarJobID))
 
-	listVar, list := lookup("SLURM_JOB_NODELIST", "SLURM_NODELIST")
+	listVar, list := lookup(VarJobNodelist, VarNodelist)
 	if list != "" {
 		nodes, err := ExpandHostlist(list)
 		if err != nil {
@@ -50,7 +68,7 @@ func TopologyFromEnv(getenv func(string) string) (Topology, error) {
 		}
 	}
 
-	if _, v := lookup("SLURM_JOB_NUM_NODES"); v != "" {
+	if _, v := lookup(VarJobNumNodes); v != "" {
 		n, err := strconv.Atoi(v)
 		switch {
 		case err != nil || n < 0:
@@ -63,7 +81,7 @@ func TopologyFromEnv(getenv func(string) string) (Topology, error) {
 		}
 	}
 
-	if gpuVar, v := lookup("SLURM_GPUS_ON_NODE", "SLURM_GPUS_PER_NODE", "gpusPerNode"); v != "" {
+	if gpuVar, v := lookup(VarGPUsOnNode, VarGPUsPerNode, VarLaunchGPUsPerNode); v != "" {
 		n, err := ParseGPUCount(v)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s=%w", gpuVar, err))
@@ -72,7 +90,7 @@ func TopologyFromEnv(getenv func(string) string) (Topology, error) {
 		}
 	}
 
-	if v := strings.TrimSpace(getenv("SLURM_RESTART_COUNT")); v != "" {
+	if v := strings.TrimSpace(getenv(VarRestartCount)); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			errs = append(errs, fmt.Errorf("SLURM_RESTART_COUNT=%q: not a restart count", v))
@@ -85,6 +103,41 @@ func TopologyFromEnv(getenv func(string) string) (Topology, error) {
 		return Topology{}, errors.Join(errs...)
 	}
 	return topo, nil
+}
+
+// Overridden names the parts of a Topology that the caller takes from elsewhere, its flags:
+// TopologyFromEnvWithout neither reads nor judges the variables that would give them, so that a
+// broken value the user works around with a flag does not stop the plan.
+type Overridden struct {
+	Nodes        bool // SLURM_JOB_NODELIST, SLURM_NODELIST and SLURM_JOB_NUM_NODES
+	GPUsPerNode  bool // SLURM_GPUS_ON_NODE, SLURM_GPUS_PER_NODE and gpusPerNode
+	JobID        bool // SLURM_JOB_ID
+	RestartCount bool // SLURM_RESTART_COUNT
+}
+
+// hides reports whether the variable name gives an overridden part.
+func (o Overridden) hides(name string) bool {
+	switch name {
+	case VarJobNodelist, VarNodelist, VarJobNumNodes:
+		return o.Nodes
+	case VarGPUsOnNode, VarGPUsPerNode, VarLaunchGPUsPerNode:
+		return o.GPUsPerNode
+	case VarJobID:
+		return o.JobID
+	case VarRestartCount:
+		return o.RestartCount
+	}
+	return false
+}
+
+// TopologyFromEnvWithout is TopologyFromEnv without the overridden parts, which stay zero.
+func TopologyFromEnvWithout(getenv func(string) string, o Overridden) (Topology, error) {
+	return TopologyFromEnv(func(name string) string {
+		if o.hides(name) {
+			return ""
+		}
+		return getenv(name)
+	})
 }
 
 // ParseGPUCount reads a GPU count in the forms Slurm uses for GPUs per

@@ -1,6 +1,7 @@
 package slurm
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -193,5 +194,32 @@ func TestParseGPUCountErrors(t *testing.T) {
 				t.Errorf("ParseGPUCount(%q) error = %q, want %q", value, err, want)
 			}
 		})
+	}
+}
+
+// TestTopologyFromEnvWithout checks that an overridden part is neither read nor judged: its broken
+// variables do not fail the topology, and the other parts are read as usual.
+func TestTopologyFromEnvWithout(t *testing.T) {
+	env := map[string]string{
+		"SLURM_JOB_NODELIST":  "gpu[01-",
+		"SLURM_JOB_NUM_NODES": "x",
+		"SLURM_GPUS_ON_NODE":  "four",
+		"SLURM_JOB_ID":        "42",
+		"SLURM_RESTART_COUNT": "2",
+	}
+	getenv := func(name string) string { return env[name] }
+	if _, err := TopologyFromEnvWithout(getenv, Overridden{}); err == nil {
+		t.Fatal("want the broken variables refused without overrides")
+	}
+	topo, err := TopologyFromEnvWithout(getenv, Overridden{Nodes: true, GPUsPerNode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Topology{JobID: "42", RestartCount: 2}); !reflect.DeepEqual(topo, want) {
+		t.Errorf("topology %+v, want %+v", topo, want)
+	}
+	topo, err = TopologyFromEnvWithout(getenv, Overridden{Nodes: true, GPUsPerNode: true, JobID: true, RestartCount: true})
+	if err != nil || !reflect.DeepEqual(topo, Topology{}) {
+		t.Errorf("topology %+v, %v; want nothing read", topo, err)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestEventLogLine pins the event log's JSON, which the README documents and outside tools read: key
+// TestEventLogLine pins the event log's JSON, which docs/outputs.md documents and outside tools read: key
 // names, their order, and which keys are left out when empty.
 func TestEventLogLine(t *testing.T) {
 	at := time.Date(2026, 11, 30, 6, 0, 1, 500_000_000, time.FixedZone("X", 3600))

@@ -190,10 +190,7 @@ func (r *run) beginTeardown() {
 		return
 	}
 	r.hang.dumpAt = r.cfg.clock.Now()
-	wait := r.cfg.DumpWait
-	if wait <= 0 {
-		wait = DefaultDumpWait
-	}
+	wait := r.cfg.DumpWait // DefaultDumpWait when none was given (withDefaults)
 	r.emit(Event{Name: EventTeardown, Signal: signalName(sig), Message: fmt.Sprintf(
 		"%s sent to %d steps %v so that their logs hold their stacks; SIGTERM in %s", signalName(sig), len(live), live, wait)})
 	r.cfg.clock.AfterFunc(wait, func() { r.send(dumpWaitOver{}) })

@@ -16,7 +16,7 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
-// TestLoopVerdicts plays the rules that class a failure: each infrastructure rule of the README, the
+// TestLoopVerdicts plays the rules that class a failure: each infrastructure rule of docs/exit-codes.md, the
 // per-rank runner's own verdict, and what Slurm says about the job it ends.
 func TestLoopVerdicts(t *testing.T) {
 	runLoopCases(t, []loopCase{

@@ -139,7 +139,7 @@ func (r *run) installFailure() (node string, rank []int, detail string, ok bool)
 }
 
 // Summary is summary.json: the whole run at a glance, rewritten at every change so that `status` can
-// show a run in progress. Its schema is documented in the README.
+// show a run in progress. Its schema is documented in docs/outputs.md.
 type Summary struct {
 	JobID     string `json:"job_id"`
 	RunToken  string `json:"run_token"`

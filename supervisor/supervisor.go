@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
@@ -55,7 +54,10 @@ type Config struct {
 	LaunchGateTimeout time.Duration
 	// DrainSignal is the pre-timeout signal (sbatch --signal=B:USR1@N): a graceful stop like SIGTERM.
 	DrainSignal syscall.Signal
-	// Signals, when set, replaces the process's signals (tests inject them).
+	// Signals are the signals the run answers to: SIGTERM, SIGINT and SIGHUP stop it, the drain
+	// signal drains it, SIGQUIT dumps the supervisor's stacks. NotifySignals catches them for a
+	// process; tests inject them. Run installs no handler of its own: nil means none reach the run,
+	// and only ctx's end stops it (as SIGTERM would).
 	Signals <-chan os.Signal
 	// Console receives one readable line per event and the final report; nil discards them.
 	Console io.Writer
@@ -251,37 +253,7 @@ type run struct {
 // Run carries out the plan and returns the run's exit code. It returns when every step it started has
 // ended (or, as a last resort, a bounded time after SIGKILL).
 func Run(ctx context.Context, cfg Config) Result {
-	if cfg.clock == nil {
-		cfg.clock = realClock{}
-	}
-	if cfg.waitProbe == nil {
-		cfg.waitProbe = waitProbe
-	}
-	if cfg.Grace <= 0 {
-		cfg.Grace = 10 * time.Second
-	}
-	if cfg.LaunchGateTimeout <= 0 {
-		cfg.LaunchGateTimeout = 60 * time.Second
-	}
-	if cfg.TailLines <= 0 {
-		cfg.TailLines = 30
-	}
-	if cfg.DrainSignal == 0 {
-		cfg.DrainSignal = syscall.SIGUSR1
-	}
-	if cfg.CancelHold <= 0 {
-		cfg.CancelHold = DefaultCancelHold
-	}
-	if cfg.ErrorLines == nil {
-		cfg.ErrorLines, _ = logscan.NewMatcher(nil) // the default patterns always compile
-	}
-	if len(cfg.Launcher) == 0 {
-		cfg.Launcher = []string{"srun"}
-	}
-	if cfg.launcher == nil {
-		cfg.launcher = &execLauncher{prefix: cfg.Launcher, env: cfg.Env, slurm: cfg.Slurm,
-			jobID: cfg.Plan.JobID, coord: coord.Dir(cfg.Plan.CoordDir)}
-	}
+	cfg = cfg.withDefaults()
 	console := cfg.Console
 	if console == nil {
 		console = io.Discard
@@ -345,15 +317,8 @@ func Run(ctx context.Context, cfg Config) Result {
 		r.errs = multierror.Append(r.errs, err)
 	}
 
-	signals := cfg.Signals
-	if signals == nil {
-		ch := make(chan os.Signal, 4)
-		signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, cfg.DrainSignal)
-		defer signal.Stop(ch)
-		signals = ch
-	}
-
-	r.loop(ctx, signals)
+	// The caller owns the process's signals (NotifySignals); without them, ctx's end is the stop.
+	r.loop(ctx, cfg.Signals)
 	cancel()
 	if r.giveUpTimer == nil || r.allReaped() {
 		_ = r.group.Wait()

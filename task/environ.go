@@ -90,7 +90,7 @@ func isLauncherVar(name string) bool {
 }
 
 // shouldUnset decides --unset-slurm for this task.
-func shouldUnset(mode taskopts.UnsetMode, kind string, env *environ) (bool, string) {
+func shouldUnset(mode taskopts.UnsetMode, kind taskopts.Kind, env *environ) (bool, string) {
 	switch mode {
 	case taskopts.UnsetAlways:
 		return true, "--unset-slurm=always"
@@ -98,12 +98,12 @@ func shouldUnset(mode taskopts.UnsetMode, kind string, env *environ) (bool, stri
 		return false, "--unset-slurm=never"
 	}
 	if kind == taskopts.KindServer || kind == taskopts.KindBenchmark {
-		return true, "kind " + kind + " runs outside MPI"
+		return true, "kind " + string(kind) + " runs outside MPI"
 	}
 	if n, _ := env.get("SLURM_JOB_NUM_NODES"); n == "1" {
 		return true, "single-node job"
 	}
-	return false, "multi-node " + kind + " worker"
+	return false, "multi-node " + string(kind) + " worker"
 }
 
 // dumpText is the sorted, redacted environment between the begin and end lines: secret-looking names'

@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
 // identity is who this task is, read once from the Slurm environment.
 type identity struct {
 	role    string
-	kind    string
+	kind    taskopts.Kind
 	rank    int
 	localID int
 	ntasks  int

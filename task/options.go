@@ -16,7 +16,7 @@ func ParseArgs(args []string) (Options, error) {
 }
 
 // inferKind maps the supervisor's role names to their kind, so --kind may be left out.
-func inferKind(role string) string {
+func inferKind(role string) taskopts.Kind {
 	switch {
 	case strings.HasPrefix(role, "GEN_"):
 		return taskopts.KindGen

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,10 +20,11 @@ import (
 // escapingDaemon is a role command's prefix that starts a daemon as the ones that outlive steps do:
 // it double-forks (the subshell exits at once, orphaning it), calls setsid (a session and process
 // group of its own, which no signal to the step's groups reaches), ignores SIGTERM and keeps the
-// inherited stdout open. It writes its pid to pidFile; the command then waits for that file.
+// inherited stdout open. It writes its pid to pidFile; the command then waits for that file and for
+// the daemon to be sleep (the exec comes after the write: a task that looked at once saw sh).
 func escapingDaemon(pidFile string) string {
 	return fmt.Sprintf(`( setsid sh -c 'echo $$ > %[1]s.tmp && mv %[1]s.tmp %[1]s; trap "" TERM; exec sleep 600' & ); `+
-		`until [ -s %[1]s ]; do sleep 0.01; done; `, pidFile)
+		`until [ -s %[1]s ] && [ "$(cat /proc/$(cat %[1]s)/comm 2>/dev/null)" = sleep ]; do sleep 0.01; done; `, pidFile)
 }
 
 // daemonPID reads the pid escapingDaemon wrote and makes sure the test never leaves the daemon behind,
@@ -91,12 +93,20 @@ func TestMainStopsEscapedDaemon(t *testing.T) {
 	}
 	for _, want := range []string{
 		fmt.Sprintf("task: leftover process sleep (pid %d) outlived the role command; it had run ", pid),
-		fmt.Sprintf("task: leftover processes stopped in 2."),
 		fmt.Sprintf(": sleep (pid %d) ignored SIGTERM and got SIGKILL\n", pid),
 	} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
 		}
+	}
+	// The SIGKILL came after the whole grace: the stop took at least that long (a loaded machine may
+	// take longer to see the daemon gone, so there is no upper bound here).
+	m := regexp.MustCompile(`task: leftover processes stopped in ([0-9.]+m?s): `).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("stderr lacks the leftovers' stop time:\n%s", stderr.String())
+	}
+	if d, err := time.ParseDuration(m[1]); err != nil || d < leftoverGrace {
+		t.Errorf("leftovers stopped in %s (%v), want at least the %s grace before the SIGKILL", m[1], err, leftoverGrace)
 	}
 	recs, err := coord.Dir(cdir).RoleLeftovers("GEN_0")
 	if err != nil || len(recs) != 1 {

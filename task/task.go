@@ -94,7 +94,11 @@ func Run(ctx context.Context, opts Options, env []string, stdout, stderr io.Writ
 func Main(args []string) int {
 	opts, err := ParseArgs(args)
 	if errors.Is(err, flag.ErrHelp) {
-		taskopts.PrintUsage(os.Stderr)
+		// Help is asked for, not an error: stdout and 0, as every command's --help.
+		if err := writeHelp(os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "%s%v\n", logscan.TaskErrorPrefix, err)
+			return exitFailure
+		}
 		return 0
 	}
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
 // mainEnv makes the test binary act as the task binary: TestMain hands the arguments to Main, so the
@@ -370,29 +371,66 @@ func TestMainRunsTheCommand(t *testing.T) {
 	}
 }
 
+// TestMainUsageErrors: a bad option ends the task with 81 and one line starting "task: error:" (the
+// prefix by which logscan and the root cause find the runner's own failures), and nothing on stdout.
 func TestMainUsageErrors(t *testing.T) {
-	tests := []struct {
-		args   []string
-		code   int
-		stderr string
-	}{
-		{args: []string{"--kind=router"}, code: exitUsage, stderr: `task: error: invalid value "router" for flag -kind: must be one of gen, ctx, server, benchmark, aggregated`},
-		{args: []string{"-h"}, code: 0, stderr: "-install-timeout value"},
-	}
-	for _, tt := range tests {
-		cmd := mainProcess(t, tt.args)
-		out, err := cmd.CombinedOutput()
-		code := 0
-		var exitErr *exec.ExitError
-		if errors.As(err, &exitErr) {
-			code = exitErr.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if code != tt.code || !strings.Contains(string(out), tt.stderr) {
-			t.Errorf("Main(%q) = %d, output\n%s\nwant %d and %q", tt.args, code, out, tt.code, tt.stderr)
+	for _, args := range [][]string{{"--kind=router"}, {"--no-such-flag"}, {"--install-timeout=0s"}} {
+		stdout, stderr, code := runMain(t, args)
+		want := map[string]string{
+			"--kind=router":        `task: error: invalid value "router" for flag -kind: must be one of gen, ctx, server, benchmark, aggregated` + "\n",
+			"--no-such-flag":       "task: error: flag provided but not defined: -no-such-flag\n",
+			"--install-timeout=0s": `task: error: invalid value "0s" for flag -install-timeout: want a positive duration, got 0s` + "\n",
+		}[args[0]]
+		if code != exitUsage || stderr != want || stdout != "" {
+			t.Errorf("Main(%q) = %d, stdout %q, stderr %q; want %d, nothing and %q", args, code, stdout, stderr, exitUsage, want)
 		}
 	}
+}
+
+// TestMainHelp: -h and --help print the task's help on stdout, in the form of every command's, with
+// every flag and its default, and end with 0.
+func TestMainHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "--help"} {
+		stdout, stderr, code := runMain(t, []string{"--role=GEN_0", arg})
+		if code != 0 || stderr != "" {
+			t.Errorf("Main(%s) = %d, stderr %q; want 0 and nothing", arg, code, stderr)
+		}
+		for _, want := range []string{
+			"Usage: disagg-supervisor task [flags]\n",
+			"\n  -h, --help ",
+			"\n      --role=ROLE ",
+			"\n      --install-timeout=30m0s ",
+			"\n      --barrier ",
+			"\n      --unset-slurm=\"auto\" ",
+			"\n      --node-heartbeat=10s ",
+			`"task: error:"`,
+		} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("Main(%s) help lacks %q:\n%s", arg, want, stdout)
+			}
+		}
+		for _, h := range taskopts.Help() {
+			if !strings.Contains(stdout, "\n      --"+h.Name) {
+				t.Errorf("Main(%s) help lacks --%s:\n%s", arg, h.Name, stdout)
+			}
+		}
+	}
+}
+
+// runMain runs Main in a process of its own with args and returns its stdout, stderr and exit code.
+func runMain(t *testing.T, args []string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := mainProcess(t, args)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		code = exitErr.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
 }
 
 // TestMainSignalDuringInstall: srun stops a step with SIGTERM. An installer that gets it must stop its

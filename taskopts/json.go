@@ -10,7 +10,7 @@ import (
 // value, durations as Go writes them (e.g. "1h0m0s"), so that a reader sees the defaults too.
 type optionsJSON struct {
 	Role           string   `json:"role"`
-	Kind           string   `json:"kind"`
+	Kind           Kind     `json:"kind"`
 	CoordDir       string   `json:"coord_dir"`
 	InstallCommand string   `json:"install_command,omitempty"`
 	InstallTimeout string   `json:"install_timeout"`

@@ -60,15 +60,19 @@ func NodeHeartbeat(nodeTimeout time.Duration) time.Duration {
 	return max(nodeTimeout/HeartbeatsPerTimeout, minNodeHeartbeat)
 }
 
-// The kinds of role, as --kind spells them: the strings of roles.Kind, which the planner passes as
-// they are. They are not imported from roles because roles imports this package.
+// Kind is the kind of a role, as --kind spells it. This package owns the type because both the
+// planner (package roles, whose Kind it is) and the task runner need it, and roles imports this
+// package; its string form is part of the plan JSON schema.
+type Kind string
+
+// The kinds of role that run the task runner.
 const (
-	KindGen       = "gen"
-	KindCtx       = "ctx"
-	KindServer    = "server"
-	KindBenchmark = "benchmark"
+	KindGen       Kind = "gen"
+	KindCtx       Kind = "ctx"
+	KindServer    Kind = "server"
+	KindBenchmark Kind = "benchmark"
 	// KindAggregated is the one multi-rank SERVER of an aggregated test.
-	KindAggregated = "aggregated"
+	KindAggregated Kind = "aggregated"
 )
 
 // UnsetMode is when the task removes the launcher's variables (PMI*, PMIX*, MPI*, OMPI*, SLURM* but
@@ -91,7 +95,7 @@ const (
 const UnsetModes = mode.Names
 
 // ValidKind reports whether k is one of the kinds.
-func ValidKind(k string) bool {
+func ValidKind(k Kind) bool {
 	switch k {
 	case KindGen, KindCtx, KindServer, KindBenchmark, KindAggregated:
 		return true
@@ -105,7 +109,7 @@ type Options struct {
 	// empty).
 	Role string
 	// Kind is gen, ctx, server, benchmark or aggregated (--kind); the task infers it from Role when empty.
-	Kind string
+	Kind Kind
 	// CoordDir is this run attempt's shared coordination directory (--coord-dir). The supervisor keys
 	// it by run token, so files of an older attempt are never seen.
 	CoordDir string
@@ -202,7 +206,7 @@ func (o Options) Args() []string {
 	d := Defaults()
 	var out []string
 	for _, f := range []struct{ name, value string }{
-		{"--role", o.Role}, {"--kind", o.Kind}, {"--coord-dir", o.CoordDir}, {"--install-command", o.InstallCommand},
+		{"--role", o.Role}, {"--kind", string(o.Kind)}, {"--coord-dir", o.CoordDir}, {"--install-command", o.InstallCommand},
 	} {
 		if f.value != "" {
 			out = append(out, f.name, f.value)
@@ -277,55 +281,109 @@ func Parse(args []string) (Options, error) {
 	return opts, nil
 }
 
-// PrintUsage writes the flags' usage, from the same definitions Parse uses.
-func PrintUsage(w io.Writer) {
-	opts := Defaults()
-	newFlagSet(&opts, w).Usage()
+// FlagHelp is one task flag as the task's help shows it, from the definitions Parse uses.
+type FlagHelp struct {
+	Name string
+	// Help is the flag's help sentence; Placeholder names its value (empty for a boolean).
+	Help, Placeholder string
+	// Default is the value a flag that is not given has, as it would be written ("" for none).
+	Default string
+	// Bool and Duration tell the kind of value.
+	Bool, Duration bool
 }
 
-// newFlagSet defines the task flags on opts, whose values are the defaults shown in the usage, so
-// that Parse and the usage text cannot drift apart.
+// Help lists the task's flags in the order the help shows them, with their help and defaults: the
+// very definitions Parse parses with, so that the help cannot drift from the parser.
+func Help() []FlagHelp {
+	opts := Defaults()
+	fs, order := defineFlags(&opts, io.Discard)
+	var out []FlagHelp
+	for _, name := range order {
+		f := fs.Lookup(name)
+		placeholder, help := flag.UnquoteUsage(f)
+		h := FlagHelp{Name: name, Help: help, Default: f.DefValue}
+		switch v := f.Value.(type) {
+		case positiveDuration, offDuration:
+			h.Duration, h.Placeholder = true, "DURATION"
+		case interface{ IsBoolFlag() bool }:
+			h.Bool = v.IsBoolFlag()
+		}
+		if !h.Bool && h.Placeholder == "" {
+			h.Placeholder = strings.ToUpper(placeholder)
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// newFlagSet defines the task flags on opts, whose values are the defaults shown in the help, so
+// that Parse and the help text cannot drift apart.
 func newFlagSet(opts *Options, output io.Writer) *flag.FlagSet {
+	fs, _ := defineFlags(opts, output)
+	return fs
+}
+
+// defineFlags defines the task flags on opts and returns them with their names in the order of
+// definition, which the help keeps (a FlagSet sorts them by name). A backquoted word in a usage
+// names the flag's value in the help (flag.UnquoteUsage).
+func defineFlags(opts *Options, output io.Writer) (*flag.FlagSet, []string) {
 	fs := flag.NewFlagSet("task", flag.ContinueOnError)
 	fs.SetOutput(output)
-	fs.StringVar(&opts.Role, "role", opts.Role, "role name, e.g. GEN_0 (default $DISAGG_SERVING_TYPE)")
-	fs.Func("kind", "role kind: gen|ctx|server|benchmark|aggregated (default: from the role name)", func(v string) error {
-		if !ValidKind(v) {
+	var order []string
+	def := func(name string) string {
+		order = append(order, name)
+		return name
+	}
+	fs.StringVar(&opts.Role, def("role"), opts.Role, "The `ROLE` this task runs, e.g. GEN_0 (default: $DISAGG_SERVING_TYPE).")
+	fs.Func(def("kind"), "The `KIND` of the role: gen, ctx, server, benchmark or aggregated (default: from the role name).", func(v string) error {
+		if !ValidKind(Kind(v)) {
 			return errors.New("must be one of gen, ctx, server, benchmark, aggregated")
 		}
-		opts.Kind = v
+		opts.Kind = Kind(v)
 		return nil
 	})
-	fs.StringVar(&opts.CoordDir, "coord-dir", opts.CoordDir, "shared coordination directory of this run attempt (required)")
-	fs.StringVar(&opts.InstallCommand, "install-command", opts.InstallCommand, "shell command run once per node before the role command; empty: no install gate")
-	fs.Var(positiveDuration{&opts.InstallTimeout}, "install-timeout", "how long to wait for another task's install on this node")
-	fs.BoolVar(&opts.Barrier, "barrier", opts.Barrier, "in a step of more than one task, wait until every rank got here before the command (--barrier=false: off)")
-	fs.Var(positiveDuration{&opts.BarrierTimeout}, "barrier-timeout", "how long to wait at the barrier, and for rank 0's preparation")
-	fs.StringVar(&opts.Setup, "setup", opts.Setup, "FILE[:FUNCTION]: bash file sourced (and function called) before the environment dump and the command, which see the environment it builds")
-	fs.StringVar(&opts.Rank0, "rank0", opts.Rank0, "shell command rank 0 runs before the barrier; the other ranks wait for it, and its failure fails them all")
-	fs.Func("after", "shell command every rank runs after the role command, best effort (repeatable)", func(v string) error {
+	fs.StringVar(&opts.CoordDir, def("coord-dir"), opts.CoordDir, "The coordination directory `DIR` this run attempt shares (required).")
+	fs.StringVar(&opts.InstallCommand, def("install-command"), opts.InstallCommand, "Shell `COMMAND` run once per node before the role command (default: none, no install gate).")
+	fs.Var(positiveDuration{&opts.InstallTimeout}, def("install-timeout"), "How long to wait for another task's install on this node.")
+	fs.BoolVar(&opts.Barrier, def("barrier"), opts.Barrier, "In a step of more than one task, wait until every rank got here before the command (default: on; --barrier=false turns it off).")
+	fs.Var(positiveDuration{&opts.BarrierTimeout}, def("barrier-timeout"), "How long to wait at the barrier, and for rank 0's preparation.")
+	fs.StringVar(&opts.Setup, def("setup"), opts.Setup, "`FILE[:FUNCTION]`: a bash file every rank sources (and a function it then calls) before the environment dump and the command, which see the environment it builds.")
+	fs.StringVar(&opts.Rank0, def("rank0"), opts.Rank0, "Shell `COMMAND` rank 0 runs before the barrier; the other ranks wait for it, and its failure fails them all.")
+	fs.Func(def("after"), "Shell `COMMAND` every rank runs after the role command, best effort (repeatable).", func(v string) error {
 		opts.After = append(opts.After, v)
 		return nil
 	})
-	fs.Func("after-rank0", "shell command rank 0 runs after the role command, after the --after ones (repeatable)", func(v string) error {
+	fs.Func(def("after-rank0"), "Shell `COMMAND` rank 0 runs after the role command, after the --after ones (repeatable).", func(v string) error {
 		opts.AfterRank0 = append(opts.AfterRank0, v)
 		return nil
 	})
-	fs.Var(positiveDuration{&opts.AfterTimeout}, "after-timeout", "bound of each after command")
-	fs.BoolVar(&opts.AfterDecides, "after-decides", opts.AfterDecides, "a failing after command's exit code becomes the task's when the role command passed")
-	fs.Func("unset-slurm", fmt.Sprintf("when to unset PMI*/PMIX*/MPI*/OMPI*/SLURM* except SLURM_PROCID: %s (default %s)", strings.ReplaceAll(UnsetModes, ",", "|"), opts.UnsetSlurm), func(v string) error {
-		if !UnsetMode(v).Valid() {
-			return errors.New("must be one of auto, always, never")
-		}
-		opts.UnsetSlurm = UnsetMode(v)
-		return nil
-	})
-	fs.BoolVar(&opts.EnvDump, "env-dump", opts.EnvDump, "print the final environment, secrets redacted")
-	fs.BoolVar(&opts.LLMSrcSetup, "llmsrc-setup", opts.LLMSrcSetup, "make $llmSrcNode's trtllm-llmapi-launch executable and cd to its tests/integration/defs")
-	fs.BoolVar(&opts.LDLibraryPath, "ld-library-path", opts.LDLibraryPath, "when $llmSrcNode is set, prepend the installed tensorrt_llm/libs to LD_LIBRARY_PATH")
-	fs.StringVar(&opts.CommandVar, "command-var", opts.CommandVar, "environment variable that holds the role command")
-	fs.Var(offDuration{&opts.NodeHeartbeat}, "node-heartbeat", "how often local rank 0 of the step rewrites its node's heartbeat file in the coordination directory (0: never)")
-	return fs
+	fs.Var(positiveDuration{&opts.AfterTimeout}, def("after-timeout"), "Bound of each after command.")
+	fs.BoolVar(&opts.AfterDecides, def("after-decides"), opts.AfterDecides, "A failing after command's exit code becomes the task's when the role command passed.")
+	fs.Var(unsetValue{&opts.UnsetSlurm}, def("unset-slurm"), "When to unset PMI*, PMIX*, MPI*, OMPI* and SLURM* but SLURM_PROCID before the command: auto (DISAGG_SERVER, BENCHMARK and single-node jobs), always or never.")
+	fs.BoolVar(&opts.EnvDump, def("env-dump"), opts.EnvDump, "Print the final environment, secrets redacted (default: on; --env-dump=false turns it off).")
+	fs.BoolVar(&opts.LLMSrcSetup, def("llmsrc-setup"), opts.LLMSrcSetup, "Make $llmSrcNode's trtllm-llmapi-launch executable and start the command in its tests/integration/defs (default: on; --llmsrc-setup=false turns it off).")
+	fs.BoolVar(&opts.LDLibraryPath, def("ld-library-path"), opts.LDLibraryPath, "When $llmSrcNode is set, prepend the installed tensorrt_llm/libs to LD_LIBRARY_PATH (default: on; --ld-library-path=false turns it off).")
+	fs.StringVar(&opts.CommandVar, def("command-var"), opts.CommandVar, "Environment variable that holds the role command.")
+	fs.Var(offDuration{&opts.NodeHeartbeat}, def("node-heartbeat"), "How often local rank 0 of the step rewrites its node's heartbeat file in the coordination directory (0: never).")
+	return fs, order
+}
+
+// unsetValue is the --unset-slurm flag: one of the modes, the default shown in the help.
+type unsetValue struct{ m *UnsetMode }
+
+func (u unsetValue) String() string {
+	if u.m == nil {
+		return ""
+	}
+	return string(*u.m)
+}
+
+func (u unsetValue) Set(v string) error {
+	if !UnsetMode(v).Valid() {
+		return errors.New("must be one of auto, always, never")
+	}
+	*u.m = UnsetMode(v)
+	return nil
 }
 
 // SplitSetup splits a --setup value FILE[:FUNCTION] into the file and the function (empty when none).

@@ -3,6 +3,7 @@ package taskopts
 import (
 	"errors"
 	"flag"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +88,7 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Add("", uint8(4), "", "", int64(0), false, int64(-1), uint8(3), false, false, false, "", "", "", int64(0), false)
 	f.Fuzz(func(t *testing.T, role string, kind uint8, coordDir, install string, installTimeout int64, barrier bool,
 		barrierTimeout int64, unset uint8, envDump, llmSrc, ldPath bool, commandVar, rank0, after string, afterTimeout int64, decides bool) {
-		kinds := []string{KindGen, KindCtx, KindServer, KindBenchmark, ""}
+		kinds := []Kind{KindGen, KindCtx, KindServer, KindBenchmark, ""}
 		modes := []UnsetMode{UnsetAuto, UnsetAlways, UnsetNever, ""}
 		o := Options{
 			Role: role, Kind: kinds[int(kind)%len(kinds)], CoordDir: coordDir, InstallCommand: install,
@@ -140,12 +141,52 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-func TestUsageShowsTheDefaults(t *testing.T) {
-	var b strings.Builder
-	PrintUsage(&b)
-	for _, want := range []string{"(default 30m0s)", "(default 1h0m0s)", "(default 5m0s)", "(default 10s)", "-barrier\n", "auto|always|never (default auto)", `(default "pytestCommand")`, "-env-dump\n"} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("usage lacks %q:\n%s", want, b.String())
+// TestHelpShowsTheDefaults: the help lists every flag Parse knows, once, with the defaults Parse
+// gives and a name for its value.
+func TestHelpShowsTheDefaults(t *testing.T) {
+	got := map[string]FlagHelp{}
+	var names []string
+	for _, h := range Help() {
+		if _, dup := got[h.Name]; dup {
+			t.Errorf("--%s is listed twice", h.Name)
+		}
+		got[h.Name] = h
+		names = append(names, h.Name)
+		if h.Help == "" || strings.Contains(h.Help, "`") {
+			t.Errorf("--%s: help %q", h.Name, h.Help)
+		}
+		if h.Bool == (h.Placeholder != "") {
+			t.Errorf("--%s: bool %v, placeholder %q: want a placeholder exactly for a flag with a value", h.Name, h.Bool, h.Placeholder)
+		}
+	}
+	opts := Defaults()
+	fs := newFlagSet(&opts, io.Discard)
+	fs.VisitAll(func(f *flag.Flag) {
+		if _, ok := got[f.Name]; !ok {
+			t.Errorf("--%s is missing from the help", f.Name)
+		}
+	})
+	if names[0] != "role" || names[1] != "kind" || names[2] != "coord-dir" {
+		t.Errorf("help order %v: want the order of definition, role, kind and coord-dir first", names)
+	}
+	for name, want := range map[string]FlagHelp{
+		"install-timeout": {Default: "30m0s", Placeholder: "DURATION", Duration: true},
+		"barrier-timeout": {Default: "1h0m0s", Placeholder: "DURATION", Duration: true},
+		"after-timeout":   {Default: "5m0s", Placeholder: "DURATION", Duration: true},
+		"node-heartbeat":  {Default: "10s", Placeholder: "DURATION", Duration: true},
+		"unset-slurm":     {Default: "auto", Placeholder: "VALUE"},
+		"command-var":     {Default: "pytestCommand", Placeholder: "STRING"},
+		"barrier":         {Default: "true", Bool: true},
+		"env-dump":        {Default: "true", Bool: true},
+		"after-decides":   {Default: "false", Bool: true},
+		"role":            {Placeholder: "ROLE"},
+		"setup":           {Placeholder: "FILE[:FUNCTION]"},
+		"after":           {Placeholder: "COMMAND"},
+	} {
+		h := got[name]
+		if h.Default != want.Default || h.Placeholder != want.Placeholder || h.Bool != want.Bool || h.Duration != want.Duration {
+			t.Errorf("--%s: %+v, want default %q, placeholder %q, bool %v, duration %v",
+				name, h, want.Default, want.Placeholder, want.Bool, want.Duration)
 		}
 	}
 }

@@ -14,7 +14,7 @@ type Evidence struct {
 }
 
 // The infrastructure rules. Each is conservative: it matches what Slurm, the driver or the kernel says
-// when the cluster failed, never what a test prints about itself. The README lists them.
+// when the cluster failed, never what a test prints about itself. docs/exit-codes.md lists them.
 const (
 	RuleNodeFailure  = "node-failure"   // srun: error: Node failure on NODE
 	RuleTaskLaunch   = "task-launch"    // srun: error: Task launch for StepId=... failed on node NODE

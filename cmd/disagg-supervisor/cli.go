@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,7 +25,6 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
-	"github.com/disagg-supervisor/disagg-supervisor/redact"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
@@ -58,13 +58,16 @@ func (e *exitError) Error() string {
 
 // cli is the command line. Each command's Run does the work; kong binds flags to fields.
 type cli struct {
-	Plan   planCmd   `cmd:"" help:"Print what would be launched: roles, nodes, tasks, commands, srun argv."`
+	Version kong.VersionFlag `help:"Print the build's version and commit, and exit."`
+
+	Plan   planCmd   `cmd:"" help:"Print what would be launched: roles, nodes, tasks, commands, srun argv (--local: for a local run)."`
 	Run    runCmd    `cmd:"" help:"Launch and supervise the plan (inside an sbatch job, or --local with a fake srun)."`
 	Demo   demoCmd   `cmd:"" help:"Run a toy disaggregated stack in local mode: the whole flow in under 30 s (--aggregated: an aggregated test)."`
 	Status statusCmd `cmd:"" help:"Show the state of a run (finished or in progress) from its workspace."`
 	Task   taskCmd   `cmd:"" passthrough:"" help:"Per-rank runner that srun starts on every task (install gate, setup, rank-0 preparation, barrier, environment, the role command as its child, after commands). See 'task --help'."`
 	Srun   srunCmd   `cmd:"" passthrough:"" help:"Fake srun: runs a step's tasks as local processes, as srun would."`
 	Toy    toyCmd    `cmd:"" passthrough:"" hidden:"" help:"One rank of the toy stack used by the demo and the tests."`
+	Help   helpCmd   `cmd:"" help:"Show this help, or a command's: 'help run' is 'run --help'."`
 }
 
 // env is what commands need from the process, so tests can run them in-process.
@@ -94,14 +97,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var c cli
 	exitCode := -1
+	vars := flagVars()
+	vars["version"] = versionLine(debug.ReadBuildInfo())
+	// help [COMMAND...] is COMMAND... --help, parsed afresh (a passthrough command prints its own).
+	help := showHelp(func(words []string) int {
+		return run(append(append([]string{args[0]}, words...), "--help"), stdout, stderr)
+	})
 	parser, err := kong.New(&c,
 		kong.Name("disagg-supervisor"),
 		kong.Description(description),
-		kong.Vars(roles.FlagVars()),
+		kong.Vars(vars),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exitCode = code }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, WrapUpperBound: 110}),
-		kong.Bind(env{stdout: stdout, stderr: stderr, getenv: os.Getenv, environ: os.Environ}),
+		kong.Bind(env{stdout: stdout, stderr: stderr, getenv: os.Getenv, environ: os.Environ}, help),
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "disagg-supervisor: %v\n", err)
@@ -134,10 +143,47 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// errorLine is err as one line of stderr, secrets masked: a bad input is quoted back, and a URL or a
-// command in it can hold a token.
+// flagVars are the kong variables the flags' tags interpolate (default:"${grace}"): every default
+// the command line shows and takes is stated once, by the package that owns the value, and a changed
+// default cannot leave a stale one in a tag.
+func flagVars() kong.Vars {
+	vars := kong.Vars(roles.FlagVars())
+	for name, value := range map[string]string{
+		"grace":               shortDuration(supervisor.DefaultGrace),
+		"launch_gate":         string(supervisor.DefaultLaunchGate),
+		"launch_gate_timeout": shortDuration(supervisor.DefaultLaunchGateTimeout),
+		"drain_signal":        signalName(supervisor.DefaultDrainSignal),
+		"tail_lines":          strconv.Itoa(supervisor.DefaultTailLines),
+		"end_marker":          supervisor.DefaultEndMarker,
+		"dump_wait":           shortDuration(supervisor.DefaultDumpWait),
+		"local_nodes":         strconv.Itoa(defaultLocalNodes),
+		"local_gpus_per_node": strconv.Itoa(defaultLocalGPUsPerNode),
+	} {
+		vars[name] = value
+	}
+	return vars
+}
+
+// shortDuration writes 1m rather than time.Duration's 1m0s, as people write it in flags.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// signalName is a signal as --drain-signal and sbatch --signal write it: USR1.
+func signalName(sig syscall.Signal) string {
+	return strings.TrimPrefix(unix.SignalName(sig), "SIG")
+}
+
+// errorLine is err for stderr, secrets masked: one line, or one line per problem (problemLines).
 func errorLine(err error) string {
-	return redact.NewText(os.Environ()).String(oneLine(err.Error()))
+	return problemLines(err)
 }
 
 // durationType is the type of the duration flags.
@@ -189,14 +235,21 @@ func badInput(err error) error {
 
 type planCmd struct {
 	roles.Flags
-	JSON bool `name:"json" help:"Print the plan as one JSON object (schema in the README)."`
+	JSON bool `name:"json" help:"Print the plan as one JSON object (schema: docs/outputs.md)."`
+	localFlags
 }
 
+// Run prints the plan; with --local, the plan of run --local with the same flags, on its fake
+// allocation, launching nothing.
 func (p *planCmd) Run(e env) error {
 	if err := absolutePaths(&p.Flags); err != nil {
 		return badInput(err)
 	}
-	plan, err := roles.Build(roles.Sources{Flags: p.Flags, Getenv: e.getenv, ReadFile: readInput,
+	getenv, err := p.localFlags.allocation(&p.Flags, e.getenv)
+	if err != nil {
+		return badInput(err)
+	}
+	plan, err := roles.Build(roles.Sources{Flags: p.Flags, Getenv: getenv, ReadFile: readInput,
 		Unique: strconv.Itoa(os.Getpid())})
 	if err != nil {
 		return badInput(err)
@@ -211,12 +264,12 @@ func (p *planCmd) Run(e env) error {
 
 // superviseFlags are the run loop's own settings.
 type superviseFlags struct {
-	Grace             time.Duration `default:"10s" help:"Time between SIGTERM and SIGKILL when steps are stopped."`
-	LaunchGate        mode.Mode     `default:"auto" enum:"auto,always,never" help:"Serialise launches of steps that share a node until the earlier one has all tasks started: auto (when srun args use containers), always, never."`
-	LaunchGateTimeout time.Duration `default:"60s" help:"Longest wait at the launch gate before launching anyway."`
-	DrainSignal       string        `default:"USR1" help:"Pre-timeout signal (sbatch --signal=B:USR1@N) that drains the run gracefully."`
-	TailLines         int           `default:"30" help:"Lines of the failing role's log shown in the root-cause report."`
-	EndMarkers        []string      `name:"end-marker" default:"{out}/benchmark_status*" sep:"none" placeholder:"PATTERN" help:"File pattern by which the benchmark announces its end (repeatable; {out} {workspace} {job} {token} as in probes; it must lie under {out} or {workspace}). A server ending with status 0 once a regular file matches has finished; before, it is an early exit (exit 84). Files that match when the run starts are an earlier attempt's: they are moved, never deleted, into WORKSPACE/.disagg-supervisor/stale/RUN_TOKEN/. Default: ${default}."`
+	Grace             time.Duration `default:"${grace}" help:"Time between SIGTERM and SIGKILL when steps are stopped."`
+	LaunchGate        mode.Mode     `default:"${launch_gate}" enum:"auto,always,never" help:"Serialise launches of steps that share a node until the earlier one has all tasks started: auto (when srun args use containers), always, never."`
+	LaunchGateTimeout time.Duration `default:"${launch_gate_timeout}" help:"Longest wait at the launch gate before launching anyway."`
+	DrainSignal       string        `default:"${drain_signal}" help:"Pre-timeout signal (sbatch --signal=B:USR1@N) that drains the run gracefully."`
+	TailLines         int           `default:"${tail_lines}" help:"Lines of the failing role's log shown in the root-cause report."`
+	EndMarkers        []string      `name:"end-marker" default:"${end_marker}" sep:"none" placeholder:"PATTERN" help:"File pattern by which the benchmark announces its end (repeatable; {out} {workspace} {job} {token} as in probes; it must lie under {out} or {workspace}). A server ending with status 0 once a regular file matches has finished; before, it is an early exit (exit 84). Files that match when the run starts are an earlier attempt's: they are moved, never deleted, into WORKSPACE/.disagg-supervisor/stale/RUN_TOKEN/. Default: ${default}."`
 	ServerConfigs     int           `name:"server-configs" zero:"unknown" placeholder:"N" help:"Server configurations the benchmark runs one after another in the same steps, each ending with its end marker benchmark_status.<k>.txt: servers have finished only after the last one's, and every check holds within each (env DISAGG_SERVER_CONFIGS; default 0: the config's server_configs count, else unknown, when every marker starts the next until the steps end)."`
 	JUnit             string        `name:"junit" placeholder:"PATH" help:"Where the supervisor's JUnit verdict goes (default: WORKSPACE/results-disagg-supervisor.xml, which CI's results*.xml pattern collects)."`
 	ErrorPatterns     []string      `name:"error-pattern" sep:"none" placeholder:"REGEXP" help:"One more pattern (Go regexp) of the error-shaped lines a root cause shows first, besides tracebacks, MPI, CUDA, NCCL, UCX and srun errors (repeatable)."`
@@ -227,8 +280,43 @@ type superviseFlags struct {
 }
 
 type localFlags struct {
-	Local bool `help:"Run without Slurm: a fake allocation of --nodes nodes and the built-in fake srun."`
-	Nodes int  `default:"4" help:"Nodes of the fake allocation (with --local)."`
+	Local bool `help:"Without Slurm: a fake allocation of --nodes nodes (node1, node2, ...) with --gpus-per-node GPUs each (default ${local_gpus_per_node}), and the built-in fake srun; SLURM_* variables of the shell are ignored."`
+	Nodes int  `default:"${local_nodes}" help:"Nodes of the fake allocation (with --local)."`
+}
+
+// Defaults of the fake allocation of a local run.
+const (
+	defaultLocalNodes       = 4
+	defaultLocalGPUsPerNode = 4
+)
+
+// allocation fills in the allocation a local run fakes (with --local; else it changes nothing):
+// --nodes nodes named node1 to nodeN, this process's pid as the job id, defaultLocalGPUsPerNode GPUs
+// per node unless flags say otherwise. It returns where the plan reads its variables: with --local
+// without the SLURM_* ones, which describe a real allocation, if any, not the fake one.
+func (lf localFlags) allocation(flags *roles.Flags, getenv func(string) string) (func(string) string, error) {
+	if !lf.Local {
+		return getenv, nil
+	}
+	if err := valid.Count(lf.Nodes, ""); err != nil {
+		return nil, fmt.Errorf("--nodes: %w", err)
+	}
+	if flags.Nodelist == "" {
+		flags.Nodelist = fmt.Sprintf("node[1-%d]", lf.Nodes)
+	}
+	if flags.JobID == "" {
+		flags.JobID = strconv.Itoa(os.Getpid())
+	}
+	if flags.GPUsPerNode == nil {
+		gpus := defaultLocalGPUsPerNode
+		flags.GPUsPerNode = &gpus
+	}
+	return func(name string) string {
+		if strings.HasPrefix(name, "SLURM_") {
+			return ""
+		}
+		return getenv(name)
+	}, nil
 }
 
 type runCmd struct {
@@ -268,18 +356,15 @@ func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg
 	if err != nil {
 		return cfg, stop, badInput(err)
 	}
-	// Catch the signals before anything else: Slurm may send the drain signal seconds after the job
-	// starts, and until Notify its default action would end the supervisor without a summary.
-	signals := make(chan os.Signal, 4)
-	// SIGQUIT too: Go's default (a goroutine dump on stderr, exit 2) would leave the record running;
-	// the run writes the dump to a file and ends like any signal.
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, drain)
+	// The command line owns the process's signals, and catches them before anything else (see
+	// NotifySignals); the run gets them through its Config.
+	signals, stopSignals := supervisor.NotifySignals(drain)
 	// A console piped into a pager that quits must not kill the supervisor mid-run: catching SIGPIPE
 	// (ignoring it would pass SIG_IGN on to every step) turns such writes into errors.
 	pipe := make(chan os.Signal, 1)
 	signal.Notify(pipe, syscall.SIGPIPE)
 	stop = func() {
-		signal.Stop(signals)
+		stopSignals()
 		signal.Stop(pipe)
 	}
 	if err := absolutePaths(&flags); err != nil {
@@ -289,30 +374,13 @@ func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg
 	if err != nil {
 		return cfg, stop, &exitError{code: verdict.ExitInternal, err: fmt.Errorf("find own binary: %w", err)}
 	}
-	getenv := e.getenv
 	baseEnv := e.environ()
 	launcher := []string{"srun"}
+	getenv, err := lf.allocation(&flags, e.getenv)
+	if err != nil {
+		return cfg, stop, badInput(err)
+	}
 	if lf.Local {
-		if err := valid.Count(lf.Nodes, ""); err != nil {
-			return cfg, stop, badInput(fmt.Errorf("--nodes: %w", err))
-		}
-		if flags.Nodelist == "" {
-			flags.Nodelist = fmt.Sprintf("node[1-%d]", lf.Nodes)
-		}
-		if flags.JobID == "" {
-			flags.JobID = strconv.Itoa(os.Getpid())
-		}
-		if flags.GPUsPerNode == nil {
-			four := 4
-			flags.GPUsPerNode = &four
-		}
-		// The real allocation's variables, if any, do not describe the fake one.
-		getenv = func(name string) string {
-			if strings.HasPrefix(name, "SLURM_") {
-				return ""
-			}
-			return e.getenv(name)
-		}
 		launcher = []string{self, "srun"}
 	}
 	plan, err := roles.Build(roles.Sources{Flags: flags, Getenv: getenv, ReadFile: readInput,
@@ -454,7 +522,40 @@ func parseSignal(name string) (syscall.Signal, error) {
 }
 
 type statusCmd struct {
-	Dir string `arg:"" help:"The run's workspace (where summary.json is). Exits 0 when the run succeeded, with the run's own exit code once it failed or was interrupted, 88 while it runs, 89 when its supervisor is gone before it decided."`
+	Dir string `arg:"" help:"The run's workspace (where summary.json is)."`
+}
+
+// Help is status's exit codes, for its --help: what a script waiting on a run tests.
+func (statusCmd) Help() string {
+	rows := []struct {
+		code  string
+		lines []string
+	}{
+		{strconv.Itoa(verdict.ExitOK), []string{"the run succeeded"}},
+		{"1-255", []string{"the run failed or was interrupted: the code run exited with,",
+			"a role's own, 128+N for signal N, or a verdict of the supervisor's:"}},
+		{fmt.Sprintf("%d-%d", verdict.ExitInternal, verdict.ExitInfrastructure), []string{
+			fmt.Sprintf("%d internal, %d bad input, %d preflight, %d not ready,",
+				verdict.ExitInternal, verdict.ExitBadInput, verdict.ExitPreflight, verdict.ExitNotReady),
+			fmt.Sprintf("%d early exit, %d hung, %d invalid result, %d infrastructure",
+				verdict.ExitEarlyExit, verdict.ExitHung, verdict.ExitInvalid, verdict.ExitInfrastructure)}},
+		{strconv.Itoa(verdict.ExitStatusRunning), []string{"not decided yet, its supervisor running (or, without a heartbeat",
+			"in the summary, not known to be gone)"}},
+		{strconv.Itoa(verdict.ExitStatusGone), []string{"not decided, its supervisor gone (killed, its node lost): it never will"}},
+		{strconv.Itoa(verdict.ExitBadInput), []string{"also when DIR holds no readable summary.json"}},
+	}
+	var b strings.Builder
+	b.WriteString("Prints the run's table, as run prints it at its end, and exits with what it says about the run, so that a script can wait on it:\n\n")
+	for _, r := range rows {
+		for i, line := range r.lines {
+			code := r.code
+			if i > 0 {
+				code = ""
+			}
+			fmt.Fprintf(&b, "    %-6s %s\n", code, line)
+		}
+	}
+	return b.String()
 }
 
 // Run shows the run and ends with what it says about it, so that a script can wait on it: the run's
@@ -471,6 +572,16 @@ func (s *statusCmd) Run(e env) error {
 	}
 	return exitCode(v.Code)
 }
+
+// showHelp prints the help of the command the words name (all of them: the program's) and returns
+// the exit code.
+type showHelp func(words []string) int
+
+type helpCmd struct {
+	Command []string `arg:"" optional:"" help:"The command to show the help of, e.g. run."`
+}
+
+func (h *helpCmd) Run(show showHelp) error { return exitCode(show(h.Command)) }
 
 // passArgs are the arguments of a command with flags of its own, handed to it unparsed.
 type passArgs struct {

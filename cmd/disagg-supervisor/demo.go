@@ -18,6 +18,7 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
+	"github.com/disagg-supervisor/disagg-supervisor/supervisor"
 	"github.com/disagg-supervisor/disagg-supervisor/toy"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
@@ -36,6 +37,10 @@ type demoCmd struct {
 	ServerConfigs int `default:"1" help:"Server configurations the toy stack runs one after another in the same steps: the servers stop after benchmark_status.<idx>.txt and serve the next one, and end after the last."`
 	hangFlags
 }
+
+// demoTailLines is how much of the failing role's log the demo's report shows: the toy's logs are
+// short, and a shorter report fits a terminal.
+const demoTailLines = 15
 
 // Run runs the toy stack under the real supervisor code path: a fake 4-node allocation with 2 GPUs per
 // node, 2 GEN servers and 1 CTX server of 1 node x 2 tasks, the router and the benchmark, with file
@@ -109,8 +114,9 @@ func (d *demoCmd) Run(e env) error {
 		flags, nodes = aggregatedDemoFlags(ws, quoted), 2
 	}
 	cfg, stop, err := prepareRun(e, flags,
-		superviseFlags{Grace: d.Grace, LaunchGate: mode.Never, LaunchGateTimeout: time.Minute, DrainSignal: "USR1", TailLines: 15,
-			EndMarkers: []string{"{out}/benchmark_status*"}, ServerConfigs: d.ServerConfigs, hangFlags: d.hangFlags},
+		superviseFlags{Grace: d.Grace, LaunchGate: mode.Never, LaunchGateTimeout: supervisor.DefaultLaunchGateTimeout,
+			DrainSignal: signalName(supervisor.DefaultDrainSignal), TailLines: demoTailLines,
+			EndMarkers: []string{supervisor.DefaultEndMarker}, ServerConfigs: d.ServerConfigs, hangFlags: d.hangFlags},
 		localFlags{Local: true, Nodes: nodes})
 	defer stop()
 	if err == nil {

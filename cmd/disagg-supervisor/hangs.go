@@ -24,7 +24,7 @@ type hangFlags struct {
 	BenchmarkTimeout time.Duration `name:"benchmark-timeout" zero:"none" placeholder:"DURATION" help:"The benchmark still running this long after its launch fails the run with exit code 85, naming what still runs (default 0: none)."`
 	ConfigTimeout    time.Duration `name:"config-timeout" zero:"none" placeholder:"DURATION" help:"A server configuration still running this long after its start (the benchmark's launch, or the previous configuration's end marker) without its end marker fails the run with exit code 85, naming the configuration (env DISAGG_CONFIG_TIMEOUT, a duration or seconds; default 0: none)."`
 	DumpSignal       string        `name:"dump-signal" placeholder:"SIGNAL" help:"Signal sent to every live step before the teardown of a hung run (exit 85), e.g. USR1 for processes that print their stacks on it, so that the logs hold them (default: none)."`
-	DumpWait         time.Duration `name:"dump-wait" default:"5s" placeholder:"DURATION" help:"Time the steps get after --dump-signal, before SIGTERM (default: ${default})."`
+	DumpWait         time.Duration `name:"dump-wait" default:"${dump_wait}" placeholder:"DURATION" help:"Time the steps get after --dump-signal, before SIGTERM (default: ${default})."`
 	SrunExitWait     time.Duration `name:"srun-exit-wait" zero:"auto" placeholder:"DURATION" help:"How long a step's srun may outlive the line by which it says one of its tasks failed (srun: error: NODE: task N: Exited with exit code C) before the run is decided on that line and the srun is killed (default 0: Slurm's KillWait + 5s, 30s when KillWait is unknown)."`
 }
 

@@ -1,5 +1,5 @@
 // Command disagg-supervisor plans, launches and watches the roles of a disaggregated LLM-serving job
-// inside one Slurm allocation. See the README for the inputs, exit codes and file formats.
+// inside one Slurm allocation. See the README and docs/ for the inputs, exit codes and file formats.
 package main
 
 import (
