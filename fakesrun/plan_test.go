@@ -2,6 +2,8 @@ package fakesrun
 
 import (
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +227,39 @@ func TestStepFileRedacted(t *testing.T) {
 	want := `argv=["srun" "-w" "node1" "task" "--task-after" "push <redacted> <redacted>"]`
 	if !strings.Contains(string(data), want) {
 		t.Errorf("step file %q lacks %q", data, want)
+	}
+}
+
+// TestClaimStepAfterHighest: a step takes the id after the highest the job's state directory holds,
+// gaps and other files notwithstanding, as Slurm never gives a step id out twice; concurrent claims
+// still get one id each.
+func TestClaimStepAfterHighest(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"step-0", "step-7", "step-x", "step-", "notes"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 8
+	ids := make(chan int, n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			st := &fakeStep{stepLayout: stepLayout{jobID: "5"}, stateDir: dir}
+			errs <- st.claimStep()
+			ids <- st.stepID
+		}()
+	}
+	var got []int
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, <-ids)
+	}
+	slices.Sort(got)
+	want := []int{8, 9, 10, 11, 12, 13, 14, 15}
+	if !slices.Equal(got, want) {
+		t.Errorf("claimed %v, want %v", got, want)
 	}
 }

@@ -141,8 +141,8 @@ func (r *runner) barrier(ctx context.Context) error {
 
 // releaseAt is the instant the ranks leave the barrier, decided by the rank that found every arrival
 // at now: at once while every rank is still in its first, fast polls; else the first tick of the grid
-// that leaves a quarter of it for the release file to be written and seen, since the ranks that have
-// waited longer look only on the ticks.
+// that leaves an eighth of it (releaseMargin) for the release file to be written and seen, since the
+// ranks that have waited longer look only on the ticks.
 func (r *runner) releaseAt(dir string, now time.Time) time.Time {
 	if r.barrierGrid <= 0 {
 		return now
@@ -150,8 +150,16 @@ func (r *runner) releaseAt(dir string, now time.Time) time.Time {
 	if oldest, ok := coord.OldestRank(dir); ok && now.Sub(oldest) < r.barrierGrid/2 {
 		return now
 	}
-	return nextTick(now.Add(r.barrierGrid/4), r.barrierGrid)
+	return nextTick(now.Add(releaseMargin(r.barrierGrid)), r.barrierGrid)
 }
+
+// releaseMargin is the least time between the release file's write and the tick the ranks leave on:
+// 80 ms of the default grid, ample for one small file to reach the shared file system. A wider one
+// costs every barrier that waited long its share of a grid period: the release comes, on average, half
+// a period plus the margin after the last arrival (a quarter margin made that 50 ms more than a
+// period in scripts/barrier-fsops.sh). A rank that misses the file at the tick still leaves at the
+// next, at once.
+func releaseMargin(grid time.Duration) time.Duration { return grid / 8 }
 
 // nextTick is the first multiple of grid on the wall clock after t: the same instants on every node
 // whose clock is synchronised.

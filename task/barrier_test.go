@@ -2,6 +2,7 @@ package task
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,41 @@ func TestRankList(t *testing.T) {
 	}
 	if got := rankList([]int{2, 3, 5}); got != "ranks 2-3,5" {
 		t.Errorf("rankList([2 3 5]) = %q", got)
+	}
+}
+
+// TestReleaseAt: once a rank has waited half a grid period (it polls only on the grid's ticks), the
+// release names the first tick at least an eighth of a period after the last arrival; before that,
+// every rank still polls fast and the release is at once.
+func TestReleaseAt(t *testing.T) {
+	const grid = 640 * time.Millisecond
+	tick := time.Unix(1_800_000_000, 0).Truncate(grid).Add(100 * grid)
+	tests := []struct {
+		name   string
+		waited time.Duration // how long the oldest arrival is before now
+		now    time.Time
+		want   time.Time
+	}{
+		{"fast polls yet", grid / 4, tick.Add(-grid / 2), tick.Add(-grid / 2)},
+		{"margin fits before the next tick", grid, tick.Add(-grid / 6), tick},
+		{"margin crosses the next tick", grid, tick.Add(-grid / 16), tick.Add(grid)},
+		{"just after a tick", 10 * grid, tick.Add(time.Millisecond), tick.Add(grid)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			arrival := filepath.Join(dir, "0")
+			if err := os.WriteFile(arrival, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			oldest := tt.now.Add(-tt.waited)
+			if err := os.Chtimes(arrival, oldest, oldest); err != nil {
+				t.Fatal(err)
+			}
+			r := &runner{seams: seams{barrierGrid: grid}}
+			if got := r.releaseAt(dir, tt.now); !got.Equal(tt.want) {
+				t.Errorf("releaseAt(now = tick%+v) = tick%+v, want tick%+v", tt.now.Sub(tick), got.Sub(tick), tt.want.Sub(tick))
+			}
+		})
 	}
 }

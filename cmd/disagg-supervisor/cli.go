@@ -85,6 +85,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if filepath.Base(args[0]) == "srun" {
 		return fakesrun.Main(args[1:])
 	}
+	// The per-rank runner and the fake srun parse their own arguments, and start once per task and
+	// once per step: hundreds of times in a wide job. Building the parser of the whole command line
+	// cost each of them more CPU than all its own work (BENCHMARKS.md, 5d), so they skip it.
+	if len(args) > 1 {
+		switch args[1] {
+		case "task":
+			return task.Main(args[2:])
+		case "srun":
+			return fakesrun.Main(args[2:])
+		}
+	}
 	var c cli
 	exitCode := -1
 	vars := flagVars()
