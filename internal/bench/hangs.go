@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -52,8 +52,8 @@ func hangMethod(c hangCase) string {
 }
 
 // measureHangs measures the hangs group: each toy sickness's detection latency against its bound.
-func measureHangs(o options, work string) []Figure {
-	l := &local{bin: o.bin, work: filepath.Join(work, "hangs"), runs: o.runs}
+func measureHangs(o Options, work string) []Figure {
+	l := &local{bin: o.Bin, work: filepath.Join(work, "hangs"), runs: o.Runs}
 	var refs []float64
 	var refErr error
 	for i := 0; i < l.runs && refErr == nil; i++ {

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"path/filepath"
@@ -17,8 +17,8 @@ const aggregatedFailureMethod = "`disagg-supervisor demo --aggregated --fail SER
 
 // measureAggregated is the aggregated group: failure detection of an aggregated test in local mode,
 // with the same target as the disaggregated roles' (3a-3c).
-func measureAggregated(o options, work string) []Figure {
-	l := &local{bin: o.bin, work: filepath.Join(work, "aggregated"), runs: o.runs}
+func measureAggregated(o Options, work string) []Figure {
+	l := &local{bin: o.Bin, work: filepath.Join(work, "aggregated"), runs: o.Runs}
 	f := aggregatedFault
 	refs, err := l.fakeSrunSteps()
 	if err != nil {

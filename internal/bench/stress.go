@@ -1,4 +1,4 @@
-package main
+package bench
 
 // The stress modes of disagg-bench, the Go half of scripts/stress.sh. The script runs the scenarios
 // under load and leaves their raw output in one directory; these modes judge and count it, so that
@@ -88,8 +88,9 @@ const (
 	maxMessage = 300
 )
 
-// stressCommand runs a stress mode; the code is the process's exit status.
-func stressCommand(mode string, args []string) (int, error) {
+// StressCommand runs the stress mode (stress-check or stress-report) with its arguments; the code is
+// the process's exit status, and err, when not nil, what to print before exiting with it.
+func StressCommand(mode string, args []string) (int, error) {
 	switch mode {
 	case "stress-check":
 		return 0, stressCheck(args)

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -18,17 +18,17 @@ const precheckVariant = "GEN_PRECHECK_0=pass:1s,GEN_PRECHECK_1=pass:1500ms,CTX_P
 // local mode (7a) and on the dev cluster (7b). The instances start together and the next phase starts
 // once the last has ended, so the phase should last its slowest instance plus the supervisor's own
 // reaction; today's gate adds `sleep 5` per instance launched.
-func measurePrecheck(o options, work string) []Figure {
-	l := &local{bin: o.bin, work: filepath.Join(work, "precheck"), runs: o.runs}
-	out := []Figure{precheckFigure("7a", o.runs, "local", l.precheckRun)}
+func measurePrecheck(o Options, work string) []Figure {
+	l := &local{bin: o.Bin, work: filepath.Join(work, "precheck"), runs: o.Runs}
+	out := []Figure{precheckFigure("7a", o.Runs, "local", l.precheckRun)}
 	if reason := clusterReason(o); reason != "" {
 		f := fig("7b", nil)
 		f.NotMeasured = reason
 		return append(out, f)
 	}
-	c := &cluster{bin: o.bin, work: filepath.Join(work, "precheck-cluster"), runs: o.runs}
+	c := &cluster{bin: o.Bin, work: filepath.Join(work, "precheck-cluster"), runs: o.Runs}
 	defer c.cancelLeftovers()
-	return append(out, precheckFigure("7b", o.runs, "cluster", func() (float64, float64, float64, error) {
+	return append(out, precheckFigure("7b", o.Runs, "cluster", func() (float64, float64, float64, error) {
 		dir, err := c.submit("precheck", precheckJob, "@VARIANT@", precheckVariant)
 		if err != nil {
 			return 0, 0, 0, err

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -50,7 +50,7 @@ type barrierSample struct {
 	allIn, skew float64
 }
 
-func measureBarrier(o options, work string) []Figure {
+func measureBarrier(o Options, work string) []Figure {
 	on := newFigure("9a", "Barrier on (default): supervisor start → all 8 GEN ranks in their command", "s", barrierMethod, nil)
 	skew := newFigure("9b", "Barrier on: spread of command starts within a 4-task step", "ms", barrierSkewMethod, nil)
 	if reason := clusterReason(o); reason != "" {
@@ -67,15 +67,15 @@ func measureBarrier(o options, work string) []Figure {
 			}
 		}
 	}()
-	for i := 0; i < o.runs; i++ {
-		logf("barrier on vs off, run %d/%d", i+1, o.runs)
+	for i := 0; i < o.Runs; i++ {
+		logf("barrier on vs off, run %d/%d", i+1, o.Runs)
 		// Alternate the order, so that a warm node cache or a queue behind another job favours neither.
 		order := "on off"
 		if i%2 == 1 {
 			order = "off on"
 		}
 		run := filepath.Join(dir, fmt.Sprintf("%02d", i))
-		id, err := runBarrierJob(run, o.bin, order)
+		id, err := runBarrierJob(run, o.Bin, order)
 		if id != "" {
 			jobs = append(jobs, id)
 		}
