@@ -50,12 +50,12 @@ type barrierSample struct {
 	allIn, skew float64
 }
 
-func measureBarrier(o Options, work string) []Figure {
+func measureBarrier(o Options, work string) []figure {
 	on := newFigure("9a", "Barrier on (default): supervisor start → all 8 GEN ranks in their command", "s", barrierMethod, nil)
 	skew := newFigure("9b", "Barrier on: spread of command starts within a 4-task step", "ms", barrierSkewMethod, nil)
 	if reason := clusterReason(o); reason != "" {
 		on.NotMeasured, skew.NotMeasured = reason, reason
-		return []Figure{on, skew}
+		return []figure{on, skew}
 	}
 	dir := filepath.Join(work, "barrier")
 	var onAll, offAll, onSkew, offSkew []float64
@@ -80,7 +80,7 @@ func measureBarrier(o Options, work string) []Figure {
 			jobs = append(jobs, id)
 		}
 		if err != nil {
-			return []Figure{failed(on, err), failed(skew, err)}
+			return []figure{failed(on, err), failed(skew, err)}
 		}
 		for _, m := range []struct {
 			mode      string
@@ -88,7 +88,7 @@ func measureBarrier(o Options, work string) []Figure {
 		}{{"on", &onAll, &onSkew}, {"off", &offAll, &offSkew}} {
 			s, err := readBarrierRun(run, m.mode)
 			if err != nil {
-				return []Figure{failed(on, jobError(run, err)), failed(skew, err)}
+				return []figure{failed(on, jobError(run, err)), failed(skew, err)}
 			}
 			*m.all, *m.skew = append(*m.all, s.allIn), append(*m.skew, 1000*s.skew)
 		}
@@ -105,7 +105,7 @@ func measureBarrier(o Options, work string) []Figure {
 	skew = newFigure("9b", skew.Name, "ms", barrierSkewMethod, onSkew)
 	skew.against("barrier off, same jobs", "ms", offSkew)
 	skew.note("Ranks in step arrive within milliseconds anyway; the barrier's worth is when they are not (ranks skewed by 3 s start within 0.2 s: task/fakesrun_test.go and integration/task_test.go check it).")
-	return []Figure{on, skew}
+	return []figure{on, skew}
 }
 
 const barrierMethod = "An sbatch job of 4 nodes (2 tasks and 2 GPUs each) runs `disagg-supervisor run` of 2 GEN servers of 2 nodes × 2 tasks " +

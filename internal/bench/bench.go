@@ -94,7 +94,7 @@ func Run(o Options) error {
 	if err != nil {
 		return err
 	}
-	var res Results
+	var res results
 	if err := json.Unmarshal(data, &res); err != nil {
 		return fmt.Errorf("%s: %w", o.JSONOut, err)
 	}
@@ -113,14 +113,14 @@ func Run(o Options) error {
 // group is a set of figures measured together; --only picks groups by name.
 type group struct {
 	name    string
-	measure func(o Options, work string) []Figure
+	measure func(o Options, work string) []figure
 }
 
 // groups are the suite's groups, in the order they run.
 func groups() []group {
 	return []group{
 		{"cluster", measureCluster},
-		{"local", func(o Options, work string) []Figure {
+		{"local", func(o Options, work string) []figure {
 			l := &local{bin: o.Bin, work: filepath.Join(work, "local"), runs: o.Runs}
 			return slices.Concat(l.failures(), l.overhead(), l.throughput(), scale(o.GoBench, l))
 		}},
@@ -142,8 +142,8 @@ func GroupNames() []string {
 
 // measure runs every item (or the --only groups); an item that cannot run is reported as not
 // measured, with the reason.
-func measure(o Options, work string) Results {
-	res := Results{Date: time.Now().UTC().Format(time.RFC3339), Command: o.Command, Runs: o.Runs,
+func measure(o Options, work string) results {
+	res := results{Date: time.Now().UTC().Format(time.RFC3339), Command: o.Command, Runs: o.Runs,
 		Machine: describeMachine(), GraceSeconds: grace.Seconds()}
 	started := time.Now()
 	for _, g := range groups() {
@@ -167,9 +167,9 @@ func clusterReason(o Options) string {
 	return ""
 }
 
-func measureCluster(o Options, work string) []Figure {
+func measureCluster(o Options, work string) []figure {
 	if reason := clusterReason(o); reason != "" {
-		var fs []Figure
+		var fs []figure
 		for _, f := range clusterFigures() {
 			f.NotMeasured = reason
 			fs = append(fs, f)
@@ -187,7 +187,7 @@ const keptNote = "Measured in an earlier run of the suite:"
 
 // keepOtherFigures adds to res the figures of path that res does not measure again, so that a run
 // with --only updates its groups' figures and leaves the others as they were measured.
-func keepOtherFigures(res *Results, path string) error {
+func keepOtherFigures(res *results, path string) error {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -195,12 +195,12 @@ func keepOtherFigures(res *Results, path string) error {
 	if err != nil {
 		return err
 	}
-	var old Results
+	var old results
 	if err := json.Unmarshal(data, &old); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	for _, f := range old.Figures {
-		if !slices.ContainsFunc(res.Figures, func(g Figure) bool { return g.ID == f.ID }) {
+		if !slices.ContainsFunc(res.Figures, func(g figure) bool { return g.ID == f.ID }) {
 			if !slices.ContainsFunc(f.Notes, func(n string) bool { return strings.HasPrefix(n, keptNote) }) {
 				f.note("%s %s, `%s`.", keptNote, old.Date, old.Command)
 			}
@@ -211,8 +211,8 @@ func keepOtherFigures(res *Results, path string) error {
 	return nil
 }
 
-func describeMachine() Machine {
-	m := Machine{NProc: runtime.NumCPU(), Go: runtime.Version()}
+func describeMachine() machine {
+	m := machine{NProc: runtime.NumCPU(), Go: runtime.Version()}
 	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(data), "\n") {
 			if name, value, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == "model name" {

@@ -40,8 +40,8 @@ func slurmVersion() string {
 	return strings.TrimSpace(string(out))
 }
 
-func clusterFigures() []Figure {
-	return []Figure{fig("1", nil), fig("2", nil), fig("3d", nil), fig("3e", nil), fig("3f", nil)}
+func clusterFigures() []figure {
+	return []figure{fig("1", nil), fig("2", nil), fig("3d", nil), fig("3e", nil), fig("3f", nil)}
 }
 
 // header starts every job script: the allocation, and the reference step timed by the batch script.
@@ -192,34 +192,34 @@ func (c *cluster) cancelLeftovers() {
 }
 
 // launch measures items 1 and 2.
-func (c *cluster) launch() []Figure {
+func (c *cluster) launch() []figure {
 	var launch, floor, noProbe, ref, pmix, pmix4 []float64
 	one, two := fig("1", nil), fig("2", nil)
 	for i := 0; i < c.runs; i++ {
 		logf("cluster launch latency, run %d/%d", i+1, c.runs)
 		dir, err := c.submit("launch", launchJob)
 		if err != nil {
-			return []Figure{failed(one, err), failed(two, err)}
+			return []figure{failed(one, err), failed(two, err)}
 		}
 		start, err := readFloat(filepath.Join(dir, "start"))
 		if err != nil {
-			return []Figure{failed(one, jobError(dir, err)), failed(two, err)}
+			return []figure{failed(one, jobError(dir, err)), failed(two, err)}
 		}
 		running, err := lastRunning(filepath.Join(dir, "ws"), 5)
 		if err != nil {
-			return []Figure{failed(one, jobError(dir, err)), failed(two, err)}
+			return []figure{failed(one, jobError(dir, err)), failed(two, err)}
 		}
 		fl, err := todayAllRunning(dir, "floor")
 		if err != nil {
-			return []Figure{failed(one, jobError(dir, err)), failed(two, err)}
+			return []figure{failed(one, jobError(dir, err)), failed(two, err)}
 		}
 		npStart, err := readFloat(filepath.Join(dir, "noprobe.start"))
 		if err != nil {
-			return []Figure{failed(one, jobError(dir, err)), failed(two, err)}
+			return []figure{failed(one, jobError(dir, err)), failed(two, err)}
 		}
 		np, err := lastRunning(filepath.Join(dir, "noprobe"), 5)
 		if err != nil {
-			return []Figure{failed(one, jobError(dir, err)), failed(two, err)}
+			return []figure{failed(one, jobError(dir, err)), failed(two, err)}
 		}
 		launch, floor, noProbe = append(launch, running-start), append(floor, fl), append(noProbe, np-npStart)
 		ref, pmix, pmix4 = append(ref, readSteps(dir, "ref.srun")...), append(pmix, readSteps(dir, "ref.pmix")...), append(pmix4, readSteps(dir, "ref.pmix4")...)
@@ -245,11 +245,11 @@ func (c *cluster) launch() []Figure {
 		logf("cluster bash baseline (today's sequence), run %d/%d", i+1, c.runs)
 		dir, err := c.submit("baseline", baselineJob)
 		if err != nil {
-			return []Figure{one, failed(two, err)}
+			return []figure{one, failed(two, err)}
 		}
 		all, err := todayAllRunning(dir, "base")
 		if err != nil {
-			return []Figure{one, failed(two, jobError(dir, err))}
+			return []figure{one, failed(two, jobError(dir, err))}
 		}
 		start, _ := readFloat(filepath.Join(dir, "base.start"))
 		end, _ := readFloat(filepath.Join(dir, "base.sequence_end"))
@@ -262,14 +262,14 @@ func (c *cluster) launch() []Figure {
 	two.part("end of the script's launch sequence, after its last sleep (s)", seqEnd)
 	two.note("Ratio to the bare srun reference: %.0f× (the supervisor: %.1f×). Today's script only moves on after its last sleep, %.2f s after it started.",
 		two.Median/median(ref), one.Ratio, median(seqEnd))
-	return []Figure{one, two}
+	return []figure{one, two}
 }
 
 // failures measures item 3 on the cluster.
-func (c *cluster) failures() []Figure {
-	var out []Figure
+func (c *cluster) failures() []figure {
+	var out []figure
 	for _, f := range faults {
-		figure := fig(f.clusterID, nil)
+		fg := fig(f.clusterID, nil)
 		var latency, refs []float64
 		parts := map[string][]float64{}
 		var err error
@@ -289,19 +289,19 @@ func (c *cluster) failures() []Figure {
 			refs = append(refs, readSteps(dir, "ref.srun")...)
 		}
 		if err != nil {
-			out = append(out, failed(figure, err))
+			out = append(out, failed(fg, err))
 			continue
 		}
-		figure = failureFigure(f.clusterID, latency, parts, "srun -N1 -n1 true", refs, 2*time.Second)
+		fg = failureFigure(f.clusterID, latency, parts, "srun -N1 -n1 true", refs, 2*time.Second)
 		if n := median(parts["steps the teardown asked to stop (#)"]); n > 0 {
-			figure.note("On a cluster the other steps are stopped through Slurm, their signals asked for together at the teardown event and sent by one `scancel --ctld --signal=TERM JOB.S1 JOB.S2 ...` (two when one joins late): %.0f steps were all reaped %.3f s after it (median of c).",
+			fg.note("On a cluster the other steps are stopped through Slurm, their signals asked for together at the teardown event and sent by one `scancel --ctld --signal=TERM JOB.S1 JOB.S2 ...` (two when one joins late): %.0f steps were all reaped %.3f s after it (median of c).",
 				n, median(parts["c. → every step reaped (s)"]))
 		}
 		if calls := parts["Slurm commands the supervisor ran (#)"]; len(calls) > 0 {
-			figure.note("The supervisor ran %.0f Slurm commands in the median run, at most %.0f (summary.json slurm_calls: scontrol, sinfo, squeue and scancel, retries included).",
+			fg.note("The supervisor ran %.0f Slurm commands in the median run, at most %.0f (summary.json slurm_calls: scontrol, sinfo, squeue and scancel, retries included).",
 				median(calls), slicesMax(calls))
 		}
-		out = append(out, figure)
+		out = append(out, fg)
 	}
 	return out
 }

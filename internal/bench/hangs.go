@@ -52,7 +52,7 @@ func hangMethod(c hangCase) string {
 }
 
 // measureHangs measures the hangs group: each toy sickness's detection latency against its bound.
-func measureHangs(o Options, work string) []Figure {
+func measureHangs(o Options, work string) []figure {
 	l := &local{bin: o.Bin, work: filepath.Join(work, "hangs"), runs: o.Runs}
 	var refs []float64
 	var refErr error
@@ -63,7 +63,7 @@ func measureHangs(o Options, work string) []Figure {
 			refs = append(refs, s)
 		}
 	}
-	var out []Figure
+	var out []figure
 	for _, c := range hangCases {
 		f := newFigure(c.id, c.name, "s", hangMethod(c), nil)
 		if refErr != nil {

@@ -18,9 +18,9 @@ const precheckVariant = "GEN_PRECHECK_0=pass:1s,GEN_PRECHECK_1=pass:1500ms,CTX_P
 // local mode (7a) and on the dev cluster (7b). The instances start together and the next phase starts
 // once the last has ended, so the phase should last its slowest instance plus the supervisor's own
 // reaction; today's gate adds `sleep 5` per instance launched.
-func measurePrecheck(o Options, work string) []Figure {
+func measurePrecheck(o Options, work string) []figure {
 	l := &local{bin: o.Bin, work: filepath.Join(work, "precheck"), runs: o.Runs}
-	out := []Figure{precheckFigure("7a", o.Runs, "local", l.precheckRun)}
+	out := []figure{precheckFigure("7a", o.Runs, "local", l.precheckRun)}
 	if reason := clusterReason(o); reason != "" {
 		f := fig("7b", nil)
 		f.NotMeasured = reason
@@ -51,7 +51,7 @@ exec "$bin" run "${layout[@]}" --gen-command 'sleep 60' --ctx-command 'sleep 60'
 `
 
 // precheckFigure runs one item-7 measurement runs times and makes its figure.
-func precheckFigure(id string, runs int, where string, run func() (phase, slowest, reaction float64, err error)) Figure {
+func precheckFigure(id string, runs int, where string, run func() (phase, slowest, reaction float64, err error)) figure {
 	f := fig(id, nil)
 	var phase, slowest, reaction []float64
 	for i := 0; i < runs; i++ {

@@ -5,19 +5,19 @@ import (
 	"sort"
 )
 
-// Results is bench/results.json.
-type Results struct {
+// results is bench/results.json.
+type results struct {
 	Date         string   `json:"date"`
 	Command      string   `json:"command"`
 	Runs         int      `json:"runs"`
 	GraceSeconds float64  `json:"grace_seconds"`
 	SuiteSeconds float64  `json:"suite_seconds"`
-	Machine      Machine  `json:"machine"`
-	Figures      []Figure `json:"figures"`
+	Machine      machine  `json:"machine"`
+	Figures      []figure `json:"figures"`
 }
 
-// Machine is where the figures were measured.
-type Machine struct {
+// machine is where the figures were measured.
+type machine struct {
 	CPU      string `json:"cpu"`
 	NProc    int    `json:"nproc"`
 	MemoryGB string `json:"memory_gib"`
@@ -26,15 +26,15 @@ type Machine struct {
 	Slurm    string `json:"slurm,omitempty"`
 }
 
-// Figure is one measured quantity: its samples, median, reference, ratio and target.
-type Figure struct {
+// figure is one measured quantity: its samples, median, reference, ratio and target.
+type figure struct {
 	ID        string     `json:"id"`
 	Name      string     `json:"name"`
 	Method    string     `json:"method"`
 	Unit      string     `json:"unit"`
 	Median    float64    `json:"median"`
 	Samples   []float64  `json:"samples,omitempty"`
-	Reference *Reference `json:"reference,omitempty"`
+	Reference *reference `json:"reference,omitempty"`
 	// Ratio is Median / Reference.Median; RatioName says what it means when it is not a plain ratio.
 	Ratio     float64 `json:"ratio,omitempty"`
 	RatioName string  `json:"ratio_name,omitempty"`
@@ -46,43 +46,43 @@ type Figure struct {
 	NotMeasured string               `json:"not_measured,omitempty"`
 }
 
-// Reference is what a figure is compared with, measured in the same run.
-type Reference struct {
+// reference is what a figure is compared with, measured in the same run.
+type reference struct {
 	Name    string    `json:"name"`
 	Unit    string    `json:"unit"`
 	Median  float64   `json:"median"`
 	Samples []float64 `json:"samples"`
 }
 
-func newFigure(id, name, unit, method string, samples []float64) Figure {
-	return Figure{ID: id, Name: name, Unit: unit, Method: method, Samples: samples, Median: median(samples)}
+func newFigure(id, name, unit, method string, samples []float64) figure {
+	return figure{ID: id, Name: name, Unit: unit, Method: method, Samples: samples, Median: median(samples)}
 }
 
-func (f *Figure) against(name, unit string, samples []float64) {
-	f.Reference = &Reference{Name: name, Unit: unit, Samples: samples, Median: median(samples)}
+func (f *figure) against(name, unit string, samples []float64) {
+	f.Reference = &reference{Name: name, Unit: unit, Samples: samples, Median: median(samples)}
 	if f.Reference.Median != 0 {
 		f.Ratio = f.Median / f.Reference.Median
 	}
 }
 
-func (f *Figure) target(text string, met bool) {
+func (f *figure) target(text string, met bool) {
 	f.Target = text
 	f.Met = &met
 }
 
-func (f *Figure) part(name string, samples []float64) {
+func (f *figure) part(name string, samples []float64) {
 	if f.Parts == nil {
 		f.Parts = map[string][]float64{}
 	}
 	f.Parts[name] = samples
 }
 
-func (f *Figure) note(format string, args ...any) {
+func (f *figure) note(format string, args ...any) {
 	f.Notes = append(f.Notes, fmt.Sprintf(format, args...))
 }
 
 // failed turns a figure whose runs did not all succeed into a not-measured one.
-func failed(f Figure, err error) Figure {
+func failed(f figure, err error) figure {
 	f.Samples, f.Median, f.Reference, f.Ratio = nil, 0, nil, 0
 	f.NotMeasured = err.Error()
 	return f

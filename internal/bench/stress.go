@@ -45,20 +45,20 @@ import (
 	"time"
 )
 
-// Stress is bench/stress.json: what scripts/stress.sh ran and how often each scenario passed.
-type Stress struct {
+// stressResults is bench/stress.json: what scripts/stress.sh ran and how often each scenario passed.
+type stressResults struct {
 	Date    string `json:"date"`
 	Command string `json:"command"`
 	// N is the runs asked for each scenario; Load the busy loops that kept the cores busy.
 	N         int              `json:"n"`
 	Load      int              `json:"load"`
-	Machine   Machine          `json:"machine"`
-	Parts     []StressPart     `json:"parts"`
-	Scenarios []StressScenario `json:"scenarios"`
+	Machine   machine          `json:"machine"`
+	Parts     []stressPart     `json:"parts"`
+	Scenarios []stressScenario `json:"scenarios"`
 }
 
-// StressPart is one part of the suite: how long it took, or why it did not run.
-type StressPart struct {
+// stressPart is one part of the suite: how long it took, or why it did not run.
+type stressPart struct {
 	Kind    string  `json:"kind"`
 	Seconds float64 `json:"seconds,omitempty"`
 	Skipped string  `json:"skipped,omitempty"`
@@ -66,8 +66,8 @@ type StressPart struct {
 	Absent []string `json:"absent,omitempty"`
 }
 
-// StressScenario is one test, subtest or demo run, and its pass count.
-type StressScenario struct {
+// stressScenario is one test, subtest or demo run, and its pass count.
+type stressScenario struct {
 	Name    string `json:"name"`
 	Kind    string `json:"kind"`
 	Runs    int    `json:"runs"`
@@ -80,7 +80,7 @@ type StressScenario struct {
 }
 
 // Failed is the number of runs that neither passed nor were skipped.
-func (s StressScenario) Failed() int { return s.Runs - s.Passed - s.Skipped }
+func (s stressScenario) Failed() int { return s.Runs - s.Passed - s.Skipped }
 
 const (
 	maxStoredFailures = 3
@@ -217,7 +217,7 @@ func stressReport(args []string) (int, error) {
 	if *in == "" || *n < 1 {
 		return 2, errors.New("stress-report: --in is required and --n must be at least 1")
 	}
-	st := Stress{Date: time.Now().UTC().Format(time.RFC3339), Command: *command, N: *n, Load: *load, Machine: describeMachine()}
+	st := stressResults{Date: time.Now().UTC().Format(time.RFC3339), Command: *command, N: *n, Load: *load, Machine: describeMachine()}
 	parts, scenarios, err := readParts(*in, *n)
 	if err != nil {
 		return 2, err
@@ -233,7 +233,7 @@ func stressReport(args []string) (int, error) {
 	if data, err := os.ReadFile(*resultsIn); err != nil {
 		logf("%s not rendered: %v", *mdOut, err)
 	} else {
-		var res Results
+		var res results
 		if err := json.Unmarshal(data, &res); err != nil {
 			return 2, fmt.Errorf("%s: %w", *resultsIn, err)
 		}
@@ -252,14 +252,14 @@ func stressReport(args []string) (int, error) {
 }
 
 // readStress reads bench/stress.json; a missing file is no stress section (nil, nil).
-func readStress(path string) (*Stress, error) {
+func readStress(path string) (*stressResults, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
-	var st Stress
+	var st stressResults
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -269,9 +269,9 @@ func readStress(path string) (*Stress, error) {
 // readParts reads the raw files of every part the script may leave, in the order it runs them: the
 // supervisor's decision tables (loop), the local process-level scenarios and demos (local), the
 // cluster's scenarios (slurm).
-func readParts(dir string, n int) ([]StressPart, []StressScenario, error) {
-	var parts []StressPart
-	var scenarios []StressScenario
+func readParts(dir string, n int) ([]stressPart, []stressScenario, error) {
+	var parts []stressPart
+	var scenarios []stressScenario
 	for _, kind := range []string{"loop", "local", "slurm"} {
 		part, ss, err := readPart(dir, kind, n)
 		if err != nil {
@@ -286,13 +286,13 @@ func readParts(dir string, n int) ([]StressPart, []StressScenario, error) {
 }
 
 // readPart reads the raw files of one part; nil when the script left none.
-func readPart(dir, kind string, n int) (*StressPart, []StressScenario, error) {
+func readPart(dir, kind string, n int) (*stressPart, []stressScenario, error) {
 	file := func(ext string) string { return filepath.Join(dir, kind+"."+ext) }
 	text := func(ext string) (string, bool) {
 		data, err := os.ReadFile(file(ext))
 		return strings.TrimSpace(string(data)), err == nil
 	}
-	part := &StressPart{Kind: kind}
+	part := &stressPart{Kind: kind}
 	present := false
 	if why, ok := text("skipped"); ok {
 		part.Skipped = why
@@ -302,7 +302,7 @@ func readPart(dir, kind string, n int) (*StressPart, []StressScenario, error) {
 		present = true
 		part.Seconds, _ = strconv.ParseFloat(s, 64)
 	}
-	var out []StressScenario
+	var out []stressScenario
 	if f, err := os.Open(file("log")); err == nil {
 		present = true
 		src, _ := text("src")
@@ -337,8 +337,8 @@ func readPart(dir, kind string, n int) (*StressPart, []StressScenario, error) {
 }
 
 // readDemo counts stress-check's verdicts by scenario, in the order they first appear.
-func readDemo(r io.Reader, kind string) ([]StressScenario, error) {
-	var out []StressScenario
+func readDemo(r io.Reader, kind string) ([]stressScenario, error) {
+	var out []stressScenario
 	index := map[string]int{}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
@@ -353,7 +353,7 @@ func readDemo(r io.Reader, kind string) ([]StressScenario, error) {
 		if !ok {
 			i = len(out)
 			index[v.Name] = i
-			out = append(out, StressScenario{Name: v.Name, Kind: kind})
+			out = append(out, stressScenario{Name: v.Name, Kind: kind})
 		}
 		s := &out[i]
 		s.Runs++
@@ -367,7 +367,7 @@ func readDemo(r io.Reader, kind string) ([]StressScenario, error) {
 }
 
 // fail records the first message of failing run k.
-func (s *StressScenario) fail(k int, msg string) {
+func (s *stressScenario) fail(k int, msg string) {
 	msg = fmt.Sprintf("run %d: %s", k, firstLine(msg))
 	s.all = append(s.all, msg)
 	if len(s.Failures) < maxStoredFailures {
@@ -523,12 +523,12 @@ func (r *testRun) failureMessage() string {
 
 // scenarios counts each name's runs. status is the binary's exit status and pkg its package, for
 // the runs that never got a result; expect are top-level tests that must have run.
-func (l *testLog) scenarios(kind string, n, status int, pkg string, expect []string) []StressScenario {
+func (l *testLog) scenarios(kind string, n, status int, pkg string, expect []string) []stressScenario {
 	why := l.why(status)
-	var out []StressScenario
+	var out []stressScenario
 	anyFailed := false
 	for _, name := range append(append([]string(nil), l.order...), missing(expect, l.runs)...) {
-		s := StressScenario{Name: name, Kind: kind}
+		s := stressScenario{Name: name, Kind: kind}
 		runs := l.runs[name]
 		for k, r := range runs {
 			switch r.result {
@@ -560,7 +560,7 @@ func (l *testLog) scenarios(kind string, n, status int, pkg string, expect []str
 	// A binary that failed with every test passing (a goroutine leak found by TestMain, a build
 	// in TestMain that failed before any test) is a failure of its own.
 	if status != 0 && !anyFailed {
-		s := StressScenario{Name: "go test ./" + pkg + " (the test binary)", Kind: kind, Runs: 1}
+		s := stressScenario{Name: "go test ./" + pkg + " (the test binary)", Kind: kind, Runs: 1}
 		s.fail(1, why)
 		out = append(out, s)
 	}
@@ -612,7 +612,7 @@ func orDefault(s, def string) string {
 
 // printStress prints each scenario's pass count and every failing run's first message; it returns
 // how many scenarios failed at least one run.
-func printStress(w io.Writer, st Stress) int {
+func printStress(w io.Writer, st stressResults) int {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	failing := 0
 	for _, p := range st.Parts {
@@ -652,14 +652,14 @@ func times(n int) string {
 }
 
 // loadText says what else kept the machine busy during the runs.
-func loadText(st Stress) string {
+func loadText(st stressResults) string {
 	if st.Load == 0 {
 		return "with no added load"
 	}
 	return fmt.Sprintf("while %d busy loops (`yes > /dev/null`) ran on the machine's %d cores", st.Load, st.Machine.NProc)
 }
 
-func passCount(s StressScenario) string {
+func passCount(s stressScenario) string {
 	c := fmt.Sprintf("%d/%d", s.Passed, s.Runs)
 	if s.Skipped > 0 {
 		c += fmt.Sprintf(" (%d skipped)", s.Skipped)
@@ -668,7 +668,7 @@ func passCount(s StressScenario) string {
 }
 
 // stressMarkdown is BENCHMARKS.md's section on bench/stress.json.
-func stressMarkdown(st Stress) string {
+func stressMarkdown(st stressResults) string {
 	var b strings.Builder
 	b.WriteString("\n## Under load: scripts/stress.sh\n\n")
 	fmt.Fprintf(&b, "Generated from `bench/stress.json`. `scripts/stress.sh` ran each scenario %s %s: ", times(st.N), loadText(st))

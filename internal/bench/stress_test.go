@@ -137,8 +137,8 @@ func sampleIndex(t *testing.T) *sourceIndex {
 	return newSourceIndex(dir)
 }
 
-func byName(ss []StressScenario) map[string]StressScenario {
-	out := map[string]StressScenario{}
+func byName(ss []stressScenario) map[string]stressScenario {
+	out := map[string]stressScenario{}
 	for _, s := range ss {
 		out[s.Name] = s
 	}
@@ -235,15 +235,15 @@ func TestCheckDemo(t *testing.T) {
 }
 
 func TestStressMarkdown(t *testing.T) {
-	st := Stress{N: 2, Load: 2, Machine: Machine{NProc: 2}, Parts: []StressPart{{Kind: "slurm", Skipped: "--only local"}},
-		Scenarios: []StressScenario{{Name: "TestA", Kind: "local", Runs: 2, Passed: 1, Failures: []string{"run 1: a|b"}}}}
-	md := markdown(Results{}, &st, "")
+	st := stressResults{N: 2, Load: 2, Machine: machine{NProc: 2}, Parts: []stressPart{{Kind: "slurm", Skipped: "--only local"}},
+		Scenarios: []stressScenario{{Name: "TestA", Kind: "local", Runs: 2, Passed: 1, Failures: []string{"run 1: a|b"}}}}
+	md := markdown(results{}, &st, "")
 	for _, want := range []string{"## Under load: scripts/stress.sh", "| TestA | local | 1/2 | run 1: a\\|b |", "slurm part: not run (--only local)", "1 of 1 scenarios failed"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
 	}
-	if strings.Contains(markdown(Results{}, nil, ""), "Under load") {
+	if strings.Contains(markdown(results{}, nil, ""), "Under load") {
 		t.Error("a stress section without bench/stress.json")
 	}
 }
@@ -251,7 +251,7 @@ func TestStressMarkdown(t *testing.T) {
 // TestMarkdownAppendsByScript: the figures of bench/by-script.md close every rendering, so that a new
 // run of the suite keeps them.
 func TestMarkdownAppendsByScript(t *testing.T) {
-	md := markdown(Results{}, nil, "## From a script\n\n- 1.5 s\n")
+	md := markdown(results{}, nil, "## From a script\n\n- 1.5 s\n")
 	if !strings.HasSuffix(md, "\n## From a script\n\n- 1.5 s\n") {
 		t.Errorf("rendering does not end with the by-script figures:\n%s", md)
 	}
