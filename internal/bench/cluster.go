@@ -18,7 +18,7 @@ import (
 type cluster struct {
 	bin, work string
 	runs      int
-	jobs      []string // submitted, for cancelling leftovers
+	jobs      slurmJobs // submitted, for cancelling leftovers
 	seq       int
 }
 
@@ -142,8 +142,8 @@ done
 now > "$dir/gone"
 `
 
-// submit writes the job script, submits it and waits until the job has ended. It returns the job's
-// directory.
+// submit writes the job script and submits it, and waits until the job has ended. It returns the
+// job's directory.
 func (c *cluster) submit(name, body string, vars ...string) (string, error) {
 	c.seq++
 	dir := filepath.Join(c.work, fmt.Sprintf("%02d-%s", c.seq, name))
@@ -156,40 +156,14 @@ func (c *cluster) submit(name, body string, vars ...string) (string, error) {
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		return "", err
 	}
-	out, err := exec.Command("sbatch", "--parsable", path).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("sbatch: %v: %s", err, strings.TrimSpace(string(out)))
+	if _, err := c.jobs.submitAndWait(path); err != nil {
+		return "", err
 	}
-	id, _, _ := strings.Cut(strings.TrimSpace(string(out)), ";")
-	c.jobs = append(c.jobs, id)
-	deadline := time.Now().Add(10 * time.Minute)
-	for time.Now().Before(deadline) {
-		state, err := exec.Command("squeue", "-h", "-j", id, "-o", "%T").Output()
-		if s := strings.TrimSpace(string(state)); err != nil || s == "" || !activeState(s) {
-			return dir, nil
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	_ = exec.Command("scancel", id).Run()
-	return "", fmt.Errorf("job %s did not end within 10 minutes (queued behind other jobs?)", id)
-}
-
-func activeState(s string) bool {
-	switch s {
-	case "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING", "SIGNALING", "STAGE_OUT":
-		return true
-	}
-	return false
+	return dir, nil
 }
 
 // cancelLeftovers cancels any of our jobs still known to Slurm (only after an error cut a wait short).
-func (c *cluster) cancelLeftovers() {
-	for _, id := range c.jobs {
-		if state, err := exec.Command("squeue", "-h", "-j", id, "-o", "%T").Output(); err == nil && activeState(strings.TrimSpace(string(state))) {
-			_ = exec.Command("scancel", id).Run()
-		}
-	}
-}
+func (c *cluster) cancelLeftovers() { c.jobs.cancelLeftovers() }
 
 // launch measures items 1 and 2.
 func (c *cluster) launch() []figure {
