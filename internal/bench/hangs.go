@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -102,18 +101,12 @@ func (l *local) hangRun(c hangCase) (decision, exited float64, err error) {
 		return 0, 0, err
 	}
 	args := append([]string{"demo", "--workspace", ws, "--fail", c.spec, "--grace", grace.String(), "--requests", "100"}, c.args...)
-	cmd := exec.Command(l.bin, args...)
-	log, err := os.Create(ws + ".out")
+	state, err := l.runLogged(ws+".out", args...)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer log.Close()
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Run(); err != nil && cmd.ProcessState == nil {
-		return 0, 0, err
-	}
 	end := unixNow()
-	if code := cmd.ProcessState.ExitCode(); code != c.code {
+	if code := state.ExitCode(); code != c.code {
 		return 0, 0, fmt.Errorf("demo --fail %s exited %d, want %d (log %s.out)", c.spec, code, c.code, ws)
 	}
 	s, err := record.ReadSummary(ws)

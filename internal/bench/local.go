@@ -175,22 +175,15 @@ func (l *local) failures() []figure {
 func (l *local) failureRun(f fault, extra ...string) (failureSample, error) {
 	ws := l.dir("fail")
 	args := append([]string{"demo", "--workspace", ws, "--fail", f.spec, "--grace", grace.String(), "--requests", "100000"}, extra...)
-	cmd := exec.Command(l.bin, args...)
 	if err := os.MkdirAll(ws, 0o755); err != nil {
 		return failureSample{}, err
 	}
-	log, err := os.Create(ws + ".out")
+	state, err := l.runLogged(ws+".out", args...)
 	if err != nil {
 		return failureSample{}, err
 	}
-	defer log.Close()
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return failureSample{}, err
-	}
-	_ = cmd.Wait()
 	exit := unixNow()
-	if code := cmd.ProcessState.ExitCode(); code != f.code {
+	if code := state.ExitCode(); code != f.code {
 		return failureSample{}, fmt.Errorf("demo --fail %s exited %d, want %d (log %s.out)", f.spec, code, f.code, ws)
 	}
 	summary, err := record.ReadSummary(ws)
@@ -202,6 +195,22 @@ func (l *local) failureRun(f fault, extra ...string) (failureSample, error) {
 		return failureSample{}, err
 	}
 	return analyseFailure(ws, f, exit, gone, left)
+}
+
+// runLogged runs the supervisor binary with args, its stdout and stderr to logPath, and waits for
+// it to end. The error is about starting it; how it ended is the state returned.
+func (l *local) runLogged(logPath string, args ...string) (*os.ProcessState, error) {
+	log, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	cmd := exec.Command(l.bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Run(); err != nil && cmd.ProcessState == nil {
+		return nil, err
+	}
+	return cmd.ProcessState, nil
 }
 
 // fakeSrunSteps times bare steps of the fake srun: the local reference of item 3.

@@ -1,9 +1,8 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -76,17 +75,15 @@ func precheckFigure(id string, runs int, where string, run func() (phase, slowes
 func (l *local) precheckRun() (phase, slowest, reaction float64, err error) {
 	ws := l.dir("precheck")
 	check := l.bin + " toy precheck --variant " + precheckVariant
-	cmd := exec.Command(l.bin, "run", "--local", "--nodes", "4", "--gpus-per-node", "2", "--workspace", ws,
+	state, err := l.runLogged(ws+".out", "run", "--local", "--nodes", "4", "--gpus-per-node", "2", "--workspace", ws,
 		"--num-gen", "2", "--num-ctx", "1", "--nodes-per-gen", "1", "--nodes-per-ctx", "1",
 		"--command", "sleep 600", "--benchmark-command", "true", "--grace", grace.String(),
 		"--precheck", "--precheck-gen-command", check, "--precheck-ctx-command", check)
-	out, err := os.Create(ws + ".out")
-	if err != nil {
-		return 0, 0, 0, err
+	if err == nil && !state.Success() {
+		// As exec.ExitError says it: "exit status N" or "signal: ...".
+		err = errors.New(state.String())
 	}
-	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Run(); err != nil {
+	if err != nil {
 		return 0, 0, 0, fmt.Errorf("run with the toy precheck: %v (log %s.out)", err, ws)
 	}
 	return precheckPhase(ws)

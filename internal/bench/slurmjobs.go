@@ -53,7 +53,7 @@ func (j *slurmJobs) submitAndWait(script string) (string, error) {
 // short).
 func (j *slurmJobs) cancelLeftovers() {
 	for _, id := range j.ids {
-		if state, err := exec.Command("squeue", "-h", "-j", id, "-o", "%T").Output(); err == nil && activeState(strings.TrimSpace(string(state))) {
+		if jobActive(id) {
 			_ = exec.Command("scancel", id).Run()
 		}
 	}
