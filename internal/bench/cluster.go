@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 )
 
 // cluster runs the items that need the Slurm dev cluster, one sbatch job per run. Each job times
@@ -123,9 +125,9 @@ today base 5
 `
 
 // failJob runs the toy stack with one injected fault, then waits until every process and step of the
-// run is gone.
+// run is gone (see failJobVars).
 const failJob = `
-toy="$dir/ws/.disagg-supervisor/bin/disagg-supervisor toy --requests 100000 --concurrency 4 --fail @FAIL@"
+toy="@TASKBIN@ toy --requests 100000 --concurrency 4 --fail @FAIL@"
 "$bin" run "${layout[@]}" --workspace "$dir/ws" --command "$toy" --grace @GRACE@ \
   --probe 'GEN_*=file:{out}/hostnames-{token}/{role}.txt' --probe 'CTX_*=file:{out}/hostnames-{token}/{role}.txt' \
   --probe 'DISAGG_SERVER=file:{out}/hostnames-{token}/DISAGG_SERVER.txt' > "$dir/supervisor.out" 2>&1
@@ -141,6 +143,12 @@ for ((i = 0; i < 750; i++)); do
 done
 now > "$dir/gone"
 `
+
+// failJobVars fill in failJob for fault f. The toy runs from the supervisor's copy of its binary in
+// the run's workspace, "$dir/ws", which the batch script's shell expands.
+func failJobVars(f fault) []string {
+	return []string{"@FAIL@", f.spec, "@GRACE@", grace.String(), "@TASKBIN@", coord.TaskBinary("$dir/ws")}
+}
 
 // submit writes the job script and submits it, and waits until the job has ended. It returns the
 // job's directory.
@@ -250,7 +258,7 @@ func (c *cluster) failures() []figure {
 		for i := 0; i < c.runs && err == nil; i++ {
 			logf("cluster failure detection %s, run %d/%d", f.spec, i+1, c.runs)
 			var dir string
-			if dir, err = c.submit("fail", failJob, "@FAIL@", f.spec, "@GRACE@", grace.String()); err != nil {
+			if dir, err = c.submit("fail", failJob, failJobVars(f)...); err != nil {
 				break
 			}
 			var s failureSample

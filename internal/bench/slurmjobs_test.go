@@ -3,6 +3,7 @@ package bench
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,36 @@ func TestWaitText(t *testing.T) {
 		if got := waitText(d); got != want {
 			t.Errorf("waitText(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestClusterSubmitFailJob: the failure job's script is complete, its toy run from the binary the
+// supervisor copies into the run's workspace, and submit returns the job's directory once it ended.
+func TestClusterSubmitFailJob(t *testing.T) {
+	f := newFakeSlurm(t)
+	c := &cluster{bin: "/opt/disagg-supervisor", work: t.TempDir(), jobs: slurmJobs{poll: time.Millisecond}}
+	dir, err := c.submit("fail", failJob, failJobVars(faults[0])...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "job.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := string(data)
+	for _, want := range []string{
+		"dir=" + dir + "\n", "bin=/opt/disagg-supervisor\n",
+		`toy="$dir/ws/.disagg-supervisor/bin/disagg-supervisor toy --requests 100000 --concurrency 4 --fail GEN_0:1:3:2s"`,
+		"--grace 1s",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("job script lacks %q:\n%s", want, script)
+		}
+	}
+	if regexp.MustCompile(`@[A-Z]+@`).MatchString(script) {
+		t.Errorf("job script keeps a placeholder:\n%s", script)
+	}
+	if calls := f.calls(t); len(calls) != 2 || calls[0] != "sbatch_--parsable_"+filepath.Join(dir, "job.sh") {
+		t.Errorf("calls %v, want the script submitted and squeue asked once", calls)
 	}
 }
