@@ -1,5 +1,5 @@
-// Package bench is cmd/disagg-bench: it measures what users choose a launcher by, and writes bench/results.json and,
-// from it, BENCHMARKS.md:
+// Package bench is the benchmark suite behind cmd/disagg-bench: it measures what users choose a
+// launcher by, and writes bench/results.json and, from it, BENCHMARKS.md:
 //
 //  1. launch latency on the Slurm dev cluster: from the supervisor's start to every role of a 2 GEN +
 //     1 CTX + DISAGG_SERVER + BENCHMARK layout running (the latest "running" event);
@@ -22,6 +22,11 @@
 //
 // BENCHMARKS.md also has a section on the pass counts of scripts/stress.sh whenever bench/stress.json
 // (--stress-json) exists; the modes stress-check and stress-report (stress.go) produce that file.
+//
+// Each group of figures (GroupNames, --only) has its file: cluster.go (1, 2, 3d-3f), local.go (3a-3c,
+// 4, 6, and the go benchmarks of 5, which report.go's scale reads), precheck.go (7), hangs.go (8),
+// aggregated.go (3g) and barrier.go (9). slurmjobs.go submits the sbatch jobs and waits for them,
+// report.go renders BENCHMARKS.md, and testlog.go parses the go test output that stress-report counts.
 package bench
 
 import (
