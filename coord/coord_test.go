@@ -18,6 +18,21 @@ func TestRunDir(t *testing.T) {
 	}
 }
 
+// TestStateDirLayout: the state directory's fixed names, which users' commands and the benchmark's
+// batch scripts spell out in full.
+func TestStateDirLayout(t *testing.T) {
+	for _, tt := range []struct{ got, want string }{
+		{StateDir("/ws"), "/ws/.disagg-supervisor"},
+		{TaskBinary("/ws"), "/ws/.disagg-supervisor/bin/disagg-supervisor"},
+		{TaskBinary("$dir/ws"), "$dir/ws/.disagg-supervisor/bin/disagg-supervisor"},
+		{LockFile("/ws"), "/ws/.disagg-supervisor/lock"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
 func TestPaths(t *testing.T) {
 	d := Dir("/c")
 	for _, tt := range []struct{ got, want string }{

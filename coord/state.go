@@ -16,6 +16,8 @@ import "path"
 // The supervisor never deletes what it did not create in this attempt: it moves it here instead.
 const (
 	stateDirName = ".disagg-supervisor"
+	binDirName   = "bin"
+	binaryName   = "disagg-supervisor"
 	runsDirName  = "runs"
 	staleDirName = "stale"
 	lockFileName = "lock"
@@ -24,6 +26,13 @@ const (
 // StateDir is the supervisor's state directory in workspace. Like RunDir it only joins names.
 func StateDir(workspace string) string {
 	return path.Join(workspace, stateDirName)
+}
+
+// TaskBinary is where the supervisor puts its own binary in workspace's state directory, for `task`
+// and for commands that call the binary from inside a step. Like StateDir it only joins names, so a
+// shell variable such as "$dir/ws" stays as it is for the shell to expand.
+func TaskBinary(workspace string) string {
+	return path.Join(StateDir(workspace), binDirName, binaryName)
 }
 
 // StaleDir is where the attempt runToken moves an earlier attempt's files that would mislead it.

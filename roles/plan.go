@@ -3,8 +3,7 @@
 package roles
 
 import (
-	"path"
-
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
@@ -153,5 +152,5 @@ func (r Role) IsWorker() bool { return r.Kind == KindGen || r.Kind == KindCtx }
 // TaskBinaryPath is where the supervisor puts its own binary under a workspace, for `task` and for
 // commands that call the binary from inside a step.
 func TaskBinaryPath(workspace string) string {
-	return path.Join(workspace, ".disagg-supervisor", "bin", "disagg-supervisor")
+	return coord.TaskBinary(workspace)
 }

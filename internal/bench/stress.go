@@ -1,4 +1,4 @@
-package main
+package bench
 
 // The stress modes of disagg-bench, the Go half of scripts/stress.sh. The script runs the scenarios
 // under load and leaves their raw output in one directory; these modes judge and count it, so that
@@ -31,34 +31,30 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 )
 
-// Stress is bench/stress.json: what scripts/stress.sh ran and how often each scenario passed.
-type Stress struct {
+// stressResults is bench/stress.json: what scripts/stress.sh ran and how often each scenario passed.
+type stressResults struct {
 	Date    string `json:"date"`
 	Command string `json:"command"`
 	// N is the runs asked for each scenario; Load the busy loops that kept the cores busy.
 	N         int              `json:"n"`
 	Load      int              `json:"load"`
-	Machine   Machine          `json:"machine"`
-	Parts     []StressPart     `json:"parts"`
-	Scenarios []StressScenario `json:"scenarios"`
+	Machine   machine          `json:"machine"`
+	Parts     []stressPart     `json:"parts"`
+	Scenarios []stressScenario `json:"scenarios"`
 }
 
-// StressPart is one part of the suite: how long it took, or why it did not run.
-type StressPart struct {
+// stressPart is one part of the suite: how long it took, or why it did not run.
+type stressPart struct {
 	Kind    string  `json:"kind"`
 	Seconds float64 `json:"seconds,omitempty"`
 	Skipped string  `json:"skipped,omitempty"`
@@ -66,8 +62,8 @@ type StressPart struct {
 	Absent []string `json:"absent,omitempty"`
 }
 
-// StressScenario is one test, subtest or demo run, and its pass count.
-type StressScenario struct {
+// stressScenario is one test, subtest or demo run, and its pass count.
+type stressScenario struct {
 	Name    string `json:"name"`
 	Kind    string `json:"kind"`
 	Runs    int    `json:"runs"`
@@ -80,7 +76,7 @@ type StressScenario struct {
 }
 
 // Failed is the number of runs that neither passed nor were skipped.
-func (s StressScenario) Failed() int { return s.Runs - s.Passed - s.Skipped }
+func (s stressScenario) Failed() int { return s.Runs - s.Passed - s.Skipped }
 
 const (
 	maxStoredFailures = 3
@@ -88,8 +84,9 @@ const (
 	maxMessage = 300
 )
 
-// stressCommand runs a stress mode; the code is the process's exit status.
-func stressCommand(mode string, args []string) (int, error) {
+// StressCommand runs the stress mode (stress-check or stress-report) with its arguments; the code is
+// the process's exit status, and err, when not nil, what to print before exiting with it.
+func StressCommand(mode string, args []string) (int, error) {
 	switch mode {
 	case "stress-check":
 		return 0, stressCheck(args)
@@ -216,7 +213,7 @@ func stressReport(args []string) (int, error) {
 	if *in == "" || *n < 1 {
 		return 2, errors.New("stress-report: --in is required and --n must be at least 1")
 	}
-	st := Stress{Date: time.Now().UTC().Format(time.RFC3339), Command: *command, N: *n, Load: *load, Machine: describeMachine()}
+	st := stressResults{Date: time.Now().UTC().Format(time.RFC3339), Command: *command, N: *n, Load: *load, Machine: describeMachine()}
 	parts, scenarios, err := readParts(*in, *n)
 	if err != nil {
 		return 2, err
@@ -232,7 +229,7 @@ func stressReport(args []string) (int, error) {
 	if data, err := os.ReadFile(*resultsIn); err != nil {
 		logf("%s not rendered: %v", *mdOut, err)
 	} else {
-		var res Results
+		var res results
 		if err := json.Unmarshal(data, &res); err != nil {
 			return 2, fmt.Errorf("%s: %w", *resultsIn, err)
 		}
@@ -251,14 +248,14 @@ func stressReport(args []string) (int, error) {
 }
 
 // readStress reads bench/stress.json; a missing file is no stress section (nil, nil).
-func readStress(path string) (*Stress, error) {
+func readStress(path string) (*stressResults, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
-	var st Stress
+	var st stressResults
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -268,9 +265,9 @@ func readStress(path string) (*Stress, error) {
 // readParts reads the raw files of every part the script may leave, in the order it runs them: the
 // supervisor's decision tables (loop), the local process-level scenarios and demos (local), the
 // cluster's scenarios (slurm).
-func readParts(dir string, n int) ([]StressPart, []StressScenario, error) {
-	var parts []StressPart
-	var scenarios []StressScenario
+func readParts(dir string, n int) ([]stressPart, []stressScenario, error) {
+	var parts []stressPart
+	var scenarios []stressScenario
 	for _, kind := range []string{"loop", "local", "slurm"} {
 		part, ss, err := readPart(dir, kind, n)
 		if err != nil {
@@ -285,13 +282,13 @@ func readParts(dir string, n int) ([]StressPart, []StressScenario, error) {
 }
 
 // readPart reads the raw files of one part; nil when the script left none.
-func readPart(dir, kind string, n int) (*StressPart, []StressScenario, error) {
+func readPart(dir, kind string, n int) (*stressPart, []stressScenario, error) {
 	file := func(ext string) string { return filepath.Join(dir, kind+"."+ext) }
 	text := func(ext string) (string, bool) {
 		data, err := os.ReadFile(file(ext))
 		return strings.TrimSpace(string(data)), err == nil
 	}
-	part := &StressPart{Kind: kind}
+	part := &stressPart{Kind: kind}
 	present := false
 	if why, ok := text("skipped"); ok {
 		part.Skipped = why
@@ -301,7 +298,7 @@ func readPart(dir, kind string, n int) (*StressPart, []StressScenario, error) {
 		present = true
 		part.Seconds, _ = strconv.ParseFloat(s, 64)
 	}
-	var out []StressScenario
+	var out []stressScenario
 	if f, err := os.Open(file("log")); err == nil {
 		present = true
 		src, _ := text("src")
@@ -336,8 +333,8 @@ func readPart(dir, kind string, n int) (*StressPart, []StressScenario, error) {
 }
 
 // readDemo counts stress-check's verdicts by scenario, in the order they first appear.
-func readDemo(r io.Reader, kind string) ([]StressScenario, error) {
-	var out []StressScenario
+func readDemo(r io.Reader, kind string) ([]stressScenario, error) {
+	var out []stressScenario
 	index := map[string]int{}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
@@ -352,7 +349,7 @@ func readDemo(r io.Reader, kind string) ([]StressScenario, error) {
 		if !ok {
 			i = len(out)
 			index[v.Name] = i
-			out = append(out, StressScenario{Name: v.Name, Kind: kind})
+			out = append(out, stressScenario{Name: v.Name, Kind: kind})
 		}
 		s := &out[i]
 		s.Runs++
@@ -366,7 +363,7 @@ func readDemo(r io.Reader, kind string) ([]StressScenario, error) {
 }
 
 // fail records the first message of failing run k.
-func (s *StressScenario) fail(k int, msg string) {
+func (s *stressScenario) fail(k int, msg string) {
 	msg = fmt.Sprintf("run %d: %s", k, firstLine(msg))
 	s.all = append(s.all, msg)
 	if len(s.Failures) < maxStoredFailures {
@@ -380,154 +377,14 @@ func firstLine(s string) string {
 	return truncate(s, maxMessage)
 }
 
-// testRun is one run of one test or subtest in `go test -v` output.
-type testRun struct {
-	name     string
-	parent   *testRun
-	children []*testRun
-	result   string // PASS, FAIL, SKIP; "" while no result line was seen
-	message  string // first failure message of the run itself
-	first    string // first output line of the run, whatever it is
-}
-
-// testLog is a parsed `go test -v` output.
-type testLog struct {
-	order []string              // names in the order they first ran
-	runs  map[string][]*testRun // every run of each name, in order
-	// other is the output that belongs to no test (TestMain's, goleak's, the final FAIL), which
-	// explains a binary that failed with every test passing.
-	other []string
-}
-
-var (
-	runLine    = regexp.MustCompile(`^=== (RUN|PAUSE|CONT|NAME)\s+(\S+)`)
-	resultLine = regexp.MustCompile(`^\s*--- (PASS|FAIL|SKIP): (\S+) \(`)
-	// A test's own output in -v mode is indented by four spaces and starts with its file and line;
-	// deeper indentation continues a multi-line message.
-	logLine     = regexp.MustCompile(`^ {4}(\S+\.go):(\d+): (.*)$`)
-	runningLine = regexp.MustCompile(`^\t\t(\S+) \(`)
-)
-
-// parseTestLog reads `go test -v` output (parallel tests and -test.count included): go test names
-// whose output follows in its `=== RUN/CONT/NAME` lines, and a test's result comes in a `--- PASS`,
-// `--- FAIL` or `--- SKIP` line, indented for subtests. src tells failure messages from log lines.
-func parseTestLog(r io.Reader, src *sourceIndex) *testLog {
-	l := &testLog{runs: map[string][]*testRun{}}
-	latest := map[string]*testRun{}
-	current := ""
-	// justFailed are the runs whose FAIL line came last: a panic that follows is why they failed.
-	var justFailed []*testRun
-	timedOut, inRunning := "", false
-	start := func(name string) *testRun {
-		r := &testRun{name: name}
-		for p := name; strings.Contains(p, "/"); {
-			p = p[:strings.LastIndex(p, "/")]
-			if parent := latest[p]; parent != nil {
-				r.parent = parent
-				parent.children = append(parent.children, r)
-				break
-			}
-		}
-		if _, ok := l.runs[name]; !ok {
-			l.order = append(l.order, name)
-		}
-		l.runs[name] = append(l.runs[name], r)
-		latest[name] = r
-		return r
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		if inRunning {
-			// After "panic: test timed out", the tests still running are listed one a line.
-			if m := runningLine.FindStringSubmatch(line); m != nil {
-				if r := latest[m[1]]; r != nil && r.result == "" {
-					r.result, r.message = "FAIL", timedOut
-				}
-				continue
-			}
-			inRunning = strings.TrimSpace(line) == "running tests:"
-		}
-		switch m := runLine.FindStringSubmatch(line); {
-		case m != nil && m[1] == "RUN":
-			start(m[2])
-			current, justFailed = m[2], nil
-			continue
-		case m != nil:
-			current, justFailed = m[2], nil
-			continue
-		}
-		if m := resultLine.FindStringSubmatch(line); m != nil {
-			r := latest[m[2]]
-			if r == nil || r.result != "" {
-				r = start(m[2])
-			}
-			r.result, current = m[1], m[2]
-			if r.result == "FAIL" {
-				justFailed = append(justFailed, r)
-			}
-			continue
-		}
-		if m := logLine.FindStringSubmatch(line); m != nil {
-			r := latest[current]
-			if r == nil {
-				l.other = append(l.other, strings.TrimSpace(line))
-				continue
-			}
-			msg := m[1] + ":" + m[2] + ": " + m[3]
-			if r.first == "" {
-				r.first = msg
-			}
-			lineNo, _ := strconv.Atoi(m[2])
-			if r.message == "" && src.isFailure(m[1], lineNo, m[3]) {
-				r.message = msg
-			}
-			justFailed = nil
-			continue
-		}
-		if strings.HasPrefix(line, "panic: ") {
-			if strings.HasPrefix(line, "panic: test timed out") {
-				timedOut, inRunning = line, true
-			}
-			for _, r := range justFailed {
-				if r.message == "" {
-					r.message = line
-				}
-			}
-			justFailed = nil
-		}
-		if line != "" && !strings.HasPrefix(line, " ") && !strings.HasPrefix(line, "\t") {
-			l.other = append(l.other, line)
-		}
-	}
-	return l
-}
-
-// failureMessage is why a failing run failed: its own first failure message, else that of its first
-// failing subtest (a parent fails because a subtest did), else its first line.
-func (r *testRun) failureMessage() string {
-	if r.message != "" {
-		return r.message
-	}
-	for _, c := range r.children {
-		if c.result == "FAIL" {
-			if m := c.failureMessage(); m != "" {
-				return strings.TrimPrefix(c.name, r.name+"/") + ": " + m
-			}
-		}
-	}
-	return r.first
-}
-
 // scenarios counts each name's runs. status is the binary's exit status and pkg its package, for
 // the runs that never got a result; expect are top-level tests that must have run.
-func (l *testLog) scenarios(kind string, n, status int, pkg string, expect []string) []StressScenario {
+func (l *testLog) scenarios(kind string, n, status int, pkg string, expect []string) []stressScenario {
 	why := l.why(status)
-	var out []StressScenario
+	var out []stressScenario
 	anyFailed := false
 	for _, name := range append(append([]string(nil), l.order...), missing(expect, l.runs)...) {
-		s := StressScenario{Name: name, Kind: kind}
+		s := stressScenario{Name: name, Kind: kind}
 		runs := l.runs[name]
 		for k, r := range runs {
 			switch r.result {
@@ -559,7 +416,7 @@ func (l *testLog) scenarios(kind string, n, status int, pkg string, expect []str
 	// A binary that failed with every test passing (a goroutine leak found by TestMain, a build
 	// in TestMain that failed before any test) is a failure of its own.
 	if status != 0 && !anyFailed {
-		s := StressScenario{Name: "go test ./" + pkg + " (the test binary)", Kind: kind, Runs: 1}
+		s := stressScenario{Name: "go test ./" + pkg + " (the test binary)", Kind: kind, Runs: 1}
 		s.fail(1, why)
 		out = append(out, s)
 	}
@@ -611,7 +468,7 @@ func orDefault(s, def string) string {
 
 // printStress prints each scenario's pass count and every failing run's first message; it returns
 // how many scenarios failed at least one run.
-func printStress(w io.Writer, st Stress) int {
+func printStress(w io.Writer, st stressResults) int {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	failing := 0
 	for _, p := range st.Parts {
@@ -651,14 +508,14 @@ func times(n int) string {
 }
 
 // loadText says what else kept the machine busy during the runs.
-func loadText(st Stress) string {
+func loadText(st stressResults) string {
 	if st.Load == 0 {
 		return "with no added load"
 	}
 	return fmt.Sprintf("while %d busy loops (`yes > /dev/null`) ran on the machine's %d cores", st.Load, st.Machine.NProc)
 }
 
-func passCount(s StressScenario) string {
+func passCount(s stressScenario) string {
 	c := fmt.Sprintf("%d/%d", s.Passed, s.Runs)
 	if s.Skipped > 0 {
 		c += fmt.Sprintf(" (%d skipped)", s.Skipped)
@@ -667,7 +524,7 @@ func passCount(s StressScenario) string {
 }
 
 // stressMarkdown is BENCHMARKS.md's section on bench/stress.json.
-func stressMarkdown(st Stress) string {
+func stressMarkdown(st stressResults) string {
 	var b strings.Builder
 	b.WriteString("\n## Under load: scripts/stress.sh\n\n")
 	fmt.Fprintf(&b, "Generated from `bench/stress.json`. `scripts/stress.sh` ran each scenario %s %s: ", times(st.N), loadText(st))
@@ -710,176 +567,4 @@ func stressMarkdown(st Stress) string {
 // mdCell keeps text inside one table cell.
 func mdCell(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
-}
-
-// sourceIndex tells, from a test package's source, whether a `file.go:N: text` line of test output
-// is a failure (t.Error, t.Fatal) or a log line (t.Log), which the output alone does not say.
-type sourceIndex struct {
-	fset  *token.FileSet
-	calls map[string]map[int][]*ast.CallExpr // by file base name and line
-	funcs map[string][]*ast.FuncDecl         // by name, methods included
-	memo  map[*ast.FuncDecl]*callKinds
-}
-
-// callKinds is what a call can print: log lines, failures, and the formats of each.
-type callKinds struct {
-	log, fail             bool
-	logFormats, failForms []*regexp.Regexp
-}
-
-var (
-	logMethods  = map[string]bool{"Log": true, "Logf": true, "Skip": true, "Skipf": true}
-	failMethods = map[string]bool{"Error": true, "Errorf": true, "Fatal": true, "Fatalf": true, "Fail": true, "FailNow": true}
-)
-
-// newSourceIndex parses the *_test.go files of dir; a directory it cannot read gives an index that
-// takes every line for a failure.
-func newSourceIndex(dir string) *sourceIndex {
-	x := &sourceIndex{fset: token.NewFileSet(), calls: map[string]map[int][]*ast.CallExpr{},
-		funcs: map[string][]*ast.FuncDecl{}, memo: map[*ast.FuncDecl]*callKinds{}}
-	if dir == "" {
-		return x
-	}
-	paths, _ := filepath.Glob(filepath.Join(dir, "*_test.go"))
-	for _, path := range paths {
-		f, err := parser.ParseFile(x.fset, path, nil, parser.SkipObjectResolution)
-		if err != nil {
-			continue
-		}
-		base := filepath.Base(path)
-		x.calls[base] = map[int][]*ast.CallExpr{}
-		ast.Inspect(f, func(n ast.Node) bool {
-			switch n := n.(type) {
-			case *ast.CallExpr:
-				// testing reports a call at the line where the call starts.
-				line := x.fset.Position(n.Pos()).Line
-				x.calls[base][line] = append(x.calls[base][line], n)
-			case *ast.FuncDecl:
-				x.funcs[n.Name.Name] = append(x.funcs[n.Name.Name], n)
-			}
-			return true
-		})
-	}
-	return x
-}
-
-// isFailure says whether the output line `file:line: text` is a failure message. testing reports a
-// t.Helper function's output at its caller's line, so a call of a package function there is judged
-// by what that function can print: only failures, only logs, or both (then by the text matching one
-// of its formats). Lines it cannot place count as failures, so that no failure is ever hidden.
-func (x *sourceIndex) isFailure(file string, line int, text string) bool {
-	for _, call := range x.calls[file][line] {
-		k := x.kinds(call, 0)
-		switch {
-		case k.fail && !k.log:
-			return true
-		case k.log && !k.fail:
-			return false
-		case k.log && k.fail:
-			return !matchesAny(k.logFormats, text) || matchesAny(k.failForms, text)
-		}
-	}
-	return true
-}
-
-// maxHelperDepth bounds how deep helpers calling helpers are followed.
-const maxHelperDepth = 4
-
-func (x *sourceIndex) kinds(call *ast.CallExpr, depth int) callKinds {
-	var name string
-	switch fn := call.Fun.(type) {
-	case *ast.SelectorExpr:
-		name = fn.Sel.Name
-		format := formatRegexp(call)
-		if logMethods[name] {
-			return callKinds{log: true, logFormats: format}
-		}
-		if failMethods[name] {
-			return callKinds{fail: true, failForms: format}
-		}
-	case *ast.Ident:
-		name = fn.Name
-	}
-	var k callKinds
-	if depth >= maxHelperDepth {
-		return k
-	}
-	for _, decl := range x.funcs[name] {
-		k.merge(x.funcKinds(decl, depth+1))
-	}
-	return k
-}
-
-func (x *sourceIndex) funcKinds(decl *ast.FuncDecl, depth int) callKinds {
-	if k, ok := x.memo[decl]; ok {
-		if k == nil {
-			return callKinds{} // recursion: already being summed up
-		}
-		return *k
-	}
-	x.memo[decl] = nil
-	var k callKinds
-	if decl.Body != nil {
-		ast.Inspect(decl.Body, func(n ast.Node) bool {
-			if call, ok := n.(*ast.CallExpr); ok {
-				k.merge(x.kinds(call, depth))
-			}
-			return true
-		})
-	}
-	x.memo[decl] = &k
-	return k
-}
-
-func (k *callKinds) merge(o callKinds) {
-	k.log, k.fail = k.log || o.log, k.fail || o.fail
-	k.logFormats = append(k.logFormats, o.logFormats...)
-	k.failForms = append(k.failForms, o.failForms...)
-}
-
-// verb is a fmt verb with its flags, width, precision and argument index.
-var verb = regexp.MustCompile(`%[-+# 0]*(?:\[\d+\])?(?:\d+|\*)?(?:\.(?:\d+|\*)?)?(?:\[\d+\])?[a-zA-Z%]`)
-
-// formatRegexp turns a call's literal first argument into a regexp for the first line it prints:
-// each verb may stand for anything. A call without a literal gives none.
-func formatRegexp(call *ast.CallExpr) []*regexp.Regexp {
-	if len(call.Args) == 0 {
-		return nil
-	}
-	lit, ok := call.Args[0].(*ast.BasicLit)
-	if !ok || lit.Kind != token.STRING {
-		return nil
-	}
-	s, err := strconv.Unquote(lit.Value)
-	if err != nil {
-		return nil
-	}
-	s, _, _ = strings.Cut(s, "\n")
-	var b strings.Builder
-	b.WriteString("^")
-	last := 0
-	for _, m := range verb.FindAllStringIndex(s, -1) {
-		b.WriteString(regexp.QuoteMeta(s[last:m[0]]))
-		if s[m[0]:m[1]] == "%%" {
-			b.WriteString("%")
-		} else {
-			b.WriteString(".*")
-		}
-		last = m[1]
-	}
-	b.WriteString(regexp.QuoteMeta(s[last:]))
-	re, err := regexp.Compile(b.String())
-	if err != nil {
-		return nil
-	}
-	return []*regexp.Regexp{re}
-}
-
-func matchesAny(res []*regexp.Regexp, s string) bool {
-	for _, re := range res {
-		if re.MatchString(s) {
-			return true
-		}
-	}
-	return false
 }

@@ -1,13 +1,11 @@
-package main
+package bench
 
 import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 )
 
 // The barrier group measures what the task runner's default barrier costs when the ranks are in
@@ -50,37 +48,27 @@ type barrierSample struct {
 	allIn, skew float64
 }
 
-func measureBarrier(o options, work string) []Figure {
+func measureBarrier(o Options, work string) []figure {
 	on := newFigure("9a", "Barrier on (default): supervisor start → all 8 GEN ranks in their command", "s", barrierMethod, nil)
 	skew := newFigure("9b", "Barrier on: spread of command starts within a 4-task step", "ms", barrierSkewMethod, nil)
 	if reason := clusterReason(o); reason != "" {
 		on.NotMeasured, skew.NotMeasured = reason, reason
-		return []Figure{on, skew}
+		return []figure{on, skew}
 	}
 	dir := filepath.Join(work, "barrier")
 	var onAll, offAll, onSkew, offSkew []float64
-	var jobs []string
-	defer func() {
-		for _, id := range jobs {
-			if state, err := exec.Command("squeue", "-h", "-j", id, "-o", "%T").Output(); err == nil && activeState(strings.TrimSpace(string(state))) {
-				_ = exec.Command("scancel", id).Run()
-			}
-		}
-	}()
-	for i := 0; i < o.runs; i++ {
-		logf("barrier on vs off, run %d/%d", i+1, o.runs)
+	var jobs slurmJobs
+	defer jobs.cancelLeftovers()
+	for i := 0; i < o.Runs; i++ {
+		logf("barrier on vs off, run %d/%d", i+1, o.Runs)
 		// Alternate the order, so that a warm node cache or a queue behind another job favours neither.
 		order := "on off"
 		if i%2 == 1 {
 			order = "off on"
 		}
 		run := filepath.Join(dir, fmt.Sprintf("%02d", i))
-		id, err := runBarrierJob(run, o.bin, order)
-		if id != "" {
-			jobs = append(jobs, id)
-		}
-		if err != nil {
-			return []Figure{failed(on, err), failed(skew, err)}
+		if err := runBarrierJob(&jobs, run, o.Bin, order); err != nil {
+			return []figure{failed(on, err), failed(skew, err)}
 		}
 		for _, m := range []struct {
 			mode      string
@@ -88,7 +76,7 @@ func measureBarrier(o options, work string) []Figure {
 		}{{"on", &onAll, &onSkew}, {"off", &offAll, &offSkew}} {
 			s, err := readBarrierRun(run, m.mode)
 			if err != nil {
-				return []Figure{failed(on, jobError(run, err)), failed(skew, err)}
+				return []figure{failed(on, jobError(run, err)), failed(skew, err)}
 			}
 			*m.all, *m.skew = append(*m.all, s.allIn), append(*m.skew, 1000*s.skew)
 		}
@@ -105,7 +93,7 @@ func measureBarrier(o options, work string) []Figure {
 	skew = newFigure("9b", skew.Name, "ms", barrierSkewMethod, onSkew)
 	skew.against("barrier off, same jobs", "ms", offSkew)
 	skew.note("Ranks in step arrive within milliseconds anyway; the barrier's worth is when they are not (ranks skewed by 3 s start within 0.2 s: task/fakesrun_test.go and integration/task_test.go check it).")
-	return []Figure{on, skew}
+	return []figure{on, skew}
 }
 
 const barrierMethod = "An sbatch job of 4 nodes (2 tasks and 2 GPUs each) runs `disagg-supervisor run` of 2 GEN servers of 2 nodes × 2 tasks " +
@@ -117,30 +105,18 @@ const barrierMethod = "An sbatch job of 4 nodes (2 tasks and 2 GPUs each) runs `
 const barrierSkewMethod = "The runs of 9a: for each GEN step, the latest minus the earliest command start of its 4 ranks; the larger of the two steps per run. " +
 	"Reference: the same with the barrier off."
 
-// runBarrierJob writes the job into dir, submits it and waits for it to end; it returns the job id.
-func runBarrierJob(dir, bin, order string) (string, error) {
+// runBarrierJob writes the job into dir, submits it and waits for it to end.
+func runBarrierJob(jobs *slurmJobs, dir, bin, order string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return err
 	}
 	script := strings.NewReplacer("@DIR@", dir, "@BIN@", bin, "@ORDER@", order).Replace(barrierJob)
 	path := filepath.Join(dir, "job.sh")
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
-		return "", err
+		return err
 	}
-	out, err := exec.Command("sbatch", "--parsable", path).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("sbatch: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	id, _, _ := strings.Cut(strings.TrimSpace(string(out)), ";")
-	deadline := time.Now().Add(10 * time.Minute)
-	for time.Now().Before(deadline) {
-		state, err := exec.Command("squeue", "-h", "-j", id, "-o", "%T").Output()
-		if s := strings.TrimSpace(string(state)); err != nil || s == "" || !activeState(s) {
-			return id, nil
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	return id, fmt.Errorf("job %s did not end within 10 minutes (queued behind other jobs?)", id)
+	_, err := jobs.submitAndWait(path)
+	return err
 }
 
 // readBarrierRun reads one supervisor run of a barrier job.

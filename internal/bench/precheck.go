@@ -1,9 +1,8 @@
-package main
+package bench
 
 import (
+	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -18,17 +17,17 @@ const precheckVariant = "GEN_PRECHECK_0=pass:1s,GEN_PRECHECK_1=pass:1500ms,CTX_P
 // local mode (7a) and on the dev cluster (7b). The instances start together and the next phase starts
 // once the last has ended, so the phase should last its slowest instance plus the supervisor's own
 // reaction; today's gate adds `sleep 5` per instance launched.
-func measurePrecheck(o options, work string) []Figure {
-	l := &local{bin: o.bin, work: filepath.Join(work, "precheck"), runs: o.runs}
-	out := []Figure{precheckFigure("7a", o.runs, "local", l.precheckRun)}
+func measurePrecheck(o Options, work string) []figure {
+	l := &local{bin: o.Bin, work: filepath.Join(work, "precheck"), runs: o.Runs}
+	out := []figure{precheckFigure("7a", o.Runs, "local", l.precheckRun)}
 	if reason := clusterReason(o); reason != "" {
 		f := fig("7b", nil)
 		f.NotMeasured = reason
 		return append(out, f)
 	}
-	c := &cluster{bin: o.bin, work: filepath.Join(work, "precheck-cluster"), runs: o.runs}
+	c := &cluster{bin: o.Bin, work: filepath.Join(work, "precheck-cluster"), runs: o.Runs}
 	defer c.cancelLeftovers()
-	return append(out, precheckFigure("7b", o.runs, "cluster", func() (float64, float64, float64, error) {
+	return append(out, precheckFigure("7b", o.Runs, "cluster", func() (float64, float64, float64, error) {
 		dir, err := c.submit("precheck", precheckJob, "@VARIANT@", precheckVariant)
 		if err != nil {
 			return 0, 0, 0, err
@@ -51,7 +50,7 @@ exec "$bin" run "${layout[@]}" --gen-command 'sleep 60' --ctx-command 'sleep 60'
 `
 
 // precheckFigure runs one item-7 measurement runs times and makes its figure.
-func precheckFigure(id string, runs int, where string, run func() (phase, slowest, reaction float64, err error)) Figure {
+func precheckFigure(id string, runs int, where string, run func() (phase, slowest, reaction float64, err error)) figure {
 	f := fig(id, nil)
 	var phase, slowest, reaction []float64
 	for i := 0; i < runs; i++ {
@@ -76,17 +75,15 @@ func precheckFigure(id string, runs int, where string, run func() (phase, slowes
 func (l *local) precheckRun() (phase, slowest, reaction float64, err error) {
 	ws := l.dir("precheck")
 	check := l.bin + " toy precheck --variant " + precheckVariant
-	cmd := exec.Command(l.bin, "run", "--local", "--nodes", "4", "--gpus-per-node", "2", "--workspace", ws,
+	state, err := l.runLogged(ws+".out", "run", "--local", "--nodes", "4", "--gpus-per-node", "2", "--workspace", ws,
 		"--num-gen", "2", "--num-ctx", "1", "--nodes-per-gen", "1", "--nodes-per-ctx", "1",
 		"--command", "sleep 600", "--benchmark-command", "true", "--grace", grace.String(),
 		"--precheck", "--precheck-gen-command", check, "--precheck-ctx-command", check)
-	out, err := os.Create(ws + ".out")
-	if err != nil {
-		return 0, 0, 0, err
+	if err == nil && !state.Success() {
+		// As exec.ExitError says it: "exit status N" or "signal: ...".
+		err = errors.New(state.String())
 	}
-	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Run(); err != nil {
+	if err != nil {
 		return 0, 0, 0, fmt.Errorf("run with the toy precheck: %v (log %s.out)", err, ws)
 	}
 	return precheckPhase(ws)

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"errors"
@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 )
 
 // cluster runs the items that need the Slurm dev cluster, one sbatch job per run. Each job times
@@ -18,7 +20,7 @@ import (
 type cluster struct {
 	bin, work string
 	runs      int
-	jobs      []string // submitted, for cancelling leftovers
+	jobs      slurmJobs // submitted, for cancelling leftovers
 	seq       int
 }
 
@@ -40,8 +42,8 @@ func slurmVersion() string {
 	return strings.TrimSpace(string(out))
 }
 
-func clusterFigures() []Figure {
-	return []Figure{fig("1", nil), fig("2", nil), fig("3d", nil), fig("3e", nil), fig("3f", nil)}
+func clusterFigures() []figure {
+	return []figure{fig("1", nil), fig("2", nil), fig("3d", nil), fig("3e", nil), fig("3f", nil)}
 }
 
 // header starts every job script: the allocation, and the reference step timed by the batch script.
@@ -123,9 +125,9 @@ today base 5
 `
 
 // failJob runs the toy stack with one injected fault, then waits until every process and step of the
-// run is gone.
+// run is gone (see failJobVars).
 const failJob = `
-toy="$dir/ws/.disagg-supervisor/bin/disagg-supervisor toy --requests 100000 --concurrency 4 --fail @FAIL@"
+toy="@TASKBIN@ toy --requests 100000 --concurrency 4 --fail @FAIL@"
 "$bin" run "${layout[@]}" --workspace "$dir/ws" --command "$toy" --grace @GRACE@ \
   --probe 'GEN_*=file:{out}/hostnames-{token}/{role}.txt' --probe 'CTX_*=file:{out}/hostnames-{token}/{role}.txt' \
   --probe 'DISAGG_SERVER=file:{out}/hostnames-{token}/DISAGG_SERVER.txt' > "$dir/supervisor.out" 2>&1
@@ -142,8 +144,14 @@ done
 now > "$dir/gone"
 `
 
-// submit writes the job script, submits it and waits until the job has ended. It returns the job's
-// directory.
+// failJobVars fill in failJob for fault f. The toy runs from the supervisor's copy of its binary in
+// the run's workspace, "$dir/ws", which the batch script's shell expands.
+func failJobVars(f fault) []string {
+	return []string{"@FAIL@", f.spec, "@GRACE@", grace.String(), "@TASKBIN@", coord.TaskBinary("$dir/ws")}
+}
+
+// submit writes the job script and submits it, and waits until the job has ended. It returns the
+// job's directory.
 func (c *cluster) submit(name, body string, vars ...string) (string, error) {
 	c.seq++
 	dir := filepath.Join(c.work, fmt.Sprintf("%02d-%s", c.seq, name))
@@ -156,70 +164,44 @@ func (c *cluster) submit(name, body string, vars ...string) (string, error) {
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		return "", err
 	}
-	out, err := exec.Command("sbatch", "--parsable", path).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("sbatch: %v: %s", err, strings.TrimSpace(string(out)))
+	if _, err := c.jobs.submitAndWait(path); err != nil {
+		return "", err
 	}
-	id, _, _ := strings.Cut(strings.TrimSpace(string(out)), ";")
-	c.jobs = append(c.jobs, id)
-	deadline := time.Now().Add(10 * time.Minute)
-	for time.Now().Before(deadline) {
-		state, err := exec.Command("squeue", "-h", "-j", id, "-o", "%T").Output()
-		if s := strings.TrimSpace(string(state)); err != nil || s == "" || !activeState(s) {
-			return dir, nil
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	_ = exec.Command("scancel", id).Run()
-	return "", fmt.Errorf("job %s did not end within 10 minutes (queued behind other jobs?)", id)
-}
-
-func activeState(s string) bool {
-	switch s {
-	case "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING", "SIGNALING", "STAGE_OUT":
-		return true
-	}
-	return false
+	return dir, nil
 }
 
 // cancelLeftovers cancels any of our jobs still known to Slurm (only after an error cut a wait short).
-func (c *cluster) cancelLeftovers() {
-	for _, id := range c.jobs {
-		if state, err := exec.Command("squeue", "-h", "-j", id, "-o", "%T").Output(); err == nil && activeState(strings.TrimSpace(string(state))) {
-			_ = exec.Command("scancel", id).Run()
-		}
-	}
-}
+func (c *cluster) cancelLeftovers() { c.jobs.cancelLeftovers() }
 
 // launch measures items 1 and 2.
-func (c *cluster) launch() []Figure {
+func (c *cluster) launch() []figure {
 	var launch, floor, noProbe, ref, pmix, pmix4 []float64
 	one, two := fig("1", nil), fig("2", nil)
 	for i := 0; i < c.runs; i++ {
 		logf("cluster launch latency, run %d/%d", i+1, c.runs)
 		dir, err := c.submit("launch", launchJob)
 		if err != nil {
-			return []Figure{failed(one, err), failed(two, err)}
+			return []figure{failed(one, err), failed(two, err)}
 		}
 		start, err := readFloat(filepath.Join(dir, "start"))
 		if err != nil {
-			return []Figure{failed(one, jobError(dir, err)), failed(two, err)}
+			return []figure{failed(one, jobError(dir, err)), failed(two, err)}
 		}
 		running, err := lastRunning(filepath.Join(dir, "ws"), 5)
 		if err != nil {
-			return []Figure{failed(one, jobError(dir, err)), failed(two, err)}
+			return []figure{failed(one, jobError(dir, err)), failed(two, err)}
 		}
 		fl, err := todayAllRunning(dir, "floor")
 		if err != nil {
-			return []Figure{failed(one, jobError(dir, err)), failed(two, err)}
+			return []figure{failed(one, jobError(dir, err)), failed(two, err)}
 		}
 		npStart, err := readFloat(filepath.Join(dir, "noprobe.start"))
 		if err != nil {
-			return []Figure{failed(one, jobError(dir, err)), failed(two, err)}
+			return []figure{failed(one, jobError(dir, err)), failed(two, err)}
 		}
 		np, err := lastRunning(filepath.Join(dir, "noprobe"), 5)
 		if err != nil {
-			return []Figure{failed(one, jobError(dir, err)), failed(two, err)}
+			return []figure{failed(one, jobError(dir, err)), failed(two, err)}
 		}
 		launch, floor, noProbe = append(launch, running-start), append(floor, fl), append(noProbe, np-npStart)
 		ref, pmix, pmix4 = append(ref, readSteps(dir, "ref.srun")...), append(pmix, readSteps(dir, "ref.pmix")...), append(pmix4, readSteps(dir, "ref.pmix4")...)
@@ -245,11 +227,11 @@ func (c *cluster) launch() []Figure {
 		logf("cluster bash baseline (today's sequence), run %d/%d", i+1, c.runs)
 		dir, err := c.submit("baseline", baselineJob)
 		if err != nil {
-			return []Figure{one, failed(two, err)}
+			return []figure{one, failed(two, err)}
 		}
 		all, err := todayAllRunning(dir, "base")
 		if err != nil {
-			return []Figure{one, failed(two, jobError(dir, err))}
+			return []figure{one, failed(two, jobError(dir, err))}
 		}
 		start, _ := readFloat(filepath.Join(dir, "base.start"))
 		end, _ := readFloat(filepath.Join(dir, "base.sequence_end"))
@@ -262,21 +244,21 @@ func (c *cluster) launch() []Figure {
 	two.part("end of the script's launch sequence, after its last sleep (s)", seqEnd)
 	two.note("Ratio to the bare srun reference: %.0f× (the supervisor: %.1f×). Today's script only moves on after its last sleep, %.2f s after it started.",
 		two.Median/median(ref), one.Ratio, median(seqEnd))
-	return []Figure{one, two}
+	return []figure{one, two}
 }
 
 // failures measures item 3 on the cluster.
-func (c *cluster) failures() []Figure {
-	var out []Figure
+func (c *cluster) failures() []figure {
+	var out []figure
 	for _, f := range faults {
-		figure := fig(f.clusterID, nil)
+		fg := fig(f.clusterID, nil)
 		var latency, refs []float64
 		parts := map[string][]float64{}
 		var err error
 		for i := 0; i < c.runs && err == nil; i++ {
 			logf("cluster failure detection %s, run %d/%d", f.spec, i+1, c.runs)
 			var dir string
-			if dir, err = c.submit("fail", failJob, "@FAIL@", f.spec, "@GRACE@", grace.String()); err != nil {
+			if dir, err = c.submit("fail", failJob, failJobVars(f)...); err != nil {
 				break
 			}
 			var s failureSample
@@ -289,19 +271,19 @@ func (c *cluster) failures() []Figure {
 			refs = append(refs, readSteps(dir, "ref.srun")...)
 		}
 		if err != nil {
-			out = append(out, failed(figure, err))
+			out = append(out, failed(fg, err))
 			continue
 		}
-		figure = failureFigure(f.clusterID, latency, parts, "srun -N1 -n1 true", refs, 2*time.Second)
+		fg = failureFigure(f.clusterID, latency, parts, "srun -N1 -n1 true", refs, 2*time.Second)
 		if n := median(parts["steps the teardown asked to stop (#)"]); n > 0 {
-			figure.note("On a cluster the other steps are stopped through Slurm, their signals asked for together at the teardown event and sent by one `scancel --ctld --signal=TERM JOB.S1 JOB.S2 ...` (two when one joins late): %.0f steps were all reaped %.3f s after it (median of c).",
+			fg.note("On a cluster the other steps are stopped through Slurm, their signals asked for together at the teardown event and sent by one `scancel --ctld --signal=TERM JOB.S1 JOB.S2 ...` (two when one joins late): %.0f steps were all reaped %.3f s after it (median of c).",
 				n, median(parts["c. → every step reaped (s)"]))
 		}
 		if calls := parts["Slurm commands the supervisor ran (#)"]; len(calls) > 0 {
-			figure.note("The supervisor ran %.0f Slurm commands in the median run, at most %.0f (summary.json slurm_calls: scontrol, sinfo, squeue and scancel, retries included).",
+			fg.note("The supervisor ran %.0f Slurm commands in the median run, at most %.0f (summary.json slurm_calls: scontrol, sinfo, squeue and scancel, retries included).",
 				median(calls), slicesMax(calls))
 		}
-		out = append(out, figure)
+		out = append(out, fg)
 	}
 	return out
 }

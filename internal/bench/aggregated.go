@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"path/filepath"
@@ -17,12 +17,12 @@ const aggregatedFailureMethod = "`disagg-supervisor demo --aggregated --fail SER
 
 // measureAggregated is the aggregated group: failure detection of an aggregated test in local mode,
 // with the same target as the disaggregated roles' (3a-3c).
-func measureAggregated(o options, work string) []Figure {
-	l := &local{bin: o.bin, work: filepath.Join(work, "aggregated"), runs: o.runs}
+func measureAggregated(o Options, work string) []figure {
+	l := &local{bin: o.Bin, work: filepath.Join(work, "aggregated"), runs: o.Runs}
 	f := aggregatedFault
 	refs, err := l.fakeSrunSteps()
 	if err != nil {
-		return []Figure{failed(fig(f.localID, nil), err)}
+		return []figure{failed(fig(f.localID, nil), err)}
 	}
 	var latency []float64
 	parts := map[string][]float64{}
@@ -30,12 +30,12 @@ func measureAggregated(o options, work string) []Figure {
 		logf("local failure detection, aggregated %s, run %d/%d", f.spec, i+1, l.runs)
 		s, err := l.failureRun(f, "--aggregated")
 		if err != nil {
-			return []Figure{failed(fig(f.localID, nil), err)}
+			return []figure{failed(fig(f.localID, nil), err)}
 		}
 		latency = append(latency, s.latency)
 		s.addParts(parts)
 	}
-	figure := failureFigure(f.localID, latency, parts, "fake srun: disagg-supervisor srun -N1 -n1 true", refs, 500*time.Millisecond)
-	figure.note("srun's --kill-on-bad-exit ends the SERVER's other ranks itself, so the one step ends with the failing rank and there is nothing else to stop.")
-	return []Figure{figure}
+	fg := failureFigure(f.localID, latency, parts, "fake srun: disagg-supervisor srun -N1 -n1 true", refs, 500*time.Millisecond)
+	fg.note("srun's --kill-on-bad-exit ends the SERVER's other ranks itself, so the one step ends with the failing rank and there is nothing else to stop.")
+	return []figure{fg}
 }

@@ -1,9 +1,8 @@
-package main
+package bench
 
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -52,8 +51,8 @@ func hangMethod(c hangCase) string {
 }
 
 // measureHangs measures the hangs group: each toy sickness's detection latency against its bound.
-func measureHangs(o options, work string) []Figure {
-	l := &local{bin: o.bin, work: filepath.Join(work, "hangs"), runs: o.runs}
+func measureHangs(o Options, work string) []figure {
+	l := &local{bin: o.Bin, work: filepath.Join(work, "hangs"), runs: o.Runs}
 	var refs []float64
 	var refErr error
 	for i := 0; i < l.runs && refErr == nil; i++ {
@@ -63,7 +62,7 @@ func measureHangs(o options, work string) []Figure {
 			refs = append(refs, s)
 		}
 	}
-	var out []Figure
+	var out []figure
 	for _, c := range hangCases {
 		f := newFigure(c.id, c.name, "s", hangMethod(c), nil)
 		if refErr != nil {
@@ -102,18 +101,12 @@ func (l *local) hangRun(c hangCase) (decision, exited float64, err error) {
 		return 0, 0, err
 	}
 	args := append([]string{"demo", "--workspace", ws, "--fail", c.spec, "--grace", grace.String(), "--requests", "100"}, c.args...)
-	cmd := exec.Command(l.bin, args...)
-	log, err := os.Create(ws + ".out")
+	state, err := l.runLogged(ws+".out", args...)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer log.Close()
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Run(); err != nil && cmd.ProcessState == nil {
-		return 0, 0, err
-	}
 	end := unixNow()
-	if code := cmd.ProcessState.ExitCode(); code != c.code {
+	if code := state.ExitCode(); code != c.code {
 		return 0, 0, fmt.Errorf("demo --fail %s exited %d, want %d (log %s.out)", c.spec, code, c.code, ws)
 	}
 	s, err := record.ReadSummary(ws)

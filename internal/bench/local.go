@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -121,7 +121,7 @@ func analyseFailure(ws string, f fault, exit, gone, left float64) (failureSample
 		slurm: float64(calls)}, nil
 }
 
-func failureFigure(id string, latency []float64, parts map[string][]float64, refName string, refs []float64, allowance time.Duration) Figure {
+func failureFigure(id string, latency []float64, parts map[string][]float64, refName string, refs []float64, allowance time.Duration) figure {
 	f := fig(id, latency)
 	f.against(refName, "s", refs)
 	limit := (allowance + grace).Seconds()
@@ -142,13 +142,13 @@ func failureFigure(id string, latency []float64, parts map[string][]float64, ref
 }
 
 // failures measures item 3 in local mode.
-func (l *local) failures() []Figure {
+func (l *local) failures() []figure {
 	refs, err := l.fakeSrunSteps()
-	var out []Figure
+	var out []figure
 	for _, f := range faults {
-		figure := fig(f.localID, nil)
+		fg := fig(f.localID, nil)
 		if err != nil {
-			out = append(out, failed(figure, err))
+			out = append(out, failed(fg, err))
 			continue
 		}
 		var latency []float64
@@ -163,7 +163,7 @@ func (l *local) failures() []Figure {
 			}
 		}
 		if rerr != nil {
-			out = append(out, failed(figure, rerr))
+			out = append(out, failed(fg, rerr))
 			continue
 		}
 		out = append(out, failureFigure(f.localID, latency, parts, "fake srun: disagg-supervisor srun -N1 -n1 true", refs, 500*time.Millisecond))
@@ -175,22 +175,15 @@ func (l *local) failures() []Figure {
 func (l *local) failureRun(f fault, extra ...string) (failureSample, error) {
 	ws := l.dir("fail")
 	args := append([]string{"demo", "--workspace", ws, "--fail", f.spec, "--grace", grace.String(), "--requests", "100000"}, extra...)
-	cmd := exec.Command(l.bin, args...)
 	if err := os.MkdirAll(ws, 0o755); err != nil {
 		return failureSample{}, err
 	}
-	log, err := os.Create(ws + ".out")
+	state, err := l.runLogged(ws+".out", args...)
 	if err != nil {
 		return failureSample{}, err
 	}
-	defer log.Close()
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return failureSample{}, err
-	}
-	_ = cmd.Wait()
 	exit := unixNow()
-	if code := cmd.ProcessState.ExitCode(); code != f.code {
+	if code := state.ExitCode(); code != f.code {
 		return failureSample{}, fmt.Errorf("demo --fail %s exited %d, want %d (log %s.out)", f.spec, code, f.code, ws)
 	}
 	summary, err := record.ReadSummary(ws)
@@ -202,6 +195,22 @@ func (l *local) failureRun(f fault, extra ...string) (failureSample, error) {
 		return failureSample{}, err
 	}
 	return analyseFailure(ws, f, exit, gone, left)
+}
+
+// runLogged runs the supervisor binary with args, its stdout and stderr to logPath, and waits for
+// it to end. The error is about starting it; how it ended is the state returned.
+func (l *local) runLogged(logPath string, args ...string) (*os.ProcessState, error) {
+	log, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	cmd := exec.Command(l.bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Run(); err != nil && cmd.ProcessState == nil {
+		return nil, err
+	}
+	return cmd.ProcessState, nil
 }
 
 // fakeSrunSteps times bare steps of the fake srun: the local reference of item 3.
@@ -270,7 +279,7 @@ var overheadArgs = []string{"--nodes-per-gen", "1", "--gpus-per-node-per-gen", "
 
 // overhead measures item 4. The runs go side by side: each figure is of one process alone, and an
 // idle supervisor leaves the others the machine.
-func (l *local) overhead() []Figure {
+func (l *local) overhead() []figure {
 	rss, cpu := fig("4a", nil), fig("4b", nil)
 	logf("overhead: %d supervisors of 10 idle roles for 30 s, side by side", l.runs)
 	type sample struct {
@@ -293,7 +302,7 @@ func (l *local) overhead() []Figure {
 	var hwm, cpus, walls, idle, planRSS []float64
 	for _, s := range samples {
 		if s.err != nil {
-			return []Figure{failed(rss, s.err), failed(cpu, s.err)}
+			return []figure{failed(rss, s.err), failed(cpu, s.err)}
 		}
 		hwm, cpus, walls, idle = append(hwm, s.hwm), append(cpus, s.cpu), append(walls, s.wall), append(idle, s.idle)
 	}
@@ -301,7 +310,7 @@ func (l *local) overhead() []Figure {
 		args := append([]string{"plan", "--nodelist", "node[1-8]", "--gpus-per-node", "1", "--workspace", l.dir("plan")}, overheadArgs...)
 		cmd := exec.Command(l.bin, args...)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return []Figure{failed(rss, fmt.Errorf("plan: %v: %s", err, out)), failed(cpu, err)}
+			return []figure{failed(rss, fmt.Errorf("plan: %v: %s", err, out)), failed(cpu, err)}
 		}
 		planRSS = append(planRSS, float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)/1024)
 	}
@@ -319,7 +328,7 @@ func (l *local) overhead() []Figure {
 		used = "no measurable CPU time (under one 10 ms clock tick in 18 s, i.e. under 0.06% of one core)"
 	}
 	cpu.note("Between 10 s and 28 s into the run, with every role started and nothing happening, the supervisor used %s: it waits on its children and timers; the one thing it polls is the benchmark's log, which it copies to the job's output, once a second while the log does not grow.", used)
-	return []Figure{rss, cpu}
+	return []figure{rss, cpu}
 }
 
 // watchSupervisor runs the supervisor and samples its own /proc entries (children excluded) every
@@ -402,7 +411,7 @@ type toyResults struct {
 }
 
 // throughput measures item 6.
-func (l *local) throughput() []Figure {
+func (l *local) throughput() []figure {
 	const requests, concurrency, work = 2000, 8, 2 * time.Millisecond
 	rps, p50 := fig("6a", nil), fig("6b", nil)
 	var tput, lat, ideal, hold, p90, p99 []float64
@@ -413,7 +422,7 @@ func (l *local) throughput() []Figure {
 		cmd := exec.Command(l.bin, "demo", "--workspace", ws, "--requests", strconv.Itoa(requests), "--concurrency", strconv.Itoa(concurrency))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			err = fmt.Errorf("demo: %v: %s", err, lastLine(out))
-			return []Figure{failed(rps, err), failed(p50, err)}
+			return []figure{failed(rps, err), failed(p50, err)}
 		}
 		var r toyResults
 		data, err := os.ReadFile(filepath.Join(ws, "toy_benchmark_results.json"))
@@ -424,7 +433,7 @@ func (l *local) throughput() []Figure {
 			err = fmt.Errorf("%d toy requests failed", r.Failed)
 		}
 		if err != nil {
-			return []Figure{failed(rps, err), failed(p50, err)}
+			return []figure{failed(rps, err), failed(p50, err)}
 		}
 		tput, lat, p90, p99 = append(tput, r.ThroughputRPS), append(lat, r.LatencyMS.P50), append(p90, r.LatencyMS.P90), append(p99, r.LatencyMS.P99)
 		hold, ideal = append(hold, h*1000), append(ideal, concurrency/h)
@@ -438,7 +447,7 @@ func (l *local) throughput() []Figure {
 	p50.part("p99 (ms)", p99)
 	p50.note("p90 %.2f ms, p99 %.2f ms (medians over the runs). Each toy request is a POST to the router, a 2 ms prefill on the CTX worker and a 2 ms decode on a GEN worker, over loopback HTTP; what is above the reference is the router, HTTP and scheduling on %d cores shared with the %d-request client.",
 		median(p90), median(p99), describeMachine().NProc, concurrency)
-	return []Figure{rps, p50}
+	return []figure{rps, p50}
 }
 
 // measureHold is the median time of two back-to-back sleeps of d: what a toy request's two worker
