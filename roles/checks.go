@@ -47,29 +47,24 @@ type checkGrammar struct {
 	defaults  checkSpec
 	options   bool                                        // http targets take status= and body=
 	suffix    func(s *checkSpec, v string) error          // parses what follows the last '@'
-	attach    func(r *Role, s checkSpec, expanded string) // expanded: placeholders but {idx} expanded
+	attach    func(r *Role, s checkSpec, expanded string) // expanded: placeholders but {idx}
 }
 
 // checkSpecs collects the specs of one grammar, its environment variable's first and then its flags,
 // so that a flag overrides the environment for the same role (later specs win).
 func (b *builder) checkSpecs(g checkGrammar, flags []string) ([]checkSpec, error) {
 	var specs []checkSpec
-	add := func(entry, input string) error {
+	entries := splitProbeList(b.getenv(g.env))
+	for i, entry := range append(entries, flags...) {
+		input := g.flag + " " + quote(entry)
+		if i < len(entries) {
+			input = g.env + " entry " + quote(entry)
+		}
 		s, err := g.parse(entry, input)
-		if err == nil {
-			specs = append(specs, s)
-		}
-		return err
-	}
-	for _, entry := range splitProbeList(b.getenv(g.env)) {
-		if err := add(entry, g.env+" entry "+quote(entry)); err != nil {
+		if err != nil {
 			return nil, err
 		}
-	}
-	for _, flag := range flags {
-		if err := add(flag, g.flag+" "+quote(flag)); err != nil {
-			return nil, err
-		}
+		specs = append(specs, s)
 	}
 	return specs, nil
 }

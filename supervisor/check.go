@@ -50,7 +50,7 @@ func forConfig(target string, index int) string {
 	return strings.ReplaceAll(target, roles.PlaceholderIdx, strconv.Itoa(index))
 }
 
-// policy is how a check's attempts are run and when they end. With a timeout it is until-pass (a
+// policy is how a check's attempts are run and when they end. Without failures it is until-pass (a
 // readiness probe): the first attempt at once, then one every period, until one passes or the
 // timeout has passed; attempts missed by a slow one are not made up, as a probe only polls. With
 // failures it is every-period (a liveness check): an attempt each period on a grid from the start,
@@ -80,17 +80,18 @@ func (e *checkFailed) Error() string { return e.last.Error() }
 // runCheck runs attempts of c on clk as p says. It returns nil once an until-pass check passes, a
 // *checkFailed once p fails it, and ctx's error when ctx ends first.
 func runCheck(ctx context.Context, clk clock, c check, p policy) error {
+	untilPass := p.failures == 0
 	var deadline <-chan time.Time
-	if p.timeout > 0 {
+	if untilPass {
 		deadline = clk.After(p.timeout)
 	}
 	var last error
 	var answers []string
 	next := clk.Now()
 	for failed, first := 0, true; ; first = false {
-		if p.failures > 0 || !first {
+		if !untilPass || !first {
 			next = next.Add(p.period)
-			if p.failures == 0 {
+			if untilPass {
 				next = later(next, clk.Now())
 			}
 			select {
@@ -107,13 +108,13 @@ func runCheck(ctx context.Context, clk clock, c check, p policy) error {
 		}
 		last = c(actx)
 		stop()
-		if last == nil && p.failures == 0 {
+		if last == nil && untilPass {
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if p.failures == 0 {
+		if untilPass {
 			continue
 		}
 		if last == nil {
