@@ -91,8 +91,8 @@ func runCheck(ctx context.Context, clk clock, c check, p policy) error {
 	for failed, first := 0, true; ; first = false {
 		if !untilPass || !first {
 			next = next.Add(p.period)
-			if untilPass {
-				next = later(next, clk.Now())
+			if now := clk.Now(); untilPass && next.Before(now) {
+				next = now
 			}
 			select {
 			case <-ctx.Done():
@@ -138,14 +138,6 @@ func runCheck(ctx context.Context, clk clock, c check, p policy) error {
 		}
 		p.missed(last, failed)
 	}
-}
-
-// later is the later of two times.
-func later(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return b
-	}
-	return a
 }
 
 // newCheck returns one attempt of spec; a log probe or check reads the step's log from logStart.
