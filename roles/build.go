@@ -151,18 +151,25 @@ func (b *builder) finishPlan(p *Plan, lay layout, st srunSettings, task taskopts
 	if err := b.checks(p, lay, st, task, vars); err != nil {
 		return err
 	}
-	probes, err := b.probeSpecs()
-	if err != nil {
-		return err
+	def := b.f.ProbeTimeout
+	if def == 0 {
+		def = DefaultProbeTimeout
 	}
-	if err := applyProbes(p, probes); err != nil {
-		return err
+	// The probes are applied before the liveness checks are parsed, so that a probe's error comes
+	// first.
+	for _, c := range []struct {
+		grammar checkGrammar
+		flags   []string
+	}{{probeGrammar(def), b.f.Probes}, {livenessGrammar(), b.f.Liveness}} {
+		specs, err := b.checkSpecs(c.grammar, c.flags)
+		if err != nil {
+			return err
+		}
+		if err := c.grammar.apply(p, specs); err != nil {
+			return err
+		}
 	}
-	liveness, err := b.livenessSpecs()
-	if err != nil {
-		return err
-	}
-	return applyLiveness(p, liveness)
+	return nil
 }
 
 // checkFileSize refuses a file over MaxInputFile; data may be cut one byte past the bound, as

@@ -150,20 +150,20 @@ func FuzzProbe(f *testing.F) {
 	}
 	const def = 30 * time.Minute
 	f.Fuzz(func(t *testing.T, spec string) {
-		p, err := parseProbe(spec, "--probe "+quote(spec), def)
+		p, err := probeGrammar(def).parse(spec, "--probe "+quote(spec))
 		if err != nil {
 			inputError(t, err)
 			return
 		}
-		if p.timeout <= 0 || !p.typ.Valid() || strings.TrimSpace(p.target) != p.target || p.target == "" {
-			t.Fatalf("parseProbe(%q) = %+v", spec, p)
+		if p.timeout <= 0 || !p.check.Type.Valid() || strings.TrimSpace(p.check.Target) != p.check.Target || p.check.Target == "" {
+			t.Fatalf("--probe %q parses to %+v", spec, p)
 		}
-		again := p.pattern + "=" + string(p.typ) + ":" + p.target + "@" + p.timeout.String()
-		q, err := parseProbe(again, "--probe", def)
+		again := p.pattern + "=" + string(p.check.Type) + ":" + p.check.Target + "@" + p.timeout.String()
+		q, err := probeGrammar(def).parse(again, "--probe")
 		if err != nil {
 			t.Fatalf("%q, written back from %q, does not parse: %v", again, spec, err)
 		}
-		if q.pattern != p.pattern || q.typ != p.typ || q.target != p.target || q.timeout != p.timeout {
+		if q.pattern != p.pattern || q.check != p.check || q.timeout != p.timeout {
 			t.Fatalf("%q parses to %+v, written back as %q to %+v", spec, p, again, q)
 		}
 	})
@@ -180,14 +180,14 @@ func FuzzLiveness(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
-		l, err := parseLiveness(spec, "--liveness "+quote(spec))
+		l, err := livenessGrammar().parse(spec, "--liveness "+quote(spec))
 		if err != nil {
 			inputError(t, err)
 			return
 		}
-		c := l.check
+		c := *l.liveness(l.check.Target)
 		if c.PeriodSeconds <= 0 || c.Failures < 1 || !c.Type.Valid() || c.Target == "" {
-			t.Fatalf("parseLiveness(%q) = %+v", spec, c)
+			t.Fatalf("--liveness %q parses to %+v", spec, c)
 		}
 		target := c.Target
 		if c.Type == ProbeHTTP {
@@ -197,17 +197,18 @@ func FuzzLiveness(f *testing.F) {
 			}
 		}
 		again := fmt.Sprintf("%s=%s:%s@%s/%d", l.pattern, c.Type, target, c.Period(), c.Failures)
-		m, err := parseLiveness(again, "--liveness")
+		m, err := livenessGrammar().parse(again, "--liveness")
 		if err != nil {
 			t.Fatalf("%q, written back from %q, does not parse: %v", again, spec, err)
 		}
+		mc := *m.liveness(m.check.Target)
 		// The period goes through float seconds: a nanosecond either way is the same period.
-		if d := m.check.Period() - c.Period(); d < -time.Microsecond || d > time.Microsecond {
-			t.Fatalf("%q: period %s, written back as %q: %s", spec, c.Period(), again, m.check.Period())
+		if d := mc.Period() - c.Period(); d < -time.Microsecond || d > time.Microsecond {
+			t.Fatalf("%q: period %s, written back as %q: %s", spec, c.Period(), again, mc.Period())
 		}
-		m.check.PeriodSeconds = c.PeriodSeconds
-		if m.pattern != l.pattern || m.check != c {
-			t.Fatalf("%q parses to %+v, written back as %q to %+v", spec, c, again, m.check)
+		mc.PeriodSeconds = c.PeriodSeconds
+		if m.pattern != l.pattern || mc != c {
+			t.Fatalf("%q parses to %+v, written back as %q to %+v", spec, c, again, mc)
 		}
 	})
 }

@@ -42,7 +42,7 @@ func TestParseLiveness(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
-			got, err := parseLiveness(tt.spec, "--liveness "+quote(tt.spec))
+			got, err := livenessGrammar().parse(tt.spec, "--liveness "+quote(tt.spec))
 			if tt.err != "" {
 				if err == nil || err.Error() != tt.err {
 					t.Errorf("error\n got: %v\nwant: %s", err, tt.err)
@@ -52,7 +52,7 @@ func TestParseLiveness(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, got.check); diff != "" {
+			if diff := cmp.Diff(tt.want, *got.liveness(got.check.Target)); diff != "" {
 				t.Errorf("check (-want +got):\n%s", diff)
 			}
 		})

@@ -11,15 +11,15 @@ func TestParseProbe(t *testing.T) {
 	const def = 30 * time.Minute
 	tests := []struct {
 		spec string
-		want probeSpec
+		want checkSpec
 		err  string
 	}{
-		{spec: "GEN_*=http:http://{node}:8000/health", want: probeSpec{pattern: "GEN_*", typ: "http", target: "http://{node}:8000/health", timeout: def}},
-		{spec: "DISAGG_SERVER=tcp:{node}:8000@90s", want: probeSpec{pattern: "DISAGG_SERVER", typ: "tcp", target: "{node}:8000", timeout: 90 * time.Second}},
-		{spec: "*=file:{out}/{role}.ready@1h", want: probeSpec{pattern: "*", typ: "file", target: "{out}/{role}.ready", timeout: time.Hour}},
-		{spec: "CTX_0=log:Uvicorn running on .*@5m", want: probeSpec{pattern: "CTX_0", typ: "log", target: "Uvicorn running on .*", timeout: 5 * time.Minute}},
+		{spec: "GEN_*=http:http://{node}:8000/health", want: checkSpec{pattern: "GEN_*", check: HealthCheck{Type: "http", Target: "http://{node}:8000/health"}, timeout: def}},
+		{spec: "DISAGG_SERVER=tcp:{node}:8000@90s", want: checkSpec{pattern: "DISAGG_SERVER", check: HealthCheck{Type: "tcp", Target: "{node}:8000"}, timeout: 90 * time.Second}},
+		{spec: "*=file:{out}/{role}.ready@1h", want: checkSpec{pattern: "*", check: HealthCheck{Type: "file", Target: "{out}/{role}.ready"}, timeout: time.Hour}},
+		{spec: "CTX_0=log:Uvicorn running on .*@5m", want: checkSpec{pattern: "CTX_0", check: HealthCheck{Type: "log", Target: "Uvicorn running on .*"}, timeout: 5 * time.Minute}},
 		// What follows the last '@' is the timeout: a target that holds '@' gives one.
-		{spec: "CTX_0=log:user@host ready@30m", want: probeSpec{pattern: "CTX_0", typ: "log", target: "user@host ready", timeout: def}},
+		{spec: "CTX_0=log:user@host ready@30m", want: checkSpec{pattern: "CTX_0", check: HealthCheck{Type: "log", Target: "user@host ready"}, timeout: def}},
 		{spec: "CTX_0=log:user@host ready", err: `--probe "CTX_0=log:user@host ready": @host ready: not a duration: want @TIMEOUT such as @20m after the target (a target that holds '@' needs one)`},
 		{spec: "GEN_0=http:http://h/health@20mins", err: `--probe "GEN_0=http:http://h/health@20mins": @20mins: not a duration: want @TIMEOUT such as @20m after the target (a target that holds '@' needs one)`},
 		{spec: "GEN_0=http:http://h/health@", err: `--probe "GEN_0=http:http://h/health@": @: not a duration: want @TIMEOUT such as @20m after the target (a target that holds '@' needs one)`},
@@ -28,7 +28,7 @@ func TestParseProbe(t *testing.T) {
 		{spec: "GEN_0=http:http://h/he alth", err: `--probe "GEN_0=http:http://h/he alth": http target "http://h/he alth" holds a blank`},
 		{spec: "GEN_0=tcp:h :80", err: `--probe "GEN_0=tcp:h :80": tcp target "h :80" holds a blank`},
 		{spec: "GEN_0=file:x@-1m", err: `--probe "GEN_0=file:x@-1m": @-1m: want a positive duration, got -1m0s`},
-		{spec: "CTX_0=http:http://u@h:1/x@2m", want: probeSpec{pattern: "CTX_0", typ: "http", target: "http://u@h:1/x", timeout: 2 * time.Minute}},
+		{spec: "CTX_0=http:http://u@h:1/x@2m", want: checkSpec{pattern: "CTX_0", check: HealthCheck{Type: "http", Target: "http://u@h:1/x"}, timeout: 2 * time.Minute}},
 		{spec: "GEN_0", err: `--probe "GEN_0": want ROLE=TYPE:TARGET[@TIMEOUT], e.g. GEN_*=http:http://{node}:8000/health@20m`},
 		{spec: "=http:x", err: `--probe "=http:x": want ROLE=TYPE:TARGET[@TIMEOUT], e.g. GEN_*=http:http://{node}:8000/health@20m`},
 		{spec: "GEN_0=http", err: `--probe "GEN_0=http": want ROLE=TYPE:TARGET[@TIMEOUT], e.g. GEN_*=http:http://{node}:8000/health@20m`},
@@ -41,7 +41,7 @@ func TestParseProbe(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
 			input := "--probe " + quote(tt.spec)
-			got, err := parseProbe(tt.spec, input, def)
+			got, err := probeGrammar(def).parse(tt.spec, input)
 			if tt.err != "" {
 				if err == nil || err.Error() != tt.err {
 					t.Errorf("error\n got: %v\nwant: %s", err, tt.err)
@@ -52,7 +52,7 @@ func TestParseProbe(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.want.input = input
-			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(probeSpec{})); diff != "" {
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(checkSpec{})); diff != "" {
 				t.Errorf("spec (-want +got):\n%s", diff)
 			}
 		})

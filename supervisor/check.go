@@ -9,14 +9,16 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 )
 
 // check is one attempt of a readiness probe or of a liveness check: nil when the role passes, else
-// what it answered. waitProbe retries a readiness probe until it passes; startLiveness runs a
-// liveness check every period until it fails too often in a row.
+// what it answered. runCheck retries a readiness probe until it passes, and runs a liveness check
+// every period until it fails too often in a row.
 type check func(ctx context.Context) error
 
 // checkPurpose tells a readiness probe from a liveness check where one attempt differs.
@@ -36,27 +38,106 @@ const (
 // readinessAttemptTimeout bounds one HTTP or TCP attempt of a readiness probe.
 const readinessAttemptTimeout = 2 * time.Second
 
-// checkSpec is one probe or check as its attempts need it, whichever grammar of roles it came from
-// (--probe or --liveness).
+// checkSpec is one probe or check as its attempts need it: what roles parsed from --probe or
+// --liveness, and which of the two it is.
 type checkSpec struct {
 	purpose checkPurpose
-	Type    roles.ProbeType
-	// Target is the URL, host:port, path or regular expression.
-	Target string
-	// StatusMin and StatusMax bound a passing HTTP status; Body, when set, is what the answer's body
-	// must match.
-	StatusMin, StatusMax int
-	Body                 string
+	roles.HealthCheck
 }
 
-// readinessSpec is a readiness probe's spec.
-func readinessSpec(p roles.Probe) checkSpec {
-	return checkSpec{purpose: forReadiness, Type: p.Type, Target: p.Target, StatusMin: 200, StatusMax: 299}
+// forConfig resolves {idx} in a probe's or a check's target for server configuration index.
+func forConfig(target string, index int) string {
+	return strings.ReplaceAll(target, roles.PlaceholderIdx, strconv.Itoa(index))
 }
 
-// livenessSpec is a liveness check's spec.
-func livenessSpec(l roles.Liveness) checkSpec {
-	return checkSpec{purpose: forLiveness, Type: l.Type, Target: l.Target, StatusMin: l.StatusMin, StatusMax: l.StatusMax, Body: l.Body}
+// policy is how a check's attempts are run and when they end. Without failures it is until-pass (a
+// readiness probe): the first attempt at once, then one every period, until one passes or the
+// timeout has passed; attempts missed by a slow one are not made up, as a probe only polls. With
+// failures it is every-period (a liveness check): an attempt each period on a grid from the start,
+// however long each one takes, so that failures failed attempts in a row span as many periods.
+type policy struct {
+	period  time.Duration
+	timeout time.Duration
+	// failures, attempt, armed and missed are an every-period check's: attempt bounds each attempt;
+	// unless armed, failures count only from the first pass or the first sick answer (a server up
+	// and sick), as a check restarted while the servers reload for a later configuration does; missed
+	// is told of each failed attempt short of failures in a row.
+	failures int
+	attempt  time.Duration
+	armed    bool
+	missed   func(err error, failed int)
+}
+
+// checkFailed is how a check ended that its policy failed: by the timeout, with the last answer, or
+// by failures in a row, with the last answers, timed and oldest first.
+type checkFailed struct {
+	last    error
+	answers []string
+}
+
+func (e *checkFailed) Error() string { return e.last.Error() }
+
+// runCheck runs attempts of c on clk as p says. It returns nil once an until-pass check passes, a
+// *checkFailed once p fails it, and ctx's error when ctx ends first.
+func runCheck(ctx context.Context, clk clock, c check, p policy) error {
+	untilPass := p.failures == 0
+	var deadline <-chan time.Time
+	if untilPass {
+		deadline = clk.After(p.timeout)
+	}
+	var last error
+	var answers []string
+	next := clk.Now()
+	for failed, first := 0, true; ; first = false {
+		if !untilPass || !first {
+			next = next.Add(p.period)
+			if now := clk.Now(); untilPass && next.Before(now) {
+				next = now
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-deadline:
+				return &checkFailed{last: last}
+			case <-clk.After(max(next.Sub(clk.Now()), 0)):
+			}
+		}
+		actx, stop := ctx, context.CancelFunc(func() {})
+		if p.attempt > 0 {
+			actx, stop = context.WithTimeout(ctx, p.attempt)
+		}
+		last = c(actx)
+		stop()
+		if last == nil && untilPass {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if untilPass {
+			continue
+		}
+		if last == nil {
+			failed, answers, p.armed = 0, answers[:0], true
+			continue
+		}
+		if !p.armed && errors.As(last, new(sickAnswer)) {
+			// The reloaded server answers, and wrongly: it is up and sick, not still loading.
+			p.armed = true
+		}
+		if !p.armed {
+			continue
+		}
+		failed++
+		answers = append(answers, clk.Now().UTC().Format("15:04:05.000")+" "+last.Error())
+		if len(answers) > livenessAnswers {
+			answers = answers[1:]
+		}
+		if failed >= p.failures {
+			return &checkFailed{last: last, answers: answers}
+		}
+		p.missed(last, failed)
+	}
 }
 
 // newCheck returns one attempt of spec; a log probe or check reads the step's log from logStart.

@@ -34,11 +34,11 @@ func TestNewCheck(t *testing.T) {
 		return c(ctx)
 	}
 
-	probe := readinessSpec(roles.Probe{Type: roles.ProbeHTTP, Target: srv.URL})
+	probe := checkSpec{forReadiness, roles.Probe{Type: roles.ProbeHTTP, Target: srv.URL}.HealthCheck()}
 	if err := attempt(probe, ""); err != nil {
 		t.Errorf("http probe of a 200: %v", err)
 	}
-	live := livenessSpec(roles.Liveness{Type: roles.ProbeHTTP, Target: srv.URL, StatusMin: 200, StatusMax: 299, Body: `"workers":[1-9]`})
+	live := checkSpec{forLiveness, roles.Liveness{Type: roles.ProbeHTTP, Target: srv.URL, StatusMin: 200, StatusMax: 299, Body: `"workers":[1-9]`}.HealthCheck()}
 	if err := attempt(live, ""); !errors.As(err, new(sickAnswer)) || !strings.Contains(err.Error(), "body does not match") {
 		t.Errorf("http liveness check of a 200 without workers: %v, want a sick answer about the body", err)
 	}
@@ -51,10 +51,10 @@ func TestNewCheck(t *testing.T) {
 	if err := os.WriteFile(log, []byte("loading\nserver up"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := attempt(readinessSpec(roles.Probe{Type: roles.ProbeLog, Target: "server up"}), log); err != nil {
+	if err := attempt(checkSpec{forReadiness, roles.Probe{Type: roles.ProbeLog, Target: "server up"}.HealthCheck()}, log); err != nil {
 		t.Errorf("log probe of an unfinished matching line: %v", err)
 	}
-	if err := attempt(livenessSpec(roles.Liveness{Type: roles.ProbeLog, Target: "server up"}), log); err == nil ||
+	if err := attempt(checkSpec{forLiveness, roles.Liveness{Type: roles.ProbeLog, Target: "server up"}.HealthCheck()}, log); err == nil ||
 		!strings.Contains(err.Error(), "since the last check") {
 		t.Errorf("log liveness check of an unfinished line: %v, want no heartbeat", err)
 	}
@@ -63,10 +63,10 @@ func TestNewCheck(t *testing.T) {
 	if err := os.WriteFile(done, []byte("loading\nserver up\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := attempt(readinessSpec(roles.Probe{Type: roles.ProbeLog, Target: "^server up$"}), done); err != nil {
+	if err := attempt(checkSpec{forReadiness, roles.Probe{Type: roles.ProbeLog, Target: "^server up$"}.HealthCheck()}, done); err != nil {
 		t.Errorf("log probe ^server up$ of a complete line: %v", err)
 	}
-	for _, spec := range []checkSpec{readinessSpec(roles.Probe{Type: "smoke"}), livenessSpec(roles.Liveness{Type: "smoke"})} {
+	for _, spec := range []checkSpec{checkSpec{forReadiness, roles.Probe{Type: "smoke"}.HealthCheck()}, checkSpec{forLiveness, roles.Liveness{Type: "smoke"}.HealthCheck()}} {
 		if _, err := newCheck(spec, "", 0); err == nil || !strings.Contains(err.Error(), `unknown `+spec.noun()+` type "smoke"`) {
 			t.Errorf("newCheck of type smoke: %v", err)
 		}
@@ -81,7 +81,7 @@ func TestLogProbeAfterTruncation(t *testing.T) {
 	if err := os.WriteFile(log, []byte("loading weights: a long line of progress output\nstill loading\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, err := newCheck(readinessSpec(roles.Probe{Type: roles.ProbeLog, Target: "server up"}), log, 0)
+	c, err := newCheck(checkSpec{forReadiness, roles.Probe{Type: roles.ProbeLog, Target: "server up"}.HealthCheck()}, log, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,13 +3,10 @@ package supervisor
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/record"
-	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
@@ -46,7 +43,7 @@ func (r *run) probeConfig(index int) {
 			stop()
 		}
 		probe := *s.probe
-		probe.Target = strings.ReplaceAll(probe.ConfigTarget, roles.PlaceholderIdx, strconv.Itoa(index))
+		probe.Target = forConfig(probe.ConfigTarget, index)
 		timeout := time.Duration(probe.TimeoutSeconds * float64(time.Second))
 		ctx, cancel := context.WithCancel(s.watch)
 		r.hang.stopChecks = append(r.hang.stopChecks, cancel)

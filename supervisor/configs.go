@@ -426,9 +426,3 @@ func (r *run) configSummary(now time.Time) []record.ServerConfig {
 func (r *run) currentCheck(name string, gen int) bool {
 	return r.configs.liveGen[name] == gen
 }
-
-// livenessTarget resolves {idx} in a liveness check for the configuration in progress.
-func (r *run) livenessTarget(l roles.Liveness) roles.Liveness {
-	l.Target = strings.ReplaceAll(l.Target, roles.PlaceholderIdx, strconv.Itoa(r.configs.currentIndex()))
-	return l
-}

@@ -39,7 +39,8 @@ func (r *run) startLivenessArmed(s *step, armed bool) {
 	if s.liveness == nil || r.decided || s.watch == nil {
 		return
 	}
-	l := r.livenessTarget(*s.liveness)
+	l := *s.liveness
+	l.Target = forConfig(l.Target, r.configs.currentIndex())
 	build := r.cfg.newCheck
 	if build == nil {
 		build = newCheck
@@ -53,7 +54,7 @@ func (r *run) startLivenessArmed(s *step, armed bool) {
 	}
 	c.liveGen[s.name]++
 	gen := c.liveGen[s.name]
-	check, err := build(livenessSpec(l), s.log, s.logStart)
+	check, err := build(checkSpec{forLiveness, l.HealthCheck()}, s.log, s.logStart)
 	if err != nil {
 		r.warn(s.name, fmt.Sprintf("liveness check not started: %v", err))
 		return
@@ -61,48 +62,17 @@ func (r *run) startLivenessArmed(s *step, armed bool) {
 	ctx, cancel := context.WithCancel(s.watch)
 	r.hang.stopChecks = append(r.hang.stopChecks, cancel)
 	c.liveStop[s.name] = cancel
-	name, clock, period := s.name, r.cfg.clock, l.Period()
-	r.group.Go(func() error {
-		var answers []string
-		// The attempts keep to a grid of periods from readiness, however long each one takes, so
-		// that FAILURES failed attempts span FAILURES periods.
-		next := clock.Now()
-		for failed := 0; ; {
-			next = next.Add(period)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-clock.After(max(next.Sub(clock.Now()), 0)):
-			}
-			cctx, stop := context.WithTimeout(ctx, livenessCheckTimeout(period))
-			err := check(cctx)
-			stop()
-			if ctx.Err() != nil {
-				return nil
-			}
-			if err == nil {
-				failed, answers, armed = 0, answers[:0], true
-				continue
-			}
-			if !armed && errors.As(err, new(sickAnswer)) {
-				// The reloaded server answers, and wrongly: it is up and sick, not still loading.
-				armed = true
-			}
-			if !armed {
-				continue
-			}
-			failed++
-			answers = append(answers, clock.Now().UTC().Format("15:04:05.000")+" "+err.Error())
-			if len(answers) > livenessAnswers {
-				answers = answers[1:]
-			}
-			if failed >= l.Failures {
-				r.send(livenessFailed{name: name, gen: gen, check: l.String(), answers: answers})
-				return nil
-			}
+	name, clk, period := s.name, r.cfg.clock, l.Period()
+	p := policy{period: period, failures: l.Failures, attempt: livenessCheckTimeout(period), armed: armed,
+		missed: func(err error, failed int) {
 			// Not sick yet, but worth a line in the measurement window's disturbances.
 			r.send(livenessMissed{name: name, gen: gen, failed: failed, of: l.Failures, answer: err.Error()})
+		}}
+	r.group.Go(func() error {
+		if f := (*checkFailed)(nil); errors.As(runCheck(ctx, clk, check, p), &f) {
+			r.send(livenessFailed{name: name, gen: gen, check: l.String(), answers: f.answers})
 		}
+		return nil
 	})
 }
 

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,25 +16,13 @@ const probeInterval = 100 * time.Millisecond
 // waitProbe retries the probe until it passes, its timeout passes, or ctx ends.
 func waitProbe(ctx context.Context, probe roles.Probe, logPath string, logStart int64) error {
 	timeout := time.Duration(probe.TimeoutSeconds * float64(time.Second))
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	ticker := time.NewTicker(probeInterval)
-	defer ticker.Stop()
-	check, err := newCheck(readinessSpec(probe), logPath, logStart)
+	check, err := newCheck(checkSpec{forReadiness, probe.HealthCheck()}, logPath, logStart)
 	if err != nil {
 		return err
 	}
-	var last error
-	for {
-		if last = check(ctx); last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-deadline.C:
-			return fmt.Errorf("readiness probe timed out after %s: %s %s: %v", timeout, probe.Type, probe.Target, last)
-		case <-ticker.C:
-		}
+	err = runCheck(ctx, realClock{}, check, policy{period: probeInterval, timeout: timeout})
+	if f := (*checkFailed)(nil); errors.As(err, &f) {
+		return fmt.Errorf("readiness probe timed out after %s: %s %s: %v", timeout, probe.Type, probe.Target, f.last)
 	}
+	return err
 }
