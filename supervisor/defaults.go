@@ -35,6 +35,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.waitProbe == nil {
 		cfg.waitProbe = waitProbe
 	}
+	if cfg.newCheck == nil {
+		cfg.newCheck = newCheck
+	}
 	if cfg.Grace <= 0 {
 		cfg.Grace = DefaultGrace
 	}

@@ -42,9 +42,6 @@ type HangSettings struct {
 	// decided on the line (see srunline.go); zero means Slurm's KillWait plus srunExitMargin, or
 	// DefaultSrunExitWait when KillWait is unknown.
 	SrunExitWait time.Duration
-
-	// newCheck builds the liveness checks' attempts: the loop tests' seam; nil means newCheck.
-	newCheck func(spec checkSpec, logPath string, logStart int64) (check, error)
 }
 
 // hangState is the run loop's part of hang detection; only the loop touches it.

@@ -42,9 +42,6 @@ func (r *run) startLivenessArmed(s *step, armed bool) {
 	l := *s.liveness
 	l.Target = forConfig(l.Target, r.configs.currentIndex())
 	build := r.cfg.newCheck
-	if build == nil {
-		build = newCheck
-	}
 	c := &r.configs
 	if c.liveGen == nil {
 		c.liveGen, c.liveStop = map[string]int{}, map[string]context.CancelFunc{}

@@ -335,8 +335,7 @@ func newHarness(t *testing.T, o options) *harness {
 		Plan: plan, Grace: cmpOr(o.grace, 10*time.Second), LaunchGate: cmpOr(o.gate, mode.Never),
 		Signals: h.signals, EndMarkers: []string{filepath.Join(plan.OutputDir, "benchmark_status*")},
 		KillWait: o.killWait, HangSettings: o.hang, ResultRules: o.rules, ServerConfigs: o.serverConfigs,
-		clock: h.clock, launcher: h.launcher,
-		waitProbe: func(ctx context.Context, probe roles.Probe, logPath string, _ int64) error {
+		seams: seams{clock: h.clock, launcher: h.launcher, waitProbe: func(ctx context.Context, probe roles.Probe, logPath string, _ int64) error {
 			for _, role := range plan.Roles {
 				if role.Log == logPath {
 					h.sickMu.Lock()
@@ -350,7 +349,7 @@ func newHarness(t *testing.T, o options) *harness {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-		},
+		}},
 	}
 	cfg.newCheck = func(l checkSpec, logPath string, _ int64) (check, error) {
 		name := ""

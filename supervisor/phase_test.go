@@ -13,7 +13,7 @@ import (
 // drops the timer of the phase it leaves, so that no timer of a phase left behind can fire in another.
 func TestEnterOwnsTheTimers(t *testing.T) {
 	clock := newFakeClock()
-	r := &run{cfg: Config{clock: clock}}
+	r := &run{cfg: Config{seams: seams{clock: clock}}}
 	armed := func() []string {
 		var on []string
 		for name, ch := range map[string]<-chan time.Time{"hold": r.timers.holdTimer, "dump": r.timers.dumpTimer,
@@ -66,7 +66,7 @@ func (strayMessage) isMessage() {}
 // TestHandleRefusesUnknownMessage: a message type without a handler is a programming error, caught by
 // the first test that sends one rather than dropped in silence.
 func TestHandleRefusesUnknownMessage(t *testing.T) {
-	r := &run{cfg: Config{clock: newFakeClock()}}
+	r := &run{cfg: Config{seams: seams{clock: newFakeClock()}}}
 	defer func() {
 		if p := recover(); p == nil || !strings.Contains(fmt.Sprint(p), "strayMessage") {
 			t.Errorf("handle(strayMessage{}) recovered %v, want a panic naming the message type", p)

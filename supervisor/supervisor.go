@@ -103,11 +103,17 @@ type Config struct {
 	// its result invalid (exit 86).
 	ResultRules []record.ResultRule
 
-	// The seams of the run loop's own tests (package supervisor); nil means the real thing. With a
-	// fake clock, launcher and probe the loop's decisions are tested without processes or waiting.
+	seams
+}
+
+// seams are what the run loop's own tests (package supervisor) replace; nil means the real thing. With
+// a fake clock, launcher and probe the loop's decisions are tested without processes or waiting.
+type seams struct {
 	clock     clock
 	launcher  launcher
 	waitProbe func(ctx context.Context, probe roles.Probe, logPath string, logStart int64) error
+	// newCheck builds the liveness checks' attempts.
+	newCheck func(spec checkSpec, logPath string, logStart int64) (check, error)
 }
 
 // firstErrorLines is how many error-shaped lines a root cause shows.
