@@ -26,6 +26,7 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/internal/proctable"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 const (
@@ -745,7 +746,7 @@ func (r *stepRunner) status() int {
 		}
 	}
 	if maxSig > 0 {
-		return 128 + maxSig
+		return verdict.Signal(syscall.Signal(maxSig))
 	}
 	return maxCode
 }

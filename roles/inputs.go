@@ -1,8 +1,11 @@
 package roles
 
 import (
+	"strconv"
+
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // Input is one input of a plan: where it can be given and what it means. Inputs lists them all,
@@ -200,7 +203,7 @@ func Inputs() []Input {
 		{Name: "task rank 0 after commands", Flag: "--task-after-rank0", Default: "none",
 			Meaning: "the same on rank 0 only, after the `--task-after` ones (today's perf check)"},
 		{Name: "task after timeout", Flag: "--task-after-timeout", Default: "`" + shortDuration(d.AfterTimeout) + "`",
-			Meaning: "bound of each after command (then SIGKILL, exit code 124 for it)"},
+			Meaning: "bound of each after command (then SIGKILL, exit code " + strconv.Itoa(verdict.ExitTimedOut) + " for it)"},
 		{Name: "task after decides", Flag: "--task-after-decides", Default: "off",
 			Meaning: "when the command passed, the first failing after command's exit code becomes the rank's; otherwise after commands never change it"},
 		{Name: "task unset Slurm", Flag: "--task-unset-slurm", Default: "`" + string(d.UnsetSlurm) + "`",

@@ -13,6 +13,7 @@ import (
 	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
 	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // The kinds of the pre-flight phase's steps. They run before every role and are not roles: the
@@ -246,8 +247,8 @@ func writeCheckTable(w io.Writer, p Plan) error {
 	if len(checks) == 0 {
 		return nil
 	}
-	fmt.Fprintf(w, "pre-flight: every step must end with 0 within %s before any role is launched (else exit 82, or 87 for a --preflight check failing on a node)\n",
-		time.Duration(checks[0].TimeoutSeconds*float64(time.Second)))
+	fmt.Fprintf(w, "pre-flight: every step must end with 0 within %s before any role is launched (else exit %d, or %d for a --preflight check failing on a node)\n",
+		time.Duration(checks[0].TimeoutSeconds*float64(time.Second)), verdict.ExitPreflight, verdict.ExitInfrastructure)
 	rows := make([]string, len(checks))
 	sruns := make([][]string, len(checks))
 	for i, c := range checks {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // TaskFailure is one "srun: error: NODE: task(s) RANKS: STATUS" line.
@@ -71,7 +73,7 @@ const (
 	// ended. slurmstepd reports such a task with the pseudo-signal 125
 	// (return code 253), and srun turns a signal into 128+signal.
 	outOfMemory = "Out Of Memory"
-	oomCode     = 128 + 125
+	oomSignal   = syscall.Signal(125)
 	// maxRanks bounds the ranks read from one line, so that a corrupt
 	// "tasks 0-999999999" cannot exhaust memory.
 	maxRanks = 1 << 20
@@ -103,22 +105,22 @@ func statusCode(status string) (code int, ok bool) {
 		return n, true
 	}
 	if status == outOfMemory {
-		return oomCode, true
+		return verdict.Signal(oomSignal), true
 	}
 	text := strings.TrimSuffix(status, coreSuffix)
 	for _, s := range signalTexts {
 		if s.text == text {
-			return 128 + int(s.sig), true
+			return verdict.Signal(s.sig), true
 		}
 	}
 	if rest, found := strings.CutPrefix(text, "Real-time signal "); found {
 		if n, err := strconv.Atoi(rest); err == nil && n >= 0 && sigRTMin+n <= 64 {
-			return 128 + sigRTMin + n, true
+			return verdict.Signal(syscall.Signal(sigRTMin + n)), true
 		}
 	}
 	if rest, found := strings.CutPrefix(text, "Unknown signal "); found {
 		if n, err := strconv.Atoi(rest); err == nil && n > 0 && n < 128 {
-			return 128 + n, true
+			return verdict.Signal(syscall.Signal(n)), true
 		}
 	}
 	return 0, false

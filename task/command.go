@@ -15,6 +15,7 @@ import (
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/internal/proctable"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // procStatus is how a process ended: killed by sig when sig is not 0, else exited with code.
@@ -26,7 +27,7 @@ type procStatus struct {
 // exitCode is the status as a shell reports it: the code, or 128+signal.
 func (s procStatus) exitCode() int {
 	if s.sig != 0 {
-		return 128 + int(s.sig)
+		return verdict.Signal(s.sig)
 	}
 	return s.code
 }

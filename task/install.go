@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // installGate makes sure the install command has run successfully on this node, exactly once per
@@ -112,7 +113,7 @@ func (r *runner) runInstaller(ctx context.Context) (int, error) {
 		}
 		return code, nil
 	case ws.Signaled():
-		code := 128 + int(ws.Signal())
+		code := verdict.Signal(ws.Signal())
 		if ctx.Err() != nil {
 			return code, r.interrupted(ctx, "during install")
 		}

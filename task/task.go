@@ -37,9 +37,9 @@ const (
 	exitUsage   = verdict.ExitBadInput // bad options, environment or setup, or an empty command
 	exitWaited  = verdict.ExitNotReady // a bounded wait for other ranks (barrier, install, rank 0) ran out
 	// exitNotFound: bash could not be found or started, as a shell reports it.
-	exitNotFound = 127
+	exitNotFound = verdict.ExitNotFound
 	// exitTimeout is an after command's status when it ran out of its time, as timeout(1) reports it.
-	exitTimeout = 124
+	exitTimeout = verdict.ExitTimedOut
 )
 
 // treeForwardDelay is how long after the role command the processes it started get a signal the
@@ -165,7 +165,7 @@ func (e signalError) Error() string { return "received signal " + e.sig.String()
 // exitCode follows the shell's convention for a process ended by a signal.
 func (e signalError) exitCode() int {
 	if s, ok := e.sig.(syscall.Signal); ok {
-		return 128 + int(s)
+		return verdict.Signal(s)
 	}
 	return exitFailure
 }

@@ -1,6 +1,7 @@
 // Package verdict owns the contract a run hands to CI: the exit codes of the supervisor's own verdicts
-// (a band, 80-89, that no test harness uses), the failure classes, and the signal codes. Every package
-// that ends a process or a run with one of these codes takes it from here.
+// (a band, 80-89, that no test harness uses), the failure classes, the signal codes (128+S) and the
+// shell's codes the task runner reports (124, 127). Every package that ends a process or a run with
+// one of these codes, or reads one, takes it from here.
 package verdict
 
 import (
@@ -42,6 +43,18 @@ const (
 	ExitStatusRunning = 88
 	ExitStatusGone    = 89
 )
+
+// The shell's codes for a command that did not run its course, which the task runner reports as a
+// shell or timeout(1) would, so that a role's log reads the same with or without it.
+const (
+	// ExitTimedOut: a command was stopped when it ran out of its time, as timeout(1) reports it.
+	ExitTimedOut = 124
+	// ExitNotFound: a command (bash, a setup file) could not be found or started, as a shell reports it.
+	ExitNotFound = 127
+)
+
+// signalBase is what a shell adds to the number of the signal that ended a process for its exit code.
+const signalBase = 128
 
 // InBand reports whether code is one of the supervisor's own verdicts.
 func InBand(code int) bool { return code >= 80 && code <= 89 }
@@ -113,10 +126,13 @@ func ParseSignal(name string) (syscall.Signal, error) {
 	return 0, fmt.Errorf("%q is not a signal name like USR1", name)
 }
 
-// Signal is the exit code of a process ended by sig, as a shell reports it: 128+S.
+// Signal is the exit code of a process ended by sig, as a shell reports it: 128+S. Every 128+S of
+// the program (a task's command, srun's status of a task, the fake srun's status) is computed here.
+// A signal that is not a syscall.Signal counts as SIGTERM.
 func Signal(sig os.Signal) int {
-	if s, ok := sig.(syscall.Signal); ok {
-		return 128 + int(s)
+	s, ok := sig.(syscall.Signal)
+	if !ok {
+		s = syscall.SIGTERM
 	}
-	return 128 + int(syscall.SIGTERM)
+	return signalBase + int(s)
 }
