@@ -18,17 +18,20 @@ func TestRunDir(t *testing.T) {
 	}
 }
 
-// TestStateDirLayout: the state directory's fixed names, which users' commands and the benchmark's
-// batch scripts spell out in full.
+// TestStateDirLayout: every path of the state directory that other packages use, which users'
+// commands, the docs and the benchmark's batch scripts spell out in full.
 func TestStateDirLayout(t *testing.T) {
-	for _, tt := range []struct{ got, want string }{
-		{StateDir("/ws"), "/ws/.disagg-supervisor"},
-		{TaskBinary("/ws"), "/ws/.disagg-supervisor/bin/disagg-supervisor"},
-		{TaskBinary("$dir/ws"), "$dir/ws/.disagg-supervisor/bin/disagg-supervisor"},
-		{LockFile("/ws"), "/ws/.disagg-supervisor/lock"},
+	for _, tt := range []struct{ name, got, want string }{
+		{"StateDir", StateDir("/ws"), "/ws/.disagg-supervisor"},
+		{"TaskBinary", TaskBinary("/ws"), "/ws/.disagg-supervisor/bin/disagg-supervisor"},
+		{"TaskBinary of a shell variable", TaskBinary("$dir/ws"), "$dir/ws/.disagg-supervisor/bin/disagg-supervisor"},
+		{"FakeSlurmDir", FakeSlurmDir("/ws", "42"), "/ws/.disagg-supervisor/fake-slurm/42"},
+		{"StaleDir", StaleDir("/ws", "42.0.7"), "/ws/.disagg-supervisor/stale/42.0.7"},
+		{"LockFile", LockFile("/ws"), "/ws/.disagg-supervisor/lock"},
+		{"RunDir", RunDir("/ws", "42.0.7"), "/ws/.disagg-supervisor/runs/42.0.7"},
 	} {
 		if tt.got != tt.want {
-			t.Errorf("got %q, want %q", tt.got, tt.want)
+			t.Errorf("%s = %q, want %q", tt.name, tt.got, tt.want)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import "path"
 // workspace's supervisor owns besides the coordination directories of its attempts:
 //
 //	bin/disagg-supervisor     the supervisor's own binary, which every step runs as `task`
+//	fake-slurm/<job>/         the fake srun's state of the fake job <job>, in a local run
 //	runs/<run token>/         the coordination directory of one attempt (see RunDir)
 //	stale/<run token>/        what the attempt <run token> moved out of its way at start: an earlier
 //	                          attempt's end markers, .done sentinels and precheck files, in the
@@ -15,12 +16,13 @@ import "path"
 //
 // The supervisor never deletes what it did not create in this attempt: it moves it here instead.
 const (
-	stateDirName = ".disagg-supervisor"
-	binDirName   = "bin"
-	binaryName   = "disagg-supervisor"
-	runsDirName  = "runs"
-	staleDirName = "stale"
-	lockFileName = "lock"
+	stateDirName     = ".disagg-supervisor"
+	binDirName       = "bin"
+	binaryName       = "disagg-supervisor"
+	fakeSlurmDirName = "fake-slurm"
+	runsDirName      = "runs"
+	staleDirName     = "stale"
+	lockFileName     = "lock"
 )
 
 // StateDir is the supervisor's state directory in workspace. Like RunDir it only joins names.
@@ -33,6 +35,11 @@ func StateDir(workspace string) string {
 // shell variable such as "$dir/ws" stays as it is for the shell to expand.
 func TaskBinary(workspace string) string {
 	return path.Join(StateDir(workspace), binDirName, binaryName)
+}
+
+// FakeSlurmDir is where a local run's fake srun keeps the state of its fake job jobID.
+func FakeSlurmDir(workspace, jobID string) string {
+	return path.Join(StateDir(workspace), fakeSlurmDirName, jobID)
 }
 
 // StaleDir is where the attempt runToken moves an earlier attempt's files that would mislead it.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/record"
@@ -52,9 +53,9 @@ func runAggregated(t *testing.T, fail string, genOnly bool, sig os.Signal) aggre
 	t.Helper()
 	noLeaks(t)
 	ws := t.TempDir()
-	command := fmt.Sprintf("%s toy --requests 100000000 --work 20ms --concurrency 4", roles.TaskBinaryPath(ws))
+	command := fmt.Sprintf("%s toy --requests 100000000 --work 20ms --concurrency 4", coord.TaskBinary(ws))
 	if fail == "" && sig == nil {
-		command = fmt.Sprintf("%s toy --requests 100 --concurrency 4", roles.TaskBinaryPath(ws))
+		command = fmt.Sprintf("%s toy --requests 100 --concurrency 4", coord.TaskBinary(ws))
 	}
 	if fail != "" {
 		command += " --fail " + fail

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
@@ -17,7 +18,7 @@ import (
 func precheck(variant string, timeout time.Duration) func(*roles.Flags) {
 	return func(f *roles.Flags) {
 		yes := true
-		cmd := roles.TaskBinaryPath(f.Workspace) + " toy precheck --variant " + variant
+		cmd := coord.TaskBinary(f.Workspace) + " toy precheck --variant " + variant
 		f.Precheck, f.PrecheckGenCommand, f.PrecheckCtxCommand, f.PrecheckTimeout = &yes, cmd, cmd, timeout
 		f.Preflight = []string{`ws=test -w "$jobWorkspace"`}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/record"
@@ -70,7 +71,7 @@ func runScenario(t *testing.T, sc scenario) outcome {
 	if requests == 0 {
 		requests = 100
 	}
-	command := fmt.Sprintf("%s toy --requests %d --concurrency 4", roles.TaskBinaryPath(ws), requests)
+	command := fmt.Sprintf("%s toy --requests %d --concurrency 4", coord.TaskBinary(ws), requests)
 	if sc.fail != "" {
 		command += " --fail " + sc.fail
 	}
@@ -516,7 +517,7 @@ func TestLocalKillWaitBoundsTeardown(t *testing.T) {
 func TestRecordSurvivesSIGKILLAfterDecision(t *testing.T) {
 	ws := t.TempDir()
 	toyCmd := fmt.Sprintf("%s toy --requests 100000 --concurrency 2 --until-stopped --fail GEN_0:1:3:500ms --ignore-term CTX_0",
-		roles.TaskBinaryPath(ws))
+		coord.TaskBinary(ws))
 	cmd := exec.Command(binary, "run", "--local", "--nodes", "2", "--gpus-per-node", "2", "--workspace", ws,
 		"--num-gen", "1", "--nodes-per-gen", "1", "--gpus-per-node-per-gen", "2",
 		"--num-ctx", "1", "--nodes-per-ctx", "1", "--gpus-per-node-per-ctx", "2",

@@ -236,7 +236,7 @@ func (b *builder) paths(p *Plan) error {
 	if probs.any() {
 		return probs.err()
 	}
-	p.TaskBinary = TaskBinaryPath(p.Workspace)
+	p.TaskBinary = coord.TaskBinary(p.Workspace)
 	p.CoordDir = coord.RunDir(p.Workspace, p.RunToken)
 	return nil
 }

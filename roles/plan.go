@@ -3,7 +3,6 @@
 package roles
 
 import (
-	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
@@ -148,9 +147,3 @@ type Probe struct {
 
 // IsWorker reports whether the role is a multi-rank GEN or CTX server.
 func (r Role) IsWorker() bool { return r.Kind == KindGen || r.Kind == KindCtx }
-
-// TaskBinaryPath is where the supervisor puts its own binary under a workspace, for `task` and for
-// commands that call the binary from inside a step.
-func TaskBinaryPath(workspace string) string {
-	return coord.TaskBinary(workspace)
-}

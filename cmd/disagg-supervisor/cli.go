@@ -21,6 +21,7 @@ import (
 	"github.com/alecthomas/kong"
 	"golang.org/x/sys/unix"
 
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/internal/valid"
 	"github.com/disagg-supervisor/disagg-supervisor/logscan"
@@ -447,7 +448,7 @@ func prepareRun(e env, flags roles.Flags, sf superviseFlags, lf localFlags) (cfg
 	}
 	if lf.Local {
 		cfg.Env = fakesrun.AllocationEnv(baseEnv, plan.JobID, plan.Nodes, plan.GPUsPerNode,
-			filepath.Join(plan.Workspace, ".disagg-supervisor", "fake-slurm", plan.JobID))
+			filepath.FromSlash(coord.FakeSlurmDir(plan.Workspace, plan.JobID)))
 	} else {
 		clusterSettings(&cfg, client, plan.JobID, e.stderr)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"mvdan.cc/sh/v3/syntax"
 
+	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/fakesrun"
 	"github.com/disagg-supervisor/disagg-supervisor/mode"
 	"github.com/disagg-supervisor/disagg-supervisor/roles"
@@ -67,7 +68,7 @@ func (d *demoCmd) Run(e env) error {
 	if err != nil {
 		return &exitError{code: verdict.ExitInternal, err: err}
 	}
-	command := []string{roles.TaskBinaryPath(ws), "toy", "--requests", strconv.Itoa(d.Requests),
+	command := []string{coord.TaskBinary(ws), "toy", "--requests", strconv.Itoa(d.Requests),
 		"--concurrency", strconv.Itoa(d.Concurrency), "--server-port", strconv.Itoa(port),
 		"--server-configs", strconv.Itoa(d.ServerConfigs)}
 	if d.Heartbeat > 0 {
@@ -101,7 +102,7 @@ func (d *demoCmd) Run(e env) error {
 		Liveness: []string{fmt.Sprintf(`DISAGG_SERVER=http:http://127.0.0.1:%d/health body="workers":[1-9]@1s/3`, port)},
 	}
 	if d.Precheck != "" {
-		check, err := quoteWords([]string{roles.TaskBinaryPath(ws), "toy", "precheck", "--variant", d.Precheck})
+		check, err := quoteWords([]string{coord.TaskBinary(ws), "toy", "precheck", "--variant", d.Precheck})
 		if err != nil {
 			return badInput(err)
 		}
