@@ -47,8 +47,6 @@ type Check struct {
 const (
 	// DefaultPrecheckTimeout is today's ctPrecheckTimeout default.
 	DefaultPrecheckTimeout = 900 * time.Second
-	// PrecheckDirName is the precheck's directory under the output directory: logs/ and status/.
-	PrecheckDirName = "cache_transceiver_precheck"
 	// PreflightDirName is the generic checks' directory under the output directory.
 	PreflightDirName = "preflight"
 
@@ -58,6 +56,60 @@ const (
 	precheckCtxVar     = "pytestCommandCTXPrecheck"
 	preflightVar       = "DISAGG_PREFLIGHT"
 )
+
+// PrecheckLayout is the cache-transceiver precheck's directory, as today's precheck lays it out under
+// the output directory. The plan names each instance's log and status file from it; the supervisor
+// moves an earlier attempt's files out of the way by it. Its paths only join names, with slashes.
+//
+//	logs/<check>.log        an instance's log (check: gen_0, ctx_1, as Check.Check names it)
+//	status/<check>.status   an instance's verdict: its first line is PASS, or what went wrong
+//	status/*.json           the instances' detailed results
+//	rendezvous/*.addr       the addresses the instances publish to find their peers
+//	precheck.abort          written by a failing instance, to abort its peers
+//	csv/                    the instances' transfer results
+type PrecheckLayout string
+
+// The names in a PrecheckLayout.
+const (
+	precheckDirName    = "cache_transceiver_precheck"
+	precheckLogs       = "logs"
+	precheckStatus     = "status"
+	precheckAbort      = "precheck.abort"
+	precheckCSV        = "csv"
+	precheckRendezvous = "rendezvous"
+)
+
+// PrecheckDir is the precheck's layout under outputDir.
+func PrecheckDir(outputDir string) PrecheckLayout {
+	return PrecheckLayout(path.Join(outputDir, precheckDirName))
+}
+
+// Log is the log of the instance check.
+func (l PrecheckLayout) Log(check string) string {
+	return path.Join(string(l), precheckLogs, check+".log")
+}
+
+// StatusFile is where the instance check may write its verdict.
+func (l PrecheckLayout) StatusFile(check string) string {
+	return path.Join(string(l), precheckStatus, check+".status")
+}
+
+// StalePatterns are the glob patterns of the files an earlier attempt's instances leave that would
+// mislead this attempt's: status files that give an instance a verdict it never wrote, rendezvous and
+// abort files that mislead its peers.
+func (l PrecheckLayout) StalePatterns() []string {
+	return []string{
+		path.Join(string(l), precheckStatus, "*.status"),
+		path.Join(string(l), precheckStatus, "*.json"),
+		path.Join(string(l), precheckRendezvous, "*.addr"),
+		path.Join(string(l), precheckAbort),
+	}
+}
+
+// CSVDir is the directory of the instances' results.
+func (l PrecheckLayout) CSVDir() string {
+	return path.Join(string(l), precheckCSV)
+}
 
 // CheckRoles returns the roles of the pre-flight phase's steps, generic checks first, in launch order.
 func (p Plan) CheckRoles() []Role {
@@ -163,11 +215,11 @@ func (b *builder) prechecks(p *Plan, lay layout, st srunSettings, task taskopts.
 			return nil, inputErrorf(c.from, "not valid shell: %v", err)
 		}
 		check := fmt.Sprintf("%s_%d", server.Kind, server.Index)
-		dir := path.Join(p.OutputDir, PrecheckDirName)
+		dir := PrecheckDir(p.OutputDir)
 		r := server
 		r.Name = fmt.Sprintf("%s_PRECHECK_%d", strings.ToUpper(string(server.Kind)), server.Index)
 		r.Command = c.v + " --server-idx " + strconv.Itoa(server.Index)
-		r.Log = path.Join(dir, "logs", check+".log")
+		r.Log = dir.Log(check)
 		r.Probe = nil
 		r.Nodes = slices.Clone(server.Nodes)
 		// Rendered as the server's kind (no --overlap, its --mpi, the task's worker behaviour), then
@@ -175,7 +227,7 @@ func (b *builder) prechecks(p *Plan, lay layout, st srunSettings, task taskopts.
 		r = finishRole(p, r, lay, st, task, vars, st.mpi)
 		r.Kind = KindPrecheck
 		checks = append(checks, Check{Role: r, Check: check,
-			StatusFile:     path.Join(dir, "status", check+".status"),
+			StatusFile:     dir.StatusFile(check),
 			TimeoutSeconds: timeout.Seconds()})
 	}
 	return checks, nil

@@ -218,3 +218,24 @@ func TestSwitchGrammar(t *testing.T) {
 		}
 	}
 }
+
+// TestPrecheckLayout: every path of today's precheck directory, as the plan names an instance's files
+// and the supervisor finds an earlier attempt's, in the order they are moved.
+func TestPrecheckLayout(t *testing.T) {
+	l := PrecheckDir("/out")
+	const dir = "/out/cache_transceiver_precheck/"
+	for _, tt := range []struct{ name, got, want string }{
+		{"dir", string(l), "/out/cache_transceiver_precheck"},
+		{"Log", l.Log("ctx_1"), dir + "logs/ctx_1.log"},
+		{"StatusFile", l.StatusFile("gen_0"), dir + "status/gen_0.status"},
+		{"CSVDir", l.CSVDir(), dir + "csv"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s = %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+	want := []string{dir + "status/*.status", dir + "status/*.json", dir + "rendezvous/*.addr", dir + "precheck.abort"}
+	if diff := cmp.Diff(want, l.StalePatterns()); diff != "" {
+		t.Errorf("StalePatterns (-want +got):\n%s", diff)
+	}
+}

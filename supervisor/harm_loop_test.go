@@ -171,12 +171,13 @@ func TestMoveStale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const precheckDir = "cache_transceiver_precheck" // today's precheck's directory, as its users know it
 	files := map[string]string{
-		filepath.Join(ws, "status", "benchmark_status.0.txt"):                     "marker",
-		filepath.Join(out, "gen_server_0.done"):                                   "done",
-		filepath.Join(out, roles.PrecheckDirName, "status", "gen_0.status"):       "PASS",
-		filepath.Join(out, roles.PrecheckDirName, "csv", "gen_0", "transfer.csv"): "csv",
-		filepath.Join(ws, "keep.txt"):                                             "the user's",
+		filepath.Join(ws, "status", "benchmark_status.0.txt"):           "marker",
+		filepath.Join(out, "gen_server_0.done"):                         "done",
+		filepath.Join(out, precheckDir, "status", "gen_0.status"):       "PASS",
+		filepath.Join(out, precheckDir, "csv", "gen_0", "transfer.csv"): "csv",
+		filepath.Join(ws, "keep.txt"):                                   "the user's",
 	}
 	for name, text := range files {
 		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
@@ -199,10 +200,10 @@ func TestMoveStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		filepath.Join(ws, "status", "benchmark_status.0.txt"):                     filepath.Join(stale, "status", "benchmark_status.0.txt.1"),
-		filepath.Join(out, "gen_server_0.done"):                                   filepath.Join(stale, coord.StaleOutputDir, "gen_server_0.done"),
-		filepath.Join(out, roles.PrecheckDirName, "status", "gen_0.status"):       filepath.Join(stale, coord.StaleOutputDir, roles.PrecheckDirName, "status", "gen_0.status"),
-		filepath.Join(out, roles.PrecheckDirName, "csv", "gen_0", "transfer.csv"): filepath.Join(stale, coord.StaleOutputDir, roles.PrecheckDirName, "csv", "gen_0", "transfer.csv"),
+		filepath.Join(ws, "status", "benchmark_status.0.txt"):           filepath.Join(stale, "status", "benchmark_status.0.txt.1"),
+		filepath.Join(out, "gen_server_0.done"):                         filepath.Join(stale, coord.StaleOutputDir, "gen_server_0.done"),
+		filepath.Join(out, precheckDir, "status", "gen_0.status"):       filepath.Join(stale, coord.StaleOutputDir, precheckDir, "status", "gen_0.status"),
+		filepath.Join(out, precheckDir, "csv", "gen_0", "transfer.csv"): filepath.Join(stale, coord.StaleOutputDir, precheckDir, "csv", "gen_0", "transfer.csv"),
 	}
 	if len(moved) != 4 {
 		t.Errorf("moved %v, want 4 items", moved)

@@ -77,14 +77,14 @@ func staleItems(plan roles.Plan, endMarkers []string) []staleItem {
 		}
 	}
 	if len(plan.Precheck) > 0 {
-		base := filepath.Join(plan.OutputDir, roles.PrecheckDirName)
-		for _, pattern := range []string{"status/*.status", "status/*.json", "rendezvous/*.addr", "precheck.abort"} {
-			matches, _ := filepath.Glob(filepath.Join(base, pattern))
+		layout := roles.PrecheckDir(plan.OutputDir)
+		for _, pattern := range layout.StalePatterns() {
+			matches, _ := filepath.Glob(filepath.FromSlash(pattern))
 			for _, name := range matches {
 				add(staleItem{path: name, what: "an earlier attempt's precheck file", input: name})
 			}
 		}
-		csv := filepath.Join(base, "csv")
+		csv := filepath.FromSlash(layout.CSVDir())
 		add(staleItem{path: csv, what: "an earlier attempt's precheck results", input: csv, dirOK: true})
 	}
 	return items
