@@ -240,6 +240,16 @@ func StepCancelledLine(text string) string {
 	return stepCancelledLine.FindString(text)
 }
 
+// cancelReason is what follows the time in slurmstepd's CANCELLED line when Slurm ends the whole job.
+const cancelReason = " DUE TO "
+
+// CancelHasReason reports whether a CANCELLED line (StepCancelledLine) gives Slurm's reason, " DUE TO
+// TIME LIMIT" and the like: Slurm ended the whole job, so the cancellation surely came from outside
+// the job, never from --kill-on-bad-exit.
+func CancelHasReason(line string) bool {
+	return strings.Contains(line, cancelReason)
+}
+
 // FormatStepCancelled is the line slurmstepd writes into a step's output when it cancels step
 // (JOB.STEP) on node at the given time, without the newline. When Slurm ends the whole job it adds
 // " DUE TO ..." before the closing "***"; that form is not written here.

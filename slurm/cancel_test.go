@@ -181,3 +181,17 @@ func waitFile(t *testing.T, path string, done func(string) bool) string {
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// TestCancelHasReason: slurmstepd's CANCELLED line names a reason only when Slurm ends the whole job.
+func TestCancelHasReason(t *testing.T) {
+	at := time.Date(2026, 11, 25, 20, 1, 2, 0, time.UTC)
+	for line, want := range map[string]bool{
+		FormatStepCancelled("41.2", "node2", at):                                          false,
+		"*** STEP 165.1 ON node2 CANCELLED AT 2026-11-25T20:01:02 DUE TO TIME LIMIT ***":  true,
+		"*** STEP 165.1 ON node2 CANCELLED AT 2026-11-25T20:01:02 DUE TO JOB REQUEUE ***": true,
+	} {
+		if got := CancelHasReason(line); got != want {
+			t.Errorf("CancelHasReason(%q) = %v, want %v", line, got, want)
+		}
+	}
+}

@@ -140,12 +140,26 @@ var maybeDoneMessages = []string{
 // definitiveMessages are Slurm's answers: a call that gets one is never retried, whatever else it
 // printed.
 var definitiveMessages = []string{
-	"Invalid job id specified",
+	invalidJobID,
 	"Job/step already completing or completed",
 	"Access/permission denied",
 	"Invalid user id",
 	"Invalid node name specified",
 	"Job is pending execution",
+}
+
+// invalidJobID is Slurm's answer about a job or step it does not know (any more), and
+// alreadyCompleting the one about a job or step it is ending.
+const (
+	invalidJobID      = "Invalid job id specified"
+	alreadyCompleting = "already completing"
+)
+
+// RefusedAsEnding reports whether text (a failed request's message) is Slurm's refusal because the
+// job or step is already ending or gone: expected while Slurm ends the job, which reaches the steps
+// by other means.
+func RefusedAsEnding(text string) bool {
+	return strings.Contains(text, invalidJobID) || strings.Contains(text, alreadyCompleting)
 }
 
 // retryable reports whether a failed call that printed text may be made again: the controller did

@@ -290,3 +290,18 @@ func TestStepMessages(t *testing.T) {
 		t.Errorf("a successful scancel: %v, want no failure", got)
 	}
 }
+
+// TestRefusedAsEnding: scancel's refusals of a step Slurm is ending or has ended, as it prints them,
+// and not a failure to reach the controller or a refusal for another reason.
+func TestRefusedAsEnding(t *testing.T) {
+	for text, want := range map[string]bool{
+		"scancel: error: Kill job error on job step id 12.3: Job/step already completing or completed": true,
+		"scancel: error: Kill job error on job step id 12.3: Invalid job id specified":                 true,
+		"scancel: error: Kill job error on job step id 12.3: Access/permission denied":                 false,
+		"scancel: error: Socket timed out on send/recv operation":                                      false,
+	} {
+		if got := RefusedAsEnding(text); got != want {
+			t.Errorf("RefusedAsEnding(%q) = %v, want %v", text, got, want)
+		}
+	}
+}

@@ -19,6 +19,12 @@ type TaskFailure struct {
 	Line   string // the whole line, for reports
 }
 
+// Terminated reports whether srun says SIGTERM ended the tasks: srun or Slurm stopped them, often
+// because another task failed, rather than their failing by themselves.
+func (f TaskFailure) Terminated() bool {
+	return strings.TrimSuffix(f.Status, coreSuffix) == terminated
+}
+
 // signalTexts are glibc's strsignal texts, which srun prints for tasks
 // ended by a signal. The numbers are
 // Linux's, written out rather than taken from package syscall, because
@@ -64,11 +70,13 @@ var signalTexts = [...]struct {
 // the kernel's first two for itself, and strsignal counts from here.
 const sigRTMin = 34
 
+// SrunErrorMark starts srun's own error lines, those that report a task's end among them.
+const SrunErrorMark = "srun: error: "
+
 const (
-	srunErrorMark = "srun: error: "
-	exitedPrefix  = "Exited with exit code "
-	coreSuffix    = " (core dumped)"
-	terminated    = "Terminated"
+	exitedPrefix = "Exited with exit code "
+	coreSuffix   = " (core dumped)"
+	terminated   = "Terminated"
 	// outOfMemory is what srun prints for a task the kernel's OOM killer
 	// ended. slurmstepd reports such a task with the pseudo-signal 125
 	// (return code 253), and srun turns a signal into 128+signal.
@@ -142,11 +150,11 @@ func ParseTaskFailures(text string) []TaskFailure {
 }
 
 func parseTaskFailure(line string) (TaskFailure, bool) {
-	at := strings.LastIndex(line, srunErrorMark)
+	at := strings.LastIndex(line, SrunErrorMark)
 	if at < 0 {
 		return TaskFailure{}, false
 	}
-	node, rest, found := strings.Cut(line[at+len(srunErrorMark):], ": ")
+	node, rest, found := strings.Cut(line[at+len(SrunErrorMark):], ": ")
 	if !found || node == "" || strings.ContainsAny(node, " \t") {
 		return TaskFailure{}, false
 	}
@@ -219,7 +227,7 @@ func RootCause(failures []TaskFailure) (TaskFailure, bool) {
 		return TaskFailure{}, false
 	}
 	for _, f := range failures {
-		if strings.TrimSuffix(f.Status, coreSuffix) != terminated {
+		if !f.Terminated() {
 			return f, true
 		}
 	}
@@ -242,7 +250,7 @@ func FormatTaskFailure(node string, ranks []int, code int, signal syscall.Signal
 	if signal != 0 {
 		status = signalText(signal)
 	}
-	return fmt.Sprintf("%s%s: %s %s: %s", srunErrorMark, node, word, CompressRanks(ranks), status)
+	return fmt.Sprintf("%s%s: %s %s: %s", SrunErrorMark, node, word, CompressRanks(ranks), status)
 }
 
 // CompressRanks writes ranks as srun does in its messages: ascending,

@@ -247,3 +247,15 @@ func FuzzParseTaskFailures(f *testing.F) {
 		}
 	})
 }
+
+// TestTerminated: SIGTERM's status, with or without a core dump, and no other status.
+func TestTerminated(t *testing.T) {
+	for status, want := range map[string]bool{
+		"Terminated": true, "Terminated (core dumped)": true, "Killed": false,
+		"Exited with exit code 143": false, "Segmentation fault (core dumped)": false,
+	} {
+		if got := (TaskFailure{Status: status}).Terminated(); got != want {
+			t.Errorf("Terminated() of %q = %v, want %v", status, got, want)
+		}
+	}
+}

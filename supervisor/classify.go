@@ -218,7 +218,7 @@ func (r *run) cancelledLine() string {
 		if line == "" {
 			continue
 		}
-		if strings.Contains(line, " DUE TO ") {
+		if slurm.CancelHasReason(line) {
 			return line
 		}
 		if first == "" {

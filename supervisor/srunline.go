@@ -41,9 +41,6 @@ const (
 	srunLineWindow       = 4 << 20
 )
 
-// srunErrorMark starts srun's own error lines; a read without it needs no parsing.
-const srunErrorMark = "srun: error: "
-
 type (
 	// srunLineSeen: a running step's log has a line by which srun says one of its tasks failed.
 	srunLineSeen struct {
@@ -97,7 +94,7 @@ func (r *run) watchSrunLines(s *step) {
 			}
 			var found *slurm.TaskFailure
 			grew := lr.read(func(lines []byte) {
-				if found == nil && bytes.Contains(lines, []byte(srunErrorMark)) {
+				if found == nil && bytes.Contains(lines, []byte(slurm.SrunErrorMark)) {
 					found = ownTaskFailure(slurm.ParseTaskFailures(string(lines)), nodes, ntasks)
 				}
 			}, false)

@@ -186,7 +186,7 @@ func (s *step) readOutcome() {
 			// with no failing task before it, or one Slurm gives a reason for, surely came from
 			// outside. Tasks that exited 143 or were killed before a plain CANCELLED line are
 			// either: the run loop asks Slurm (see canAskSlurm).
-			if strings.Contains(line, " DUE TO ") || s.taskFailure == nil || s.taskFailure.Status == "Terminated" {
+			if slurm.CancelHasReason(line) || s.taskFailure == nil || s.taskFailure.Terminated() {
 				s.cancelledBySlurm = line
 			}
 		}

@@ -2,10 +2,10 @@ package supervisor
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/record"
+	"github.com/disagg-supervisor/disagg-supervisor/slurm"
 	"github.com/hashicorp/go-multierror"
 )
 
@@ -51,7 +51,7 @@ func (r *run) onStopAnswered(m stopAnswered) {
 // reportOutlivedGrace reports a step still running at the end of the grace period, before it is
 // killed: it ignored SIGTERM only when its stop command succeeded.
 func (r *run) reportOutlivedGrace(s *step) {
-	if s.stopAnswered && (s.stopErr == nil || r.slurmEnding && slurmRefusedEnding(s.stopErr)) {
+	if s.stopAnswered && (s.stopErr == nil || r.slurmEnding && slurm.RefusedAsEnding(s.stopErr.Error())) {
 		r.ignoredSIGTERM = append(r.ignoredSIGTERM, s.name)
 		err := fmt.Errorf("role %s: step %d was still running %s after SIGTERM; killing it", s.name, s.pid(), r.grace)
 		r.errs = multierror.Append(r.errs, err)
@@ -67,13 +67,6 @@ func (r *run) reportOutlivedGrace(s *step) {
 		s.name, s.pid(), why, r.grace)
 	r.errs = multierror.Append(r.errs, err)
 	r.emit(Event{Name: record.EventWarning, Role: s.name, PID: s.pid(), Signal: "SIGKILL", Message: err.Error()})
-}
-
-// slurmRefusedEnding reports whether a failed step signal is Slurm's refusal because the job or step
-// is already ending.
-func slurmRefusedEnding(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "Invalid job id specified") || strings.Contains(msg, "already completing")
 }
 
 // notSignalledSteps lists the steps the teardown could not signal, in the plan's order.

@@ -3,7 +3,6 @@ package supervisor
 import (
 	"fmt"
 	"os"
-	"strings"
 	"syscall"
 	"time"
 
@@ -21,7 +20,7 @@ const killWaitMargin = time.Second
 // step is reached by other means, so it is a debug event, not one of the run's errors.
 func (r *run) onTeardownError(err error) {
 	msg := err.Error()
-	if r.slurmEnding || strings.Contains(msg, "Invalid job id specified") || strings.Contains(msg, "already completing") {
+	if r.slurmEnding || slurm.RefusedAsEnding(msg) {
 		r.emit(Event{Name: record.EventTeardown, Debug: true, Message: msg})
 		return
 	}
