@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
 
 // Line is one reported line of a log.
@@ -236,20 +238,29 @@ var defaultPatterns = []pattern{
 	at(NoSpaceName, nil, "Disk quota exceeded", ""),
 }
 
-// Names of the rules whose lines decide a failure's class (see package verdict), exported so that the
-// caller does not spell them again.
+// Names of the rules whose lines decide a failure's class, exported so that the caller does not
+// spell them again; those of the infrastructure rules are package verdict's, so that a line's
+// pattern and the evidence it becomes have one name.
 const (
 	// TaskErrorName: the per-rank runner's own failure line, TaskErrorPrefix and the reason.
 	TaskErrorName = "task-error"
 	// GPUHardwareName: the driver's Xid reports, uncorrectable ECC errors, a GPU fallen off the bus.
-	GPUHardwareName = "gpu-hardware"
+	GPUHardwareName = verdict.RuleGPUHardware
 	// NoSpaceName: a write failed with ENOSPC or EDQUOT.
-	NoSpaceName = "no-space"
+	NoSpaceName = verdict.RuleNoSpace
 )
 
 // TaskErrorPrefix starts the one line the per-rank runner prints when it fails by itself (bad options,
 // setup, a wait that ran out) rather than passing its command's status on.
 const TaskErrorPrefix = "task: error: "
+
+// TaskEnvBegin and TaskEnvEnd are the lines around the per-rank runner's environment dump, which the
+// supervisor leaves out of the benchmark's own output: the dump holds the command, whose text a
+// result rule would otherwise match.
+const (
+	TaskEnvBegin = "task: environment begin"
+	TaskEnvEnd   = "task: environment end"
+)
 
 // redFlagPatterns are the UCX warning signs that the cache-transceiver precheck looks for across logs:
 // sw-emul means UCX fell back to emulating in software what the transport should do in hardware.

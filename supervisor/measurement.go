@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/record"
 	"github.com/disagg-supervisor/disagg-supervisor/verdict"
 )
@@ -173,11 +174,11 @@ func ownOutput(log string) string {
 	for line := range strings.Lines(log) {
 		body := strings.TrimSpace(line)
 		switch {
-		case body == "task: environment begin":
+		case body == logscan.TaskEnvBegin:
 			inEnv = true
-		case body == "task: environment end":
+		case body == logscan.TaskEnvEnd:
 			inEnv = false
-		case inEnv, strings.HasPrefix(body, "task: "), strings.HasPrefix(body, "=== disagg-supervisor: "),
+		case inEnv, strings.HasPrefix(body, "task: "), strings.HasPrefix(body, attemptHeaderPrefix),
 			strings.HasPrefix(body, "srun: "), strings.HasPrefix(body, "slurmstepd"):
 		default:
 			b.WriteString(line)

@@ -78,8 +78,12 @@ func (r *run) gatePasses(s *step) bool {
 	return true
 }
 
+// attemptHeaderPrefix starts the line the supervisor writes into a step's log before each launch, so
+// that an attempt's part of a log can be told apart (and left out of the benchmark's own output).
+const attemptHeaderPrefix = "=== disagg-supervisor: "
+
 func (r *run) launch(s *step) {
-	header := fmt.Sprintf("=== disagg-supervisor: %s attempt %s launched at %s ===\n",
+	header := fmt.Sprintf(attemptHeaderPrefix+"%s attempt %s launched at %s ===\n",
 		s.name, r.plan.RunToken, r.cfg.clock.Now().UTC().Format(time.RFC3339Nano))
 	now := r.cfg.clock.Now()
 	proc, err := r.cfg.launcher.start(launchSpec{name: s.name, argv: s.argv, env: s.env, log: s.log,

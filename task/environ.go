@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/disagg-supervisor/disagg-supervisor/logscan"
 	"github.com/disagg-supervisor/disagg-supervisor/redact"
 	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
@@ -114,12 +115,12 @@ func dumpText(env []string) string {
 	lines := redact.EnvList(env)
 	sort.Strings(lines)
 	var b strings.Builder
-	b.WriteString("task: environment begin\n")
+	b.WriteString(logscan.TaskEnvBegin + "\n")
 	for _, l := range lines {
 		b.WriteString(strings.ReplaceAll(l, "\n", `\n`))
 		b.WriteByte('\n')
 	}
-	b.WriteString("task: environment end\n")
+	b.WriteString(logscan.TaskEnvEnd + "\n")
 	return b.String()
 }
 
