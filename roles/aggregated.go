@@ -448,18 +448,18 @@ func aggregatedRole(p *Plan, lay aggLayout, cmd string, st srunSettings, task ta
 		Command:       cmd,
 		Log:           path.Join(p.OutputDir, log),
 		Env: map[string]string{
-			"DISAGG_SERVING_TYPE":    AggregatedRole,
-			"pytestCommand":          cmd,
-			"NVIDIA_IMEX_CHANNELS":   vars.imex,
-			"NVIDIA_VISIBLE_DEVICES": vars.visible,
-			"TRTLLM_PERF_RUN_TOKEN":  p.RunToken,
-			"jobWorkspace":           p.Workspace,
-			"testOutputDir":          p.OutputDir,
-			aggWorldSizeVar:          strconv.Itoa(lay.worldSize),
+			taskopts.RoleVar:           AggregatedRole,
+			taskopts.DefaultCommandVar: cmd,
+			"NVIDIA_IMEX_CHANNELS":     vars.imex,
+			"NVIDIA_VISIBLE_DEVICES":   vars.visible,
+			"TRTLLM_PERF_RUN_TOKEN":    p.RunToken,
+			"jobWorkspace":             p.Workspace,
+			"testOutputDir":            p.OutputDir,
+			aggWorldSizeVar:            strconv.Itoa(lay.worldSize),
 		},
 	}
 	if vars.llmSrc != "" {
-		r.Env["llmSrcNode"] = vars.llmSrc
+		r.Env[taskopts.LLMSrcVar] = vars.llmSrc
 	}
 	if vars.genOnly != "" {
 		r.Env[genOnlyVar] = vars.genOnly

@@ -78,7 +78,7 @@ func (b *builder) roleVars(lay layout) sharedVars {
 	v := sharedVars{
 		imex:    b.text(b.f.ImexChannels, "--imex-channels", "NVIDIA_IMEX_CHANNELS").v,
 		visible: b.text(b.f.VisibleDevices, "--visible-devices", "NVIDIA_VISIBLE_DEVICES").v,
-		llmSrc:  b.text(b.f.LLMSrc, "--llm-src", "llmSrcNode").v,
+		llmSrc:  b.text(b.f.LLMSrc, "--llm-src", taskopts.LLMSrcVar).v,
 	}
 	if v.imex == "" {
 		v.imex = "0"
@@ -155,19 +155,19 @@ func assembleRoles(p *Plan, lay layout, cmds roleCommands, st srunSettings, task
 // finishRole fills a role's environment and srun argv.
 func finishRole(p *Plan, r Role, lay layout, st srunSettings, task taskopts.Options, vars sharedVars, mpi string) Role {
 	r.Env = map[string]string{
-		"DISAGG_SERVING_TYPE":    r.Name,
-		"pytestCommand":          r.Command,
-		"NVIDIA_IMEX_CHANNELS":   vars.imex,
-		"NVIDIA_VISIBLE_DEVICES": vars.visible,
-		"TRTLLM_PERF_RUN_TOKEN":  p.RunToken,
-		"jobWorkspace":           p.Workspace,
-		"testOutputDir":          p.OutputDir,
+		taskopts.RoleVar:           r.Name,
+		taskopts.DefaultCommandVar: r.Command,
+		"NVIDIA_IMEX_CHANNELS":     vars.imex,
+		"NVIDIA_VISIBLE_DEVICES":   vars.visible,
+		"TRTLLM_PERF_RUN_TOKEN":    p.RunToken,
+		"jobWorkspace":             p.Workspace,
+		"testOutputDir":            p.OutputDir,
 		// The layout may come from a config file; harnesses read it from here.
 		"numGenServers": strconv.Itoa(lay.gen.count),
 		"numCtxServers": strconv.Itoa(lay.ctx.count),
 	}
 	if vars.llmSrc != "" {
-		r.Env["llmSrcNode"] = vars.llmSrc
+		r.Env[taskopts.LLMSrcVar] = vars.llmSrc
 	}
 	if vars.genOnly != "" {
 		r.Env[genOnlyVar] = vars.genOnly

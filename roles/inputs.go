@@ -156,7 +156,7 @@ func Inputs() []Input {
 			Meaning: "install step before any role: `srun <srun args> SCRIPT` with no node or task options, so every task of the job runs it, as today's launch draft does; log `$jobWorkspace/install.log`"},
 		{Name: "install per node", Flag: "--install-per-node", Default: "off",
 			Meaning: "run the install script on one task per node of the plan instead (`-N <nodes> -w <list> --ntasks=<nodes> --ntasks-per-node=1`)"},
-		{Name: "TensorRT-LLM tree", Flag: "--llm-src", Env: []string{"llmSrcNode"},
+		{Name: "TensorRT-LLM tree", Flag: "--llm-src", Env: []string{taskopts.LLMSrcVar},
 			Meaning: "the TensorRT-LLM source tree on the nodes: the task's working directory and the wrapper it makes executable"},
 		{Name: "IMEX channels", Flag: "--imex-channels", Env: []string{"NVIDIA_IMEX_CHANNELS"}, Default: "`0`",
 			Meaning: "`NVIDIA_IMEX_CHANNELS` of every role"},

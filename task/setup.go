@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/disagg-supervisor/disagg-supervisor/taskopts"
 )
 
 // Paths inside the TensorRT-LLM source tree ($llmSrcNode) that the role commands rely on.
@@ -21,7 +23,7 @@ const (
 // MPI world must be executable (a source checkout may have lost the bit), and pytest runs from the
 // integration test directory. Either part is skipped when its path does not exist.
 func (r *runner) llmSrcSetup() {
-	src, _ := r.env.get("llmSrcNode")
+	src, _ := r.env.get(taskopts.LLMSrcVar)
 	if src == "" {
 		return
 	}

@@ -277,17 +277,17 @@ func run(ctx context.Context, opts Options, env []string, stdout, stderr io.Writ
 // can name the task.
 func (r *runner) configure() error {
 	o := &r.opts
-	envRole, _ := r.env.get("DISAGG_SERVING_TYPE")
+	envRole, _ := r.env.get(taskopts.RoleVar)
 	switch {
 	case o.Role == "" && envRole == "":
-		return errors.New("no role: set --role or DISAGG_SERVING_TYPE")
+		return errors.New("no role: set --role or " + taskopts.RoleVar)
 	case o.Role == "":
 		o.Role = envRole
 	case envRole == "":
 		// The role command reads its role from this variable.
-		r.env.set("DISAGG_SERVING_TYPE", o.Role)
+		r.env.set(taskopts.RoleVar, o.Role)
 	case envRole != o.Role:
-		return fmt.Errorf("--role %s disagrees with DISAGG_SERVING_TYPE=%s", o.Role, envRole)
+		return fmt.Errorf("--role %s disagrees with %s=%s", o.Role, taskopts.RoleVar, envRole)
 	}
 	if o.Kind == "" {
 		o.Kind = inferKind(o.Role)
@@ -357,7 +357,7 @@ func (r *runner) steps(ctx context.Context) (outcome, error) {
 	if r.opts.LDLibraryPath {
 		// Only for a TensorRT-LLM job, as today's run script: the probe starts python3, which
 		// costs a tenth of a second of CPU in every task of every step.
-		if src, _ := r.env.get("llmSrcNode"); src != "" {
+		if src, _ := r.env.get(taskopts.LLMSrcVar); src != "" {
 			r.ldLibraryPath(ctx)
 		} else {
 			r.logf("LD_LIBRARY_PATH unchanged: llmSrcNode is not set, so there is no TensorRT-LLM install to look for")

@@ -36,6 +36,16 @@ const (
 	DefaultLDLibraryPath = true
 )
 
+// The variables of a step's environment that the task runner reads besides the one CommandVar names:
+// the planner sets them in every step, under the names today's scripts give them.
+const (
+	// RoleVar names the role the task runs; --role falls back to it, and the task sets it from
+	// --role when it is missing, because the role command reads it.
+	RoleVar = "DISAGG_SERVING_TYPE"
+	// LLMSrcVar is the TensorRT-LLM source tree on the nodes (LLMSrcSetup, LDLibraryPath).
+	LLMSrcVar = "llmSrcNode"
+)
+
 // The node heartbeat (see coord.Heartbeat): the supervisor judges a node whose heartbeat has not
 // changed for its node timeout failed, so the tasks refresh it several times per timeout, and a
 // node is not judged on one late write of a loaded node or a slow file system.
