@@ -25,6 +25,15 @@ type Leftover struct {
 	Ran time.Duration `json:"ran_ns"`
 }
 
+// RanText says how long the process had run, as the task's log line and the supervisor's event both
+// say it: to 10 ms (the kernel's clock ticks), or "an unknown time" when the task could not tell.
+func (l Leftover) RanText() string {
+	if l.Ran <= 0 {
+		return "an unknown time"
+	}
+	return l.Ran.Round(10 * time.Millisecond).String()
+}
+
 // Leftovers is one task's leftovers file: the task that found them and the processes, in the order
 // it found them. A task writes it only when it found some, before it stops them, so that the record
 // exists even if the task is killed while it waits for them.

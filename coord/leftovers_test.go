@@ -91,3 +91,15 @@ func TestLeftoversBadFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestLeftoverRanText: a run time to 10 ms, and words for one the task could not tell.
+func TestLeftoverRanText(t *testing.T) {
+	for ran, want := range map[time.Duration]string{
+		0: "an unknown time", -time.Second: "an unknown time",
+		1234567890 * time.Nanosecond: "1.23s", 10 * time.Millisecond: "10ms",
+	} {
+		if got := (Leftover{Ran: ran}).RanText(); got != want {
+			t.Errorf("RanText of %v = %q, want %q", ran, got, want)
+		}
+	}
+}

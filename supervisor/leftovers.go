@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
 	"github.com/disagg-supervisor/disagg-supervisor/record"
@@ -27,13 +26,9 @@ func (r *run) reportLeftovers(s *step) {
 		for _, p := range rec.Processes {
 			s.leftovers = append(s.leftovers, record.Leftover{Name: p.Name, PID: p.PID, Node: rec.Node, Rank: rec.Rank,
 				Step: rec.Step, RanSeconds: p.Ran.Seconds(), FoundAt: rec.Time.UTC()})
-			ran := "an unknown time"
-			if p.Ran > 0 {
-				ran = p.Ran.Round(10 * time.Millisecond).String()
-			}
 			r.emit(Event{Name: record.EventLeftover, Role: s.name, Nodes: rec.Node, Process: p.Name, ProcessPID: p.PID, Ran: p.Ran,
 				Message: fmt.Sprintf("process %s (pid %d) of rank %d on %s outlived the role command; it had run %s; its task stopped it",
-					p.Name, p.PID, rec.Rank, rec.Node, ran)})
+					p.Name, p.PID, rec.Rank, rec.Node, p.RanText())})
 		}
 	}
 }

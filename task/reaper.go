@@ -155,8 +155,9 @@ func (r *runner) stopLeftovers(received *int) {
 			// Both clocks count in steps of 10 ms: a process younger than that can read as 0.
 			ran = max(up-p.Started, 10*time.Millisecond)
 		}
-		rec.Processes = append(rec.Processes, coord.Leftover{Name: p.Name, PID: p.PID, Ran: ran})
-		r.logf("leftover process %s (pid %d) outlived the role command; it had run %s; stopping it", p.Name, p.PID, ranText(ran))
+		lo := coord.Leftover{Name: p.Name, PID: p.PID, Ran: ran}
+		rec.Processes = append(rec.Processes, lo)
+		r.logf("leftover process %s (pid %d) outlived the role command; it had run %s; stopping it", p.Name, p.PID, lo.RanText())
 	}
 	// Recorded before they are stopped: the step's SIGKILL may end the task while it waits.
 	if err := coord.WriteLeftovers(r.dir().LeftoversFile(r.stepKey(), r.id.rank), rec); err != nil {
@@ -244,12 +245,4 @@ func procList(procs []proctable.Proc) string {
 		parts[i] = fmt.Sprintf("%s (pid %d)", p.Name, p.PID)
 	}
 	return strings.Join(parts, ", ")
-}
-
-// ranText says how long a leftover had run, "an unknown time" when /proc did not say.
-func ranText(d time.Duration) string {
-	if d <= 0 {
-		return "an unknown time"
-	}
-	return d.Round(10 * time.Millisecond).String()
 }
