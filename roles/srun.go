@@ -71,7 +71,7 @@ func (b *builder) srunSettings(nodes []string) (srunSettings, error) {
 	}
 	// pyxis needs --container-env to let the plan's values through; plain Slurm rejects it.
 	st.forwardEnv = b.f.ForwardContainerEnv.On(
-		slices.ContainsFunc(st.userArgs, func(a string) bool { return strings.HasPrefix(a, "--container-") }))
+		slices.ContainsFunc(st.userArgs, slurm.ContainerArg))
 	return st, nil
 }
 

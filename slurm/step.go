@@ -3,6 +3,7 @@ package slurm
 import (
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // StepSpec describes one srun step.
@@ -18,6 +19,20 @@ type StepSpec struct {
 	ContainerEnv  []string // each becomes --container-env=NAME (sorted, deduplicated)
 	Command       []string // program and args, last
 }
+
+// The prefixes of pyxis's srun options, which run a step in a container.
+const (
+	containerArgPrefix = "--container-"
+	containerEnvArg    = "--container-env="
+)
+
+// ContainerArg reports whether an srun argument is one of pyxis's container options
+// (--container-image=..., --container-mounts=..., --container-env=...).
+func ContainerArg(arg string) bool { return strings.HasPrefix(arg, containerArgPrefix) }
+
+// ContainerEnvArg reports whether an srun argument is a --container-env=, as Argv writes one for each
+// of ContainerEnv: it passes variables into a container, and runs none by itself.
+func ContainerEnvArg(arg string) bool { return strings.HasPrefix(arg, containerEnvArg) }
 
 // Argv returns the srun command line for s, program first, ready for exec
 // without a shell. The user's own args come right after the program so
@@ -55,7 +70,7 @@ func (s StepSpec) Argv() []string {
 	names := slices.Clone(s.ContainerEnv)
 	slices.Sort(names)
 	for _, name := range slices.Compact(names) {
-		argv = append(argv, "--container-env="+name)
+		argv = append(argv, containerEnvArg+name)
 	}
 	return append(argv, s.Command...)
 }

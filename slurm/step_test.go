@@ -1,6 +1,7 @@
 package slurm
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -74,5 +75,32 @@ func TestStepSpecArgvLeavesSpecAlone(t *testing.T) {
 	spec.Argv()
 	if diff := cmp.Diff([]string{"B", "A", "B"}, env); diff != "" {
 		t.Errorf("Argv changed ContainerEnv (-before +after):\n%s", diff)
+	}
+}
+
+// TestContainerArg: pyxis's options are container arguments; --container-env= alone runs no
+// container, and Argv's own --container-env= arguments are recognised as such.
+func TestContainerArg(t *testing.T) {
+	for _, tt := range []struct {
+		arg       string
+		container bool
+		env       bool
+	}{
+		{"--container-image=nvcr.io/x:1", true, false},
+		{"--container-mounts=/a:/a", true, false},
+		{"--container-env=FOO", true, true},
+		{"--mpi=pmix", false, false},
+		{"--overlap", false, false},
+	} {
+		if got := ContainerArg(tt.arg); got != tt.container {
+			t.Errorf("ContainerArg(%q) = %v, want %v", tt.arg, got, tt.container)
+		}
+		if got := ContainerEnvArg(tt.arg); got != tt.env {
+			t.Errorf("ContainerEnvArg(%q) = %v, want %v", tt.arg, got, tt.env)
+		}
+	}
+	argv := StepSpec{ContainerEnv: []string{"B", "A"}, Command: []string{"true"}}.Argv()
+	if n := len(slices.DeleteFunc(slices.Clone(argv), func(a string) bool { return !ContainerEnvArg(a) })); n != 2 {
+		t.Errorf("Argv %q: %d --container-env= arguments, want 2", argv, n)
 	}
 }

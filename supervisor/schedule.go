@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/disagg-supervisor/disagg-supervisor/coord"
@@ -194,7 +193,7 @@ func sharesNode(a, b []string) bool {
 func usesContainers(p roles.Plan) bool {
 	for _, role := range p.Roles {
 		for _, arg := range role.Srun {
-			if strings.HasPrefix(arg, "--container-") && !strings.HasPrefix(arg, "--container-env=") {
+			if slurm.ContainerArg(arg) && !slurm.ContainerEnvArg(arg) {
 				return true
 			}
 		}
