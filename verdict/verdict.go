@@ -1,7 +1,8 @@
 // Package verdict owns the contract a run hands to CI: the exit codes of the supervisor's own verdicts
 // (a band, 80-89, that no test harness uses), the failure classes, the signal codes (128+S) and the
 // shell's codes the task runner reports (124, 127). Every package that ends a process or a run with
-// one of these codes, or reads one, takes it from here.
+// one of these codes, or reads one, takes it from here; only package toy, which plays the test's own
+// programs and so depends on nothing of the supervisor, states its own.
 package verdict
 
 import (
