@@ -65,6 +65,9 @@ func TestProcessSIGTERM(t *testing.T) {
 	p := startProc(t, roleEnv(dir, "GEN_0", 0).with(envCUDA, "3"))
 	eventually(t, testDeadline, "GEN_0 address file", func() bool { return fileExists(addressFile(dir, "GEN_0")) })
 	wantFirst := "toy: role=GEN_0 rank=0 node=node1 pid=" + strconv.Itoa(p.cmd.Process.Pid) + " cuda_visible_devices=3\n"
+	// The line is written before the address file, but reaches the buffer through the pipe's copier,
+	// which a loaded machine can run later.
+	eventually(t, testDeadline, "GEN_0's first line", func() bool { return strings.Contains(p.stdout.String(), "\n") })
 	if got := p.stdout.String(); !strings.HasPrefix(got, wantFirst) {
 		t.Errorf("stdout = %q, want it to start with %q", got, wantFirst)
 	}
