@@ -1288,7 +1288,7 @@ func TestBuildBounds(t *testing.T) {
 		{"2^20 nodes and as many GEN servers", func(f *Flags) { f.Nodelist, f.NumGen = "n[1-1048576]", ptr(1<<20) },
 			`--nodelist: 1048576 nodes: more than 16384, the most one plan takes`},
 		{"as many GEN servers as nodes allow", func(f *Flags) { f.Nodelist, f.NumGen = "n[1-16384]", ptr(16384) },
-			`layout: 16384 GEN and CTX servers (16384 GEN x 1): more than 1024, the most one plan takes`},
+			`layout: 16384 GEN and CTX servers (16384 GEN x 1): more than 2048, the most one plan takes`},
 		{"config over the bound", func(f *Flags) { f.Nodelist, f.NumGen, f.Config = "n1", ptr(1), "big" },
 			`--config: "big" is larger than 4 MiB, which no config or argument file is (is it the right file?)`},
 		{"srun arguments over the bound", func(f *Flags) { f.Nodelist, f.NumGen, f.SrunArgsFile = "n1", ptr(1), "big" },
