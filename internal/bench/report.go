@@ -120,8 +120,8 @@ func scale(path string, l *local) []figure {
 	f.target("< 5 s", f.Median < 5)
 	if noBarrier := get("BenchmarkLocal512NoBarrier", s); len(noBarrier) > 0 {
 		f.part("the same with the task barrier off, integration.BenchmarkLocal512NoBarrier (s)", noBarrier)
-		f.note("With the task runner's barrier off it took %.2f s: the barrier, on by default for steps of more than one task, costs %.2f s here, where 512 ranks poll their step's barrier directory (every 10 ms for their first 2 s there) on %d cores. "+
-			"The task runner also stays the parent of its command, to run the after commands and report the command's status: 1,024 processes instead of 512, and in the teardown every rank reads the process table once to pass SIGTERM on to its command's process tree, 512 reads of a table of over 1,000 processes on this one machine (a real node has its own 8 ranks, each reading the node's table once).",
+		f.note("With the task runner's barrier off it took %.2f s: the barrier, on by default for steps of more than one task, costs %.2f s here, where 512 ranks wait for their step's release file on %d cores (rank 0 counts the arrivals and writes it; the others look at that one file, backing off to a grid on which they leave together). "+
+			"The task runner also stays the parent of its command, to run the after commands and report the command's status: 1,024 processes instead of 512. In the teardown each rank passes SIGTERM on to its command with one kill(2), and reads the process table only when the command left processes behind.",
 			median(noBarrier), f.Median-median(noBarrier), describeMachine().NProc)
 	}
 	if python, wall, cpu, err := l.pythonProbe(); err == nil {
