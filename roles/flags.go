@@ -140,21 +140,22 @@ const (
 func FlagVars() map[string]string {
 	d := taskopts.Defaults()
 	return map[string]string{
-		"task_install_timeout":   shortDuration(d.InstallTimeout),
-		"task_barrier_timeout":   shortDuration(d.BarrierTimeout),
+		"task_install_timeout":   ShortDuration(d.InstallTimeout),
+		"task_barrier_timeout":   ShortDuration(d.BarrierTimeout),
 		"task_barrier":           strconv.FormatBool(d.Barrier),
-		"task_after_timeout":     shortDuration(d.AfterTimeout),
+		"task_after_timeout":     ShortDuration(d.AfterTimeout),
 		"task_unset_slurm":       string(d.UnsetSlurm),
 		"task_unset_slurm_modes": taskopts.UnsetModes,
 		"task_env_dump":          strconv.FormatBool(d.EnvDump),
 		"task_llmsrc_setup":      strconv.FormatBool(d.LLMSrcSetup),
 		"task_ld_library_path":   strconv.FormatBool(d.LDLibraryPath),
-		"node_timeout":           shortDuration(taskopts.DefaultNodeTimeout),
+		"node_timeout":           ShortDuration(taskopts.DefaultNodeTimeout),
 	}
 }
 
-// shortDuration writes 30m rather than time.Duration's 30m0s, as people write it in the help text.
-func shortDuration(d time.Duration) string {
+// ShortDuration writes 30m rather than time.Duration's 30m0s, as people write durations in flags and
+// help texts.
+func ShortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

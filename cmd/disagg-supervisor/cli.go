@@ -151,31 +151,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 func flagVars() kong.Vars {
 	vars := kong.Vars(roles.FlagVars())
 	for name, value := range map[string]string{
-		"grace":               shortDuration(supervisor.DefaultGrace),
+		"grace":               roles.ShortDuration(supervisor.DefaultGrace),
 		"launch_gate":         string(supervisor.DefaultLaunchGate),
-		"launch_gate_timeout": shortDuration(supervisor.DefaultLaunchGateTimeout),
+		"launch_gate_timeout": roles.ShortDuration(supervisor.DefaultLaunchGateTimeout),
 		"drain_signal":        signalName(supervisor.DefaultDrainSignal),
 		"tail_lines":          strconv.Itoa(supervisor.DefaultTailLines),
 		"end_marker":          supervisor.DefaultEndMarker,
-		"dump_wait":           shortDuration(supervisor.DefaultDumpWait),
+		"dump_wait":           roles.ShortDuration(supervisor.DefaultDumpWait),
 		"local_nodes":         strconv.Itoa(defaultLocalNodes),
 		"local_gpus_per_node": strconv.Itoa(defaultLocalGPUsPerNode),
 	} {
 		vars[name] = value
 	}
 	return vars
-}
-
-// shortDuration writes 1m rather than time.Duration's 1m0s, as people write it in flags.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // signalName is a signal as --drain-signal and sbatch --signal write it: USR1.
