@@ -333,6 +333,23 @@ launch_slurmctld() {
     >>"$LOG/start-slurmctld.log" 2>&1 </dev/null 3>&- 9>&-
 }
 
+# Removes the PMIx client directories (spmix_appdir_<uid>_<job>.<step>) of NODE that no running
+# slurmstepd holds. A slurmstepd killed with its node (crash) leaves its directory behind, and once job
+# ids start again from 1 (a cold start forgets old jobs) a new step of the same id cannot create its
+# own: "pmixp_mkdir: Cannot create directory ...: File exists", and the step's tasks on that node fail
+# to launch ("task N launch failed: Unspecified error").
+clear_stale_pmix() {
+  local node=$1 dir step
+  for dir in "$PMIX/$node"/spmix_appdir_*; do
+    [[ -e $dir ]] || continue
+    step=${dir##*_}
+    # slurmstepd names itself "slurmstepd: [JOB.STEP]": a live one of that step keeps the directory.
+    if ! pgrep -f "^slurmstepd: \[${step//./\\.}[] ]" >/dev/null; then
+      rm -rf -- "$dir"
+    fi
+  done
+}
+
 # Every slurmd gets a private mount namespace in which its own directory $PMIX/<node> is
 # bind-mounted over $PMIX_MNT (the PMIxCliTmpDirBase of mpi.conf). slurmstepd and the tasks
 # inherit the namespace, so the PMIx temp dirs of the four nodes never collide, and the mount
@@ -589,6 +606,8 @@ cmd_up() {
     stop_all
   fi
   prepare_dirs
+  local n
+  for n in "${NODES[@]}"; do clear_stale_pmix "$n"; done
 
   if healthy; then
     log "already up and healthy"
@@ -602,7 +621,7 @@ cmd_up() {
     # old jobs so every fresh cluster starts empty.
     stop_all
     rm -rf "${CTLD_STATE:?}"/* "${SPOOL:?}"/*/*
-    for node in "${NODES[@]}"; do mkdir -p "$SPOOL/$node"; done
+    for node in "${NODES[@]}"; do mkdir -p "$SPOOL/$node"; clear_stale_pmix "$node"; done
   elif all_alive; then
     # Everything runs, yet a node is not usable: first try the gentle way, as tests may be
     # running; restart only if that does not help (a wedged daemon).
