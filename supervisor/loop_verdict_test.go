@@ -42,6 +42,17 @@ func TestLoopVerdicts(t *testing.T) {
 				evidence: "task-launch: srun: error: Task launch", badNodes: []string{"node3"}},
 		},
 		{
+			name: "tasks that srun could not launch: infrastructure, and the node whose tasks were killed is not blamed",
+			play: func(t *testing.T, h *harness) {
+				h.up()
+				h.writeLog("GEN_0", "srun: error: task 2 launch failed: Unspecified error\n"+
+					"srun: error: task 3 launch failed: Unspecified error\nsrun: error: node1: tasks 0-1: Killed\n")
+				h.exit("GEN_0", 137)
+			},
+			want: outcome{state: record.RunFailed, code: verdict.ExitInfrastructure, role: "GEN_0", class: verdict.ClassInfrastructure,
+				evidence: "task-launch: srun: error: task 2 launch failed"},
+		},
+		{
 			name: "a GPU fallen off the bus among the first errors: infrastructure on the failing task's node",
 			play: func(t *testing.T, h *harness) {
 				h.up()

@@ -44,6 +44,9 @@ var lineRules = []lineRule{
 	{RuleNodeFailure, "Node failure on", regexp.MustCompile(`srun: error: Node failure on ([^\s,:]+)`), 1},
 	{RuleTaskLaunch, "Task launch for", regexp.MustCompile(`srun: error: Task launch for \S+ failed on node ([^\s,:]+)`), 1},
 	{RuleTaskLaunch, "Application launch failed", regexp.MustCompile(`srun: error: Application launch failed`), 0},
+	// 22.05's word when a node's slurmstepd could not set a step up (its PMIx directory, say): the
+	// line names tasks, not their node.
+	{RuleTaskLaunch, " launch failed: ", regexp.MustCompile(`srun: error: task \d+(?:-\d+)? launch failed: `), 0},
 	{RuleStepCreate, "Unable to create step", regexp.MustCompile(`srun: error: Unable to create step for job \S+`), 0},
 	// The node of this line is the one whose slurmstepd wrote it, which is alive: it names no bad node.
 	{RuleNodeFailStep, "DUE TO NODE FAILURE", regexp.MustCompile(`\*\*\* (?:JOB|STEP) \S+ (?:ON \S+ )?CANCELLED AT \S+ DUE TO NODE FAILURE`), 0},

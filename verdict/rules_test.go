@@ -10,6 +10,7 @@ func TestInfrastructureLine(t *testing.T) {
 		{"srun: error: Node failure on gpu-a07, job aborting", RuleNodeFailure, "gpu-a07"},
 		{"srun: error: Task launch for StepId=16.2 failed on node node3: Communication connection failure", RuleTaskLaunch, "node3"},
 		{"srun: error: Application launch failed: Socket timed out on send/recv operation", RuleTaskLaunch, ""},
+		{"srun: error: task 2 launch failed: Unspecified error", RuleTaskLaunch, ""},
 		{"srun: error: Unable to create step for job 41: Unexpected message received", RuleStepCreate, ""},
 		{"slurmstepd: error: *** STEP 82.0 ON node1 CANCELLED AT 2026-12-07T03:09:06 DUE TO NODE FAILURE, SEE SLURMCTLD LOG FOR DETAILS ***", RuleNodeFailStep, ""},
 		{"[12345.678] NVRM: Xid (PCI:0000:3b:00): 79, pid=1234, GPU has fallen off the bus.", RuleGPUHardware, ""},
@@ -21,6 +22,7 @@ func TestInfrastructureLine(t *testing.T) {
 		{"srun: error: node2: task 1: Exited with exit code 3", "", ""},
 		{"slurmstepd: error: *** STEP 16.2 ON node1 CANCELLED AT 2026-12-07T03:00:59 ***", "", ""},
 		{"INFO: checking for node failure on startup", "", ""},
+		{"ERROR: task 2 launch failed: model not found", "", ""},
 	} {
 		ev, ok := InfrastructureLine(tt.line)
 		if ok != (tt.rule != "") || ev.Rule != tt.rule || ev.Node != tt.node {
