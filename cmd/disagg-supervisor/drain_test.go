@@ -16,7 +16,7 @@ import (
 // sketch ignore the drain signal from before the exports until the exec, so that an early USR1
 // cannot kill the batch shell before the supervisor runs.
 func TestSbatchPrefixExample(t *testing.T) {
-	script := filepath.Join("..", "..", "scripts", "sbatch-prefix.example.sh")
+	script := filepath.Join("..", "..", "examples", "sbatch-prefix.sh")
 	if out, err := exec.Command("bash", "-n", script).CombinedOutput(); err != nil {
 		t.Fatalf("bash -n %s: %v\n%s", script, err, out)
 	}
