@@ -230,6 +230,44 @@ func roleState(s record.Summary, name string) record.RoleSummary {
 	return record.RoleSummary{}
 }
 
+// localRun is the supervisor binary started as a process, for the tests that must act on it while it
+// runs (kill it, ask status); console holds what it printed.
+type localRun struct {
+	cmd     *exec.Cmd
+	console bytes.Buffer
+	waited  chan error
+}
+
+// startLocalRun starts the binary with args.
+func startLocalRun(t *testing.T, args ...string) *localRun {
+	t.Helper()
+	r := &localRun{cmd: exec.Command(binary, args...), waited: make(chan error, 1)}
+	r.cmd.Stdout, r.cmd.Stderr = &r.console, &r.console
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.waited <- r.cmd.Wait() }()
+	return r
+}
+
+// awaitSummary polls ws's summary.json until ready holds of it and returns that summary; after 60 s it
+// kills the run and fails the test, naming what did not happen.
+func (r *localRun) awaitSummary(t *testing.T, ws, what string, ready func(record.Summary) bool) record.Summary {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if s, err := record.ReadSummary(ws); err == nil && ready(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			_ = r.cmd.Process.Kill()
+			<-r.waited
+			t.Fatalf("%s within 60s; console:\n%s", what, r.console.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // TestLocalSuccess runs the toy with the harness's end-of-benchmark protocol: every server ends with 0
 // once the benchmark has written its status file, the benchmark waits for the GEN servers' .done files
 // and ends last.
@@ -518,36 +556,16 @@ func TestRecordSurvivesSIGKILLAfterDecision(t *testing.T) {
 	ws := t.TempDir()
 	toyCmd := fmt.Sprintf("%s toy --requests 100000 --concurrency 2 --until-stopped --fail GEN_0:1:3:500ms --ignore-term CTX_0",
 		coord.TaskBinary(ws))
-	cmd := exec.Command(binary, "run", "--local", "--nodes", "2", "--gpus-per-node", "2", "--workspace", ws,
+	run := startLocalRun(t, "run", "--local", "--nodes", "2", "--gpus-per-node", "2", "--workspace", ws,
 		"--num-gen", "1", "--nodes-per-gen", "1", "--gpus-per-node-per-gen", "2",
 		"--num-ctx", "1", "--nodes-per-ctx", "1", "--gpus-per-node-per-ctx", "2",
 		"--command", toyCmd, "--grace", "1m")
-	var console bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &console, &console
-	if err := cmd.Start(); err != nil {
+	run.awaitSummary(t, ws, "no decision", func(s record.Summary) bool { return s.State != "running" })
+	if err := run.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	var s record.Summary
-	for {
-		var err error
-		if s, err = record.ReadSummary(ws); err == nil && s.State != "running" {
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-waited
-			t.Fatalf("no decision within 60s; console:\n%s", console.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-waited
-	t.Logf("console up to the SIGKILL:\n%s", console.String())
+	<-run.waited
+	t.Logf("console up to the SIGKILL:\n%s", run.console.String())
 
 	// Read everything again: nothing may have been written after the kill, and nothing is missing.
 	s, err := record.ReadSummary(ws)
